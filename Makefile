@@ -1,0 +1,39 @@
+# berth: `make serve` runs the registry, `make test` runs every test. Both set up what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+DATA ?= ./data
+
+.PHONY: install install-test test-tools serve test bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+install-test: $(VENV)/.installed-test
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+test-tools:
+	scripts/install-test-tools
+
+serve: install
+	$(BIN)/berth serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
+
+test: install-test test-tools
+	scripts/with-postgres $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: install-test
+	scripts/install-test-tools --bench
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .tools data .pytest_cache

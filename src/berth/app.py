@@ -1,0 +1,109 @@
+"""Builds berth's ASGI application from Settings and mounts the protocol fronts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import structlog
+from starlette.types import Receive, Scope, Send
+
+from berth.config import Settings
+from berth.db.session import Database
+from berth.oci.context import Front
+from berth.oci.errors import error_response
+from berth.oci.routes import OciApp
+from berth.services.registry import Registry
+from berth.storage import make_driver
+
+log = structlog.get_logger("berth")
+
+
+class BerthApp:
+    """The root ASGI app: lifespan (open/close the registry) and routing by path prefix."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.registry: Registry | None = None
+        self._oci: OciApp | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
+
+    async def startup(self) -> None:
+        db = Database(self.settings.effective_database_url)
+        storage = make_driver(self.settings.storage_driver, self.settings.effective_storage_options)
+        self.registry = Registry(db, storage, tag_cache_ttl=self.settings.tag_cache_ttl)
+        self._oci = OciApp(Front(self.registry, self.settings))
+        self._housekeeping = asyncio.create_task(self._purge_uploads())
+
+    async def shutdown(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
+        if self.registry is not None:
+            await self.registry.close()
+
+    async def _purge_uploads(self) -> None:
+        assert self.registry is not None
+        expiry = timedelta(hours=self.settings.upload_expiry_hours)
+        while True:
+            try:
+                purged = await self.registry.uploads.purge_expired(expiry)
+                if purged:
+                    log.info("purged expired uploads", count=purged)
+            except Exception:  # housekeeping must never stop the server
+                log.exception("upload purge failed")
+            await asyncio.sleep(3600)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        if (path == "/v2" or path.startswith("/v2/")) and self._oci is not None:
+            await self._oci(scope, receive, send)
+            return
+        await error_response(404, "NOT_FOUND", "no such endpoint")(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+@contextlib.asynccontextmanager
+async def running_registry(settings: Settings) -> AsyncIterator[Registry]:
+    """A registry outside any server (CLI commands, tests)."""
+    app = BerthApp(settings)
+    await app.startup()
+    try:
+        assert app.registry is not None
+        yield app.registry
+    finally:
+        await app.shutdown()
+
+
+def app_from_environment() -> BerthApp:
+    """ASGI factory for servers that import the app by name (granian): settings from BERTH_SETTINGS_JSON."""
+    import os
+
+    from berth.logs import configure_logging
+
+    settings = Settings.model_validate_json(os.environ["BERTH_SETTINGS_JSON"])
+    configure_logging(settings.log_level)
+    return BerthApp(settings)

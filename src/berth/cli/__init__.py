@@ -1,0 +1,1 @@
+"""berth's command line (typer)."""

@@ -1,0 +1,172 @@
+"""`berth` commands: serve, migrate, config."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from pydantic import ValidationError
+
+from berth import __version__
+from berth.config import Settings
+
+app = typer.Typer(
+    help="berth: a Harbor-compatible OCI container registry in one process.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[
+    Optional[Path],
+    typer.Option("--config", "-c", help="YAML file of settings (keys as in `berth config`).", show_default=False),
+]
+
+
+def load_settings(config: Path | None, **flags: Any) -> Settings:
+    """Settings from flags > BERTH_* environment > config file > defaults; exit with one line on error."""
+    given = {k: v for k, v in flags.items() if v is not None}
+    if config is not None:
+        given["config_file"] = config
+    try:
+        return Settings(**given)
+    except (ValidationError, ValueError) as exc:
+        message = exc.errors()[0] if isinstance(exc, ValidationError) else None
+        if message is not None:
+            where = ".".join(str(p) for p in message["loc"]) or "settings"
+            typer.echo(f"berth: invalid setting {where}: {message['msg']}", err=True)
+        else:
+            typer.echo(f"berth: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def prepare(settings: Settings) -> None:
+    """Create the data folder and bring the database schema up to date."""
+    from berth.db.session import run_migrations
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_migrations(settings.effective_database_url)
+    except Exception as exc:  # one clear line instead of a traceback
+        typer.echo(f"berth: cannot prepare the database: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Address to listen on. [default: 127.0.0.1]", show_default=False)] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port to listen on. [default: 5000]", show_default=False)] = None,
+    data_dir: Annotated[
+        Optional[Path], typer.Option(help="Folder for the SQLite database and blobs. [default: ./data]", show_default=False)
+    ] = None,
+    server: Annotated[Optional[str], typer.Option(help="ASGI server: uvicorn or granian.", show_default=False)] = None,
+    log_level: Annotated[Optional[str], typer.Option(help="debug, info, warning or error.", show_default=False)] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run the registry: /v2 (OCI distribution) on HOST:PORT until Ctrl-C or SIGTERM.
+
+    Every setting can also come from a BERTH_<NAME> environment variable
+    (BERTH_DATABASE_URL, BERTH_STORAGE_DRIVER, BERTH_STORAGE_OPTIONS as JSON,
+    BERTH_TLS_CERT/BERTH_TLS_KEY, BERTH_PUBLIC_URL, ...) or from --config FILE.
+    """
+    settings = load_settings(config, host=host, port=port, data_dir=data_dir, server=server, log_level=log_level)
+    from berth.logs import configure_logging
+
+    configure_logging(settings.log_level)
+    prepare(settings)
+    scheme = "https" if settings.tls_cert else "http"
+    typer.echo(
+        f"berth {__version__} serving on {scheme}://{settings.host}:{settings.port} "
+        f"(data: {settings.data_dir.resolve()}, database: {_redacted(settings.effective_database_url)}, "
+        f"storage: {settings.storage_driver})\n"
+        f"  log in: none needed yet (authentication arrives with projects and users); try\n"
+        f"    skopeo copy --dest-tls-verify=false docker://... docker://{settings.host}:{settings.port}/library/app:1"
+    )
+    sys.stdout.flush()
+    if settings.server == "granian":
+        _serve_granian(settings)
+    else:
+        _serve_uvicorn(settings)
+
+
+def _serve_uvicorn(settings: Settings) -> None:
+    import uvicorn
+
+    from berth.app import BerthApp
+
+    config = uvicorn.Config(
+        BerthApp(settings),
+        host=settings.host,
+        port=settings.port,
+        lifespan="on",
+        access_log=settings.log_level == "debug",
+        log_level=settings.log_level,
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout),
+        server_header=False,
+        proxy_headers=False,
+        http="httptools",
+        loop="uvloop",
+    )
+    uvicorn.Server(config).run()
+
+
+def _serve_granian(settings: Settings) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    os.environ["BERTH_SETTINGS_JSON"] = settings.model_dump_json()
+    Granian(
+        "berth.app:app_from_environment",
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        factory=True,
+        workers=1,
+        log_access=settings.log_level == "debug",
+        ssl_cert=settings.tls_cert,
+        ssl_key=settings.tls_key,
+        workers_kill_timeout=int(settings.shutdown_timeout) or None,
+    ).serve()
+
+
+@app.command()
+def migrate(config: ConfigOption = None, data_dir: Annotated[Optional[Path], typer.Option()] = None) -> None:
+    """Create or upgrade the database schema, then exit."""
+    settings = load_settings(config, data_dir=data_dir)
+    prepare(settings)
+    typer.echo(f"database at {_redacted(settings.effective_database_url)} is up to date")
+
+
+@app.command("config")
+def show_config(config: ConfigOption = None) -> None:
+    """Print the effective settings (secrets redacted) as YAML."""
+    import yaml
+
+    settings = load_settings(config)
+    data = settings.model_dump(mode="json", exclude={"config_file"})
+    if data.get("database_url"):
+        data["database_url"] = _redacted(data["database_url"])
+    for key in list(data.get("storage_options", {})):
+        if any(word in key.lower() for word in ("secret", "key", "password", "token")):
+            data["storage_options"][key] = "***"
+    typer.echo(yaml.safe_dump(data, sort_keys=True).rstrip())
+
+
+@app.command()
+def version() -> None:
+    """Print berth's version."""
+    typer.echo(__version__)
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparsable url)"

@@ -1,0 +1,101 @@
+"""berth's settings: one pydantic-settings object from flags, BERTH_* variables and an optional YAML file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Every setting berth has. Precedence: CLI flags > BERTH_* env > YAML file > defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="BERTH_", env_nested_delimiter="__", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(5000, ge=0, le=65535)
+    data_dir: Path = Path("./data")
+    #: SQLAlchemy URL; default SQLite (WAL) in data_dir. PostgreSQL: postgresql+asyncpg://user:pw@host/db
+    database_url: str | None = None
+    #: "filesystem" (under data_dir/blobs unless storage_options.root) or "objectstore"
+    storage_driver: Literal["filesystem", "objectstore"] = "filesystem"
+    #: driver options; objectstore: url (s3://bucket, az://container, gs://bucket) plus store options
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+    #: answer object-store blob GETs with a redirect to a presigned URL
+    storage_redirect: bool = False
+    storage_redirect_expiry_seconds: int = Field(1200, ge=1)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: external base URL when behind a proxy (used in Location headers)
+    public_url: str | None = None
+    #: ASGI server
+    server: Literal["uvicorn", "granian"] = "uvicorn"
+    #: seconds a cached tag -> digest answer may be served without re-checking the database
+    #: (0 = until invalidated by a write on this node; set > 0 when several nodes share a database)
+    tag_cache_ttl: float = Field(0.0, ge=0)
+    #: seconds to let in-flight requests finish on shutdown
+    shutdown_timeout: float = Field(30.0, ge=0)
+    #: abandoned upload sessions older than this are purged
+    upload_expiry_hours: float = Field(24.0, gt=0)
+
+    config_file: Path | None = Field(None, exclude=True)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls, init_settings, env_settings))
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'berth.db').resolve()}"
+
+    @property
+    def effective_storage_options(self) -> dict[str, Any]:
+        options = dict(self.storage_options)
+        if self.storage_driver == "filesystem":
+            options.setdefault("root", str((self.data_dir / "storage").resolve()))
+        return options
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by --config or BERTH_CONFIG_FILE."""
+
+    def __init__(self, settings_cls, init_settings, env_settings) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(settings_cls)
+        self._path = init_settings().get("config_file") or env_settings().get("config_file")
+
+    def get_field_value(self, field, field_name):  # type: ignore[no-untyped-def]
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        if not self._path:
+            return {}
+        path = Path(self._path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except OSError as exc:
+            raise ValueError(f"cannot read config file {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"config file {path} is not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"config file {path} must be a mapping of settings")
+        return {key.replace("-", "_"): value for key, value in data.items()}

@@ -1,0 +1,1 @@
+"""Metadata in SQL: models, sessions, Alembic migrations."""

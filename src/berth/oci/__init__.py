@@ -1,0 +1,1 @@
+"""The OCI distribution-spec front at /v2 (also Docker's registry API v2)."""

@@ -1,0 +1,133 @@
+"""Blobs as repositories see them: existence, reading, linking, mounting and unlinking."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+
+from berth.db.models import Blob, RepositoryBlob, utcnow
+from berth.db.session import Database
+from berth.references import Digest, InvalidDigest, UnsupportedDigest, parse_digest
+from berth.services.cache import LruCache
+from berth.services.errors import BlobUnknown, DigestInvalid, Unsupported
+from berth.services.repositories import RepositoryService
+from berth.storage import paths
+from berth.storage.base import StorageDriver
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    digest: str
+    size: int
+
+
+def parse_blob_digest(text: str) -> Digest:
+    try:
+        return parse_digest(text)
+    except UnsupportedDigest:
+        raise Unsupported(f"unsupported digest algorithm: {text[:80]}", {"digest": text[:200]}) from None
+    except InvalidDigest:
+        raise DigestInvalid(f"invalid digest: {text[:200]}", {"digest": text[:200]}) from None
+
+
+class BlobService:
+    def __init__(self, db: Database, storage: StorageDriver, repositories: RepositoryService) -> None:
+        self._db = db
+        self._storage = storage
+        self._repositories = repositories
+        #: (repository id, digest) -> size, for blob HEAD/GET without a query
+        self._links: LruCache[tuple[int, str], int] = LruCache(max_entries=200_000)
+
+    @property
+    def storage(self) -> StorageDriver:
+        return self._storage
+
+    async def stat(self, repository: str, digest: Digest) -> BlobInfo:
+        """The blob as `repository` serves it; BlobUnknown when it is not linked there."""
+        repo_id = await self._repositories.find(self._repositories.validate(repository))
+        if repo_id is None:
+            raise BlobUnknown("blob unknown to registry", {"digest": str(digest)})
+        key = (repo_id, str(digest))
+        size = self._links.get(key)
+        if size is None:
+            async with self._db.read() as conn:
+                size = await conn.scalar(
+                    select(Blob.size)
+                    .join(RepositoryBlob, RepositoryBlob.digest == Blob.digest)
+                    .where(RepositoryBlob.repository_id == repo_id, RepositoryBlob.digest == str(digest))
+                )
+            if size is None:
+                raise BlobUnknown("blob unknown to registry", {"digest": str(digest)})
+            self._links.put(key, size)
+        return BlobInfo(str(digest), size)
+
+    def read(self, digest: Digest, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        return self._storage.read(paths.blob_path(digest), offset, length)
+
+    def local_file(self, digest: Digest) -> str | None:
+        return self._storage.local_file(paths.blob_path(digest))
+
+    async def presigned_url(self, digest: Digest, expires_seconds: int) -> str | None:
+        return await self._storage.presigned_url(paths.blob_path(digest), expires_seconds)
+
+    async def exists_anywhere(self, digest: Digest) -> int | None:
+        """Size of a stored blob, whatever repository links it."""
+        async with self._db.read() as conn:
+            return await conn.scalar(select(Blob.size).where(Blob.digest == str(digest)))
+
+    async def record(self, conn, digest: str, size: int, repo_id: int) -> None:  # type: ignore[no-untyped-def]
+        """Record a stored blob and link it into a repository (inside the caller's transaction)."""
+        now = utcnow()
+        await conn.execute(
+            self._db.insert(Blob)
+            .values(digest=digest, size=size, created_at=now, last_linked_at=now)
+            .on_conflict_do_update(index_elements=[Blob.digest], set_={"last_linked_at": now})
+        )
+        await self.link(conn, repo_id, digest)
+
+    async def link(self, conn, repo_id: int, digest: str) -> None:  # type: ignore[no-untyped-def]
+        now = utcnow()
+        await conn.execute(
+            self._db.insert(RepositoryBlob)
+            .values(repository_id=repo_id, digest=digest, linked_at=now)
+            .on_conflict_do_update(
+                index_elements=[RepositoryBlob.repository_id, RepositoryBlob.digest], set_={"linked_at": now}
+            )
+        )
+
+    async def mount(self, repository: str, digest: Digest, source: str | None) -> BlobInfo | None:
+        """Link a blob that `source` (or, without source, any repository) holds; None if it cannot."""
+        if source is not None:
+            try:
+                info = await self.stat(source, digest)
+            except BlobUnknown:
+                return None
+            size = info.size
+        else:
+            size = await self.exists_anywhere(digest)
+            if size is None:
+                return None
+        repo_id = await self._repositories.ensure(repository)
+        async with self._db.write() as conn:
+            # re-check inside the transaction: the blob row must still be there when linking
+            still = await conn.scalar(select(Blob.size).where(Blob.digest == str(digest)))
+            if still is None:
+                return None
+            await conn.execute(update(Blob).where(Blob.digest == str(digest)).values(last_linked_at=utcnow()))
+            await self.link(conn, repo_id, str(digest))
+        return BlobInfo(str(digest), size)
+
+    async def unlink(self, repository: str, digest: Digest) -> None:
+        """Remove the blob from one repository (the bytes stay until garbage collection)."""
+        repo_id = await self._repositories.require(repository)
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                delete(RepositoryBlob).where(
+                    RepositoryBlob.repository_id == repo_id, RepositoryBlob.digest == str(digest)
+                )
+            )
+        self._links.discard((repo_id, str(digest)))
+        if result.rowcount == 0:
+            raise BlobUnknown("blob unknown to registry", {"digest": str(digest)})

@@ -1,0 +1,69 @@
+"""Small in-process LRU caches for the read hot path (manifests by tag, blob links)."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class LruCache(Generic[K, V]):
+    """Bounded by entry count and by a weight (e.g. bytes); entries may expire after `ttl` seconds."""
+
+    def __init__(
+        self,
+        max_entries: int,
+        max_weight: int | None = None,
+        weigh: Callable[[V], int] | None = None,
+        ttl: float = 0.0,
+    ) -> None:
+        self._data: OrderedDict[K, tuple[V, float]] = OrderedDict()
+        self._max_entries = max_entries
+        self._max_weight = max_weight
+        self._weigh = weigh or (lambda _: 1)
+        self._weight = 0
+        self._ttl = ttl
+
+    def get(self, key: K) -> V | None:
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        value, stored = entry
+        if self._ttl and time.monotonic() - stored > self._ttl:
+            self.discard(key)
+            return None
+        self._data.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        weight = self._weigh(value)
+        if self._max_weight is not None and weight > self._max_weight:
+            return
+        self.discard(key)
+        self._data[key] = (value, time.monotonic() if self._ttl else 0.0)
+        self._weight += weight
+        while len(self._data) > self._max_entries or (
+            self._max_weight is not None and self._weight > self._max_weight
+        ):
+            _, (old, _) = self._data.popitem(last=False)
+            self._weight -= self._weigh(old)
+
+    def discard(self, key: K) -> None:
+        entry = self._data.pop(key, None)
+        if entry is not None:
+            self._weight -= self._weigh(entry[0])
+
+    def discard_where(self, predicate: Callable[[K], bool]) -> None:
+        for key in [k for k in self._data if predicate(k)]:
+            self.discard(key)
+
+    def clear(self) -> None:
+        self._data.clear()
+        self._weight = 0
+
+    def __len__(self) -> int:
+        return len(self._data)

@@ -1,0 +1,351 @@
+"""Manifests: parsing and validation, storing with tags, reading by tag or digest, deleting, referrers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, func, select, update
+
+from berth import mediatypes
+from berth.db.models import Blob, Manifest, ManifestBlob, ManifestChild, Repository, RepositoryBlob, Tag, utcnow
+from berth.db.session import Database
+from berth.references import (
+    Digest,
+    InvalidDigest,
+    digest_of,
+    is_digest_reference,
+    is_valid_tag,
+    parse_digest,
+)
+from berth.services.blobs import parse_blob_digest
+from berth.services.cache import LruCache
+from berth.services.errors import (
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestTooLarge,
+    ManifestUnknown,
+    TagInvalid,
+)
+from berth.services.repositories import RepositoryService
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRecord:
+    digest: str
+    media_type: str
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedManifest:
+    media_type: str
+    blobs: tuple[str, ...] = ()
+    children: tuple[str, ...] = ()
+    subject: str | None = None
+    artifact_type: str | None = None
+    annotations: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    digest: str
+    subject: str | None
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _descriptor(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ManifestInvalid(f"{where} is not a descriptor object")
+    digest = value.get("digest")
+    if not isinstance(digest, str):
+        raise ManifestInvalid(f"{where} has no digest")
+    try:
+        parse_digest(digest)
+    except InvalidDigest:
+        raise ManifestInvalid(f"{where} has an invalid digest: {digest[:200]}") from None
+    size = value.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ManifestInvalid(f"{where} has no valid size")
+    media_type = value.get("mediaType")
+    if not isinstance(media_type, str) or not media_type:
+        raise ManifestInvalid(f"{where} has no mediaType")
+    return value
+
+
+def parse_manifest(content: bytes, content_type: str | None) -> ParsedManifest:
+    """Validate a manifest's JSON and extract what berth records about it (pure; no I/O)."""
+    try:
+        doc = orjson.loads(content)
+    except orjson.JSONDecodeError as exc:
+        raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ManifestInvalid("manifest must be a JSON object")
+    declared = content_type.split(";", 1)[0].strip().lower() if content_type else ""
+    body_type = doc.get("mediaType")
+    if doc.get("schemaVersion") == 1 or declared in mediatypes.SCHEMA1 or body_type in mediatypes.SCHEMA1:
+        raise ManifestInvalid(
+            "Docker schema1 manifests are not supported; push a Docker schema2 or OCI manifest"
+        )
+    if doc.get("schemaVersion") != 2:
+        raise ManifestInvalid("manifest schemaVersion must be 2")
+    if body_type is not None and not isinstance(body_type, str):
+        raise ManifestInvalid("manifest mediaType must be a string")
+    if body_type and declared and declared != body_type and declared not in ("application/json", ""):
+        raise ManifestInvalid(
+            f"Content-Type {declared} does not match the manifest's mediaType {body_type}"
+        )
+    media_type = body_type or declared
+    if media_type not in mediatypes.MANIFESTS:
+        if "manifests" in doc and "layers" not in doc:
+            media_type = mediatypes.OCI_INDEX
+        elif "config" in doc:
+            media_type = mediatypes.OCI_MANIFEST
+        else:
+            raise ManifestInvalid(f"unsupported manifest media type: {media_type[:200] or '(none)'}")
+    if not body_type and declared and declared not in mediatypes.MANIFESTS and declared != "application/json":
+        raise ManifestInvalid(f"unsupported manifest media type: {declared[:200]}")
+
+    annotations = doc.get("annotations")
+    if annotations is not None and (
+        not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values())
+    ):
+        raise ManifestInvalid("annotations must map strings to strings")
+    artifact_type = doc.get("artifactType")
+    if artifact_type is not None and not isinstance(artifact_type, str):
+        raise ManifestInvalid("artifactType must be a string")
+    subject = None
+    if doc.get("subject") is not None:
+        subject = _descriptor(doc["subject"], "subject")["digest"]
+
+    if media_type in mediatypes.INDEXES:
+        manifests = doc.get("manifests")
+        if not isinstance(manifests, list):
+            raise ManifestInvalid("an index must have a manifests list")
+        children = tuple(
+            _descriptor(item, f"manifests[{i}]")["digest"] for i, item in enumerate(manifests)
+        )
+        return ParsedManifest(media_type, (), children, subject, artifact_type or None, annotations)
+
+    config = _descriptor(doc.get("config"), "config")
+    layers = doc.get("layers")
+    if not isinstance(layers, list):
+        raise ManifestInvalid("an image manifest must have a layers list")
+    blobs = [config["digest"]]
+    for i, layer in enumerate(layers):
+        layer = _descriptor(layer, f"layers[{i}]")
+        if layer["mediaType"] in mediatypes.NON_DISTRIBUTABLE and layer.get("urls"):
+            continue  # foreign layer: its bytes live at its urls
+        blobs.append(layer["digest"])
+    return ParsedManifest(
+        media_type,
+        tuple(dict.fromkeys(blobs)),
+        (),
+        subject,
+        artifact_type or config["mediaType"],
+        annotations,
+    )
+
+
+class ManifestService:
+    def __init__(
+        self, db: Database, repositories: RepositoryService, max_bytes: int, cache_ttl: float = 0.0
+    ) -> None:
+        self._db = db
+        self._repositories = repositories
+        self.max_bytes = max_bytes
+        #: (repository name, tag or digest) -> record; 64 MiB of manifests at most
+        self._cache: LruCache[tuple[str, str], ManifestRecord] = LruCache(
+            max_entries=50_000, max_weight=64 * 1024 * 1024, weigh=lambda r: len(r.content) + 200, ttl=cache_ttl
+        )
+
+    async def get(self, repository: str, reference: str) -> ManifestRecord:
+        key = (repository, reference)
+        record = self._cache.get(key)
+        if record is not None:
+            return record
+        repo_id = await self._repositories.require(repository)
+        columns = (Manifest.digest, Manifest.media_type, Manifest.content)
+        if is_digest_reference(reference):
+            digest = parse_blob_digest(reference)
+            query = select(*columns).where(Manifest.repository_id == repo_id, Manifest.digest == str(digest))
+        else:
+            _check_tag(reference)
+            query = (
+                select(*columns)
+                .join(Tag, Tag.manifest_id == Manifest.id)
+                .where(Tag.repository_id == repo_id, Tag.name == reference)
+            )
+        async with self._db.read() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            raise ManifestUnknown("manifest unknown to registry", {"reference": reference})
+        record = ManifestRecord(row.digest, row.media_type, bytes(row.content))
+        self._cache.put(key, record)
+        return record
+
+    async def put(
+        self,
+        repository: str,
+        reference: str,
+        content: bytes,
+        content_type: str | None,
+        extra_tags: list[str] | None = None,
+    ) -> PutResult:
+        if len(content) > self.max_bytes:
+            raise ManifestTooLarge(f"manifest exceeds the {self.max_bytes} byte limit")
+        tags = list(extra_tags or [])
+        if is_digest_reference(reference):
+            expected = parse_blob_digest(reference)
+            digest = digest_of(content, expected.algorithm)
+            if digest != str(expected):
+                raise DigestInvalid(
+                    "manifest digest did not match the reference", {"expected": reference, "actual": digest}
+                )
+        else:
+            _check_tag(reference)
+            digest = digest_of(content)
+            tags.insert(0, reference)
+        for tag in tags:
+            _check_tag(tag)
+        tags = list(dict.fromkeys(tags))
+        parsed = parse_manifest(content, content_type)
+        repo_id = await self._repositories.ensure(repository)
+        now = utcnow()
+        async with self._db.write() as conn:
+            await self._check_references(conn, repo_id, parsed)
+            manifest_id = await conn.scalar(
+                select(Manifest.id).where(Manifest.repository_id == repo_id, Manifest.digest == digest)
+            )
+            if manifest_id is None:
+                manifest_id = await conn.scalar(
+                    self._db.insert(Manifest)
+                    .values(
+                        repository_id=repo_id,
+                        digest=digest,
+                        media_type=parsed.media_type,
+                        artifact_type=parsed.artifact_type,
+                        size=len(content),
+                        content=content,
+                        subject_digest=parsed.subject,
+                        annotations=orjson.dumps(parsed.annotations).decode() if parsed.annotations else None,
+                        created_at=now,
+                    )
+                    .returning(Manifest.id)
+                )
+                if parsed.blobs:
+                    await conn.execute(
+                        self._db.insert(ManifestBlob)
+                        .values([{"manifest_id": manifest_id, "digest": d} for d in parsed.blobs])
+                        .on_conflict_do_nothing()
+                    )
+                    await conn.execute(
+                        update(Blob).where(Blob.digest.in_(parsed.blobs)).values(last_linked_at=now)
+                    )
+                if parsed.children:
+                    await conn.execute(
+                        self._db.insert(ManifestChild)
+                        .values([{"manifest_id": manifest_id, "child_digest": d} for d in set(parsed.children)])
+                        .on_conflict_do_nothing()
+                    )
+            for tag in tags:
+                await conn.execute(
+                    self._db.insert(Tag)
+                    .values(repository_id=repo_id, name=tag, manifest_id=manifest_id, updated_at=now)
+                    .on_conflict_do_update(
+                        index_elements=[Tag.repository_id, Tag.name],
+                        set_={"manifest_id": manifest_id, "updated_at": now},
+                    )
+                )
+            await conn.execute(update(Repository).where(Repository.id == repo_id).values(updated_at=now))
+        for tag in tags:
+            self._cache.discard((repository, tag))
+        return PutResult(digest, parsed.subject, tuple(tags))
+
+    async def _check_references(self, conn, repo_id: int, parsed: ParsedManifest) -> None:  # type: ignore[no-untyped-def]
+        if parsed.blobs:
+            present = set(
+                (
+                    await conn.execute(
+                        select(RepositoryBlob.digest).where(
+                            RepositoryBlob.repository_id == repo_id, RepositoryBlob.digest.in_(parsed.blobs)
+                        )
+                    )
+                ).scalars()
+            )
+            missing = [d for d in parsed.blobs if d not in present]
+            if missing:
+                raise ManifestBlobUnknown(
+                    f"manifest references blob unknown to the repository: {missing[0]}", {"digests": missing}
+                )
+        if parsed.children:
+            present = set(
+                (
+                    await conn.execute(
+                        select(Manifest.digest).where(
+                            Manifest.repository_id == repo_id, Manifest.digest.in_(set(parsed.children))
+                        )
+                    )
+                ).scalars()
+            )
+            missing = [d for d in dict.fromkeys(parsed.children) if d not in present]
+            if missing:
+                raise ManifestBlobUnknown(
+                    f"index references manifest unknown to the repository: {missing[0]}", {"digests": missing}
+                )
+
+    async def delete(self, repository: str, reference: str) -> None:
+        """Delete a tag (by tag) or a manifest and every tag on it (by digest)."""
+        repo_id = await self._repositories.require(repository)
+        async with self._db.write() as conn:
+            if is_digest_reference(reference):
+                digest = parse_blob_digest(reference)
+                result = await conn.execute(
+                    delete(Manifest).where(Manifest.repository_id == repo_id, Manifest.digest == str(digest))
+                )
+            else:
+                _check_tag(reference)
+                result = await conn.execute(
+                    delete(Tag).where(Tag.repository_id == repo_id, Tag.name == reference)
+                )
+        if is_digest_reference(reference):
+            self._cache.discard_where(lambda key: key[0] == repository)
+        else:
+            self._cache.discard((repository, reference))
+        if result.rowcount == 0:
+            raise ManifestUnknown("manifest unknown to registry", {"reference": reference})
+
+    async def referrers(
+        self, repository: str, subject: Digest, artifact_type: str | None
+    ) -> list[dict[str, Any]]:
+        """Descriptors of the manifests in `repository` whose subject is `subject`."""
+        repo_id = await self._repositories.find(self._repositories.validate(repository))
+        if repo_id is None:
+            return []
+        query = select(
+            Manifest.digest, Manifest.media_type, Manifest.size, Manifest.artifact_type, Manifest.annotations
+        ).where(Manifest.repository_id == repo_id, Manifest.subject_digest == str(subject))
+        if artifact_type:
+            query = query.where(Manifest.artifact_type == artifact_type)
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query.order_by(Manifest.created_at, Manifest.id))).all()
+        descriptors = []
+        for row in rows:
+            descriptor: dict[str, Any] = {"mediaType": row.media_type, "digest": row.digest, "size": row.size}
+            if row.artifact_type:
+                descriptor["artifactType"] = row.artifact_type
+            if row.annotations:
+                descriptor["annotations"] = orjson.loads(row.annotations)
+            descriptors.append(descriptor)
+        return descriptors
+
+    async def count(self) -> int:
+        async with self._db.read() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(Manifest)) or 0)
+
+
+def _check_tag(tag: str) -> None:
+    if not is_valid_tag(tag):
+        raise TagInvalid(f"invalid tag: {tag[:200]!r}", {"tag": tag[:200]})

@@ -1,0 +1,123 @@
+"""Repositories: lookup and creation, the catalog, and tag listing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from berth.db.models import Repository, Tag, utcnow
+from berth.db.session import Database
+from berth.references import is_valid_name
+from berth.services.cache import LruCache
+from berth.services.errors import NameInvalid, NameUnknown, PaginationInvalid
+
+#: the largest page a list endpoint returns, whatever `n` asks for
+MAX_PAGE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[str]
+    #: the last item, when more follow (for the Link header)
+    next_last: str | None
+
+
+class RepositoryService:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._ids: LruCache[str, int] = LruCache(max_entries=100_000)
+
+    @staticmethod
+    def validate(name: str) -> str:
+        if not is_valid_name(name):
+            raise NameInvalid(f"invalid repository name: {name[:300]!r}", {"name": name[:300]})
+        return name
+
+    async def find(self, name: str) -> int | None:
+        """The repository's id, or None when it does not exist."""
+        cached = self._ids.get(name)
+        if cached is not None:
+            return cached
+        async with self._db.read() as conn:
+            repo_id = await conn.scalar(select(Repository.id).where(Repository.name == name))
+        if repo_id is not None:
+            self._ids.put(name, repo_id)
+        return repo_id
+
+    async def require(self, name: str) -> int:
+        repo_id = await self.find(self.validate(name))
+        if repo_id is None:
+            raise NameUnknown(f"repository name not known to registry: {name}", {"name": name})
+        return repo_id
+
+    async def ensure(self, name: str) -> int:
+        """The repository's id, creating the repository on first push."""
+        repo_id = await self.find(self.validate(name))
+        if repo_id is not None:
+            return repo_id
+        async with self._db.write() as conn:
+            repo_id = await conn.scalar(select(Repository.id).where(Repository.name == name))
+            if repo_id is None:
+                now = utcnow()
+                repo_id = await conn.scalar(
+                    self._db.insert(Repository)
+                    .values(name=name, created_at=now, updated_at=now)
+                    .on_conflict_do_nothing()
+                    .returning(Repository.id)
+                )
+                if repo_id is None:  # created concurrently by another node
+                    repo_id = await conn.scalar(select(Repository.id).where(Repository.name == name))
+        self._ids.put(name, repo_id)
+        return repo_id
+
+    def forget(self, name: str) -> None:
+        self._ids.discard(name)
+
+    async def catalog(self, n: int | None, last: str | None) -> Page:
+        column = _ascii(self._db, Repository.name)
+        query = select(Repository.name).order_by(column)
+        if last:
+            query = query.where(column > last)
+        return await self._page(query, n)
+
+    async def tags(self, name: str, n: int | None, last: str | None) -> Page:
+        repo_id = await self.require(name)
+        column = _ascii(self._db, Tag.name)
+        query = select(Tag.name).where(Tag.repository_id == repo_id).order_by(column)
+        if last:
+            query = query.where(column > last)
+        return await self._page(query, n)
+
+    async def count(self) -> int:
+        async with self._db.read() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(Repository)) or 0)
+
+    async def _page(self, query, n: int | None) -> Page:  # type: ignore[no-untyped-def]
+        if n is not None and n < 0:
+            raise PaginationInvalid("n must be a non-negative integer")
+        if n == 0:
+            return Page([], None)
+        limit = min(n if n is not None else MAX_PAGE, MAX_PAGE)
+        async with self._db.read() as conn:
+            rows = (await conn.execute(query.limit(limit + 1))).scalars().all()
+        if len(rows) > limit:
+            return Page(list(rows[:limit]), rows[limit - 1])
+        return Page(list(rows), None)
+
+
+def parse_page_size(text: str | None) -> int | None:
+    if text is None or text == "":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise PaginationInvalid(f"invalid page size n={text[:40]!r}") from None
+    if value < 0:
+        raise PaginationInvalid(f"invalid page size n={value}")
+    return value
+
+
+def _ascii(db: Database, column):  # type: ignore[no-untyped-def]
+    """Order strings bytewise ("ASCIIbetical", as the spec requires) on every database."""
+    return column if db.is_sqlite else column.collate("C")

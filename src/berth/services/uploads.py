@@ -1,0 +1,259 @@
+"""Blob upload sessions: monolithic and chunked, streamed to storage with the digest computed on the way.
+
+Each PATCH (or the closing PUT's body) is stored as one part object at its
+offset; closing the session verifies the digest, then moves (one part) or
+concatenates (several) the parts into the blob's final key. The running hash
+lives in this process's memory; when it is missing (a restart, another node)
+the digest is recomputed from the stored parts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select, update
+
+from berth.db.models import Upload, utcnow
+from berth.db.session import Database
+from berth.references import DIGEST_ALGORITHMS, Digest
+from berth.services.blobs import BlobInfo, BlobService
+from berth.services.errors import (
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    RangeInvalid,
+    SizeInvalid,
+    Unsupported,
+)
+from berth.services.repositories import RepositoryService
+from berth.storage import paths
+from berth.storage.base import StorageDriver
+
+
+@dataclass(frozen=True, slots=True)
+class UploadState:
+    id: str
+    repository: str
+    size: int
+
+
+@dataclass
+class _Hashing:
+    hasher: "hashlib._Hash"
+    offset: int
+
+
+class UploadService:
+    def __init__(
+        self, db: Database, storage: StorageDriver, repositories: RepositoryService, blobs: BlobService
+    ) -> None:
+        self._db = db
+        self._storage = storage
+        self._repositories = repositories
+        self._blobs = blobs
+        self._hashing: dict[str, _Hashing] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def start(self, repository: str, algorithm: str = "sha256") -> UploadState:
+        if algorithm not in DIGEST_ALGORITHMS:
+            raise Unsupported(f"unsupported digest algorithm: {algorithm[:40]}")
+        repo_id = await self._repositories.ensure(repository)
+        upload_id = str(uuid.uuid4())
+        now = utcnow()
+        async with self._db.write() as conn:
+            await conn.execute(
+                self._db.insert(Upload).values(
+                    id=upload_id, repository_id=repo_id, size=0, created_at=now, updated_at=now
+                )
+            )
+        self._hashing[upload_id] = _Hashing(hashlib.new(algorithm), 0)
+        return UploadState(upload_id, repository, 0)
+
+    async def status(self, repository: str, upload_id: str) -> UploadState:
+        upload_id = _canonical(upload_id)
+        repo_id = await self._repositories.require(repository)
+        async with self._db.read() as conn:
+            size = await conn.scalar(
+                select(Upload.size).where(Upload.id == upload_id, Upload.repository_id == repo_id)
+            )
+        if size is None:
+            raise BlobUploadUnknown("blob upload unknown to registry", {"upload": upload_id})
+        return UploadState(upload_id, repository, size)
+
+    async def append(
+        self,
+        repository: str,
+        upload_id: str,
+        chunks: AsyncIterator[bytes],
+        start: int | None = None,
+        length: int | None = None,
+    ) -> UploadState:
+        """Store one chunk at the end of the upload. `start` (from Content-Range) must be the current size."""
+        state = await self.status(repository, upload_id)
+        async with self._lock(state.id):
+            state = await self.status(repository, state.id)
+            return await self._append(state, chunks, start, length)
+
+    async def _append(
+        self, state: UploadState, chunks: AsyncIterator[bytes], start: int | None, length: int | None
+    ) -> UploadState:
+        if start is not None and start != state.size:
+            raise RangeInvalid(
+                f"chunk starts at {start}, the upload has {state.size} bytes", {"size": state.size}
+            )
+        hashing = self._hashing.get(state.id)
+        hasher = hashing.hasher.copy() if hashing is not None and hashing.offset == state.size else None
+        key = paths.upload_part_path(state.id, state.size)
+        written = await self._storage.write(key, _hashed(chunks, hasher))
+        if length is not None and written != length:
+            await self._storage.delete(key)
+            raise SizeInvalid(f"received {written} bytes, Content-Length said {length}")
+        if written == 0:
+            await self._storage.delete(key)
+            return state
+        new_size = state.size + written
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                update(Upload)
+                .where(Upload.id == state.id, Upload.size == state.size)
+                .values(size=new_size, updated_at=utcnow())
+            )
+        if result.rowcount != 1:
+            raise RangeInvalid("the upload changed while this chunk was received")
+        if hasher is not None:
+            self._hashing[state.id] = _Hashing(hasher, new_size)
+        else:
+            self._hashing.pop(state.id, None)
+        return UploadState(state.id, state.repository, new_size)
+
+    async def finish(
+        self,
+        repository: str,
+        upload_id: str,
+        digest: Digest,
+        chunks: AsyncIterator[bytes] | None = None,
+        start: int | None = None,
+        length: int | None = None,
+    ) -> BlobInfo:
+        """Close the session: store the final chunk if any, verify the digest, make the blob visible."""
+        state = await self.status(repository, upload_id)
+        async with self._lock(state.id):
+            state = await self.status(repository, state.id)
+            if chunks is not None:
+                state = await self._append(state, chunks, start, length)
+            try:
+                parts = await self._parts(state)
+                actual = await self._digest(state, parts, digest.algorithm)
+                if actual != digest.hex:
+                    raise DigestInvalid(
+                        "provided digest did not match uploaded content",
+                        {"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"},
+                    )
+                await self._commit(digest, parts)
+                repo_id = await self._repositories.require(repository)
+                async with self._db.write() as conn:
+                    await self._blobs.record(conn, str(digest), state.size, repo_id)
+                    await conn.execute(delete(Upload).where(Upload.id == state.id))
+            except (DigestInvalid, BlobUploadInvalid):
+                await self._discard(state.id)
+                raise
+            self._hashing.pop(state.id, None)
+            self._locks.pop(state.id, None)
+            await self._storage.delete_prefix(paths.upload_dir(state.id))
+            return BlobInfo(str(digest), state.size)
+
+    async def monolithic(
+        self, repository: str, digest: Digest, chunks: AsyncIterator[bytes], length: int | None
+    ) -> BlobInfo:
+        """POST ?digest=: the whole blob in one request."""
+        state = await self.start(repository, digest.algorithm)
+        try:
+            return await self.finish(repository, state.id, digest, chunks, 0, length)
+        except BaseException:
+            await self._discard(state.id)
+            raise
+
+    async def cancel(self, repository: str, upload_id: str) -> None:
+        state = await self.status(repository, upload_id)
+        await self._discard(state.id)
+
+    async def purge_expired(self, older_than: timedelta) -> int:
+        """Remove upload sessions untouched for longer than `older_than`."""
+        cutoff = utcnow() - older_than
+        async with self._db.read() as conn:
+            ids = (await conn.execute(select(Upload.id).where(Upload.updated_at < cutoff))).scalars().all()
+        for upload_id in ids:
+            await self._discard(upload_id)
+        return len(ids)
+
+    async def _discard(self, upload_id: str) -> None:
+        async with self._db.write() as conn:
+            await conn.execute(delete(Upload).where(Upload.id == upload_id))
+        self._hashing.pop(upload_id, None)
+        self._locks.pop(upload_id, None)
+        await self._storage.delete_prefix(paths.upload_dir(upload_id))
+
+    async def _parts(self, state: UploadState) -> list[str]:
+        keys = [key async for key in self._storage.list(paths.upload_dir(state.id))]
+        parts = sorted(keys, key=paths.upload_part_offset)
+        offset = 0
+        contiguous: list[str] = []
+        for key in parts:
+            if paths.upload_part_offset(key) != offset:
+                break
+            size = await self._storage.stat(key)
+            if size is None:
+                break
+            contiguous.append(key)
+            offset += size
+            if offset == state.size:
+                break
+        if offset != state.size:
+            raise BlobUploadInvalid(f"upload data is incomplete: {offset} of {state.size} bytes stored")
+        return contiguous
+
+    async def _digest(self, state: UploadState, parts: list[str], algorithm: str) -> str:
+        hashing = self._hashing.get(state.id)
+        if hashing is not None and hashing.offset == state.size and hashing.hasher.name == algorithm:
+            return hashing.hasher.hexdigest()
+        hasher = hashlib.new(algorithm)
+        for key in parts:
+            async for chunk in self._storage.read(key):
+                hasher.update(chunk)
+        return hasher.hexdigest()
+
+    async def _commit(self, digest: Digest, parts: list[str]) -> None:
+        final = paths.blob_path(digest)
+        if await self._storage.stat(final) is not None:
+            return  # content-addressed: the same bytes are already stored
+        if len(parts) == 1:
+            await self._storage.move(parts[0], final)
+        else:
+            await self._storage.write(final, self._concatenate(parts))
+
+    async def _concatenate(self, parts: list[str]) -> AsyncIterator[bytes]:
+        for key in parts:
+            async for chunk in self._storage.read(key):
+                yield chunk
+
+    def _lock(self, upload_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(upload_id, asyncio.Lock())
+
+
+async def _hashed(chunks: AsyncIterator[bytes], hasher: "hashlib._Hash | None") -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        if hasher is not None:
+            hasher.update(chunk)
+        yield chunk
+
+
+def _canonical(upload_id: str) -> str:
+    try:
+        return paths.canonical_upload_id(upload_id)
+    except ValueError:
+        raise BlobUploadUnknown("blob upload unknown to registry", {"upload": upload_id[:100]}) from None

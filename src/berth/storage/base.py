@@ -1,0 +1,51 @@
+"""The blob storage driver interface that every driver implements.
+
+Keys are the relative paths from storage.paths. A driver never makes an
+object visible under its key before all of its bytes are stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+
+class BlobNotFound(FileNotFoundError):
+    """The key does not exist in the store."""
+
+
+class StorageDriver(Protocol):
+    name: str
+
+    async def stat(self, key: str) -> int | None:
+        """Size in bytes of the object at key, or None when it does not exist."""
+
+    def read(self, key: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """Stream the bytes [offset, offset+length) of key; BlobNotFound if absent."""
+
+    async def write(self, key: str, chunks: AsyncIterator[bytes]) -> int:
+        """Store the streamed chunks as key, atomically; return the byte count.
+
+        If the stream fails, nothing appears under key.
+        """
+
+    async def move(self, src: str, dst: str) -> None:
+        """Make src's bytes appear under dst (atomically) and remove src."""
+
+    async def delete(self, key: str) -> None:
+        """Remove key; a missing key is not an error."""
+
+    async def delete_prefix(self, prefix: str) -> None:
+        """Remove every key under prefix/."""
+
+    def list(self, prefix: str) -> AsyncIterator[str]:
+        """Yield every key under prefix/ (in no particular order)."""
+
+    def local_file(self, key: str) -> str | None:
+        """A filesystem path serving key's bytes zero-copy, when the driver has one."""
+
+    async def presigned_url(self, key: str, expires_seconds: int) -> str | None:
+        """A time-limited URL a client can GET key from directly, when supported."""
+
+    async def close(self) -> None:
+        """Release connections and background resources."""

@@ -1,0 +1,265 @@
+"""The local filesystem blob driver.
+
+Writes go to a temp file under <root>/tmp/, are fdatasync'ed, then renamed into
+place and the directory fsync'ed, so a key never names a partial or lost file.
+Blocking file I/O runs in worker threads, one hop per ~1 MiB rather than per chunk.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat as stat_mode
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+from anyio import to_thread
+
+from berth.storage import validate_key
+from berth.storage.base import BlobNotFound
+from berth.storage.paths import TMP
+
+_WRITE_BATCH = 1 << 20
+_READ_CHUNK = 1 << 20
+_LIST_BATCH = 1000
+_IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024) if hasattr(os, "sysconf") else 16
+# A concurrent delete may prune an empty directory between our mkdir and rename.
+_RENAME_ATTEMPTS = 5
+
+
+class FilesystemDriver:
+    """Blob storage in a local directory; keys are relative paths below root."""
+
+    name = "filesystem"
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+        self._tmp = self.root / TMP
+        self._tmp.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*validate_key(key).split("/"))
+
+    async def stat(self, key: str) -> int | None:
+        return await to_thread.run_sync(_file_size, self._path(key))
+
+    async def read(self, key: str, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        _check_range(offset, length)
+        path = self._path(key)
+        fd = await to_thread.run_sync(_open_for_read, path, key)
+        try:
+            position = offset
+            end = None if length is None else offset + length
+            while end is None or position < end:
+                size = _READ_CHUNK if end is None else min(_READ_CHUNK, end - position)
+                data = await to_thread.run_sync(os.pread, fd, size, position)
+                if not data:
+                    break
+                position += len(data)
+                yield data
+        finally:
+            os.close(fd)
+
+    async def write(self, key: str, chunks: AsyncIterator[bytes]) -> int:
+        """Store chunks under key atomically; chunks must not be mutated after they are yielded."""
+        dest = self._path(key)
+        tmp, fd = self._create_temp()
+        closed = False
+        try:
+            total = 0
+            batch: list[bytes] = []
+            batch_size = 0
+            async for chunk in chunks:
+                if not chunk:
+                    continue
+                batch.append(chunk)
+                batch_size += len(chunk)
+                if batch_size >= _WRITE_BATCH:
+                    await to_thread.run_sync(_write_all, fd, batch)
+                    total += batch_size
+                    batch, batch_size = [], 0
+            if batch:
+                await to_thread.run_sync(_write_all, fd, batch)
+                total += batch_size
+            await to_thread.run_sync(os.fdatasync, fd)
+            closed = True
+            os.close(fd)
+            await to_thread.run_sync(_rename_into_place, tmp, dest, self.root)
+            return total
+        except BaseException:
+            # Cancellation included: worker threads are never abandoned by anyio,
+            # so no thread still uses fd here.
+            if not closed:
+                os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def _create_temp(self) -> tuple[Path, int]:
+        tmp = self._tmp / uuid.uuid4().hex
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        try:
+            return tmp, os.open(tmp, flags, 0o644)
+        except FileNotFoundError:  # someone removed tmp/ (delete_prefix("tmp"))
+            self._tmp.mkdir(parents=True, exist_ok=True)
+            return tmp, os.open(tmp, flags, 0o644)
+
+    async def move(self, src: str, dst: str) -> None:
+        src_path, dst_path = self._path(src), self._path(dst)
+        await to_thread.run_sync(_move, src_path, dst_path, self.root, src)
+
+    async def delete(self, key: str) -> None:
+        await to_thread.run_sync(_delete_file, self._path(key), self.root)
+
+    async def delete_prefix(self, prefix: str) -> None:
+        await to_thread.run_sync(_delete_tree, self._path(prefix.rstrip("/")), self.root)
+
+    async def list(self, prefix: str) -> AsyncIterator[str]:
+        start = self._path(prefix.rstrip("/"))
+        batches = _walk_keys(start, self.root)
+        while (batch := await to_thread.run_sync(next, batches, None)) is not None:
+            for key in batch:
+                yield key
+
+    def local_file(self, key: str) -> str | None:
+        path = self._path(key)
+        return str(path) if path.is_file() else None
+
+    async def presigned_url(self, key: str, expires_seconds: int) -> str | None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+def _check_range(offset: int, length: int | None) -> None:
+    if offset < 0:
+        raise ValueError("negative offset")
+    if length is not None and length < 0:
+        raise ValueError("negative length")
+
+
+def _file_size(path: Path) -> int | None:
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return st.st_size if stat_mode.S_ISREG(st.st_mode) else None
+
+
+def _open_for_read(path: Path, key: str) -> int:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        raise BlobNotFound(key) from None
+    if not stat_mode.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BlobNotFound(key)
+    return fd
+
+
+def _write_all(fd: int, buffers: list[bytes]) -> None:
+    views = [memoryview(b).cast("B") for b in buffers]
+    first = 0
+    while first < len(views):
+        written = os.writev(fd, views[first : first + _IOV_MAX])
+        # Regular files rarely write short, but a full disk or a signal can.
+        while written:
+            head = views[first]
+            if written >= len(head):
+                written -= len(head)
+                first += 1
+            else:
+                views[first] = head[written:]
+                written = 0
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_parents(path: Path, root: Path) -> None:
+    """Create path's missing ancestors, fsyncing each new directory's parent."""
+    missing: list[Path] = []
+    parent = path.parent
+    while parent != root and not parent.is_dir():
+        missing.append(parent)
+        parent = parent.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            continue
+        _fsync_dir(directory.parent)
+
+
+def _rename_into_place(src: Path, dst: Path, root: Path) -> None:
+    for attempt in range(_RENAME_ATTEMPTS):
+        _make_parents(dst, root)
+        try:
+            os.replace(src, dst)
+            break
+        except FileNotFoundError:
+            if not src.exists() or attempt == _RENAME_ATTEMPTS - 1:
+                raise
+    _fsync_dir(dst.parent)
+
+
+def _move(src: Path, dst: Path, root: Path, src_key: str) -> None:
+    if _file_size(src) is None:
+        raise BlobNotFound(src_key)
+    _rename_into_place(src, dst, root)
+    if src.parent != dst.parent:
+        _fsync_dir(src.parent)
+    _prune_empty_dirs(src.parent, root)
+
+
+def _delete_file(path: Path, root: Path) -> None:
+    try:
+        path.unlink()
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except IsADirectoryError:
+        return  # a key names a file; a directory here is not ours to remove
+    _fsync_dir(path.parent)
+    _prune_empty_dirs(path.parent, root)
+
+
+def _delete_tree(path: Path, root: Path) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    _fsync_dir(path.parent)
+    _prune_empty_dirs(path.parent, root)
+
+
+def _prune_empty_dirs(directory: Path, root: Path) -> None:
+    """Remove empty directories from directory up to (not including) root and tmp/."""
+    tmp = root / TMP
+    while directory != root and directory != tmp and root in directory.parents:
+        try:
+            directory.rmdir()
+        except OSError:  # not empty, already gone or busy: stop here
+            return
+        directory = directory.parent
+
+
+def _walk_keys(start: Path, root: Path) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for dirpath, _dirnames, filenames in os.walk(start):
+        relative = Path(dirpath).relative_to(root).as_posix()
+        for filename in filenames:
+            batch.append(f"{relative}/{filename}")
+            if len(batch) >= _LIST_BATCH:
+                yield batch
+                batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,57 @@
+"""The whole layout of berth's blob storage, in one place.
+
+Every driver stores objects under these keys, relative to its root::
+
+    <root>/
+      blobs/
+        sha256/
+          ab/
+            abcdef0123…/        one folder per blob, named by the full hex digest
+              data              the blob's bytes, only ever created whole (move or atomic put)
+        sha512/
+          …
+      uploads/
+        <upload-uuid>/
+          000000000000000000000 the bytes received at offset 0 (one object per PATCH/PUT body)
+          000000000000001048576 the bytes received at offset 1048576, …
+      tmp/                      driver-private scratch space (filesystem: files before fsync+rename)
+
+Manifests are not here: their bytes live in SQL with their metadata.
+A blob key is derived from a parsed Digest and an upload key from a canonical
+UUID, so no client-supplied text ever reaches a path unchecked.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from berth.references import Digest
+
+BLOBS = "blobs"
+UPLOADS = "uploads"
+TMP = "tmp"
+_OFFSET_WIDTH = 21
+
+
+def blob_path(digest: Digest) -> str:
+    return f"{BLOBS}/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}/data"
+
+
+def upload_dir(upload_id: str) -> str:
+    return f"{UPLOADS}/{canonical_upload_id(upload_id)}"
+
+
+def upload_part_path(upload_id: str, offset: int) -> str:
+    if offset < 0:
+        raise ValueError("negative offset")
+    return f"{upload_dir(upload_id)}/{offset:0{_OFFSET_WIDTH}d}"
+
+
+def upload_part_offset(path: str) -> int:
+    """The offset a part key was written at (inverse of upload_part_path)."""
+    return int(path.rsplit("/", 1)[1])
+
+
+def canonical_upload_id(upload_id: str) -> str:
+    """Return the canonical form of an upload id; ValueError if it is not a UUID."""
+    return str(uuid.UUID(upload_id))

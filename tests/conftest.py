@@ -1,0 +1,177 @@
+"""Shared fixtures: real server processes (berth, the docker-registry peer, PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BERTH = str(Path(sys.executable).with_name("berth"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, process: subprocess.Popen | None = None, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+@dataclass
+class Server:
+    """A registry process on 127.0.0.1 (berth or the peer)."""
+
+    kind: str
+    port: int
+    process: subprocess.Popen
+    data_dir: Path
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60.0)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_berth(data_dir: Path, env: dict[str, str] | None = None, port: int | None = None) -> Server:
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir.parent / f"berth-{port}.log"
+    full_env = {**os.environ, **(env or {})}
+    process = subprocess.Popen(
+        [BERTH, "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+        env=full_env,
+    )
+    server = Server("berth", port, process, data_dir, log_path, env or {})
+    try:
+        wait_http(f"{server.url}/v2/", process)
+    except RuntimeError:
+        server.stop()
+        raise RuntimeError(f"berth did not start:\n{server.log()}") from None
+    return server
+
+
+def start_peer(root: Path) -> Server:
+    """The Debian docker-registry (CNCF distribution 2.8) with deletes enabled."""
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        raise RuntimeError("docker-registry is not installed (make test installs it)")
+    port = free_port()
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: warn\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    log_path = root / "peer.log"
+    process = subprocess.Popen([binary, "serve", str(config)], stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
+    server = Server("peer", port, process, root / "data", log_path)
+    wait_http(f"{server.url}/v2/", process)
+    return server
+
+
+@pytest.fixture(scope="session")
+def database_urls(tmp_path_factory) -> dict[str, str | None]:
+    """Database URLs the integration suite runs on: SQLite always, PostgreSQL when BERTH_TEST_POSTGRES_URL is set."""
+    return {"sqlite": None, "postgresql": os.environ.get("BERTH_TEST_POSTGRES_URL")}
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database(request, database_urls) -> str:
+    kind = request.param
+    if kind == "postgresql" and not database_urls["postgresql"]:
+        if os.environ.get("CI"):
+            pytest.fail("BERTH_TEST_POSTGRES_URL is not set: make test starts PostgreSQL and sets it")
+        pytest.skip("PostgreSQL not configured (run through make test)")
+    return kind
+
+
+def _fresh_postgres_database(base_url: str, name: str) -> str:
+    """Create an empty database `name` next to base_url's and return its URL."""
+    import asyncio
+
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def create() -> None:
+        engine = create_async_engine(base_url, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        await engine.dispose()
+
+    asyncio.run(create())
+    return base_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="session")
+def berth(database, database_urls, tmp_path_factory) -> Iterator[Server]:
+    """One berth server per database kind, shared by the session's integration tests."""
+    root = tmp_path_factory.mktemp(f"berth-{database}")
+    env = {}
+    if database == "postgresql":
+        env["BERTH_DATABASE_URL"] = _fresh_postgres_database(database_urls["postgresql"], "berth_it")
+    server = start_berth(root / "data", env)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_berth(tmp_path) -> Iterator[Server]:
+    """A berth server of the test's own (SQLite), for tests that restart or inspect the store."""
+    server = start_berth(tmp_path / "data")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def peer(tmp_path_factory) -> Iterator[Server]:
+    server = start_peer(tmp_path_factory.mktemp("peer"))
+    yield server
+    server.stop()

@@ -44,8 +44,10 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        async with self._write_lock, self.engine.begin() as conn:
-            yield conn
+        async with self._write_lock, self.engine.connect() as conn:
+            await conn.execution_options(berth_write=True)
+            async with conn.begin():
+                yield conn
 
     def insert(self, table):  # type: ignore[no-untyped-def]
         """An INSERT that supports on_conflict_do_nothing/do_update on this database."""
@@ -67,7 +69,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
 
 
 def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers take the write lock up front (no deadlock on lock upgrade); readers stay deferred
+    # and so never wait for a writer in WAL mode.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("berth_write") else "BEGIN")
 
 
 def run_migrations(url: str) -> None:

@@ -212,7 +212,11 @@ class ManifestService:
             _check_tag(tag)
         tags = list(dict.fromkeys(tags))
         parsed = parse_manifest(content, content_type)
-        repo_id = await self._repositories.ensure(repository)
+        repo_id = await self._repositories.find(self._repositories.validate(repository))
+        if repo_id is None:
+            # a new repository holds no blobs yet: refuse before creating it
+            await self._check_references(None, None, parsed)
+            repo_id = await self._repositories.ensure(repository)
         now = utcnow()
         async with self._db.write() as conn:
             await self._check_references(conn, repo_id, parsed)
@@ -220,36 +224,7 @@ class ManifestService:
                 select(Manifest.id).where(Manifest.repository_id == repo_id, Manifest.digest == digest)
             )
             if manifest_id is None:
-                manifest_id = await conn.scalar(
-                    self._db.insert(Manifest)
-                    .values(
-                        repository_id=repo_id,
-                        digest=digest,
-                        media_type=parsed.media_type,
-                        artifact_type=parsed.artifact_type,
-                        size=len(content),
-                        content=content,
-                        subject_digest=parsed.subject,
-                        annotations=orjson.dumps(parsed.annotations).decode() if parsed.annotations else None,
-                        created_at=now,
-                    )
-                    .returning(Manifest.id)
-                )
-                if parsed.blobs:
-                    await conn.execute(
-                        self._db.insert(ManifestBlob)
-                        .values([{"manifest_id": manifest_id, "digest": d} for d in parsed.blobs])
-                        .on_conflict_do_nothing()
-                    )
-                    await conn.execute(
-                        update(Blob).where(Blob.digest.in_(parsed.blobs)).values(last_linked_at=now)
-                    )
-                if parsed.children:
-                    await conn.execute(
-                        self._db.insert(ManifestChild)
-                        .values([{"manifest_id": manifest_id, "child_digest": d} for d in set(parsed.children)])
-                        .on_conflict_do_nothing()
-                    )
+                manifest_id = await self._insert_manifest(conn, repo_id, digest, content, parsed, now)
             for tag in tags:
                 await conn.execute(
                     self._db.insert(Tag)
@@ -264,9 +239,49 @@ class ManifestService:
             self._cache.discard((repository, tag))
         return PutResult(digest, parsed.subject, tuple(tags))
 
-    async def _check_references(self, conn, repo_id: int, parsed: ParsedManifest) -> None:  # type: ignore[no-untyped-def]
+    async def _insert_manifest(  # type: ignore[no-untyped-def]
+        self, conn, repo_id: int, digest: str, content: bytes, parsed: ParsedManifest, now
+    ) -> int:
+        """Insert the manifest and what it references; the existing row's id if a concurrent push won."""
+        manifest_id = await conn.scalar(
+            self._db.insert(Manifest)
+            .values(
+                repository_id=repo_id,
+                digest=digest,
+                media_type=parsed.media_type,
+                artifact_type=parsed.artifact_type,
+                size=len(content),
+                content=content,
+                subject_digest=parsed.subject,
+                annotations=orjson.dumps(parsed.annotations).decode() if parsed.annotations else None,
+                created_at=now,
+            )
+            .on_conflict_do_nothing()
+            .returning(Manifest.id)
+        )
+        if manifest_id is None:
+            return await conn.scalar(
+                select(Manifest.id).where(Manifest.repository_id == repo_id, Manifest.digest == digest)
+            )
         if parsed.blobs:
-            present = set(
+            await conn.execute(
+                self._db.insert(ManifestBlob)
+                .values([{"manifest_id": manifest_id, "digest": d} for d in parsed.blobs])
+                .on_conflict_do_nothing()
+            )
+            await conn.execute(update(Blob).where(Blob.digest.in_(parsed.blobs)).values(last_linked_at=now))
+        if parsed.children:
+            await conn.execute(
+                self._db.insert(ManifestChild)
+                .values([{"manifest_id": manifest_id, "child_digest": d} for d in set(parsed.children)])
+                .on_conflict_do_nothing()
+            )
+        return manifest_id
+
+    async def _check_references(self, conn, repo_id: int | None, parsed: ParsedManifest) -> None:  # type: ignore[no-untyped-def]
+        """Raise MANIFEST_BLOB_UNKNOWN unless every blob and child is in the repository (None: a new one)."""
+        if parsed.blobs:
+            present = set() if repo_id is None else set(
                 (
                     await conn.execute(
                         select(RepositoryBlob.digest).where(
@@ -281,7 +296,7 @@ class ManifestService:
                     f"manifest references blob unknown to the repository: {missing[0]}", {"digests": missing}
                 )
         if parsed.children:
-            present = set(
+            present = set() if repo_id is None else set(
                 (
                     await conn.execute(
                         select(Manifest.digest).where(

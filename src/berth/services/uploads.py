@@ -170,13 +170,27 @@ class UploadService:
     async def monolithic(
         self, repository: str, digest: Digest, chunks: AsyncIterator[bytes], length: int | None
     ) -> BlobInfo:
-        """POST ?digest=: the whole blob in one request."""
-        state = await self.start(repository, digest.algorithm)
+        """POST ?digest=: the whole blob in one request; no session row, nothing left behind on failure."""
+        self._repositories.validate(repository)
+        upload_id = str(uuid.uuid4())
+        key = paths.upload_part_path(upload_id, 0)
+        hasher = digest.hasher()
         try:
-            return await self.finish(repository, state.id, digest, chunks, 0, length)
-        except BaseException:
-            await self._discard(state.id)
-            raise
+            size = await self._storage.write(key, _hashed(chunks, hasher))
+            if length is not None and size != length:
+                raise SizeInvalid(f"received {size} bytes, Content-Length said {length}")
+            if hasher.hexdigest() != digest.hex:
+                raise DigestInvalid(
+                    "provided digest did not match uploaded content",
+                    {"expected": str(digest), "actual": f"{digest.algorithm}:{hasher.hexdigest()}"},
+                )
+            await self._commit(digest, [key])
+            repo_id = await self._repositories.ensure(repository)
+            async with self._db.write() as conn:
+                await self._blobs.record(conn, str(digest), size, repo_id)
+        finally:
+            await self._storage.delete_prefix(paths.upload_dir(upload_id))
+        return BlobInfo(str(digest), size)
 
     async def cancel(self, repository: str, upload_id: str) -> None:
         state = await self.status(repository, upload_id)

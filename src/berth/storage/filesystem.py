@@ -230,12 +230,11 @@ def _delete_file(path: Path, root: Path) -> None:
 
 
 def _delete_tree(path: Path, root: Path) -> None:
+    if path.is_symlink() or not path.is_dir():
+        return  # nothing is under it (a file named like the prefix is not)
     try:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-    except (FileNotFoundError, NotADirectoryError):
+        shutil.rmtree(path)
+    except FileNotFoundError:
         return
     _fsync_dir(path.parent)
     _prune_empty_dirs(path.parent, root)

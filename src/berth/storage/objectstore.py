@@ -7,6 +7,7 @@ partial object; reads are ranged GETs streamed chunk by chunk.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 _PART_SIZE = 8 << 20
 _MAX_CONCURRENCY = 4
 _READ_CHUNK = 1 << 20
+_MAX_READ_CHUNK = 8 << 20
 _LIST_BATCH = 1000
 # S3 CopyObject refuses sources over 5 GiB; bigger objects are copied by streaming.
 _S3_COPY_LIMIT = 5 << 30
@@ -131,13 +133,32 @@ class ObjectStoreDriver:
                 return
             raise
         async for chunk in result.stream(min_chunk_size=_READ_CHUNK):
-            yield chunk
+            if len(chunk) <= _MAX_READ_CHUNK:
+                yield chunk
+                continue
+            # The in-memory store hands over the whole object at once.
+            for start in range(0, len(chunk), _READ_CHUNK):
+                yield chunk[start : start + _READ_CHUNK]
 
     async def write(self, key: str, chunks: AsyncIterator[bytes]) -> int:
-        counted = _CountedStream(chunks)
+        path = self._path(key)
+        chunks = chunks.__aiter__()
+        head: list[bytes] = []
+        size = 0
+        async for chunk in chunks:
+            head.append(chunk)
+            size += len(chunk)
+            if size >= self._part_size:
+                break
+        else:
+            # A small object (a config, a small layer, most upload chunks) takes one
+            # PUT instead of the three requests of a multipart upload.
+            await obstore.put_async(self.store, path, b"".join(head), use_multipart=False)
+            return size
+        counted = _CountedStream(head, chunks)
         await obstore.put_async(
             self.store,
-            self._path(key),
+            path,
             counted,
             chunk_size=self._part_size,
             max_concurrency=self._max_concurrency,
@@ -146,6 +167,10 @@ class ObjectStoreDriver:
 
     async def move(self, src: str, dst: str) -> None:
         src_path, dst_path = self._path(src), self._path(dst)
+        if src_path == dst_path:  # copy-then-delete would lose the object
+            if await self.stat(src) is None:
+                raise BlobNotFound(src)
+            return
         if self._server_copy_limit is not None:
             size = await self.stat(src)
             if size is None:
@@ -210,17 +235,23 @@ class ObjectStoreDriver:
 def from_url(url: str, options: dict[str, Any] | None = None, prefix: str = "") -> ObjectStoreDriver:
     """Build a driver from `s3://bucket`, `az://container` (or `azure://`), `gs://bucket` or `memory://`.
 
-    options are obstore settings, e.g. endpoint, region, access_key_id,
-    secret_access_key, account_name, account_key, use_emulator, allow_http,
-    timeout; "part_size" and "max_concurrency" tune multipart writes.
+    A path in the url (`s3://bucket/some/dir`) goes in front of prefix. options
+    are obstore settings, e.g. endpoint, region, access_key_id, secret_access_key,
+    account_name, account_key, use_emulator, allow_http, timeout; "part_size"
+    and "max_concurrency" tune multipart writes.
     """
     options = dict(options or {})
     tuning = {key: int(options.pop(key)) for key in ("part_size", "max_concurrency") if key in options}
-    scheme = urlsplit(url).scheme.lower()
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
     if scheme == "memory":
         return ObjectStoreDriver(MemoryStore(), prefix, **tuning)
     if scheme not in _SCHEMES:
         raise ValueError(f"unsupported object store url: {url!r}")
+    if scheme != "https":
+        # Keep every prefix in the driver, so listings and signed URLs agree on keys.
+        prefix = "/".join(p for p in (parts.path.strip("/"), prefix.strip("/")) if p)
+        url = f"{parts.scheme}://{parts.netloc}"
     client_options = dict(_DEFAULT_CLIENT_OPTIONS)
     client_options.update(options.pop("client_options", None) or {})
     for key in list(options):
@@ -245,16 +276,17 @@ def _store_kind(store: ObjectStore) -> str:
 
 
 class _CountedStream:
-    """Pass chunks through to obstore, counting the bytes."""
+    """The chunks already taken from a stream, then the rest of it, counting the bytes."""
 
-    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
-        self._chunks = chunks.__aiter__()
+    def __init__(self, head: list[bytes], rest: AsyncIterator[bytes]) -> None:
+        self._head = deque(head)
+        self._rest = rest
         self.total = 0
 
     def __aiter__(self) -> _CountedStream:
         return self
 
     async def __anext__(self) -> bytes:
-        chunk = await self._chunks.__anext__()
+        chunk = self._head.popleft() if self._head else await self._rest.__anext__()
         self.total += len(chunk)
         return chunk

@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.object_stores import azurite_server, moto_server  # noqa: F401  (shared fixtures)
+
 REPO = Path(__file__).resolve().parent.parent
 BERTH = str(Path(sys.executable).with_name("berth"))
 

@@ -175,7 +175,10 @@ def _write_all(fd: int, buffers: list[bytes]) -> None:
 
 
 def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return  # pruned by a concurrent delete: nothing left in it to make durable
     try:
         os.fsync(fd)
     finally:
@@ -241,9 +244,8 @@ def _delete_tree(path: Path, root: Path) -> None:
 
 
 def _prune_empty_dirs(directory: Path, root: Path) -> None:
-    """Remove empty directories from directory up to (not including) root and tmp/."""
-    tmp = root / TMP
-    while directory != root and directory != tmp and root in directory.parents:
+    """Remove empty directories from directory up to (not including) the top-level areas (blobs/, uploads/, tmp/)."""
+    while directory.parent != root and root in directory.parents:
         try:
             directory.rmdir()
         except OSError:  # not empty, already gone or busy: stop here

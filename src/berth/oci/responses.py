@@ -22,7 +22,7 @@ class FileRangeResponse:
     """
 
     def __init__(
-        self, path: str, start: int, length: int, status: int, headers: Mapping[str, str], send_body: bool = True
+        self, path: str, start: int, length: int, status: int, headers: Mapping[str, str]
     ) -> None:
         self.path = path
         self.start = start
@@ -30,7 +30,6 @@ class FileRangeResponse:
         self.status = status
         self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         self.headers.append((b"content-length", str(length).encode()))
-        self.send_body = send_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         whole = self.start == 0
@@ -41,14 +40,11 @@ class FileRangeResponse:
             await _send_gone(send)
             return
         try:
-            if whole and pathsend and self.send_body and os.fstat(fd).st_size == self.length:
+            if whole and pathsend and os.fstat(fd).st_size == self.length:
                 await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
                 await send({"type": "http.response.pathsend", "path": self.path})
                 return
             await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
-            if not self.send_body:
-                await send({"type": "http.response.body", "body": b""})
-                return
             if self.length <= _INLINE_READ:
                 body = os.pread(fd, self.length, self.start)
                 if len(body) != self.length:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 
 from berth import mediatypes
 from berth.db.models import Blob, Manifest, ManifestBlob, ManifestChild, Repository, RepositoryBlob, Tag, utcnow
@@ -355,10 +355,6 @@ class ManifestService:
                 descriptor["annotations"] = orjson.loads(row.annotations)
             descriptors.append(descriptor)
         return descriptors
-
-    async def count(self) -> int:
-        async with self._db.read() as conn:
-            return int(await conn.scalar(select(func.count()).select_from(Manifest)) or 0)
 
 
 def _check_tag(tag: str) -> None:

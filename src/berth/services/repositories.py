@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from berth.db.models import Repository, Tag, utcnow
 from berth.db.session import Database
@@ -71,9 +71,6 @@ class RepositoryService:
         self._ids.put(name, repo_id)
         return repo_id
 
-    def forget(self, name: str) -> None:
-        self._ids.discard(name)
-
     async def catalog(self, n: int | None, last: str | None) -> Page:
         column = _ascii(self._db, Repository.name)
         query = select(Repository.name).order_by(column)
@@ -88,10 +85,6 @@ class RepositoryService:
         if last:
             query = query.where(column > last)
         return await self._page(query, n)
-
-    async def count(self) -> int:
-        async with self._db.read() as conn:
-            return int(await conn.scalar(select(func.count()).select_from(Repository)) or 0)
 
     async def _page(self, query, n: int | None) -> Page:  # type: ignore[no-untyped-def]
         if n is not None and n < 0:

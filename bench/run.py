@@ -1,0 +1,991 @@
+#!/usr/bin/env python3
+"""Benchmark berth against the CNCF distribution registry (Debian's docker-registry), side by side.
+
+    .venv/bin/python bench/run.py [--quick] [--server uvicorn|granian] [--only ROWSPEC] [--out FILE]
+
+Both servers are started fresh (data dirs in one temp folder, each on a free 127.0.0.1 port),
+every figure is measured against berth and then the peer with the same parameters, and a markdown
+table (figure | berth | peer | berth/peer) goes to stdout; progress goes to stderr.
+
+Load generators, all external so that the client is not the bottleneck:
+  * blob push: POST (open an upload session) then `curl -T FILE -X PUT LOCATION?digest=...`,
+    the same two-step monolithic upload for both servers (the peer does not accept a single-POST
+    upload); single client and 8 clients pushing 8 different blobs at once (aggregate MB/s).
+  * blob pull: `curl -o /dev/null`, single and 8 concurrent.
+  * manifest HEAD/GET by tag, a small (4 KiB) blob GET: `hey -z DURATION -c 32`.
+  * tags list of a 10,000-tag repository: the tags are pushed with httpx (8 connections),
+    then `hey -c 8` on /tags/list without n (the peer ignores n/last).
+  * peak RSS of each server's process tree, sampled every 100 ms over the whole run.
+
+Fairness: blob files are random data pre-generated on disk; before every blob figure the page
+cache is flushed (sync) and the files it reads (the source files for a push, the server's stored
+copy for a pull) are read once so they are warm.
+
+ROWSPEC for --only: comma-separated groups among push, pull, manifest, small, tags
+(peak RSS and server CPU time are always reported). Pull without push still pushes the blobs
+first, unmeasured.
+
+On a small machine the numbers are noisy (the client shares the CPUs with the servers):
+--repeat N alternates the servers N times on every pull and hey figure and keeps the median,
+--pin puts both servers on CPU 0 and the clients on the other CPUs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import hashlib
+import http.client
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BERTH_BIN = REPO_ROOT / ".venv" / "bin" / "berth"
+PEER_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+
+MiB = 1 << 20
+GiB = 1 << 30
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+ACCEPT = f"{OCI_MANIFEST}, {DOCKER_MANIFEST}"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+GROUPS = ("push", "pull", "manifest", "small", "tags")
+CONCURRENCY = 8  # concurrent blob clients
+HEY_CONNECTIONS = 32
+TAG_CONNECTIONS = 8
+# --pin: the servers on the first CPU (taskset), this script and so its clients on the others
+SERVER_CPUS: set[int] = set()
+CLIENT_CPUS: set[int] = set()
+REPEAT = 1  # --repeat: rounds of the pull and hey figures (servers alternate; the median counts)
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- child processes
+
+_children: set[subprocess.Popen] = set()
+_children_lock = threading.Lock()
+
+
+def spawn(args: list[str], **kwargs) -> subprocess.Popen:
+    proc = subprocess.Popen(args, **kwargs)
+    with _children_lock:
+        _children.add(proc)
+    return proc
+
+
+def run_child(args: list[str], timeout: float | None = None) -> tuple[int, str, str]:
+    """Run a client command (curl, hey), tracked so that cleanup can end it; (rc, stdout, stderr)."""
+    proc = spawn(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        return -1, out, f"timed out after {timeout}s; {err}"
+    finally:
+        with _children_lock:
+            _children.discard(proc)
+    return proc.returncode, out, err
+
+
+def end_children() -> None:
+    with _children_lock:
+        procs = list(_children)
+        _children.clear()
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# ---------------------------------------------------------------- servers
+
+class StartFailed(Exception):
+    pass
+
+
+class Server:
+    def __init__(self, name: str, args: list[str], data_dir: Path, port: int, log_path: Path) -> None:
+        self.name = name
+        self.args = args
+        self.data_dir = data_dir
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+        self.peak_rss = 0
+        self._log_file = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        self._log_file = open(self.log_path, "wb")  # noqa: SIM115 - open while the server runs
+        # A session of its own: Ctrl-C in the terminal reaches the harness, which stops it in order.
+        pin = ["taskset", "-c", ",".join(map(str, sorted(SERVER_CPUS)))] if SERVER_CPUS else []
+        self.proc = subprocess.Popen(
+            pin + self.args, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, cwd=self.data_dir.parent,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise StartFailed(f"{self.name} exited with status {self.proc.returncode} while starting")
+            try:
+                status, _, _ = request(self.base, "GET", "/v2/", timeout=2)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise StartFailed(f"{self.name} did not answer GET /v2/ with 200 within {timeout:.0f}s")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(5)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def rss(self) -> int:
+        if self.proc is None:
+            return 0
+        try:
+            root = psutil.Process(self.proc.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return 0
+        total = 0
+        for p in procs:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def cpu_seconds(self) -> float:
+        if self.proc is None:
+            return 0.0
+        try:
+            root = psutil.Process(self.proc.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return 0.0
+        total = 0.0
+        for p in procs:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        return total
+
+
+def peer_config(root: Path, port: int) -> str:
+    return (
+        "version: 0.1\n"
+        "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
+        "storage:\n"
+        f"  filesystem:\n    rootdirectory: {root}\n"
+        "  delete:\n    enabled: true\n"
+        "  cache:\n    blobdescriptor: inmemory\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, servers: list[Server], interval: float = 0.1) -> None:
+        super().__init__(daemon=True, name="rss-sampler")
+        self.servers = servers
+        self.interval = interval
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            for server in self.servers:
+                server.peak_rss = max(server.peak_rss, server.rss())
+            self._halt.wait(self.interval)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(2)
+
+
+# ---------------------------------------------------------------- HTTP helpers (small requests)
+
+def request(base: str, method: str, path_or_url: str, body: bytes | None = None,
+            headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+    url = urllib.parse.urljoin(base, path_or_url)
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        conn.request(method, target, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+    finally:
+        conn.close()
+
+
+class RequestFailed(Exception):
+    def __init__(self, what: str, status: int, body: bytes = b"") -> None:
+        self.status = status
+        snippet = body[:200].decode("utf-8", "replace").strip()
+        super().__init__(f"{what}: HTTP {status}" + (f" {snippet}" if snippet else ""))
+        self.short = f"error: {status}" if status else "error: connection"
+
+
+def open_upload(server: Server, repo: str) -> str:
+    """POST an upload session; the absolute Location URL."""
+    try:
+        status, headers, body = request(server.base, "POST", f"/v2/{repo}/blobs/uploads/")
+    except OSError as exc:
+        raise RequestFailed(f"POST upload ({exc})", 0) from None
+    if status != 202 or "location" not in headers:
+        raise RequestFailed("POST /blobs/uploads/", status, body)
+    return urllib.parse.urljoin(server.base, headers["location"])
+
+
+def with_digest(location: str, digest: str) -> str:
+    return location + ("&" if "?" in location else "?") + "digest=" + urllib.parse.quote(digest, safe=":")
+
+
+def push_small_blob(server: Server, repo: str, data: bytes) -> str:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    location = open_upload(server, repo)
+    status, _, body = request(server.base, "PUT", with_digest(location, digest), data,
+                              {"Content-Type": "application/octet-stream"})
+    if status != 201:
+        raise RequestFailed(f"PUT blob {digest[:19]}", status, body)
+    return digest
+
+
+# ---------------------------------------------------------------- blob files
+
+@dataclass
+class BlobFile:
+    path: Path
+    size: int
+    digest: str
+
+
+def _generate(path: str, size: int, seed: int) -> str:
+    rng = random.Random(seed)
+    hasher = hashlib.sha256()
+    chunk = 8 * MiB
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(chunk, left)
+            data = rng.randbytes(n)
+            hasher.update(data)
+            f.write(data)
+            left -= n
+    return "sha256:" + hasher.hexdigest()
+
+
+def generate_blobs(folder: Path, sizes: list[int]) -> dict[int, list[BlobFile]]:
+    """For each size: CONCURRENCY + 1 different random files (one for the single client, one per concurrent client)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    for size in sizes:
+        for i in range(CONCURRENCY + 1):
+            jobs.append((folder / f"blob-{size // MiB}m-{i}", size, size * 31 + i))
+    total = sum(j[1] for j in jobs)
+    log(f"generating {len(jobs)} random blob files ({total / GiB:.2f} GiB) in {folder}")
+    started = time.monotonic()
+    with ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        digests = list(pool.map(_generate, [str(j[0]) for j in jobs], [j[1] for j in jobs], [j[2] for j in jobs]))
+    result: dict[int, list[BlobFile]] = {}
+    for (path, size, _), digest in zip(jobs, digests):
+        result.setdefault(size, []).append(BlobFile(path, size, digest))
+    log(f"generated in {time.monotonic() - started:.1f}s; flushing to disk")
+    os.sync()
+    return result
+
+
+_warm_buffer = bytearray(8 * MiB)
+
+
+def warm(paths: list[Path]) -> None:
+    view = memoryview(_warm_buffer)
+    for path in paths:
+        with open(path, "rb", buffering=0) as f:
+            while f.readinto(view):
+                pass
+
+
+def stored_copies(server: Server, blobs: list[BlobFile]) -> list[Path]:
+    """The server's files holding these blobs (both layouts have the hex digest in the folder name)."""
+    wanted = {b.digest.split(":", 1)[1] for b in blobs}
+    found = []
+    for dirpath, _, filenames in os.walk(server.data_dir):
+        if os.path.basename(dirpath) in wanted:
+            for name in filenames:
+                path = Path(dirpath, name)
+                if path.stat().st_size >= min(b.size for b in blobs):
+                    found.append(path)
+    return found
+
+
+def prepare_measurement(files: list[Path]) -> None:
+    os.sync()
+    warm(files)
+
+
+# ---------------------------------------------------------------- results
+
+@dataclass
+class Row:
+    figure: str
+    unit: str
+    higher_is_better: bool
+    values: dict[str, float | str] = field(default_factory=dict)
+
+
+class Results:
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+        self.notes: list[str] = []
+
+    def row(self, figure: str, unit: str, higher_is_better: bool = True) -> Row:
+        row = Row(figure, unit, higher_is_better)
+        self.rows.append(row)
+        return row
+
+    def failure(self, server: str, what: str, detail: str) -> str:
+        self.notes.append(f"{server}: {what}: {detail}")
+        log(f"FAILED {server}: {what}: {detail}")
+        return detail
+
+
+def fmt(value: float | str | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    if unit == "req/s":
+        return f"{value:,.0f}"
+    if unit == "ms":
+        return f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 100 else f"{value:.0f}"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.1f}"
+
+
+def ratio(a: float | str | None, b: float | str | None) -> str:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b > 0:
+        return f"{a / b:.2f}"
+    return "—"
+
+
+def render_table(results: Results, names: tuple[str, str]) -> str:
+    lines = [
+        f"| figure | {names[0]} | {names[1]} | ratio {names[0]}/{names[1]} |",
+        "|---|---:|---:|---:|",
+    ]
+    for row in results.rows:
+        arrow = "↑" if row.higher_is_better else "↓"
+        a, b = row.values.get(names[0]), row.values.get(names[1])
+        lines.append(f"| {row.figure} ({row.unit}) {arrow} | {fmt(a, row.unit)} | {fmt(b, row.unit)} | {ratio(a, b)} |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- blob push / pull
+
+def size_label(size: int) -> str:
+    return f"{size // GiB} GiB" if size % GiB == 0 else f"{size // MiB} MiB"
+
+
+def curl_put(location: str, blob: BlobFile) -> None:
+    url = with_digest(location, blob.digest)
+    rc, out, err = run_child([
+        "curl", "-sS", "-X", "PUT", "-T", str(blob.path),
+        "-H", "Content-Type: application/octet-stream", "-H", "Expect:",
+        "-o", "/dev/stderr", "-w", "%{http_code}", "--max-time", "900", url,
+    ], timeout=960)
+    code = int(out.strip() or 0) if out.strip().isdigit() else 0
+    if rc != 0 or code != 201:
+        raise RequestFailed(f"PUT {size_label(blob.size)} blob (curl rc {rc}; {err.strip()[:200]})", code)
+
+
+def push_one(server: Server, repo: str, blob: BlobFile) -> None:
+    curl_put(open_upload(server, repo), blob)
+
+
+def curl_get(server: Server, repo: str, blob: BlobFile) -> None:
+    url = f"{server.base}/v2/{repo}/blobs/{blob.digest}"
+    rc, out, err = run_child(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                              "--max-time", "900", url], timeout=960)
+    parts = out.split()
+    code = int(parts[0]) if parts and parts[0].isdigit() else 0
+    got = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else -1
+    if rc != 0 or code != 200:
+        raise RequestFailed(f"GET {size_label(blob.size)} blob (curl rc {rc}; {err.strip()[:200]})", code)
+    if got != blob.size:
+        raise RequestFailed(f"GET {size_label(blob.size)} blob: got {got} bytes, expected {blob.size}", 200)
+
+
+def run_clients(fn, args_list: list[tuple]) -> tuple[float, list[Exception]]:
+    """Run fn(*args) for each args at once (threads released together); (wall seconds, errors)."""
+    errors: list[Exception] = []
+    barrier = threading.Barrier(len(args_list) + 1)
+    lock = threading.Lock()
+
+    def worker(args: tuple) -> None:
+        barrier.wait()
+        try:
+            fn(*args)
+        except Exception as exc:  # noqa: BLE001 - reported in the table
+            with lock:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(a,), daemon=True) for a in args_list]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - started, errors
+
+
+def short_error(exc: Exception) -> str:
+    return exc.short if isinstance(exc, RequestFailed) else f"error: {type(exc).__name__}"
+
+
+def blob_figures(servers: list[Server], results: Results, blobs: dict[int, list[BlobFile]],
+                 measure_push: bool, measure_pull: bool) -> None:
+    repo = "bench/blobs"
+    pushed: dict[str, set[str]] = {s.name: set() for s in servers}
+
+    def push_figure(size: int, files: list[BlobFile], label: str) -> None:
+        row = results.row(label, "MB/s") if measure_push else None
+        for server in servers:
+            log(f"{server.name}: {label}")
+            prepare_measurement([f.path for f in files])
+            elapsed, errors = run_clients(push_one, [(server, repo, f) for f in files])
+            if errors:
+                results.failure(server.name, label, str(errors[0]))
+                value: float | str = short_error(errors[0])
+            else:
+                value = len(files) * size / elapsed / 1e6
+                pushed[server.name].update(f.digest for f in files)
+                log(f"{server.name}: {value:,.0f} MB/s ({elapsed:.2f}s)")
+            if row is not None:
+                row.values[server.name] = value
+
+    def pull_figure(size: int, files: list[BlobFile], label: str) -> None:
+        row = results.row(label, "MB/s")
+        speeds: dict[str, list[float]] = {}
+        for server in servers:
+            if any(f.digest not in pushed[server.name] for f in files):
+                row.values[server.name] = "error: push failed"
+            else:
+                speeds[server.name] = []
+        for round_no in range(REPEAT):
+            for server in servers:
+                if server.name not in speeds:
+                    continue
+                suffix = f", round {round_no + 1}/{REPEAT}" if REPEAT > 1 else ""
+                log(f"{server.name}: {label}{suffix}")
+                copies = stored_copies(server, files)
+                if len(copies) < len(files):
+                    log(f"{server.name}: found {len(copies)}/{len(files)} stored copies to warm")
+                prepare_measurement(copies)
+                elapsed, errors = run_clients(curl_get, [(server, repo, f) for f in files])
+                if errors:
+                    results.failure(server.name, label, str(errors[0]))
+                    row.values[server.name] = short_error(errors[0])
+                    del speeds[server.name]
+                    continue
+                speed = len(files) * size / elapsed / 1e6
+                speeds[server.name].append(speed)
+                log(f"{server.name}: {speed:,.0f} MB/s ({elapsed:.2f}s)")
+        for name, measured in speeds.items():
+            row.values[name] = sorted(measured)[(len(measured) - 1) // 2]
+
+    for size, files in blobs.items():
+        single, group = files[:1], files[1:]
+        push_figure(size, single, f"blob push {size_label(size)}, 1 client")
+        push_figure(size, group, f"blob push {size_label(size)}, {len(group)} clients")
+    if measure_pull:
+        for size, files in blobs.items():
+            single, group = files[:1], files[1:]
+            pull_figure(size, single, f"blob pull {size_label(size)}, 1 client")
+            pull_figure(size, group, f"blob pull {size_label(size)}, {len(group)} clients")
+
+
+# ---------------------------------------------------------------- hey
+
+@dataclass
+class HeyResult:
+    rps: float
+    p50_ms: float | None
+    p99_ms: float | None
+    codes: dict[int, int]
+    errors: int
+    error_text: str
+
+
+def parse_hey(text: str) -> HeyResult:
+    rps_match = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    rps = float(rps_match.group(1)) if rps_match else 0.0
+
+    def pct(p: int) -> float | None:
+        m = re.search(rf"\b{p}% in ([\d.]+) secs", text)
+        return float(m.group(1)) * 1000 if m else None
+
+    codes = {int(c): int(n) for c, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", text)}
+    errors = 0
+    error_text = ""
+    if "Error distribution:" in text:
+        section = text.split("Error distribution:", 1)[1]
+        for count, message in re.findall(r"\[(\d+)\]\s+(.+)", section):
+            errors += int(count)
+            error_text = error_text or message.strip()[:160]
+    return HeyResult(rps, pct(50), pct(99), codes, errors, error_text)
+
+
+def run_hey(url: str, duration: float, connections: int, method: str = "GET",
+            accept: str | None = None) -> HeyResult:
+    args = ["hey", "-z", f"{duration:g}s", "-c", str(connections), "-m", method, "-t", "20"]
+    if accept:
+        args += ["-H", f"Accept: {accept}"]
+    rc, out, err = run_child(args + [url], timeout=duration + 120)
+    if rc != 0:
+        raise RuntimeError(f"hey failed (rc {rc}): {err.strip()[:300]}")
+    return parse_hey(out)
+
+
+def hey_figures(results: Results, servers: list[Server], label: str, url_path: str, duration: float,
+                connections: int, method: str, accept: str | None, expect: int,
+                broken: dict[str, str], latency: tuple[str, ...] = ("p50", "p99")) -> None:
+    """req/s and latency rows; with --repeat N the servers alternate N times and the median run (by req/s) counts."""
+    rps_row = results.row(f"{label} @{connections}", "req/s")
+    lat_rows = {p: results.row(f"{label} @{connections} {p}", "ms", higher_is_better=False) for p in latency}
+
+    def fill(name: str, value: str) -> None:
+        for row in (rps_row, *lat_rows.values()):
+            row.values[name] = value
+
+    runnable = []
+    for server in servers:
+        if server.name in broken:
+            fill(server.name, broken[server.name])
+            continue
+        # One request first, so a failure shows its body and status in the notes.
+        try:
+            headers = {"Accept": accept} if accept else {}
+            status, _, body = request(server.base, method, url_path, headers=headers)
+        except OSError as exc:
+            status, body = 0, str(exc).encode()
+        if status != expect:
+            err = RequestFailed(f"{method} {url_path}", status, body)
+            results.failure(server.name, label, str(err))
+            fill(server.name, err.short)
+            continue
+        runnable.append(server)
+
+    runs: dict[str, list[HeyResult]] = {s.name: [] for s in runnable}
+    failed: set[str] = set()
+    for round_no in range(REPEAT):
+        for server in runnable:
+            name = server.name
+            if name in failed:
+                continue
+            suffix = f", round {round_no + 1}/{REPEAT}" if REPEAT > 1 else ""
+            log(f"{name}: {label} @{connections} for {duration:g}s (after a 1 s warm-up){suffix}")
+            run_hey(server.base + url_path, 1, connections, method, accept)
+            res = run_hey(server.base + url_path, duration, connections, method, accept)
+            total = sum(res.codes.values()) + res.errors
+            bad = {c: n for c, n in res.codes.items() if c != expect}
+            if bad or res.errors:
+                what = ", ".join(f"{n}×{c}" for c, n in sorted(bad.items()))
+                if res.errors:
+                    what = (what + ", " if what else "") + f"{res.errors}× {res.error_text}"
+                results.failure(name, label, f"{what} of {total} requests")
+                if sum(bad.values()) + res.errors > 0.01 * max(total, 1):
+                    first = f"error: {min(bad)}" if bad else "error: connection"
+                    fill(name, f"{first} ({sum(bad.values()) + res.errors}/{total})")
+                    failed.add(name)
+                    continue
+            runs[name].append(res)
+            log(f"{name}: {res.rps:,.0f} req/s, p50 {res.p50_ms or 0:.2f} ms, p99 {res.p99_ms or 0:.2f} ms")
+    for name, measured in runs.items():
+        if name in failed or not measured:
+            continue
+        res = sorted(measured, key=lambda r: r.rps)[(len(measured) - 1) // 2]
+        rps_row.values[name] = res.rps
+        if "p50" in lat_rows:
+            lat_rows["p50"].values[name] = res.p50_ms if res.p50_ms is not None else "n/a"
+        if "p99" in lat_rows:
+            lat_rows["p99"].values[name] = res.p99_ms if res.p99_ms is not None else "n/a"
+
+
+# ---------------------------------------------------------------- small image, tags
+
+@dataclass
+class Image:
+    manifest: bytes
+    digest: str
+    layer_digest: str
+
+
+def make_image() -> tuple[bytes, bytes]:
+    layer = random.Random(4096).randbytes(4096)
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]},
+        "config": {},
+    }, separators=(",", ":")).encode()
+    return config, layer
+
+
+def push_image(server: Server, repo: str, config: bytes, layer: bytes, tag: str) -> Image:
+    config_digest = push_small_blob(server, repo, config)
+    layer_digest = push_small_blob(server, repo, layer)
+    manifest = json.dumps({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)},
+        "layers": [{"mediaType": OCI_LAYER, "digest": layer_digest, "size": len(layer)}],
+    }, separators=(",", ":")).encode()
+    status, _, body = request(server.base, "PUT", f"/v2/{repo}/manifests/{tag}", manifest,
+                              {"Content-Type": OCI_MANIFEST})
+    if status != 201:
+        raise RequestFailed(f"PUT manifest {repo}:{tag}", status, body)
+    return Image(manifest, "sha256:" + hashlib.sha256(manifest).hexdigest(), layer_digest)
+
+
+async def _push_tags(server: Server, repo: str, manifest: bytes, count: int) -> tuple[float, list[str]]:
+    import httpx
+
+    errors: list[str] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(1, count):  # t00000 came with the image
+        queue.put_nowait(i)
+    limits = httpx.Limits(max_connections=TAG_CONNECTIONS, max_keepalive_connections=TAG_CONNECTIONS)
+    async with httpx.AsyncClient(base_url=server.base, limits=limits, timeout=60) as client:
+        async def worker() -> None:
+            while True:
+                try:
+                    i = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                try:
+                    resp = await client.put(f"/v2/{repo}/manifests/t{i:05d}", content=manifest,
+                                            headers={"Content-Type": OCI_MANIFEST})
+                    if resp.status_code != 201:
+                        errors.append(f"HTTP {resp.status_code} {resp.text[:160]}")
+                except httpx.HTTPError as exc:
+                    errors.append(f"{type(exc).__name__} {exc}")
+                if len(errors) > 20:
+                    return
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(TAG_CONNECTIONS)))
+        return time.perf_counter() - started, errors
+
+
+def tag_figures(results: Results, servers: list[Server], config: bytes, layer: bytes, count: int,
+                duration: float) -> None:
+    repo = "bench/tags"
+    label = f"{count:,} tags"
+    put_row = results.row(f"manifest PUT by tag ({label}) @{TAG_CONNECTIONS}", "req/s")
+    broken: dict[str, str] = {}
+    for server in servers:
+        log(f"{server.name}: pushing {count:,} tags")
+        try:
+            image = push_image(server, repo, config, layer, "t00000")
+        except RequestFailed as exc:
+            broken[server.name] = exc.short
+            put_row.values[server.name] = exc.short
+            results.failure(server.name, "tags setup", str(exc))
+            continue
+        elapsed, errors = asyncio.run(_push_tags(server, repo, image.manifest, count))
+        count_pushed = count - 1
+        if errors:
+            put_row.values[server.name] = "error: " + errors[0].split()[1] if errors[0].startswith("HTTP") else "error"
+            broken[server.name] = "error: tag push failed"
+            results.failure(server.name, "tag push", f"{len(errors)}+ failures, first: {errors[0]}")
+            continue
+        put_row.values[server.name] = count_pushed / elapsed
+        log(f"{server.name}: {count_pushed / elapsed:,.0f} tags/s")
+        # Check the list is whole without n (berth might page by default).
+        status, headers, body = request(server.base, "GET", f"/v2/{repo}/tags/list", timeout=60)
+        if status == 200:
+            tags = json.loads(body).get("tags") or []
+            if len(tags) < count:
+                results.failure(server.name, "tags list", f"returned {len(tags)} of {count} tags without n"
+                                + (f" (Link: {headers['link']})" if "link" in headers else ""))
+                broken[server.name] = f"error: {len(tags)} tags returned"
+    hey_figures(results, servers, f"tags list ({label})", f"/v2/{repo}/tags/list", duration, TAG_CONNECTIONS,
+                "GET", None, 200, broken)
+
+
+def image_figures(results: Results, servers: list[Server], config: bytes, layer: bytes, groups: set[str],
+                  duration: float) -> None:
+    repo = "bench/image"
+    broken: dict[str, str] = {}
+    images: dict[str, Image] = {}
+    for server in servers:
+        try:
+            images[server.name] = push_image(server, repo, config, layer, "latest")
+        except RequestFailed as exc:
+            broken[server.name] = exc.short
+            results.failure(server.name, "image push (setup)", str(exc))
+    manifest_path = f"/v2/{repo}/manifests/latest"
+    if "manifest" in groups:
+        hey_figures(results, servers, "manifest HEAD by tag", manifest_path, duration, HEY_CONNECTIONS,
+                    "HEAD", ACCEPT, 200, broken)
+        hey_figures(results, servers, "manifest GET by tag", manifest_path, duration, HEY_CONNECTIONS,
+                    "GET", ACCEPT, 200, broken)
+    if "small" in groups:
+        layer_digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+        hey_figures(results, servers, "4 KiB blob GET", f"/v2/{repo}/blobs/{layer_digest}", duration,
+                    HEY_CONNECTIONS, "GET", None, 200, broken)
+
+
+# ---------------------------------------------------------------- machine / main
+
+def machine_header(args: argparse.Namespace, sizes: list[int]) -> str:
+    cpu = "unknown"
+    mem = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    except OSError:
+        pass
+
+    def version(cmd: list[str]) -> str:
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=False).stdout.strip()
+            return out.splitlines()[0] if out else "?"
+        except OSError:
+            return "?"
+
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return "\n".join([
+        f"# berth vs distribution benchmark ({'quick' if args.quick else 'full'}, berth on {args.server})",
+        "",
+        f"- date: {when}",
+        f"- machine: {os.cpu_count()} CPUs ({cpu}), {mem} RAM, kernel {platform.release()}",
+        (
+            f"- Python {platform.python_version()}; berth's server: {args.server}; "
+            f"peer: {version([PEER_BIN, '--version']).split(' ', 1)[-1]}"
+        ),
+        f"- clients: {' '.join(version(['curl', '--version']).split()[:2])}, hey (-z {args.duration:g}s), httpx",
+        (
+            f"- blob sizes: {', '.join(size_label(s) for s in sizes)}; MB/s = 10^6 bytes/s; "
+            f"{CONCURRENCY}-client rows are aggregate"
+        ),
+        "",
+    ])
+
+
+def parse_size(text: str) -> int:
+    m = re.fullmatch(r"(\d+)\s*([KMG]i?B?)?", text.strip(), re.IGNORECASE)
+    if not m:
+        raise argparse.ArgumentTypeError(f"bad size {text!r}")
+    unit = (m.group(2) or "M")[0].upper()
+    return int(m.group(1)) * {"K": 1 << 10, "M": MiB, "G": GiB}[unit]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 64 MiB blobs, 3 s load, 1,000 tags")
+    parser.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn", help="berth's ASGI server")
+    parser.add_argument("--only", metavar="ROWSPEC", help=f"comma-separated groups: {', '.join(GROUPS)}")
+    parser.add_argument("--out", type=Path, help="also write the table as markdown, with a machine header")
+    parser.add_argument("--sizes", help="blob sizes, comma-separated (e.g. 256M,1G); default 256M,1G (quick: 64M)")
+    parser.add_argument("--duration", type=float, help="seconds per hey figure (default 10, quick 3)")
+    parser.add_argument("--tags", type=int, help="tags in the tags-list repository (default 10000, quick 1000)")
+    parser.add_argument("--tmp", type=Path, help="parent folder for the temp folder (default: system temp)")
+    parser.add_argument("--pin", action="store_true",
+                        help="pin the servers to CPU 0 and the clients (curl, hey, this script) to the other CPUs")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="rounds of each pull and hey figure, servers alternating; the median counts (default 1)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp folder (server logs, data)")
+    args = parser.parse_args()
+
+    global REPEAT
+    REPEAT = max(1, args.repeat)
+    if args.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            parser.error("--pin needs at least 2 CPUs")
+        SERVER_CPUS.update(cpus[:1])
+        CLIENT_CPUS.update(cpus[1:])
+        os.sched_setaffinity(0, CLIENT_CPUS)
+    groups = set(GROUPS)
+    if args.only:
+        groups = {g.strip() for g in args.only.split(",") if g.strip()}
+        unknown = groups - set(GROUPS)
+        if unknown:
+            parser.error(f"--only: unknown group(s) {', '.join(sorted(unknown))}; choose from {', '.join(GROUPS)}")
+    sizes = [parse_size(s) for s in args.sizes.split(",")] if args.sizes else (
+        [64 * MiB] if args.quick else [256 * MiB, GiB])
+    args.duration = args.duration or (3.0 if args.quick else 10.0)
+    tag_count = args.tags or (1000 if args.quick else 10000)
+
+    for tool in ("curl", "hey"):
+        if shutil.which(tool) is None:
+            print(f"bench: {tool} is not installed", file=sys.stderr)
+            return 1
+    if not BERTH_BIN.exists():
+        print(f"bench: {BERTH_BIN} not found (create the venv first)", file=sys.stderr)
+        return 1
+    if not Path(PEER_BIN).exists():
+        print("bench: docker-registry is not installed (apt-get install docker-registry)", file=sys.stderr)
+        return 1
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+
+    workdir = Path(tempfile.mkdtemp(prefix="berth-bench-", dir=args.tmp))
+    servers: list[Server] = []
+    sampler: RssSampler | None = None
+    results = Results()
+    header = machine_header(args, sizes)
+    log(f"temp folder {workdir}")
+    try:
+        berth_data = workdir / "berth-data"
+        peer_data = workdir / "peer-data"
+        berth_data.mkdir()
+        peer_data.mkdir()
+        berth_port, peer_port = free_port(), free_port()
+        while peer_port == berth_port:
+            peer_port = free_port()
+        config_path = workdir / "peer-config.yml"
+        config_path.write_text(peer_config(peer_data, peer_port))
+        env_args = [str(BERTH_BIN), "serve", "--host", "127.0.0.1", "--port", str(berth_port),
+                    "--data-dir", str(berth_data), "--server", args.server]
+        servers = [
+            Server("berth", env_args, berth_data, berth_port, workdir / "berth.log"),
+            Server("peer", [PEER_BIN, "serve", str(config_path)], peer_data, peer_port, workdir / "peer.log"),
+        ]
+        for server in servers:
+            log(f"starting {server.name} on {server.base}")
+            try:
+                server.start()
+            except StartFailed as exc:
+                print(f"bench: {exc}; last lines of its log ({server.log_path}):", file=sys.stderr)
+                print(server.log_tail(), file=sys.stderr)
+                return 1
+        sampler = RssSampler(servers)
+        sampler.start()
+
+        if groups & {"push", "pull"}:
+            blobs = generate_blobs(workdir / "blobs", sizes)
+            blob_figures(servers, results, blobs, "push" in groups, "pull" in groups)
+        config, layer = make_image()
+        if groups & {"manifest", "small"}:
+            image_figures(results, servers, config, layer, groups, args.duration)
+        if "tags" in groups:
+            tag_figures(results, servers, config, layer, tag_count, args.duration)
+
+        sampler.stop()
+        rss_row = results.row("peak RSS, whole run", "MiB", higher_is_better=False)
+        cpu_row = results.row("server CPU time, whole run", "s", higher_is_better=False)
+        for server in servers:
+            rss_row.values[server.name] = server.peak_rss / MiB
+            cpu_row.values[server.name] = server.cpu_seconds()
+            if not server.alive():
+                results.failure(server.name, "process", f"exited with status {server.proc.returncode} during the run")
+                log(f"{server.name} log tail:\n{server.log_tail()}")
+
+        table = render_table(results, ("berth", "peer"))
+        legend = ("↑ higher is better, ↓ lower is better; @N = concurrent connections; "
+                  "pushes are POST + one PUT with the whole blob (curl -T), the same for both.")
+        notes = "".join(f"\n- {n}" for n in results.notes)
+        body = f"{table}\n\n{legend}\n" + (f"\nFailures:{notes}\n" if notes else "")
+        print(header, file=sys.stderr)
+        print(body)
+        if args.out:
+            args.out.write_text(f"{header}\n{body}")
+            log(f"wrote {args.out}")
+        return 0
+    except KeyboardInterrupt:
+        log("interrupted; cleaning up")
+        return 130
+    finally:
+        # Each step on its own, so that one failing cannot leave a server running.
+        for step in ([sampler.stop] if sampler is not None else []) + [end_children] + [s.stop for s in servers]:
+            try:
+                step()
+            except BaseException as exc:  # noqa: BLE001 - keep cleaning up, even on a second Ctrl-C
+                log(f"cleanup: {type(exc).__name__}: {exc}")
+        for server in servers:  # last resort
+            if server.alive():
+                try:
+                    os.killpg(server.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if args.keep:
+            log(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

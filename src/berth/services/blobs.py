@@ -52,6 +52,7 @@ class BlobService:
         key = (repo_id, str(digest))
         size = self._links.get(key)
         if size is None:
+            version = self._links.version
             async with self._db.read() as conn:
                 size = await conn.scalar(
                     select(Blob.size)
@@ -60,7 +61,7 @@ class BlobService:
                 )
             if size is None:
                 raise BlobUnknown("blob unknown to registry", {"digest": str(digest)})
-            self._links.put(key, size)
+            self._links.put(key, size, if_version=version)
         return BlobInfo(str(digest), size)
 
     def read(self, digest: Digest, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:

@@ -27,6 +27,7 @@ class LruCache(Generic[K, V]):
         self._weigh = weigh or (lambda _: 1)
         self._weight = 0
         self._ttl = ttl
+        self._version = 0
 
     def get(self, key: K) -> V | None:
         entry = self._data.get(key)
@@ -34,16 +35,25 @@ class LruCache(Generic[K, V]):
             return None
         value, stored = entry
         if self._ttl and time.monotonic() - stored > self._ttl:
-            self.discard(key)
+            self._remove(key)
             return None
         self._data.move_to_end(key)
         return value
 
-    def put(self, key: K, value: V) -> None:
+    @property
+    def version(self) -> int:
+        """Changes whenever an entry is discarded; read it before a query, pass it to put()."""
+        return self._version
+
+    def put(self, key: K, value: V, if_version: int | None = None) -> None:
+        """Store value; with if_version, only if nothing was discarded since that version was read
+        (so an answer read before a concurrent write can never be cached after it)."""
+        if if_version is not None and if_version != self._version:
+            return
         weight = self._weigh(value)
         if self._max_weight is not None and weight > self._max_weight:
             return
-        self.discard(key)
+        self._remove(key)
         self._data[key] = (value, time.monotonic() if self._ttl else 0.0)
         self._weight += weight
         while len(self._data) > self._max_entries or (
@@ -53,6 +63,10 @@ class LruCache(Generic[K, V]):
             self._weight -= self._weigh(old)
 
     def discard(self, key: K) -> None:
+        self._version += 1
+        self._remove(key)
+
+    def _remove(self, key: K) -> None:
         entry = self._data.pop(key, None)
         if entry is not None:
             self._weight -= self._weigh(entry[0])
@@ -62,6 +76,7 @@ class LruCache(Generic[K, V]):
             self.discard(key)
 
     def clear(self) -> None:
+        self._version += 1
         self._data.clear()
         self._weight = 0
 

@@ -166,6 +166,7 @@ class ManifestService:
         record = self._cache.get(key)
         if record is not None:
             return record
+        version = self._cache.version
         repo_id = await self._repositories.require(repository)
         columns = (Manifest.digest, Manifest.media_type, Manifest.content)
         if is_digest_reference(reference):
@@ -183,7 +184,7 @@ class ManifestService:
         if row is None:
             raise ManifestUnknown("manifest unknown to registry", {"reference": reference})
         record = ManifestRecord(row.digest, row.media_type, bytes(row.content))
-        self._cache.put(key, record)
+        self._cache.put(key, record, if_version=version)
         return record
 
     async def put(
@@ -237,6 +238,8 @@ class ManifestService:
             await conn.execute(update(Repository).where(Repository.id == repo_id).values(updated_at=now))
         for tag in tags:
             self._cache.discard((repository, tag))
+        if tags:
+            self._repositories.tags_changed(repo_id)
         return PutResult(digest, parsed.subject, tuple(tags))
 
     async def _insert_manifest(  # type: ignore[no-untyped-def]
@@ -329,6 +332,7 @@ class ManifestService:
             self._cache.discard_where(lambda key: key[0] == repository)
         else:
             self._cache.discard((repository, reference))
+        self._repositories.tags_changed(repo_id)
         if result.rowcount == 0:
             raise ManifestUnknown("manifest unknown to registry", {"reference": reference})
 

@@ -22,7 +22,7 @@ class Registry:
     ) -> None:
         self.db = db
         self.storage = storage
-        self.repositories = RepositoryService(db)
+        self.repositories = RepositoryService(db, tag_cache_ttl)
         self.blobs = BlobService(db, storage, self.repositories)
         self.uploads = UploadService(db, storage, self.repositories, self.blobs)
         self.manifests = ManifestService(db, self.repositories, max_manifest_bytes, tag_cache_ttl)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -24,9 +25,14 @@ class Page:
 
 
 class RepositoryService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cache_ttl: float = 0.0) -> None:
         self._db = db
         self._ids: LruCache[str, int] = LruCache(max_entries=100_000)
+        #: repository id -> its tags in ASCII order; dropped by tags_changed() on every tag write
+        self._tag_lists: LruCache[int, list[str]] = LruCache(
+            max_entries=10_000, max_weight=32 * 1024 * 1024, weigh=lambda tags: 64 + sum(len(t) + 56 for t in tags),
+            ttl=cache_ttl,
+        )
 
     @staticmethod
     def validate(name: str) -> str:
@@ -79,12 +85,25 @@ class RepositoryService:
         return await self._page(query, n)
 
     async def tags(self, name: str, n: int | None, last: str | None) -> Page:
+        """A page of the repository's tags; without `n`, all of them (as distribution answers)."""
         repo_id = await self.require(name)
-        column = _ascii(self._db, Tag.name)
-        query = select(Tag.name).where(Tag.repository_id == repo_id).order_by(column)
-        if last:
-            query = query.where(column > last)
-        return await self._page(query, n)
+        if n is not None and n < 0:
+            raise PaginationInvalid("n must be a non-negative integer")
+        tags = self._tag_lists.get(repo_id)
+        if tags is None:
+            version = self._tag_lists.version
+            async with self._db.read() as conn:
+                tags = list((await conn.execute(select(Tag.name).where(Tag.repository_id == repo_id))).scalars())
+            tags.sort()  # tags are ASCII by grammar, so code point order is the spec's byte order
+            self._tag_lists.put(repo_id, tags, if_version=version)
+        start = bisect.bisect_right(tags, last) if last else 0
+        if n is None:
+            return Page(tags[start:], None)
+        end = start + min(n, MAX_PAGE)
+        return Page(tags[start:end], tags[end - 1] if end < len(tags) and n > 0 else None)
+
+    def tags_changed(self, repo_id: int) -> None:
+        self._tag_lists.discard(repo_id)
 
     async def _page(self, query, n: int | None) -> Page:  # type: ignore[no-untyped-def]
         if n is not None and n < 0:

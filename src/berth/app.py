@@ -44,6 +44,7 @@ class BerthApp:
                 await self._housekeeping
         if self.registry is not None:
             await self.registry.close()
+        log.info("berth stopped: in-flight requests finished, database closed")
 
     async def _purge_uploads(self) -> None:
         assert self.registry is not None

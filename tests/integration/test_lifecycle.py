@@ -46,7 +46,7 @@ def test_sigterm_lets_an_inflight_upload_finish_then_exits_cleanly(tmp_path) -> 
             assert result["patch"].headers["range"] == f"0-{len(data) - 1}"
         # uvicorn re-raises the signal once shut down, the convention for a clean SIGTERM exit
         assert server.process.wait(30) in (0, -signal.SIGTERM)
-        assert "Finished server process" in server.log()
+        assert "berth stopped" in server.log()
         assert "Traceback" not in server.log()
     finally:
         server.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -116,22 +115,34 @@ def _serve_uvicorn(settings: Settings) -> None:
 
 
 def _serve_granian(settings: Settings) -> None:
-    from granian import Granian
-    from granian.constants import Interfaces
+    """granian's embedded server: its Rust HTTP runtime in this process, the app on this event loop."""
+    import asyncio
+    import signal
 
-    os.environ["BERTH_SETTINGS_JSON"] = settings.model_dump_json()
-    Granian(
-        "berth.app:app_from_environment",
+    import uvloop
+    from granian.constants import Interfaces
+    from granian.server.embed import Server
+
+    from berth.app import BerthApp
+
+    server = Server(
+        BerthApp(settings),
         address=settings.host,
         port=settings.port,
         interface=Interfaces.ASGI,
-        factory=True,
-        workers=1,
+        runtime_threads=2,
         log_access=settings.log_level == "debug",
         ssl_cert=settings.tls_cert,
         ssl_key=settings.tls_key,
-        workers_kill_timeout=int(settings.shutdown_timeout) or None,
-    ).serve()
+    )
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, server.stop)
+        await server.serve()
+
+    uvloop.run(run())
 
 
 @app.command()

@@ -92,6 +92,30 @@ def test_blob_get_without_range_serves_the_whole_blob_and_advertises_ranges(v2):
     assert ignored.status_code == 200 and ignored.content == data
 
 
+@pytest.mark.parametrize(
+    ("first", "last"),
+    [
+        (0, None),  # whole blob, several 4 MiB map windows and 1 MiB pieces
+        (5000, None),  # unaligned start
+        (4 * 1024 * 1024 - 100, 4 * 1024 * 1024 + 100),  # across a window boundary
+        (300_000, 300_000 + 1024 * 1024),  # exactly one piece past the inline-read size
+        (9 * 1024 * 1024 + 1, None),  # inside the last, partial window
+    ],
+)
+def test_large_blob_bodies_and_ranges_are_byte_exact(v2, first, last):
+    name = unique("ranges/large")
+    data = blob_bytes(9 * 1024 * 1024 + 123, 9)
+    digest = v2.push_blob(name, data)
+    end = len(data) - 1 if last is None else last
+    headers = {} if (first, last) == (0, None) else {"Range": f"bytes={first}-{'' if last is None else last}"}
+
+    response = v2.http.get(f"/v2/{name}/blobs/{digest}", headers=headers)
+
+    assert response.status_code == (200 if not headers else 206)
+    assert response.headers["Content-Length"] == str(end - first + 1)
+    assert response.content == data[first : end + 1]
+
+
 # -- pagination ----------------------------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 from collections.abc import AsyncIterator, Mapping
 
@@ -11,14 +12,40 @@ from starlette.types import Receive, Scope, Send
 _CHUNK = 1024 * 1024
 #: reads this small are done on the event loop: a page-cache pread costs less than a thread hop
 _INLINE_READ = 256 * 1024
+_WINDOW = 4 * 1024 * 1024
+
+
+async def _send_mapped(fd: int, start: int, length: int, send: Send) -> None:
+    """Send [start, start+length) from 4 MiB windows of a read-only memory map.
+
+    The socket write then copies straight from the page cache (one copy instead of
+    pread's two, and no thread hop), which is what lets a Python process pull
+    faster than the Go peer. A window is unmapped when the server drops its last
+    slice, so resident memory stays bounded by the windows in flight. The caller
+    has checked the file is long enough: touching a page past EOF would SIGBUS.
+    """
+    end = start + length
+    base = start - start % mmap.ALLOCATIONGRANULARITY
+    while base < end:
+        size = min(_WINDOW, end - base)
+        window = mmap.mmap(fd, size, access=mmap.ACCESS_READ, offset=base)
+        window.madvise(mmap.MADV_WILLNEED)  # start readahead of the whole window now
+        view = memoryview(window)
+        for offset in range(max(start, base) - base, size, _CHUNK):
+            piece = view[offset : min(offset + _CHUNK, size)]
+            await send({"type": "http.response.body", "body": piece, "more_body": base + offset + len(piece) < end})
+            del piece
+        del view, window
+        base += size
 
 
 class FileRangeResponse:
     """Serves bytes [start, start+length) of a local file.
 
     The whole file goes out with the ASGI `http.response.pathsend` extension
-    (the server sends it with sendfile) when the server offers it; otherwise,
-    and for ranges, 1 MiB preads on a worker thread.
+    when the server offers it (granian); on uvicorn, large bodies are sent from
+    a memory map; small bodies are one pread on the event loop; granian's ranges
+    are 1 MiB preads on a worker thread.
     """
 
     def __init__(
@@ -40,16 +67,19 @@ class FileRangeResponse:
             await _send_gone(send)
             return
         try:
-            if whole and pathsend and os.fstat(fd).st_size == self.length:
+            size = os.fstat(fd).st_size
+            if size < self.start + self.length:
+                raise OSError(f"{self.path} is shorter than recorded")
+            if whole and pathsend and size == self.length:
                 await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
                 await send({"type": "http.response.pathsend", "path": self.path})
                 return
             await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
             if self.length <= _INLINE_READ:
-                body = os.pread(fd, self.length, self.start)
-                if len(body) != self.length:
-                    raise OSError(f"{self.path} is shorter than recorded")
-                await send({"type": "http.response.body", "body": body})
+                await send({"type": "http.response.body", "body": os.pread(fd, self.length, self.start)})
+                return
+            if not pathsend:  # uvicorn: it writes memoryviews to the socket as they are
+                await _send_mapped(fd, self.start, self.length, send)
                 return
             offset, remaining = self.start, self.length
             while remaining > 0:
@@ -59,8 +89,6 @@ class FileRangeResponse:
                 offset += len(chunk)
                 remaining -= len(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})
-            if remaining > 0:
-                raise OSError(f"{self.path} is shorter than recorded")
         finally:
             os.close(fd)
 

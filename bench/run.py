@@ -196,7 +196,8 @@ class Server:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
 
-    def rss(self) -> int:
+    def _tree_sum(self, measure) -> float:  # type: ignore[no-untyped-def]
+        """measure(process) summed over the server and its children; processes gone count 0."""
         if self.proc is None:
             return 0
         try:
@@ -207,27 +208,16 @@ class Server:
         total = 0
         for p in procs:
             try:
-                total += p.memory_info().rss
+                total += measure(p)
             except psutil.Error:
                 pass
         return total
 
+    def rss(self) -> int:
+        return int(self._tree_sum(lambda p: p.memory_info().rss))
+
     def cpu_seconds(self) -> float:
-        if self.proc is None:
-            return 0.0
-        try:
-            root = psutil.Process(self.proc.pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return 0.0
-        total = 0.0
-        for p in procs:
-            try:
-                t = p.cpu_times()
-                total += t.user + t.system
-            except psutil.Error:
-                pass
-        return total
+        return float(self._tree_sum(lambda p: sum(p.cpu_times()[:2])))
 
 
 def peer_config(root: Path, port: int) -> str:

@@ -67,12 +67,11 @@ def descriptor(media_type: str, data: bytes, **extra: Any) -> dict[str, Any]:
 
 
 @dataclass
-class Image:
-    """An image or artifact manifest with the blobs it names, ready to push or to lay out on disk."""
+class _Pushable:
+    """Manifest bytes with their media type."""
 
     manifest: bytes
     media_type: str
-    blobs: list[bytes] = field(default_factory=list)
 
     @property
     def digest(self) -> str:
@@ -81,6 +80,13 @@ class Image:
     @property
     def doc(self) -> dict[str, Any]:
         return json.loads(self.manifest)
+
+
+@dataclass
+class Image(_Pushable):
+    """An image or artifact manifest with the blobs it names, ready to push or to lay out on disk."""
+
+    blobs: list[bytes] = field(default_factory=list)
 
     @property
     def layer_digests(self) -> list[str]:
@@ -91,20 +97,10 @@ class Image:
 
 
 @dataclass
-class Index:
+class Index(_Pushable):
     """An image index (or Docker manifest list) and its child images."""
 
-    manifest: bytes
-    media_type: str
-    children: list[Image]
-
-    @property
-    def digest(self) -> str:
-        return sha256(self.manifest)
-
-    @property
-    def doc(self) -> dict[str, Any]:
-        return json.loads(self.manifest)
+    children: list[Image] = field(default_factory=list)
 
 
 def build_image(

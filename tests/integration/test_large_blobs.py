@@ -9,13 +9,12 @@ from __future__ import annotations
 import hashlib
 import random
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
-import psutil
 import pytest
+
+from tests.memory import PeakRss
 
 from .helpers import with_query
 
@@ -45,40 +44,6 @@ def generated_digest(size: int, seed: int) -> str:
 def limited(chunks: Iterator[bytes], count: int) -> Iterator[bytes]:
     for _ in range(count):
         yield next(chunks)
-
-
-class PeakRss:
-    """Samples the resident memory of a process (and its children) in a thread; `.peak - .baseline` is the growth."""
-
-    def __init__(self, pid: int, interval: float = 0.02) -> None:
-        self.process = psutil.Process(pid)
-        self.interval = interval
-        self.baseline = self._rss()
-        self.peak = self.baseline
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _rss(self) -> int:
-        processes = [self.process, *self.process.children(recursive=True)]
-        return sum(p.memory_info().rss for p in processes)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._rss())
-            time.sleep(self.interval)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._rss())
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.baseline
 
 
 def warm_up(http: httpx.Client, name: str) -> None:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 
 from berth.storage import BlobNotFound, StorageDriver
 from berth.storage.objectstore import ObjectStoreDriver
+from tests.memory import PeakRss
 
 MiB = 1 << 20
 KEY = "blobs/sha256/ab/abcdef/data"
@@ -269,33 +268,6 @@ async def test_large_streamed_write_and_read_keep_every_byte(driver: StorageDriv
     assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
     tail = await collect(driver.read(KEY, 40 * MiB + 7, 9 * MiB))
     assert tail == data[40 * MiB + 7 : 49 * MiB + 7]
-
-
-class PeakRss:
-    """Sample the process RSS in a thread; `growth` is the peak above the starting value."""
-
-    def __init__(self) -> None:
-        self._process = psutil.Process()
-        self._stop = threading.Event()
-        self.start = self.peak = self._process.memory_info().rss
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, self._process.memory_info().rss)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._process.memory_info().rss)
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.start
 
 
 # The in-memory store keeps the bytes in this process by design, so it is left out.

@@ -163,3 +163,28 @@ def test_https_with_the_configured_certificate_and_public_url_in_locations(tmp_p
     finally:
         process.terminate()
         process.wait(30)
+
+
+def test_abandoned_uploads_expire_and_leave_nothing_behind(tmp_path) -> None:
+    env = {"BERTH_UPLOAD_EXPIRY_HOURS": str(1 / 3600)}  # one second
+    server = start_berth(tmp_path / "data", env)
+    try:
+        with server.client() as client:
+            location = client.post("/v2/library/gone/blobs/uploads/").headers["location"]
+            assert client.patch(location, content=b"x" * 1000).status_code == 202
+    finally:
+        server.stop()
+    uploads = tmp_path / "data" / "storage" / "uploads"
+    assert any(p.is_file() for p in uploads.rglob("*"))
+    time.sleep(1.5)
+    server = start_berth(tmp_path / "data", env, port=server.port)  # the purge runs at start
+    try:
+        with server.client() as client:
+            deadline = time.monotonic() + 10
+            while client.get(location).status_code != 404:
+                assert time.monotonic() < deadline, "the expired upload was not purged"
+                time.sleep(0.1)
+            assert client.get(location).json()["errors"][0]["code"] == "BLOB_UPLOAD_UNKNOWN"
+        assert not any(p.is_file() for p in uploads.rglob("*"))
+    finally:
+        server.stop()

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import structlog
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from berth.api.app import API_PREFIX, create_api
 from berth.config import Settings
 from berth.db.session import Database
 from berth.oci.context import Front
@@ -28,6 +29,7 @@ class BerthApp:
         self.settings = settings
         self.registry: Registry | None = None
         self._oci: OciApp | None = None
+        self._api: ASGIApp | None = None
         self._housekeeping: asyncio.Task[None] | None = None
 
     async def startup(self) -> None:
@@ -35,6 +37,7 @@ class BerthApp:
         storage = make_driver(self.settings.storage_driver, self.settings.effective_storage_options)
         self.registry = Registry(db, storage, tag_cache_ttl=self.settings.tag_cache_ttl)
         self._oci = OciApp(Front(self.registry, self.settings))
+        self._api = create_api(self.registry)
         self._housekeeping = asyncio.create_task(self._purge_uploads())
 
     async def shutdown(self) -> None:
@@ -67,6 +70,11 @@ class BerthApp:
         path: str = scope["path"]
         if (path == "/v2" or path.startswith("/v2/")) and self._oci is not None:
             await self._oci(scope, receive, send)
+            return
+        if path.startswith(API_PREFIX + "/") and self._api is not None:
+            # the API sees its own paths, as mounted apps do: /api/v2.0/ping -> /ping
+            scope = {**scope, "root_path": scope.get("root_path", "") + API_PREFIX, "path": path[len(API_PREFIX):]}
+            await self._api(scope, receive, send)
             return
         await error_response(404, "NOT_FOUND", "no such endpoint")(scope, receive, send)
 

@@ -82,12 +82,13 @@ def start_berth(data_dir: Path, env: dict[str, str] | None = None, port: int | N
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"berth-{port}.log"
     full_env = {**os.environ, **(env or {})}
-    process = subprocess.Popen(
-        [BERTH, "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)],
-        stdout=log_path.open("wb"),
-        stderr=subprocess.STDOUT,
-        env=full_env,
-    )
+    with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [BERTH, "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+        )
     server = Server("berth", port, process, data_dir, log_path, env or {})
     try:
         wait_http(f"{server.url}/v2/", process)
@@ -112,7 +113,8 @@ def start_peer(root: Path) -> Server:
         f"http:\n  addr: 127.0.0.1:{port}\n"
     )
     log_path = root / "peer.log"
-    process = subprocess.Popen([binary, "serve", str(config)], stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
     server = Server("peer", port, process, root / "data", log_path)
     wait_http(f"{server.url}/v2/", process)
     return server

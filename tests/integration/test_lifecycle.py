@@ -139,10 +139,10 @@ def test_https_with_the_configured_certificate_and_public_url_in_locations(tmp_p
         "BERTH_TLS_KEY": str(key),
         "BERTH_PUBLIC_URL": "https://registry.example.test",
     }
-    log = (tmp_path / "tls.log").open("wb")
-    process = subprocess.Popen(
-        [BERTH, "serve", "--port", str(port), "--data-dir", str(tmp_path / "data")], env=env, stdout=log, stderr=log
-    )
+    with (tmp_path / "tls.log").open("wb") as log:
+        process = subprocess.Popen(
+            [BERTH, "serve", "--port", str(port), "--data-dir", str(tmp_path / "data")], env=env, stdout=log, stderr=log
+        )
     try:
         context = ssl.create_default_context(cafile=str(cert))
         deadline = time.monotonic() + 30

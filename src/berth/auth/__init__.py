@@ -1,0 +1,1 @@
+"""Authentication and authorization: RBAC decisions (token service, providers and robots to come)."""

@@ -259,11 +259,44 @@ class UploadService:
         return self._locks.setdefault(upload_id, asyncio.Lock())
 
 
+#: received bytes are hashed in batches of this size on a worker thread
+_HASH_BATCH = 1024 * 1024
+
+
 async def _hashed(chunks: AsyncIterator[bytes], hasher: "hashlib._Hash | None") -> AsyncIterator[bytes]:
-    async for chunk in chunks:
-        if hasher is not None:
-            hasher.update(chunk)
-        yield chunk
+    """Pass chunks through while `hasher` digests them.
+
+    Hashing runs on a worker thread, one 1 MiB batch behind the stream (hashlib
+    releases the GIL), so the event loop keeps receiving; with several uploads
+    at once that puts the hashing on the other cores.
+    """
+    if hasher is None:
+        async for chunk in chunks:
+            yield chunk
+        return
+    loop = asyncio.get_running_loop()
+    pending: asyncio.Future[None] | None = None
+    batch: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in chunks:
+            yield chunk
+            batch.append(chunk)
+            size += len(chunk)
+            if size >= _HASH_BATCH:
+                if pending is not None:
+                    await pending
+                pending = loop.run_in_executor(None, _update, hasher, batch)
+                batch, size = [], 0
+    finally:
+        if pending is not None:
+            await pending  # never leave a thread touching the hasher behind us
+    _update(hasher, batch)
+
+
+def _update(hasher: "hashlib._Hash", parts: list[bytes]) -> None:
+    for part in parts:
+        hasher.update(part)
 
 
 def _canonical(upload_id: str) -> str:

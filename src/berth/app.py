@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import structlog
@@ -93,26 +92,3 @@ class BerthApp:
                 await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-@contextlib.asynccontextmanager
-async def running_registry(settings: Settings) -> AsyncIterator[Registry]:
-    """A registry outside any server (CLI commands, tests)."""
-    app = BerthApp(settings)
-    await app.startup()
-    try:
-        assert app.registry is not None
-        yield app.registry
-    finally:
-        await app.shutdown()
-
-
-def app_from_environment() -> BerthApp:
-    """ASGI factory for servers that import the app by name (granian): settings from BERTH_SETTINGS_JSON."""
-    import os
-
-    from berth.logs import configure_logging
-
-    settings = Settings.model_validate_json(os.environ["BERTH_SETTINGS_JSON"])
-    configure_logging(settings.log_level)
-    return BerthApp(settings)

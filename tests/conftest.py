@@ -20,6 +20,15 @@ from tests.object_stores import azurite_server, moto_server  # noqa: F401  (shar
 
 REPO = Path(__file__).resolve().parent.parent
 BERTH = str(Path(sys.executable).with_name("berth"))
+ADMIN_PASSWORD = "Harbor12345"
+#: projects the integration tests push into (the first path segment of their repository names)
+TEST_PROJECTS = (
+    "artifacts", "ranges", "pages", "chunks", "mount", "tags", "types", "digests", "edges", "parity",
+    "large", "restart", "mirror", "b", "bad", "plain", "team",
+)
+# credentials for skopeo (containers-auth.json format; start_berth adds each server). Passed to skopeo
+# as REGISTRY_AUTH_FILE in its own environment only: docker-registry would read that variable as config.
+AUTH_FILE = Path(f"/tmp/berth-tests-{os.getpid()}-auth.json")
 
 
 def free_port() -> int:
@@ -60,8 +69,22 @@ class Server:
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=60.0)
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        """The admin's credentials on berth (None for the peer, which runs without auth)."""
+        if self.kind != "berth":
+            return None
+        return ("admin", self.env.get("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD))
+
+    def client(self, auth: tuple[str, str] | None | bool = True) -> httpx.Client:
+        """An HTTP client on the server: as admin by default, anonymous with auth=None."""
+        return httpx.Client(base_url=self.url, timeout=60.0, auth=self.auth if auth is True else auth or None)
+
+    def create_project(self, name: str, public: bool = False) -> None:
+        """Create a project as admin (nothing happens when it exists)."""
+        with self.client() as http:
+            response = http.post("/api/v2.0/projects", json={"project_name": name, "metadata": {"public": str(public).lower()}})
+            assert response.status_code in (201, 409), response.text
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -77,7 +100,20 @@ class Server:
         return self.process.returncode
 
 
-def start_berth(data_dir: Path, env: dict[str, str] | None = None, port: int | None = None) -> Server:
+def _remember_credentials(host: str, user: str, password: str) -> None:
+    import base64
+    import json
+
+    auths = json.loads(AUTH_FILE.read_text()) if AUTH_FILE.exists() else {"auths": {}}
+    auths["auths"][host] = {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
+    AUTH_FILE.write_text(json.dumps(auths))
+
+
+def start_berth(
+    data_dir: Path, env: dict[str, str] | None = None, port: int | None = None, projects: tuple[str, ...] = TEST_PROJECTS
+) -> Server:
+    """A berth process with admin password ADMIN_PASSWORD (unless env sets another) and `projects` created."""
+    env = {"BERTH_ADMIN_PASSWORD": ADMIN_PASSWORD, **(env or {})}
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"berth-{port}.log"
@@ -89,12 +125,16 @@ def start_berth(data_dir: Path, env: dict[str, str] | None = None, port: int | N
             stderr=subprocess.STDOUT,
             env=full_env,
         )
-    server = Server("berth", port, process, data_dir, log_path, env or {})
+    server = Server("berth", port, process, data_dir, log_path, env)
     try:
         wait_http(f"{server.url}/v2/", process)
     except RuntimeError:
         server.stop()
         raise RuntimeError(f"berth did not start:\n{server.log()}") from None
+    assert server.auth is not None
+    _remember_credentials(server.host, *server.auth)
+    for name in projects:
+        server.create_project(name)
     return server
 
 

@@ -9,13 +9,24 @@ from datetime import timedelta
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from starlette.requests import Request
+
 from berth.api.app import API_PREFIX, create_api
+from berth.auth.authenticator import Authenticator
+from berth.auth.keys import SecretBox, TokenKeyRing
+from berth.auth.passwords import generate_secret
+from berth.auth.ratelimit import LoginLimiter
+from berth.auth.sessions import SessionStore
+from berth.auth.token_service import issue_token
+from berth.auth.tokens import TokenIssuer
+from berth.auth.web import WebLogin
 from berth.config import Settings
 from berth.db.session import Database
 from berth.oci.context import Front
 from berth.oci.errors import error_response
 from berth.oci.routes import OciApp
 from berth.services.registry import Registry
+from berth.services.users import ADMIN_ID
 from berth.storage import make_driver
 
 log = structlog.get_logger("berth")
@@ -27,6 +38,8 @@ class BerthApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.registry: Registry | None = None
+        self.auth: Authenticator | None = None
+        self._web: WebLogin | None = None
         self._oci: OciApp | None = None
         self._api: ASGIApp | None = None
         self._housekeeping: asyncio.Task[None] | None = None
@@ -34,10 +47,40 @@ class BerthApp:
     async def startup(self) -> None:
         db = Database(self.settings.effective_database_url)
         storage = make_driver(self.settings.storage_driver, self.settings.effective_storage_options)
-        self.registry = Registry(db, storage, tag_cache_ttl=self.settings.tag_cache_ttl)
-        self._oci = OciApp(Front(self.registry, self.settings))
-        self._api = create_api(self.registry)
+        settings = self.settings
+        secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
+        box = SecretBox.from_file(settings.data_dir.resolve() / "secret.key", secret_key)
+        self.registry = registry = Registry(db, storage, box=box, tag_cache_ttl=settings.tag_cache_ttl)
+        limiter = LoginLimiter(settings.login_failures_per_user, settings.login_failures_per_address)
+        self.auth = Authenticator(
+            registry.users, registry.projects, registry.robots, registry.groups, registry.configurations,
+            TokenIssuer(TokenKeyRing(settings.keys_dir)), limiter,
+        )
+        await self._bootstrap(registry)
+        sessions = SessionStore(db, self.auth, secure_cookies=settings.tls_cert is not None)
+        self._web = WebLogin(self.auth, sessions, box, settings)
+        self._oci = OciApp(Front(registry, settings, self.auth))
+        self._api = create_api(registry, self.auth, settings, sessions, self._web)
         self._housekeeping = asyncio.create_task(self._purge_uploads())
+
+    async def _bootstrap(self, registry: Registry) -> None:
+        """First start: the admin user and the public `library` project. Every start: the config file's
+        system configuration, and ownerless projects (from the 0002 migration) given to the admin."""
+        if self.settings.configurations:
+            await registry.configurations.apply_file(self.settings.configurations)
+        given = self.settings.admin_password.get_secret_value() if self.settings.admin_password else None
+        password = given or generate_secret(16)
+        if await registry.users.ensure_admin(password):
+            if await registry.projects.find("library") is None:
+                await registry.projects.create("library", ADMIN_ID, metadata={"public": "true"})
+            if not given:
+                # the console only, never the log: this is the one time the password is shown
+                print(
+                    f"\n  berth created the user 'admin' with the password: {password}\n"
+                    "  It is shown only this once. Change it with PUT /api/v2.0/users/1/password.\n",
+                    flush=True,
+                )
+        await registry.projects.adopt_orphans(ADMIN_ID)
 
     async def shutdown(self) -> None:
         if self._housekeeping is not None:
@@ -69,6 +112,12 @@ class BerthApp:
         path: str = scope["path"]
         if (path == "/v2" or path.startswith("/v2/")) and self._oci is not None:
             await self._oci(scope, receive, send)
+            return
+        if path == "/service/token" and self.auth is not None:
+            await (await issue_token(self.auth, Request(scope, receive)))(scope, receive, send)
+            return
+        if path.startswith("/c/") and self._web is not None:
+            await self._web(scope, receive, send)
             return
         if path.startswith(API_PREFIX + "/") and self._api is not None:
             # the API sees its own paths, as mounted apps do: /api/v2.0/ping -> /ping

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
@@ -44,6 +44,19 @@ class Settings(BaseSettings):
     #: abandoned upload sessions older than this are purged
     upload_expiry_hours: float = Field(24.0, gt=0)
 
+    #: the `admin` user's password, used once: when the database has no admin yet
+    #: (unset: a password is generated and printed on the console at that first start)
+    admin_password: SecretStr | None = None
+    #: key that seals stored secrets (LDAP bind password, OIDC client secret); unset: data_dir/secret.key,
+    #: made at first start. Nodes that share a database must share it.
+    secret_key: SecretStr | None = None
+    #: Harbor system configuration items (auth_mode, ldap_*, oidc_*, token_expiration, ...), written over
+    #: the stored values at every start; the rest can be changed with PUT /api/v2.0/configurations
+    configurations: dict[str, Any] = Field(default_factory=dict)
+    #: failed logins allowed per user name and per client address in 5 minutes before 429
+    login_failures_per_user: int = Field(10, ge=1)
+    login_failures_per_address: int = Field(30, ge=1)
+
     config_file: Path | None = Field(None, exclude=True)
 
     @field_validator("log_level", mode="before")
@@ -67,6 +80,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'berth.db').resolve()}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return (self.data_dir / "keys").resolve()
 
     @property
     def effective_storage_options(self) -> dict[str, Any]:

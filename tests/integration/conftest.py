@@ -32,7 +32,7 @@ def start_server(tmp_path) -> Iterator[Callable[..., Any]]:
 @pytest.fixture
 def v2(berth) -> Iterator[V2]:
     """A raw /v2 client on the session's berth (SQLite, and PostgreSQL when configured)."""
-    with V2(berth.url) as client:
+    with V2(berth.url, auth=berth.auth) as client:
         yield client
 
 

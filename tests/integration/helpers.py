@@ -245,9 +245,9 @@ def error_codes(response: httpx.Response) -> list[str]:
 class V2:
     """A small client for the raw /v2 protocol (no retries, no magic): what a test needs to script a session."""
 
-    def __init__(self, base_url: str, timeout: float = 120.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 120.0, auth: tuple[str, str] | None = None) -> None:
         self.base_url = base_url
-        self.http = httpx.Client(base_url=base_url, timeout=timeout)
+        self.http = httpx.Client(base_url=base_url, timeout=timeout, auth=auth)
 
     def close(self) -> None:
         self.http.close()
@@ -257,6 +257,13 @@ class V2:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def create_project(self, name: str, public: bool = False) -> str:
+        """Create the project `name` through the Harbor API (the client's credentials must allow it)."""
+        body = {"project_name": name, "metadata": {"public": "true" if public else "false"}}
+        response = self.http.post("/api/v2.0/projects", json=body)
+        assert response.status_code in (201, 409), response.text
+        return name
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         return self.http.request(method, url, **kwargs)

@@ -57,7 +57,7 @@ def store(tmp_path_factory) -> Iterator[Store]:
     """A berth of this module's own with one image in library/base (so bad requests meet an existing repository)."""
     server = start_berth(tmp_path_factory.mktemp("bad-input") / "data")
     image = build_image(seed=60, layers=2)
-    with V2(server.url) as client:
+    with V2(server.url, auth=server.auth) as client:
         client.push_image(BASE, image, "v1")
         yield Store(server, client, image)
     server.stop()

@@ -83,7 +83,7 @@ def finish(server) -> None:
 def test_a_1_gib_layer_pushed_in_one_request_streams_through_in_flat_memory(fresh_berth):
     name = "large/monolithic"
     digest = generated_digest(GIB, seed=1)
-    with httpx.Client(base_url=fresh_berth.url, timeout=300) as http:
+    with httpx.Client(base_url=fresh_berth.url, timeout=300, auth=fresh_berth.auth) as http:
         warm_up(http, name)
         with PeakRss(fresh_berth.process.pid) as push_memory:
             response = http.post(
@@ -109,7 +109,7 @@ def test_a_1_gib_layer_pushed_in_chunks_streams_through_in_flat_memory(fresh_ber
     name = "large/chunked"
     digest = generated_digest(GIB, seed=2)
     chunk_size = 256 * MIB
-    with httpx.Client(base_url=fresh_berth.url, timeout=300) as http:
+    with httpx.Client(base_url=fresh_berth.url, timeout=300, auth=fresh_berth.auth) as http:
         warm_up(http, name)
         source = generated(GIB, seed=2)
         with PeakRss(fresh_berth.process.pid) as push_memory:

@@ -12,6 +12,7 @@ import time
 import httpx
 import pytest
 
+from tests.certs import write_self_signed
 from tests.conftest import BERTH, start_berth
 
 
@@ -95,42 +96,17 @@ def test_help_explains_every_command() -> None:
 
 
 def _self_signed(tmp_path):
-    """A throwaway certificate for 127.0.0.1, made with cryptography."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .sign(key, hashes.SHA256())
-    )
     cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    write_self_signed(cert_path, key_path)
     return cert_path, key_path
 
 
 def test_https_with_the_configured_certificate_and_public_url_in_locations(tmp_path) -> None:
     import ssl
 
-    from tests.conftest import free_port
+    from tests.conftest import ADMIN_PASSWORD, free_port
 
+    admin = ("admin", ADMIN_PASSWORD)
     cert, key = _self_signed(tmp_path)
     port = free_port()
     env = {
@@ -138,6 +114,7 @@ def test_https_with_the_configured_certificate_and_public_url_in_locations(tmp_p
         "BERTH_TLS_CERT": str(cert),
         "BERTH_TLS_KEY": str(key),
         "BERTH_PUBLIC_URL": "https://registry.example.test",
+        "BERTH_ADMIN_PASSWORD": ADMIN_PASSWORD,
     }
     with (tmp_path / "tls.log").open("wb") as log:
         process = subprocess.Popen(
@@ -148,14 +125,14 @@ def test_https_with_the_configured_certificate_and_public_url_in_locations(tmp_p
         deadline = time.monotonic() + 30
         while True:
             try:
-                response = httpx.get(f"https://127.0.0.1:{port}/v2/", verify=context)
+                response = httpx.get(f"https://127.0.0.1:{port}/v2/", verify=context, auth=admin)
                 break
             except httpx.TransportError:
                 assert time.monotonic() < deadline and process.poll() is None, (tmp_path / "tls.log").read_text()
                 time.sleep(0.1)
         assert response.status_code == 200
         assert response.headers["docker-distribution-api-version"] == "registry/2.0"
-        started = httpx.post(f"https://127.0.0.1:{port}/v2/library/x/blobs/uploads/", verify=context)
+        started = httpx.post(f"https://127.0.0.1:{port}/v2/library/x/blobs/uploads/", verify=context, auth=admin)
         assert started.status_code == 202
         assert started.headers["location"].startswith("https://registry.example.test/v2/library/x/blobs/uploads/")
         with pytest.raises(httpx.TransportError):  # plain HTTP is not served on the TLS port

@@ -19,7 +19,9 @@ SIGNATURE_TYPE = "application/vnd.example.signature.v1"
 
 @pytest.fixture
 def oras_client(berth) -> oras.client.OrasClient:
-    return oras.client.OrasClient(hostname=berth.host, insecure=True)
+    client = oras.client.OrasClient(hostname=berth.host, insecure=True)
+    client.auth.set_basic_auth(*berth.auth)
+    return client
 
 
 @pytest.fixture

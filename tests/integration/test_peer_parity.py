@@ -73,13 +73,13 @@ class Transcript:
         return response
 
 
-def run_session(base_url: str, name: str) -> Transcript:
+def run_session(base_url: str, name: str, auth: tuple[str, str] | None = None) -> Transcript:
     """Push and pull through every endpoint of the spec, recording each answer."""
     t = Transcript()
     other = f"{name}-mirror"
     rng = random.Random(name)  # the same bytes on both registries
     blob_a, blob_b, blob_c = rng.randbytes(3000), rng.randbytes(5000), rng.randbytes(10_000)
-    with V2(base_url) as c:
+    with V2(base_url, auth=auth) as c:
         http = c.http
         t.record("base", http.get("/v2/"))
 
@@ -255,7 +255,7 @@ def run_session(base_url: str, name: str) -> Transcript:
 @pytest.fixture(scope="module")
 def transcripts(peer, berth) -> dict[str, Transcript]:
     name = unique("parity/app")
-    return {"peer": run_session(peer.url, name), "berth": run_session(berth.url, name)}
+    return {"peer": run_session(peer.url, name), "berth": run_session(berth.url, name, berth.auth)}
 
 
 def test_berth_answers_a_scripted_push_pull_session_like_the_peer(transcripts):

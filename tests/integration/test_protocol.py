@@ -170,7 +170,7 @@ def test_tags_list_rejects_a_malformed_page_size(v2, n):
 
 
 def test_catalog_paginates_with_n_last_and_link(v2):
-    prefix = unique("catalog")
+    prefix = v2.create_project(unique("catalog"))
     names = [f"{prefix}/{suffix}" for suffix in ("c", "a", "b/x", "b")]
     for name in names:
         push_tags(v2, name, ["v1"])
@@ -247,7 +247,7 @@ def test_chunked_upload_started_before_a_restart_is_finished_after_it(fresh_bert
     name = "restart/app"
     data = blob_bytes(3 * 1024 * 1024 + 17, 8)
     third = len(data) // 3
-    with httpx.Client(base_url=fresh_berth.url, timeout=60) as http:
+    with httpx.Client(base_url=fresh_berth.url, timeout=60, auth=fresh_berth.auth) as http:
         location = http.post(f"/v2/{name}/blobs/uploads/").headers["Location"]
         r = http.patch(location, content=data[:third], headers={"Content-Range": f"0-{third - 1}"})
         assert r.status_code == 202
@@ -256,7 +256,7 @@ def test_chunked_upload_started_before_a_restart_is_finished_after_it(fresh_bert
     stop_gracefully(fresh_berth)
 
     restarted = start_server(data_dir=fresh_berth.data_dir, port=fresh_berth.port)
-    with httpx.Client(base_url=restarted.url, timeout=60) as http:
+    with httpx.Client(base_url=restarted.url, timeout=60, auth=restarted.auth) as http:
         status = http.get(location)
         assert status.status_code == 204 and status.headers["Range"] == f"0-{2 * third - 1}"
         wrong = http.put(with_query(location, digest=sha256(data)))
@@ -268,7 +268,7 @@ def test_chunked_upload_started_before_a_restart_is_finished_after_it(fresh_bert
     stop_gracefully(restarted)
 
     again = start_server(data_dir=fresh_berth.data_dir, port=fresh_berth.port)
-    with httpx.Client(base_url=again.url, timeout=60) as http:
+    with httpx.Client(base_url=again.url, timeout=60, auth=again.auth) as http:
         done = http.put(
             with_query(location, digest=sha256(data)),
             content=data[2 * third :],
@@ -527,7 +527,7 @@ def test_manifests_are_served_by_the_digest_of_their_exact_bytes(v2):
 
 @pytest.mark.parametrize("shape", ["team/app/api", "a.b/c_d/e__f/g-h/i--j", "x"])
 def test_nested_and_punctuated_repository_names_work_end_to_end(v2, shape):
-    name = f"{unique('nested')}/{shape}"
+    name = f"{v2.create_project(unique('nested'))}/{shape}"
     image = build_image(seed=23, layers=1)
     v2.push_image(name, image, "v1")
     assert v2.get_manifest(name, "v1").content == image.manifest
@@ -537,7 +537,7 @@ def test_nested_and_punctuated_repository_names_work_end_to_end(v2, shape):
 
 
 def test_a_255_character_name_is_accepted(v2):
-    prefix = unique("long")
+    prefix = v2.create_project(unique("long"))
     name = prefix + "/" + "/".join(["a" * 49] * 5)
     name = name[:255].rstrip("/")
     name += "b" * (255 - len(name))
@@ -694,13 +694,13 @@ def test_concurrent_pushes_of_the_same_image_all_succeed(berth):
     image = build_image(seed=30, layers=3)
 
     def push(_: int) -> str:
-        with V2(berth.url) as client:
+        with V2(berth.url, auth=berth.auth) as client:
             return client.push_image(name, image, "latest").headers["Docker-Content-Digest"]
 
     with ThreadPoolExecutor(8) as pool:
         digests = list(pool.map(push, range(8)))
 
     assert digests == [image.digest] * 8
-    with V2(berth.url) as client:
+    with V2(berth.url, auth=berth.auth) as client:
         assert client.get_manifest(name, "latest").content == image.manifest
         assert client.http.get(f"/v2/{name}/tags/list").json()["tags"] == ["latest"]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
+
+from tests.conftest import AUTH_FILE
 
 from .helpers import (
     OCI_INDEX,
@@ -22,7 +25,8 @@ from .helpers import (
 
 def run_skopeo(skopeo: str, *args: str, tmp: Path) -> str:
     command = [skopeo, "--insecure-policy", "--tmpdir", str(tmp), *args]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "REGISTRY_AUTH_FILE": str(AUTH_FILE)}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stderr}"
     return result.stdout
 
@@ -66,7 +70,7 @@ def test_skopeo_round_trips_a_multi_layer_oci_image_with_identical_digests(skope
     other_ref = f"docker://{other.host}/mirror/{name}:1"
     copy(skopeo, ref, other_ref, tmp_path)
     assert inspect(skopeo, other_ref, tmp_path)["Digest"] == image.digest
-    with V2(other.url) as client:
+    with V2(other.url, auth=other.auth) as client:
         response = client.get_manifest(f"mirror/{name}", "1")
         assert response.status_code == 200
         assert response.headers["Docker-Content-Digest"] == image.digest

@@ -1,18 +1,24 @@
-"""Builds the /api/v2.0 FastAPI application over the registry's services."""
+"""Builds the /api/v2.0 FastAPI application over berth's services."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from berth import __version__
-from berth.api import health
+from berth.api import configurations, health, ldap, members, oidc, projects, robots, systeminfo, usergroups, users
 from berth.api.errors import install_error_handlers
+from berth.auth.authenticator import Authenticator
+from berth.auth.sessions import SessionStore
+from berth.auth.web import WebLogin
+from berth.config import Settings
 from berth.services.registry import Registry
 
 API_PREFIX = "/api/v2.0"
 
 
-def create_api(registry: Registry) -> FastAPI:
+def create_api(
+    registry: Registry, auth: Authenticator, settings: Settings, sessions: SessionStore, web: WebLogin
+) -> FastAPI:
     app = FastAPI(
         title="berth — Harbor API v2.0",
         version=__version__,
@@ -21,6 +27,15 @@ def create_api(registry: Registry) -> FastAPI:
         redoc_url=None,
     )
     app.state.registry = registry
+    app.state.auth = auth
+    app.state.settings = settings
+    app.state.sessions = sessions
+    app.state.web = web
     install_error_handlers(app)
-    app.include_router(health.router)
+    for router in (
+        health.router, systeminfo.router, projects.router, projects.metadata_router, members.router,
+        users.router, usergroups.router, robots.router, robots.permissions_router, configurations.router,
+        ldap.router, oidc.router,
+    ):
+        app.include_router(router)
     return app

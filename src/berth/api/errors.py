@@ -7,6 +7,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException
 
+from berth.services.errors import ServiceError
+
 #: Harbor's error code for each status it answers with
 _CODES = {
     400: "BAD_REQUEST",
@@ -30,6 +32,13 @@ def harbor_error(status: int, message: str, code: str | None = None) -> ORJSONRe
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def _service(request: Request, exc: ServiceError) -> ORJSONResponse:
+        response = harbor_error(exc.status, exc.message, exc.code)
+        if exc.status == 401 and request.headers.get("authorization"):
+            response.headers["WWW-Authenticate"] = 'Basic realm="harbor"'
+        return response
+
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> ORJSONResponse:
         return harbor_error(exc.status_code, str(exc.detail))

@@ -171,18 +171,30 @@ PUSH = Permission("repository", "push")
 class ProjectRef:
     id: int
     public: bool
+    #: unix time the project was created (tokens issued before it do not open it)
+    created_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class Subject:
     """Who is asking: anonymous (name None), a user (with roles per project id, groups included),
-    a system administrator, or a robot (with explicit grants per project id)."""
+    a system administrator, a robot (with explicit grants per project id), or the holder of a
+    registry bearer token (with the token's repository access)."""
 
     name: str | None = None
     sysadmin: bool = False
     roles: Mapping[int, frozenset[Role]] = field(default_factory=dict)
-    #: robots: project id -> permissions granted; None for users
+    #: robots: project id (or ALL_PROJECTS) -> permissions granted; None for users
     grants: Mapping[int, frozenset[Permission]] | None = None
+    #: robots: system-level permissions granted
+    system_grants: frozenset[Permission] = frozenset()
+    #: "anonymous", "user", "robot" or "token"
+    kind: str = "anonymous"
+    user_id: int | None = None
+    robot_id: int | None = None
+    #: bearer tokens: repository name -> actions, and when the token was issued
+    access: Mapping[str, frozenset[str]] | None = None
+    issued_at: float | None = None
 
     @property
     def anonymous(self) -> bool:
@@ -198,7 +210,7 @@ def permissions_in(subject: Subject, project: ProjectRef) -> frozenset[Permissio
         return ROLE_PERMISSIONS[Role.PROJECT_ADMIN]
     granted: set[Permission] = set(PUBLIC_PROJECT_PERMISSIONS) if project.public else set()
     if subject.grants is not None:
-        granted |= subject.grants.get(project.id, frozenset())
+        granted |= subject.grants.get(project.id, frozenset()) | subject.grants.get(ALL_PROJECTS, frozenset())
     else:
         for role in subject.roles.get(project.id, ()):
             granted |= ROLE_PERMISSIONS[role]
@@ -208,3 +220,109 @@ def permissions_in(subject: Subject, project: ProjectRef) -> frozenset[Permissio
 def is_allowed(subject: Subject, permission: Permission, project: ProjectRef) -> bool:
     """The one authorization decision for anything inside a project."""
     return subject.sysadmin or permission in permissions_in(subject, project)
+
+
+# --- system level and robots ---------------------------------------------------------------------
+
+#: what may be granted to a robot, per scope (Harbor's PoliciesMap in src/common/rbac/const.go)
+ROBOT_SYSTEM_PERMISSIONS = _permissions(
+    {
+        "audit-log": "list",
+        "preheat-instance": "read create delete list update",
+        "project": "list create",
+        "replication-policy": "read create delete list update",
+        "replication": "read create list",
+        "replication-adapter": "list",
+        "registry": "read create delete list update",
+        "scan-all": "read update stop create",
+        "system-volumes": "read",
+        "garbage-collection": "read create list update stop",
+        "purge-audit": "read create list update stop",
+        "jobservice-monitor": "list stop",
+        "scanner": "read create delete list update",
+        "label": "read create delete update",
+        "security-hub": "read list",
+        "catalog": "read",
+        "quota": "read list",
+    }
+)
+ROBOT_PROJECT_PERMISSIONS = _permissions(
+    {
+        "log": "list",
+        "project": "read delete update",
+        "metadata": "read create delete list update",
+        "repository": "read update delete list pull push",
+        "artifact": "read create list delete",
+        "scan": "create read stop",
+        "sbom": "create stop read",
+        "tag": "create list delete",
+        "accessory": "list",
+        "artifact-addition": "read",
+        "artifact-label": "create delete",
+        "scanner": "create read",
+        "preheat-policy": "read create delete list update",
+        "immutable-tag": "create delete list update",
+        "notification-policy": "read create delete list update",
+        "tag-retention": "read create delete list update",
+        "label": "read create delete list update",
+        "quota": "read",
+    }
+)
+#: what only a system administrator may hand out (Harbor's NolimitProvider extras)
+ADMIN_ONLY_SYSTEM_PERMISSIONS = _permissions(
+    {"robot": "create read list delete", "user": "create read update list delete", "ldap-user": "create list",
+     "quota": "update", "user-group": "create read update list delete"}
+)
+ADMIN_ONLY_PROJECT_PERMISSIONS = _permissions(
+    {"robot": "create read list delete", "export-cve": "create read", "member": "create read update list delete"}
+)
+
+#: grants keyed by this project id apply to every project ("/project/*")
+ALL_PROJECTS = 0
+
+
+def grantable(kind: str, sysadmin: bool) -> frozenset[Permission]:
+    """What a robot of `kind` ("system" or "project") may be given by a creator (admins get more)."""
+    if kind == "system":
+        return ROBOT_SYSTEM_PERMISSIONS | (ADMIN_ONLY_SYSTEM_PERMISSIONS if sysadmin else frozenset())
+    return ROBOT_PROJECT_PERMISSIONS | (ADMIN_ONLY_PROJECT_PERMISSIONS if sysadmin else frozenset())
+
+
+def is_allowed_system(subject: Subject, permission: Permission) -> bool:
+    """The one decision for system-level resources (users, groups, robots, configuration ...)."""
+    return subject.sysadmin or permission in subject.system_grants
+
+
+def repository_actions(subject: Subject, project: ProjectRef, repository: str) -> frozenset[str]:
+    """The /v2 actions (pull, push, delete, scanner-pull) `subject` holds on `repository`.
+
+    A bearer-token subject holds what its token lists for that repository, and nothing in a
+    project created after the token was issued (a deleted and re-created project is another project).
+    """
+    if subject.access is not None:
+        # `iat` has whole seconds: a token from the second the project was created still counts
+        if subject.issued_at is not None and subject.issued_at < int(project.created_at):
+            return frozenset()
+        return subject.access.get(repository, frozenset())
+    permissions = permissions_in(subject, project)
+    return frozenset(
+        action for action in ("pull", "push", "delete", "scanner-pull")
+        if subject.sysadmin or Permission("repository", action) in permissions
+    )
+
+
+_LIST_REPOSITORIES = Permission("repository", "list")
+
+
+def visible_project_ids(subject: Subject, public_ids: set[int]) -> set[int] | None:
+    """Projects whose repositories `subject` may list (None: every project)."""
+    if subject.sysadmin:
+        return None
+    ids = set(public_ids)
+    if subject.grants is not None:
+        if _LIST_REPOSITORIES in subject.grants.get(ALL_PROJECTS, frozenset()):
+            return None
+        ids |= {pid for pid, granted in subject.grants.items() if _LIST_REPOSITORIES in granted}
+    else:
+        ids |= {pid for pid, roles in subject.roles.items() if any(_LIST_REPOSITORIES in ROLE_PERMISSIONS[r] for r in roles)}
+    return ids

@@ -81,7 +81,9 @@ def serve(
         f"berth {__version__} serving on {scheme}://{settings.host}:{settings.port} "
         f"(data: {settings.data_dir.resolve()}, database: {_redacted(settings.effective_database_url)}, "
         f"storage: {settings.storage_driver})\n"
-        f"  log in: none needed yet (authentication arrives with projects and users); try\n"
+        f"  log in as admin: the password is BERTH_ADMIN_PASSWORD (or admin_password in the config file),\n"
+        f"  or the one printed below on the very first start. Then, for example:\n"
+        f"    skopeo login --tls-verify=false -u admin {settings.host}:{settings.port}\n"
         f"    skopeo copy --dest-tls-verify=false docker://... docker://{settings.host}:{settings.port}/library/app:1"
     )
     sys.stdout.flush()
@@ -162,9 +164,10 @@ def show_config(config: ConfigOption = None) -> None:
     data = settings.model_dump(mode="json", exclude={"config_file"})
     if data.get("database_url"):
         data["database_url"] = _redacted(data["database_url"])
-    for key in list(data.get("storage_options", {})):
-        if any(word in key.lower() for word in ("secret", "key", "password", "token")):
-            data["storage_options"][key] = "***"
+    for section in ("storage_options", "configurations"):
+        for key in list(data.get(section, {})):
+            if any(word in key.lower() for word in ("secret", "key", "password", "token")):
+                data[section][key] = "***"
     typer.echo(yaml.safe_dump(data, sort_keys=True).rstrip())
 
 

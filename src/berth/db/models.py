@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -48,6 +50,8 @@ class Repository(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
+    #: the project named by the first path segment (None only for names without one, from before projects)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -136,3 +140,177 @@ class Upload(Base):
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --- identity and access -------------------------------------------------------------------------
+
+
+class User(Base):
+    """A person: local (password hash), or onboarded from LDAP or OIDC (no local password)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(255), unique=True)
+    email: Mapped[str | None] = mapped_column(String(255), unique=True)
+    realname: Mapped[str] = mapped_column(String(255), default="")
+    comment: Mapped[str] = mapped_column(String(255), default="")
+    #: argon2id; None for users who authenticate elsewhere
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    sysadmin: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: "db", "ldap" or "oidc": where the user authenticates
+    source: Mapped[str] = mapped_column(String(16), default="db")
+    #: OIDC subject and issuer, "<sub><iss>" as Harbor keys them
+    oidc_subiss: Mapped[str | None] = mapped_column(String(512), unique=True)
+    #: argon2id of the OIDC CLI secret (docker login for OIDC users)
+    cli_secret_hash: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UserGroup(Base):
+    """Harbor's user groups: type 1 LDAP (keyed by DN), 2 HTTP, 3 OIDC (keyed by name)."""
+
+    __tablename__ = "user_groups"
+    __table_args__ = (UniqueConstraint("group_type", "group_name", "ldap_group_dn"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_name: Mapped[str] = mapped_column(String(255))
+    group_type: Mapped[int] = mapped_column(Integer)
+    ldap_group_dn: Mapped[str] = mapped_column(String(512), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UserGroupMember(Base):
+    """User `user_id` belongs to group `group_id`, as its identity provider said at its last login."""
+
+    __tablename__ = "user_group_members"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("user_groups.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    #: upstream registry of a proxy-cache project (later issue)
+    registry_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ProjectMetadata(Base):
+    """Harbor's per-project metadata: string values under Harbor's keys (public, auto_scan, ...)."""
+
+    __tablename__ = "project_metadata"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class ProjectMember(Base):
+    """A user ("u") or user group ("g") holding a Harbor role in a project."""
+
+    __tablename__ = "project_members"
+    __table_args__ = (
+        UniqueConstraint("project_id", "entity_type", "entity_id"),
+        Index("ix_project_members_entity_type_entity_id", "entity_type", "entity_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    entity_type: Mapped[str] = mapped_column(String(1))
+    entity_id: Mapped[int] = mapped_column(Integer)
+    role: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CveAllowlist(Base):
+    """CVE ids exempt from the vulnerability policy: the system's (project_id None) or a project's."""
+
+    __tablename__ = "cve_allowlists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), unique=True)
+    expires_at: Mapped[int | None] = mapped_column(BigInteger)
+    #: JSON list of CVE ids
+    items: Mapped[str] = mapped_column(Text, default="[]")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Quota(Base):
+    """A project's storage limit in bytes (-1 = unlimited); usage is computed from its blobs."""
+
+    __tablename__ = "quotas"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), unique=True)
+    hard_storage: Mapped[int] = mapped_column(BigInteger, default=-1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Robot(Base):
+    """A robot account; `name` is stored without the robot$ prefix ("<name>" or "<project>+<name>")."""
+
+    __tablename__ = "robots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    #: "system" or "project"
+    level: Mapped[str] = mapped_column(String(16))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    duration: Mapped[int] = mapped_column(Integer, default=-1)
+    #: unix seconds, -1 = never
+    expires_at: Mapped[int] = mapped_column(BigInteger, default=-1)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    creator_type: Mapped[str] = mapped_column(String(16), default="local")
+    creator_ref: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RobotPermission(Base):
+    """One of a robot's permissions: `kind` system/project, `namespace` "/", "*" or a project name."""
+
+    __tablename__ = "robot_permissions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    robot_id: Mapped[int] = mapped_column(ForeignKey("robots.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    namespace: Mapped[str] = mapped_column(String(255))
+    #: the project a "project" permission names (None for "*" and system permissions)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    #: JSON list of {"resource","action","effect"}
+    access: Mapped[str] = mapped_column(Text)
+
+
+class Configuration(Base):
+    """A system setting changed through /api/v2.0/configurations (JSON value; secrets encrypted)."""
+
+    __tablename__ = "configurations"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WebSession(Base):
+    """A browser session (cookie): only the SHA-256 of the session id is stored."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

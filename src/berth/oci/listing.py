@@ -8,6 +8,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from berth.oci.access import catalog_projects
 from berth.oci.context import Front
 from berth.services.repositories import Page, parse_page_size
 
@@ -22,7 +23,8 @@ def _page_response(front: Front, path: str, body: dict, page: Page, n: int | Non
 
 async def list_catalog(front: Front, request: Request) -> Response:
     n = parse_page_size(request.query_params.get("n"))
-    page = await front.registry.repositories.catalog(n, request.query_params.get("last"))
+    projects = await catalog_projects(front, request.state.subject)
+    page = await front.registry.repositories.catalog(n, request.query_params.get("last"), projects)
     return _page_response(front, "/v2/_catalog", {"repositories": page.items}, page, n)
 
 

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from berth.oci import blobs, listing, manifests, referrers, uploads
+from berth.oci.access import authorize
 from berth.oci.context import Front
 from berth.oci.errors import API_VERSION_HEADER, error_response, registry_error_response
 from berth.services.errors import NameInvalid, RegistryError
@@ -99,6 +100,10 @@ class OciApp:
                     f"invalid repository name (the OCI grammar, at most {MAX_NAME_LENGTH} characters)",
                     {"name": name[:300]},
                 )
+            allowed = await authorize(self.front, request, name, upload="/blobs/uploads" in path)
+            if isinstance(allowed, Response):
+                return allowed
+            request.state.subject = allowed
             return await handler(self.front, request, **params)
         except RegistryError as exc:
             return registry_error_response(exc)

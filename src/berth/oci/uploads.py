@@ -69,7 +69,8 @@ async def start_upload(front: Front, request: Request, name: str) -> Response:
     if mount is not None:
         digest = parse_blob_digest(mount)
         source = request.query_params.get("from")
-        if source is None or is_valid_name(source):
+        # a source the caller cannot pull from is treated as absent: no mount, a plain upload follows
+        if source is None or (is_valid_name(source) and await front.may(request.state.subject, source, "pull")):
             info = await front.registry.blobs.mount(name, digest, source)
             if info is not None:
                 return _created(front, name, info)

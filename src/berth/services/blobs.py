@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
 
-from berth.db.models import Blob, RepositoryBlob, utcnow
+from berth.db.models import Blob, Project, Repository, RepositoryBlob, utcnow
 from berth.db.session import Database
 from berth.references import Digest, InvalidDigest, UnsupportedDigest, parse_digest
 from berth.services.cache import LruCache
@@ -73,10 +73,17 @@ class BlobService:
     async def presigned_url(self, digest: Digest, expires_seconds: int) -> str | None:
         return await self._storage.presigned_url(paths.blob_path(digest), expires_seconds)
 
-    async def exists_anywhere(self, digest: Digest) -> int | None:
-        """Size of a stored blob, whatever repository links it."""
+    async def exists_in_project(self, digest: Digest, project: str) -> int | None:
+        """Size of a blob that some repository of `project` links (mount without `from`)."""
         async with self._db.read() as conn:
-            return await conn.scalar(select(Blob.size).where(Blob.digest == str(digest)))
+            return await conn.scalar(
+                select(Blob.size)
+                .join(RepositoryBlob, RepositoryBlob.digest == Blob.digest)
+                .join(Repository, Repository.id == RepositoryBlob.repository_id)
+                .join(Project, Project.id == Repository.project_id)
+                .where(Blob.digest == str(digest), Project.name == project)
+                .limit(1)
+            )
 
     async def record(self, conn, digest: str, size: int, repo_id: int) -> None:  # type: ignore[no-untyped-def]
         """Record a stored blob and link it into a repository (inside the caller's transaction)."""
@@ -99,7 +106,8 @@ class BlobService:
         )
 
     async def mount(self, repository: str, digest: Digest, source: str | None) -> BlobInfo | None:
-        """Link a blob that `source` (or, without source, any repository) holds; None if it cannot."""
+        """Link a blob that `source` holds (without source: any repository of the same project, so a
+        mount never reveals blobs of projects the caller cannot read); None if it cannot."""
         if source is not None:
             try:
                 info = await self.stat(source, digest)
@@ -107,7 +115,7 @@ class BlobService:
                 return None
             size = info.size
         else:
-            size = await self.exists_anywhere(digest)
+            size = await self.exists_in_project(digest, repository.split("/", 1)[0])
             if size is None:
                 return None
         repo_id = await self._repositories.ensure(repository)

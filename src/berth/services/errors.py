@@ -72,3 +72,42 @@ class Unsupported(RegistryError):
 
 class PaginationInvalid(RegistryError):
     code = "PAGINATION_NUMBER_INVALID"
+
+
+class ServiceError(Exception):
+    """A refusal of the Harbor API's kind: carries Harbor's status and error code."""
+
+    status = 400
+    code = "BAD_REQUEST"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ServiceError):
+    pass
+
+
+class Unauthorized(ServiceError):
+    status, code = 401, "UNAUTHORIZED"
+
+
+class Forbidden(ServiceError):
+    status, code = 403, "FORBIDDEN"
+
+
+class NotFound(ServiceError):
+    status, code = 404, "NOT_FOUND"
+
+
+class Conflict(ServiceError):
+    status, code = 409, "CONFLICT"
+
+
+class PreconditionFailed(ServiceError):
+    status, code = 412, "PRECONDITION"
+
+
+class TooManyRequests(ServiceError):
+    status, code = 429, "TOO_MANY_REQUEST"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from berth.db.models import Repository, Tag, utcnow
+from berth.db.models import Project, Repository, Tag, utcnow
 from berth.db.session import Database
 from berth.references import is_valid_name
 from berth.services.cache import LruCache
@@ -66,9 +66,10 @@ class RepositoryService:
             repo_id = await conn.scalar(select(Repository.id).where(Repository.name == name))
             if repo_id is None:
                 now = utcnow()
+                project_id = select(Project.id).where(Project.name == name.split("/", 1)[0]).scalar_subquery()
                 repo_id = await conn.scalar(
                     self._db.insert(Repository)
-                    .values(name=name, created_at=now, updated_at=now)
+                    .values(name=name, project_id=project_id, created_at=now, updated_at=now)
                     .on_conflict_do_nothing()
                     .returning(Repository.id)
                 )
@@ -77,9 +78,12 @@ class RepositoryService:
         self._ids.put(name, repo_id)
         return repo_id
 
-    async def catalog(self, n: int | None, last: str | None) -> Page:
+    async def catalog(self, n: int | None, last: str | None, project_ids: set[int] | None = None) -> Page:
+        """A page of repository names; only those in `project_ids` when given (what the caller may see)."""
         column = _ascii(self._db, Repository.name)
         query = select(Repository.name).order_by(column)
+        if project_ids is not None:
+            query = query.where(Repository.project_id.in_(sorted(project_ids)))
         if last:
             query = query.where(column > last)
         return await self._page(query, n)

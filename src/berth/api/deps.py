@@ -1,0 +1,130 @@
+"""What every Harbor API handler needs: the caller (Subject), access checks, Harbor's pagination."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import Depends, Query, Request, Response
+
+from berth.auth.authenticator import Authenticator
+from berth.auth.rbac import Permission, Subject, is_allowed, is_allowed_system
+from berth.auth.token_service import client_address
+from berth.services.errors import Forbidden, ServiceError, Unauthorized
+from berth.services.projects import ProjectRecord
+from berth.services.registry import Registry
+
+MAX_PAGE_SIZE = 100
+
+
+class UnprocessableEntity(ServiceError):
+    status, code = 422, "UNPROCESSABLE_ENTITY"
+
+
+def registry(request: Request) -> Registry:
+    return request.app.state.registry
+
+
+def authenticator(request: Request) -> Authenticator:
+    return request.app.state.auth
+
+
+async def current_subject(request: Request) -> Subject:
+    """The caller: Basic auth (user, robot, OIDC CLI secret) or a browser session; else anonymous."""
+    cached = getattr(request.state, "subject", None)
+    if cached is not None:
+        return cached
+    auth: Authenticator = request.app.state.auth
+    header = request.headers.get("authorization")
+    if header:
+        subject = await auth.from_authorization(header, client_address(request), bearer=False)
+    else:
+        sessions = request.app.state.sessions
+        subject = await sessions.subject(request) if sessions is not None else None
+        if subject is None:
+            from berth.auth.rbac import ANONYMOUS
+
+            subject = ANONYMOUS
+    request.state.subject = subject
+    return subject
+
+
+SubjectDep = Annotated[Subject, Depends(current_subject)]
+RegistryDep = Annotated[Registry, Depends(registry)]
+
+
+def require_login(subject: Subject) -> None:
+    if subject.anonymous:
+        raise Unauthorized("UnAuthorized")
+
+
+def require_system(subject: Subject, resource: str, action: str) -> None:
+    """System-level access (users, groups, configuration ...): 401 for anonymous, 403 otherwise."""
+    if not is_allowed_system(subject, Permission(resource, action)):
+        require_login(subject)
+        raise Forbidden("forbidden")
+
+
+def require_project(subject: Subject, project: ProjectRecord, resource: str, action: str) -> None:
+    if not is_allowed(subject, Permission(resource, action), project.ref):
+        require_login(subject)
+        raise Forbidden("forbidden")
+
+
+async def project_for(
+    registry: Registry, subject: Subject, name_or_id: str, request: Request, resource: str = "project",
+    action: str = "read",
+) -> ProjectRecord:
+    """The project named or numbered by the path, when the caller may `action` it. A private project the
+    caller cannot read is reported as forbidden (as Harbor does), an absent one as not found."""
+    by_name = request.headers.get("x-is-resource-name", "").lower() == "true" or None
+    project = await registry.projects.get(name_or_id, by_name=by_name)
+    require_project(subject, project, resource, action)
+    return project
+
+
+class Paging:
+    """Harbor's page/page_size (default 1 and 10, at most 100), with X-Total-Count and Link."""
+
+    def __init__(
+        self,
+        page: Annotated[int, Query(ge=1)] = 1,
+        page_size: Annotated[int, Query(ge=0)] = 10,
+    ) -> None:
+        if page_size > MAX_PAGE_SIZE:
+            raise UnprocessableEntity(f"page_size in query should be less than or equal to {MAX_PAGE_SIZE}")
+        self.page = page
+        self.page_size = page_size or 10
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.page_size
+
+    @property
+    def limit(self) -> int:
+        return self.page_size
+
+    def headers(self, request: Request, response: Response, total: int) -> None:
+        response.headers["X-Total-Count"] = str(total)
+        links = []
+        params = dict(request.query_params)
+        path = str(request.scope.get("root_path", "")) + request.url.path
+        if self.page > 1:
+            links.append(f'<{path}?{urlencode({**params, "page": self.page - 1, "page_size": self.page_size})}>; rel="prev"')
+        if self.page * self.page_size < total:
+            links.append(f'<{path}?{urlencode({**params, "page": self.page + 1, "page_size": self.page_size})}>; rel="next"')
+        if links:
+            response.headers["Link"] = " , ".join(links)
+
+
+PagingDep = Annotated[Paging, Depends()]
+
+
+def harbor_time(value: datetime | None) -> str:
+    """Harbor's timestamps: RFC 3339 in UTC with milliseconds."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"

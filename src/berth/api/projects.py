@@ -1,0 +1,249 @@
+"""Swagger tags `project` and `projectMetadata`: projects, their metadata, deletability and summary."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request, Response
+
+from berth.api import schemas
+from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, project_for, require_login
+from berth.auth.rbac import ALL_PROJECTS, Permission, Role, Subject, is_allowed_system
+from berth.services.errors import BadRequest, Forbidden, NotFound
+from berth.services.projects import ProjectFilter, ProjectRecord, normalize_allowlist
+from berth.services.users import ADMIN_ID
+
+router = APIRouter(tags=["project"])
+metadata_router = APIRouter(tags=["projectMetadata"])
+
+# a user holding several roles is shown the strongest, in Harbor's order
+_ROLE_STRENGTH = (Role.PROJECT_ADMIN, Role.MAINTAINER, Role.DEVELOPER, Role.GUEST, Role.LIMITED_GUEST)
+
+
+def _roles(subject: Subject, project_id: int) -> list[int]:
+    return sorted(int(role) for role in subject.roles.get(project_id, ()))
+
+
+def project_body(project: ProjectRecord, subject: Subject) -> schemas.Project:
+    roles = _roles(subject, project.id)
+    strongest = next((int(r) for r in _ROLE_STRENGTH if int(r) in roles), 0)
+    allowlist = project.allowlist
+    return schemas.Project(
+        project_id=project.id, owner_id=project.owner_id, name=project.name, registry_id=project.registry_id or None,
+        creation_time=harbor_time(project.created_at), update_time=harbor_time(project.updated_at),
+        owner_name=project.owner_name, togglable=True, current_user_role_id=strongest,
+        current_user_role_ids=roles or None, repo_count=project.repo_count,
+        metadata=schemas.ProjectMetadata(**project.metadata),
+        cve_allowlist=schemas.CVEAllowlist(
+            id=allowlist.id, project_id=project.id, expires_at=allowlist.expires_at,
+            items=[schemas.CVEAllowlistItem(cve_id=c) for c in allowlist.items],
+            creation_time=harbor_time(allowlist.created_at), update_time=harbor_time(allowlist.updated_at),
+        ) if allowlist else None,
+    )
+
+
+def _member_ids(subject: Subject) -> set[int] | None:
+    """Projects the caller belongs to (None: all of them, for admins and all-project robots)."""
+    if subject.sysadmin:
+        return None
+    if subject.grants is not None:
+        return None if ALL_PROJECTS in subject.grants else set(subject.grants)
+    return set(subject.roles)
+
+
+@router.get("/projects", operation_id="listProjects", response_model=list[schemas.Project], response_model_exclude_none=True)
+async def list_projects(
+    request: Request, response: Response, registry: RegistryDep, subject: SubjectDep, paging: PagingDep,
+    name: str | None = None, public: bool | None = None, owner: str | None = None, with_detail: bool = True,
+    sort: str | None = None, q: str | None = None,
+) -> list[schemas.Project]:
+    """Projects the caller may see: public ones, and those it is a member of (admins: all)."""
+    filt = ProjectFilter(name=name, public=public, owner=owner)
+    if q:
+        filt = _apply_q(filt, q)
+    members = _member_ids(subject)
+    if members is not None:
+        filt.ids, filt.include_public = members, True
+    found, total = await registry.projects.list(filt, offset=paging.offset, limit=paging.limit, sort=sort or "name")
+    paging.headers(request, response, total)
+    return [project_body(project, subject) for project in found]
+
+
+def _apply_q(filt: ProjectFilter, q: str) -> ProjectFilter:
+    """The part of Harbor's q language projects use: name=<exact>, name=~<fuzzy>, public=<bool>, owner=<name>."""
+    for term in q.split(","):
+        key, sep, value = term.partition("=")
+        if not sep or not key:
+            raise BadRequest(f"invalid query: {term[:100]!r}")
+        key = key.strip()
+        if key == "name":
+            filt.name, filt.exact_name = (value[1:], False) if value.startswith("~") else (value, True)
+        elif key == "public":
+            if value not in ("true", "false"):
+                raise BadRequest(f"invalid query: public must be true or false, got {value[:20]!r}")
+            filt.public = value == "true"
+        elif key == "owner":
+            filt.owner = value
+        else:
+            raise BadRequest(f"unsupported query key for projects: {key[:50]}")
+    return filt
+
+
+@router.head("/projects", operation_id="headProject")
+async def head_project(registry: RegistryDep, subject: SubjectDep, project_name: Annotated[str, Query()]) -> Response:
+    """200 when a project of that name exists, else 404 (for name checks before creation)."""
+    require_login(subject)
+    if await registry.projects.ref(project_name) is None:
+        raise NotFound(f"project {project_name} not found")
+    return Response(status_code=200)
+
+
+@router.post("/projects", operation_id="createProject", status_code=201)
+async def create_project(
+    request: Request, registry: RegistryDep, subject: SubjectDep, project: Annotated[schemas.ProjectReq, Body()],
+) -> Response:
+    require_login(subject)
+    config = await registry.configurations.all()
+    if subject.kind == "robot" and not is_allowed_system(subject, Permission("project", "create")):
+        raise Forbidden("Only system level robot can create project")
+    if config["project_creation_restriction"] == "adminonly" and not subject.sysadmin and subject.kind != "robot":
+        raise Forbidden("Only system admin can create project")
+    if project.registry_id is not None:
+        if not subject.sysadmin:
+            raise Forbidden("Only system admin can create proxy cache project")
+        raise BadRequest("proxy cache projects are not supported yet (registry_id)")
+    if not project.project_name:
+        raise BadRequest("project_name is required")
+    metadata: dict[str, Any] = dict(project.metadata or {})
+    if project.public is not None and not metadata.get("public"):
+        metadata["public"] = "true" if project.public else "false"
+    for key in ("proxy_speed_kb", "max_upstream_conn", "proxy_cache_filter_pattern", "proxy_cache_filter_kind"):
+        metadata.pop(key, None)  # only proxy-cache projects use these
+    storage_limit = None
+    if config["quota_per_project_enable"]:
+        storage_limit = project.storage_limit
+        if storage_limit is None or storage_limit == 0 or not subject.sysadmin:
+            storage_limit = config["storage_per_project"]
+    allowlist = normalize_allowlist(
+        [item.model_dump() for item in (project.cve_allowlist.items or [])] if project.cve_allowlist else None
+    )
+    owner = subject.user_id if subject.kind == "user" else ADMIN_ID
+    created = await registry.projects.create(
+        project.project_name, owner, metadata=metadata, storage_limit=storage_limit, allowlist=allowlist,
+    )
+    return Response(status_code=201, headers={"Location": f"{request.scope.get('root_path', '')}/projects/{created.id}"})
+
+
+@router.get("/projects/{project_name_or_id}", operation_id="getProject", response_model=schemas.Project, response_model_exclude_none=True)
+async def get_project(request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str) -> schemas.Project:
+    project = await project_for(registry, subject, project_name_or_id, request)
+    return project_body(project, subject)
+
+
+@router.put("/projects/{project_name_or_id}", operation_id="updateProject")
+async def update_project(
+    request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str,
+    project: Annotated[schemas.ProjectReq, Body()],
+) -> Response:
+    """Metadata and the CVE allowlist; the name, owner and storage limit do not change here."""
+    target = await project_for(registry, subject, project_name_or_id, request, "project", "update")
+    metadata: dict[str, Any] = dict(project.metadata or {})
+    if project.public is not None and not metadata.get("public"):
+        metadata["public"] = "true" if project.public else "false"
+    metadata.pop("retention_id", None)  # set by the retention API only
+    allowlist = None
+    expires: int | None | bool = False
+    if project.cve_allowlist is not None:
+        if project.cve_allowlist.project_id not in (None, 0, target.id):
+            raise BadRequest(
+                f"project_id in cve_allowlist must be {target.id} but it's {project.cve_allowlist.project_id}"
+            )
+        allowlist = normalize_allowlist([item.model_dump() for item in project.cve_allowlist.items or []])
+        expires = project.cve_allowlist.expires_at
+    await registry.projects.update(target.id, metadata=metadata, allowlist=allowlist, allowlist_expires_at=expires)
+    return Response(status_code=200)
+
+
+@router.delete("/projects/{project_name_or_id}", operation_id="deleteProject")
+async def delete_project(request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str) -> Response:
+    """Refused (412) while the project holds repositories; its robots go with it."""
+    project = await project_for(registry, subject, project_name_or_id, request, "project", "delete")
+    await registry.projects.delete(project)
+    return Response(status_code=200)
+
+
+@router.get("/projects/{project_name_or_id}/_deletable", operation_id="getProjectDeletable", response_model=schemas.ProjectDeletable)
+async def project_deletable(request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str) -> schemas.ProjectDeletable:
+    project = await project_for(registry, subject, project_name_or_id, request, "project", "delete")
+    deletable, message = await registry.projects.deletable(project)
+    return schemas.ProjectDeletable(deletable=deletable, message=message)
+
+
+@router.get("/projects/{project_name_or_id}/summary", operation_id="getProjectSummary", response_model=schemas.ProjectSummary, response_model_exclude_none=True)
+async def project_summary(request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str) -> schemas.ProjectSummary:
+    project = await project_for(registry, subject, project_name_or_id, request)
+    counts = await registry.projects.role_counts(project.id)
+    hard, used = await registry.projects.storage_usage(project.id)
+    return schemas.ProjectSummary(
+        repo_count=project.repo_count,
+        project_admin_count=counts.get(Role.PROJECT_ADMIN, 0),
+        maintainer_count=counts.get(Role.MAINTAINER, 0),
+        developer_count=counts.get(Role.DEVELOPER, 0),
+        guest_count=counts.get(Role.GUEST, 0),
+        limited_guest_count=counts.get(Role.LIMITED_GUEST, 0),
+        quota=schemas.ProjectSummaryQuota(hard=schemas.ResourceList(storage=hard), used=schemas.ResourceList(storage=used)),
+    )
+
+
+# --- metadata ----------------------------------------------------------------------------------
+
+
+@metadata_router.get("/projects/{project_name_or_id}/metadatas/", operation_id="listProjectMetadatas")
+async def list_metadata(request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str) -> dict[str, str]:
+    project = await project_for(registry, subject, project_name_or_id, request, "metadata", "read")
+    return project.metadata
+
+
+@metadata_router.post("/projects/{project_name_or_id}/metadatas/", operation_id="addProjectMetadatas")
+async def add_metadata(
+    request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str,
+    metadata: Annotated[dict[str, Any], Body()],
+) -> Response:
+    project = await project_for(registry, subject, project_name_or_id, request, "metadata", "create")
+    await registry.projects.update(project.id, metadata=_no_retention(metadata))
+    return Response(status_code=200)
+
+
+@metadata_router.get("/projects/{project_name_or_id}/metadatas/{meta_name}", operation_id="getProjectMetadata")
+async def get_metadata(request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str, meta_name: str) -> dict[str, str]:
+    project = await project_for(registry, subject, project_name_or_id, request, "metadata", "read")
+    if meta_name not in project.metadata:
+        raise NotFound(f"metadata {meta_name} not found in project {project.name}")
+    return {meta_name: project.metadata[meta_name]}
+
+
+@metadata_router.put("/projects/{project_name_or_id}/metadatas/{meta_name}", operation_id="updateProjectMetadata")
+async def update_metadata(
+    request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str, meta_name: str,
+    metadata: Annotated[dict[str, Any], Body()],
+) -> Response:
+    project = await project_for(registry, subject, project_name_or_id, request, "metadata", "update")
+    if set(metadata) != {meta_name}:
+        raise BadRequest(f"the body must hold exactly the key {meta_name}")
+    if meta_name not in project.metadata:
+        raise NotFound(f"metadata {meta_name} not found in project {project.name}")
+    await registry.projects.update(project.id, metadata=_no_retention(metadata))
+    return Response(status_code=200)
+
+
+@metadata_router.delete("/projects/{project_name_or_id}/metadatas/{meta_name}", operation_id="deleteProjectMetadata")
+async def delete_metadata(request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str, meta_name: str) -> Response:
+    project = await project_for(registry, subject, project_name_or_id, request, "metadata", "delete")
+    await registry.projects.delete_metadata(project.id, meta_name)
+    return Response(status_code=200)
+
+
+def _no_retention(metadata: dict[str, Any]) -> dict[str, Any]:
+    if "retention_id" in metadata:
+        raise BadRequest("retention_id is managed by the retention API")
+    return metadata

@@ -1,0 +1,236 @@
+"""Swagger tags `robot` and `permissions`: robot accounts (system and project level) and what they may be given."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request, Response
+
+from berth.api import schemas
+from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, require_login, require_project, require_system
+from berth.auth.rbac import (
+    ALL_PROJECTS,
+    Permission,
+    Subject,
+    grantable,
+    is_allowed,
+    is_allowed_system,
+    permissions_in,
+)
+from berth.services.errors import BadRequest, Forbidden, ServiceError
+from berth.services.registry import Registry
+from berth.services.robots import RobotGrant, RobotRecord, parse_access
+
+router = APIRouter(tags=["robot"])
+permissions_router = APIRouter(tags=["permissions"])
+
+
+class Denied(ServiceError):
+    status, code = 403, "DENIED"
+
+
+def robot_body(robot: RobotRecord, prefix: str) -> schemas.Robot:
+    return schemas.Robot(
+        id=robot.id, name=prefix + robot.name, description=robot.description, level=robot.level,
+        duration=robot.duration, editable=True, disable=robot.disabled, expires_at=robot.expires_at,
+        permissions=[
+            schemas.RobotPermission(
+                kind=grant.kind, namespace=grant.namespace,
+                access=[schemas.Access(resource=p.resource, action=p.action, effect="allow") for p in grant.access],
+            )
+            for grant in robot.grants
+        ],
+        creator_type=robot.creator_type, creator_ref=robot.creator_ref,
+        creation_time=harbor_time(robot.created_at), update_time=harbor_time(robot.updated_at),
+    )
+
+
+async def _grants(
+    registry: Registry, subject: Subject, level: str, permissions: list[schemas.RobotPermission],
+) -> tuple[list[RobotGrant], tuple[int, str] | None]:
+    """Validate requested permissions: known scopes and actions, and never more than the creator holds."""
+    if level not in ("system", "project"):
+        raise BadRequest(f"invalid robot level {level!r}: system or project")
+    if level == "project" and len(permissions) != 1:
+        raise BadRequest("a project level robot needs exactly one permission, on its project")
+    grants: list[RobotGrant] = []
+    project_of_robot: tuple[int, str] | None = None
+    for spec in permissions:
+        kind, namespace = spec.kind or "", spec.namespace or ""
+        access = parse_access([a.model_dump() for a in spec.access or []])
+        if not access:
+            raise BadRequest("each permission needs at least one access")
+        if kind not in ("system", "project"):
+            raise BadRequest(f"invalid permission kind {kind!r}: system or project")
+        if level == "project" and kind != "project":
+            raise BadRequest("a project level robot can only hold project permissions")
+        allowed = grantable(kind, subject.sysadmin)
+        unknown = [str(p) for p in access if p not in allowed]
+        if unknown:
+            raise BadRequest(f"unsupported access for a {kind} permission: {', '.join(unknown)}")
+        project_id = None
+        if kind == "system":
+            if namespace not in ("/", ""):
+                raise BadRequest("a system permission's namespace is /")
+            namespace = "/"
+            if not all(is_allowed_system(subject, p) for p in access):
+                raise Denied("the robot cannot be given system permissions its creator does not hold")
+        elif namespace == "*":
+            if level == "project":
+                raise BadRequest("a project level robot's namespace is its project")
+            holder = subject.grants.get(ALL_PROJECTS, frozenset()) if subject.grants is not None else frozenset()
+            if not subject.sysadmin and not all(p in holder for p in access):
+                raise Denied("only a system administrator can grant permissions on every project")
+        else:
+            project = await registry.projects.get(namespace, by_name=True)
+            project_id = project.id
+            held = permissions_in(subject, project.ref)
+            if not subject.sysadmin and not all(p in held for p in access):
+                raise Denied("the robot cannot be given permissions its creator does not hold in project " + namespace)
+            if level == "project":
+                project_of_robot = (project.id, project.name)
+                if Permission("repository", "push") in access and Permission("repository", "pull") not in access:
+                    access = (*access, Permission("repository", "pull"))  # as Harbor: push implies pull
+        grants.append(RobotGrant(kind, namespace, access, project_id))
+    return grants, project_of_robot
+
+
+def _require_manage(subject: Subject, robot_level: str, project_ref, action: str) -> None:  # type: ignore[no-untyped-def]
+    if robot_level == "system" or project_ref is None:
+        require_system(subject, "robot", action)
+    elif not is_allowed(subject, Permission("robot", action), project_ref):
+        require_login(subject)
+        raise Forbidden("forbidden")
+
+
+async def _project_ref(registry: Registry, robot: RobotRecord):  # type: ignore[no-untyped-def]
+    if robot.project_id is None:
+        return None
+    found = await registry.projects.find(str(robot.project_id))
+    return found.ref if found else None
+
+
+@router.post("/robots", operation_id="CreateRobot", status_code=201, response_model=schemas.RobotCreated)
+async def create_robot(
+    request: Request, response: Response, registry: RegistryDep, subject: SubjectDep,
+    robot: Annotated[schemas.RobotCreate, Body()],
+) -> schemas.RobotCreated:
+    require_login(subject)
+    level = robot.level or ""
+    grants, project = await _grants(registry, subject, level, robot.permissions or [])
+    if level == "project":
+        assert project is not None
+        target = await registry.projects.get(str(project[0]))
+        require_project(subject, target, "robot", "create")
+    else:
+        require_system(subject, "robot", "create")
+    config = await registry.configurations.all()
+    duration = robot.duration if robot.duration is not None else config["robot_token_duration"]
+    created, secret = await registry.robots.create(
+        name=robot.name or "", description=robot.description or "", level=level, duration=duration,
+        disabled=bool(robot.disable), grants=grants, project=project,
+        creator_type="robot" if subject.kind == "robot" else "local",
+        creator_ref=(subject.robot_id if subject.kind == "robot" else subject.user_id) or 0,
+        secret=robot.secret or None,
+    )
+    response.headers["Location"] = f"{request.scope.get('root_path', '')}/robots/{created.id}"
+    return schemas.RobotCreated(
+        id=created.id, name=config["robot_name_prefix"] + created.name, secret=secret,
+        creation_time=harbor_time(created.created_at), expires_at=created.expires_at,
+    )
+
+
+@router.get("/robots", operation_id="ListRobot", response_model=list[schemas.Robot], response_model_exclude_none=True)
+async def list_robots(
+    request: Request, response: Response, registry: RegistryDep, subject: SubjectDep, paging: PagingDep,
+    q: str | None = None, sort: str | None = None,
+) -> list[schemas.Robot]:
+    """All robots (admins), or one project's: `q=Level=project,ProjectID=<id>` (project robot readers)."""
+    level = project_id = name = None
+    for term in (q or "").split(","):
+        if not term:
+            continue
+        key, sep, value = term.partition("=")
+        if not sep:
+            raise BadRequest(f"invalid query: {term[:100]!r}")
+        key = key.strip().lower()
+        if key == "level":
+            level = value
+        elif key == "projectid":
+            if not value.isdigit():
+                raise BadRequest("ProjectID must be a number")
+            project_id = int(value)
+        elif key == "name":
+            name = value.removeprefix("~")
+        else:
+            raise BadRequest(f"unsupported query key for robots: {key[:50]}")
+    if project_id is not None:
+        project = await registry.projects.get(str(project_id))
+        require_project(subject, project, "robot", "list")
+        level = "project"
+    else:
+        require_system(subject, "robot", "list")
+    found, total = await registry.robots.list(
+        project_id=project_id, level=level, name=name, offset=paging.offset, limit=paging.limit
+    )
+    paging.headers(request, response, total)
+    prefix = await registry.configurations.get("robot_name_prefix")
+    return [robot_body(robot, prefix) for robot in found]
+
+
+@router.get("/robots/{robot_id}", operation_id="GetRobotByID", response_model=schemas.Robot, response_model_exclude_none=True)
+async def get_robot(registry: RegistryDep, subject: SubjectDep, robot_id: int) -> schemas.Robot:
+    robot = await registry.robots.get(robot_id)
+    if not (subject.kind == "robot" and subject.robot_id == robot_id):
+        _require_manage(subject, robot.level, await _project_ref(registry, robot), "read")
+    return robot_body(robot, await registry.configurations.get("robot_name_prefix"))
+
+
+@router.put("/robots/{robot_id}", operation_id="UpdateRobot")
+async def update_robot(
+    registry: RegistryDep, subject: SubjectDep, robot_id: int, robot: Annotated[schemas.Robot, Body()],
+) -> Response:
+    current = await registry.robots.get(robot_id)
+    _require_manage(subject, current.level, await _project_ref(registry, current), "update")
+    prefix = await registry.configurations.get("robot_name_prefix")
+    if (robot.level and robot.level != current.level) or (robot.name and robot.name not in (current.name, prefix + current.name)):
+        raise BadRequest("cannot update the level or name of robot")
+    grants, _ = await _grants(registry, subject, current.level, robot.permissions or [])
+    await registry.robots.update(
+        current, description=robot.description if robot.description is not None else current.description,
+        duration=robot.duration if robot.duration is not None else current.duration,
+        disabled=robot.disable if robot.disable is not None else current.disabled, grants=grants,
+    )
+    return Response(status_code=200)
+
+
+@router.patch("/robots/{robot_id}", operation_id="RefreshSec", response_model=schemas.RobotSec, response_model_exclude_none=True)
+async def refresh_secret(
+    registry: RegistryDep, subject: SubjectDep, robot_id: int, robot_sec: Annotated[schemas.RobotSec, Body()],
+) -> schemas.RobotSec:
+    """A new secret: the one given, or a generated one returned once. A robot may refresh its own."""
+    current = await registry.robots.get(robot_id)
+    if not (subject.kind == "robot" and subject.robot_id == robot_id):
+        _require_manage(subject, current.level, await _project_ref(registry, current), "update")
+    generated = await registry.robots.refresh_secret(robot_id, robot_sec.secret or None)
+    return schemas.RobotSec(secret=generated)
+
+
+@router.delete("/robots/{robot_id}", operation_id="DeleteRobot")
+async def delete_robot(registry: RegistryDep, subject: SubjectDep, robot_id: int) -> Response:
+    current = await registry.robots.get(robot_id)
+    _require_manage(subject, current.level, await _project_ref(registry, current), "delete")
+    await registry.robots.delete(robot_id)
+    return Response(status_code=200)
+
+
+@permissions_router.get("/permissions", operation_id="getPermissions", response_model=schemas.Permissions)
+async def get_permissions(subject: SubjectDep) -> schemas.Permissions:
+    """What the caller may put in a robot's access lists, per scope (admins may hand out more)."""
+    require_login(subject)
+
+    def listed(kind: str) -> list[schemas.Permission]:
+        return [schemas.Permission(resource=p.resource, action=p.action)
+                for p in sorted(grantable(kind, subject.sysadmin), key=lambda p: (p.resource, p.action))]
+
+    return schemas.Permissions(system=listed("system"), project=listed("project"))

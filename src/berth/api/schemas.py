@@ -1,0 +1,301 @@
+"""Pydantic models for the Harbor API bodies berth reads and writes; names and fields are the swagger's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _In(BaseModel):
+    """Request bodies: unknown fields are ignored, as go-swagger does."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class ProjectMetadata(BaseModel):
+    public: str | None = None
+    enable_content_trust: str | None = None
+    enable_content_trust_cosign: str | None = None
+    prevent_vul: str | None = None
+    severity: str | None = None
+    auto_scan: str | None = None
+    auto_sbom_generation: str | None = None
+    reuse_sys_cve_allowlist: str | None = None
+    retention_id: str | None = None
+    proxy_speed_kb: str | None = None
+    max_upstream_conn: str | None = None
+    proxy_cache_local_on_not_found: str | None = None
+    proxy_referrer_api: str | None = None
+    proxy_cache_filter_pattern: str | None = None
+    proxy_cache_filter_kind: str | None = None
+
+
+class CVEAllowlistItem(BaseModel):
+    cve_id: str | None = None
+
+
+class CVEAllowlist(BaseModel):
+    id: int | None = None
+    project_id: int | None = None
+    expires_at: int | None = None
+    items: list[CVEAllowlistItem] | None = None
+    creation_time: str | None = None
+    update_time: str | None = None
+
+
+class ProjectReq(_In):
+    project_name: str | None = Field(None, max_length=255)
+    public: bool | None = None
+    metadata: dict[str, Any] | None = None
+    cve_allowlist: CVEAllowlist | None = None
+    storage_limit: int | None = None
+    registry_id: int | None = None
+
+
+class Project(BaseModel):
+    project_id: int
+    owner_id: int | None = None
+    name: str
+    registry_id: int | None = None
+    creation_time: str
+    update_time: str
+    deleted: bool = False
+    owner_name: str = ""
+    togglable: bool | None = None
+    current_user_role_id: int = 0
+    current_user_role_ids: list[int] | None = None
+    repo_count: int = 0
+    metadata: ProjectMetadata
+    cve_allowlist: CVEAllowlist | None = None
+
+
+class ProjectDeletable(BaseModel):
+    deletable: bool
+    message: str = ""
+
+
+class ResourceList(BaseModel):
+    storage: int
+
+
+class ProjectSummaryQuota(BaseModel):
+    hard: ResourceList
+    used: ResourceList
+
+
+class ProjectSummary(BaseModel):
+    repo_count: int
+    project_admin_count: int = 0
+    maintainer_count: int = 0
+    developer_count: int = 0
+    guest_count: int = 0
+    limited_guest_count: int = 0
+    quota: ProjectSummaryQuota | None = None
+
+
+class UserEntity(_In):
+    user_id: int | None = None
+    username: str | None = None
+
+
+class UserGroup(_In):
+    id: int | None = None
+    group_name: str | None = None
+    group_type: int | None = None
+    ldap_group_dn: str | None = None
+
+
+class ProjectMember(_In):
+    role_id: int | None = None
+    member_user: UserEntity | None = None
+    member_group: UserGroup | None = None
+
+
+class RoleRequest(_In):
+    role_id: int | None = None
+
+
+class ProjectMemberEntity(BaseModel):
+    id: int
+    project_id: int
+    entity_name: str
+    role_name: str
+    role_id: int
+    entity_id: int
+    entity_type: str
+
+
+class OIDCUserInfo(BaseModel):
+    id: int | None = None
+    user_id: int | None = None
+    subiss: str | None = None
+    secret: str | None = None
+    creation_time: str | None = None
+    update_time: str | None = None
+
+
+class UserResp(BaseModel):
+    email: str = ""
+    realname: str = ""
+    comment: str = ""
+    user_id: int
+    username: str
+    sysadmin_flag: bool = False
+    admin_role_in_auth: bool = False
+    oidc_user_meta: OIDCUserInfo | None = None
+    creation_time: str
+    update_time: str
+
+
+class UserCreationReq(_In):
+    email: str | None = Field(None, max_length=255)
+    realname: str | None = None
+    comment: str | None = None
+    password: str | None = None
+    username: str | None = Field(None, max_length=255)
+
+
+class UserProfile(_In):
+    email: str | None = None
+    realname: str | None = None
+    comment: str | None = None
+
+
+class UserSearchRespItem(BaseModel):
+    user_id: int
+    username: str
+
+
+class PasswordReq(_In):
+    old_password: str | None = None
+    new_password: str | None = None
+
+
+class UserSysAdminFlag(_In):
+    sysadmin_flag: bool | None = None
+
+
+class OIDCCliSecretReq(_In):
+    secret: str | None = None
+
+
+class UserGroupSearchItem(BaseModel):
+    id: int
+    group_name: str
+    group_type: int
+
+
+class Access(_In):
+    resource: str | None = None
+    action: str | None = None
+    effect: str | None = None
+
+
+class RobotPermission(_In):
+    kind: str | None = None
+    namespace: str | None = None
+    access: list[Access] | None = None
+
+
+class RobotCreate(_In):
+    name: str | None = None
+    description: str | None = None
+    secret: str | None = None
+    level: str | None = None
+    disable: bool | None = None
+    duration: int | None = None
+    permissions: list[RobotPermission] | None = None
+
+
+class Robot(_In):
+    id: int | None = None
+    name: str | None = None
+    description: str | None = None
+    secret: str | None = None
+    level: str | None = None
+    duration: int | None = None
+    editable: bool | None = None
+    disable: bool | None = None
+    expires_at: int | None = None
+    permissions: list[RobotPermission] | None = None
+    creator_type: str | None = None
+    creator_ref: int | None = None
+    creation_time: str | None = None
+    update_time: str | None = None
+
+
+class RobotCreated(BaseModel):
+    id: int
+    name: str
+    secret: str
+    creation_time: str
+    expires_at: int
+
+
+class RobotSec(BaseModel):
+    secret: str | None = None
+
+
+class Permission(BaseModel):
+    resource: str
+    action: str
+
+
+class Permissions(BaseModel):
+    system: list[Permission]
+    project: list[Permission]
+
+
+class GeneralInfo(BaseModel):
+    banner_message: str | None = None
+    current_time: str | None = None
+    registry_url: str | None = None
+    external_url: str | None = None
+    auth_mode: str | None = None
+    primary_auth_mode: bool | None = None
+    project_creation_restriction: str | None = None
+    self_registration: bool | None = None
+    has_ca_root: bool | None = None
+    harbor_version: str | None = None
+    registry_storage_provider_name: str | None = None
+    read_only: bool | None = None
+    notification_enable: bool | None = None
+    oidc_provider_name: str | None = None
+
+
+class LdapConf(_In):
+    ldap_url: str | None = None
+    ldap_search_dn: str | None = None
+    ldap_search_password: str | None = None
+    ldap_base_dn: str | None = None
+    ldap_filter: str | None = None
+    ldap_uid: str | None = None
+    ldap_scope: int | None = None
+    ldap_connection_timeout: int | None = None
+    ldap_verify_cert: bool | None = None
+
+
+class LdapPingResult(BaseModel):
+    success: bool
+    message: str = ""
+
+
+class LdapUser(BaseModel):
+    username: str
+    realname: str = ""
+    email: str = ""
+
+
+class LdapImportUsers(_In):
+    ldap_uid_list: list[str] | None = None
+
+
+class LdapFailedImportUser(BaseModel):
+    uid: str
+    error: str
+
+
+class OIDCPing(_In):
+    url: str | None = None
+    verify_cert: bool | None = None

@@ -1,0 +1,77 @@
+"""Who may do what on /v2: Harbor's v2auth, answered with the challenges docker clients expect.
+
+Every /v2 request passes `authorize` before its handler runs. The decision itself is
+auth.rbac's; this module maps a request to (target, action) and failures to 401 challenges.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from berth.auth.rbac import Subject, repository_actions, visible_project_ids
+from berth.auth.token_service import client_address
+from berth.auth.tokens import SERVICE
+from berth.oci.context import Front
+from berth.oci.errors import error_response
+from berth.services.errors import ServiceError
+
+#: the action each method needs on a repository (uploads always need push, whatever the method)
+_METHOD_ACTIONS = {"GET": "pull", "HEAD": "pull", "POST": "push", "PATCH": "push", "PUT": "push", "DELETE": "delete"}
+_SCOPE_ACTIONS = {"pull": "pull", "push": "pull,push", "delete": "delete"}
+
+
+def _realm(front: Front, request: Request) -> str:
+    if front.settings.public_url:
+        return front.settings.public_url.rstrip("/") + "/service/token"
+    host = request.headers.get("host") or f"{front.settings.host}:{front.settings.port}"
+    return f"{request.url.scheme}://{host}/service/token"
+
+
+def _challenge(front: Front, request: Request, message: str, scope: str | None = None) -> Response:
+    header = request.headers.get("authorization", "")
+    if header[:6].lower() == "basic ":
+        challenge = 'Basic realm="harbor"'
+    else:
+        challenge = f'Bearer realm="{_realm(front, request)}",service="{SERVICE}"'
+        if scope:
+            challenge += f',scope="{scope}"'
+    return error_response(401, "UNAUTHORIZED", message, None, {"WWW-Authenticate": challenge})
+
+
+async def authorize(front: Front, request: Request, name: str | None, upload: bool) -> Subject | Response:
+    """The request's Subject when it may proceed, else the 401/429 response to send."""
+    path = request.url.path
+    try:
+        subject = await front.auth.from_authorization(
+            request.headers.get("authorization"), client_address(request), bearer=True
+        )
+    except ServiceError as exc:
+        if exc.status == 401:
+            return _challenge(front, request, exc.message)
+        return error_response(exc.status, exc.code, exc.message)
+    if name is None:
+        if path in ("/v2", "/v2/") and subject.anonymous:
+            return _challenge(front, request, "authentication required")
+        return subject
+    action = "push" if upload else _METHOD_ACTIONS.get(request.method, "pull")
+    scope = f"repository:{name}:{_SCOPE_ACTIONS[action]}"
+    if request.method in ("GET", "HEAD") and "authorization" not in request.headers:
+        # always challenge anonymous reads, so clients fetch a token (Harbor #11271)
+        return _challenge(front, request, "authorize header needed to send HEAD to repository", scope)
+    project_name = name.split("/", 1)[0] if "/" in name else None
+    project = await front.registry.projects.ref(project_name) if project_name else None
+    if project is None:
+        if project_name is None:
+            return _challenge(front, request, f"repository {name} is not in a project: use <project>/<repository>", scope)
+        return _challenge(front, request, f"project {project_name} not found", scope)
+    if action not in repository_actions(subject, project, name):
+        return _challenge(front, request, f"unauthorized to access repository: {name}, action: {action}", scope)
+    return subject
+
+
+async def catalog_projects(front: Front, subject: Subject) -> set[int] | None:
+    """The project ids whose repositories the catalog shows `subject` (None: all)."""
+    if subject.kind == "token":
+        subject = await front.auth.subject_by_name(subject.name or "")
+    return visible_project_ids(subject, await front.registry.projects.public_ids())

@@ -1,0 +1,509 @@
+"""Projects: creation with Harbor's rules, metadata, CVE allowlists, storage limits, members and roles.
+
+`ref(name)` answers the hot path's question (which project, public or not, since when) from an
+in-process cache dropped on every project write.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from berth.auth.rbac import ProjectRef, Role
+from berth.db.models import (
+    Blob,
+    CveAllowlist,
+    Project,
+    ProjectMember,
+    ProjectMetadata,
+    Quota,
+    Repository,
+    RepositoryBlob,
+    Robot,
+    User,
+    UserGroup,
+    UserGroupMember,
+    utcnow,
+)
+from berth.db.session import Database
+from berth.services.cache import LruCache
+from berth.services.errors import BadRequest, Conflict, NotFound, PreconditionFailed
+
+PROJECT_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+_BOOL_KEYS = (
+    "public", "enable_content_trust", "enable_content_trust_cosign", "prevent_vul", "auto_scan",
+    "auto_sbom_generation", "reuse_sys_cve_allowlist", "proxy_cache_local_on_not_found", "proxy_referrer_api",
+)
+_SEVERITIES = ("none", "unknown", "negligible", "low", "medium", "high", "critical")
+METADATA_KEYS = (
+    *_BOOL_KEYS, "severity", "retention_id", "proxy_speed_kb", "max_upstream_conn",
+    "proxy_cache_filter_pattern", "proxy_cache_filter_kind",
+)
+_CVE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+def name_problem(name: str) -> str | None:
+    if not 1 <= len(name) <= 255 or not PROJECT_NAME.match(name):
+        return (
+            "project name must be 1-255 characters of lower case letters, digits and . _ - "
+            "(not at the start or end, not two in a row)"
+        )
+    return None
+
+
+def normalize_metadata(values: Mapping[str, object]) -> dict[str, str]:
+    """Harbor's metadata keys with validated string values (pure). Unknown keys are refused."""
+    out: dict[str, str] = {}
+    for key, raw in values.items():
+        if raw is None:
+            continue
+        if key not in METADATA_KEYS:
+            raise BadRequest(f"unsupported metadata key: {key}")
+        value = str(raw).lower() if isinstance(raw, bool) else str(raw)
+        if key in _BOOL_KEYS:
+            if value.lower() not in ("true", "false"):
+                raise BadRequest(f"metadata.{key} should only be 'true' or 'false', but got: '{value}'")
+            value = value.lower()
+        elif key == "severity":
+            if value.lower() not in _SEVERITIES:
+                raise BadRequest(f"metadata.severity must be one of {', '.join(_SEVERITIES)}, but got: '{value}'")
+            value = value.lower()
+        elif key in ("proxy_speed_kb", "max_upstream_conn", "retention_id"):
+            if value and not value.lstrip("-").isdigit():
+                raise BadRequest(f"metadata.{key} should be an integer, but got: '{value}'")
+        elif key == "proxy_cache_filter_kind" and value not in ("", "doublestar", "regex"):
+            raise BadRequest(f'metadata.proxy_cache_filter_kind should be "doublestar" or "regex", but got: "{value}"')
+        if len(value) > 255:
+            raise BadRequest(f"metadata.{key} is longer than 255 characters")
+        out[key] = value
+    return out
+
+
+def normalize_allowlist(items: Iterable[Mapping[str, object]] | None) -> list[str]:
+    cves: list[str] = []
+    for item in items or ():
+        cve = str(item.get("cve_id", "")).strip()
+        if not _CVE_ID.match(cve):
+            raise BadRequest(f"invalid CVE id in cve_allowlist: {cve[:64]!r}")
+        if cve not in cves:
+            cves.append(cve)
+    return cves
+
+
+@dataclass(frozen=True, slots=True)
+class AllowlistRecord:
+    id: int
+    project_id: int
+    expires_at: int | None
+    items: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectRecord:
+    id: int
+    name: str
+    owner_id: int | None
+    owner_name: str
+    registry_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    metadata: dict[str, str]
+    repo_count: int
+    allowlist: AllowlistRecord | None = None
+
+    @property
+    def public(self) -> bool:
+        return self.metadata.get("public") == "true"
+
+    @property
+    def ref(self) -> ProjectRef:
+        return ProjectRef(self.id, self.public, _ts(self.created_at))
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    id: int
+    project_id: int
+    entity_type: str
+    entity_id: int
+    entity_name: str
+    role: int
+
+
+@dataclass(slots=True)
+class ProjectFilter:
+    name: str | None = None
+    exact_name: bool = False
+    public: bool | None = None
+    owner: str | None = None
+    #: restrict to these project ids (None: no restriction) ...
+    ids: set[int] | None = None
+    #: ... plus every public project
+    include_public: bool = False
+    names: list[str] = field(default_factory=list)
+
+
+class ProjectService:
+    def __init__(self, db: Database, cache_ttl: float = 0.0) -> None:
+        self._db = db
+        self._refs: LruCache[str, ProjectRef] = LruCache(max_entries=50_000, ttl=cache_ttl)
+        #: bumped when members change (cached credentials carry roles)
+        self.version = 0
+
+    # --- the hot path ---------------------------------------------------------------------------
+
+    async def ref(self, name: str) -> ProjectRef | None:
+        cached = self._refs.get(name)
+        if cached is not None:
+            return cached
+        version = self._refs.version
+        async with self._db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(Project.id, Project.created_at, ProjectMetadata.value)
+                    .outerjoin(ProjectMetadata, and_(ProjectMetadata.project_id == Project.id, ProjectMetadata.name == "public"))
+                    .where(Project.name == name)
+                )
+            ).first()
+        if row is None:
+            return None
+        ref = ProjectRef(row.id, row.value == "true", _ts(row.created_at))
+        self._refs.put(name, ref, if_version=version)
+        return ref
+
+    def _changed(self) -> None:
+        self._refs.clear()
+        self.version += 1
+
+    # --- projects -------------------------------------------------------------------------------
+
+    async def create(
+        self, name: str, owner_id: int | None, *, metadata: Mapping[str, object] | None = None,
+        storage_limit: int | None = None, allowlist: list[str] | None = None, add_owner_as_admin: bool = True,
+    ) -> ProjectRecord:
+        problem = name_problem(name)
+        if problem:
+            raise BadRequest(problem)
+        meta = normalize_metadata(metadata or {})
+        if meta.get("retention_id"):
+            raise BadRequest(
+                "the retention_id in the request's payload when creating a project should be omitted, "
+                "alternatively passing an empty string"
+            )
+        meta.pop("retention_id", None)
+        meta.setdefault("public", "false")
+        if storage_limit is not None and storage_limit < -1:
+            raise BadRequest("storage_limit must be -1 (unlimited) or a number of bytes")
+        now = utcnow()
+        try:
+            async with self._db.write() as conn:
+                if await conn.scalar(select(Project.id).where(Project.name == name)) is not None:
+                    raise Conflict(f"The project named {name} already exists")
+                project_id = await conn.scalar(
+                    self._db.insert(Project)
+                    .values(name=name, owner_id=owner_id, created_at=now, updated_at=now)
+                    .returning(Project.id)
+                )
+                for key, value in meta.items():
+                    await conn.execute(self._db.insert(ProjectMetadata).values(project_id=project_id, name=key, value=value))
+                await conn.execute(
+                    self._db.insert(CveAllowlist).values(
+                        project_id=project_id, items=json.dumps(allowlist or []), created_at=now, updated_at=now
+                    )
+                )
+                await conn.execute(
+                    self._db.insert(Quota).values(
+                        project_id=project_id, hard_storage=-1 if storage_limit is None else storage_limit,
+                        created_at=now, updated_at=now,
+                    )
+                )
+                if owner_id is not None and add_owner_as_admin:
+                    await conn.execute(
+                        self._db.insert(ProjectMember).values(
+                            project_id=project_id, entity_type="u", entity_id=owner_id, role=int(Role.PROJECT_ADMIN),
+                            created_at=now, updated_at=now,
+                        )
+                    )
+        except IntegrityError:
+            raise Conflict(f"The project named {name} already exists") from None
+        self._changed()
+        return await self.get(str(project_id))
+
+    async def get(self, name_or_id: str, *, by_name: bool | None = None) -> ProjectRecord:
+        """By id when `name_or_id` is all digits (unless `by_name`), else by name; as Harbor's
+        X-Is-Resource-Name header decides."""
+        as_id = name_or_id.isdigit() if by_name is None else not by_name
+        condition = Project.id == int(name_or_id) if as_id else Project.name == name_or_id
+        records = await self._load(select(Project).where(condition))
+        if not records:
+            raise NotFound(f"project {name_or_id} not found")
+        return records[0]
+
+    async def find(self, name_or_id: str) -> ProjectRecord | None:
+        try:
+            return await self.get(name_or_id)
+        except NotFound:
+            return None
+
+    async def list(self, filt: ProjectFilter, *, offset: int, limit: int, sort: str = "name") -> tuple[list[ProjectRecord], int]:
+        query: Select = select(Project)
+        if filt.name:
+            query = query.where(Project.name == filt.name if filt.exact_name else Project.name.contains(filt.name, autoescape=True))
+        if filt.owner:
+            query = query.join(User, User.id == Project.owner_id).where(User.username == filt.owner)
+        public_ids = select(ProjectMetadata.project_id).where(ProjectMetadata.name == "public", ProjectMetadata.value == "true")
+        if filt.public is not None:
+            query = query.where(Project.id.in_(public_ids) if filt.public else Project.id.not_in(public_ids))
+        if filt.ids is not None:
+            visible = Project.id.in_(sorted(filt.ids)) if filt.ids else Project.id.in_([-1])
+            query = query.where(or_(visible, Project.id.in_(public_ids)) if filt.include_public else visible)
+        order = {"name": Project.name, "-name": Project.name.desc(), "creation_time": Project.created_at,
+                 "-creation_time": Project.created_at.desc(), "project_id": Project.id, "-project_id": Project.id.desc(),
+                 "update_time": Project.updated_at, "-update_time": Project.updated_at.desc()}.get(sort)
+        if order is None:
+            raise BadRequest(f"unsupported sort: {sort}")
+        async with self._db.read() as conn:
+            total = int(await conn.scalar(select(func.count()).select_from(query.subquery())) or 0)
+        records = await self._load(query.order_by(order, Project.id).offset(offset).limit(limit))
+        return records, total
+
+    async def _load(self, query: Select) -> list[ProjectRecord]:
+        async with self._db.read() as conn:
+            projects = (await conn.execute(query)).all()
+            ids = [row.id for row in projects]
+            if not ids:
+                return []
+            meta: dict[int, dict[str, str]] = {i: {} for i in ids}
+            for row in await conn.execute(select(ProjectMetadata).where(ProjectMetadata.project_id.in_(ids))):
+                meta[row.project_id][row.name] = row.value
+            counts = dict(
+                (await conn.execute(
+                    select(Repository.project_id, func.count()).where(Repository.project_id.in_(ids)).group_by(Repository.project_id)
+                )).all()
+            )
+            owners = dict(
+                (await conn.execute(
+                    select(User.id, User.username).where(User.id.in_({row.owner_id for row in projects if row.owner_id}))
+                )).all()
+            )
+            allowlists = {
+                row.project_id: AllowlistRecord(
+                    row.id, row.project_id, row.expires_at, json.loads(row.items), row.created_at, row.updated_at
+                )
+                for row in await conn.execute(select(CveAllowlist).where(CveAllowlist.project_id.in_(ids)))
+            }
+        return [
+            ProjectRecord(
+                row.id, row.name, row.owner_id, owners.get(row.owner_id, ""), row.registry_id, row.created_at,
+                row.updated_at, meta[row.id], int(counts.get(row.id, 0)), allowlists.get(row.id),
+            )
+            for row in projects
+        ]
+
+    async def update(
+        self, project_id: int, *, metadata: Mapping[str, object] | None = None,
+        allowlist: list[str] | None = None, allowlist_expires_at: int | None | bool = False,
+    ) -> None:
+        meta = normalize_metadata(metadata or {})
+        now = utcnow()
+        async with self._db.write() as conn:
+            for key, value in meta.items():
+                await conn.execute(
+                    delete(ProjectMetadata).where(ProjectMetadata.project_id == project_id, ProjectMetadata.name == key)
+                )
+                await conn.execute(self._db.insert(ProjectMetadata).values(project_id=project_id, name=key, value=value))
+            if allowlist is not None:
+                values: dict[str, object] = {"items": json.dumps(allowlist), "updated_at": now}
+                if allowlist_expires_at is not False:
+                    values["expires_at"] = allowlist_expires_at
+                await conn.execute(update(CveAllowlist).where(CveAllowlist.project_id == project_id).values(**values))
+            await conn.execute(update(Project).where(Project.id == project_id).values(updated_at=now))
+        self._changed()
+
+    async def delete_metadata(self, project_id: int, key: str) -> None:
+        if key not in METADATA_KEYS:
+            raise BadRequest(f"unsupported metadata key: {key}")
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                delete(ProjectMetadata).where(ProjectMetadata.project_id == project_id, ProjectMetadata.name == key)
+            )
+        if result.rowcount == 0:
+            raise NotFound(f"metadata {key} not found in project {project_id}")
+        self._changed()
+
+    async def deletable(self, project: ProjectRecord) -> tuple[bool, str]:
+        if project.repo_count > 0:
+            return False, "the project contains repositories, can not be deleted"
+        return True, ""
+
+    async def delete(self, project: ProjectRecord) -> None:
+        async with self._db.write() as conn:
+            if await conn.scalar(select(func.count()).select_from(Repository).where(Repository.project_id == project.id)):
+                raise PreconditionFailed("the project contains repositories, can not be deleted")
+            await conn.execute(delete(Robot).where(Robot.project_id == project.id))
+            await conn.execute(delete(Project).where(Project.id == project.id))
+        self._changed()
+
+    async def storage_usage(self, project_id: int) -> tuple[int, int]:
+        """(hard limit, bytes used): each blob counted once per project, as Harbor counts."""
+        async with self._db.read() as conn:
+            hard = await conn.scalar(select(Quota.hard_storage).where(Quota.project_id == project_id))
+            digests = (
+                select(RepositoryBlob.digest)
+                .join(Repository, Repository.id == RepositoryBlob.repository_id)
+                .where(Repository.project_id == project_id)
+                .distinct()
+                .subquery()
+            )
+            used = await conn.scalar(select(func.coalesce(func.sum(Blob.size), 0)).where(Blob.digest.in_(select(digests))))
+        return (-1 if hard is None else int(hard)), int(used or 0)
+
+    async def adopt_orphans(self, owner_id: int) -> None:
+        """Projects made by the 0002 migration have no owner: give them to the admin."""
+        async with self._db.write() as conn:
+            orphans = (await conn.execute(select(Project.id).where(Project.owner_id.is_(None)))).scalars().all()
+            now = utcnow()
+            for project_id in orphans:
+                await conn.execute(update(Project).where(Project.id == project_id).values(owner_id=owner_id))
+                await conn.execute(
+                    self._db.insert(ProjectMember).values(
+                        project_id=project_id, entity_type="u", entity_id=owner_id, role=int(Role.PROJECT_ADMIN),
+                        created_at=now, updated_at=now,
+                    ).on_conflict_do_nothing()
+                )
+                for table in (CveAllowlist, Quota):
+                    exists = await conn.scalar(select(table.id).where(table.project_id == project_id))
+                    if exists is None:
+                        await conn.execute(self._db.insert(table).values(project_id=project_id, created_at=now, updated_at=now))
+        if orphans:
+            self._changed()
+
+    # --- members --------------------------------------------------------------------------------
+
+    async def roles_of(self, user_id: int) -> dict[int, frozenset[Role]]:
+        """Project id -> the roles `user_id` holds there, directly or through its groups."""
+        async with self._db.read() as conn:
+            groups = select(UserGroupMember.group_id).where(UserGroupMember.user_id == user_id)
+            rows = await conn.execute(
+                select(ProjectMember.project_id, ProjectMember.role).where(
+                    or_(
+                        and_(ProjectMember.entity_type == "u", ProjectMember.entity_id == user_id),
+                        and_(ProjectMember.entity_type == "g", ProjectMember.entity_id.in_(groups)),
+                    )
+                )
+            )
+            roles: dict[int, set[Role]] = {}
+            for project_id, role in rows:
+                if role in Role._value2member_map_:
+                    roles.setdefault(project_id, set()).add(Role(role))
+        return {project_id: frozenset(found) for project_id, found in roles.items()}
+
+    async def add_member(self, project_id: int, entity_type: str, entity_id: int, role: int) -> int:
+        if role not in Role._value2member_map_:
+            raise BadRequest(f"invalid role_id {role}: one of 1 (projectAdmin), 2 (developer), 3 (guest), 4 (maintainer), 5 (limitedGuest)")
+        now = utcnow()
+        try:
+            async with self._db.write() as conn:
+                exists = await conn.scalar(
+                    select(ProjectMember.id).where(
+                        ProjectMember.project_id == project_id, ProjectMember.entity_type == entity_type,
+                        ProjectMember.entity_id == entity_id,
+                    )
+                )
+                if exists is not None:
+                    raise Conflict("The project member specified already exist")
+                member_id = await conn.scalar(
+                    self._db.insert(ProjectMember).values(
+                        project_id=project_id, entity_type=entity_type, entity_id=entity_id, role=role,
+                        created_at=now, updated_at=now,
+                    ).returning(ProjectMember.id)
+                )
+        except IntegrityError:
+            raise Conflict("The project member specified already exist") from None
+        self.version += 1
+        return int(member_id)
+
+    async def members(
+        self, project_id: int, entity_name: str | None = None, *, offset: int = 0, limit: int = 10,
+    ) -> tuple[list[MemberRecord], int]:
+        users = (
+            select(ProjectMember.id, ProjectMember.project_id, ProjectMember.entity_type, ProjectMember.entity_id,
+                   User.username.label("entity_name"), ProjectMember.role)
+            .join(User, and_(ProjectMember.entity_type == "u", User.id == ProjectMember.entity_id))
+            .where(ProjectMember.project_id == project_id)
+        )
+        groups = (
+            select(ProjectMember.id, ProjectMember.project_id, ProjectMember.entity_type, ProjectMember.entity_id,
+                   UserGroup.group_name.label("entity_name"), ProjectMember.role)
+            .join(UserGroup, and_(ProjectMember.entity_type == "g", UserGroup.id == ProjectMember.entity_id))
+            .where(ProjectMember.project_id == project_id)
+        )
+        if entity_name:
+            users = users.where(User.username.contains(entity_name, autoescape=True))
+            groups = groups.where(UserGroup.group_name.contains(entity_name, autoescape=True))
+        union = users.union_all(groups).subquery()
+        async with self._db.read() as conn:
+            total = int(await conn.scalar(select(func.count()).select_from(union)) or 0)
+            rows = (await conn.execute(select(union).order_by(union.c.id).offset(offset).limit(limit))).all()
+        return [MemberRecord(r.id, r.project_id, r.entity_type, r.entity_id, r.entity_name, r.role) for r in rows], total
+
+    async def member(self, project_id: int, member_id: int) -> MemberRecord:
+        found, _ = await self.members(project_id, offset=0, limit=1_000_000)
+        for record in found:
+            if record.id == member_id:
+                return record
+        raise NotFound(f"project member {member_id} not found")
+
+    async def update_member(self, project_id: int, member_id: int, role: int) -> None:
+        if role not in Role._value2member_map_:
+            raise BadRequest(f"invalid role_id {role}: one of 1, 2, 3, 4, 5")
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                update(ProjectMember)
+                .where(ProjectMember.id == member_id, ProjectMember.project_id == project_id)
+                .values(role=role, updated_at=utcnow())
+            )
+        if result.rowcount == 0:
+            raise NotFound(f"project member {member_id} not found")
+        self.version += 1
+
+    async def remove_member(self, project_id: int, member_id: int) -> None:
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                delete(ProjectMember).where(ProjectMember.id == member_id, ProjectMember.project_id == project_id)
+            )
+        if result.rowcount == 0:
+            raise NotFound(f"project member {member_id} not found")
+        self.version += 1
+
+    async def role_counts(self, project_id: int) -> dict[int, int]:
+        async with self._db.read() as conn:
+            rows = await conn.execute(
+                select(ProjectMember.role, func.count()).where(ProjectMember.project_id == project_id).group_by(ProjectMember.role)
+            )
+            return {int(role): int(count) for role, count in rows}
+
+    async def public_ids(self) -> set[int]:
+        async with self._db.read() as conn:
+            rows = await conn.execute(
+                select(ProjectMetadata.project_id).where(ProjectMetadata.name == "public", ProjectMetadata.value == "true")
+            )
+            return set(rows.scalars())
+
+    async def names_by_id(self, ids: Iterable[int]) -> dict[int, str]:
+        async with self._db.read() as conn:
+            rows = await conn.execute(select(Project.id, Project.name).where(Project.id.in_(sorted(set(ids)))))
+            return {row.id: row.name for row in rows}
+
+
+def _ts(value: datetime) -> float:
+    # SQLite hands back naive datetimes; berth stores UTC
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()

@@ -76,6 +76,11 @@ class Server:
             return None
         return ("admin", self.env.get("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD))
 
+    @property
+    def admin_password(self) -> str:
+        assert self.auth is not None
+        return self.auth[1]
+
     def client(self, auth: tuple[str, str] | None | bool = True) -> httpx.Client:
         """An HTTP client on the server: as admin by default, anonymous with auth=None."""
         return httpx.Client(base_url=self.url, timeout=60.0, auth=self.auth if auth is True else auth or None)
@@ -110,10 +115,12 @@ def _remember_credentials(host: str, user: str, password: str) -> None:
 
 
 def start_berth(
-    data_dir: Path, env: dict[str, str] | None = None, port: int | None = None, projects: tuple[str, ...] = TEST_PROJECTS
+    data_dir: Path, env: dict[str, str] | None = None, port: int | None = None,
+    projects: tuple[str, ...] = TEST_PROJECTS, admin_password: str | None = ADMIN_PASSWORD,
 ) -> Server:
-    """A berth process with admin password ADMIN_PASSWORD (unless env sets another) and `projects` created."""
-    env = {"BERTH_ADMIN_PASSWORD": ADMIN_PASSWORD, **(env or {})}
+    """A berth process with `admin_password` (unless env sets another) and `projects` created.
+    admin_password=None leaves the password to berth (generated at first start) and creates nothing."""
+    env = {**({"BERTH_ADMIN_PASSWORD": admin_password} if admin_password else {}), **(env or {})}
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"berth-{port}.log"
@@ -131,6 +138,8 @@ def start_berth(
     except RuntimeError:
         server.stop()
         raise RuntimeError(f"berth did not start:\n{server.log()}") from None
+    if admin_password is None:
+        return server
     assert server.auth is not None
     _remember_credentials(server.host, *server.auth)
     for name in projects:

@@ -43,6 +43,7 @@ class BerthApp:
         self._oci: OciApp | None = None
         self._api: ASGIApp | None = None
         self._housekeeping: asyncio.Task[None] | None = None
+        self._key_watch: asyncio.Task[None] | None = None
 
     async def startup(self) -> None:
         db = Database(self.settings.effective_database_url)
@@ -62,6 +63,7 @@ class BerthApp:
         self._oci = OciApp(Front(registry, settings, self.auth))
         self._api = create_api(registry, self.auth, settings, sessions, self._web)
         self._housekeeping = asyncio.create_task(self._purge_uploads())
+        self._key_watch = asyncio.create_task(self._reload_token_keys())
 
     async def _bootstrap(self, registry: Registry) -> None:
         """First start: the admin user and the public `library` project. Every start: the config file's
@@ -83,13 +85,24 @@ class BerthApp:
         await registry.projects.adopt_orphans(ADMIN_ID)
 
     async def shutdown(self) -> None:
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._housekeeping
+        for task in (self._housekeeping, self._key_watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.registry is not None:
             await self.registry.close()
         log.info("berth stopped: in-flight requests finished, database closed")
+
+    async def _reload_token_keys(self) -> None:
+        """Pick up keys made by `berth rotate-token-key` (or another node sharing the folder)."""
+        assert self.auth is not None
+        while True:
+            await asyncio.sleep(60)
+            try:
+                await asyncio.to_thread(self.auth.tokens.keys.reload)
+            except Exception:  # a half-written key file must not stop the server
+                log.exception("reloading token keys failed")
 
     async def _purge_uploads(self) -> None:
         assert self.registry is not None

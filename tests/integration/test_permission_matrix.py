@@ -17,7 +17,7 @@ from .helpers import OCI_MANIFEST, V2, build_image, unique
 
 PASSWORD = "Passw0rd-matrix"
 ROLES = {"projectAdmin": 1, "developer": 2, "guest": 3, "maintainer": 4, "limitedGuest": 5}
-ACTIONS = ("pull", "push", "tag", "delete", "read_project", "list_members", "add_member", "add_robot", "update_metadata")
+ACTIONS = ("pull", "push", "tag", "delete", "delete_repository", "read_project", "list_members", "add_member", "add_robot", "update_metadata")
 
 _ALL = set(ACTIONS)
 _READ = {"pull", "read_project"}
@@ -28,7 +28,7 @@ PRIVATE: dict[str, set[str]] = {
     "limitedGuest": _READ,
     "guest": _READ | {"list_members"},
     "developer": _READ | {"list_members", "push", "tag"},
-    "maintainer": _READ | {"list_members", "push", "tag", "delete"},
+    "maintainer": _READ | {"list_members", "push", "tag", "delete", "delete_repository"},
     "projectAdmin": _ALL,
     "sysadmin": _ALL,
     "robot-pull": {"pull"},
@@ -65,6 +65,7 @@ def world(berth) -> World:
             v2.push_image(f"{project}/app", image, "v1")
             for subject in PRIVATE:
                 v2.push_image(f"{project}/del-{subject.lower()}", image, "v1")
+                v2.push_image(f"{project}/gone-{subject.lower()}/nested", image, "v1")
         for subject in ("outsider", "sysadmin", *ROLES):
             name = f"{subject.lower()}-{uuid.uuid4().hex[:6]}"
             _check(api.post("/api/v2.0/users", json={"username": name, "email": f"{name}@example.test",
@@ -146,6 +147,12 @@ def attempt(world: World, subject: str, visibility: str, action: str) -> bool:
             assert still.status_code == (404 if allowed else 200)
             return allowed
     with _api(world, creds) as c, _admin(world) as admin:
+        if action == "delete_repository":
+            inner = f"gone-{subject.lower()}/nested"
+            allowed = _outcome(c.delete(f"/api/v2.0/projects/{project}/repositories/{inner.replace('/', '%252F')}"), 200)
+            catalog = admin.get("/v2/_catalog", params={"n": 100000}).json()["repositories"]
+            assert (f"{project}/{inner}" in catalog) != allowed
+            return allowed
         if action == "read_project":
             return _outcome(c.get(f"/api/v2.0/projects/{project}"), 200)
         if action == "list_members":

@@ -5,7 +5,19 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from berth import __version__
-from berth.api import configurations, health, ldap, members, oidc, projects, robots, systeminfo, usergroups, users
+from berth.api import (
+    configurations,
+    health,
+    ldap,
+    members,
+    oidc,
+    projects,
+    repositories,
+    robots,
+    systeminfo,
+    usergroups,
+    users,
+)
 from berth.api.errors import install_error_handlers
 from berth.auth.authenticator import Authenticator
 from berth.auth.sessions import SessionStore
@@ -35,7 +47,7 @@ def create_api(
     for router in (
         health.router, systeminfo.router, projects.router, projects.metadata_router, members.router,
         users.router, usergroups.router, robots.router, robots.permissions_router, configurations.router,
-        ldap.router, oidc.router,
+        ldap.router, oidc.router, repositories.router,
     ):
         app.include_router(router)
     return app

@@ -198,12 +198,14 @@ async def project_summary(request: Request, registry: RegistryDep, subject: Subj
 # --- metadata ----------------------------------------------------------------------------------
 
 
+@metadata_router.get("/projects/{project_name_or_id}/metadatas", include_in_schema=False)
 @metadata_router.get("/projects/{project_name_or_id}/metadatas/", operation_id="listProjectMetadatas")
 async def list_metadata(request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str) -> dict[str, str]:
     project = await project_for(registry, subject, project_name_or_id, request, "metadata", "read")
     return project.metadata
 
 
+@metadata_router.post("/projects/{project_name_or_id}/metadatas", include_in_schema=False)
 @metadata_router.post("/projects/{project_name_or_id}/metadatas/", operation_id="addProjectMetadatas")
 async def add_metadata(
     request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str,

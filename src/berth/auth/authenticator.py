@@ -93,6 +93,7 @@ class Authenticator:
         return Subject(
             name=prefix + robot.name, kind="robot", robot_id=robot.id,
             grants=robot.project_grants(), system_grants=robot.system_grants(),
+            expires_at=None if robot.expires_at == -1 else float(robot.expires_at),
         )
 
     def subject_for_token(self, token: str) -> Subject:
@@ -146,7 +147,10 @@ class Authenticator:
         self.limiter.succeeded(username)
         if len(self._remembered) > 10_000:
             self._remembered.clear()
-        self._remembered[key] = _Remembered(subject, now + _REMEMBER_SECONDS, versions)
+        until = now + _REMEMBER_SECONDS
+        if subject.expires_at is not None:  # an expiring robot is not remembered past its expiry
+            until = min(until, now + subject.expires_at - time.time())
+        self._remembered[key] = _Remembered(subject, until, versions)
         return subject
 
     async def _check(self, username: str, password: str) -> tuple[Subject | None, str]:

@@ -88,6 +88,7 @@ class TokenKeyRing:
             self.rotate()
 
     def reload(self) -> None:
+        """Read every key in the folder; the newest signs from now on."""
         keys = []
         for path in sorted(self.directory.glob("token-*.pem")):
             private = serialization.load_pem_private_key(path.read_bytes(), password=None)

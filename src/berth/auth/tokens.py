@@ -76,6 +76,7 @@ class TokenIssuer:
         self.keys = keys
         # verifying RS256 costs ~40 µs: the hot path checks a token once, then trusts this cache
         self._verified: LruCache[str, VerifiedToken] = LruCache(max_entries=20_000)
+        self._reloaded = 0.0
 
     def issue(self, subject: str, access: list[dict[str, Any]], expires_in: int) -> tuple[str, float]:
         now = int(time.time())
@@ -106,7 +107,13 @@ class TokenIssuer:
             raise TokenInvalid("malformed token") from None
         if header.get("alg") != "RS256":
             raise TokenInvalid("token is not signed with RS256")
-        key = self.keys.by_kid(str(header.get("kid", "")))
+        kid = str(header.get("kid", ""))
+        key = self.keys.by_kid(kid)
+        if key is None and now - self._reloaded > 10:
+            # another node, or `berth rotate-token-key`, may have added a key since this one started
+            self._reloaded = now
+            self.keys.reload()
+            key = self.keys.by_kid(kid)
         if key is None:
             raise TokenInvalid("token is signed by an unknown key")
         try:

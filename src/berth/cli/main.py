@@ -171,6 +171,23 @@ def show_config(config: ConfigOption = None) -> None:
     typer.echo(yaml.safe_dump(data, sort_keys=True).rstrip())
 
 
+@app.command("rotate-token-key")
+def rotate_token_key(
+    config: ConfigOption = None,
+    data_dir: Annotated[Optional[Path], typer.Option()] = None,
+    keep: Annotated[int, typer.Option(help="Keys to keep, the new one included; older ones are deleted.", min=2)] = 2,
+) -> None:
+    """Make a new registry-token signing key. Running servers sign with it within a minute (or at
+    restart) and keep accepting tokens signed by the kept older keys until those expire."""
+    from berth.auth.keys import TokenKeyRing
+
+    settings = load_settings(config, data_dir=data_dir)
+    ring = TokenKeyRing(settings.keys_dir)
+    key = ring.rotate()
+    pruned = ring.prune(keep)
+    typer.echo(f"new token signing key {key.kid} in {settings.keys_dir} ({pruned} older key(s) removed)")
+
+
 @app.command()
 def version() -> None:
     """Print berth's version."""

@@ -128,6 +128,9 @@ class BlobService:
             await self.link(conn, repo_id, str(digest))
         return BlobInfo(str(digest), size)
 
+    def forget_repository(self, repo_id: int) -> None:
+        self._links.discard_where(lambda key: key[0] == repo_id)
+
     async def unlink(self, repository: str, digest: Digest) -> None:
         """Remove the blob from one repository (the bytes stay until garbage collection)."""
         repo_id = await self._repositories.require(repository)

@@ -72,8 +72,9 @@ class LruCache(Generic[K, V]):
             self._weight -= self._weigh(entry[0])
 
     def discard_where(self, predicate: Callable[[K], bool]) -> None:
+        self._version += 1  # even when nothing matches: a load in flight may be about to store a match
         for key in [k for k in self._data if predicate(k)]:
-            self.discard(key)
+            self._remove(key)
 
     def clear(self) -> None:
         self._version += 1

@@ -336,6 +336,9 @@ class ManifestService:
         if result.rowcount == 0:
             raise ManifestUnknown("manifest unknown to registry", {"reference": reference})
 
+    def forget_repository(self, repository: str) -> None:
+        self._cache.discard_where(lambda key: key[0] == repository)
+
     async def referrers(
         self, repository: str, subject: Digest, artifact_type: str | None
     ) -> list[dict[str, Any]]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy import delete, select
+
 from berth.auth.keys import SecretBox
 from berth.config import MAX_MANIFEST_BYTES
+from berth.db.models import Repository, Upload
 from berth.db.session import Database
 from berth.services.blobs import BlobService
 from berth.services.configurations import ConfigurationService
@@ -38,6 +41,21 @@ class Registry:
         self.robots = RobotService(db)
         self.groups = UserGroupService(db)
         self.configurations = ConfigurationService(db, box)
+
+    async def delete_repository(self, name: str) -> None:
+        """Delete a repository with its manifests, tags, blob links and open uploads (blob bytes stay
+        for the garbage collector), and forget everything cached about it."""
+        repo_id = await self.repositories.require(name)
+        async with self.db.read() as conn:
+            uploads = (await conn.execute(select(Upload.id).where(Upload.repository_id == repo_id))).scalars().all()
+        for upload_id in uploads:
+            await self.uploads.discard(upload_id)
+        async with self.db.write() as conn:
+            await conn.execute(delete(Repository).where(Repository.id == repo_id))
+        # SQLite may hand the id to the next repository: nothing cached under it may survive
+        self.repositories.forget(name, repo_id)
+        self.manifests.forget_repository(name)
+        self.blobs.forget_repository(repo_id)
 
     async def close(self) -> None:
         await self.storage.close()

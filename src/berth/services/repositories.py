@@ -109,6 +109,11 @@ class RepositoryService:
     def tags_changed(self, repo_id: int) -> None:
         self._tag_lists.discard(repo_id)
 
+    def forget(self, name: str, repo_id: int) -> None:
+        """Drop what is cached about a deleted repository."""
+        self._ids.discard(name)
+        self._tag_lists.discard(repo_id)
+
     async def _page(self, query, n: int | None) -> Page:  # type: ignore[no-untyped-def]
         if n is not None and n < 0:
             raise PaginationInvalid("n must be a non-negative integer")

@@ -160,7 +160,7 @@ class UploadService:
                     await self._blobs.record(conn, str(digest), state.size, repo_id)
                     await conn.execute(delete(Upload).where(Upload.id == state.id))
             except (DigestInvalid, BlobUploadInvalid):
-                await self._discard(state.id)
+                await self.discard(state.id)
                 raise
             self._hashing.pop(state.id, None)
             self._locks.pop(state.id, None)
@@ -194,7 +194,7 @@ class UploadService:
 
     async def cancel(self, repository: str, upload_id: str) -> None:
         state = await self.status(repository, upload_id)
-        await self._discard(state.id)
+        await self.discard(state.id)
 
     async def purge_expired(self, older_than: timedelta) -> int:
         """Remove upload sessions untouched for longer than `older_than`."""
@@ -202,10 +202,11 @@ class UploadService:
         async with self._db.read() as conn:
             ids = (await conn.execute(select(Upload.id).where(Upload.updated_at < cutoff))).scalars().all()
         for upload_id in ids:
-            await self._discard(upload_id)
+            await self.discard(upload_id)
         return len(ids)
 
-    async def _discard(self, upload_id: str) -> None:
+    async def discard(self, upload_id: str) -> None:
+        """Drop an upload session and its stored parts."""
         async with self._db.write() as conn:
             await conn.execute(delete(Upload).where(Upload.id == upload_id))
         self._hashing.pop(upload_id, None)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import datetime as dt
 import hashlib
 import http.client
@@ -75,6 +76,10 @@ TAG_CONNECTIONS = 8
 # --pin: the servers on the first CPU (taskset), this script and so its clients on the others
 SERVER_CPUS: set[int] = set()
 CLIENT_CPUS: set[int] = set()
+#: Authorization header per server base URL: berth is measured as kubelets and CI use it, with a
+#: registry bearer token from /service/token; the peer runs without authentication
+AUTH: dict[str, str] = {}
+BENCH_REPOSITORIES = ("bench/blobs", "bench/tags", "bench/image")
 REPEAT = 1  # --repeat: rounds of the pull and hey figures (servers alternate; the median counts)
 
 
@@ -136,8 +141,10 @@ class StartFailed(Exception):
 
 
 class Server:
-    def __init__(self, name: str, args: list[str], data_dir: Path, port: int, log_path: Path) -> None:
+    def __init__(self, name: str, args: list[str], data_dir: Path, port: int, log_path: Path,
+                 env: dict[str, str] | None = None) -> None:
         self.name = name
+        self.env = env
         self.args = args
         self.data_dir = data_dir
         self.port = port
@@ -153,7 +160,7 @@ class Server:
         pin = ["taskset", "-c", ",".join(map(str, sorted(SERVER_CPUS)))] if SERVER_CPUS else []
         self.proc = subprocess.Popen(
             pin + self.args, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, cwd=self.data_dir.parent,
+            start_new_session=True, cwd=self.data_dir.parent, env={**os.environ, **(self.env or {})},
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -161,12 +168,12 @@ class Server:
                 raise StartFailed(f"{self.name} exited with status {self.proc.returncode} while starting")
             try:
                 status, _, _ = request(self.base, "GET", "/v2/", timeout=2)
-                if status == 200:
+                if status in (200, 401):  # 401: berth asks for credentials
                     return
             except OSError:
                 pass
             time.sleep(0.1)
-        raise StartFailed(f"{self.name} did not answer GET /v2/ with 200 within {timeout:.0f}s")
+        raise StartFailed(f"{self.name} did not answer GET /v2/ within {timeout:.0f}s")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -250,12 +257,31 @@ class RssSampler(threading.Thread):
         self.join(2)
 
 
+def log_in_to_berth(server: Server, password: str) -> None:
+    """Create the `bench` project and take one bearer token for every bench repository."""
+    basic = "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()
+    status, _, body = request(server.base, "POST", "/api/v2.0/projects",
+                              json.dumps({"project_name": "bench"}).encode(),
+                              {"Authorization": basic, "Content-Type": "application/json"})
+    if status not in (201, 409):
+        raise RuntimeError(f"creating the bench project failed: {status} {body[:200]!r}")
+    query = urllib.parse.urlencode([("service", "harbor-registry"),
+                                    *(("scope", f"repository:{r}:pull,push") for r in BENCH_REPOSITORIES)])
+    status, _, body = request(server.base, "GET", f"/service/token?{query}", headers={"Authorization": basic})
+    if status != 200:
+        raise RuntimeError(f"getting a token failed: {status} {body[:200]!r}")
+    AUTH[server.base] = "Bearer " + json.loads(body)["token"]
+
+
 # ---------------------------------------------------------------- HTTP helpers (small requests)
 
 def request(base: str, method: str, path_or_url: str, body: bytes | None = None,
             headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
     url = urllib.parse.urljoin(base, path_or_url)
     parts = urllib.parse.urlsplit(url)
+    headers = dict(headers or {})
+    if base in AUTH:
+        headers.setdefault("Authorization", AUTH[base])
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
         target = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -437,10 +463,14 @@ def size_label(size: int) -> str:
     return f"{size // GiB} GiB" if size % GiB == 0 else f"{size // MiB} MiB"
 
 
-def curl_put(location: str, blob: BlobFile) -> None:
+def _auth_args(base: str) -> list[str]:
+    return ["-H", f"Authorization: {AUTH[base]}"] if base in AUTH else []
+
+
+def curl_put(server: Server, location: str, blob: BlobFile) -> None:
     url = with_digest(location, blob.digest)
     rc, out, err = run_child([
-        "curl", "-sS", "-X", "PUT", "-T", str(blob.path),
+        "curl", "-sS", "-X", "PUT", "-T", str(blob.path), *_auth_args(server.base),
         "-H", "Content-Type: application/octet-stream", "-H", "Expect:",
         "-o", "/dev/stderr", "-w", "%{http_code}", "--max-time", "900", url,
     ], timeout=960)
@@ -450,13 +480,13 @@ def curl_put(location: str, blob: BlobFile) -> None:
 
 
 def push_one(server: Server, repo: str, blob: BlobFile) -> None:
-    curl_put(open_upload(server, repo), blob)
+    curl_put(server, open_upload(server, repo), blob)
 
 
 def curl_get(server: Server, repo: str, blob: BlobFile) -> None:
     url = f"{server.base}/v2/{repo}/blobs/{blob.digest}"
     rc, out, err = run_child(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
-                              "--max-time", "900", url], timeout=960)
+                              *_auth_args(server.base), "--max-time", "900", url], timeout=960)
     parts = out.split()
     code = int(parts[0]) if parts and parts[0].isdigit() else 0
     got = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else -1
@@ -592,6 +622,9 @@ def run_hey(url: str, duration: float, connections: int, method: str = "GET",
     args = ["hey", "-z", f"{duration:g}s", "-c", str(connections), "-m", method, "-t", "20"]
     if accept:
         args += ["-H", f"Accept: {accept}"]
+    base = next((b for b in AUTH if url.startswith(b + "/")), None)
+    if base is not None:
+        args += _auth_args(base)
     rc, out, err = run_child(args + [url], timeout=duration + 120)
     if rc != 0:
         raise RuntimeError(f"hey failed (rc {rc}): {err.strip()[:300]}")
@@ -706,7 +739,8 @@ async def _push_tags(server: Server, repo: str, manifest: bytes, count: int) -> 
     for i in range(1, count):  # t00000 came with the image
         queue.put_nowait(i)
     limits = httpx.Limits(max_connections=TAG_CONNECTIONS, max_keepalive_connections=TAG_CONNECTIONS)
-    async with httpx.AsyncClient(base_url=server.base, limits=limits, timeout=60) as client:
+    auth = {"Authorization": AUTH[server.base]} if server.base in AUTH else {}
+    async with httpx.AsyncClient(base_url=server.base, limits=limits, timeout=60, headers=auth) as client:
         async def worker() -> None:
             while True:
                 try:
@@ -910,8 +944,11 @@ def main() -> int:
         config_path.write_text(peer_config(peer_data, peer_port))
         env_args = [str(BERTH_BIN), "serve", "--host", "127.0.0.1", "--port", str(berth_port),
                     "--data-dir", str(berth_data), "--server", args.server]
+        admin_password = "Bench-" + os.urandom(8).hex()
+        berth_env = {"BERTH_ADMIN_PASSWORD": admin_password,
+                     "BERTH_CONFIGURATIONS": json.dumps({"token_expiration": 24 * 60})}
         servers = [
-            Server("berth", env_args, berth_data, berth_port, workdir / "berth.log"),
+            Server("berth", env_args, berth_data, berth_port, workdir / "berth.log", berth_env),
             Server("peer", [PEER_BIN, "serve", str(config_path)], peer_data, peer_port, workdir / "peer.log"),
         ]
         for server in servers:
@@ -922,6 +959,7 @@ def main() -> int:
                 print(f"bench: {exc}; last lines of its log ({server.log_path}):", file=sys.stderr)
                 print(server.log_tail(), file=sys.stderr)
                 return 1
+        log_in_to_berth(servers[0], admin_password)
         sampler = RssSampler(servers)
         sampler.start()
 

@@ -85,11 +85,13 @@ class Server:
         """An HTTP client on the server: as admin by default, anonymous with auth=None."""
         return httpx.Client(base_url=self.url, timeout=60.0, auth=self.auth if auth is True else auth or None)
 
-    def create_project(self, name: str, public: bool = False) -> None:
-        """Create a project as admin (nothing happens when it exists)."""
+    def create_project(self, *names: str, public: bool = False) -> None:
+        """Create projects as admin (nothing happens for those that exist)."""
         with self.client() as http:
-            response = http.post("/api/v2.0/projects", json={"project_name": name, "metadata": {"public": str(public).lower()}})
-            assert response.status_code in (201, 409), response.text
+            for name in names:
+                body = {"project_name": name, "metadata": {"public": str(public).lower()}}
+                response = http.post("/api/v2.0/projects", json=body)
+                assert response.status_code in (201, 409), response.text
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -142,8 +144,7 @@ def start_berth(
         return server
     assert server.auth is not None
     _remember_credentials(server.host, *server.auth)
-    for name in projects:
-        server.create_project(name)
+    server.create_project(*projects)
     return server
 
 

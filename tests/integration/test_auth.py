@@ -340,3 +340,36 @@ def test_an_oci_manifest_pull_with_a_robot_token_works_like_docker(berth):
     pulled = httpx.get(f"{berth.url}/v2/{project}/app/manifests/v1",
                        headers={"Authorization": f"Bearer {token}", "Accept": OCI_MANIFEST})
     assert pulled.status_code == 200 and pulled.content == image.manifest
+
+
+def test_a_robot_is_never_given_more_than_its_creator_holds(berth):
+    def robot_body(namespace: str, actions: list[str], level: str = "project", kind: str = "project") -> dict:
+        return {"name": f"r-{uuid.uuid4().hex[:8]}", "level": level, "duration": -1,
+                "permissions": [{"kind": kind, "namespace": namespace,
+                                 "access": [{"resource": "repository", "action": a} for a in actions]}]}
+
+    with berth.client() as api:
+        mine, theirs = unique("mine"), unique("theirs")
+        for project in (mine, theirs):
+            assert api.post("/api/v2.0/projects", json={"project_name": project}).status_code == 201
+        name, user_id = _user(api, "owner")
+        assert api.post(f"/api/v2.0/projects/{mine}/members",
+                        json={"role_id": 1, "member_user": {"user_id": user_id}}).status_code == 201
+        # a system robot that may create robots and holds only pull on every project
+        creator = api.post("/api/v2.0/robots", json={
+            "name": f"maker-{uuid.uuid4().hex[:6]}", "level": "system", "duration": -1,
+            "permissions": [{"kind": "system", "namespace": "/", "access": [{"resource": "robot", "action": "create"}]},
+                            {"kind": "project", "namespace": "*",
+                             "access": [{"resource": "repository", "action": "pull"}]}]}).json()
+    with httpx.Client(base_url=berth.url, auth=(name, PASSWORD)) as owner:
+        assert owner.post("/api/v2.0/robots", json=robot_body(mine, ["push", "delete"])).status_code == 201
+        assert owner.post("/api/v2.0/robots", json=robot_body(theirs, ["pull"])).status_code == 403
+        assert owner.post("/api/v2.0/robots", json=robot_body("*", ["pull"], level="system")).status_code == 403
+    with httpx.Client(base_url=berth.url, auth=(creator["name"], creator["secret"])) as robot:
+        within = robot_body("*", ["pull"], level="system")
+        assert robot.post("/api/v2.0/robots", json=within).status_code == 201
+        beyond = robot.post("/api/v2.0/robots", json=robot_body("*", ["push"], level="system"))
+        assert beyond.status_code == 403 and beyond.json()["errors"][0]["code"] == "DENIED"
+        admin_only = robot_body("/", ["create"], level="system", kind="system")
+        admin_only["permissions"][0]["access"] = [{"resource": "user", "action": "create"}]
+        assert robot.post("/api/v2.0/robots", json=admin_only).status_code == 400

@@ -87,4 +87,5 @@ async def update_group(
 async def delete_group(registry: RegistryDep, subject: SubjectDep, group_id: int) -> Response:
     require_system(subject, "user-group", "delete")
     await registry.groups.delete(group_id)
+    registry.projects.groups_changed()
     return Response(status_code=200)

@@ -165,6 +165,7 @@ async def delete_user(registry: RegistryDep, subject: SubjectDep, user_id: int) 
     if _is_self(subject, user_id) or user_id == ADMIN_ID:
         raise Forbidden(f"User with ID {user_id} cannot be deleted")
     await registry.users.delete(user_id)
+    registry.projects.groups_changed()
     return Response(status_code=200)
 
 

@@ -61,9 +61,11 @@ def ldap_config(values: dict) -> ldap_provider.LdapConfig:  # type: ignore[type-
 
 @dataclass(frozen=True, slots=True)
 class _Remembered:
-    subject: Subject
+    """Who a checked password belongs to; roles are looked up afresh (from their own cache)."""
+
+    principal: UserRecord | RobotRecord
     until: float
-    versions: tuple[int, int, int, int]
+    versions: tuple[int, int, int]
 
 
 class Authenticator:
@@ -80,8 +82,9 @@ class Authenticator:
         self.limiter = limiter or LoginLimiter()
         self._remembered: dict[bytes, _Remembered] = {}
 
-    def _versions(self) -> tuple[int, int, int, int]:
-        return (self.users.version, self.projects.version, self.robots.version, self.configurations.version)
+    def _versions(self) -> tuple[int, int, int]:
+        """What a remembered login depends on: users (passwords, admin flags, groups), robots, the auth mode."""
+        return (self.users.version, self.robots.version, self.configurations.version)
 
     # --- subjects --------------------------------------------------------------------------------
 
@@ -98,12 +101,9 @@ class Authenticator:
 
     def subject_for_token(self, token: str) -> Subject:
         try:
-            verified = self.tokens.verify(token)
+            return self.tokens.verify(token).holder
         except TokenInvalid as exc:
             raise Unauthorized(str(exc)) from None
-        return Subject(
-            name=verified.subject, kind="token", access=verified.access, issued_at=verified.issued_at,
-        )
 
     async def subject_by_name(self, name: str) -> Subject:
         """The full Subject behind a token's `sub` (the token proved who it is); anonymous if gone."""
@@ -136,11 +136,11 @@ class Authenticator:
         remembered = self._remembered.get(key)
         now = time.monotonic()
         if remembered is not None and remembered.until > now and remembered.versions == self._versions():
-            return remembered.subject
+            return await self._subject(remembered.principal)
         self.limiter.check(username, address)
         versions = self._versions()
-        subject, reason = await self._check(username, password)
-        if subject is None:
+        principal, reason = await self._check(username, password)
+        if principal is None:
             self.limiter.failed(username, address)
             log.info("login refused", username=username[:255], client=address, reason=reason)
             raise Unauthorized("invalid credentials")
@@ -148,19 +148,23 @@ class Authenticator:
         if len(self._remembered) > 10_000:
             self._remembered.clear()
         until = now + _REMEMBER_SECONDS
-        if subject.expires_at is not None:  # an expiring robot is not remembered past its expiry
-            until = min(until, now + subject.expires_at - time.time())
-        self._remembered[key] = _Remembered(subject, until, versions)
-        return subject
+        if isinstance(principal, RobotRecord) and principal.expires_at != -1:
+            until = min(until, now + principal.expires_at - time.time())  # never remembered past its expiry
+        self._remembered[key] = _Remembered(principal, until, versions)
+        return await self._subject(principal)
 
-    async def _check(self, username: str, password: str) -> tuple[Subject | None, str]:
+    async def _subject(self, principal: UserRecord | RobotRecord) -> Subject:
+        if isinstance(principal, RobotRecord):
+            return self.subject_for_robot(principal, await self.configurations.get("robot_name_prefix"))
+        return await self.subject_for_user(principal)
+
+    async def _check(self, username: str, password: str) -> tuple[UserRecord | RobotRecord | None, str]:
         if not username or not password:
             return None, "empty user name or password"
         config = await self.configurations.all()
         prefix = config["robot_name_prefix"]
         if username.startswith(prefix):
-            robot, reason = await self.robots.check(username[len(prefix):], password)
-            return (self.subject_for_robot(robot, prefix), "") if robot else (None, reason)
+            return await self.robots.check(username[len(prefix):], password)
         mode = config["auth_mode"]
         user: UserRecord | None = None
         if mode == "db_auth":
@@ -175,7 +179,7 @@ class Authenticator:
                 user = await self.users.check_cli_secret(username, password)
         if user is None:
             return None, "wrong user name or password"
-        return await self.subject_for_user(user), ""
+        return user, ""
 
     async def _ldap_login(self, config: dict, username: str, password: str) -> UserRecord | None:  # type: ignore[type-arg]
         settings = ldap_config(config)
@@ -193,10 +197,12 @@ class Authenticator:
             name = dn.split(",", 1)[0].partition("=")[2] or dn
             group_ids.append((await self.groups.ensure(LDAP_GROUP, name, dn)).id)
         admin = ldap_provider.is_admin(settings, found) if settings.group_admin_dn else None
-        return await self.users.onboard(
+        user = await self.users.onboard(
             source="ldap", username=found.username, email=found.email, realname=found.realname,
             sysadmin=admin, group_ids=group_ids,
         )
+        self.projects.groups_changed()
+        return user
 
     def forget(self) -> None:
         self._remembered.clear()

@@ -317,14 +317,18 @@ _LIST_REPOSITORIES = Permission("repository", "list")
 
 
 def visible_project_ids(subject: Subject, public_ids: set[int]) -> set[int] | None:
-    """Projects whose repositories `subject` may list (None: every project)."""
+    """Projects whose repositories `subject` may list or pull (None: every project)."""
     if subject.sysadmin:
         return None
     ids = set(public_ids)
     if subject.grants is not None:
-        if _LIST_REPOSITORIES in subject.grants.get(ALL_PROJECTS, frozenset()):
+        # a robot that may pull a project's repositories may also see their names
+        def sees(granted: frozenset[Permission]) -> bool:
+            return _LIST_REPOSITORIES in granted or PULL in granted
+
+        if sees(subject.grants.get(ALL_PROJECTS, frozenset())):
             return None
-        ids |= {pid for pid, granted in subject.grants.items() if _LIST_REPOSITORIES in granted}
+        ids |= {pid for pid, granted in subject.grants.items() if sees(granted)}
     else:
         ids |= {pid for pid, roles in subject.roles.items() if any(_LIST_REPOSITORIES in ROLE_PERMISSIONS[r] for r in roles)}
     return ids

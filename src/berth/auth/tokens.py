@@ -13,6 +13,7 @@ from typing import Any
 import jwt
 
 from berth.auth.keys import TokenKeyRing
+from berth.auth.rbac import Subject
 from berth.services.cache import LruCache
 
 ISSUER = "harbor-token-issuer"
@@ -65,6 +66,8 @@ class VerifiedToken:
     expires_at: float
     access: dict[str, frozenset[str]]  # repository name -> actions
     catalog: bool
+    #: the Subject a request with this token acts as (built once: the hot path only looks it up)
+    holder: Subject
 
 
 class TokenInvalid(Exception):
@@ -133,6 +136,7 @@ class TokenIssuer:
                 access[str(entry.get("name"))] = access.get(str(entry.get("name")), frozenset()) | actions
             elif entry.get("type") == "registry" and entry.get("name") == "catalog" and "*" in actions:
                 catalog = True
-        verified = VerifiedToken(str(claims["sub"]), float(claims["iat"]), float(claims["exp"]), access, catalog)
+        holder = Subject(name=str(claims["sub"]), kind="token", access=access, issued_at=float(claims["iat"]))
+        verified = VerifiedToken(str(claims["sub"]), float(claims["iat"]), float(claims["exp"]), access, catalog, holder)
         self._verified.put(token, verified)
         return verified

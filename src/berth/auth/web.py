@@ -183,13 +183,15 @@ class WebLogin:
         group_ids = [(await self.auth.groups.ensure(OIDC_GROUP, name)).id for name in identity.groups]
         admin_group = await self.auth.configurations.get("oidc_admin_group")
         try:
-            return await self.auth.users.onboard(
+            user = await self.auth.users.onboard(
                 source="oidc", username=username, email=identity.email, realname=identity.realname or username,
                 sysadmin=identity.is_admin if admin_group else None, oidc_subiss=identity.subject + identity.issuer,
                 group_ids=group_ids,
             )
         except Conflict as exc:
             raise Conflict(f"{exc.message}: choose another user name") from None
+        self.auth.projects.groups_changed()
+        return user
 
     async def ping(self, url: str, verify_cert: bool) -> None:
         """Harbor's /system/oidc/ping: is `url` a working OIDC issuer?"""

@@ -41,33 +41,35 @@ def _challenge(front: Front, request: Request, message: str, scope: str | None =
 
 async def authorize(front: Front, request: Request, name: str | None, upload: bool) -> Subject | Response:
     """The request's Subject when it may proceed, else the 401/429 response to send."""
-    path = request.url.path
+    header = request.headers.get("authorization")
     try:
-        subject = await front.auth.from_authorization(
-            request.headers.get("authorization"), client_address(request), bearer=True
-        )
+        subject = await front.auth.from_authorization(header, client_address(request), bearer=True)
     except ServiceError as exc:
         if exc.status == 401:
             return _challenge(front, request, exc.message)
         return error_response(exc.status, exc.code, exc.message)
     if name is None:
-        if path in ("/v2", "/v2/") and subject.anonymous:
+        if request.scope["path"] in ("/v2", "/v2/") and subject.anonymous:
             return _challenge(front, request, "authentication required")
         return subject
-    action = "push" if upload else _METHOD_ACTIONS.get(request.method, "pull")
-    scope = f"repository:{name}:{_SCOPE_ACTIONS[action]}"
-    if request.method in ("GET", "HEAD") and "authorization" not in request.headers:
+    method = request.method
+    action = "push" if upload else _METHOD_ACTIONS.get(method, "pull")
+    if header is None and method in ("GET", "HEAD"):
         # always challenge anonymous reads, so clients fetch a token (Harbor #11271)
-        return _challenge(front, request, "authorize header needed to send HEAD to repository", scope)
-    project_name = name.split("/", 1)[0] if "/" in name else None
-    project = await front.registry.projects.ref(project_name) if project_name else None
+        return _refuse(front, request, name, action, "authorize header needed to send HEAD to repository")
+    project_name, slash, _ = name.partition("/")
+    project = await front.registry.projects.ref(project_name) if slash else None
     if project is None:
-        if project_name is None:
-            return _challenge(front, request, f"repository {name} is not in a project: use <project>/<repository>", scope)
-        return _challenge(front, request, f"project {project_name} not found", scope)
+        if not slash:
+            return _refuse(front, request, name, action, f"repository {name} is not in a project: use <project>/<repository>")
+        return _refuse(front, request, name, action, f"project {project_name} not found")
     if action not in repository_actions(subject, project, name):
-        return _challenge(front, request, f"unauthorized to access repository: {name}, action: {action}", scope)
+        return _refuse(front, request, name, action, f"unauthorized to access repository: {name}, action: {action}")
     return subject
+
+
+def _refuse(front: Front, request: Request, name: str, action: str, message: str) -> Response:
+    return _challenge(front, request, message, f"repository:{name}:{_SCOPE_ACTIONS[action]}")
 
 
 async def catalog_projects(front: Front, subject: Subject) -> set[int] | None:

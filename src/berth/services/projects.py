@@ -155,6 +155,8 @@ class ProjectService:
     def __init__(self, db: Database, cache_ttl: float = 0.0) -> None:
         self._db = db
         self._refs: LruCache[str, ProjectRef] = LruCache(max_entries=50_000, ttl=cache_ttl)
+        #: user id -> project id -> roles; dropped on every project or member change
+        self._roles: LruCache[int, dict[int, frozenset[Role]]] = LruCache(max_entries=20_000, ttl=cache_ttl or 60.0)
         #: bumped when members change (cached credentials carry roles)
         self.version = 0
 
@@ -181,6 +183,10 @@ class ProjectService:
 
     def _changed(self) -> None:
         self._refs.clear()
+        self._members_changed()
+
+    def _members_changed(self) -> None:
+        self._roles.clear()
         self.version += 1
 
     # --- projects -------------------------------------------------------------------------------
@@ -390,6 +396,19 @@ class ProjectService:
 
     async def roles_of(self, user_id: int) -> dict[int, frozenset[Role]]:
         """Project id -> the roles `user_id` holds there, directly or through its groups."""
+        cached = self._roles.get(user_id)
+        if cached is not None:
+            return cached
+        version = self._roles.version
+        roles = await self._load_roles(user_id)
+        self._roles.put(user_id, roles, if_version=version)
+        return roles
+
+    def groups_changed(self) -> None:
+        """A user's groups changed (at an LDAP or OIDC login): roles through groups may differ."""
+        self._members_changed()
+
+    async def _load_roles(self, user_id: int) -> dict[int, frozenset[Role]]:
         async with self._db.read() as conn:
             groups = select(UserGroupMember.group_id).where(UserGroupMember.user_id == user_id)
             rows = await conn.execute(
@@ -428,7 +447,7 @@ class ProjectService:
                 )
         except IntegrityError:
             raise Conflict("The project member specified already exist") from None
-        self.version += 1
+        self._members_changed()
         return int(member_id)
 
     async def members(
@@ -473,7 +492,7 @@ class ProjectService:
             )
         if result.rowcount == 0:
             raise NotFound(f"project member {member_id} not found")
-        self.version += 1
+        self._members_changed()
 
     async def remove_member(self, project_id: int, member_id: int) -> None:
         async with self._db.write() as conn:
@@ -482,7 +501,7 @@ class ProjectService:
             )
         if result.rowcount == 0:
             raise NotFound(f"project member {member_id} not found")
-        self.version += 1
+        self._members_changed()
 
     async def role_counts(self, project_id: int) -> dict[int, int]:
         async with self._db.read() as conn:

@@ -373,3 +373,27 @@ def test_a_robot_is_never_given_more_than_its_creator_holds(berth):
         admin_only = robot_body("/", ["create"], level="system", kind="system")
         admin_only["permissions"][0]["access"] = [{"resource": "user", "action": "create"}]
         assert robot.post("/api/v2.0/robots", json=admin_only).status_code == 400
+
+
+def test_changes_to_robots_members_and_passwords_apply_at_once_despite_remembered_logins(berth):
+    project = unique("revoke")
+    with berth.client() as api:
+        V2(berth.url, auth=berth.auth).create_project(project)
+        robot = _robot(api, project, ["push"])
+        name, user_id = _user(api, "dev")
+        member = api.post(f"/api/v2.0/projects/{project}/members", json={"role_id": 2, "member_user": {"user_id": user_id}})
+        member_id = member.headers["location"].rsplit("/", 1)[1]
+        robot_auth, user_auth = (robot["name"], robot["secret"]), (name, PASSWORD)
+        for auth in (robot_auth, user_auth):  # both logins are now remembered
+            assert httpx.post(f"{berth.url}/v2/{project}/app/blobs/uploads/", auth=auth).status_code == 202
+        assert api.put(f"/api/v2.0/robots/{robot['id']}", json={
+            "name": robot["name"], "level": "project", "disable": True, "duration": -1,
+            "permissions": [{"kind": "project", "namespace": project,
+                             "access": [{"resource": "repository", "action": "push"}]}]}).status_code == 200
+        assert api.delete(f"/api/v2.0/projects/{project}/members/{member_id}").status_code == 200
+    assert httpx.post(f"{berth.url}/v2/{project}/app/blobs/uploads/", auth=robot_auth).status_code == 401
+    assert httpx.post(f"{berth.url}/v2/{project}/app/blobs/uploads/", auth=user_auth).status_code == 401
+    with httpx.Client(base_url=berth.url, auth=user_auth) as user:
+        assert user.put(f"/api/v2.0/users/{user_id}/password",
+                        json={"old_password": PASSWORD, "new_password": "Changed-passw0rd"}).status_code == 200
+        assert user.get("/api/v2.0/users/current").status_code == 401

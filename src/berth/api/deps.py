@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import Depends, Query, Request, Response
 
 from berth.auth.authenticator import Authenticator
-from berth.auth.rbac import Permission, Subject, is_allowed, is_allowed_system
+from berth.auth.rbac import ANONYMOUS, Permission, Subject, is_allowed, is_allowed_system
 from berth.auth.token_service import client_address
 from berth.services.errors import Forbidden, ServiceError, Unauthorized
 from berth.services.projects import ProjectRecord
@@ -40,12 +40,7 @@ async def current_subject(request: Request) -> Subject:
     if header:
         subject = await auth.from_authorization(header, client_address(request), bearer=False)
     else:
-        sessions = request.app.state.sessions
-        subject = await sessions.subject(request) if sessions is not None else None
-        if subject is None:
-            from berth.auth.rbac import ANONYMOUS
-
-            subject = ANONYMOUS
+        subject = await request.app.state.sessions.subject(request) or ANONYMOUS
     request.state.subject = subject
     return subject
 

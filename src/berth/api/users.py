@@ -17,6 +17,7 @@ from berth.auth.rbac import (
     permissions_in,
 )
 from berth.services.errors import BadRequest, Forbidden, NotFound, PreconditionFailed
+from berth.services.registry import Registry
 from berth.services.users import ADMIN_ID, UserRecord
 
 router = APIRouter(tags=["user"])
@@ -40,7 +41,7 @@ def _require_self_or(subject: Subject, user_id: int, action: str) -> None:
         require_system(subject, "user", action)
 
 
-async def _require_modifiable(registry, subject: Subject, user_id: int) -> None:  # type: ignore[no-untyped-def]
+async def _require_modifiable(registry: Registry, subject: Subject, user_id: int) -> None:
     """Harbor's rule: in db_auth a user edits itself and admins edit anyone; in other modes only the
     local admin's record can change."""
     if await registry.configurations.get("auth_mode") == "db_auth":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Select, and_, delete, func, or_, select, update
@@ -148,7 +148,6 @@ class ProjectFilter:
     ids: set[int] | None = None
     #: ... plus every public project
     include_public: bool = False
-    names: list[str] = field(default_factory=list)
 
 
 class ProjectService:

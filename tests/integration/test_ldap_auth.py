@@ -119,6 +119,13 @@ def test_ldap_settings_can_come_from_the_config_file(ldap_server, tmp_path):  # 
     try:
         assert httpx.get(f"{server.url}/api/v2.0/systeminfo").json()["auth_mode"] == "ldap_auth"
         assert _token(server, "bob", ldap_server.passwords["bob"], "repository:library/a:pull").status_code == 200
+        with server.client() as api:
+            items = api.get("/api/v2.0/configurations").json()
+            assert items["ldap_url"] == {"value": ldap_server.url, "editable": False}
+            assert items["banner_message"]["editable"] is True
+            assert items["uaa_endpoint"] == {"value": "", "editable": False}
+            refused = api.put("/api/v2.0/configurations", json={"ldap_url": "ldap://elsewhere"})
+            assert refused.status_code == 400 and "config file" in refused.json()["errors"][0]["message"]
     finally:
         server.stop()
     assert ldap_server.bind_password not in server.log()

@@ -114,7 +114,7 @@ async def create_project(
         raise BadRequest("proxy cache projects are not supported yet (registry_id)")
     if not project.project_name:
         raise BadRequest("project_name is required")
-    metadata: dict[str, Any] = dict(project.metadata or {})
+    metadata: dict[str, Any] = project.metadata.model_dump(exclude_none=True) if project.metadata else {}
     if project.public is not None and not metadata.get("public"):
         metadata["public"] = "true" if project.public else "false"
     for key in ("proxy_speed_kb", "max_upstream_conn", "proxy_cache_filter_pattern", "proxy_cache_filter_kind"):
@@ -147,7 +147,7 @@ async def update_project(
 ) -> Response:
     """Metadata and the CVE allowlist; the name, owner and storage limit do not change here."""
     target = await project_for(registry, subject, project_name_or_id, request, "project", "update")
-    metadata: dict[str, Any] = dict(project.metadata or {})
+    metadata: dict[str, Any] = project.metadata.model_dump(exclude_none=True) if project.metadata else {}
     if project.public is not None and not metadata.get("public"):
         metadata["public"] = "true" if project.public else "false"
     metadata.pop("retention_id", None)  # set by the retention API only

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+
+from berth.services.configurations import ITEMS, UNSUPPORTED
 
 
 class _In(BaseModel):
@@ -44,10 +46,23 @@ class CVEAllowlist(BaseModel):
     update_time: str | None = None
 
 
+class ProjectMetadataIn(ProjectMetadata):
+    """ProjectMetadata as a request body: Harbor's values are strings; booleans are taken as "true"/"false"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _booleans_as_strings(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return value if value is None or isinstance(value, str) else str(value)
+
+
 class ProjectReq(_In):
     project_name: str | None = Field(None, max_length=255)
     public: bool | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: ProjectMetadataIn | None = None
     cve_allowlist: CVEAllowlist | None = None
     storage_limit: int | None = None
     registry_id: int | None = None
@@ -92,6 +107,7 @@ class ProjectSummary(BaseModel):
     guest_count: int = 0
     limited_guest_count: int = 0
     quota: ProjectSummaryQuota | None = None
+    registry: Registry | None = None
 
 
 class UserEntity(_In):
@@ -247,6 +263,45 @@ class Permissions(BaseModel):
     project: list[Permission]
 
 
+class AuthproxySetting(BaseModel):
+    endpoint: str | None = None
+    tokenreivew_endpoint: str | None = None  # Harbor's spelling
+    skip_search: bool | None = None
+    verify_cert: bool | None = None
+    server_certificate: str | None = None
+
+
+class Storage(BaseModel):
+    total: int
+    free: int
+
+
+class SystemInfo(BaseModel):
+    storage: list[Storage]
+
+
+class RegistryCredential(BaseModel):
+    type: str | None = None
+    access_key: str | None = None
+    access_secret: str | None = None
+
+
+class Registry(BaseModel):
+    """A remote registry (proxy cache and replication, later issues)."""
+
+    id: int | None = None
+    url: str | None = None
+    name: str | None = None
+    credential: RegistryCredential | None = None
+    type: str | None = None
+    insecure: bool | None = None
+    ca_certificate: str | None = None
+    description: str | None = None
+    status: str | None = None
+    creation_time: str | None = None
+    update_time: str | None = None
+
+
 class GeneralInfo(BaseModel):
     banner_message: str | None = None
     current_time: str | None = None
@@ -262,6 +317,7 @@ class GeneralInfo(BaseModel):
     read_only: bool | None = None
     notification_enable: bool | None = None
     oidc_provider_name: str | None = None
+    authproxy_settings: AuthproxySetting | None = None
 
 
 class LdapConf(_In):
@@ -299,3 +355,45 @@ class LdapFailedImportUser(BaseModel):
 class OIDCPing(_In):
     url: str | None = None
     verify_cert: bool | None = None
+
+
+class StringConfigItem(BaseModel):
+    value: str
+    editable: bool
+
+
+class BoolConfigItem(BaseModel):
+    value: bool
+    editable: bool
+
+
+class IntegerConfigItem(BaseModel):
+    value: int
+    editable: bool
+
+
+class ScanAllPolicyParameter(BaseModel):
+    daily_time: int | None = None
+
+
+class ScanAllPolicy(BaseModel):
+    type: str | None = None
+    parameter: ScanAllPolicyParameter | None = None
+
+
+_CONFIG_ITEM = {str: StringConfigItem, bool: BoolConfigItem, int: IntegerConfigItem}
+_CONFIG_TYPES = {key: item.type for key, item in ITEMS.items()} | UNSUPPORTED
+
+#: GET /configurations: every item Harbor has, as {value, editable}; secrets are never included
+ConfigurationsResponse = create_model(  # type: ignore[call-overload]
+    "ConfigurationsResponse",
+    **{key: (_CONFIG_ITEM[kind] | None, None) for key, kind in _CONFIG_TYPES.items()
+       if not (key in ITEMS and ITEMS[key].secret)},
+    scan_all_policy=(ScanAllPolicy | None, None),
+)
+#: PUT /configurations: any subset of the items, each with Harbor's type
+Configurations = create_model(  # type: ignore[call-overload]
+    "Configurations",
+    __config__=ConfigDict(extra="forbid"),
+    **{key: (kind | None, None) for key, kind in _CONFIG_TYPES.items()},
+)

@@ -49,7 +49,7 @@ async def system_info(request: Request, registry: RegistryDep, subject: SubjectD
     return info
 
 
-@router.get("/systeminfo/volumes", operation_id="getVolumes")
+@router.get("/systeminfo/volumes", operation_id="getVolumes", response_model=schemas.SystemInfo)
 async def volumes(request: Request, registry: RegistryDep, subject: SubjectDep) -> dict[str, list[dict[str, int]]]:
     """Total and free bytes of the blob folder (filesystem storage; object stores have no such figure)."""
     require_system(subject, "system-volumes", "read")
@@ -60,7 +60,10 @@ async def volumes(request: Request, registry: RegistryDep, subject: SubjectDep) 
     return {"storage": [{"total": usage.total, "free": usage.free}]}
 
 
-@router.get("/systeminfo/getcert", operation_id="getCert")
+@router.get(
+    "/systeminfo/getcert", operation_id="getCert", response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+)
 async def get_cert(request: Request) -> Response:
     """The certificate berth serves TLS with, for clients to trust (404 without TLS)."""
     settings: Settings = request.app.state.settings

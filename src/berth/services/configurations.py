@@ -80,7 +80,13 @@ ITEMS: dict[str, Item] = {
     "oidc_logout": Item(bool, False),
 }
 
-#: Harbor keys berth does not implement (UAA and HTTP auth proxy): refused rather than silently stored
+#: Harbor keys berth does not implement (UAA and HTTP auth proxy): reported as not editable, refused on change
+UNSUPPORTED: dict[str, type] = {
+    "uaa_client_id": str, "uaa_client_secret": str, "uaa_endpoint": str, "uaa_verify_cert": bool,
+    "http_authproxy_endpoint": str, "http_authproxy_tokenreview_endpoint": str,
+    "http_authproxy_admin_groups": str, "http_authproxy_admin_usernames": str, "http_authproxy_verify_cert": bool,
+    "http_authproxy_skip_search": bool, "http_authproxy_server_certificate": str,
+}
 UNSUPPORTED_PREFIXES = ("uaa_", "http_authproxy_")
 _INT_RANGES = {
     "token_expiration": (1, 60 * 24 * 365),
@@ -137,6 +143,8 @@ class ConfigurationService:
         self._db = db
         self._box = box
         self._values: dict[str, Any] | None = None
+        #: keys the config file sets: written over at every start, so not editable through the API
+        self.fixed: frozenset[str] = frozenset()
         #: bumped on every change (cached credentials depend on the auth mode)
         self.version = 0
 
@@ -163,6 +171,9 @@ class ConfigurationService:
     async def update(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Validate every change first, then store them all in one transaction."""
         coerced = {key: coerce(key, value) for key, value in changes.items()}
+        fixed = sorted(set(coerced) & self.fixed)
+        if fixed:
+            raise BadRequest(f"set by the config file, so not editable here: {', '.join(fixed)}")
         current = await self.all()
         if "auth_mode" in coerced and coerced["auth_mode"] != current["auth_mode"]:
             async with self._db.read() as conn:
@@ -178,6 +189,7 @@ class ConfigurationService:
     async def apply_file(self, values: Mapping[str, Any]) -> None:
         """Config-file values, written over the stored ones at start (no auth-mode guard: the file rules)."""
         await self._store({key: coerce(key, value) for key, value in values.items()})
+        self.fixed = frozenset(values)
 
     async def _store(self, values: Mapping[str, Any]) -> None:
         if not values:

@@ -58,7 +58,8 @@ class BerthApp:
             TokenIssuer(TokenKeyRing(settings.keys_dir)), limiter,
         )
         await self._bootstrap(registry)
-        sessions = SessionStore(db, self.auth, secure_cookies=settings.tls_cert is not None)
+        secure = settings.tls_cert is not None or (settings.public_url or "").startswith("https://")
+        sessions = SessionStore(db, self.auth, secure_cookies=secure)
         self._web = WebLogin(self.auth, sessions, box, settings)
         self._oci = OciApp(Front(registry, settings, self.auth))
         self._api = create_api(registry, self.auth, settings, sessions, self._web)

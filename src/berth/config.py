@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     #: failed logins allowed per user name and per client address in 5 minutes before 429
     login_failures_per_user: int = Field(10, ge=1)
     login_failures_per_address: int = Field(30, ge=1)
+    #: addresses of reverse proxies whose X-Forwarded-For/-Proto berth believes (uvicorn only), so that
+    #: login throttling and the audit see the real client; "*" trusts any peer
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     config_file: Path | None = Field(None, exclude=True)
 

@@ -397,3 +397,60 @@ def test_changes_to_robots_members_and_passwords_apply_at_once_despite_remembere
         assert user.put(f"/api/v2.0/users/{user_id}/password",
                         json={"old_password": PASSWORD, "new_password": "Changed-passw0rd"}).status_code == 200
         assert user.get("/api/v2.0/users/current").status_code == 401
+
+
+def test_a_project_robot_cannot_be_pointed_at_another_project(berth):
+    with berth.client() as api:
+        home, other = unique("home"), unique("other")
+        for project in (home, other):
+            assert api.post("/api/v2.0/projects", json={"project_name": project}).status_code == 201
+        robot = _robot(api, home, ["pull"])
+        moved = api.put(f"/api/v2.0/robots/{robot['id']}", json={
+            "name": robot["name"], "level": "project", "duration": -1,
+            "permissions": [{"kind": "project", "namespace": other,
+                             "access": [{"resource": "repository", "action": "push"}]}]})
+        assert moved.status_code == 400 and "project id" in moved.json()["errors"][0]["message"]
+        assert api.get(f"/api/v2.0/robots/{robot['id']}").json()["permissions"][0]["namespace"] == home
+
+
+def test_a_deleted_projects_robots_stop_at_once_and_ids_are_not_reused(berth):
+    with berth.client() as api:
+        project = unique("short-lived")
+        created = api.post("/api/v2.0/projects", json={"project_name": project})
+        project_id = int(created.headers["location"].rsplit("/", 1)[1])
+        robot = _robot(api, project, ["pull"])
+        auth = (robot["name"], robot["secret"])
+        assert httpx.get(f"{berth.url}/v2/", auth=auth).status_code == 200  # remembered now
+        assert api.delete(f"/api/v2.0/projects/{project}").status_code == 200
+        assert httpx.get(f"{berth.url}/v2/", auth=auth).status_code == 401
+        successor = api.post("/api/v2.0/projects", json={"project_name": unique("successor")})
+        assert int(successor.headers["location"].rsplit("/", 1)[1]) > project_id
+
+
+def test_missing_and_private_projects_look_the_same_to_outsiders(berth):
+    with berth.client() as api:
+        private = unique("secret")
+        assert api.post("/api/v2.0/projects", json={"project_name": private}).status_code == 201
+        name, _ = _user(api, "outsider")
+        missing = f"missing-{uuid.uuid4().hex[:8]}"
+        assert api.get(f"/api/v2.0/projects/{missing}").status_code == 404  # admins may know
+    for path in (f"/api/v2.0/projects/{private}", f"/api/v2.0/projects/{missing}",
+                 f"/api/v2.0/projects/{private}/members", f"/api/v2.0/projects/{missing}/members"):
+        assert httpx.get(f"{berth.url}{path}").status_code == 401, path
+        assert httpx.get(f"{berth.url}{path}", auth=(name, PASSWORD)).status_code == 403, path
+
+
+def test_the_catalog_through_a_token_needs_a_catalog_token(berth):
+    private = unique("hidden")
+    with berth.client() as api:
+        assert api.post("/api/v2.0/projects", json={"project_name": private}).status_code == 201
+        assert api.post(f"/v2/{private}/app/blobs/uploads/").status_code == 202
+    pull_token = _token(berth.url, berth.auth, f"repository:{private}/app:pull").json()["token"]
+    catalog_token = _token(berth.url, berth.auth, "registry:catalog:*").json()["token"]
+
+    def catalog(token: str) -> list[str]:
+        return httpx.get(f"{berth.url}/v2/_catalog", params={"n": 10000},
+                         headers={"Authorization": f"Bearer {token}"}).json()["repositories"]
+
+    assert f"{private}/app" not in catalog(pull_token)
+    assert f"{private}/app" in catalog(catalog_token)

@@ -129,3 +129,33 @@ def test_ldap_settings_can_come_from_the_config_file(ldap_server, tmp_path):  # 
     finally:
         server.stop()
     assert ldap_server.bind_password not in server.log()
+
+
+def test_a_directory_entry_named_admin_never_becomes_the_local_admin(ldap_berth, ldap_server):  # noqa: F811
+    import ldap3
+
+    connection = ldap3.Connection(ldap_server.url, ldap_server.bind_dn, ldap_server.bind_password, auto_bind=True)
+    password = "Mallory-Passw0rd"
+    connection.add(f"uid=admin,{ldap_server.people_dn}", ["inetOrgPerson"],
+                   {"cn": "Mallory", "sn": "M", "mail": "mallory@berth.test", "userPassword": password})
+    connection.add(f"uid=mallory,{ldap_server.people_dn}", ["inetOrgPerson"],
+                   {"uid": ["mallory", "admin"], "cn": "Mallory2", "sn": "M", "userPassword": password})
+    connection.unbind()
+    for spelling in ("admin", "Admin", "ADMIN", " admin", "admin "):
+        refused = httpx.get(f"{ldap_berth.url}/api/v2.0/users/current", auth=(spelling, password))
+        assert refused.status_code == 401, spelling
+    # an entry with uids mallory and admin logs in as mallory, the name it was found by
+    mallory = httpx.get(f"{ldap_berth.url}/api/v2.0/users/current", auth=("mallory", password)).json()
+    assert mallory["username"] == "mallory" and mallory["user_id"] != 1 and not mallory["sysadmin_flag"]
+    with ldap_berth.client() as api:
+        me = api.get("/api/v2.0/users/current").json()
+        assert me["user_id"] == 1 and me["sysadmin_flag"] is True
+
+
+def test_ldap_ping_never_sends_the_stored_password_to_another_target(ldap_berth, ldap_server):  # noqa: F811
+    with ldap_berth.client() as api:
+        same = api.post("/api/v2.0/ldap/ping", json={"ldap_url": ldap_server.url, "ldap_search_dn": ldap_server.bind_dn})
+        assert same.json()["success"] is True
+        other_dn = api.post("/api/v2.0/ldap/ping", json={"ldap_url": ldap_server.url,
+                                                          "ldap_search_dn": ldap_server.user_dn("alice")})
+        assert other_dn.json()["success"] is False  # the stored password was not tried for alice's DN

@@ -58,13 +58,14 @@ def test_scope_parsing_never_fails_other_than_with_scope_invalid(text):
         pass
 
 
-def test_login_limiter_blocks_a_name_then_an_address_and_forgives_with_time():
+def test_login_limiter_blocks_a_name_from_the_failing_address_then_the_address_and_forgives_with_time():
     limiter = LoginLimiter(per_user=2, per_address=3, window=0.3)
-    for _ in range(2):
-        limiter.check("alice", "10.0.0.1")
-        limiter.failed("alice", "10.0.0.1")
+    for spelling in ("alice", " ALICE "):  # one account, however the directory spells it
+        limiter.check(spelling, "10.0.0.1")
+        limiter.failed(spelling, "10.0.0.1")
     with pytest.raises(TooManyRequests):
-        limiter.check("alice", "10.0.0.2")  # the name is blocked from anywhere
+        limiter.check("alice", "10.0.0.1")
+    limiter.check("alice", "10.0.0.2")  # an attacker elsewhere does not lock alice out
     limiter.check("bob", "10.0.0.1")
     limiter.failed("bob", "10.0.0.1")
     with pytest.raises(TooManyRequests):
@@ -73,11 +74,21 @@ def test_login_limiter_blocks_a_name_then_an_address_and_forgives_with_time():
     limiter.check("alice", "10.0.0.1")
 
 
-def test_a_success_clears_the_name_but_not_the_address():
-    limiter = LoginLimiter(per_user=2, per_address=2, window=60)
+def test_a_name_guessed_from_many_addresses_is_blocked_everywhere():
+    limiter = LoginLimiter(per_user=1, per_address=100, window=60)
+    for i in range(10):
+        limiter.failed("robot$ci", f"10.0.1.{i}")
+    with pytest.raises(TooManyRequests):
+        limiter.check("robot$ci", "10.0.2.1")
+
+
+def test_a_success_clears_the_name_from_that_address_but_not_the_address():
+    limiter = LoginLimiter(per_user=2, per_address=3, window=60)
     limiter.failed("alice", "10.0.0.1")
-    limiter.succeeded("alice")
+    limiter.succeeded("alice", "10.0.0.1")
     limiter.failed("alice", "10.0.0.1")
+    limiter.check("alice", "10.0.0.1")
+    limiter.failed("bob", "10.0.0.1")
     with pytest.raises(TooManyRequests):
         limiter.check("dave", "10.0.0.1")
 
@@ -163,3 +174,16 @@ def test_only_admins_may_hand_out_user_and_member_management():
     assert Permission("user", "create") not in grantable("system", sysadmin=False)
     assert Permission("member", "create") not in grantable("project", sysadmin=False)
     assert grantable("project", sysadmin=False) <= grantable("project", sysadmin=True)
+
+
+def test_sealed_values_can_be_given_a_maximum_age():
+    from berth.auth.keys import SecretBox
+
+    box = SecretBox(b"k" * 32)
+    sealed = box.seal("state")
+    assert box.open(sealed, max_age=60) == "state"
+    time.sleep(1.1)
+    with pytest.raises(ValueError):
+        box.open(sealed, max_age=0)
+    with pytest.raises(ValueError):
+        SecretBox(b"another key").open(sealed)

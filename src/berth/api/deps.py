@@ -11,7 +11,7 @@ from fastapi import Depends, Query, Request, Response
 from berth.auth.authenticator import Authenticator
 from berth.auth.rbac import ANONYMOUS, Permission, Subject, is_allowed, is_allowed_system
 from berth.auth.token_service import client_address
-from berth.services.errors import Forbidden, ServiceError, Unauthorized
+from berth.services.errors import Forbidden, NotFound, ServiceError, Unauthorized
 from berth.services.projects import ProjectRecord
 from berth.services.registry import Registry
 
@@ -67,14 +67,27 @@ def require_project(subject: Subject, project: ProjectRecord, resource: str, act
         raise Forbidden("forbidden")
 
 
+async def visible_project(
+    registry: Registry, subject: Subject, name_or_id: str, *, by_name: bool | None = None,
+) -> ProjectRecord:
+    """The project; to anyone but a system admin, a missing project is refused exactly like a private
+    one (401 anonymous, 403 otherwise), so private project names cannot be probed."""
+    try:
+        return await registry.projects.get(name_or_id, by_name=by_name)
+    except NotFound:
+        if subject.sysadmin:
+            raise
+        require_login(subject)
+        raise Forbidden("forbidden") from None
+
+
 async def project_for(
     registry: Registry, subject: Subject, name_or_id: str, request: Request, resource: str = "project",
     action: str = "read",
 ) -> ProjectRecord:
-    """The project named or numbered by the path, when the caller may `action` it. A private project the
-    caller cannot read is reported as forbidden (as Harbor does), an absent one as not found."""
+    """The project named or numbered by the path, when the caller may `action` it (else 401/403)."""
     by_name = request.headers.get("x-is-resource-name", "").lower() == "true" or None
-    project = await registry.projects.get(name_or_id, by_name=by_name)
+    project = await visible_project(registry, subject, name_or_id, by_name=by_name)
     require_project(subject, project, resource, action)
     return project
 

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Body
 from fastapi.responses import ORJSONResponse
 
 from berth.api import schemas
-from berth.api.deps import RegistryDep, SubjectDep, require_system
+from berth.api.deps import RegistryDep, SubjectDep, require_login, require_system
 from berth.auth import ldap as ldap_provider
 from berth.auth.authenticator import ldap_config
-from berth.services.errors import BadRequest, PreconditionFailed
+from berth.services.errors import BadRequest, Forbidden, PreconditionFailed
 from berth.services.registry import Registry
 
 router = APIRouter(tags=["ldap"])
@@ -24,6 +24,12 @@ async def _config(registry: Registry) -> ldap_provider.LdapConfig:
     if not values["ldap_url"]:
         raise PreconditionFailed("LDAP is not configured (ldap_url is empty)")
     return ldap_config(values)
+
+
+def _require_admin(subject) -> None:  # type: ignore[no-untyped-def]
+    require_login(subject)
+    if not subject.sysadmin:
+        raise Forbidden("only system administrators may test LDAP settings")
 
 
 async def _run(function, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -37,14 +43,16 @@ async def _run(function, *args, **kwargs):  # type: ignore[no-untyped-def]
 async def ping_ldap(
     registry: RegistryDep, subject: SubjectDep, ldapconf: Annotated[schemas.LdapConf | None, Body()] = None,
 ) -> schemas.LdapPingResult:
-    """Test the stored LDAP settings, or the ones given (an empty password means the stored one)."""
-    require_system(subject, "ldap-user", "list")
+    """Test the stored LDAP settings, or the ones given. An empty password means the stored one, but
+    only for the stored server and bind DN: the stored secret is never sent anywhere else."""
+    _require_admin(subject)
     values = await registry.configurations.all()
     config = ldap_config(values)
     if ldapconf is not None and ldapconf.ldap_url:
+        same_target = ldapconf.ldap_url == config.url and (ldapconf.ldap_search_dn or "") == config.search_dn
         config = dataclasses.replace(
             config, url=ldapconf.ldap_url, search_dn=ldapconf.ldap_search_dn or "",
-            search_password=ldapconf.ldap_search_password or config.search_password,
+            search_password=ldapconf.ldap_search_password or (config.search_password if same_target else ""),
             base_dn=ldapconf.ldap_base_dn or "", filter=ldapconf.ldap_filter or "", uid=ldapconf.ldap_uid or "cn",
             scope=ldapconf.ldap_scope if ldapconf.ldap_scope is not None else 2,
             timeout=ldapconf.ldap_connection_timeout or config.timeout,

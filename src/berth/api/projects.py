@@ -169,6 +169,7 @@ async def delete_project(request: Request, registry: RegistryDep, subject: Subje
     """Refused (412) while the project holds repositories; its robots go with it."""
     project = await project_for(registry, subject, project_name_or_id, request, "project", "delete")
     await registry.projects.delete(project)
+    registry.robots.forget()  # its robots are gone: no remembered login of theirs may survive
     return Response(status_code=200)
 
 

@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 from fastapi import APIRouter, Response
 
-from berth.api.deps import RegistryDep, SubjectDep, require_project
+from berth.api.deps import RegistryDep, SubjectDep, require_project, visible_project
 from berth.services.errors import NotFound
 
 router = APIRouter(tags=["repository"])
@@ -20,7 +20,7 @@ async def delete_repository(
     registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str,
 ) -> Response:
     """`repository_name` is the name inside the project; Harbor's clients encode its slashes twice (a%252Fb)."""
-    project = await registry.projects.get(project_name, by_name=True)
+    project = await visible_project(registry, subject, project_name, by_name=True)
     require_project(subject, project, "repository", "delete")
     name = f"{project.name}/{unquote(repository_name)}"
     if await registry.repositories.find(name) is None:

@@ -7,7 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request, Response
 
 from berth.api import schemas
-from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, require_login, require_project, require_system
+from berth.api.deps import (
+    PagingDep,
+    RegistryDep,
+    SubjectDep,
+    harbor_time,
+    require_login,
+    require_project,
+    require_system,
+    visible_project,
+)
 from berth.auth.rbac import (
     ALL_PROJECTS,
     Permission,
@@ -82,7 +91,7 @@ async def _grants(
             if not subject.sysadmin and not all(p in holder for p in access):
                 raise Denied("only a system administrator can grant permissions on every project")
         else:
-            project = await registry.projects.get(namespace, by_name=True)
+            project = await visible_project(registry, subject, namespace, by_name=True)
             project_id = project.id
             held = permissions_in(subject, project.ref)
             if not subject.sysadmin and not all(p in held for p in access):
@@ -165,7 +174,7 @@ async def list_robots(
         else:
             raise BadRequest(f"unsupported query key for robots: {key[:50]}")
     if project_id is not None:
-        project = await registry.projects.get(str(project_id))
+        project = await visible_project(registry, subject, str(project_id))
         require_project(subject, project, "robot", "list")
         level = "project"
     else:
@@ -195,7 +204,9 @@ async def update_robot(
     prefix = await registry.configurations.get("robot_name_prefix")
     if (robot.level and robot.level != current.level) or (robot.name and robot.name not in (current.name, prefix + current.name)):
         raise BadRequest("cannot update the level or name of robot")
-    grants, _ = await _grants(registry, subject, current.level, robot.permissions or [])
+    grants, project = await _grants(registry, subject, current.level, robot.permissions or [])
+    if current.level == "project" and (project is None or project[0] != current.project_id):
+        raise BadRequest("cannot update the project id of robot")
     await registry.robots.update(
         current, description=robot.description if robot.description is not None else current.description,
         duration=robot.duration if robot.duration is not None else current.duration,

@@ -7,7 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request, Response
 
 from berth.api import schemas
-from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, require_login, require_system
+from berth.api.deps import (
+    PagingDep,
+    RegistryDep,
+    SubjectDep,
+    harbor_time,
+    require_login,
+    require_system,
+    visible_project,
+)
 from berth.auth.rbac import (
     ADMIN_ONLY_SYSTEM_PERMISSIONS,
     ROBOT_SYSTEM_PERMISSIONS,
@@ -16,7 +24,7 @@ from berth.auth.rbac import (
     is_allowed_system,
     permissions_in,
 )
-from berth.services.errors import BadRequest, Forbidden, NotFound, PreconditionFailed
+from berth.services.errors import BadRequest, Forbidden, PreconditionFailed
 from berth.services.registry import Registry
 from berth.services.users import ADMIN_ID, UserRecord
 
@@ -121,9 +129,7 @@ async def current_permissions(
     """What the caller may do in `scope`: `/project/<id or name>`, or `/system` (the default)."""
     require_login(subject)
     if scope and scope.startswith("/project/"):
-        project = await registry.projects.find(scope.removeprefix("/project/"))
-        if project is None:
-            raise NotFound(f"project {scope} not found")
+        project = await visible_project(registry, subject, scope.removeprefix("/project/"))
         granted = permissions_in(subject, project.ref)
         namespace = f"/project/{project.id}"
     elif scope in (None, "", "/system"):

@@ -22,7 +22,7 @@ from berth.auth.rbac import ANONYMOUS, Subject
 from berth.auth.ratelimit import LoginLimiter
 from berth.auth.tokens import TokenInvalid, TokenIssuer
 from berth.services.configurations import ConfigurationService
-from berth.services.errors import Unauthorized
+from berth.services.errors import BadRequest, Conflict, Unauthorized
 from berth.services.projects import ProjectService
 from berth.services.robots import RobotRecord, RobotService
 from berth.services.usergroups import LDAP_GROUP, UserGroupService
@@ -144,7 +144,7 @@ class Authenticator:
             self.limiter.failed(username, address)
             log.info("login refused", username=username[:255], client=address, reason=reason)
             raise Unauthorized("invalid credentials")
-        self.limiter.succeeded(username)
+        self.limiter.succeeded(username, address)
         if len(self._remembered) > 10_000:
             self._remembered.clear()
         until = now + _REMEMBER_SECONDS
@@ -169,14 +169,13 @@ class Authenticator:
         user: UserRecord | None = None
         if mode == "db_auth":
             user = await self.users.check_password(username, password)
-        else:
-            local = await self.users.find_by_name(username)
-            if local is not None and local.id == ADMIN_ID:
-                user = await self.users.check_password(username, password)  # admin stays local in every mode
-            elif mode == "ldap_auth":
-                user = await self._ldap_login(config, username, password)
-            elif mode == "oidc_auth":
-                user = await self.users.check_cli_secret(username, password)
+        elif username.strip().lower() == "admin":
+            # the local admin keeps its password in every mode; no directory spelling of the name reaches it
+            user = await self.users.check_password("admin", password)
+        elif mode == "ldap_auth":
+            user = await self._ldap_login(config, username, password)
+        elif mode == "oidc_auth":
+            user = await self.users.check_cli_secret(username, password)
         if user is None:
             return None, "wrong user name or password"
         return user, ""
@@ -197,10 +196,14 @@ class Authenticator:
             name = dn.split(",", 1)[0].partition("=")[2] or dn
             group_ids.append((await self.groups.ensure(LDAP_GROUP, name, dn)).id)
         admin = ldap_provider.is_admin(settings, found) if settings.group_admin_dn else None
-        user = await self.users.onboard(
-            source="ldap", username=found.username, email=found.email, realname=found.realname,
-            sysadmin=admin, group_ids=group_ids,
-        )
+        try:
+            user = await self.users.onboard(
+                source="ldap", username=found.username, email=found.email, realname=found.realname,
+                sysadmin=admin, group_ids=group_ids,
+            )
+        except (Conflict, BadRequest) as exc:
+            log.warning("LDAP login refused", username=username[:255], reason=exc.message)
+            return None
         self.projects.groups_changed()
         return user
 

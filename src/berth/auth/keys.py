@@ -51,11 +51,12 @@ class SecretBox:
     def seal(self, plain: str) -> str:
         return self.PREFIX + self._fernet.encrypt(plain.encode()).decode()
 
-    def open(self, sealed: str) -> str:
+    def open(self, sealed: str, max_age: int | None = None) -> str:
+        """The plain text; with `max_age`, only when it was sealed at most that many seconds ago."""
         if not sealed.startswith(self.PREFIX):
             raise ValueError("not a sealed secret")
         try:
-            return self._fernet.decrypt(sealed[len(self.PREFIX):].encode()).decode()
+            return self._fernet.decrypt(sealed[len(self.PREFIX):].encode(), ttl=max_age).decode()
         except InvalidToken:
             raise ValueError("sealed with another key (is BERTH_SECRET_KEY the same on every node?)") from None
 

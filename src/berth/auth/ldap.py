@@ -129,7 +129,7 @@ def _search_users(conn: ldap3.Connection, config: LdapConfig, username: str) -> 
     entries = _search(conn, config.base_dn, _and(config.filter, condition), _scope(config.scope), attributes)
     return [
         LdapUser(
-            username=_first(entry, config.uid),
+            username=_login_name(_values(entry, config.uid), username),
             realname=_first(entry, "displayName") or _first(entry, "cn"),
             email=_first(entry, "mail"),
             dn=entry["dn"],
@@ -137,6 +137,12 @@ def _search_users(conn: ldap3.Connection, config: LdapConfig, username: str) -> 
         )
         for entry in entries
     ]
+
+
+def _login_name(values: list[str], wanted: str) -> str:
+    """The uid value the login matched (an entry may hold several), else its first one."""
+    key = wanted.strip().lower()
+    return next((value for value in values if value.strip().lower() == key), values[0] if values else "")
 
 
 def _with_groups_by_member(conn: ldap3.Connection, config: LdapConfig, user: LdapUser) -> LdapUser:

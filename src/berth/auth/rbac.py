@@ -195,6 +195,8 @@ class Subject:
     #: bearer tokens: repository name -> actions, and when the token was issued
     access: Mapping[str, frozenset[str]] | None = None
     issued_at: float | None = None
+    #: bearer tokens: whether the token was issued for the catalog (registry:catalog:*)
+    catalog: bool = False
     #: unix time the credentials stop working (expiring robots)
     expires_at: float | None = None
 

@@ -136,7 +136,8 @@ class TokenIssuer:
                 access[str(entry.get("name"))] = access.get(str(entry.get("name")), frozenset()) | actions
             elif entry.get("type") == "registry" and entry.get("name") == "catalog" and "*" in actions:
                 catalog = True
-        holder = Subject(name=str(claims["sub"]), kind="token", access=access, issued_at=float(claims["iat"]))
+        holder = Subject(name=str(claims["sub"]), kind="token", access=access, issued_at=float(claims["iat"]),
+                         catalog=catalog)
         verified = VerifiedToken(str(claims["sub"]), float(claims["iat"]), float(claims["exp"]), access, catalog, holder)
         self._verified.put(token, verified)
         return verified

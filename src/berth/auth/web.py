@@ -27,6 +27,7 @@ from berth.services.usergroups import OIDC_GROUP
 
 log = structlog.get_logger("berth.auth")
 _STATE_COOKIE = "oidc_state"
+_COOKIE_SECONDS = 600  # a login must finish within ten minutes
 _ONBOARD_COOKIE = "oidc_onboard"
 _USERNAME_BAD = re.compile(r'[,"~#%$\s]')
 
@@ -73,6 +74,10 @@ class WebLogin:
         except ServiceError as exc:
             response = _error(exc)
         await response(scope, receive, send)
+
+    def _secure(self, request: Request) -> bool:
+        """Cookies get Secure when the browser talks https to us, directly or through a proxy."""
+        return request.url.scheme == "https" or (self.settings.public_url or "").startswith("https://")
 
     def _external(self, request: Request) -> str:
         if self.settings.public_url:
@@ -125,8 +130,8 @@ class WebLogin:
         sealed = self.box.seal(json.dumps(
             {"state": state.state, "nonce": state.nonce, "verifier": state.code_verifier, "redirect": state.redirect_uri}
         ))
-        response.set_cookie(_STATE_COOKIE, sealed, max_age=600, httponly=True, samesite="lax",
-                            secure=request.url.scheme == "https", path="/c/oidc/")
+        response.set_cookie(_STATE_COOKIE, sealed, max_age=_COOKIE_SECONDS, httponly=True, samesite="lax",
+                            secure=self._secure(request), path="/c/oidc/")
         return response
 
     async def oidc_callback(self, request: Request) -> Response:
@@ -135,7 +140,7 @@ class WebLogin:
         if not sealed:
             raise BadRequest("no OIDC login in progress (the state cookie is missing or expired)")
         try:
-            kept = json.loads(self.box.open(sealed))
+            kept = json.loads(self.box.open(sealed, max_age=_COOKIE_SECONDS))
         except ValueError:
             raise BadRequest("the OIDC state cookie is not valid") from None
         state = oidc.OidcLoginState(kept["state"], kept["nonce"], kept["verifier"], kept["redirect"])
@@ -147,8 +152,8 @@ class WebLogin:
         known = await self.auth.users.find_by_subiss(identity.subject + identity.issuer)
         if known is None and not (await self.auth.configurations.get("oidc_auto_onboard")):
             response = RedirectResponse("/oidc-onboard?" + urlencode({"username": _suggest(identity.username)}), 302)
-            response.set_cookie(_ONBOARD_COOKIE, self.box.seal(json.dumps(_identity_json(identity))), max_age=600,
-                                httponly=True, samesite="lax", secure=request.url.scheme == "https", path="/c/oidc/")
+            response.set_cookie(_ONBOARD_COOKIE, self.box.seal(json.dumps(_identity_json(identity))), max_age=_COOKIE_SECONDS,
+                                httponly=True, samesite="lax", secure=self._secure(request), path="/c/oidc/")
             response.delete_cookie(_STATE_COOKIE, path="/c/oidc/")
             return response
         username = known.username if known else _suggest(identity.username)
@@ -162,11 +167,12 @@ class WebLogin:
 
     async def oidc_onboard(self, request: Request) -> Response:
         """Finish a first OIDC login with the user name the person chose (JSON {"username": ...})."""
+        await self._oidc()  # only while OIDC is the auth mode
         sealed = request.cookies.get(_ONBOARD_COOKIE)
         if not sealed:
             raise BadRequest("no OIDC onboarding in progress")
         try:
-            identity = _identity_from_json(json.loads(self.box.open(sealed)))
+            identity = _identity_from_json(json.loads(self.box.open(sealed, max_age=_COOKIE_SECONDS)))
             body = json.loads(await request.body() or b"{}")
         except ValueError:
             raise BadRequest("invalid onboarding request") from None

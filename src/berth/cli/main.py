@@ -109,7 +109,8 @@ def _serve_uvicorn(settings: Settings) -> None:
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
         timeout_graceful_shutdown=int(settings.shutdown_timeout),
         server_header=False,
-        proxy_headers=False,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
         http="httptools",
         loop="uvloop",
     )

@@ -145,10 +145,17 @@ class Upload(Base):
 # --- identity and access -------------------------------------------------------------------------
 
 
+# Identity rows get ids that are never handed out again (sqlite_autoincrement; PostgreSQL sequences
+# never reuse): a cache entry or a token naming a deleted user, project or robot cannot come to name
+# a new one.
+_NO_ID_REUSE = {"sqlite_autoincrement": True}
+
+
 class User(Base):
     """A person: local (password hash), or onboarded from LDAP or OIDC (no local password)."""
 
     __tablename__ = "users"
+    __table_args__ = _NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(255), unique=True)
@@ -172,7 +179,7 @@ class UserGroup(Base):
     """Harbor's user groups: type 1 LDAP (keyed by DN), 2 HTTP, 3 OIDC (keyed by name)."""
 
     __tablename__ = "user_groups"
-    __table_args__ = (UniqueConstraint("group_type", "group_name", "ldap_group_dn"),)
+    __table_args__ = (UniqueConstraint("group_type", "group_name", "ldap_group_dn"), _NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     group_name: Mapped[str] = mapped_column(String(255))
@@ -193,6 +200,7 @@ class UserGroupMember(Base):
 
 class Project(Base):
     __tablename__ = "projects"
+    __table_args__ = _NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
@@ -261,6 +269,7 @@ class Robot(Base):
     """A robot account; `name` is stored without the robot$ prefix ("<name>" or "<project>+<name>")."""
 
     __tablename__ = "robots"
+    __table_args__ = _NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)

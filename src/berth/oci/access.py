@@ -9,7 +9,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from berth.auth.rbac import Subject, repository_actions, visible_project_ids
+from berth.auth.rbac import ANONYMOUS, Subject, repository_actions, visible_project_ids
 from berth.auth.token_service import client_address
 from berth.auth.tokens import SERVICE
 from berth.oci.context import Front
@@ -73,7 +73,8 @@ def _refuse(front: Front, request: Request, name: str, action: str, message: str
 
 
 async def catalog_projects(front: Front, subject: Subject) -> set[int] | None:
-    """The project ids whose repositories the catalog shows `subject` (None: all)."""
+    """The project ids whose repositories the catalog shows `subject` (None: all). A bearer token
+    shows its holder's view only when it was issued for the catalog; otherwise the public view."""
     if subject.kind == "token":
-        subject = await front.auth.subject_by_name(subject.name or "")
+        subject = await front.auth.subject_by_name(subject.name or "") if subject.catalog else ANONYMOUS
     return visible_project_ids(subject, await front.registry.projects.public_ids())

@@ -153,7 +153,8 @@ class ProjectFilter:
 class ProjectService:
     def __init__(self, db: Database, cache_ttl: float = 0.0) -> None:
         self._db = db
-        self._refs: LruCache[str, ProjectRef] = LruCache(max_entries=50_000, ttl=cache_ttl)
+        # bounded even on one node: another node may change a project, and this is checked on every pull
+        self._refs: LruCache[str, ProjectRef] = LruCache(max_entries=50_000, ttl=cache_ttl or 60.0)
         #: user id -> project id -> roles; dropped on every project or member change
         self._roles: LruCache[int, dict[int, frozenset[Role]]] = LruCache(max_entries=20_000, ttl=cache_ttl or 60.0)
         #: bumped when members change (cached credentials carry roles)

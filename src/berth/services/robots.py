@@ -92,6 +92,10 @@ class RobotService:
     def _changed(self) -> None:
         self.version += 1
 
+    def forget(self) -> None:
+        """Robots changed behind this service's back (deleted with their project)."""
+        self._changed()
+
     async def create(
         self, *, name: str, description: str, level: str, duration: int, disabled: bool,
         grants: Sequence[RobotGrant], project: tuple[int, str] | None, creator_type: str, creator_ref: int,

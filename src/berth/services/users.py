@@ -249,11 +249,17 @@ class UserService:
         self, *, source: str, username: str, email: str, realname: str, sysadmin: bool | None,
         oidc_subiss: str | None = None, group_ids: list[int] | None = None,
     ) -> UserRecord:
-        """Create or refresh a user that an external provider (LDAP, OIDC) vouched for, with its groups."""
+        """Create or refresh a user that an external provider (LDAP, OIDC) vouched for, with its groups.
+        An account of another source (the local admin, say) is never adopted: Conflict."""
+        problem = name_problem(username)
+        if problem:
+            raise BadRequest(problem)
         now = utcnow()
         async with self._db.write() as conn:
             key = User.oidc_subiss == oidc_subiss if oidc_subiss else User.username == username
             row = (await conn.execute(select(User).where(key))).first()
+            if row is not None and (row.source != source or row.id == ADMIN_ID):
+                raise Conflict(f"username {username} belongs to a {row.source} account")
             if row is None:
                 clash = await conn.scalar(select(User.id).where(User.username == username))
                 if clash is not None:
@@ -270,7 +276,7 @@ class UserService:
             else:
                 user_id = row.id
                 values: dict[str, object] = {"updated_at": now}
-                if sysadmin is not None and source != "db":
+                if sysadmin is not None:
                     values["sysadmin"] = sysadmin
                 if realname:
                     values["realname"] = realname

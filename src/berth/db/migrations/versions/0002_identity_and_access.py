@@ -62,7 +62,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_user_groups')),
-    sa.UniqueConstraint('group_type', 'group_name', 'ldap_group_dn', name=op.f('uq_user_groups_group_type_group_name_ldap_group_dn'))
+    sa.UniqueConstraint('group_type', 'group_name', 'ldap_group_dn', name=op.f('uq_user_groups_group_type_group_name_ldap_group_dn')),
+    sqlite_autoincrement=True,
     )
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -80,7 +81,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('email', name=op.f('uq_users_email')),
     sa.UniqueConstraint('oidc_subiss', name=op.f('uq_users_oidc_subiss')),
-    sa.UniqueConstraint('username', name=op.f('uq_users_username'))
+    sa.UniqueConstraint('username', name=op.f('uq_users_username')),
+    sqlite_autoincrement=True,
     )
     op.create_table('projects',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -91,7 +93,8 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['owner_id'], ['users.id'], name=op.f('fk_projects_owner_id_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_projects')),
-    sa.UniqueConstraint('name', name=op.f('uq_projects_name'))
+    sa.UniqueConstraint('name', name=op.f('uq_projects_name')),
+    sqlite_autoincrement=True,
     )
     op.create_table('user_group_members',
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -174,7 +177,8 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_robots_project_id_projects'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_robots')),
-    sa.UniqueConstraint('name', name=op.f('uq_robots_name'))
+    sa.UniqueConstraint('name', name=op.f('uq_robots_name')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('robots', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_robots_project_id'), ['project_id'], unique=False)

@@ -170,3 +170,28 @@ def test_deleting_a_project_that_holds_repositories_is_refused(api, berth):
     assert api.get(f"/api/v2.0/projects/{project}/_deletable").json() == {
         "deletable": False, "message": "the project contains repositories, can not be deleted"}
     assert api.get(f"/api/v2.0/projects/{project}").status_code == 200
+
+
+def test_lists_take_harbors_q_and_sort(api):
+    prefix = unique("query")
+    ids = []
+    for suffix in ("b", "a", "c"):
+        created = api.post("/api/v2.0/projects", json={"project_name": f"{prefix}-{suffix}"})
+        ids.append(int(created.headers["location"].rsplit("/", 1)[1]))
+
+    def names(**params: str) -> list[str]:
+        response = api.get("/api/v2.0/projects", params={"page_size": 100, **params})
+        assert response.status_code == 200, response.text
+        return [p["name"] for p in response.json()]
+
+    assert names(q=f"name=~{prefix}", sort="-name") == [f"{prefix}-c", f"{prefix}-b", f"{prefix}-a"]
+    assert names(q=f"name={prefix}-a") == [f"{prefix}-a"]
+    assert names(q=f"project_id={{{ids[0]} {ids[2]}}}", sort="name") == [f"{prefix}-b", f"{prefix}-c"]
+    assert names(q=f"project_id=[{ids[1]}~],name=~{prefix}", sort="project_id") == [f"{prefix}-a", f"{prefix}-c"]
+    users = api.get("/api/v2.0/users", params={"q": "username=admin"}).json()
+    assert [u["username"] for u in users] == ["admin"]
+    for q in ("name", "name=", "name=[1~2~3]", "colour=red"):
+        assert _error(api.get("/api/v2.0/projects", params={"q": q}), 400) == "BAD_REQUEST"
+    assert "the query string must contain" in api.get("/api/v2.0/projects", params={"q": "name"}).json()["errors"][0]["message"]
+    assert _error(api.get("/api/v2.0/projects", params={"sort": "colour"}), 400) == "BAD_REQUEST"
+    assert _error(api.get("/api/v2.0/users", params={"q": "password=x"}), 400) == "BAD_REQUEST"

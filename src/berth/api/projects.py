@@ -59,34 +59,12 @@ async def list_projects(
 ) -> list[schemas.Project]:
     """Projects the caller may see: public ones, and those it is a member of (admins: all)."""
     filt = ProjectFilter(name=name, public=public, owner=owner)
-    if q:
-        filt = _apply_q(filt, q)
     members = _member_ids(subject)
     if members is not None:
         filt.ids, filt.include_public = members, True
-    found, total = await registry.projects.list(filt, offset=paging.offset, limit=paging.limit, sort=sort or "name")
+    found, total = await registry.projects.list(filt, offset=paging.offset, limit=paging.limit, q=q, sort=sort)
     paging.headers(request, response, total)
     return [project_body(project, subject) for project in found]
-
-
-def _apply_q(filt: ProjectFilter, q: str) -> ProjectFilter:
-    """The part of Harbor's q language projects use: name=<exact>, name=~<fuzzy>, public=<bool>, owner=<name>."""
-    for term in q.split(","):
-        key, sep, value = term.partition("=")
-        if not sep or not key:
-            raise BadRequest(f"invalid query: {term[:100]!r}")
-        key = key.strip()
-        if key == "name":
-            filt.name, filt.exact_name = (value[1:], False) if value.startswith("~") else (value, True)
-        elif key == "public":
-            if value not in ("true", "false"):
-                raise BadRequest(f"invalid query: public must be true or false, got {value[:20]!r}")
-            filt.public = value == "true"
-        elif key == "owner":
-            filt.owner = value
-        else:
-            raise BadRequest(f"unsupported query key for projects: {key[:50]}")
-    return filt
 
 
 @router.head("/projects", operation_id="headProject")

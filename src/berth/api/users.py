@@ -66,21 +66,7 @@ async def list_users(
     q: str | None = None, sort: str | None = None,
 ) -> list[schemas.UserResp]:
     require_system(subject, "user", "list")
-    username = email = None
-    exact = False
-    for term in (q or "").split(","):
-        if not term:
-            continue
-        key, sep, value = term.partition("=")
-        if not sep or key not in ("username", "email"):
-            raise BadRequest(f"invalid query: {term[:100]!r} (username= or email=, exact or =~fuzzy)")
-        exact = not value.startswith("~")
-        value = value.removeprefix("~")
-        username, email = (value, email) if key == "username" else (username, value)
-    found, total = await registry.users.list(
-        username=username, email=email, exact=exact, offset=paging.offset, limit=paging.limit,
-        sort_desc=(sort or "").startswith("-"),
-    )
+    found, total = await registry.users.list(q=q, sort=sort, offset=paging.offset, limit=paging.limit)
     paging.headers(request, response, total)
     return [user_body(user) for user in found]
 

@@ -34,6 +34,7 @@ from berth.db.models import (
 from berth.db.session import Database
 from berth.services.cache import LruCache
 from berth.services.errors import BadRequest, Conflict, NotFound, PreconditionFailed
+from berth.services.querying import conditions, orderings
 
 PROJECT_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 _BOOL_KEYS = (
@@ -45,6 +46,11 @@ METADATA_KEYS = (
     *_BOOL_KEYS, "severity", "retention_id", "proxy_speed_kb", "max_upstream_conn",
     "proxy_cache_filter_pattern", "proxy_cache_filter_kind",
 )
+#: what `q` and `sort` may name in a project list (Harbor's keys)
+_PROJECT_KEYS = {
+    "name": Project.name, "project_id": Project.id, "owner_id": Project.owner_id, "registry_id": Project.registry_id,
+    "creation_time": Project.created_at, "update_time": Project.updated_at,
+}
 _CVE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
@@ -141,7 +147,6 @@ class MemberRecord:
 @dataclass(slots=True)
 class ProjectFilter:
     name: str | None = None
-    exact_name: bool = False
     public: bool | None = None
     owner: str | None = None
     #: restrict to these project ids (None: no restriction) ...
@@ -259,10 +264,13 @@ class ProjectService:
         except NotFound:
             return None
 
-    async def list(self, filt: ProjectFilter, *, offset: int, limit: int, sort: str = "name") -> tuple[list[ProjectRecord], int]:
-        query: Select = select(Project)
+    async def list(
+        self, filt: ProjectFilter, *, offset: int, limit: int, q: str | None = None, sort: str | None = None,
+    ) -> tuple[list[ProjectRecord], int]:
+        """A page of projects and the total; `q` and `sort` in Harbor's language."""
+        query: Select = select(Project).where(*conditions(q, _PROJECT_KEYS))
         if filt.name:
-            query = query.where(Project.name == filt.name if filt.exact_name else Project.name.contains(filt.name, autoescape=True))
+            query = query.where(Project.name.contains(filt.name, autoescape=True))
         if filt.owner:
             query = query.join(User, User.id == Project.owner_id).where(User.username == filt.owner)
         public_ids = select(ProjectMetadata.project_id).where(ProjectMetadata.name == "public", ProjectMetadata.value == "true")
@@ -271,14 +279,10 @@ class ProjectService:
         if filt.ids is not None:
             visible = Project.id.in_(sorted(filt.ids)) if filt.ids else Project.id.in_([-1])
             query = query.where(or_(visible, Project.id.in_(public_ids)) if filt.include_public else visible)
-        order = {"name": Project.name, "-name": Project.name.desc(), "creation_time": Project.created_at,
-                 "-creation_time": Project.created_at.desc(), "project_id": Project.id, "-project_id": Project.id.desc(),
-                 "update_time": Project.updated_at, "-update_time": Project.updated_at.desc()}.get(sort)
-        if order is None:
-            raise BadRequest(f"unsupported sort: {sort}")
+        order = orderings(sort, _PROJECT_KEYS, [Project.name])
         async with self._db.read() as conn:
             total = int(await conn.scalar(select(func.count()).select_from(query.subquery())) or 0)
-        records = await self._load(query.order_by(order, Project.id).offset(offset).limit(limit))
+        records = await self._load(query.order_by(*order, Project.id).offset(offset).limit(limit))
         return records, total
 
     async def _load(self, query: Select) -> list[ProjectRecord]:

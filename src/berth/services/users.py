@@ -21,6 +21,7 @@ from berth.auth.passwords import (
 from berth.db.models import ProjectMember, User, UserGroupMember, WebSession, utcnow
 from berth.db.session import Database
 from berth.services.errors import BadRequest, Conflict, Forbidden, NotFound
+from berth.services.querying import conditions, orderings
 
 ADMIN_ID = 1
 # Harbor's e-mail pattern (src/server/v2.0/handler/user.go)
@@ -28,6 +29,9 @@ _EMAIL = re.compile(
     r"""^(([^<>()[\]\\.,;:\s@"]+(\.[^<>()[\]\\.,;:\s@"]+)*)|(".+"))@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\])"""
     r"""|(([a-zA-Z\-0-9]+\.)+[a-zA-Z]{2,}))$"""
 )
+#: what `q` and `sort` may name in a user list
+_USER_KEYS = {"username": User.username, "email": User.email, "user_id": User.id, "sysadmin_flag": User.sysadmin,
+              "creation_time": User.created_at, "update_time": User.updated_at}
 # argon2id takes ~64 MiB and tens of milliseconds: a few at a time, off the event loop
 _HASHING = asyncio.Semaphore(2)
 
@@ -108,18 +112,17 @@ class UserService:
         return None if row is None else _record(row)  # type: ignore[arg-type]
 
     async def list(
-        self, *, username: str | None = None, email: str | None = None, exact: bool = False,
-        offset: int = 0, limit: int = 10, sort_desc: bool = False,
+        self, *, username: str | None = None, q: str | None = None, sort: str | None = None,
+        offset: int = 0, limit: int = 10,
     ) -> tuple[list[UserRecord], int]:
-        query: Select = select(User)
+        """A page of users and the total: `username` is a substring; `q` and `sort` are Harbor's."""
+        query: Select = select(User).where(*conditions(q, _USER_KEYS))
         if username:
-            query = query.where(User.username == username if exact else User.username.contains(username, autoescape=True))
-        if email:
-            query = query.where(User.email == email if exact else User.email.contains(email, autoescape=True))
+            query = query.where(User.username.contains(username, autoescape=True))
         async with self._db.read() as conn:
             total = await conn.scalar(select(func.count()).select_from(query.subquery()))
-            order = User.id.desc() if sort_desc else User.id
-            rows = (await conn.execute(query.order_by(order).offset(offset).limit(limit))).all()
+            order = orderings(sort, _USER_KEYS, [User.id])
+            rows = (await conn.execute(query.order_by(*order, User.id).offset(offset).limit(limit))).all()
         return [_record(row) for row in rows], int(total or 0)  # type: ignore[arg-type]
 
     # --- writes --------------------------------------------------------------------------------

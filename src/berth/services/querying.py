@@ -1,0 +1,63 @@
+"""Harbor's `q` and `sort` (parsed by berth.query) as SQL conditions and orderings over the columns
+a list allows; an unknown key is a 400, as in Harbor."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, or_
+from sqlalchemy.sql import ColumnElement
+
+from berth.query import AllOf, AnyOf, Fuzzy, QueryInvalid, Range, Scalar, Sort, Value, parse_query, parse_sort
+from berth.services.errors import BadRequest
+
+
+def _plain(value: Scalar) -> Any:
+    return value.replace(tzinfo=UTC) if isinstance(value, datetime) else value
+
+
+def condition(column: Any, value: Value) -> ColumnElement[bool]:
+    """One keyword as SQL: exact, fuzzy (substring, wildcards escaped), range, any-of, all-of."""
+    if isinstance(value, Fuzzy):
+        return column.contains(value.value, autoescape=True)
+    if isinstance(value, Range):
+        parts = []
+        if value.min is not None:
+            parts.append(column >= _plain(value.min))
+        if value.max is not None:
+            parts.append(column <= _plain(value.max))
+        return and_(*parts)
+    if isinstance(value, AnyOf):
+        return column.in_([_plain(v) for v in value.values]) if value.values else or_(False)  # type: ignore[arg-type]
+    if isinstance(value, AllOf):
+        return and_(*(column == _plain(v) for v in value.values))
+    return column == _plain(value)
+
+
+def conditions(q: str | None, columns: Mapping[str, Any]) -> list[ColumnElement[bool]]:
+    """SQL conditions for `q`, over `columns` (query key -> column)."""
+    try:
+        keywords = parse_query(q)
+    except QueryInvalid as exc:
+        raise BadRequest(str(exc)) from None
+    out = []
+    for key, value in keywords.items():
+        column = columns.get(key)
+        if column is None:
+            raise BadRequest(f"unsupported query key {key!r}: one of {', '.join(sorted(columns))}")
+        out.append(condition(column, value))
+    return out
+
+
+def orderings(sort: str | None, columns: Mapping[str, Any], default: Sequence[Any]) -> list[Any]:
+    """ORDER BY terms for `sort` over `columns`, or `default` when no sort is given."""
+    sorts: list[Sort] = parse_sort(sort)
+    out = []
+    for item in sorts:
+        column = columns.get(item.key)
+        if column is None:
+            raise BadRequest(f"unsupported sort key {item.key!r}: one of {', '.join(sorted(columns))}")
+        out.append(column.desc() if item.desc else column.asc())
+    return out or list(default)

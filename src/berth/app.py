@@ -44,6 +44,7 @@ class BerthApp:
         self._api: ASGIApp | None = None
         self._housekeeping: asyncio.Task[None] | None = None
         self._key_watch: asyncio.Task[None] | None = None
+        self._pull_flush: asyncio.Task[None] | None = None
 
     async def startup(self) -> None:
         db = Database(self.settings.effective_database_url)
@@ -65,6 +66,7 @@ class BerthApp:
         self._api = create_api(registry, self.auth, settings, sessions, self._web)
         self._housekeeping = asyncio.create_task(self._purge_uploads())
         self._key_watch = asyncio.create_task(self._reload_token_keys())
+        self._pull_flush = asyncio.create_task(self._flush_pulls())
 
     async def _bootstrap(self, registry: Registry) -> None:
         """First start: the admin user and the public `library` project. Every start: the config file's
@@ -86,7 +88,7 @@ class BerthApp:
         await registry.projects.adopt_orphans(ADMIN_ID)
 
     async def shutdown(self) -> None:
-        for task in (self._housekeeping, self._key_watch):
+        for task in (self._housekeeping, self._key_watch, self._pull_flush):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -104,6 +106,15 @@ class BerthApp:
                 await asyncio.to_thread(self.auth.tokens.keys.reload)
             except Exception:  # a half-written key file must not stop the server
                 log.exception("reloading token keys failed")
+
+    async def _flush_pulls(self) -> None:
+        assert self.registry is not None
+        while True:
+            await asyncio.sleep(self.settings.pull_count_flush_seconds)
+            try:
+                await self.registry.pulls.flush()
+            except Exception:  # counts are best effort; the server goes on
+                log.exception("writing pull counts failed")
 
     async def _purge_uploads(self) -> None:
         assert self.registry is not None

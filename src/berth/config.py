@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(30.0, ge=0)
     #: abandoned upload sessions older than this are purged
     upload_expiry_hours: float = Field(24.0, gt=0)
+    #: seconds between writes of pull counts and pull times (counted in memory in between)
+    pull_count_flush_seconds: float = Field(5.0, gt=0, le=3600)
 
     #: the `admin` user's password, used once: when the database has no admin yet
     #: (unset: a password is generated and printed on the console at that first start)

@@ -1,28 +1,119 @@
-"""Swagger tag `repository` (first part): deleting a repository with everything in it.
-
-Listing, reading and updating repositories arrive with the artifacts API.
-"""
+"""Swagger tag `repository`: list (all, or one project's), get, update the description, delete."""
 
 from __future__ import annotations
 
+from typing import Annotated
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Body, Request, Response
+from pydantic import BaseModel
 
-from berth.api.deps import RegistryDep, SubjectDep, require_project, visible_project
+from berth.api.deps import (
+    PagingDep,
+    RegistryDep,
+    SubjectDep,
+    harbor_time,
+    require_project,
+    visible_project,
+)
+from berth.auth.rbac import visible_project_ids
 from berth.services.errors import NotFound
+from berth.services.registry import Registry
+from berth.services.repositories import RepositoryRecord
 
 router = APIRouter(tags=["repository"])
 
 
-@router.delete("/projects/{project_name}/repositories/{repository_name:path}", operation_id="deleteRepository")
-async def delete_repository(
-    registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str,
-) -> Response:
-    """`repository_name` is the name inside the project; Harbor's clients encode its slashes twice (a%252Fb)."""
+class Repository(BaseModel):
+    id: int
+    project_id: int | None = None
+    name: str
+    description: str = ""
+    artifact_count: int = 0
+    pull_count: int = 0
+    creation_time: str
+    update_time: str
+
+
+class RepositoryUpdate(BaseModel):
+    """Harbor sends a whole Repository; only `description` is taken."""
+
+    id: int | None = None
+    project_id: int | None = None
+    name: str | None = None
+    description: str | None = None
+    artifact_count: int | None = None
+    pull_count: int | None = None
+    creation_time: str | None = None
+    update_time: str | None = None
+
+
+def repository_body(repo: RepositoryRecord) -> Repository:
+    return Repository(
+        id=repo.id, project_id=repo.project_id, name=repo.name, description=repo.description,
+        artifact_count=repo.artifact_count, pull_count=repo.pull_count,
+        creation_time=harbor_time(repo.created_at), update_time=harbor_time(repo.updated_at),
+    )
+
+
+async def _repository(registry: Registry, subject, project_name: str, repository_name: str, action: str):  # type: ignore[no-untyped-def]
+    """The project and the full repository name, when the caller may `action` its repositories.
+    `repository_name` is the name inside the project; Harbor's clients encode its slashes twice (a%252Fb)."""
     project = await visible_project(registry, subject, project_name, by_name=True)
-    require_project(subject, project, "repository", "delete")
-    name = f"{project.name}/{unquote(repository_name)}"
+    require_project(subject, project, "repository", action)
+    return project, f"{project.name}/{unquote(repository_name)}"
+
+
+@router.get("/repositories", operation_id="listAllRepositories", response_model=list[Repository])
+async def list_all_repositories(
+    request: Request, response: Response, registry: RegistryDep, subject: SubjectDep, paging: PagingDep,
+    q: str | None = None, sort: str | None = None,
+) -> list[Repository]:
+    """Repositories of every project the caller may see (public ones included)."""
+    projects = visible_project_ids(subject, await registry.projects.public_ids())
+    found, total = await registry.repositories.list(
+        project_ids=projects, q=q, sort=sort, offset=paging.offset, limit=paging.limit
+    )
+    paging.headers(request, response, total)
+    return [repository_body(repo) for repo in found]
+
+
+@router.get("/projects/{project_name}/repositories", operation_id="listRepositories", response_model=list[Repository])
+async def list_repositories(
+    request: Request, response: Response, registry: RegistryDep, subject: SubjectDep, paging: PagingDep,
+    project_name: str, q: str | None = None, sort: str | None = None,
+) -> list[Repository]:
+    project = await visible_project(registry, subject, project_name, by_name=True)
+    require_project(subject, project, "repository", "list")
+    found, total = await registry.repositories.list(
+        project_ids={project.id}, q=q, sort=sort, offset=paging.offset, limit=paging.limit
+    )
+    paging.headers(request, response, total)
+    return [repository_body(repo) for repo in found]
+
+
+@router.get("/projects/{project_name}/repositories/{repository_name:path}", operation_id="getRepository",
+            response_model=Repository)
+async def get_repository(registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str) -> Repository:
+    _, name = await _repository(registry, subject, project_name, repository_name, "read")
+    return repository_body(await registry.repositories.get(name))
+
+
+@router.put("/projects/{project_name}/repositories/{repository_name:path}", operation_id="updateRepository")
+async def update_repository(
+    registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str,
+    repository: Annotated[RepositoryUpdate, Body()],
+) -> Response:
+    """Only the description changes."""
+    _, name = await _repository(registry, subject, project_name, repository_name, "update")
+    await registry.repositories.describe(name, repository.description or "")
+    return Response(status_code=200)
+
+
+@router.delete("/projects/{project_name}/repositories/{repository_name:path}", operation_id="deleteRepository")
+async def delete_repository(registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str) -> Response:
+    """Deletes the repository with its artifacts and tags (blob bytes stay for the garbage collector)."""
+    _, name = await _repository(registry, subject, project_name, repository_name, "delete")
     if await registry.repositories.find(name) is None:
         raise NotFound(f"repository {name} not found")
     await registry.delete_repository(name)

@@ -52,6 +52,9 @@ class Repository(Base):
     name: Mapped[str] = mapped_column(String(255), unique=True)
     #: the project named by the first path segment (None only for names without one, from before projects)
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: manifest GETs, counted in memory and added here every few seconds
+    pull_count: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -99,6 +102,11 @@ class Manifest(Base):
     #: annotations as JSON text, for referrers responses
     annotations: Mapped[str | None] = mapped_column(String)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: Harbor's artifact view: its `type` (IMAGE, CHART, ...) and `media_type` (the config's, for manifests)
+    type: Mapped[str] = mapped_column(String(32), default="UNKNOWN")
+    config_media_type: Mapped[str] = mapped_column(MEDIA_TYPE, default="")
+    #: last manifest GET (flushed with the pull counts)
+    pull_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ManifestBlob(Base):

@@ -63,6 +63,7 @@ async def get_manifest(front: Front, request: Request, name: str, reference: str
         response = Response(b"", 200, headers)
         response.headers["content-length"] = str(len(record.content))
         return response
+    front.registry.pulls.record(name, record.digest)  # a GET is a pull, as Harbor counts them
     return Response(record.content, 200, headers)
 
 

@@ -9,6 +9,8 @@ import orjson
 from sqlalchemy import delete, select, update
 
 from berth import mediatypes
+from berth.artifact_types import artifact_media_types
+from berth.artifact_types import artifact_type as artifact_kind
 from berth.db.models import Blob, Manifest, ManifestBlob, ManifestChild, Repository, RepositoryBlob, Tag, utcnow
 from berth.db.session import Database
 from berth.references import (
@@ -47,6 +49,9 @@ class ParsedManifest:
     subject: str | None = None
     artifact_type: str | None = None
     annotations: dict[str, str] | None = None
+    #: Harbor's artifact view (berth.artifact_types): IMAGE, CHART, ...; and the config's media type
+    kind: str = "UNKNOWN"
+    config_media_type: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +132,11 @@ def parse_manifest(content: bytes, content_type: str | None) -> ParsedManifest:
         children = tuple(
             _descriptor(item, f"manifests[{i}]")["digest"] for i, item in enumerate(manifests)
         )
-        return ParsedManifest(media_type, (), children, subject, artifact_type or None, annotations)
+        harbor_media_type, harbor_artifact_type = artifact_media_types(media_type, doc)
+        return ParsedManifest(
+            media_type, (), children, subject, artifact_type or None, annotations,
+            artifact_kind(harbor_media_type, harbor_artifact_type), harbor_media_type[:255],
+        )
 
     config = _descriptor(doc.get("config"), "config")
     layers = doc.get("layers")
@@ -139,6 +148,7 @@ def parse_manifest(content: bytes, content_type: str | None) -> ParsedManifest:
         if layer["mediaType"] in mediatypes.NON_DISTRIBUTABLE and layer.get("urls"):
             continue  # foreign layer: its bytes live at its urls
         blobs.append(layer["digest"])
+    harbor_media_type, harbor_artifact_type = artifact_media_types(media_type, doc)
     return ParsedManifest(
         media_type,
         tuple(dict.fromkeys(blobs)),
@@ -146,6 +156,8 @@ def parse_manifest(content: bytes, content_type: str | None) -> ParsedManifest:
         subject,
         artifact_type or config["mediaType"],
         annotations,
+        artifact_kind(harbor_media_type, harbor_artifact_type),
+        harbor_media_type[:255],
     )
 
 
@@ -256,6 +268,8 @@ class ManifestService:
                 size=len(content),
                 content=content,
                 subject_digest=parsed.subject,
+                type=parsed.kind,
+                config_media_type=parsed.config_media_type,
                 annotations=orjson.dumps(parsed.annotations).decode() if parsed.annotations else None,
                 created_at=now,
             )

@@ -12,6 +12,7 @@ from berth.services.blobs import BlobService
 from berth.services.configurations import ConfigurationService
 from berth.services.manifests import ManifestService
 from berth.services.projects import ProjectService
+from berth.services.pulls import PullRecorder
 from berth.services.repositories import RepositoryService
 from berth.services.robots import RobotService
 from berth.services.uploads import UploadService
@@ -41,6 +42,7 @@ class Registry:
         self.robots = RobotService(db)
         self.groups = UserGroupService(db)
         self.configurations = ConfigurationService(db, box)
+        self.pulls = PullRecorder(db)
 
     async def delete_repository(self, name: str) -> None:
         """Delete a repository with its manifests, tags, blob links and open uploads (blob bytes stay
@@ -58,5 +60,6 @@ class Registry:
         self.blobs.forget_repository(repo_id)
 
     async def close(self) -> None:
+        await self.pulls.flush()
         await self.storage.close()
         await self.db.close()

@@ -4,17 +4,33 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
-from berth.db.models import Project, Repository, Tag, utcnow
+from berth.db.models import Manifest, Project, Repository, Tag, utcnow
 from berth.db.session import Database
 from berth.references import is_valid_name
 from berth.services.cache import LruCache
-from berth.services.errors import NameInvalid, NameUnknown, PaginationInvalid
+from berth.services.errors import BadRequest, NameInvalid, NameUnknown, NotFound, PaginationInvalid
+from berth.services.querying import conditions, orderings
 
 #: the largest page a list endpoint returns, whatever `n` asks for
 MAX_PAGE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryRecord:
+    """A repository as the Harbor API shows it."""
+
+    id: int
+    project_id: int | None
+    name: str
+    description: str
+    artifact_count: int
+    pull_count: int
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +122,41 @@ class RepositoryService:
         end = start + min(n, MAX_PAGE)
         return Page(tags[start:end], tags[end - 1] if end < len(tags) and n > 0 else None)
 
+    async def list(
+        self, *, project_ids: set[int] | None, q: str | None = None, sort: str | None = None,
+        offset: int = 0, limit: int = 10,
+    ) -> tuple[list[RepositoryRecord], int]:
+        """A page of repositories in `project_ids` (None: all) and the total, with Harbor's q and sort;
+        newest first by default, as Harbor."""
+        keys = {"name": Repository.name, "project_id": Repository.project_id, "repository_id": Repository.id,
+                "creation_time": Repository.created_at, "update_time": Repository.updated_at,
+                "pull_count": Repository.pull_count}
+        query = _with_artifact_count().where(*conditions(q, keys))
+        if project_ids is not None:
+            query = query.where(Repository.project_id.in_(sorted(project_ids)))
+        order = orderings(sort, keys, [Repository.created_at.desc(), Repository.id.desc()])
+        async with self._db.read() as conn:
+            total = int(await conn.scalar(select(func.count()).select_from(query.subquery())) or 0)
+            rows = (await conn.execute(query.order_by(*order).offset(offset).limit(limit))).all()
+        return [_record(row) for row in rows], total
+
+    async def get(self, name: str) -> RepositoryRecord:
+        async with self._db.read() as conn:
+            row = (await conn.execute(_with_artifact_count().where(Repository.name == name))).first()
+        if row is None:
+            raise NotFound(f"repository {name} not found")
+        return _record(row)
+
+    async def describe(self, name: str, description: str) -> None:
+        if len(description) > 65_535:
+            raise BadRequest("the description is longer than 65,535 characters")
+        async with self._db.write() as conn:
+            result = await conn.execute(
+                update(Repository).where(Repository.name == name).values(description=description, updated_at=utcnow())
+            )
+        if result.rowcount == 0:
+            raise NotFound(f"repository {name} not found")
+
     def tags_changed(self, repo_id: int) -> None:
         self._tag_lists.discard(repo_id)
 
@@ -142,3 +193,19 @@ def parse_page_size(text: str | None) -> int | None:
 def _ascii(db: Database, column):  # type: ignore[no-untyped-def]
     """Order strings bytewise ("ASCIIbetical", as the spec requires) on every database."""
     return column if db.is_sqlite else column.collate("C")
+
+
+def _with_artifact_count():  # type: ignore[no-untyped-def]
+    """SELECT repositories with how many artifacts (manifests) each holds."""
+    artifacts = (
+        select(func.count()).select_from(Manifest).where(Manifest.repository_id == Repository.id)
+        .correlate(Repository).scalar_subquery()
+    )
+    return select(Repository, artifacts.label("artifact_count"))
+
+
+def _record(row) -> RepositoryRecord:  # type: ignore[no-untyped-def]
+    return RepositoryRecord(
+        row.id, row.project_id, row.name, row.description or "", int(row.artifact_count), int(row.pull_count or 0),
+        row.created_at, row.updated_at,
+    )

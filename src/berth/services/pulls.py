@@ -1,0 +1,57 @@
+"""Pull counts and times: counted in memory on the hot path, added to the database every few seconds.
+
+A manifest GET only bumps a counter here; `flush` turns the counters into a few UPDATEs. Counts are
+additive, so several nodes flushing into one database add up; a crash loses at most one interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from berth.db.models import Manifest, Repository, utcnow
+from berth.db.session import Database
+
+
+@dataclass(slots=True)
+class _Pending:
+    count: int
+    last: datetime
+
+
+class PullRecorder:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._pending: dict[tuple[str, str], _Pending] = {}
+
+    def record(self, repository: str, digest: str) -> None:
+        entry = self._pending.get((repository, digest))
+        if entry is None:
+            self._pending[(repository, digest)] = _Pending(1, utcnow())
+        else:
+            entry.count += 1
+            entry.last = utcnow()
+
+    async def flush(self) -> int:
+        """Write the pending counts; returns how many pulls were written."""
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return 0
+        per_repository: dict[str, int] = {}
+        for (repository, _), entry in pending.items():
+            per_repository[repository] = per_repository.get(repository, 0) + entry.count
+        async with self._db.write() as conn:
+            for repository, count in sorted(per_repository.items()):
+                await conn.execute(
+                    update(Repository).where(Repository.name == repository)
+                    .values(pull_count=Repository.pull_count + count)
+                )
+            for (repository, digest), entry in sorted(pending.items()):
+                repo_id = select(Repository.id).where(Repository.name == repository).scalar_subquery()
+                await conn.execute(
+                    update(Manifest).where(Manifest.repository_id == repo_id, Manifest.digest == digest)
+                    .values(pull_time=entry.last)
+                )
+        return sum(per_repository.values())

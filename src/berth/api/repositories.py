@@ -6,8 +6,7 @@ from typing import Annotated
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Body, Request, Response
-from pydantic import BaseModel
-
+from berth.api import schemas
 from berth.api.deps import (
     PagingDep,
     RegistryDep,
@@ -24,32 +23,8 @@ from berth.services.repositories import RepositoryRecord
 router = APIRouter(tags=["repository"])
 
 
-class Repository(BaseModel):
-    id: int
-    project_id: int | None = None
-    name: str
-    description: str = ""
-    artifact_count: int = 0
-    pull_count: int = 0
-    creation_time: str
-    update_time: str
-
-
-class RepositoryUpdate(BaseModel):
-    """Harbor sends a whole Repository; only `description` is taken."""
-
-    id: int | None = None
-    project_id: int | None = None
-    name: str | None = None
-    description: str | None = None
-    artifact_count: int | None = None
-    pull_count: int | None = None
-    creation_time: str | None = None
-    update_time: str | None = None
-
-
-def repository_body(repo: RepositoryRecord) -> Repository:
-    return Repository(
+def repository_body(repo: RepositoryRecord) -> schemas.Repository:
+    return schemas.Repository(
         id=repo.id, project_id=repo.project_id, name=repo.name, description=repo.description,
         artifact_count=repo.artifact_count, pull_count=repo.pull_count,
         creation_time=harbor_time(repo.created_at), update_time=harbor_time(repo.updated_at),
@@ -64,11 +39,11 @@ async def _repository(registry: Registry, subject, project_name: str, repository
     return project, f"{project.name}/{unquote(repository_name)}"
 
 
-@router.get("/repositories", operation_id="listAllRepositories", response_model=list[Repository])
+@router.get("/repositories", operation_id="listAllRepositories", response_model=list[schemas.Repository])
 async def list_all_repositories(
     request: Request, response: Response, registry: RegistryDep, subject: SubjectDep, paging: PagingDep,
     q: str | None = None, sort: str | None = None,
-) -> list[Repository]:
+) -> list[schemas.Repository]:
     """Repositories of every project the caller may see (public ones included)."""
     projects = visible_project_ids(subject, await registry.projects.public_ids())
     found, total = await registry.repositories.list(
@@ -78,11 +53,11 @@ async def list_all_repositories(
     return [repository_body(repo) for repo in found]
 
 
-@router.get("/projects/{project_name}/repositories", operation_id="listRepositories", response_model=list[Repository])
+@router.get("/projects/{project_name}/repositories", operation_id="listRepositories", response_model=list[schemas.Repository])
 async def list_repositories(
     request: Request, response: Response, registry: RegistryDep, subject: SubjectDep, paging: PagingDep,
     project_name: str, q: str | None = None, sort: str | None = None,
-) -> list[Repository]:
+) -> list[schemas.Repository]:
     project = await visible_project(registry, subject, project_name, by_name=True)
     require_project(subject, project, "repository", "list")
     found, total = await registry.repositories.list(
@@ -93,8 +68,8 @@ async def list_repositories(
 
 
 @router.get("/projects/{project_name}/repositories/{repository_name:path}", operation_id="getRepository",
-            response_model=Repository)
-async def get_repository(registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str) -> Repository:
+            response_model=schemas.Repository)
+async def get_repository(registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str) -> schemas.Repository:
     _, name = await _repository(registry, subject, project_name, repository_name, "read")
     return repository_body(await registry.repositories.get(name))
 
@@ -102,7 +77,7 @@ async def get_repository(registry: RegistryDep, subject: SubjectDep, project_nam
 @router.put("/projects/{project_name}/repositories/{repository_name:path}", operation_id="updateRepository")
 async def update_repository(
     registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str,
-    repository: Annotated[RepositoryUpdate, Body()],
+    repository: Annotated[schemas.RepositoryUpdate, Body()],
 ) -> Response:
     """Only the description changes."""
     _, name = await _repository(registry, subject, project_name, repository_name, "update")

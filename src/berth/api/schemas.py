@@ -357,6 +357,30 @@ class OIDCPing(_In):
     verify_cert: bool | None = None
 
 
+class Repository(BaseModel):
+    id: int
+    project_id: int | None = None
+    name: str
+    description: str = ""
+    artifact_count: int = 0
+    pull_count: int = 0
+    creation_time: str
+    update_time: str
+
+
+class RepositoryUpdate(BaseModel):
+    """Harbor sends a whole Repository; only `description` is taken."""
+
+    id: int | None = None
+    project_id: int | None = None
+    name: str | None = None
+    description: str | None = None
+    artifact_count: int | None = None
+    pull_count: int | None = None
+    creation_time: str | None = None
+    update_time: str | None = None
+
+
 class StringConfigItem(BaseModel):
     value: str
     editable: bool

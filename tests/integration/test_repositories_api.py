@@ -109,7 +109,7 @@ def test_manifest_gets_count_as_pulls_and_heads_do_not(tmp_path):
     server = start_berth(tmp_path / "data", env={"BERTH_PULL_COUNT_FLUSH_SECONDS": "0.2"}, projects=("counted",))
     try:
         image = build_image(seed=63, layers=1)
-        index = build_index([image], [("amd64", "linux")])
+        index = build_index([image], [("linux", "amd64")])
         with V2(server.url, auth=server.auth) as v2:
             v2.push_image("counted/app", image, "v1")
             v2.push_image("counted/app", index, "multi")

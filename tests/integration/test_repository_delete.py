@@ -28,5 +28,5 @@ def test_a_deleted_repository_is_gone_and_a_new_one_of_the_same_name_starts_empt
     assert v2.get_manifest(name, "v1", accept=OCI_MANIFEST).content == second.manifest
     assert v2.http.get(f"/v2/{name}/tags/list").json()["tags"] == ["v1"]
     assert v2.http.get(f"/api/v2.0/projects/{project}/_deletable").json()["deletable"] is False
-    assert v2.http.delete(f"/api/v2.0/projects/{project}/repositories/team/app").status_code == 200
+    assert v2.http.delete(f"/api/v2.0/projects/{project}/repositories/team%252Fapp").status_code == 200
     assert v2.http.delete(f"/api/v2.0/projects/{project}").status_code == 200

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from berth import __version__
 from berth.api import (
+    artifacts,
     configurations,
     health,
     ldap,
@@ -47,7 +48,7 @@ def create_api(
     for router in (
         health.router, systeminfo.router, projects.router, projects.metadata_router, members.router,
         users.router, usergroups.router, robots.router, robots.permissions_router, configurations.router,
-        ldap.router, oidc.router, repositories.router,
+        ldap.router, oidc.router, artifacts.router, repositories.router,
     ):
         app.include_router(router)
     return app

@@ -15,7 +15,7 @@ from berth.api.deps import (
     require_project,
     visible_project,
 )
-from berth.auth.rbac import visible_project_ids
+from berth.auth.rbac import Subject, visible_project_ids
 from berth.services.errors import NotFound
 from berth.services.registry import Registry
 from berth.services.repositories import RepositoryRecord
@@ -31,12 +31,15 @@ def repository_body(repo: RepositoryRecord) -> schemas.Repository:
     )
 
 
-async def _repository(registry: Registry, subject, project_name: str, repository_name: str, action: str):  # type: ignore[no-untyped-def]
-    """The project and the full repository name, when the caller may `action` its repositories.
-    `repository_name` is the name inside the project; Harbor's clients encode its slashes twice (a%252Fb)."""
+async def repository_in_project(
+    registry: Registry, subject: Subject, project_name: str, repository_name: str, resource: str, action: str,
+) -> str:
+    """The full repository name, when the caller may `action` the project's `resource`.
+    `repository_name` is the name inside the project, its slashes encoded twice by Harbor's clients
+    (a/b -> a%252Fb), so it arrives here as a%2Fb."""
     project = await visible_project(registry, subject, project_name, by_name=True)
-    require_project(subject, project, "repository", action)
-    return project, f"{project.name}/{unquote(repository_name)}"
+    require_project(subject, project, resource, action)
+    return f"{project.name}/{unquote(repository_name)}"
 
 
 @router.get("/repositories", operation_id="listAllRepositories", response_model=list[schemas.Repository])
@@ -67,28 +70,28 @@ async def list_repositories(
     return [repository_body(repo) for repo in found]
 
 
-@router.get("/projects/{project_name}/repositories/{repository_name:path}", operation_id="getRepository",
+@router.get("/projects/{project_name}/repositories/{repository_name}", operation_id="getRepository",
             response_model=schemas.Repository)
 async def get_repository(registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str) -> schemas.Repository:
-    _, name = await _repository(registry, subject, project_name, repository_name, "read")
+    name = await repository_in_project(registry, subject, project_name, repository_name, "repository", "read")
     return repository_body(await registry.repositories.get(name))
 
 
-@router.put("/projects/{project_name}/repositories/{repository_name:path}", operation_id="updateRepository")
+@router.put("/projects/{project_name}/repositories/{repository_name}", operation_id="updateRepository")
 async def update_repository(
     registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str,
     repository: Annotated[schemas.RepositoryUpdate, Body()],
 ) -> Response:
     """Only the description changes."""
-    _, name = await _repository(registry, subject, project_name, repository_name, "update")
+    name = await repository_in_project(registry, subject, project_name, repository_name, "repository", "update")
     await registry.repositories.describe(name, repository.description or "")
     return Response(status_code=200)
 
 
-@router.delete("/projects/{project_name}/repositories/{repository_name:path}", operation_id="deleteRepository")
+@router.delete("/projects/{project_name}/repositories/{repository_name}", operation_id="deleteRepository")
 async def delete_repository(registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str) -> Response:
     """Deletes the repository with its artifacts and tags (blob bytes stay for the garbage collector)."""
-    _, name = await _repository(registry, subject, project_name, repository_name, "delete")
+    name = await repository_in_project(registry, subject, project_name, repository_name, "repository", "delete")
     if await registry.repositories.find(name) is None:
         raise NotFound(f"repository {name} not found")
     await registry.delete_repository(name)

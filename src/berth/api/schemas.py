@@ -421,3 +421,108 @@ Configurations = create_model(  # type: ignore[call-overload]
     __config__=ConfigDict(extra="forbid"),
     **{key: (kind | None, None) for key, kind in _CONFIG_TYPES.items()},
 )
+
+
+class Platform(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    architecture: str | None = None
+    os: str | None = None
+    os_version: str | None = Field(None, alias="'os.version'")
+    os_features: list[str] | None = Field(None, alias="'os.features'")
+    variant: str | None = None
+
+
+class Reference(BaseModel):
+    parent_id: int | None = None
+    child_id: int | None = None
+    child_digest: str | None = None
+    platform: Platform | None = None
+    annotations: dict[str, str] | None = None
+    urls: list[str] | None = None
+
+
+class Tag(BaseModel):
+    id: int
+    repository_id: int
+    artifact_id: int
+    name: str
+    push_time: str
+    pull_time: str
+    immutable: bool = False
+
+
+class NewTag(_In):
+    name: str | None = None
+
+
+class Accessory(BaseModel):
+    id: int
+    artifact_id: int
+    subject_artifact_id: int
+    subject_artifact_digest: str
+    subject_artifact_repo: str
+    size: int
+    digest: str
+    type: str
+    icon: str = ""
+    creation_time: str
+
+
+class Scanner(BaseModel):
+    name: str | None = None
+    vendor: str | None = None
+    version: str | None = None
+
+
+class SBOMOverview(BaseModel):
+    start_time: str | None = None
+    end_time: str | None = None
+    scan_status: str | None = None
+    sbom_digest: str | None = None
+    report_id: str | None = None
+    duration: int | None = None
+    scanner: Scanner | None = None
+
+
+class AdditionLink(BaseModel):
+    href: str
+    absolute: bool = False
+
+
+class Label(BaseModel):
+    id: int
+    name: str
+    description: str = ""
+    color: str = ""
+    scope: str
+    project_id: int = 0
+    creation_time: str
+    update_time: str
+
+
+class Artifact(BaseModel):
+    id: int
+    type: str
+    media_type: str
+    manifest_media_type: str
+    artifact_type: str | None = None
+    project_id: int | None = None
+    repository_id: int
+    repository_name: str
+    digest: str
+    size: int
+    icon: str | None = None
+    push_time: str
+    pull_time: str
+    extra_attrs: dict[str, Any] | None = None
+    annotations: dict[str, str] | None = None
+    references: list[Reference] | None = None
+    tags: list[Tag] | None = None
+    #: filled by the features that own them (additions, labels, scanning); absent until then
+    addition_links: dict[str, AdditionLink] | None = None
+    labels: list[Label] | None = None
+    scan_overview: dict[str, Any] | None = None
+    sbom_overview: SBOMOverview | None = None
+    accessories: list[Accessory] | None = None
+    inherited_accessories: list[Accessory] | None = None

@@ -350,6 +350,10 @@ class ManifestService:
         if result.rowcount == 0:
             raise ManifestUnknown("manifest unknown to registry", {"reference": reference})
 
+    def forget_tag(self, repository: str, tag: str) -> None:
+        """A tag moved or went away through another service (the artifacts API)."""
+        self._cache.discard((repository, tag))
+
     def forget_repository(self, repository: str) -> None:
         self._cache.discard_where(lambda key: key[0] == repository)
 

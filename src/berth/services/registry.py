@@ -8,6 +8,7 @@ from berth.auth.keys import SecretBox
 from berth.config import MAX_MANIFEST_BYTES
 from berth.db.models import Repository, Upload
 from berth.db.session import Database
+from berth.services.artifacts import ArtifactService
 from berth.services.blobs import BlobService
 from berth.services.configurations import ConfigurationService
 from berth.services.manifests import ManifestService
@@ -43,6 +44,7 @@ class Registry:
         self.groups = UserGroupService(db)
         self.configurations = ConfigurationService(db, box)
         self.pulls = PullRecorder(db)
+        self.artifacts = ArtifactService(db, self.repositories, self.manifests, self.blobs)
 
     async def delete_repository(self, name: str) -> None:
         """Delete a repository with its manifests, tags, blob links and open uploads (blob bytes stay

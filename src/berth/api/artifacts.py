@@ -1,0 +1,148 @@
+"""Swagger tag `artifact` (first part): list, get and delete artifacts; list, create and delete tags.
+
+Labels, additions, scan overviews and copying arrive with their own features; until then the
+artifact bodies simply do not carry those fields.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Request, Response
+
+from berth.api import schemas
+from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time
+from berth.api.repositories import repository_in_project
+from berth.services.artifacts import ArtifactRecord, TagRecord
+from berth.services.registry import Registry
+
+router = APIRouter(tags=["artifact"])
+_NEVER = datetime(1, 1, 1, tzinfo=UTC)  # Harbor's pull_time for an artifact never pulled
+_ARTIFACTS = "/projects/{project_name}/repositories/{repository_name}/artifacts"
+
+
+def _tag(tag: TagRecord) -> schemas.Tag:
+    return schemas.Tag(id=tag.id, repository_id=tag.repository_id, artifact_id=tag.artifact_id, name=tag.name,
+                       push_time=harbor_time(tag.push_time), pull_time=harbor_time(_NEVER))
+
+
+class Options:
+    """The with_* switches of Harbor's artifact endpoints."""
+
+    def __init__(
+        self, with_tag: bool = True, with_label: bool = False, with_scan_overview: bool = False,
+        with_sbom_overview: bool = False, with_immutable_status: bool = False, with_accessory: bool = False,
+        with_inherited_accessory: bool = False, with_signature: bool = False,
+    ) -> None:
+        self.with_tag = with_tag
+        self.with_label = with_label
+        self.with_immutable_status = with_immutable_status
+        self.with_accessory = with_accessory or with_signature
+        # nothing is scanned and no labels exist before those features: their fields stay absent or empty
+        self.with_scan_overview = with_scan_overview
+        self.with_sbom_overview = with_sbom_overview
+        self.with_inherited_accessory = with_inherited_accessory
+
+
+OptionsDep = Annotated[Options, Depends()]
+
+
+async def artifact_body(registry: Registry, artifact: ArtifactRecord, options: Options) -> schemas.Artifact:
+    return schemas.Artifact(
+        id=artifact.id, type=artifact.type, media_type=artifact.media_type,
+        manifest_media_type=artifact.manifest_media_type, artifact_type=artifact.artifact_type or None,
+        project_id=artifact.project_id, repository_id=artifact.repository_id,
+        repository_name=artifact.repository_name, digest=artifact.digest, size=artifact.size,
+        push_time=harbor_time(artifact.push_time), pull_time=harbor_time(artifact.pull_time or _NEVER),
+        extra_attrs=await registry.artifacts.extra_attrs(artifact), annotations=artifact.annotations,
+        references=[
+            schemas.Reference(parent_id=r.parent_id, child_id=r.child_id, child_digest=r.child_digest,
+                              platform=schemas.Platform.model_validate(r.platform) if r.platform else None,
+                              annotations=r.annotations, urls=r.urls)
+            for r in artifact.references
+        ] or None,
+        tags=[_tag(tag) for tag in artifact.tags] if options.with_tag else None,
+        labels=[] if options.with_label else None,
+        accessories=[
+            schemas.Accessory(id=a.id, artifact_id=a.artifact_id, subject_artifact_id=a.subject_artifact_id,
+                              subject_artifact_digest=a.subject_artifact_digest,
+                              subject_artifact_repo=a.subject_artifact_repo, size=a.size, digest=a.digest,
+                              type=a.type, creation_time=harbor_time(a.creation_time))
+            for a in artifact.accessories
+        ] if options.with_accessory else None,
+    )
+
+
+@router.get(_ARTIFACTS, operation_id="listArtifacts", response_model=list[schemas.Artifact],
+            response_model_exclude_none=True, response_model_by_alias=True)
+async def list_artifacts(
+    request: Request, response: Response, registry: RegistryDep, subject: SubjectDep, paging: PagingDep,
+    project_name: str, repository_name: str, options: OptionsDep, q: str | None = None, sort: str | None = None,
+) -> list[schemas.Artifact]:
+    """Newest first by default; `q` keys: tags (a name, ~fuzzy, {any of}, nil for untagged, * for
+    tagged), digest, type, media_type, manifest_media_type, artifact_type, push_time, pull_time, size."""
+    name = await repository_in_project(registry, subject, project_name, repository_name, "artifact", "list")
+    found, total = await registry.artifacts.list(name, q=q, sort=sort, offset=paging.offset, limit=paging.limit)
+    paging.headers(request, response, total)
+    return [await artifact_body(registry, a, options) for a in found]
+
+
+@router.get(_ARTIFACTS + "/{reference}", operation_id="getArtifact", response_model=schemas.Artifact,
+            response_model_exclude_none=True, response_model_by_alias=True)
+async def get_artifact(
+    registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str, reference: str,
+    options: OptionsDep, page: int = 1, page_size: int = 10,
+) -> schemas.Artifact:
+    """One artifact by tag or digest (`page`/`page_size` are accepted for Harbor's clients; they page
+    nothing here)."""
+    name = await repository_in_project(registry, subject, project_name, repository_name, "artifact", "read")
+    artifact = await registry.artifacts.get(name, reference)
+    return await artifact_body(registry, artifact, options)
+
+
+@router.delete(_ARTIFACTS + "/{reference}", operation_id="deleteArtifact")
+async def delete_artifact(
+    registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str, reference: str,
+) -> Response:
+    """Deletes the artifact with its tags, accessories and untagged children; 412 while an index
+    still lists it."""
+    name = await repository_in_project(registry, subject, project_name, repository_name, "artifact", "delete")
+    await registry.artifacts.delete(name, reference)
+    return Response(status_code=200)
+
+
+@router.get(_ARTIFACTS + "/{reference}/tags", operation_id="listTags", response_model=list[schemas.Tag])
+async def list_tags(
+    request: Request, response: Response, registry: RegistryDep, subject: SubjectDep, paging: PagingDep,
+    project_name: str, repository_name: str, reference: str, q: str | None = None, sort: str | None = None,
+    with_immutable_status: bool = False,
+) -> list[schemas.Tag]:
+    """`q` keys: name, push_time; `sort` keys: name, push_time (default: oldest first)."""
+    name = await repository_in_project(registry, subject, project_name, repository_name, "tag", "list")
+    found, total = await registry.artifacts.tags(name, reference, q=q, sort=sort, offset=paging.offset, limit=paging.limit)
+    paging.headers(request, response, total)
+    return [_tag(tag) for tag in found]
+
+
+@router.post(_ARTIFACTS + "/{reference}/tags", operation_id="createTag", status_code=201)
+async def create_tag(
+    request: Request, registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str,
+    reference: str, tag: Annotated[schemas.NewTag, Body()],
+) -> Response:
+    """Put a new tag on the artifact (409 when the repository already has that tag)."""
+    name = await repository_in_project(registry, subject, project_name, repository_name, "tag", "create")
+    await registry.artifacts.create_tag(name, reference, tag.name or "")
+    location = f"{request.scope.get('root_path', '')}/projects/{project_name}/repositories/{repository_name}" \
+               f"/artifacts/{reference}/tags/{tag.name}"
+    return Response(status_code=201, headers={"Location": location})
+
+
+@router.delete(_ARTIFACTS + "/{reference}/tags/{tag_name}", operation_id="deleteTag")
+async def delete_tag(
+    registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str, reference: str,
+    tag_name: str,
+) -> Response:
+    name = await repository_in_project(registry, subject, project_name, repository_name, "tag", "delete")
+    await registry.artifacts.delete_tag(name, reference, tag_name)
+    return Response(status_code=200)

@@ -1,0 +1,342 @@
+"""Artifacts as Harbor presents them: a manifest in a repository with its tags, the children of an
+index (references), its accessories (signatures, SBOMs and other referrers), and attributes read
+from its config. Deleting an artifact takes its accessories and untagged children with it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, delete, exists, func, not_, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from berth.artifact_types import IMAGE, UNKNOWN
+from berth.db.models import Manifest, ManifestChild, Repository, Tag, utcnow
+from berth.db.session import Database
+from berth import mediatypes
+from berth.query import AnyOf, Fuzzy, QueryInvalid, parse_query
+from berth.references import is_digest_reference, is_valid_tag
+from berth.services.blobs import BlobService, parse_blob_digest
+from berth.services.cache import LruCache
+from berth.services.errors import BadRequest, Conflict, NotFound, PreconditionFailed
+from berth.services.manifests import ManifestService
+from berth.services.querying import condition, conditions, orderings
+from berth.services.repositories import RepositoryService
+
+#: a config blob larger than this is not read for extra_attrs
+MAX_CONFIG_BYTES = 1024 * 1024
+
+# accessory types by the accessory's artifactType (else config media type), as Harbor names them
+_ACCESSORY_TYPES = {
+    "application/vnd.cncf.notary.signature": "signature.notation",
+    "application/vnd.dev.cosign.artifact.sig.v1+json": "signature.cosign",
+    "application/vnd.dev.sigstore.bundle.v0.3+json": "signature.cosign",
+    "application/vnd.goharbor.harbor.sbom.v1": "sbom.harbor",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TagRecord:
+    id: int
+    repository_id: int
+    artifact_id: int
+    name: str
+    push_time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceRecord:
+    parent_id: int
+    child_id: int | None
+    child_digest: str
+    platform: dict[str, Any] | None
+    annotations: dict[str, str] | None
+    urls: list[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class AccessoryRecord:
+    id: int
+    artifact_id: int
+    subject_artifact_id: int
+    subject_artifact_digest: str
+    subject_artifact_repo: str
+    size: int
+    digest: str
+    type: str
+    creation_time: datetime
+
+
+@dataclass(slots=True)
+class ArtifactRecord:
+    id: int
+    repository_id: int
+    repository_name: str
+    project_id: int | None
+    digest: str
+    manifest_media_type: str
+    media_type: str
+    artifact_type: str
+    type: str
+    size: int
+    push_time: datetime
+    pull_time: datetime | None
+    annotations: dict[str, str] | None
+    content: bytes
+    tags: list[TagRecord] = field(default_factory=list)
+    references: list[ReferenceRecord] = field(default_factory=list)
+    accessories: list[AccessoryRecord] = field(default_factory=list)
+
+
+def accessory_type(artifact_type: str | None) -> str:
+    return _ACCESSORY_TYPES.get(artifact_type or "", "subject.accessory")
+
+
+class ArtifactService:
+    def __init__(
+        self, db: Database, repositories: RepositoryService, manifests: ManifestService, blobs: BlobService,
+    ) -> None:
+        self._db = db
+        self._repositories = repositories
+        self._manifests = manifests
+        self._blobs = blobs
+        #: config digest -> parsed config (content-addressed, so never stale)
+        self._configs: LruCache[str, dict[str, Any]] = LruCache(max_entries=10_000, max_weight=64 * 1024 * 1024,
+                                                                weigh=lambda c: len(orjson.dumps(c)))
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    async def list(
+        self, repository: str, *, q: str | None, sort: str | None, offset: int, limit: int,
+    ) -> tuple[list[ArtifactRecord], int]:
+        """A page of the repository's artifacts and the total. As in Harbor, an index's untagged
+        children are not listed on their own; accessories are listed under their subject only."""
+        repo_id = await self._require(repository)
+        child = exists().where(
+            ManifestChild.child_digest == Manifest.digest,
+            ManifestChild.manifest_id.in_(select(Manifest.id).where(Manifest.repository_id == repo_id).scalar_subquery()),
+        )
+        tagged = exists().where(Tag.manifest_id == Manifest.id)
+        query = select(Manifest.id).where(
+            Manifest.repository_id == repo_id, or_(tagged, not_(child)), Manifest.subject_digest.is_(None),
+        )
+        query = query.where(*self._conditions(q, repo_id))
+        keys = {"push_time": Manifest.created_at, "pull_time": Manifest.pull_time, "digest": Manifest.digest,
+                "size": Manifest.size, "type": Manifest.type, "id": Manifest.id}
+        order = orderings(sort, keys, [Manifest.created_at.desc(), Manifest.id.desc()])
+        async with self._db.read() as conn:
+            total = int(await conn.scalar(select(func.count()).select_from(query.subquery())) or 0)
+            ids = (await conn.execute(query.order_by(*order).offset(offset).limit(limit))).scalars().all()
+        records = await self._load(repository, repo_id, list(ids))
+        return records, total
+
+    def _conditions(self, q: str | None, repo_id: int) -> list[Any]:
+        try:
+            keywords = parse_query(q)
+        except QueryInvalid as exc:
+            raise BadRequest(str(exc)) from None
+        columns = {"digest": Manifest.digest, "type": Manifest.type, "media_type": Manifest.config_media_type,
+                   "manifest_media_type": Manifest.media_type, "artifact_type": Manifest.artifact_type,
+                   "push_time": Manifest.created_at, "pull_time": Manifest.pull_time, "size": Manifest.size}
+        out = []
+        for key, value in keywords.items():
+            if key == "tags":
+                tag = select(Tag.id).where(Tag.manifest_id == Manifest.id)
+                if value == "nil":  # untagged artifacts
+                    out.append(not_(exists(tag)))
+                elif value == "*":  # tagged artifacts
+                    out.append(exists(tag))
+                elif isinstance(value, Fuzzy | AnyOf | str):
+                    out.append(exists(tag.where(condition(Tag.name, value))))
+                else:
+                    raise BadRequest("tags takes an exact value, ~fuzzy, {any of}, nil or *")
+                continue
+            column = columns.get(key)
+            if column is None:
+                raise BadRequest(f"unsupported query key {key!r}: one of {', '.join(sorted([*columns, 'tags']))}")
+            out.append(condition(column, value))
+        return out
+
+    async def get(self, repository: str, reference: str) -> ArtifactRecord:
+        repo_id = await self._require(repository)
+        if is_digest_reference(reference):
+            condition = Manifest.digest == str(parse_blob_digest(reference))
+        else:
+            if not is_valid_tag(reference):
+                raise BadRequest(f"invalid reference {reference[:200]!r}: a tag or a digest")
+            condition = Manifest.id.in_(
+                select(Tag.manifest_id).where(Tag.repository_id == repo_id, Tag.name == reference).scalar_subquery()
+            )
+        async with self._db.read() as conn:
+            manifest_id = await conn.scalar(select(Manifest.id).where(Manifest.repository_id == repo_id, condition))
+        if manifest_id is None:
+            raise NotFound(f"artifact {repository}:{reference} not found")
+        return (await self._load(repository, repo_id, [manifest_id]))[0]
+
+    async def _require(self, repository: str) -> int:
+        repo_id = await self._repositories.find(repository)
+        if repo_id is None:
+            raise NotFound(f"repository {repository} not found")
+        return repo_id
+
+    async def _load(self, repository: str, repo_id: int, ids: list[int]) -> list[ArtifactRecord]:
+        if not ids:
+            return []
+        async with self._db.read() as conn:
+            project_id = await conn.scalar(select(Repository.project_id).where(Repository.id == repo_id))
+            rows = {row.id: row for row in await conn.execute(select(Manifest).where(Manifest.id.in_(ids)))}
+            records = {
+                i: ArtifactRecord(
+                    row.id, repo_id, repository, project_id, row.digest, row.media_type, row.config_media_type,
+                    row.artifact_type or "", row.type, row.size, row.created_at, row.pull_time,
+                    orjson.loads(row.annotations) if row.annotations else None, bytes(row.content),
+                )
+                for i, row in rows.items()
+            }
+            for tag in await conn.execute(select(Tag).where(Tag.manifest_id.in_(ids)).order_by(Tag.updated_at, Tag.id)):
+                records[tag.manifest_id].tags.append(TagRecord(tag.id, repo_id, tag.manifest_id, tag.name, tag.updated_at))
+            digests = {record.digest: record for record in records.values()}
+            accessories = await conn.execute(
+                select(Manifest.id, Manifest.digest, Manifest.size, Manifest.artifact_type, Manifest.subject_digest,
+                       Manifest.created_at)
+                .where(Manifest.repository_id == repo_id, Manifest.subject_digest.in_(list(digests)))
+                .order_by(Manifest.created_at, Manifest.id)
+            )
+            for acc in accessories:
+                subject = digests[acc.subject_digest]
+                subject.accessories.append(AccessoryRecord(
+                    acc.id, acc.id, subject.id, subject.digest, repository, acc.size, acc.digest,
+                    accessory_type(acc.artifact_type), acc.created_at,
+                ))
+            child_ids = dict(
+                (await conn.execute(select(Manifest.digest, Manifest.id).where(Manifest.repository_id == repo_id)
+                                    .where(Manifest.digest.in_(_child_digests(records.values()))))).all()
+            )
+        for record in records.values():
+            record.references = _references(record, child_ids)
+        return [records[i] for i in ids if i in records]
+
+    async def extra_attrs(self, artifact: ArtifactRecord) -> dict[str, Any]:
+        """Harbor's extra_attrs: for an image, created/architecture/os/config/author from its config; for
+        another known kind, the whole config; nothing for indexes and unknown kinds."""
+        if artifact.type == UNKNOWN or artifact.manifest_media_type in mediatypes.INDEXES:
+            return {}
+        doc = orjson.loads(artifact.content)
+        config_ref = doc.get("config") or {}
+        digest, size = config_ref.get("digest"), config_ref.get("size", 0)
+        if not isinstance(digest, str) or not isinstance(size, int) or size > MAX_CONFIG_BYTES:
+            return {}
+        config = self._configs.get(digest)
+        if config is None:
+            data = b"".join([chunk async for chunk in self._blobs.read(parse_blob_digest(digest))])
+            try:
+                parsed = json.loads(data)
+            except ValueError:
+                return {}
+            config = parsed if isinstance(parsed, dict) else {}
+            self._configs.put(digest, config)
+        if artifact.type != IMAGE:
+            return config
+        inner = config.get("config") or {}
+        author = config.get("author") or ""
+        labels = inner.get("Labels") or {}
+        if not author and isinstance(labels, dict):
+            author = labels.get("org.opencontainers.image.authors") or labels.get("maintainer") or ""
+        return {"created": config.get("created"), "architecture": config.get("architecture"), "os": config.get("os"),
+                "config": inner, "author": author}
+
+    # --- writes ----------------------------------------------------------------------------------
+
+    async def delete(self, repository: str, reference: str) -> None:
+        """Delete an artifact with its accessories and the children no one else needs (as Harbor)."""
+        artifact = await self.get(repository, reference)
+        if await self._parents(artifact.repository_id, artifact.digest):
+            raise _ReferencedByOthers("the deleting artifact is referenced by others")
+        await self._delete_deeply(repository, artifact.repository_id, artifact.digest, root=True)
+
+    async def _parents(self, repo_id: int, digest: str) -> int:
+        async with self._db.read() as conn:
+            return int(await conn.scalar(
+                select(func.count()).select_from(ManifestChild).join(Manifest, Manifest.id == ManifestChild.manifest_id)
+                .where(Manifest.repository_id == repo_id, ManifestChild.child_digest == digest)
+            ) or 0)
+
+    async def _delete_deeply(self, repository: str, repo_id: int, digest: str, root: bool) -> None:
+        async with self._db.read() as conn:
+            manifest_id = await conn.scalar(select(Manifest.id).where(Manifest.repository_id == repo_id, Manifest.digest == digest))
+            if manifest_id is None:
+                return
+            tagged = await conn.scalar(select(func.count()).select_from(Tag).where(Tag.manifest_id == manifest_id))
+            accessories = (await conn.execute(select(Manifest.digest).where(
+                Manifest.repository_id == repo_id, Manifest.subject_digest == digest))).scalars().all()
+            children = (await conn.execute(select(ManifestChild.child_digest).where(
+                ManifestChild.manifest_id == manifest_id))).scalars().all()
+        if not root and (tagged or await self._parents(repo_id, digest)):
+            return  # a child someone still needs
+        for accessory in accessories:
+            await self._delete_deeply(repository, repo_id, accessory, root=True)
+        await self._manifests.delete(repository, digest)
+        for child in children:
+            await self._delete_deeply(repository, repo_id, child, root=False)
+
+    async def tags(
+        self, repository: str, reference: str, *, q: str | None = None, sort: str | None = None,
+        offset: int = 0, limit: int = 10,
+    ) -> tuple[list[TagRecord], int]:
+        artifact = await self.get(repository, reference)
+        keys = {"name": Tag.name, "push_time": Tag.updated_at, "id": Tag.id}
+        query = select(Tag).where(Tag.manifest_id == artifact.id, *conditions(q, keys))
+        async with self._db.read() as conn:
+            total = int(await conn.scalar(select(func.count()).select_from(query.subquery())) or 0)
+            rows = (await conn.execute(
+                query.order_by(*orderings(sort, keys, [Tag.updated_at, Tag.id])).offset(offset).limit(limit))).all()
+        return [TagRecord(r.id, artifact.repository_id, artifact.id, r.name, r.updated_at) for r in rows], total
+
+    async def create_tag(self, repository: str, reference: str, name: str) -> None:
+        if not is_valid_tag(name or ""):
+            raise BadRequest(f"invalid tag name {name[:200]!r}")
+        artifact = await self.get(repository, reference)
+        now = utcnow()
+        try:
+            async with self._db.write() as conn:
+                if await conn.scalar(select(Tag.id).where(Tag.repository_id == artifact.repository_id, Tag.name == name)):
+                    raise Conflict(f"tag {name} already exists in {repository}")
+                await conn.execute(self._db.insert(Tag).values(
+                    repository_id=artifact.repository_id, name=name, manifest_id=artifact.id, updated_at=now))
+        except IntegrityError:
+            raise Conflict(f"tag {name} already exists in {repository}") from None
+        self._manifests.forget_tag(repository, name)
+        self._repositories.tags_changed(artifact.repository_id)
+
+    async def delete_tag(self, repository: str, reference: str, name: str) -> None:
+        artifact = await self.get(repository, reference)
+        if name not in {tag.name for tag in artifact.tags}:
+            raise NotFound(f"tag {name} not found on {repository}@{artifact.digest}")
+        async with self._db.write() as conn:
+            await conn.execute(delete(Tag).where(and_(Tag.repository_id == artifact.repository_id, Tag.name == name)))
+        self._manifests.forget_tag(repository, name)
+        self._repositories.tags_changed(artifact.repository_id)
+
+
+class _ReferencedByOthers(PreconditionFailed):
+    code = "VIOLATE_FOREIGN_KEY_CONSTRAINT"
+
+
+def _child_digests(records) -> list[str]:  # type: ignore[no-untyped-def]
+    digests: list[str] = []
+    for record in records:
+        if "manifests" in (doc := orjson.loads(record.content)):
+            digests += [str(m.get("digest")) for m in doc.get("manifests") or [] if isinstance(m, dict)]
+    return digests
+
+
+def _references(record: ArtifactRecord, child_ids: dict[str, int]) -> list[ReferenceRecord]:
+    doc = orjson.loads(record.content)
+    return [
+        ReferenceRecord(record.id, child_ids.get(str(m.get("digest"))), str(m.get("digest")), m.get("platform"),
+                        m.get("annotations"), m.get("urls"))
+        for m in doc.get("manifests") or [] if isinstance(m, dict)
+    ]

@@ -1,0 +1,219 @@
+"""The Harbor artifact API on real pushes: types, extra_attrs, references, accessories, tags, q and
+sort, deletes that follow Harbor's rules, and harborapi reading it all."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import pytest
+from harborapi import HarborAsyncClient
+from harborapi.exceptions import Conflict, NotFound
+from harborapi.models import Tag
+
+from .helpers import (
+    OCI_MANIFEST,
+    V2,
+    Image,
+    build_artifact,
+    build_image,
+    build_index,
+    canonical_json,
+    descriptor,
+    unique,
+)
+
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
+HELM_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+NOTATION = "application/vnd.cncf.notary.signature"
+NEVER = "0001-01-01T00:00:00.000Z"
+
+
+def helm_chart() -> Image:
+    """A chart as `helm push` lays it out: the Chart.yaml as JSON config, the packaged chart as layer."""
+    config = json.dumps({"name": "web", "version": "1.2.3", "apiVersion": "v2", "description": "a web app"}).encode()
+    chart = b"\x1f\x8b" + uuid.uuid4().bytes * 8
+    doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(HELM_CONFIG, config),
+           "layers": [descriptor(HELM_LAYER, chart)]}
+    return Image(canonical_json(doc), OCI_MANIFEST, [config, chart])
+
+
+@pytest.fixture(scope="module")
+def world(berth):
+    project = unique("arts")
+    image = build_image(seed=71, layers=2, architecture="arm64")
+    children = [build_image(seed=72, layers=1), build_image(seed=73, layers=1, architecture="arm64")]
+    index = build_index(children, [("linux", "amd64"), ("linux", "arm64")])
+    signature = build_artifact(b"signature bytes", artifact_type=NOTATION, subject=image)
+    sbom = build_artifact(b'{"spdxVersion":"SPDX-2.3"}', subject=image)
+    chart = helm_chart()
+    with V2(berth.url, auth=berth.auth) as v2:
+        v2.create_project(project)
+        v2.push_image(f"{project}/app", image, "v1")
+        v2.push_image(f"{project}/app", signature, signature.digest)
+        v2.push_image(f"{project}/app", sbom, sbom.digest)
+        v2.push_image(f"{project}/multi", index, "latest")
+        v2.push_image(f"{project}/charts/web", chart, "1.2.3")
+    return {"project": project, "image": image, "index": index, "children": children, "signature": signature,
+            "sbom": sbom, "chart": chart}
+
+
+def _api(berth) -> httpx.Client:  # type: ignore[no-untyped-def]
+    return berth.client()
+
+
+def test_an_image_shows_its_type_config_tags_and_accessories(berth, world):
+    project, image = world["project"], world["image"]
+    with _api(berth) as api:
+        listed = api.get(f"/api/v2.0/projects/{project}/repositories/app/artifacts", params={"with_accessory": "true"})
+        assert listed.status_code == 200 and listed.headers["x-total-count"] == "1"  # accessories sit under it
+        art = listed.json()[0]
+        assert art["digest"] == image.digest and art["type"] == "IMAGE"
+        assert art["media_type"] == "application/vnd.oci.image.config.v1+json"
+        assert art["manifest_media_type"] == OCI_MANIFEST and art["repository_name"] == f"{project}/app"
+        assert art["extra_attrs"]["architecture"] == "arm64" and art["extra_attrs"]["os"] == "linux"
+        assert [t["name"] for t in art["tags"]] == ["v1"] and art["pull_time"] == NEVER
+        kinds = {a["digest"]: a["type"] for a in art["accessories"]}
+        assert kinds == {world["signature"].digest: "signature.notation", world["sbom"].digest: "subject.accessory"}
+        assert all(a["subject_artifact_digest"] == image.digest for a in art["accessories"])
+        by_tag = api.get(f"/api/v2.0/projects/{project}/repositories/app/artifacts/v1")
+        assert by_tag.json()["id"] == art["id"] and "accessories" not in by_tag.json()
+        assert api.get(f"/api/v2.0/projects/{project}/repositories/app/artifacts/{image.digest}").status_code == 200
+        assert api.get(f"/api/v2.0/projects/{project}/repositories/app/artifacts/nope").status_code == 404
+        assert api.get(f"/api/v2.0/projects/{project}/repositories/app/artifacts/bad%20ref").status_code == 400
+
+
+def test_an_index_lists_its_children_as_references_and_hides_them(berth, world):
+    project, index = world["project"], world["index"]
+    with _api(berth) as api:
+        listed = api.get(f"/api/v2.0/projects/{project}/repositories/multi/artifacts").json()
+        assert [a["digest"] for a in listed] == [index.digest]
+        references = listed[0]["references"]
+        assert [r["child_digest"] for r in references] == [c.digest for c in world["children"]]
+        assert references[1]["platform"]["architecture"] == "arm64" and references[0]["child_id"] > 0
+        assert listed[0]["type"] == "IMAGE" and "extra_attrs" in listed[0]
+        child = api.get(f"/api/v2.0/projects/{project}/repositories/multi/artifacts/{world['children'][0].digest}")
+        assert child.status_code == 200 and child.json()["extra_attrs"]["architecture"] == "amd64"
+        refused = api.delete(f"/api/v2.0/projects/{project}/repositories/multi/artifacts/{world['children'][0].digest}")
+        assert refused.status_code == 412 and refused.json()["errors"][0]["code"] == "VIOLATE_FOREIGN_KEY_CONSTRAINT"
+
+
+def test_a_helm_chart_is_a_chart_with_its_chart_yaml_as_extra_attrs(berth, world):
+    project = world["project"]
+    with _api(berth) as api:
+        chart = api.get(f"/api/v2.0/projects/{project}/repositories/charts%252Fweb/artifacts/1.2.3").json()
+        assert chart["type"] == "CHART" and chart["media_type"] == HELM_CONFIG
+        assert chart["extra_attrs"] == {"name": "web", "version": "1.2.3", "apiVersion": "v2", "description": "a web app"}
+
+
+def test_q_and_sort_over_artifacts(berth, world):
+    project = world["project"]
+    untagged = build_image(seed=74, layers=1)
+    with V2(berth.url, auth=berth.auth) as v2:
+        v2.push_image(f"{project}/sorted", build_image(seed=75, layers=1), "old")
+        v2.push_image(f"{project}/sorted", untagged, untagged.digest)
+        v2.push_image(f"{project}/sorted", build_image(seed=76, layers=1), "new")
+    base = f"/api/v2.0/projects/{project}/repositories/sorted/artifacts"
+    with _api(berth) as api:
+        def tags(**params: str) -> list[list[str]]:
+            response = api.get(base, params=params)
+            assert response.status_code == 200, response.text
+            return [[t["name"] for t in a.get("tags") or []] for a in response.json()]
+
+        assert tags() == [["new"], [], ["old"]]  # newest first
+        assert tags(sort="push_time") == [["old"], [], ["new"]]
+        assert tags(q="tags=nil") == [[]]
+        assert tags(q="tags=*", sort="push_time") == [["old"], ["new"]]
+        assert tags(q="tags=~ne") == [["new"]]
+        assert tags(q=f"digest={untagged.digest}") == [[]]
+        assert tags(q="type=IMAGE", page_size="1") == [["new"]]
+        for bad in ("tags", "colour=red", "tags=[1~2]"):
+            assert api.get(base, params={"q": bad}).status_code == 400
+
+
+def test_tags_are_created_listed_and_deleted_and_v2_follows(berth, world):
+    project, image = world["project"], world["image"]
+    base = f"/api/v2.0/projects/{project}/repositories/app/artifacts/{image.digest}/tags"
+    with _api(berth) as api:
+        assert api.get(f"/v2/{project}/app/manifests/stable", headers={"Accept": OCI_MANIFEST}).status_code == 404
+        created = api.post(base, json={"name": "stable"})
+        assert created.status_code == 201, created.text
+        assert api.get(f"/v2/{project}/app/manifests/stable", headers={"Accept": OCI_MANIFEST}).content == image.manifest
+        assert "stable" in api.get(f"/v2/{project}/app/tags/list").json()["tags"]
+        assert api.post(base, json={"name": "stable"}).status_code == 409
+        assert api.post(base, json={"name": "bad tag!"}).status_code == 400
+        names = [t["name"] for t in api.get(base, params={"sort": "name"}).json()]
+        assert names == ["stable", "v1"]
+        assert [t["name"] for t in api.get(base, params={"q": "name=v1"}).json()] == ["v1"]
+        assert api.delete(f"{base}/stable").status_code == 200
+        assert api.get(f"/v2/{project}/app/manifests/stable", headers={"Accept": OCI_MANIFEST}).status_code == 404
+        assert api.delete(f"{base}/stable").status_code == 404
+
+
+def test_deleting_an_artifact_takes_its_accessories_and_untagged_children(berth, world):
+    project = unique("arts-del")
+    image = build_image(seed=81, layers=1)
+    signature = build_artifact(b"sig", artifact_type=NOTATION, subject=image)
+    kids = [build_image(seed=82, layers=1), build_image(seed=83, layers=1)]
+    index = build_index(kids, [("linux", "amd64"), ("linux", "arm64")])
+    with V2(berth.url, auth=berth.auth) as v2:
+        v2.create_project(project)
+        v2.push_image(f"{project}/app", image, "v1")
+        v2.push_image(f"{project}/app", signature, signature.digest)
+        v2.push_image(f"{project}/app", index, "multi")
+        v2.push_image(f"{project}/app", kids[1], "kept")  # a tagged child stays
+        assert v2.http.delete(f"/api/v2.0/projects/{project}/repositories/app/artifacts/v1").status_code == 200
+        assert v2.get_manifest(f"{project}/app", image.digest).status_code == 404
+        assert v2.get_manifest(f"{project}/app", signature.digest).status_code == 404
+        assert v2.http.delete(f"/api/v2.0/projects/{project}/repositories/app/artifacts/multi").status_code == 200
+        assert v2.get_manifest(f"{project}/app", kids[0].digest).status_code == 404
+        assert v2.get_manifest(f"{project}/app", kids[1].digest).status_code == 200
+        remaining = v2.http.get(f"/api/v2.0/projects/{project}/repositories/app/artifacts").json()
+        assert [a["digest"] for a in remaining] == [kids[1].digest]
+
+
+def test_roles_decide_who_reads_tags_and_deletes(berth, world):
+    project, image = world["project"], world["image"]
+    password = "Passw0rd-arts"
+    names = {}
+    with _api(berth) as api:
+        for role_id, role in ((3, "guest"), (2, "developer")):
+            name = f"{role}-{uuid.uuid4().hex[:6]}"
+            assert api.post("/api/v2.0/users", json={"username": name, "email": f"{name}@example.test",
+                                                     "password": password}).status_code == 201
+            assert api.post(f"/api/v2.0/projects/{project}/members",
+                            json={"role_id": role_id, "member_user": {"username": name}}).status_code == 201
+            names[role] = name
+    base = f"/api/v2.0/projects/{project}/repositories/app/artifacts"
+    with httpx.Client(base_url=berth.url, auth=(names["guest"], password)) as guest:
+        assert guest.get(base).status_code == 200
+        assert guest.post(f"{base}/v1/tags", json={"name": "by-guest"}).status_code == 403
+        assert guest.delete(f"{base}/v1").status_code == 403
+    with httpx.Client(base_url=berth.url, auth=(names["developer"], password)) as developer:
+        assert developer.post(f"{base}/v1/tags", json={"name": "by-developer"}).status_code == 201
+        assert developer.delete(f"{base}/v1/tags/by-developer").status_code == 403
+        assert developer.delete(f"{base}/{image.digest}").status_code == 403
+    assert httpx.get(f"{berth.url}{base}").status_code == 401
+
+
+async def test_harborapi_reads_artifacts_and_manages_tags(berth, world):
+    project = world["project"]
+    client = HarborAsyncClient(url=f"{berth.url}/api/v2.0", username="admin", secret=berth.admin_password,
+                               timeout=30, retry=None)
+    artifacts = await client.get_artifacts(project, "app", with_accessory=True, with_label=True,
+                                           with_immutable_status=True)
+    assert len(artifacts) == 1 and artifacts[0].type == "IMAGE" and artifacts[0].labels == []
+    assert artifacts[0].extra_attrs.root["architecture"] == "arm64"
+    artifact = await client.get_artifact(project, "app", "v1")
+    assert artifact.digest == world["image"].digest
+    await client.create_artifact_tag(project, "app", "v1", Tag(name="from-harborapi"))
+    assert {t.name for t in await client.get_artifact_tags(project, "app", "v1")} >= {"v1", "from-harborapi"}
+    with pytest.raises(Conflict):
+        await client.create_artifact_tag(project, "app", "v1", Tag(name="from-harborapi"))
+    await client.delete_artifact_tag(project, "app", "v1", "from-harborapi")
+    chart = await client.get_artifact(project, "charts/web", "1.2.3")
+    assert chart.type == "CHART"
+    await client.delete_artifact(project, "charts/web", "1.2.3")
+    with pytest.raises(NotFound):
+        await client.get_artifact(project, "charts/web", "1.2.3")

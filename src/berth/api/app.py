@@ -13,6 +13,7 @@ from berth.api import (
     members,
     oidc,
     projects,
+    quotas,
     repositories,
     robots,
     systeminfo,
@@ -48,7 +49,8 @@ def create_api(
     for router in (
         health.router, systeminfo.router, projects.router, projects.metadata_router, members.router,
         users.router, usergroups.router, robots.router, robots.permissions_router, configurations.router,
-        ldap.router, oidc.router, artifacts.router, repositories.router,
+        ldap.router, oidc.router, artifacts.router, repositories.router, quotas.router, quotas.search_router,
+        quotas.statistic_router,
     ):
         app.include_router(router)
     return app

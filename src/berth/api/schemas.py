@@ -526,3 +526,40 @@ class Artifact(BaseModel):
     sbom_overview: SBOMOverview | None = None
     accessories: list[Accessory] | None = None
     inherited_accessories: list[Accessory] | None = None
+
+
+class Quota(BaseModel):
+    id: int
+    ref: dict[str, Any]
+    hard: ResourceList
+    used: ResourceList
+    creation_time: str
+    update_time: str
+
+
+class QuotaUpdateReq(_In):
+    hard: ResourceList | None = None
+
+
+class SearchRepository(BaseModel):
+    project_id: int | None = None
+    project_name: str = ""
+    project_public: bool = False
+    repository_name: str
+    pull_count: int = 0
+    artifact_count: int = 0
+
+
+class Search(BaseModel):
+    project: list[Project]
+    repository: list[SearchRepository]
+
+
+class Statistic(BaseModel):
+    private_project_count: int = 0
+    private_repo_count: int = 0
+    public_project_count: int = 0
+    public_repo_count: int = 0
+    total_project_count: int | None = None
+    total_repo_count: int | None = None
+    total_storage_consumption: int | None = None

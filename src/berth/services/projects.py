@@ -54,6 +54,22 @@ _PROJECT_KEYS = {
 _CVE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
+UNLIMITED = -1
+#: Harbor's ceiling for a storage limit: 1024 TiB
+MAX_LIMIT = 1024**5
+
+
+def limit_problem(value: object) -> str | None:
+    """Harbor's check of a storage limit (pure): -1, or 1 byte to 1024 TiB."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return "the storage limit must be an integer number of bytes"
+    if value <= 0 and value != UNLIMITED:
+        return f"invalid non-positive value for quota limit, value={value}"
+    if value > MAX_LIMIT:
+        return f"exceeded 1024TB, which is {MAX_LIMIT} Bytes, value={value}"
+    return None
+
+
 def name_problem(name: str) -> str | None:
     if not 1 <= len(name) <= 255 or not PROJECT_NAME.match(name):
         return (
@@ -144,6 +160,14 @@ class MemberRecord:
     role: int
 
 
+@dataclass(frozen=True, slots=True)
+class ProjectCounts:
+    public_projects: int
+    private_projects: int
+    public_repositories: int
+    private_repositories: int
+
+
 @dataclass(slots=True)
 class ProjectFilter:
     name: str | None = None
@@ -211,8 +235,10 @@ class ProjectService:
             )
         meta.pop("retention_id", None)
         meta.setdefault("public", "false")
-        if storage_limit is not None and storage_limit < -1:
-            raise BadRequest("storage_limit must be -1 (unlimited) or a number of bytes")
+        if storage_limit is not None and storage_limit != 0:
+            problem = limit_problem(storage_limit)
+            if problem:
+                raise BadRequest(problem)
         now = utcnow()
         try:
             async with self._db.write() as conn:
@@ -513,6 +539,37 @@ class ProjectService:
                 select(ProjectMember.role, func.count()).where(ProjectMember.project_id == project_id).group_by(ProjectMember.role)
             )
             return {int(role): int(count) for role, count in rows}
+
+    async def counts(self, visible: set[int] | None) -> ProjectCounts:
+        """Public and private projects and their repositories, among `visible` (None: all)."""
+        public = select(ProjectMetadata.project_id).where(ProjectMetadata.name == "public", ProjectMetadata.value == "true")
+        scope = [] if visible is None else [Project.id.in_(sorted(visible))]
+        repo_scope = [] if visible is None else [Repository.project_id.in_(sorted(visible))]
+        async with self._db.read() as conn:
+            async def count(query) -> int:  # type: ignore[no-untyped-def]
+                return int(await conn.scalar(query) or 0)
+
+            return ProjectCounts(
+                await count(select(func.count()).select_from(Project).where(Project.id.in_(public), *scope)),
+                await count(select(func.count()).select_from(Project).where(Project.id.not_in(public), *scope)),
+                await count(select(func.count()).select_from(Repository)
+                            .where(Repository.project_id.in_(public), *repo_scope)),
+                await count(select(func.count()).select_from(Repository)
+                            .where(Repository.project_id.not_in(public), *repo_scope)),
+            )
+
+    async def total_storage(self) -> int:
+        """Bytes stored across projects, each blob counted once per project (as quotas count)."""
+        per_project = (
+            select(Repository.project_id, RepositoryBlob.digest)
+            .join(Repository, Repository.id == RepositoryBlob.repository_id)
+            .distinct()
+            .subquery()
+        )
+        async with self._db.read() as conn:
+            return int(await conn.scalar(
+                select(func.coalesce(func.sum(Blob.size), 0)).join(per_project, per_project.c.digest == Blob.digest)
+            ) or 0)
 
     async def public_ids(self) -> set[int]:
         async with self._db.read() as conn:

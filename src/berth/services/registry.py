@@ -14,6 +14,7 @@ from berth.services.configurations import ConfigurationService
 from berth.services.manifests import ManifestService
 from berth.services.projects import ProjectService
 from berth.services.pulls import PullRecorder
+from berth.services.quotas import QuotaService
 from berth.services.repositories import RepositoryService
 from berth.services.robots import RobotService
 from berth.services.uploads import UploadService
@@ -45,6 +46,7 @@ class Registry:
         self.configurations = ConfigurationService(db, box)
         self.pulls = PullRecorder(db)
         self.artifacts = ArtifactService(db, self.repositories, self.manifests, self.blobs)
+        self.quotas = QuotaService(db, self.projects)
 
     async def delete_repository(self, name: str) -> None:
         """Delete a repository with its manifests, tags, blob links and open uploads (blob bytes stay

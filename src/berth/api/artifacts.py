@@ -1,7 +1,7 @@
 """Swagger tag `artifact` (first part): list, get and delete artifacts; list, create and delete tags.
 
-Labels, additions, scan overviews and copying arrive with their own features; until then the
-artifact bodies simply do not carry those fields.
+Additions, scan overviews and copying arrive with their own features; until then the artifact
+bodies simply do not carry those fields.
 """
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 
 from berth.api import schemas
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time
+from berth.api.labels import label_body
 from berth.api.repositories import repository_in_project
 from berth.services.artifacts import ArtifactRecord, TagRecord
+from berth.services.labels import LabelRecord
+from berth.services.errors import BadRequest
 from berth.services.registry import Registry
 
 router = APIRouter(tags=["artifact"])
@@ -48,7 +51,9 @@ class Options:
 OptionsDep = Annotated[Options, Depends()]
 
 
-async def artifact_body(registry: Registry, artifact: ArtifactRecord, options: Options) -> schemas.Artifact:
+async def artifact_body(
+    registry: Registry, artifact: ArtifactRecord, options: Options, labels: list[LabelRecord] | None = None,
+) -> schemas.Artifact:
     return schemas.Artifact(
         id=artifact.id, type=artifact.type, media_type=artifact.media_type,
         manifest_media_type=artifact.manifest_media_type, artifact_type=artifact.artifact_type or None,
@@ -63,7 +68,7 @@ async def artifact_body(registry: Registry, artifact: ArtifactRecord, options: O
             for r in artifact.references
         ] or None,
         tags=[_tag(tag) for tag in artifact.tags] if options.with_tag else None,
-        labels=[] if options.with_label else None,
+        labels=[label_body(label) for label in labels or []] if options.with_label else None,
         accessories=[
             schemas.Accessory(id=a.id, artifact_id=a.artifact_id, subject_artifact_id=a.subject_artifact_id,
                               subject_artifact_digest=a.subject_artifact_digest,
@@ -85,7 +90,8 @@ async def list_artifacts(
     name = await repository_in_project(registry, subject, project_name, repository_name, "artifact", "list")
     found, total = await registry.artifacts.list(name, q=q, sort=sort, offset=paging.offset, limit=paging.limit)
     paging.headers(request, response, total)
-    return [await artifact_body(registry, a, options) for a in found]
+    labels = await registry.labels.of_artifacts([a.id for a in found]) if options.with_label else {}
+    return [await artifact_body(registry, a, options, labels.get(a.id)) for a in found]
 
 
 @router.get(_ARTIFACTS + "/{reference}", operation_id="getArtifact", response_model=schemas.Artifact,
@@ -98,7 +104,8 @@ async def get_artifact(
     nothing here)."""
     name = await repository_in_project(registry, subject, project_name, repository_name, "artifact", "read")
     artifact = await registry.artifacts.get(name, reference)
-    return await artifact_body(registry, artifact, options)
+    labels = await registry.labels.of_artifacts([artifact.id]) if options.with_label else {}
+    return await artifact_body(registry, artifact, options, labels.get(artifact.id))
 
 
 @router.delete(_ARTIFACTS + "/{reference}", operation_id="deleteArtifact")
@@ -145,4 +152,29 @@ async def delete_tag(
 ) -> Response:
     name = await repository_in_project(registry, subject, project_name, repository_name, "tag", "delete")
     await registry.artifacts.delete_tag(name, reference, tag_name)
+    return Response(status_code=200)
+
+
+@router.post(_ARTIFACTS + "/{reference}/labels", operation_id="addLabel")
+async def add_label(
+    registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str, reference: str,
+    label: Annotated[schemas.LabelIn, Body()],
+) -> Response:
+    """Attach a global label or one of this project's (409 when it is already there)."""
+    name = await repository_in_project(registry, subject, project_name, repository_name, "artifact-label", "create")
+    if label.id is None:
+        raise BadRequest("the label id is required")
+    artifact = await registry.artifacts.get(name, reference)
+    await registry.labels.attach(artifact.id, label.id)
+    return Response(status_code=200)
+
+
+@router.delete(_ARTIFACTS + "/{reference}/labels/{label_id}", operation_id="removeLabel")
+async def remove_label(
+    registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str, reference: str,
+    label_id: int,
+) -> Response:
+    name = await repository_in_project(registry, subject, project_name, repository_name, "artifact-label", "delete")
+    artifact = await registry.artifacts.get(name, reference)
+    await registry.labels.detach(artifact.id, label_id)
     return Response(status_code=200)

@@ -501,6 +501,17 @@ class Label(BaseModel):
     update_time: str
 
 
+class LabelIn(_In):
+    id: int | None = None
+    name: str | None = None
+    description: str | None = None
+    color: str | None = None
+    scope: str | None = None
+    project_id: int | None = None
+    creation_time: str | None = None
+    update_time: str | None = None
+
+
 class Artifact(BaseModel):
     id: int
     type: str

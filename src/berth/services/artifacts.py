@@ -14,10 +14,10 @@ from sqlalchemy import and_, delete, exists, func, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from berth.artifact_types import IMAGE, UNKNOWN
-from berth.db.models import Manifest, ManifestChild, Repository, Tag, utcnow
+from berth.db.models import ArtifactLabel, Manifest, ManifestChild, Repository, Tag, utcnow
 from berth.db.session import Database
 from berth import mediatypes
-from berth.query import AnyOf, Fuzzy, QueryInvalid, parse_query
+from berth.query import AllOf, AnyOf, Fuzzy, QueryInvalid, parse_query
 from berth.references import is_digest_reference, is_valid_tag
 from berth.services.blobs import BlobService, parse_blob_digest
 from berth.services.cache import LruCache
@@ -154,9 +154,12 @@ class ArtifactService:
                 else:
                     raise BadRequest("tags takes an exact value, ~fuzzy, {any of}, nil or *")
                 continue
+            if key == "labels":
+                out.append(_with_labels(value))
+                continue
             column = columns.get(key)
             if column is None:
-                raise BadRequest(f"unsupported query key {key!r}: one of {', '.join(sorted([*columns, 'tags']))}")
+                raise BadRequest(f"unsupported query key {key!r}: one of {', '.join(sorted([*columns, 'tags', 'labels']))}")
             out.append(condition(column, value))
         return out
 
@@ -340,3 +343,19 @@ def _references(record: ArtifactRecord, child_ids: dict[str, int]) -> list[Refer
                         m.get("annotations"), m.get("urls"))
         for m in doc.get("manifests") or [] if isinstance(m, dict)
     ]
+
+
+def _with_labels(value: object) -> Any:
+    """`labels=<id>`, `labels=(id id)` (all of them) or `labels={id id}` (any of them), as Harbor."""
+    def has(label_id: object) -> Any:
+        if isinstance(label_id, str) and label_id.isdigit():
+            label_id = int(label_id)
+        if not isinstance(label_id, int):
+            raise BadRequest("labels are given by id: labels=<id>, labels=(1 2) or labels={1 2}")
+        return exists().where(ArtifactLabel.manifest_id == Manifest.id, ArtifactLabel.label_id == label_id)
+
+    if isinstance(value, AllOf):
+        return and_(*(has(v) for v in value.values))
+    if isinstance(value, AnyOf):
+        return or_(*(has(v) for v in value.values)) if value.values else or_(False)  # type: ignore[arg-type]
+    return has(value)

@@ -11,6 +11,7 @@ from berth.db.session import Database
 from berth.services.artifacts import ArtifactService
 from berth.services.blobs import BlobService
 from berth.services.configurations import ConfigurationService
+from berth.services.labels import LabelService
 from berth.services.manifests import ManifestService
 from berth.services.projects import ProjectService
 from berth.services.pulls import PullRecorder
@@ -47,6 +48,7 @@ class Registry:
         self.pulls = PullRecorder(db)
         self.artifacts = ArtifactService(db, self.repositories, self.manifests, self.blobs)
         self.quotas = QuotaService(db, self.projects)
+        self.labels = LabelService(db)
 
     async def delete_repository(self, name: str) -> None:
         """Delete a repository with its manifests, tags, blob links and open uploads (blob bytes stay

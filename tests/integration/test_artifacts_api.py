@@ -21,6 +21,7 @@ from .helpers import (
     build_index,
     canonical_json,
     descriptor,
+    sha256,
     unique,
 )
 
@@ -217,3 +218,49 @@ async def test_harborapi_reads_artifacts_and_manages_tags(berth, world):
     await client.delete_artifact(project, "charts/web", "1.2.3")
     with pytest.raises(NotFound):
         await client.get_artifact(project, "charts/web", "1.2.3")
+
+
+def test_copying_an_artifact_brings_its_tags_children_accessories_and_blobs(berth, world):
+    source, target = world["project"], unique("arts-copy")
+    image, index, signature = world["image"], world["index"], world["signature"]
+    with V2(berth.url, auth=berth.auth) as v2:
+        v2.create_project(target)
+        api = v2.http
+        copied = api.post(f"/api/v2.0/projects/{target}/repositories/mirror/artifacts", params={"from": f"{source}/app:v1"})
+        assert copied.status_code == 201, copied.text
+        assert copied.headers["location"].endswith(f"/artifacts/{image.digest}")
+        assert v2.get_manifest(f"{target}/mirror", "v1").content == image.manifest
+        for blob in image.blobs:
+            assert api.get(f"/v2/{target}/mirror/blobs/{sha256(blob)}").content == blob
+        art = api.get(f"/api/v2.0/projects/{target}/repositories/mirror/artifacts/v1", params={"with_accessory": "true"}).json()
+        assert signature.digest in {a["digest"] for a in art["accessories"]}
+        by_digest = api.post(f"/api/v2.0/projects/{target}/repositories/multi/artifacts",
+                             params={"from": f"{source}/multi@{index.digest}"})
+        assert by_digest.status_code == 201
+        refs = api.get(f"/api/v2.0/projects/{target}/repositories/multi/artifacts/{index.digest}").json()["references"]
+        assert all(r["child_id"] for r in refs) and len(refs) == 2
+        again = api.post(f"/api/v2.0/projects/{target}/repositories/mirror/artifacts", params={"from": f"{source}/app:v1"})
+        assert again.status_code == 201  # copying twice is harmless
+        accessory = api.post(f"/api/v2.0/projects/{target}/repositories/mirror/artifacts",
+                             params={"from": f"{source}/app@{signature.digest}"})
+        assert accessory.status_code == 403 and accessory.json()["errors"][0]["code"] == "DENIED"
+        for bad in ("nothing", f"{source}/app", "app:v1", f"{source}/app:bad tag"):
+            response = api.post(f"/api/v2.0/projects/{target}/repositories/x/artifacts", params={"from": bad})
+            assert response.status_code in (400, 404), (bad, response.text)
+        missing = api.post(f"/api/v2.0/projects/{target}/repositories/x/artifacts", params={"from": f"{source}/app:nope"})
+        assert missing.status_code == 404
+
+
+def test_copying_needs_read_on_the_source_and_push_on_the_target(berth, world):
+    source = world["project"]
+    mine = unique("arts-mine")
+    password = "Passw0rd-copy"
+    name = f"copier-{uuid.uuid4().hex[:6]}"
+    with berth.client() as api:
+        assert api.post("/api/v2.0/users", json={"username": name, "email": f"{name}@example.test",
+                                                 "password": password}).status_code == 201
+    with httpx.Client(base_url=berth.url, auth=(name, password)) as user:
+        assert user.post("/api/v2.0/projects", json={"project_name": mine}).status_code == 201  # its projectAdmin
+        refused = user.post(f"/api/v2.0/projects/{mine}/repositories/app/artifacts", params={"from": f"{source}/app:v1"})
+        assert refused.status_code == 403  # no read on the source project
+        assert user.get(f"/api/v2.0/projects/{mine}/repositories").json() == []

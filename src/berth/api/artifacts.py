@@ -1,7 +1,7 @@
 """Swagger tag `artifact` (first part): list, get and delete artifacts; list, create and delete tags.
 
-Additions, scan overviews and copying arrive with their own features; until then the artifact
-bodies simply do not carry those fields.
+Additions and scan overviews arrive with their own features; until then the artifact bodies
+simply do not carry those fields.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from berth.api import schemas
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time
@@ -178,3 +178,31 @@ async def remove_label(
     artifact = await registry.artifacts.get(name, reference)
     await registry.labels.detach(artifact.id, label_id)
     return Response(status_code=200)
+
+
+def _parse_from(value: str) -> tuple[str, str]:
+    """Harbor's `from`: project/repository:tag or project/repository@digest."""
+    if "@" in value:
+        repository, _, reference = value.partition("@")
+    else:
+        repository, sep, reference = value.rpartition(":")
+        if not sep:
+            repository, reference = "", ""
+    if "/" not in repository or not reference:
+        raise BadRequest(f"invalid from {value[:300]!r}: project/repository:tag or project/repository@digest")
+    return repository, reference
+
+
+@router.post(_ARTIFACTS, operation_id="CopyArtifact", status_code=201)
+async def copy_artifact(
+    request: Request, registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str,
+    from_: Annotated[str, Query(alias="from")],
+) -> Response:
+    """Copy an artifact here from a repository the caller may read (push rights here needed)."""
+    target = await repository_in_project(registry, subject, project_name, repository_name, "artifact", "create")
+    source, reference = _parse_from(from_)
+    source_project, _, inner = source.partition("/")
+    source = await repository_in_project(registry, subject, source_project, inner, "artifact", "read")
+    digest = await registry.artifacts.copy(source, reference, target)
+    location = f"{request.scope.get('root_path', '')}/projects/{project_name}/repositories/{repository_name}/artifacts/{digest}"
+    return Response(status_code=201, headers={"Location": location})

@@ -21,8 +21,8 @@ from berth.query import AllOf, AnyOf, Fuzzy, QueryInvalid, parse_query
 from berth.references import is_digest_reference, is_valid_tag
 from berth.services.blobs import BlobService, parse_blob_digest
 from berth.services.cache import LruCache
-from berth.services.errors import BadRequest, Conflict, NotFound, PreconditionFailed
-from berth.services.manifests import ManifestService
+from berth.services.errors import BadRequest, Conflict, NotFound, PreconditionFailed, ServiceError
+from berth.services.manifests import ManifestService, parse_manifest
 from berth.services.querying import condition, conditions, orderings
 from berth.services.repositories import RepositoryService
 
@@ -285,6 +285,44 @@ class ArtifactService:
         for child in children:
             await self._delete_deeply(repository, repo_id, child, root=False)
 
+    async def copy(self, source: str, reference: str, target: str) -> str:
+        """Copy an artifact (with its children and accessories, and the tags of the outermost one) into
+        `target`, as Harbor does; returns its digest. Accessories are copied with their subject only."""
+        artifact = await self.get(source, reference)
+        async with self._db.read() as conn:
+            subject = await conn.scalar(select(Manifest.subject_digest).where(Manifest.id == artifact.id))
+        if subject is not None:
+            raise Denied("the operation isn't supported for an artifact accessory")
+        await self._copy_deeply(source, artifact.repository_id, artifact.digest, target,
+                                [tag.name for tag in artifact.tags], root=True)
+        return artifact.digest
+
+    async def _copy_deeply(self, source: str, source_id: int, digest: str, target: str, tags: list[str], root: bool) -> None:
+        async with self._db.read() as conn:
+            row = (await conn.execute(select(Manifest.media_type, Manifest.content).where(
+                Manifest.repository_id == source_id, Manifest.digest == digest))).first()
+            accessories = (await conn.execute(select(Manifest.digest).where(
+                Manifest.repository_id == source_id, Manifest.subject_digest == digest))).scalars().all()
+        if row is None:
+            return  # a child the source does not hold (a foreign manifest in an index)
+        target_id = await self._repositories.find(target)
+        present = target_id is not None and await self._holds(target_id, digest)
+        if present and not root:
+            return
+        content = bytes(row.content)
+        if not present:
+            parsed = parse_manifest(content, row.media_type)
+            for child in parsed.children:
+                await self._copy_deeply(source, source_id, child, target, [], root=False)
+            await self._blobs.link_from(source, target, list(parsed.blobs))
+        await self._manifests.put(target, digest, content, row.media_type, extra_tags=tags)
+        for accessory in accessories:
+            await self._copy_deeply(source, source_id, accessory, target, [], root=False)
+
+    async def _holds(self, repo_id: int, digest: str) -> bool:
+        async with self._db.read() as conn:
+            return await conn.scalar(select(Manifest.id).where(Manifest.repository_id == repo_id, Manifest.digest == digest)) is not None
+
     async def tags(
         self, repository: str, reference: str, *, q: str | None = None, sort: str | None = None,
         offset: int = 0, limit: int = 10,
@@ -322,6 +360,10 @@ class ArtifactService:
             await conn.execute(delete(Tag).where(and_(Tag.repository_id == artifact.repository_id, Tag.name == name)))
         self._manifests.forget_tag(repository, name)
         self._repositories.tags_changed(artifact.repository_id)
+
+
+class Denied(ServiceError):
+    status, code = 403, "DENIED"
 
 
 class _ReferencedByOthers(PreconditionFailed):

@@ -105,6 +105,18 @@ class BlobService:
             )
         )
 
+    async def link_from(self, source: str, repository: str, digests: list[str]) -> None:
+        """Link into `repository` the blobs of `digests` that `source` holds (copying an artifact)."""
+        source_id = await self._repositories.require(source)
+        repo_id = await self._repositories.ensure(repository)
+        async with self._db.write() as conn:
+            held = (await conn.execute(select(RepositoryBlob.digest).where(
+                RepositoryBlob.repository_id == source_id, RepositoryBlob.digest.in_(digests)))).scalars().all()
+            if held:
+                await conn.execute(update(Blob).where(Blob.digest.in_(held)).values(last_linked_at=utcnow()))
+            for digest in held:
+                await self.link(conn, repo_id, digest)
+
     async def mount(self, repository: str, digest: Digest, source: str | None) -> BlobInfo | None:
         """Link a blob that `source` holds (without source: any repository of the same project, so a
         mount never reveals blobs of projects the caller cannot read); None if it cannot."""

@@ -12,6 +12,8 @@ from harborapi import HarborAsyncClient
 from harborapi.exceptions import Conflict, NotFound
 from harborapi.models import Tag
 
+from tests.charts import chart_archive
+
 from .helpers import (
     OCI_MANIFEST,
     V2,
@@ -31,10 +33,22 @@ NOTATION = "application/vnd.cncf.notary.signature"
 NEVER = "0001-01-01T00:00:00.000Z"
 
 
+def chart_package() -> bytes:
+    """A .tgz laid out as `helm package` makes it, with a subchart whose files must not count."""
+    files = {
+        "web/Chart.yaml": "apiVersion: v2\nname: web\nversion: 1.2.3\ndependencies:\n"
+                          "  - name: redis\n    version: 17.0.0\n    repository: https://charts.example.test\n",
+        "web/values.yaml": "replicas: 2\nimage: web:1.2.3\n",
+        "web/README.md": "# web\nA web app.\n",
+        "web/charts/redis/values.yaml": "subchart: true\n",
+    }
+    return chart_archive(files)
+
+
 def helm_chart() -> Image:
     """A chart as `helm push` lays it out: the Chart.yaml as JSON config, the packaged chart as layer."""
     config = json.dumps({"name": "web", "version": "1.2.3", "apiVersion": "v2", "description": "a web app"}).encode()
-    chart = b"\x1f\x8b" + uuid.uuid4().bytes * 8
+    chart = chart_package()
     doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(HELM_CONFIG, config),
            "layers": [descriptor(HELM_LAYER, chart)]}
     return Image(canonical_json(doc), OCI_MANIFEST, [config, chart])
@@ -106,6 +120,31 @@ def test_a_helm_chart_is_a_chart_with_its_chart_yaml_as_extra_attrs(berth, world
         chart = api.get(f"/api/v2.0/projects/{project}/repositories/charts%252Fweb/artifacts/1.2.3").json()
         assert chart["type"] == "CHART" and chart["media_type"] == HELM_CONFIG
         assert chart["extra_attrs"] == {"name": "web", "version": "1.2.3", "apiVersion": "v2", "description": "a web app"}
+
+
+def test_additions_give_build_history_and_chart_files(berth, world):
+    project, image = world["project"], world["image"]
+    with _api(berth) as api:
+        art = api.get(f"/api/v2.0/projects/{project}/repositories/app/artifacts/v1").json()
+        link = art["addition_links"]["build_history"]
+        assert link == {"href": f"/api/v2.0/projects/{project}/repositories/app/artifacts/{image.digest}"
+                                f"/additions/build_history", "absolute": False}
+        history = api.get(link["href"])
+        assert history.status_code == 200 and history.headers["content-type"].startswith("application/json")
+        assert history.json() == json.loads(image.blobs[0])["history"]
+        base = f"/api/v2.0/projects/{project}/repositories/charts%252Fweb/artifacts/1.2.3/additions"
+        chart = api.get(f"/api/v2.0/projects/{project}/repositories/charts%252Fweb/artifacts/1.2.3").json()
+        assert set(chart["addition_links"]) == {"values.yaml", "readme.md", "dependencies"}
+        assert "charts%252Fweb" in chart["addition_links"]["readme.md"]["href"]
+        values = api.get(f"{base}/values.yaml")
+        assert values.text == "replicas: 2\nimage: web:1.2.3\n" and values.headers["content-type"].startswith("text/plain")
+        assert api.get(f"{base}/readme.md").text == "# web\nA web app.\n"
+        assert api.get(f"{base}/dependencies").json() == [
+            {"name": "redis", "version": "17.0.0", "repository": "https://charts.example.test"}]
+        wrong = api.get(f"{base}/build_history")
+        assert wrong.status_code == 400 and "isn't supported for CHART" in wrong.json()["errors"][0]["message"]
+        index = api.get(f"/api/v2.0/projects/{project}/repositories/multi/artifacts/latest").json()
+        assert "addition_links" not in index
 
 
 def test_q_and_sort_over_artifacts(berth, world):

@@ -1,13 +1,13 @@
 """Swagger tag `artifact` (first part): list, get and delete artifacts; list, create and delete tags.
 
-Additions and scan overviews arrive with their own features; until then the artifact bodies
-simply do not carry those fields.
+Scan overviews arrive with scanning; until then the artifact bodies do not carry them.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
@@ -15,7 +15,7 @@ from berth.api import schemas
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time
 from berth.api.labels import label_body
 from berth.api.repositories import repository_in_project
-from berth.services.artifacts import ArtifactRecord, TagRecord
+from berth.services.artifacts import ArtifactRecord, ArtifactService, TagRecord
 from berth.services.labels import LabelRecord
 from berth.services.errors import BadRequest
 from berth.services.registry import Registry
@@ -69,6 +69,7 @@ async def artifact_body(
         ] or None,
         tags=[_tag(tag) for tag in artifact.tags] if options.with_tag else None,
         labels=[label_body(label) for label in labels or []] if options.with_label else None,
+        addition_links=_addition_links(artifact) or None,
         accessories=[
             schemas.Accessory(id=a.id, artifact_id=a.artifact_id, subject_artifact_id=a.subject_artifact_id,
                               subject_artifact_digest=a.subject_artifact_digest,
@@ -77,6 +78,13 @@ async def artifact_body(
             for a in artifact.accessories
         ] if options.with_accessory else None,
     )
+
+
+def _addition_links(artifact: ArtifactRecord) -> dict[str, schemas.AdditionLink]:
+    project, _, inner = artifact.repository_name.partition("/")
+    base = f"/api/v2.0/projects/{project}/repositories/{quote(inner, safe='').replace('%', '%25')}" \
+           f"/artifacts/{artifact.digest}/additions"
+    return {name: schemas.AdditionLink(href=f"{base}/{name}") for name in ArtifactService.addition_types(artifact)}
 
 
 @router.get(_ARTIFACTS, operation_id="listArtifacts", response_model=list[schemas.Artifact],
@@ -206,3 +214,16 @@ async def copy_artifact(
     digest = await registry.artifacts.copy(source, reference, target)
     location = f"{request.scope.get('root_path', '')}/projects/{project_name}/repositories/{repository_name}/artifacts/{digest}"
     return Response(status_code=201, headers={"Location": location})
+
+
+@router.get(_ARTIFACTS + "/{reference}/additions/{addition}", operation_id="getAddition",
+            response_class=Response, responses={200: {"content": {"application/json": {"schema": {"type": "string"}}}}})
+async def get_addition(
+    registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str, reference: str,
+    addition: str,
+) -> Response:
+    """An image's `build_history`, or a chart's `values.yaml`, `readme.md` and `dependencies`."""
+    name = await repository_in_project(registry, subject, project_name, repository_name, "artifact-addition", "read")
+    artifact = await registry.artifacts.get(name, reference)
+    content_type, body = await registry.artifacts.addition(artifact, addition)
+    return Response(body, 200, media_type=content_type)

@@ -4,6 +4,7 @@ from its config. Deleting an artifact takes its accessories and untagged childre
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,7 +14,8 @@ import orjson
 from sqlalchemy import and_, delete, exists, func, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from berth.artifact_types import IMAGE, UNKNOWN
+from berth.artifact_types import CHART, IMAGE, UNKNOWN
+from berth.charts import chart_details
 from berth.db.models import ArtifactLabel, Manifest, ManifestChild, Repository, Tag, utcnow
 from berth.db.session import Database
 from berth import mediatypes
@@ -28,6 +30,8 @@ from berth.services.repositories import RepositoryService
 
 #: a config blob larger than this is not read for extra_attrs
 MAX_CONFIG_BYTES = 1024 * 1024
+#: a chart package larger than this is not opened for its additions
+MAX_CHART_BYTES = 32 * 1024 * 1024
 
 # accessory types by the accessory's artifactType (else config media type), as Harbor names them
 _ACCESSORY_TYPES = {
@@ -227,7 +231,52 @@ class ArtifactService:
         another known kind, the whole config; nothing for indexes and unknown kinds."""
         if artifact.type == UNKNOWN or artifact.manifest_media_type in mediatypes.INDEXES:
             return {}
+        config = await self._config(orjson.loads(artifact.content))
+        if artifact.type != IMAGE:
+            return config
+        inner = config.get("config") or {}
+        author = config.get("author") or ""
+        labels = inner.get("Labels") or {}
+        if not author and isinstance(labels, dict):
+            author = labels.get("org.opencontainers.image.authors") or labels.get("maintainer") or ""
+        return {"created": config.get("created"), "architecture": config.get("architecture"), "os": config.get("os"),
+                "config": inner, "author": author}
+
+    # --- additions -------------------------------------------------------------------------------
+
+    @staticmethod
+    def addition_types(artifact: ArtifactRecord) -> list[str]:
+        """The additions Harbor offers for the artifact's kind (vulnerabilities come with scanning)."""
+        if artifact.manifest_media_type in mediatypes.INDEXES:
+            return []
+        if artifact.type == IMAGE:
+            return ["build_history"]
+        if artifact.type == CHART:
+            return ["values.yaml", "readme.md", "dependencies"]
+        return []
+
+    async def addition(self, artifact: ArtifactRecord, name: str) -> tuple[str, bytes]:
+        """(content type, bytes) of an addition: an image's build history, a chart's values.yaml,
+        README or dependencies; 400 for an addition the kind does not have (Harbor's message)."""
+        if name not in self.addition_types(artifact):
+            raise BadRequest(f"addition {name} isn't supported for {artifact.type}")
         doc = orjson.loads(artifact.content)
+        if name == "build_history":
+            config = await self._config(doc)
+            return "application/json; charset=utf-8", orjson.dumps(config.get("history") or [])
+        layer = next((l for l in doc.get("layers") or [] if l.get("digest") != (doc.get("config") or {}).get("digest")), None)
+        if layer is None or not isinstance(layer.get("size"), int) or layer["size"] > MAX_CHART_BYTES:
+            raise BadRequest(f"the chart has no readable package (at most {MAX_CHART_BYTES} bytes)")
+        data = b"".join([chunk async for chunk in self._blobs.read(parse_blob_digest(layer["digest"]))])
+        details = await asyncio.to_thread(chart_details, data)
+        if name == "values.yaml":
+            return "text/plain; charset=utf-8", details.values.encode()
+        if name == "readme.md":
+            return "text/markdown; charset=utf-8", details.readme.encode()
+        return "application/json; charset=utf-8", orjson.dumps(details.dependencies)
+
+    async def _config(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """The manifest's config as JSON (cached by digest; {} when absent, too large or not JSON)."""
         config_ref = doc.get("config") or {}
         digest, size = config_ref.get("digest"), config_ref.get("size", 0)
         if not isinstance(digest, str) or not isinstance(size, int) or size > MAX_CONFIG_BYTES:
@@ -241,15 +290,7 @@ class ArtifactService:
                 return {}
             config = parsed if isinstance(parsed, dict) else {}
             self._configs.put(digest, config)
-        if artifact.type != IMAGE:
-            return config
-        inner = config.get("config") or {}
-        author = config.get("author") or ""
-        labels = inner.get("Labels") or {}
-        if not author and isinstance(labels, dict):
-            author = labels.get("org.opencontainers.image.authors") or labels.get("maintainer") or ""
-        return {"created": config.get("created"), "architecture": config.get("architecture"), "os": config.get("os"),
-                "config": inner, "author": author}
+        return config
 
     # --- writes ----------------------------------------------------------------------------------
 

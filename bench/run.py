@@ -21,7 +21,7 @@ Fairness: blob files are random data pre-generated on disk; before every blob fi
 cache is flushed (sync) and the files it reads (the source files for a push, the server's stored
 copy for a pull) are read once so they are warm.
 
-ROWSPEC for --only: comma-separated groups among push, pull, manifest, small, tags
+ROWSPEC for --only: comma-separated groups among push, pull, manifest, small, tags, artifacts
 (peak RSS and server CPU time are always reported). Pull without push still pushes the blobs
 first, unmeasured.
 
@@ -69,7 +69,7 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 ACCEPT = f"{OCI_MANIFEST}, {DOCKER_MANIFEST}"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-GROUPS = ("push", "pull", "manifest", "small", "tags")
+GROUPS = ("push", "pull", "manifest", "small", "tags", "artifacts")
 CONCURRENCY = 8  # concurrent blob clients
 HEY_CONNECTIONS = 32
 TAG_CONNECTIONS = 8
@@ -79,7 +79,9 @@ CLIENT_CPUS: set[int] = set()
 #: Authorization header per server base URL: berth is measured as kubelets and CI use it, with a
 #: registry bearer token from /service/token; the peer runs without authentication
 AUTH: dict[str, str] = {}
-BENCH_REPOSITORIES = ("bench/blobs", "bench/tags", "bench/image")
+BENCH_REPOSITORIES = ("bench/blobs", "bench/tags", "bench/image", "bench/artifacts")
+#: Basic credentials per server for /api/v2.0 (the Harbor API takes no registry tokens)
+API_AUTH: dict[str, str] = {}
 REPEAT = 1  # --repeat: rounds of the pull and hey figures (servers alternate; the median counts)
 
 
@@ -271,6 +273,7 @@ def log_in_to_berth(server: Server, password: str) -> None:
     if status != 200:
         raise RuntimeError(f"getting a token failed: {status} {body[:200]!r}")
     AUTH[server.base] = "Bearer " + json.loads(body)["token"]
+    API_AUTH[server.base] = basic
 
 
 # ---------------------------------------------------------------- HTTP helpers (small requests)
@@ -280,8 +283,9 @@ def request(base: str, method: str, path_or_url: str, body: bytes | None = None,
     url = urllib.parse.urljoin(base, path_or_url)
     parts = urllib.parse.urlsplit(url)
     headers = dict(headers or {})
-    if base in AUTH:
-        headers.setdefault("Authorization", AUTH[base])
+    credentials = API_AUTH if parts.path.startswith("/api/") else AUTH
+    if base in credentials:
+        headers.setdefault("Authorization", credentials[base])
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
         target = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -622,9 +626,10 @@ def run_hey(url: str, duration: float, connections: int, method: str = "GET",
     args = ["hey", "-z", f"{duration:g}s", "-c", str(connections), "-m", method, "-t", "20"]
     if accept:
         args += ["-H", f"Accept: {accept}"]
-    base = next((b for b in AUTH if url.startswith(b + "/")), None)
+    credentials = API_AUTH if "/api/v2.0/" in url else AUTH
+    base = next((b for b in credentials if url.startswith(b + "/")), None)
     if base is not None:
-        args += _auth_args(base)
+        args += ["-H", f"Authorization: {credentials[base]}"]
     rc, out, err = run_child(args + [url], timeout=duration + 120)
     if rc != 0:
         raise RuntimeError(f"hey failed (rc {rc}): {err.strip()[:300]}")
@@ -821,6 +826,60 @@ def image_figures(results: Results, servers: list[Server], config: bytes, layer:
                     HEY_CONNECTIONS, "GET", None, 200, broken)
 
 
+async def _push_artifacts(server: Server, repo: str, config_digest: str, config_size: int, layer_digest: str,
+                          layer_size: int, count: int) -> list[str]:
+    """`count` distinct image manifests, each under two tags (a00000, b00000, ...); the errors."""
+    import httpx
+
+    errors: list[str] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(count):
+        queue.put_nowait(i)
+    auth = {"Authorization": AUTH[server.base]} if server.base in AUTH else {}
+    limits = httpx.Limits(max_connections=TAG_CONNECTIONS, max_keepalive_connections=TAG_CONNECTIONS)
+    async with httpx.AsyncClient(base_url=server.base, limits=limits, timeout=60, headers=auth) as client:
+        async def worker() -> None:
+            while len(errors) <= 20:
+                try:
+                    i = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                manifest = json.dumps({
+                    "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                    "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config_size},
+                    "layers": [{"mediaType": OCI_LAYER, "digest": layer_digest, "size": layer_size}],
+                    "annotations": {"bench.number": str(i)},
+                }, separators=(",", ":")).encode()
+                for tag in (f"a{i:05d}", f"b{i:05d}"):
+                    resp = await client.put(f"/v2/{repo}/manifests/{tag}", content=manifest,
+                                            headers={"Content-Type": OCI_MANIFEST})
+                    if resp.status_code != 201:
+                        errors.append(f"HTTP {resp.status_code} {resp.text[:160]}")
+
+        await asyncio.gather(*(worker() for _ in range(TAG_CONNECTIONS)))
+    return errors
+
+
+def artifact_figures(results: Results, servers: list[Server], config: bytes, layer: bytes, count: int,
+                     duration: float) -> None:
+    """The Harbor API's artifact list of a big repository (berth only: the peer has no Harbor API)."""
+    berth = next(s for s in servers if s.name == "berth")
+    repo = "bench/artifacts"
+    log(f"berth: pushing {count:,} artifacts with {2 * count:,} tags")
+    push_image(berth, repo, config, layer, "seed")
+    errors = asyncio.run(_push_artifacts(
+        berth, repo, "sha256:" + hashlib.sha256(config).hexdigest(), len(config),
+        "sha256:" + hashlib.sha256(layer).hexdigest(), len(layer), count))
+    label = f"artifact list ({count:,} artifacts, {2 * count:,} tags), page of 100 by push time"
+    if errors:
+        results.failure("berth", "artifact push", f"{len(errors)}+ failures, first: {errors[0]}")
+        return
+    path = "/api/v2.0/projects/bench/repositories/artifacts/artifacts?page=2&page_size=100&sort=-push_time"
+    hey_figures(results, [berth], label, path, duration, TAG_CONNECTIONS, "GET", None, 200, {})
+    for row in results.rows[-3:]:
+        row.values["peer"] = "n/a"
+
+
 # ---------------------------------------------------------------- machine / main
 
 def machine_header(args: argparse.Namespace, sizes: list[int]) -> str:
@@ -882,6 +941,10 @@ def main() -> int:
     parser.add_argument("--sizes", help="blob sizes, comma-separated (e.g. 256M,1G); default 256M,1G (quick: 64M)")
     parser.add_argument("--duration", type=float, help="seconds per hey figure (default 10, quick 3)")
     parser.add_argument("--tags", type=int, help="tags in the tags-list repository (default 10000, quick 1000)")
+    parser.add_argument("--artifacts", type=int,
+                        help="artifacts (two tags each) in the artifact-list repository (default 10000, quick 1000)")
+    parser.add_argument("--database-url", help="berth's database (default: SQLite in its data folder); "
+                        "e.g. the PostgreSQL of scripts/with-postgres: $BERTH_TEST_POSTGRES_URL")
     parser.add_argument("--tmp", type=Path, help="parent folder for the temp folder (default: system temp)")
     parser.add_argument("--pin", action="store_true",
                         help="pin the servers to CPU 0 and the clients (curl, hey, this script) to the other CPUs")
@@ -909,6 +972,7 @@ def main() -> int:
         [64 * MiB] if args.quick else [256 * MiB, GiB])
     args.duration = args.duration or (3.0 if args.quick else 10.0)
     tag_count = args.tags or (1000 if args.quick else 10000)
+    artifact_count = args.artifacts or (1000 if args.quick else 10000)
 
     for tool in ("curl", "hey"):
         if shutil.which(tool) is None:
@@ -947,6 +1011,8 @@ def main() -> int:
         admin_password = "Bench-" + os.urandom(8).hex()
         berth_env = {"BERTH_ADMIN_PASSWORD": admin_password,
                      "BERTH_CONFIGURATIONS": json.dumps({"token_expiration": 24 * 60})}
+        if args.database_url:
+            berth_env["BERTH_DATABASE_URL"] = args.database_url
         servers = [
             Server("berth", env_args, berth_data, berth_port, workdir / "berth.log", berth_env),
             Server("peer", [PEER_BIN, "serve", str(config_path)], peer_data, peer_port, workdir / "peer.log"),
@@ -971,6 +1037,8 @@ def main() -> int:
             image_figures(results, servers, config, layer, groups, args.duration)
         if "tags" in groups:
             tag_figures(results, servers, config, layer, tag_count, args.duration)
+        if "artifacts" in groups:
+            artifact_figures(results, servers, config, layer, artifact_count, args.duration)
 
         sampler.stop()
         rss_row = results.row("peak RSS, whole run", "MiB", higher_is_better=False)

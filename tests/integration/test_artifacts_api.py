@@ -303,3 +303,31 @@ def test_copying_needs_read_on_the_source_and_push_on_the_target(berth, world):
         refused = user.post(f"/api/v2.0/projects/{mine}/repositories/app/artifacts", params={"from": f"{source}/app:v1"})
         assert refused.status_code == 403  # no read on the source project
         assert user.get(f"/api/v2.0/projects/{mine}/repositories").json() == []
+
+
+def test_cosign_tag_scheme_signatures_are_accessories_of_their_subject(berth):
+    project = unique("cosigned")
+    image = build_image(seed=111, layers=1)
+    hexdigest = image.digest.split(":", 1)[1]
+    payload = json.dumps({"critical": {"identity": {"docker-reference": f"example.test/{project}/app"},
+                                       "image": {"docker-manifest-digest": image.digest},
+                                       "type": "cosign container image signature"}, "optional": None}).encode()
+    config = json.dumps({"architecture": "", "os": "", "config": {}, "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+    doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+           "config": descriptor("application/vnd.oci.image.config.v1+json", config),
+           "layers": [descriptor("application/vnd.dev.cosign.simplesigning.v1+json", payload,
+                                 annotations={"dev.cosignproject.cosign/signature": "MEUCIQ..."})]}
+    signature = Image(canonical_json(doc), OCI_MANIFEST, [config, payload])
+    with V2(berth.url, auth=berth.auth) as v2:
+        v2.create_project(project)
+        v2.push_image(f"{project}/app", image, "v1")
+        response = v2.push_image(f"{project}/app", signature, f"sha256-{hexdigest}.sig")
+        assert "oci-subject" not in response.headers  # no subject field: nothing to announce
+        api = v2.http
+        listed = api.get(f"/api/v2.0/projects/{project}/repositories/app/artifacts", params={"with_accessory": "true"}).json()
+        assert [a["digest"] for a in listed] == [image.digest]
+        assert [(a["digest"], a["type"]) for a in listed[0]["accessories"]] == [(signature.digest, "signature.cosign")]
+        referrers = api.get(f"/v2/{project}/app/referrers/{image.digest}").json()
+        assert signature.digest in [m["digest"] for m in referrers["manifests"]]
+        assert api.delete(f"/api/v2.0/projects/{project}/repositories/app/artifacts/v1").status_code == 200
+        assert v2.get_manifest(f"{project}/app", f"sha256-{hexdigest}.sig").status_code == 404

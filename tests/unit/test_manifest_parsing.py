@@ -92,3 +92,14 @@ def test_arbitrary_bytes_either_parse_or_raise_manifest_invalid(body: bytes) -> 
         parse_manifest(body, mediatypes.OCI_MANIFEST)
     except ManifestInvalid:
         pass
+
+
+def test_cosign_tags_name_their_subject():
+    from berth.services.manifests import cosign_subject
+
+    hexdigest = "a" * 64
+    assert cosign_subject(f"sha256-{hexdigest}.sig") == f"sha256:{hexdigest}"
+    assert cosign_subject(f"sha256-{hexdigest}.att") == f"sha256:{hexdigest}"
+    assert cosign_subject(f"sha256-{hexdigest}.sbom") == f"sha256:{hexdigest}"
+    for tag in ("latest", f"sha256-{hexdigest}.zip", f"sha256-{hexdigest[:-1]}.sig", f"sha512-{hexdigest}.sig"):
+        assert cosign_subject(tag) is None

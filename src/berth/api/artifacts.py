@@ -34,9 +34,8 @@ class Options:
     """The with_* switches of Harbor's artifact endpoints."""
 
     def __init__(
-        self, with_tag: bool = True, with_label: bool = False, with_scan_overview: bool = False,
-        with_sbom_overview: bool = False, with_immutable_status: bool = False, with_accessory: bool = False,
-        with_inherited_accessory: bool = False, with_signature: bool = False,
+        self, with_tag: bool, with_label: bool, with_scan_overview: bool, with_sbom_overview: bool,
+        with_immutable_status: bool, with_accessory: bool, with_inherited_accessory: bool, with_signature: bool,
     ) -> None:
         self.with_tag = with_tag
         self.with_label = with_label
@@ -48,7 +47,16 @@ class Options:
         self.with_inherited_accessory = with_inherited_accessory
 
 
-OptionsDep = Annotated[Options, Depends()]
+async def options(
+    with_tag: bool = True, with_label: bool = False, with_scan_overview: bool = False,
+    with_sbom_overview: bool = False, with_immutable_status: bool = False, with_accessory: bool = False,
+    with_inherited_accessory: bool = False, with_signature: bool = False,
+) -> Options:
+    return Options(with_tag, with_label, with_scan_overview, with_sbom_overview, with_immutable_status,
+                   with_accessory, with_inherited_accessory, with_signature)
+
+
+OptionsDep = Annotated[Options, Depends(options)]
 
 
 async def artifact_body(

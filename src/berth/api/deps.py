@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import Depends, Query, Request, Response
 
 from berth.auth.authenticator import Authenticator
-from berth.auth.rbac import ANONYMOUS, Permission, Subject, is_allowed, is_allowed_system
+from berth.auth.rbac import ANONYMOUS, Permission, ProjectRef, Subject, is_allowed, is_allowed_system
 from berth.auth.token_service import client_address
 from berth.services.errors import Forbidden, NotFound, ServiceError, Unauthorized
 from berth.services.projects import ProjectRecord
@@ -61,8 +61,9 @@ def require_system(subject: Subject, resource: str, action: str) -> None:
         raise Forbidden("forbidden")
 
 
-def require_project(subject: Subject, project: ProjectRecord, resource: str, action: str) -> None:
-    if not is_allowed(subject, Permission(resource, action), project.ref):
+def require_project(subject: Subject, project: ProjectRecord | ProjectRef, resource: str, action: str) -> None:
+    ref = project if isinstance(project, ProjectRef) else project.ref
+    if not is_allowed(subject, Permission(resource, action), ref):
         require_login(subject)
         raise Forbidden("forbidden")
 
@@ -81,6 +82,17 @@ async def visible_project(
         raise Forbidden("forbidden") from None
 
 
+async def visible_project_ref(registry: Registry, subject: Subject, name: str) -> ProjectRef:
+    """visible_project for a name, from the in-process cache (access checks need no more)."""
+    ref = await registry.projects.ref(name)
+    if ref is None:
+        if subject.sysadmin:
+            raise NotFound(f"project {name} not found")
+        require_login(subject)
+        raise Forbidden("forbidden")
+    return ref
+
+
 async def project_for(
     registry: Registry, subject: Subject, name_or_id: str, request: Request, resource: str = "project",
     action: str = "read",
@@ -95,11 +107,7 @@ async def project_for(
 class Paging:
     """Harbor's page/page_size (default 1 and 10, at most 100), with X-Total-Count and Link."""
 
-    def __init__(
-        self,
-        page: Annotated[int, Query(ge=1)] = 1,
-        page_size: Annotated[int, Query(ge=0)] = 10,
-    ) -> None:
+    def __init__(self, page: int, page_size: int) -> None:
         if page_size > MAX_PAGE_SIZE:
             raise UnprocessableEntity(f"page_size in query should be less than or equal to {MAX_PAGE_SIZE}")
         self.page = page
@@ -126,15 +134,22 @@ class Paging:
             response.headers["Link"] = " , ".join(links)
 
 
-PagingDep = Annotated[Paging, Depends()]
+async def paging(
+    page: Annotated[int, Query(ge=1)] = 1, page_size: Annotated[int, Query(ge=0)] = 10,
+) -> Paging:
+    # an async dependency: FastAPI runs plain functions and classes in its thread pool
+    return Paging(page, page_size)
+
+
+PagingDep = Annotated[Paging, Depends(paging)]
 
 
 def harbor_time(value: datetime | None) -> str:
     """Harbor's timestamps: RFC 3339 in UTC with milliseconds."""
     if value is None:
         return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    # %Y does not pad year 1 (Harbor's "never" time) to four digits on every platform
-    return f"{value.year:04d}" + value.strftime("-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    if value.tzinfo is not None and value.utcoffset():
+        value = value.astimezone(UTC)
+    # formatted by hand: lists format thousands of these, and %Y does not pad year 1 (Harbor's "never")
+    return (f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
+            f"{value.second:02d}.{value.microsecond // 1000:03d}Z")

@@ -14,6 +14,7 @@ from berth.api.deps import (
     harbor_time,
     require_project,
     visible_project,
+    visible_project_ref,
 )
 from berth.auth.rbac import Subject, visible_project_ids
 from berth.services.errors import NotFound
@@ -37,9 +38,9 @@ async def repository_in_project(
     """The full repository name, when the caller may `action` the project's `resource`.
     `repository_name` is the name inside the project, its slashes encoded twice by Harbor's clients
     (a/b -> a%252Fb), so it arrives here as a%2Fb."""
-    project = await visible_project(registry, subject, project_name, by_name=True)
+    project = await visible_project_ref(registry, subject, project_name)
     require_project(subject, project, resource, action)
-    return f"{project.name}/{unquote(repository_name)}"
+    return f"{project_name}/{unquote(repository_name)}"
 
 
 @router.get("/repositories", operation_id="listAllRepositories", response_model=list[schemas.Repository])

@@ -88,6 +88,8 @@ class Manifest(Base):
     __table_args__ = (
         UniqueConstraint("repository_id", "digest"),
         Index("ix_manifests_repository_id_subject_digest", "repository_id", "subject_digest"),
+        # the artifact list: one repository's manifests, newest first
+        Index("ix_manifests_repository_id_created_at_id", "repository_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

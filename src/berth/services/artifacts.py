@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, exists, func, not_, or_, select
+from sqlalchemy import Select, and_, delete, exists, func, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from berth.artifact_types import CHART, IMAGE, UNKNOWN
@@ -33,6 +33,7 @@ MAX_CONFIG_BYTES = 1024 * 1024
 #: a chart package larger than this is not opened for its additions
 MAX_CHART_BYTES = 32 * 1024 * 1024
 
+COSIGN_SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 # accessory types by the accessory's artifactType (else config media type), as Harbor names them
 _ACCESSORY_TYPES = {
     "application/vnd.cncf.notary.signature": "signature.notation",
@@ -95,8 +96,16 @@ class ArtifactRecord:
     accessories: list[AccessoryRecord] = field(default_factory=list)
 
 
-def accessory_type(artifact_type: str | None) -> str:
-    return _ACCESSORY_TYPES.get(artifact_type or "", "subject.accessory")
+def accessory_type(artifact_type: str | None, content: bytes = b"") -> str:
+    """Harbor's accessory type: by artifactType, or a cosign simple-signing layer (cosign's tag scheme)."""
+    known = _ACCESSORY_TYPES.get(artifact_type or "")
+    if known is not None:
+        return known
+    if COSIGN_SIMPLESIGNING.encode() in content:
+        layers = orjson.loads(content).get("layers") or []
+        if any(isinstance(layer, dict) and layer.get("mediaType") == COSIGN_SIMPLESIGNING for layer in layers):
+            return "signature.cosign"
+    return "subject.accessory"
 
 
 class ArtifactService:
@@ -119,6 +128,15 @@ class ArtifactService:
         """A page of the repository's artifacts and the total. As in Harbor, an index's untagged
         children are not listed on their own; accessories are listed under their subject only."""
         repo_id = await self._require(repository)
+        query = self.list_query(repo_id, q, sort)
+        async with self._db.read() as conn:
+            total = int(await conn.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
+            ids = (await conn.execute(query.offset(offset).limit(limit))).scalars().all()
+        records = await self._load(repository, repo_id, list(ids))
+        return records, total
+
+    def list_query(self, repo_id: int, q: str | None, sort: str | None) -> Select:
+        """The ordered SELECT of a repository's listed artifact ids (index-backed; see the bench)."""
         child = exists().where(
             ManifestChild.child_digest == Manifest.digest,
             ManifestChild.manifest_id.in_(select(Manifest.id).where(Manifest.repository_id == repo_id).scalar_subquery()),
@@ -126,16 +144,11 @@ class ArtifactService:
         tagged = exists().where(Tag.manifest_id == Manifest.id)
         query = select(Manifest.id).where(
             Manifest.repository_id == repo_id, or_(tagged, not_(child)), Manifest.subject_digest.is_(None),
+            *self._conditions(q, repo_id),
         )
-        query = query.where(*self._conditions(q, repo_id))
         keys = {"push_time": Manifest.created_at, "pull_time": Manifest.pull_time, "digest": Manifest.digest,
                 "size": Manifest.size, "type": Manifest.type, "id": Manifest.id}
-        order = orderings(sort, keys, [Manifest.created_at.desc(), Manifest.id.desc()])
-        async with self._db.read() as conn:
-            total = int(await conn.scalar(select(func.count()).select_from(query.subquery())) or 0)
-            ids = (await conn.execute(query.order_by(*order).offset(offset).limit(limit))).scalars().all()
-        records = await self._load(repository, repo_id, list(ids))
-        return records, total
+        return query.order_by(*orderings(sort, keys, [Manifest.created_at.desc(), Manifest.id.desc()]))
 
     def _conditions(self, q: str | None, repo_id: int) -> list[Any]:
         try:
@@ -208,7 +221,7 @@ class ArtifactService:
             digests = {record.digest: record for record in records.values()}
             accessories = await conn.execute(
                 select(Manifest.id, Manifest.digest, Manifest.size, Manifest.artifact_type, Manifest.subject_digest,
-                       Manifest.created_at)
+                       Manifest.created_at, Manifest.content)
                 .where(Manifest.repository_id == repo_id, Manifest.subject_digest.in_(list(digests)))
                 .order_by(Manifest.created_at, Manifest.id)
             )
@@ -216,7 +229,7 @@ class ArtifactService:
                 subject = digests[acc.subject_digest]
                 subject.accessories.append(AccessoryRecord(
                     acc.id, acc.id, subject.id, subject.digest, repository, acc.size, acc.digest,
-                    accessory_type(acc.artifact_type), acc.created_at,
+                    accessory_type(acc.artifact_type, bytes(acc.content)), acc.created_at,
                 ))
             child_ids = dict(
                 (await conn.execute(select(Manifest.digest, Manifest.id).where(Manifest.repository_id == repo_id)

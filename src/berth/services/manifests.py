@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -52,6 +54,8 @@ class ParsedManifest:
     #: Harbor's artifact view (berth.artifact_types): IMAGE, CHART, ...; and the config's media type
     kind: str = "UNKNOWN"
     config_media_type: str = ""
+    #: the subject named by a cosign tag (sha256-<hex>.sig/.att/.sbom) when there is no subject field
+    accessory_subject: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,15 @@ def _descriptor(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(media_type, str) or not media_type:
         raise ManifestInvalid(f"{where} has no mediaType")
     return value
+
+
+_COSIGN_TAG = re.compile(r"^sha256-([a-f0-9]{64})\.(sig|att|sbom)$")
+
+
+def cosign_subject(tag: str) -> str | None:
+    """The digest a cosign tag (sha256-<hex>.sig, .att, .sbom) is about, else None. Pure."""
+    match = _COSIGN_TAG.match(tag)
+    return f"sha256:{match.group(1)}" if match else None
 
 
 def parse_manifest(content: bytes, content_type: str | None) -> ParsedManifest:
@@ -225,6 +238,11 @@ class ManifestService:
             _check_tag(tag)
         tags = list(dict.fromkeys(tags))
         parsed = parse_manifest(content, content_type)
+        if parsed.subject is None and not is_digest_reference(reference):
+            # cosign's tag scheme names the subject in the tag: it is an accessory as much as a referrer is
+            subject = cosign_subject(reference)
+            if subject is not None:
+                parsed = replace(parsed, accessory_subject=subject)
         repo_id = await self._repositories.find(self._repositories.validate(repository))
         if repo_id is None:
             # a new repository holds no blobs yet: refuse before creating it
@@ -267,7 +285,7 @@ class ManifestService:
                 artifact_type=parsed.artifact_type,
                 size=len(content),
                 content=content,
-                subject_digest=parsed.subject,
+                subject_digest=parsed.subject or parsed.accessory_subject,
                 type=parsed.kind,
                 config_media_type=parsed.config_media_type,
                 annotations=orjson.dumps(parsed.annotations).decode() if parsed.annotations else None,

@@ -123,5 +123,10 @@ def test_manifest_gets_count_as_pulls_and_heads_do_not(tmp_path):
                     break
                 time.sleep(0.1)
             assert repo["pull_count"] == 3 and repo["artifact_count"] == 2
+            art = v2.http.get("/api/v2.0/projects/counted/repositories/app/artifacts/v1").json()
+            assert art["pull_time"] != "0001-01-01T00:00:00.000Z"
+            assert [t["pull_time"] != "0001-01-01T00:00:00.000Z" for t in art["tags"]] == [True]
+            multi = v2.http.get("/api/v2.0/projects/counted/repositories/app/artifacts/multi").json()
+            assert multi["pull_time"] == "0001-01-01T00:00:00.000Z"  # never pulled
     finally:
         server.stop()

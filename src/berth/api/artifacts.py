@@ -27,7 +27,7 @@ _ARTIFACTS = "/projects/{project_name}/repositories/{repository_name}/artifacts"
 
 def _tag(tag: TagRecord) -> schemas.Tag:
     return schemas.Tag(id=tag.id, repository_id=tag.repository_id, artifact_id=tag.artifact_id, name=tag.name,
-                       push_time=harbor_time(tag.push_time), pull_time=harbor_time(_NEVER))
+                       push_time=harbor_time(tag.push_time), pull_time=harbor_time(tag.pull_time or _NEVER))
 
 
 class Options:

@@ -138,6 +138,8 @@ class Tag(Base):
     name: Mapped[str] = mapped_column(String(128))
     manifest_id: Mapped[int] = mapped_column(ForeignKey("manifests.id", ondelete="CASCADE"), index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: last manifest GET by this tag (flushed with the pull counts)
+    pull_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Upload(Base):

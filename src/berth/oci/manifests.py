@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from berth import mediatypes
 from berth.oci.context import Front
+from berth.references import is_digest_reference
 from berth.services.errors import ManifestTooLarge, ManifestUnknown, SizeInvalid
 from berth.services.manifests import ManifestRecord
 
@@ -63,7 +64,8 @@ async def get_manifest(front: Front, request: Request, name: str, reference: str
         response = Response(b"", 200, headers)
         response.headers["content-length"] = str(len(record.content))
         return response
-    front.registry.pulls.record(name, record.digest)  # a GET is a pull, as Harbor counts them
+    # a GET is a pull, as Harbor counts them
+    front.registry.pulls.record(name, record.digest, None if is_digest_reference(reference) else reference)
     return Response(record.content, 200, headers)
 
 

@@ -50,6 +50,7 @@ class TagRecord:
     artifact_id: int
     name: str
     push_time: datetime
+    pull_time: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +218,7 @@ class ArtifactService:
                 for i, row in rows.items()
             }
             for tag in await conn.execute(select(Tag).where(Tag.manifest_id.in_(ids)).order_by(Tag.updated_at, Tag.id)):
-                records[tag.manifest_id].tags.append(TagRecord(tag.id, repo_id, tag.manifest_id, tag.name, tag.updated_at))
+                records[tag.manifest_id].tags.append(TagRecord(tag.id, repo_id, tag.manifest_id, tag.name, tag.updated_at, tag.pull_time))
             digests = {record.digest: record for record in records.values()}
             accessories = await conn.execute(
                 select(Manifest.id, Manifest.digest, Manifest.size, Manifest.artifact_type, Manifest.subject_digest,
@@ -382,13 +383,13 @@ class ArtifactService:
         offset: int = 0, limit: int = 10,
     ) -> tuple[list[TagRecord], int]:
         artifact = await self.get(repository, reference)
-        keys = {"name": Tag.name, "push_time": Tag.updated_at, "id": Tag.id}
+        keys = {"name": Tag.name, "push_time": Tag.updated_at, "pull_time": Tag.pull_time, "id": Tag.id}
         query = select(Tag).where(Tag.manifest_id == artifact.id, *conditions(q, keys))
         async with self._db.read() as conn:
             total = int(await conn.scalar(select(func.count()).select_from(query.subquery())) or 0)
             rows = (await conn.execute(
                 query.order_by(*orderings(sort, keys, [Tag.updated_at, Tag.id])).offset(offset).limit(limit))).all()
-        return [TagRecord(r.id, artifact.repository_id, artifact.id, r.name, r.updated_at) for r in rows], total
+        return [TagRecord(r.id, artifact.repository_id, artifact.id, r.name, r.updated_at, r.pull_time) for r in rows], total
 
     async def create_tag(self, repository: str, reference: str, name: str) -> None:
         if not is_valid_tag(name or ""):

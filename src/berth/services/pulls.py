@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from berth.db.models import Manifest, Repository, utcnow
+from berth.db.models import Manifest, Repository, Tag, utcnow
 from berth.db.session import Database
 
 
@@ -25,18 +25,24 @@ class PullRecorder:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._pending: dict[tuple[str, str], _Pending] = {}
+        #: (repository, tag) -> last pull by that tag
+        self._tags: dict[tuple[str, str], datetime] = {}
 
-    def record(self, repository: str, digest: str) -> None:
+    def record(self, repository: str, digest: str, tag: str | None = None) -> None:
+        now = utcnow()
         entry = self._pending.get((repository, digest))
         if entry is None:
-            self._pending[(repository, digest)] = _Pending(1, utcnow())
+            self._pending[(repository, digest)] = _Pending(1, now)
         else:
             entry.count += 1
-            entry.last = utcnow()
+            entry.last = now
+        if tag is not None:
+            self._tags[(repository, tag)] = now
 
     async def flush(self) -> int:
         """Write the pending counts; returns how many pulls were written."""
         pending, self._pending = self._pending, {}
+        tags, self._tags = self._tags, {}
         if not pending:
             return 0
         per_repository: dict[str, int] = {}
@@ -54,4 +60,7 @@ class PullRecorder:
                     update(Manifest).where(Manifest.repository_id == repo_id, Manifest.digest == digest)
                     .values(pull_time=entry.last)
                 )
+            for (repository, tag), when in sorted(tags.items()):
+                repo_id = select(Repository.id).where(Repository.name == repository).scalar_subquery()
+                await conn.execute(update(Tag).where(Tag.repository_id == repo_id, Tag.name == tag).values(pull_time=when))
         return sum(per_repository.values())

@@ -303,6 +303,19 @@ def test_copying_needs_read_on_the_source_and_push_on_the_target(berth, world):
         refused = user.post(f"/api/v2.0/projects/{mine}/repositories/app/artifacts", params={"from": f"{source}/app:v1"})
         assert refused.status_code == 403  # no read on the source project
         assert user.get(f"/api/v2.0/projects/{mine}/repositories").json() == []
+    with berth.client() as api:  # now a guest of the source, and of a target it cannot push to
+        assert api.post(f"/api/v2.0/projects/{source}/members",
+                        json={"role_id": 3, "member_user": {"username": name}}).status_code == 201
+        target = unique("arts-readonly")
+        assert api.post("/api/v2.0/projects", json={"project_name": target}).status_code == 201
+        assert api.post(f"/api/v2.0/projects/{target}/members",
+                        json={"role_id": 3, "member_user": {"username": name}}).status_code == 201
+    with httpx.Client(base_url=berth.url, auth=(name, password)) as user:
+        refused = user.post(f"/api/v2.0/projects/{target}/repositories/app/artifacts", params={"from": f"{source}/app:v1"})
+        assert refused.status_code == 403 and refused.json()["errors"][0]["code"] == "FORBIDDEN"
+        assert user.get(f"/api/v2.0/projects/{target}/repositories").json() == []
+        allowed = user.post(f"/api/v2.0/projects/{mine}/repositories/app/artifacts", params={"from": f"{source}/app:v1"})
+        assert allowed.status_code == 201  # reads the source as a guest, pushes to its own project
 
 
 def test_cosign_tag_scheme_signatures_are_accessories_of_their_subject(berth):

@@ -56,6 +56,14 @@ async def test_real_clients_material_through_harborapi(berth, skopeo, tmp_path, 
     sbom = oras_client().push(f"{berth.host}/{project}/app:sbom", files=["sbom.json:application/spdx+json"],
                        manifest_config=f"empty.json:{HARBOR_SBOM}", subject=subject, quiet=True)
     assert sbom.status_code == 201
+    # a cosign-style signature: cosign's tag scheme and simple-signing payload, pushed by oras
+    Path("payload.json").write_text(json.dumps({"critical": {"image": {"docker-manifest-digest": image.digest},
+                                                             "type": "cosign container image signature"}}))
+    signature_tag = "sha256-" + image.digest.split(":", 1)[1] + ".sig"
+    signed = oras_client().push(f"{berth.host}/{project}/app:{signature_tag}",
+                                files=["payload.json:application/vnd.dev.cosign.simplesigning.v1+json"],
+                                manifest_config="empty.json:application/vnd.oci.image.config.v1+json", quiet=True)
+    assert signed.status_code == 201
 
     harbor = HarborAsyncClient(url=f"{berth.url}/api/v2.0", username="admin", secret=berth.admin_password,
                                timeout=30, retry=None)
@@ -63,7 +71,8 @@ async def test_real_clients_material_through_harborapi(berth, skopeo, tmp_path, 
     assert [a.digest for a in artifacts] == [image.digest]  # the SBOM sits under its subject
     app = artifacts[0]
     assert app.type == "IMAGE" and app.extra_attrs.root["architecture"] == "arm64"
-    assert [(acc.type, acc.subject_artifact_digest) for acc in app.accessories] == [("sbom.harbor", image.digest)]
+    assert sorted((acc.type, acc.subject_artifact_digest) for acc in app.accessories) == [
+        ("sbom.harbor", image.digest), ("signature.cosign", image.digest)]
     web = await harbor.get_artifact(project, "charts/web", "0.1.0")
     assert web.type == "CHART" and web.media_type == HELM_CONFIG and web.extra_attrs.root["name"] == "web"
 

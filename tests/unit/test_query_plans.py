@@ -34,3 +34,12 @@ def test_the_artifact_list_walks_the_repository_index_newest_first(schema, q, so
     assert "SEARCH manifests USING INDEX ix_manifests_repository_id_created_at_id" in text, text
     assert "TEMP B-TREE" not in text, text
     assert all("USING" in line for line in text.splitlines() if line.startswith(("SEARCH", "SCAN"))), text
+
+
+def test_one_projects_repository_list_walks_its_index_newest_first(schema):
+    from berth.services.repositories import RepositoryService
+
+    text = plan(schema, RepositoryService.list_query({3}, None, None).limit(100))
+    assert "SEARCH repositories USING INDEX ix_repositories_project_id_created_at_id" in text, text
+    assert "TEMP B-TREE" not in text, text
+    assert all("USING" in line for line in text.splitlines() if line.startswith(("SEARCH", "SCAN"))), text

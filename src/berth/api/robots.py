@@ -26,6 +26,7 @@ from berth.auth.rbac import (
     is_allowed_system,
     permissions_in,
 )
+from berth.query import Fuzzy, QueryInvalid, parse_query
 from berth.services.errors import BadRequest, Forbidden, ServiceError
 from berth.services.registry import Registry
 from berth.services.robots import RobotGrant, RobotRecord, parse_access
@@ -156,23 +157,20 @@ async def list_robots(
 ) -> list[schemas.Robot]:
     """All robots (admins), or one project's: `q=Level=project,ProjectID=<id>` (project robot readers)."""
     level = project_id = name = None
-    for term in (q or "").split(","):
-        if not term:
-            continue
-        key, sep, value = term.partition("=")
-        if not sep:
-            raise BadRequest(f"invalid query: {term[:100]!r}")
-        key = key.strip().lower()
-        if key == "level":
-            level = value
-        elif key == "projectid":
-            if not value.isdigit():
-                raise BadRequest("ProjectID must be a number")
-            project_id = int(value)
-        elif key == "name":
-            name = value.removeprefix("~")
-        else:
-            raise BadRequest(f"unsupported query key for robots: {key[:50]}")
+    try:
+        keywords = parse_query(q)
+    except QueryInvalid as exc:
+        raise BadRequest(str(exc)) from None
+    for key, value in keywords.items():
+        match key.lower(), value:
+            case "level", str():
+                level = value
+            case "projectid", str() if value.isdigit():
+                project_id = int(value)
+            case "name", Fuzzy() | str():
+                name = value.value if isinstance(value, Fuzzy) else value
+            case _:
+                raise BadRequest(f"unsupported query for robots: {key[:50]} (Level, ProjectID, name)")
     if project_id is not None:
         project = await visible_project(registry, subject, str(project_id))
         require_project(subject, project, "robot", "list")

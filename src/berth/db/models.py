@@ -52,6 +52,8 @@ class Repository(Base):
     name: Mapped[str] = mapped_column(String(255), unique=True)
     #: the project named by the first path segment (None only for names without one, from before projects)
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"), index=True)
+    # the repository list: one project's repositories, newest first
+    __table_args__ = (Index("ix_repositories_project_id_created_at_id", "project_id", "created_at", "id"),)
     description: Mapped[str] = mapped_column(Text, default="")
     #: manifest GETs, counted in memory and added here every few seconds
     pull_count: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -145,8 +145,8 @@ class BerthApp:
             await self._web(scope, receive, send)
             return
         if path.startswith(API_PREFIX + "/") and self._api is not None:
-            # the API sees its own paths, as mounted apps do: /api/v2.0/ping -> /ping
-            scope = {**scope, "root_path": scope.get("root_path", "") + API_PREFIX, "path": path[len(API_PREFIX):]}
+            # mounted as Starlette mounts apps: root_path names the prefix, the path keeps it
+            scope = {**scope, "root_path": scope.get("root_path", "") + API_PREFIX}
             await self._api(scope, receive, send)
             return
         await error_response(404, "NOT_FOUND", "no such endpoint")(scope, receive, send)

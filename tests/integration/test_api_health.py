@@ -63,4 +63,17 @@ def test_the_api_describes_itself_in_openapi(berth) -> None:
     operations = {op["operationId"] for path in document["paths"].values() for op in path.values()}
     assert {"getPing", "getHealth"} <= operations
     assert document["servers"][0]["url"] == "/api/v2.0"
-    assert page.status_code == 200 and "openapi.json" in page.text
+    assert page.status_code == 200 and "/api/v2.0/openapi.json" in page.text
+
+
+def test_the_browsable_docs_page_needs_no_network(berth) -> None:
+    import re
+
+    with berth.client(auth=None) as client:
+        page = client.get("/api/v2.0/docs").text
+        assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page)
+        assert assets and all(url.startswith("/api/v2.0/docs-assets/") for url in assets), assets
+        for url in assets:
+            response = client.get(url)
+            assert response.status_code == 200 and len(response.content) > 100, url
+        assert "SwaggerUIBundle" in client.get("/api/v2.0/docs-assets/swagger-ui-bundle.js").text

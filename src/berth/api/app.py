@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from berth import __version__
 from berth.api import (
@@ -38,9 +42,22 @@ def create_api(
         title="berth — Harbor API v2.0",
         version=__version__,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served below with Swagger UI's files from the package, not a CDN
         redoc_url=None,
     )
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        """The browsable API description; works offline (air-gapped installs included)."""
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json", title=app.title,
+            swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs-assets/favicon-32x32.png",
+        )
+
     app.state.registry = registry
     app.state.auth = auth
     app.state.settings = settings

@@ -125,7 +125,7 @@ class Paging:
         response.headers["X-Total-Count"] = str(total)
         links = []
         params = dict(request.query_params)
-        path = str(request.scope.get("root_path", "")) + request.url.path
+        path = request.url.path
         if self.page > 1:
             links.append(f'<{path}?{urlencode({**params, "page": self.page - 1, "page_size": self.page_size})}>; rel="prev"')
         if self.page * self.page_size < total:

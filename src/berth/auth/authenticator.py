@@ -26,7 +26,7 @@ from berth.services.errors import BadRequest, Conflict, Unauthorized
 from berth.services.projects import ProjectService
 from berth.services.robots import RobotRecord, RobotService
 from berth.services.usergroups import LDAP_GROUP, UserGroupService
-from berth.services.users import ADMIN_ID, UserRecord, UserService
+from berth.services.users import UserRecord, UserService
 
 log = structlog.get_logger("berth.auth")
 _REMEMBER_SECONDS = 60.0

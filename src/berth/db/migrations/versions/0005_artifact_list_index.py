@@ -7,7 +7,6 @@ Create Date: 2026-11-27 06:57:29.754317
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
 
 

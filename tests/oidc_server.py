@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,6 +22,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
+
+from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 PROVIDER_SCRIPT = REPO / "tests" / "oidc" / "provider.mjs"
@@ -88,7 +89,7 @@ def start_oidc_provider(workdir: Path, redirect_uris: list[str], port: int | Non
         raise OidcProviderUnavailable(
             f"oidc-provider is not installed at {package} (run scripts/install-test-tools)"
         )
-    port = port or _free_port()
+    port = port or free_port()
     clients = [
         {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": redirect_uris},
         {
@@ -221,9 +222,3 @@ class _Page(HTMLParser):
 def _origin(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return parts.scheme, parts.netloc
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -6,18 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
 
-from berth.api.deps import RegistryDep, SubjectDep, require_login
 from berth.api import schemas
+from berth.api.deps import RegistryDep, SubjectDep, require_sysadmin
 from berth.services.configurations import ITEMS, UNSUPPORTED
-from berth.services.errors import Forbidden
 
 router = APIRouter(tags=["configure"])
-
-
-def _require_admin(subject) -> None:  # type: ignore[no-untyped-def]
-    require_login(subject)
-    if not subject.sysadmin:
-        raise Forbidden("forbidden")
 
 
 @router.get("/configurations", operation_id="getConfigurations", response_model=schemas.ConfigurationsResponse,
@@ -25,7 +18,7 @@ def _require_admin(subject) -> None:  # type: ignore[no-untyped-def]
 async def get_configurations(registry: RegistryDep, subject: SubjectDep) -> dict[str, dict[str, Any]]:
     """Every item with its value; `editable` is false for items the config file sets and for Harbor's
     UAA and HTTP-auth-proxy items, which berth does not implement."""
-    _require_admin(subject)
+    require_sysadmin(subject)
     values = await registry.configurations.all()
     fixed = registry.configurations.fixed
     shown = {key: {"value": values[key], "editable": key not in fixed} for key, item in ITEMS.items() if not item.secret}
@@ -39,6 +32,6 @@ async def update_configurations(
     registry: RegistryDep, subject: SubjectDep, configurations: Annotated[schemas.Configurations, Body()],
 ) -> Response:
     """Change some items; all are checked before any is stored."""
-    _require_admin(subject)
+    require_sysadmin(subject)
     await registry.configurations.update(configurations.model_dump(exclude_unset=True))
     return Response(status_code=200)

@@ -54,6 +54,13 @@ def require_login(subject: Subject) -> None:
         raise Unauthorized("UnAuthorized")
 
 
+def require_sysadmin(subject: Subject, message: str = "forbidden") -> None:
+    """Only a system administrator (not a robot with system grants): 401 anonymous, 403 otherwise."""
+    require_login(subject)
+    if not subject.sysadmin:
+        raise Forbidden(message)
+
+
 def require_system(subject: Subject, resource: str, action: str) -> None:
     """System-level access (users, groups, configuration ...): 401 for anonymous, 403 otherwise."""
     if not is_allowed_system(subject, Permission(resource, action)):

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Body
 from fastapi.responses import ORJSONResponse
 
 from berth.api import schemas
-from berth.api.deps import RegistryDep, SubjectDep, require_login, require_system
+from berth.api.deps import RegistryDep, SubjectDep, require_sysadmin, require_system
 from berth.auth import ldap as ldap_provider
 from berth.auth.authenticator import ldap_config
-from berth.services.errors import BadRequest, Forbidden, PreconditionFailed
+from berth.services.errors import BadRequest, PreconditionFailed
 from berth.services.registry import Registry
 
 router = APIRouter(tags=["ldap"])
@@ -24,12 +24,6 @@ async def _config(registry: Registry) -> ldap_provider.LdapConfig:
     if not values["ldap_url"]:
         raise PreconditionFailed("LDAP is not configured (ldap_url is empty)")
     return ldap_config(values)
-
-
-def _require_admin(subject) -> None:  # type: ignore[no-untyped-def]
-    require_login(subject)
-    if not subject.sysadmin:
-        raise Forbidden("only system administrators may test LDAP settings")
 
 
 async def _run(function, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -45,7 +39,7 @@ async def ping_ldap(
 ) -> schemas.LdapPingResult:
     """Test the stored LDAP settings, or the ones given. An empty password means the stored one, but
     only for the stored server and bind DN: the stored secret is never sent anywhere else."""
-    _require_admin(subject)
+    require_sysadmin(subject, "only system administrators may test LDAP settings")
     values = await registry.configurations.all()
     config = ldap_config(values)
     if ldapconf is not None and ldapconf.ldap_url:

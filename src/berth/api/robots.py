@@ -27,16 +27,12 @@ from berth.auth.rbac import (
     permissions_in,
 )
 from berth.query import Fuzzy, QueryInvalid, parse_query
-from berth.services.errors import BadRequest, Forbidden, ServiceError
+from berth.services.errors import BadRequest, Denied, Forbidden
 from berth.services.registry import Registry
 from berth.services.robots import RobotGrant, RobotRecord, parse_access
 
 router = APIRouter(tags=["robot"])
 permissions_router = APIRouter(tags=["permissions"])
-
-
-class Denied(ServiceError):
-    status, code = 403, "DENIED"
 
 
 def robot_body(robot: RobotRecord, prefix: str) -> schemas.Robot:

@@ -23,7 +23,7 @@ from berth.query import AllOf, AnyOf, Fuzzy, QueryInvalid, parse_query
 from berth.references import is_digest_reference, is_valid_tag
 from berth.services.blobs import BlobService, parse_blob_digest
 from berth.services.cache import LruCache
-from berth.services.errors import BadRequest, Conflict, NotFound, PreconditionFailed, ServiceError
+from berth.services.errors import BadRequest, Conflict, Denied, NotFound, PreconditionFailed
 from berth.services.manifests import ManifestService, parse_manifest
 from berth.services.querying import condition, conditions, orderings
 from berth.services.repositories import RepositoryService
@@ -92,6 +92,8 @@ class ArtifactRecord:
     pull_time: datetime | None
     annotations: dict[str, str] | None
     content: bytes
+    #: `content` parsed, once (lists read it for references, extra_attrs and additions)
+    doc: dict[str, Any]
     tags: list[TagRecord] = field(default_factory=list)
     references: list[ReferenceRecord] = field(default_factory=list)
     accessories: list[AccessoryRecord] = field(default_factory=list)
@@ -214,6 +216,7 @@ class ArtifactService:
                     row.id, repo_id, repository, project_id, row.digest, row.media_type, row.config_media_type,
                     row.artifact_type or "", row.type, row.size, row.created_at, row.pull_time,
                     orjson.loads(row.annotations) if row.annotations else None, bytes(row.content),
+                    orjson.loads(row.content),
                 )
                 for i, row in rows.items()
             }
@@ -245,7 +248,7 @@ class ArtifactService:
         another known kind, the whole config; nothing for indexes and unknown kinds."""
         if artifact.type == UNKNOWN or artifact.manifest_media_type in mediatypes.INDEXES:
             return {}
-        config = await self._config(orjson.loads(artifact.content))
+        config = await self._config(artifact.doc)
         if artifact.type != IMAGE:
             return config
         inner = config.get("config") or {}
@@ -274,7 +277,7 @@ class ArtifactService:
         README or dependencies; 400 for an addition the kind does not have (Harbor's message)."""
         if name not in self.addition_types(artifact):
             raise BadRequest(f"addition {name} isn't supported for {artifact.type}")
-        doc = orjson.loads(artifact.content)
+        doc = artifact.doc
         if name == "build_history":
             config = await self._config(doc)
             return "application/json; charset=utf-8", orjson.dumps(config.get("history") or [])
@@ -417,10 +420,6 @@ class ArtifactService:
         self._repositories.tags_changed(artifact.repository_id)
 
 
-class Denied(ServiceError):
-    status, code = 403, "DENIED"
-
-
 class _ReferencedByOthers(PreconditionFailed):
     code = "VIOLATE_FOREIGN_KEY_CONSTRAINT"
 
@@ -428,13 +427,13 @@ class _ReferencedByOthers(PreconditionFailed):
 def _child_digests(records) -> list[str]:  # type: ignore[no-untyped-def]
     digests: list[str] = []
     for record in records:
-        if "manifests" in (doc := orjson.loads(record.content)):
+        if "manifests" in (doc := record.doc):
             digests += [str(m.get("digest")) for m in doc.get("manifests") or [] if isinstance(m, dict)]
     return digests
 
 
 def _references(record: ArtifactRecord, child_ids: dict[str, int]) -> list[ReferenceRecord]:
-    doc = orjson.loads(record.content)
+    doc = record.doc
     return [
         ReferenceRecord(record.id, child_ids.get(str(m.get("digest"))), str(m.get("digest")), m.get("platform"),
                         m.get("annotations"), m.get("urls"))

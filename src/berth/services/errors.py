@@ -97,6 +97,12 @@ class Forbidden(ServiceError):
     status, code = 403, "FORBIDDEN"
 
 
+class Denied(ServiceError):
+    """Harbor's DENIED: refused by policy rather than by role."""
+
+    status, code = 403, "DENIED"
+
+
 class NotFound(ServiceError):
     status, code = 404, "NOT_FOUND"
 

@@ -13,21 +13,20 @@ from starlette.requests import Request
 
 from berth.api.app import API_PREFIX, create_api
 from berth.auth.authenticator import Authenticator
-from berth.auth.keys import SecretBox, TokenKeyRing
+from berth.auth.keys import TokenKeyRing
 from berth.auth.passwords import generate_secret
 from berth.auth.ratelimit import LoginLimiter
 from berth.auth.sessions import SessionStore
 from berth.auth.token_service import issue_token
 from berth.auth.tokens import TokenIssuer
 from berth.auth.web import WebLogin
+from berth.background import Background
 from berth.config import Settings
-from berth.db.session import Database
 from berth.oci.context import Front
 from berth.oci.errors import error_response
 from berth.oci.routes import OciApp
 from berth.services.registry import Registry
 from berth.services.users import ADMIN_ID
-from berth.storage import make_driver
 
 log = structlog.get_logger("berth")
 
@@ -45,14 +44,12 @@ class BerthApp:
         self._housekeeping: asyncio.Task[None] | None = None
         self._key_watch: asyncio.Task[None] | None = None
         self._pull_flush: asyncio.Task[None] | None = None
+        self.background: Background | None = None
 
     async def startup(self) -> None:
-        db = Database(self.settings.effective_database_url)
-        storage = make_driver(self.settings.storage_driver, self.settings.effective_storage_options)
         settings = self.settings
-        secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
-        box = SecretBox.from_file(settings.data_dir.resolve() / "secret.key", secret_key)
-        self.registry = registry = Registry(db, storage, box=box, tag_cache_ttl=settings.tag_cache_ttl)
+        self.registry = registry = Registry.open(settings)
+        db, box = registry.db, registry.box
         limiter = LoginLimiter(settings.login_failures_per_user, settings.login_failures_per_address)
         self.auth = Authenticator(
             registry.users, registry.projects, registry.robots, registry.groups, registry.configurations,
@@ -67,6 +64,8 @@ class BerthApp:
         self._housekeeping = asyncio.create_task(self._purge_uploads())
         self._key_watch = asyncio.create_task(self._reload_token_keys())
         self._pull_flush = asyncio.create_task(self._flush_pulls())
+        self.background = Background(registry, settings, run_jobs=settings.jobs)
+        await self.background.start()
 
     async def _bootstrap(self, registry: Registry) -> None:
         """First start: the admin user and the public `library` project. Every start: the config file's
@@ -88,6 +87,8 @@ class BerthApp:
         await registry.projects.adopt_orphans(ADMIN_ID)
 
     async def shutdown(self) -> None:
+        if self.background is not None:
+            await self.background.stop()
         for task in (self._housekeeping, self._key_watch, self._pull_flush):
             if task is not None:
                 task.cancel()

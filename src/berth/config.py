@@ -62,6 +62,25 @@ class Settings(BaseSettings):
     #: login throttling and the audit see the real client; "*" trusts any peer
     trusted_proxies: list[str] = Field(default_factory=list)
 
+    #: background jobs (webhook deliveries, audit purges, later scans, GC, replication): `berth serve`
+    #: runs a pool of this many concurrent jobs unless `jobs` is false; `berth worker` runs one alone
+    workers: int = Field(4, ge=1, le=256)
+    jobs: bool = True
+    #: a running job's lease, renewed every third of it; a job whose worker died runs again after it
+    job_lease_seconds: float = Field(30.0, ge=0.3, le=3600)
+    #: how often idle workers look for due jobs queued by other processes
+    job_poll_seconds: float = Field(1.0, gt=0, le=60)
+    #: a failed attempt is retried after this many seconds, each next retry twice as late, at most retry_max
+    job_retry_base_seconds: float = Field(2.0, ge=0, le=3600)
+    job_retry_max_seconds: float = Field(300.0, ge=0, le=86400)
+    #: how often each job-running process looks for due cron schedules
+    schedule_poll_seconds: float = Field(5.0, gt=0, le=60)
+    #: extra job kinds, "module:attribute" naming a berth.jobs.kinds.JobKind (plug-ins and tests)
+    extra_job_kinds: list[str] = Field(default_factory=list)
+    #: webhook deliveries: retries after the first attempt, and each attempt's HTTP timeout
+    webhook_max_retries: int = Field(3, ge=0, le=20)
+    webhook_timeout_seconds: float = Field(3.0, gt=0, le=300)
+
     config_file: Path | None = Field(None, exclude=True)
 
     @field_validator("log_level", mode="before")

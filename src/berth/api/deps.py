@@ -11,6 +11,7 @@ from fastapi import Depends, Query, Request, Response
 from berth.auth.authenticator import Authenticator
 from berth.auth.rbac import ANONYMOUS, Permission, ProjectRef, Subject, is_allowed, is_allowed_system
 from berth.auth.token_service import client_address
+from berth.events.actor import Actor, set_actor
 from berth.services.errors import Forbidden, NotFound, ServiceError, Unauthorized
 from berth.services.projects import ProjectRecord
 from berth.services.registry import Registry
@@ -42,6 +43,7 @@ async def current_subject(request: Request) -> Subject:
     else:
         subject = await request.app.state.sessions.subject(request) or ANONYMOUS
     request.state.subject = subject
+    set_actor(Actor(subject.name or "anonymous", client_address(request), request.headers.get("x-request-id", "")))
     return subject
 
 

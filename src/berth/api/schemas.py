@@ -574,3 +574,67 @@ class Statistic(BaseModel):
     total_project_count: int | None = None
     total_repo_count: int | None = None
     total_storage_consumption: int | None = None
+
+
+# --- background work: executions and tasks (webhooks, purges, later GC, scans, replication) ---------
+
+
+class Metrics(BaseModel):
+    task_count: int = 0
+    success_task_count: int = 0
+    error_task_count: int = 0
+    pending_task_count: int = 0
+    running_task_count: int = 0
+    scheduled_task_count: int = 0
+    stopped_task_count: int = 0
+
+
+class Execution(BaseModel):
+    id: int
+    vendor_type: str
+    vendor_id: int
+    status: str
+    status_message: str = ""
+    metrics: Metrics | None = None
+    trigger: str
+    extra_attrs: dict[str, Any] = Field(default_factory=dict)
+    start_time: str
+    end_time: str = ""
+
+
+class Task(BaseModel):
+    id: int
+    execution_id: int
+    status: str
+    status_message: str = ""
+    run_count: int
+    extra_attrs: dict[str, Any] = Field(default_factory=dict)
+    creation_time: str
+    update_time: str
+    start_time: str = ""
+    end_time: str = ""
+
+
+class ScheduleObj(BaseModel):
+    type: str | None = None
+    cron: str | None = None
+    next_scheduled_time: str | None = None
+
+
+class ScheduleIn(_In):
+    """Harbor's Schedule as a request body: the schedule and the job's parameters."""
+
+    schedule: ScheduleObj | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class ExecHistory(BaseModel):
+    id: int
+    job_name: str
+    job_kind: str
+    job_parameters: str
+    schedule: ScheduleObj | None = None
+    job_status: str
+    deleted: bool = False
+    creation_time: str
+    update_time: str

@@ -63,15 +63,24 @@ def serve(
     ] = None,
     server: Annotated[Optional[str], typer.Option(help="ASGI server: uvicorn or granian.", show_default=False)] = None,
     log_level: Annotated[Optional[str], typer.Option(help="debug, info, warning or error.", show_default=False)] = None,
+    workers: Annotated[
+        Optional[int], typer.Option(help="Background jobs run at once in this process. [default: 4]", show_default=False)
+    ] = None,
+    jobs: Annotated[
+        Optional[bool],
+        typer.Option("--jobs/--no-jobs", help="Run background jobs and schedules here (default), or leave them "
+                     "to `berth worker` processes.", show_default=False),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Run the registry: /v2 (OCI distribution) on HOST:PORT until Ctrl-C or SIGTERM.
+    """Run the registry: /v2 (OCI distribution) and /api/v2.0 on HOST:PORT until Ctrl-C or SIGTERM.
 
     Every setting can also come from a BERTH_<NAME> environment variable
     (BERTH_DATABASE_URL, BERTH_STORAGE_DRIVER, BERTH_STORAGE_OPTIONS as JSON,
     BERTH_TLS_CERT/BERTH_TLS_KEY, BERTH_PUBLIC_URL, ...) or from --config FILE.
     """
-    settings = load_settings(config, host=host, port=port, data_dir=data_dir, server=server, log_level=log_level)
+    settings = load_settings(config, host=host, port=port, data_dir=data_dir, server=server, log_level=log_level,
+                             workers=workers, jobs=jobs)
     from berth.logs import configure_logging
 
     configure_logging(settings.log_level)
@@ -144,6 +153,44 @@ def _serve_granian(settings: Settings) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.stop)
         await server.serve()
+
+    uvloop.run(run())
+
+
+@app.command()
+def worker(
+    data_dir: Annotated[
+        Optional[Path], typer.Option(help="Folder of the SQLite database and blobs. [default: ./data]", show_default=False)
+    ] = None,
+    workers: Annotated[
+        Optional[int], typer.Option(help="Jobs run at once. [default: 4]", show_default=False)
+    ] = None,
+    log_level: Annotated[Optional[str], typer.Option(help="debug, info, warning or error.", show_default=False)] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run background jobs and cron schedules only (no HTTP), against the same database and storage as
+    the `berth serve` nodes, until Ctrl-C or SIGTERM. Run several for more throughput."""
+    settings = load_settings(config, data_dir=data_dir, workers=workers, log_level=log_level)
+    from berth.logs import configure_logging
+
+    configure_logging(settings.log_level)
+    prepare(settings)
+    typer.echo(f"berth {__version__} worker: {settings.workers} concurrent jobs "
+               f"(database: {_redacted(settings.effective_database_url)})")
+    sys.stdout.flush()
+    import asyncio
+    import signal
+
+    import uvloop
+
+    from berth.worker import run_worker
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings, stop)
 
     uvloop.run(run())
 

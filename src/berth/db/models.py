@@ -363,3 +363,162 @@ class ArtifactLabel(Base):
     manifest_id: Mapped[int] = mapped_column(ForeignKey("manifests.id", ondelete="CASCADE"), primary_key=True)
     label_id: Mapped[int] = mapped_column(ForeignKey("labels.id", ondelete="CASCADE"), primary_key=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --- background work: executions, tasks (the durable jobs), their logs, schedules, workers ---------
+# Ids of these rows are never reused either: an API client polling task 7 must not see another task.
+_ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Execution(Base):
+    """One run of something (a webhook delivery for one event and target, a purge, later a scan or a
+    GC): Harbor's execution, owning one or more tasks. `vendor_type`/`vendor_id` name what it runs for
+    (WEBHOOK + policy id, PURGE_AUDIT_LOG + 0, ...)."""
+
+    __tablename__ = "executions"
+    __table_args__ = (Index("ix_executions_vendor", "vendor_type", "vendor_id", "id"), _NO_ID_REUSE)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    vendor_type: Mapped[str] = mapped_column(String(64))
+    vendor_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Running, Success, Error, Stopped: from the tasks' statuses
+    status: Mapped[str] = mapped_column(String(16), default="Running")
+    status_message: Mapped[str] = mapped_column(Text, default="")
+    #: MANUAL, SCHEDULE or EVENT
+    trigger: Mapped[str] = mapped_column(String(16), default="MANUAL")
+    #: JSON object
+    extra_attrs: Mapped[str] = mapped_column(Text, default="{}")
+    start_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    end_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    update_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Task(Base):
+    """A durable job: `kind` says what runs, `parameters` (JSON) with what. Workers claim Pending rows
+    whose `next_run_at` has come, hold them under a lease they renew while running, and put them back
+    with a backoff delay when an attempt fails. A Running row whose lease ran out is claimed again."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (Index("ix_tasks_claim", "status", "next_run_at"), _NO_ID_REUSE)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    execution_id: Mapped[int] = mapped_column(ForeignKey("executions.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    parameters: Mapped[str] = mapped_column(Text, default="{}")
+    #: Pending, Running, Success, Error, Stopped
+    status: Mapped[str] = mapped_column(String(16), default="Pending")
+    status_message: Mapped[str] = mapped_column(Text, default="")
+    #: attempts started so far
+    run_count: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=1)
+    next_run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: "<pool id>/<slot>" of the worker running it
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: JSON object shown with the task (e.g. a webhook's event type and HTTP status)
+    extra_attrs: Mapped[str] = mapped_column(Text, default="{}")
+    creation_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    update_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    start_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TaskLog(Base):
+    """A task's log, one row per line, kept after the task ends."""
+
+    __tablename__ = "task_logs"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    line: Mapped[str] = mapped_column(Text)
+
+
+class Schedule(Base):
+    """A cron schedule that enqueues a job of `kind`. `last_tick` is the last tick fired: a node fires a
+    tick only by moving it forward in an UPDATE that matches the old value, so one node wins a tick."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (UniqueConstraint("vendor_type", "vendor_id"), _NO_ID_REUSE)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    vendor_type: Mapped[str] = mapped_column(String(64))
+    vendor_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Hourly, Daily, Weekly or Custom
+    schedule_type: Mapped[str] = mapped_column(String(16))
+    cron: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(64))
+    #: JSON object: the parameters of the job each tick enqueues
+    parameters: Mapped[str] = mapped_column(Text, default="{}")
+    last_tick: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    creation_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    update_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WorkerPool(Base):
+    """A running worker pool (in `berth serve` or `berth worker`), refreshed by its heartbeat."""
+
+    __tablename__ = "worker_pools"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pid: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(255))
+    concurrency: Mapped[int] = mapped_column(Integer)
+    start_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class JobQueue(Base):
+    """A paused job type (no row: running). Workers claim no Pending job of a paused type;
+    the type "SCHEDULER" pauses every schedule."""
+
+    __tablename__ = "job_queues"
+
+    job_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+# --- webhooks and the audit log ---------------------------------------------------------------------
+
+
+class WebhookPolicy(Base):
+    """A project's webhook policy: which event types go to which targets (JSON lists, Harbor's shape)."""
+
+    __tablename__ = "webhook_policies"
+    __table_args__ = (UniqueConstraint("project_id", "name"), _NO_ID_REUSE)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    targets: Mapped[str] = mapped_column(Text, default="[]")
+    event_types: Mapped[str] = mapped_column(Text, default="[]")
+    creator: Mapped[str] = mapped_column(String(255), default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: the HMAC-SHA256 key for the signature header, sealed with the secret box (None: unsigned)
+    signing_secret: Mapped[str | None] = mapped_column(Text)
+    creation_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    update_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditLog(Base):
+    """One audited operation (Harbor's audit_log_ext). No foreign keys: the log outlives what it names."""
+
+    __tablename__ = "audit_logs"
+    __table_args__ = (Index("ix_audit_logs_project_id_op_time", "project_id", "op_time"), _NO_ID_REUSE)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    #: 0 for operations outside any project (users, configuration, system robots)
+    project_id: Mapped[int] = mapped_column(Integer, default=0)
+    #: Harbor's event type: create_artifact, pull_artifact, delete_project, update_member, ...
+    event_type: Mapped[str] = mapped_column(String(64))
+    #: create, delete, pull, update, login, logout
+    operation: Mapped[str] = mapped_column(String(32))
+    operation_description: Mapped[str] = mapped_column(Text, default="")
+    operation_result: Mapped[bool] = mapped_column(Boolean, default=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    resource: Mapped[str] = mapped_column(String(1024))
+    username: Mapped[str] = mapped_column(String(255))
+    client_address: Mapped[str] = mapped_column(String(64), default="")
+    op_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

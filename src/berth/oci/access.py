@@ -12,6 +12,7 @@ from starlette.responses import Response
 from berth.auth.rbac import ANONYMOUS, Subject, repository_actions, visible_project_ids
 from berth.auth.token_service import client_address
 from berth.auth.tokens import SERVICE
+from berth.events.actor import Actor, set_actor
 from berth.oci.context import Front
 from berth.oci.errors import error_response
 from berth.services.errors import ServiceError
@@ -48,6 +49,7 @@ async def authorize(front: Front, request: Request, name: str | None, upload: bo
         if exc.status == 401:
             return _challenge(front, request, exc.message)
         return error_response(exc.status, exc.code, exc.message)
+    set_actor(Actor(subject.name or "anonymous", client_address(request), request.headers.get("x-request-id", "")))
     if name is None:
         if request.scope["path"] in ("/v2", "/v2/") and subject.anonymous:
             return _challenge(front, request, "authentication required")

@@ -65,7 +65,8 @@ async def get_manifest(front: Front, request: Request, name: str, reference: str
         response.headers["content-length"] = str(len(record.content))
         return response
     # a GET is a pull, as Harbor counts them
-    front.registry.pulls.record(name, record.digest, None if is_digest_reference(reference) else reference)
+    front.registry.pulls.record(
+        name, record.digest, None if is_digest_reference(reference) else reference, record.media_type)
     return Response(record.content, 200, headers)
 
 

@@ -18,6 +18,8 @@ from berth.artifact_types import CHART, IMAGE, UNKNOWN
 from berth.charts import chart_details
 from berth.db.models import ArtifactLabel, Manifest, ManifestChild, Repository, Tag, utcnow
 from berth.db.session import Database
+from berth.events.bus import EventBus
+from berth.events.types import TagCreated, TagDeleted
 from berth import mediatypes
 from berth.query import AllOf, AnyOf, Fuzzy, QueryInvalid, parse_query
 from berth.references import is_digest_reference, is_valid_tag
@@ -114,8 +116,10 @@ def accessory_type(artifact_type: str | None, content: bytes = b"") -> str:
 class ArtifactService:
     def __init__(
         self, db: Database, repositories: RepositoryService, manifests: ManifestService, blobs: BlobService,
+        events: EventBus | None = None,
     ) -> None:
         self._db = db
+        self._events = events or EventBus()
         self._repositories = repositories
         self._manifests = manifests
         self._blobs = blobs
@@ -409,6 +413,7 @@ class ArtifactService:
             raise Conflict(f"tag {name} already exists in {repository}") from None
         self._manifests.forget_tag(repository, name)
         self._repositories.tags_changed(artifact.repository_id)
+        self._events.publish(TagCreated(repository=repository, tag=name, digest=artifact.digest))
 
     async def delete_tag(self, repository: str, reference: str, name: str) -> None:
         artifact = await self.get(repository, reference)
@@ -418,6 +423,7 @@ class ArtifactService:
             await conn.execute(delete(Tag).where(and_(Tag.repository_id == artifact.repository_id, Tag.name == name)))
         self._manifests.forget_tag(repository, name)
         self._repositories.tags_changed(artifact.repository_id)
+        self._events.publish(TagDeleted(repository=repository, tag=name, digest=artifact.digest))
 
 
 class _ReferencedByOthers(PreconditionFailed):

@@ -15,6 +15,8 @@ from berth.artifact_types import artifact_media_types
 from berth.artifact_types import artifact_type as artifact_kind
 from berth.db.models import Blob, Manifest, ManifestBlob, ManifestChild, Repository, RepositoryBlob, Tag, utcnow
 from berth.db.session import Database
+from berth.events.bus import EventBus
+from berth.events.types import ArtifactDeleted, ArtifactPushed, TagDeleted
 from berth.references import (
     Digest,
     InvalidDigest,
@@ -176,9 +178,11 @@ def parse_manifest(content: bytes, content_type: str | None) -> ParsedManifest:
 
 class ManifestService:
     def __init__(
-        self, db: Database, repositories: RepositoryService, max_bytes: int, cache_ttl: float = 0.0
+        self, db: Database, repositories: RepositoryService, max_bytes: int, cache_ttl: float = 0.0,
+        events: EventBus | None = None,
     ) -> None:
         self._db = db
+        self._events = events or EventBus()
         self._repositories = repositories
         self.max_bytes = max_bytes
         #: (repository name, tag or digest) -> record; 64 MiB of manifests at most
@@ -270,6 +274,8 @@ class ManifestService:
             self._cache.discard((repository, tag))
         if tags:
             self._repositories.tags_changed(repo_id)
+        self._events.publish(ArtifactPushed(repository=repository, digest=digest, media_type=parsed.media_type,
+                                            tags=tuple(tags)))
         return PutResult(digest, parsed.subject, tuple(tags))
 
     async def _insert_manifest(  # type: ignore[no-untyped-def]
@@ -349,9 +355,16 @@ class ManifestService:
     async def delete(self, repository: str, reference: str) -> None:
         """Delete a tag (by tag) or a manifest and every tag on it (by digest)."""
         repo_id = await self._repositories.require(repository)
+        deleted: ArtifactDeleted | None = None
         async with self._db.write() as conn:
             if is_digest_reference(reference):
                 digest = parse_blob_digest(reference)
+                row = (await conn.execute(select(Manifest.id, Manifest.media_type).where(
+                    Manifest.repository_id == repo_id, Manifest.digest == str(digest)))).first()
+                if row is not None:
+                    tags = (await conn.execute(select(Tag.name).where(Tag.manifest_id == row.id))).scalars().all()
+                    deleted = ArtifactDeleted(repository=repository, digest=str(digest), media_type=row.media_type,
+                                              tags=tuple(sorted(tags)))
                 result = await conn.execute(
                     delete(Manifest).where(Manifest.repository_id == repo_id, Manifest.digest == str(digest))
                 )
@@ -367,6 +380,10 @@ class ManifestService:
         self._repositories.tags_changed(repo_id)
         if result.rowcount == 0:
             raise ManifestUnknown("manifest unknown to registry", {"reference": reference})
+        if deleted is not None:
+            self._events.publish(deleted)
+        elif not is_digest_reference(reference):
+            self._events.publish(TagDeleted(repository=repository, tag=reference))
 
     def forget_tag(self, repository: str, tag: str) -> None:
         """A tag moved or went away through another service (the artifacts API)."""

@@ -13,6 +13,8 @@ from sqlalchemy import select, update
 
 from berth.db.models import Manifest, Repository, Tag, utcnow
 from berth.db.session import Database
+from berth.events.bus import EventBus
+from berth.events.types import ArtifactPulled
 
 
 @dataclass(slots=True)
@@ -22,14 +24,17 @@ class _Pending:
 
 
 class PullRecorder:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, events: EventBus | None = None) -> None:
         self._db = db
+        self._events = events or EventBus()
         self._pending: dict[tuple[str, str], _Pending] = {}
         #: (repository, tag) -> last pull by that tag
         self._tags: dict[tuple[str, str], datetime] = {}
 
-    def record(self, repository: str, digest: str, tag: str | None = None) -> None:
+    def record(self, repository: str, digest: str, tag: str | None = None, media_type: str = "") -> None:
         now = utcnow()
+        self._events.publish(ArtifactPulled(repository=repository, digest=digest, media_type=media_type,
+                                            tags=(tag,) if tag else (), occurred_at=now))
         entry = self._pending.get((repository, digest))
         if entry is None:
             self._pending[(repository, digest)] = _Pending(1, now)

@@ -5,12 +5,16 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 
 from berth.auth.keys import SecretBox
-from berth.config import MAX_MANIFEST_BYTES
+from berth.config import MAX_MANIFEST_BYTES, Settings
 from berth.db.models import Repository, Upload
 from berth.db.session import Database
+from berth.events.bus import EventBus
+from berth.events.types import RepositoryDeleted
+from berth.jobs.store import JobStore
 from berth.services.artifacts import ArtifactService
 from berth.services.blobs import BlobService
 from berth.services.configurations import ConfigurationService
+from berth.services.executions import ExecutionService
 from berth.services.labels import LabelService
 from berth.services.manifests import ManifestService
 from berth.services.projects import ProjectService
@@ -18,9 +22,11 @@ from berth.services.pulls import PullRecorder
 from berth.services.quotas import QuotaService
 from berth.services.repositories import RepositoryService
 from berth.services.robots import RobotService
+from berth.services.schedules import ScheduleService
 from berth.services.uploads import UploadService
 from berth.services.usergroups import UserGroupService
 from berth.services.users import UserService
+from berth.storage import make_driver
 from berth.storage.base import StorageDriver
 
 
@@ -36,19 +42,35 @@ class Registry:
     ) -> None:
         self.db = db
         self.storage = storage
+        self.box = box
+        self.events = EventBus()
+        self.jobs = JobStore(db)
         self.repositories = RepositoryService(db, tag_cache_ttl)
         self.blobs = BlobService(db, storage, self.repositories)
         self.uploads = UploadService(db, storage, self.repositories, self.blobs)
-        self.manifests = ManifestService(db, self.repositories, max_manifest_bytes, tag_cache_ttl)
+        self.manifests = ManifestService(db, self.repositories, max_manifest_bytes, tag_cache_ttl, self.events)
         self.users = UserService(db)
         self.projects = ProjectService(db, tag_cache_ttl)
         self.robots = RobotService(db)
         self.groups = UserGroupService(db)
         self.configurations = ConfigurationService(db, box)
-        self.pulls = PullRecorder(db)
-        self.artifacts = ArtifactService(db, self.repositories, self.manifests, self.blobs)
+        self.pulls = PullRecorder(db, self.events)
+        self.artifacts = ArtifactService(db, self.repositories, self.manifests, self.blobs, self.events)
         self.quotas = QuotaService(db, self.projects)
         self.labels = LabelService(db)
+        self.schedules = ScheduleService(db)
+        self.executions = ExecutionService(db, self.jobs)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Registry:
+        """The registry over the database, storage and secret key that `settings` name."""
+        secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
+        return cls(
+            Database(settings.effective_database_url),
+            make_driver(settings.storage_driver, settings.effective_storage_options),
+            box=SecretBox.from_file(settings.data_dir.resolve() / "secret.key", secret_key),
+            tag_cache_ttl=settings.tag_cache_ttl,
+        )
 
     async def delete_repository(self, name: str) -> None:
         """Delete a repository with its manifests, tags, blob links and open uploads (blob bytes stay
@@ -64,8 +86,10 @@ class Registry:
         self.repositories.forget(name, repo_id)
         self.manifests.forget_repository(name)
         self.blobs.forget_repository(repo_id)
+        self.events.publish(RepositoryDeleted(repository=name))
 
     async def close(self) -> None:
+        await self.events.stop()
         await self.pulls.flush()
         await self.storage.close()
         await self.db.close()

@@ -1,0 +1,48 @@
+"""A process's background machinery: the event bus with its subscribers and, where jobs run, the
+worker pool and the cron scheduler. `berth serve` and `berth worker` both build one."""
+
+from __future__ import annotations
+
+from berth.config import Settings
+from berth.jobs.kinds import JobKind, load_kind
+from berth.jobs.scheduler import Scheduler
+from berth.jobs.worker import PoolSettings, WorkerPool
+from berth.services.registry import Registry
+
+
+def job_kinds(settings: Settings) -> dict[str, JobKind]:
+    """Every kind of job this process can run: berth's own and the configured extra ones."""
+    kinds: list[JobKind] = []
+    kinds.extend(load_kind(spec) for spec in settings.extra_job_kinds)
+    return {kind.name: kind for kind in kinds}
+
+
+class Background:
+    def __init__(self, registry: Registry, settings: Settings, *, run_jobs: bool) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.pool: WorkerPool | None = None
+        self.scheduler: Scheduler | None = None
+        if run_jobs:
+            self.pool = WorkerPool(registry.jobs, job_kinds(settings), registry, PoolSettings(
+                concurrency=settings.workers,
+                lease_seconds=settings.job_lease_seconds,
+                poll_seconds=settings.job_poll_seconds,
+                retry_base_seconds=settings.job_retry_base_seconds,
+                retry_max_seconds=settings.job_retry_max_seconds,
+            ))
+            self.scheduler = Scheduler(registry.db, registry.jobs, settings.schedule_poll_seconds)
+
+    async def start(self) -> None:
+        self.registry.events.start()
+        if self.pool is not None:
+            await self.pool.start()
+        if self.scheduler is not None:
+            self.scheduler.start()
+
+    async def stop(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        if self.pool is not None:
+            await self.pool.stop()
+        await self.registry.events.stop()

@@ -1,0 +1,143 @@
+"""The events services publish. Each is a frozen dataclass; `occurred_at` and the actor fields are
+filled from the current actor when the publisher does not give them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from berth.db.models import utcnow
+from berth.events.actor import current_actor
+
+
+def _operator() -> str:
+    return current_actor().name
+
+
+def _address() -> str:
+    return current_actor().client_address
+
+
+def _request_id() -> str:
+    return current_actor().request_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    operator: str = field(default_factory=_operator)
+    client_address: str = field(default_factory=_address)
+    request_id: str = field(default_factory=_request_id)
+    occurred_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def project_name(self) -> str | None:
+        return None
+
+
+# --- artifacts and tags: what webhooks and the audit log both hear about ---------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArtifactEvent(Event):
+    repository: str
+    digest: str
+    media_type: str = ""
+    #: the tags the push set, the pull named, or the deletion removed
+    tags: tuple[str, ...] = ()
+
+    @property
+    def project_name(self) -> str | None:
+        return self.repository.partition("/")[0]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArtifactPushed(ArtifactEvent):
+    """A manifest was stored (pushed, copied, or re-pushed with new tags)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArtifactPulled(ArtifactEvent):
+    """A manifest was fetched with GET (not HEAD)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArtifactDeleted(ArtifactEvent):
+    """A manifest was deleted, with every tag on it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TagEvent(Event):
+    repository: str
+    tag: str
+    digest: str = ""
+
+    @property
+    def project_name(self) -> str | None:
+        return self.repository.partition("/")[0]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TagCreated(TagEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TagDeleted(TagEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepositoryDeleted(Event):
+    repository: str
+
+    @property
+    def project_name(self) -> str | None:
+        return self.repository.partition("/")[0]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuotaEvent(Event):
+    """A push went over (exceeded, refused) or near (warning) a project's storage quota."""
+
+    project: str
+    repository: str
+    digest: str = ""
+    message: str = ""
+
+    @property
+    def project_name(self) -> str | None:
+        return self.project
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuotaExceeded(QuotaEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuotaWarning(QuotaEvent):
+    pass
+
+
+# --- administration: what the audit log records ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResourceChanged(Event):
+    """A project, user, robot, member or the configuration was created, updated or deleted, or a user
+    logged in or out. `resource_type` and `operation` use Harbor's audit vocabulary."""
+
+    #: project, user, robot, project_member, configuration
+    resource_type: str
+    #: create, update, delete, login, logout
+    operation: str
+    #: what Harbor's audit log shows as the resource: a name, "<project>/<member>", ...
+    resource: str
+    #: the project the change happened in, if any
+    project: str | None = None
+    description: str = ""
+    succeeded: bool = True
+
+    @property
+    def project_name(self) -> str | None:
+        return self.project

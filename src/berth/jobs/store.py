@@ -1,0 +1,300 @@
+"""Job rows in SQL: create executions and tasks, claim them under a lease, renew, finish, retry, stop.
+
+A task is claimable when it is Pending and its `next_run_at` has come, or Running with an expired
+lease (its worker died). Claiming takes `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL, so two
+workers never take one row; SQLite serialises writers (BEGIN IMMEDIATE), which gives the same. Every
+later write by the worker is fenced on `lease_owner`: a worker that lost its lease cannot finish a
+task another worker has taken over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from berth.db.models import Execution, JobQueue, Task, TaskLog, WorkerPool, utcnow
+from berth.db.session import Database
+
+PENDING, RUNNING, SUCCESS, ERROR, STOPPED = "Pending", "Running", "Success", "Error", "Stopped"
+FINAL = (SUCCESS, ERROR, STOPPED)
+#: a task whose worker died this many times beyond its attempts is given up (a job that kills workers)
+LEASE_LOSSES_ALLOWED = 3
+#: the job type that pauses every schedule when paused
+SCHEDULER = "SCHEDULER"
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    execution_id: int
+    kind: str
+    parameters: dict[str, Any]
+    run_count: int
+    max_attempts: int
+    owner: str
+
+
+class JobStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        #: set by this process's worker pool: enqueuing wakes it at once instead of at its next poll
+        self.wakeup: asyncio.Event | None = None
+
+    # --- enqueueing ------------------------------------------------------------------------------
+
+    async def create_execution(
+        self, conn: AsyncConnection, vendor_type: str, vendor_id: int, trigger: str,
+        extra_attrs: dict[str, Any] | None = None,
+    ) -> int:
+        now = utcnow()
+        return int(await conn.scalar(
+            self._db.insert(Execution).values(
+                vendor_type=vendor_type, vendor_id=vendor_id, trigger=trigger, status=RUNNING,
+                extra_attrs=json.dumps(extra_attrs or {}), start_time=now, update_time=now,
+            ).returning(Execution.id)
+        ))
+
+    async def create_task(
+        self, conn: AsyncConnection, execution_id: int, kind: str, parameters: dict[str, Any], *,
+        max_attempts: int = 1, extra_attrs: dict[str, Any] | None = None,
+    ) -> int:
+        now = utcnow()
+        return int(await conn.scalar(
+            self._db.insert(Task).values(
+                execution_id=execution_id, kind=kind, parameters=json.dumps(parameters), status=PENDING,
+                max_attempts=max_attempts, next_run_at=now, extra_attrs=json.dumps(extra_attrs or {}),
+                creation_time=now, update_time=now,
+            ).returning(Task.id)
+        ))
+
+    async def submit(
+        self, vendor_type: str, vendor_id: int, kind: str, parameters: dict[str, Any], *,
+        trigger: str = "MANUAL", max_attempts: int = 1, extra_attrs: dict[str, Any] | None = None,
+    ) -> tuple[int, int]:
+        """One execution with one task, in one transaction; returns (execution id, task id)."""
+        async with self._db.write() as conn:
+            execution_id = await self.create_execution(conn, vendor_type, vendor_id, trigger, extra_attrs)
+            task_id = await self.create_task(conn, execution_id, kind, parameters, max_attempts=max_attempts)
+        self.notify()
+        return execution_id, task_id
+
+    def notify(self) -> None:
+        """New work was committed: wake this process's workers."""
+        if self.wakeup is not None:
+            self.wakeup.set()
+
+    # --- the worker's side -----------------------------------------------------------------------
+
+    async def claim(self, owners: Sequence[str], kinds: Collection[str], lease_seconds: float) -> list[Claimed]:
+        """Claim up to len(owners) due tasks of `kinds` (skipping paused job types), one per owner."""
+        if not owners or not kinds:
+            return []
+        now = utcnow()
+        claimed: list[Claimed] = []
+        async with self._db.write() as conn:
+            paused = set((await conn.execute(select(JobQueue.job_type).where(JobQueue.paused))).scalars())
+            if "all" in paused:
+                return []
+            allowed = [kind for kind in kinds if kind not in paused]
+            rows = (await conn.execute(
+                select(Task.id, Task.execution_id, Task.kind, Task.parameters, Task.run_count, Task.max_attempts,
+                       Task.status)
+                .where(Task.kind.in_(allowed), or_(
+                    and_(Task.status == PENDING, Task.next_run_at <= now),
+                    and_(Task.status == RUNNING, Task.lease_expires_at < now),
+                ))
+                .order_by(Task.next_run_at, Task.id)
+                .limit(len(owners))
+                .with_for_update(skip_locked=True)
+            )).all()
+            free = iter(owners)
+            for row in rows:
+                if row.status == RUNNING and row.run_count >= row.max_attempts + LEASE_LOSSES_ALLOWED:
+                    await self._end(conn, row.id, row.execution_id, ERROR,
+                                    f"given up: its worker stopped during {row.run_count} attempts", now)
+                    continue
+                owner = next(free)
+                await conn.execute(
+                    update(Task).where(Task.id == row.id).values(
+                        status=RUNNING, lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds),
+                        run_count=Task.run_count + 1, start_time=func.coalesce(Task.start_time, now), update_time=now,
+                    )
+                )
+                note = "re-run: the worker running it stopped renewing its lease" if row.status == RUNNING else None
+                if note:
+                    await self._log(conn, row.id, [note], now)
+                claimed.append(Claimed(row.id, row.execution_id, row.kind, json.loads(row.parameters or "{}"),
+                                       row.run_count + 1, row.max_attempts, owner))
+        return claimed
+
+    async def renew(self, pool_id: str, task_ids: Collection[int], lease_seconds: float) -> tuple[set[int], set[int]]:
+        """Extend the leases of `task_ids` held by the pool; returns (stop requested, lease lost)."""
+        now = utcnow()
+        async with self._db.write() as conn:
+            await conn.execute(update(WorkerPool).where(WorkerPool.id == pool_id).values(heartbeat_at=now))
+            if not task_ids:
+                return set(), set()
+            await conn.execute(
+                update(Task).where(Task.id.in_(task_ids), Task.status == RUNNING,
+                                   Task.lease_owner.startswith(pool_id + "/", autoescape=True))
+                .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
+            )
+            rows = (await conn.execute(
+                select(Task.id, Task.stop_requested, Task.lease_owner, Task.status).where(Task.id.in_(task_ids))
+            )).all()
+        held = {r.id for r in rows if r.status == RUNNING and (r.lease_owner or "").startswith(pool_id + "/")}
+        return {r.id for r in rows if r.stop_requested}, set(task_ids) - held
+
+    async def finish(
+        self, task: Claimed, status: str, message: str = "", *, lines: Sequence[str] = (),
+        extra_attrs: dict[str, Any] | None = None,
+    ) -> bool:
+        """End the attempt for good (Success, Error, Stopped); False if the lease was lost meanwhile."""
+        now = utcnow()
+        async with self._db.write() as conn:
+            if not await self._held(conn, task):
+                return False
+            await self._merge_extra(conn, task.id, extra_attrs)
+            await self._log(conn, task.id, lines, now)
+            await self._end(conn, task.id, task.execution_id, status, message, now)
+        return True
+
+    async def retry(
+        self, task: Claimed, message: str, delay_seconds: float, *, lines: Sequence[str] = (),
+        extra_attrs: dict[str, Any] | None = None,
+    ) -> bool:
+        """Put the task back for another attempt after `delay_seconds`."""
+        now = utcnow()
+        async with self._db.write() as conn:
+            if not await self._held(conn, task):
+                return False
+            await self._merge_extra(conn, task.id, extra_attrs)
+            await self._log(conn, task.id, lines, now)
+            await conn.execute(update(Task).where(Task.id == task.id).values(
+                status=PENDING, status_message=message, lease_owner=None, lease_expires_at=None,
+                next_run_at=now + timedelta(seconds=delay_seconds), update_time=now,
+            ))
+        return True
+
+    async def release(self, task: Claimed, lines: Sequence[str] = ()) -> None:
+        """Hand a task back untouched (the worker is shutting down): it runs again at once elsewhere."""
+        now = utcnow()
+        async with self._db.write() as conn:
+            if await self._held(conn, task):
+                await self._log(conn, task.id, [*lines, "interrupted: the worker stopped; the task will run again"], now)
+                await conn.execute(update(Task).where(Task.id == task.id).values(
+                    status=PENDING, lease_owner=None, lease_expires_at=None, next_run_at=now, update_time=now,
+                    run_count=Task.run_count - 1,
+                ))
+
+    async def append_log(self, task_id: int, lines: Sequence[str]) -> None:
+        if lines:
+            async with self._db.write() as conn:
+                await self._log(conn, task_id, lines, utcnow())
+
+    # --- stopping ----------------------------------------------------------------------------------
+
+    async def stop_task(self, task_id: int) -> bool:
+        """Stop a task: Pending ones at once, Running ones at their worker's next heartbeat.
+        False if there is no such task or it already ended."""
+        now = utcnow()
+        async with self._db.write() as conn:
+            row = (await conn.execute(select(Task.status, Task.execution_id).where(Task.id == task_id))).first()
+            if row is None or row.status in FINAL:
+                return False
+            if row.status == PENDING:
+                await self._log(conn, task_id, ["stopped before it ran"], now)
+                await self._end(conn, task_id, row.execution_id, STOPPED, "stopped", now)
+            else:
+                await conn.execute(update(Task).where(Task.id == task_id).values(stop_requested=True, update_time=now))
+        return True
+
+    async def stop_execution(self, execution_id: int) -> bool:
+        async with self._db.read() as conn:
+            ids = (await conn.execute(select(Task.id).where(
+                Task.execution_id == execution_id, Task.status.in_((PENDING, RUNNING))))).scalars().all()
+        for task_id in ids:
+            await self.stop_task(task_id)
+        return bool(ids)
+
+    async def stop_pending(self, job_type: str | None) -> int:
+        """Stop every Pending task (of one job type, or all): Harbor's "stop and clean" of a queue."""
+        async with self._db.read() as conn:
+            query = select(Task.id).where(Task.status == PENDING)
+            if job_type is not None:
+                query = query.where(Task.kind == job_type)
+            ids = (await conn.execute(query)).scalars().all()
+        for task_id in ids:
+            await self.stop_task(task_id)
+        return len(ids)
+
+    # --- queues and pools --------------------------------------------------------------------------
+
+    async def set_paused(self, job_type: str, paused: bool) -> None:
+        async with self._db.write() as conn:
+            await conn.execute(delete(JobQueue).where(JobQueue.job_type == job_type))
+            if paused:
+                await conn.execute(self._db.insert(JobQueue).values(job_type=job_type, paused=True))
+
+    async def paused_types(self) -> set[str]:
+        async with self._db.read() as conn:
+            return set((await conn.execute(select(JobQueue.job_type).where(JobQueue.paused))).scalars())
+
+    async def register_pool(self, pool_id: str, pid: int, host: str, concurrency: int, stale_after: float) -> None:
+        now = utcnow()
+        async with self._db.write() as conn:
+            await conn.execute(delete(WorkerPool).where(
+                WorkerPool.heartbeat_at < now - timedelta(seconds=stale_after)))
+            await conn.execute(self._db.insert(WorkerPool).values(
+                id=pool_id, pid=pid, host=host, concurrency=concurrency, start_at=now, heartbeat_at=now))
+
+    async def unregister_pool(self, pool_id: str) -> None:
+        async with self._db.write() as conn:
+            await conn.execute(delete(WorkerPool).where(WorkerPool.id == pool_id))
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    async def _held(self, conn: AsyncConnection, task: Claimed) -> bool:
+        owner = await conn.scalar(select(Task.lease_owner).where(Task.id == task.id, Task.status == RUNNING))
+        return owner == task.owner
+
+    async def _merge_extra(self, conn: AsyncConnection, task_id: int, extra: dict[str, Any] | None) -> None:
+        if extra:
+            current = json.loads(await conn.scalar(select(Task.extra_attrs).where(Task.id == task_id)) or "{}")
+            current.update(extra)
+            await conn.execute(update(Task).where(Task.id == task_id).values(extra_attrs=json.dumps(current)))
+
+    async def _log(self, conn: AsyncConnection, task_id: int, lines: Sequence[str], now: datetime) -> None:
+        if lines:
+            await conn.execute(self._db.insert(TaskLog).values(
+                [{"task_id": task_id, "created_at": now, "line": line} for line in lines]))
+
+    async def _end(self, conn: AsyncConnection, task_id: int, execution_id: int, status: str, message: str,
+                   now: datetime) -> None:
+        await conn.execute(update(Task).where(Task.id == task_id).values(
+            status=status, status_message=message, lease_owner=None, lease_expires_at=None, end_time=now,
+            update_time=now,
+        ))
+        await refresh_execution(conn, execution_id, now)
+
+
+async def refresh_execution(conn: AsyncConnection, execution_id: int, now: datetime) -> None:
+    """An execution's status from its tasks, as Harbor derives it: Running while any task is not
+    done, then Error if any failed, else Stopped if any stopped, else Success."""
+    counts = dict((await conn.execute(
+        select(Task.status, func.count()).where(Task.execution_id == execution_id).group_by(Task.status)
+    )).tuples().all())
+    if counts.get(PENDING) or counts.get(RUNNING):
+        status, end = RUNNING, None
+    else:
+        status = ERROR if counts.get(ERROR) else STOPPED if counts.get(STOPPED) else SUCCESS
+        end = now
+    await conn.execute(update(Execution).where(Execution.id == execution_id).values(
+        status=status, end_time=end, update_time=now))

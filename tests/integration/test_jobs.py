@@ -1,0 +1,216 @@
+"""Durable jobs on the wire: berth processes (serve and `berth worker`) claim, run, retry and re-run
+jobs stored in SQLite or PostgreSQL. The job kinds are tests/jobkinds.py, plugged in by setting."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from berth.db.models import Execution, Schedule, Task, TaskLog
+from berth.db.session import Database, run_migrations
+from berth.jobs.store import JobStore
+from tests.conftest import BERTH, REPO, _fresh_postgres_database
+
+JOB_ENV = {
+    "PYTHONPATH": str(REPO),
+    "BERTH_EXTRA_JOB_KINDS": '["tests.jobkinds:EFFECT", "tests.jobkinds:FLAKY"]',
+    "BERTH_JOB_POLL_SECONDS": "0.2",
+    "BERTH_JOB_RETRY_BASE_SECONDS": "0.5",
+    "BERTH_SCHEDULE_POLL_SECONDS": "0.5",
+}
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+@dataclass
+class Store:
+    """The test's own view of the job tables of one database."""
+
+    url: str
+
+    async def _with(self, fn: Callable[[Database, JobStore], Any]) -> Any:
+        db = Database(self.url)
+        try:
+            return await fn(db, JobStore(db))
+        finally:
+            await db.close()
+
+    def submit(self, kind: str, parameters: dict[str, Any], max_attempts: int = 1) -> int:
+        async def go(db: Database, store: JobStore) -> int:
+            return (await store.submit("TEST", 0, kind, parameters, max_attempts=max_attempts))[1]
+        return run(self._with(go))
+
+    def task(self, task_id: int) -> Any:
+        async def go(db: Database, store: JobStore) -> Any:
+            async with db.read() as conn:
+                return (await conn.execute(select(Task).where(Task.id == task_id))).first()
+        return run(self._with(go))
+
+    def log(self, task_id: int) -> list[str]:
+        async def go(db: Database, store: JobStore) -> list[str]:
+            async with db.read() as conn:
+                return list((await conn.execute(
+                    select(TaskLog.line).where(TaskLog.task_id == task_id).order_by(TaskLog.id))).scalars())
+        return run(self._with(go))
+
+    def executions(self, vendor_type: str) -> list[Any]:
+        async def go(db: Database, store: JobStore) -> list[Any]:
+            async with db.read() as conn:
+                return list((await conn.execute(
+                    select(Execution).where(Execution.vendor_type == vendor_type).order_by(Execution.id))).all())
+        return run(self._with(go))
+
+    def add_schedule(self, cron: str, kind: str, parameters: dict[str, Any], last_tick: datetime) -> None:
+        async def go(db: Database, store: JobStore) -> None:
+            async with db.write() as conn:
+                await conn.execute(db.insert(Schedule).values(
+                    vendor_type="TEST_SCHEDULE", vendor_id=1, schedule_type="Custom", cron=cron, kind=kind,
+                    parameters=json.dumps(parameters), last_tick=last_tick))
+        run(self._with(go))
+
+    def wait(self, task_id: int, status: str | tuple[str, ...], timeout: float = 30.0) -> Any:
+        wanted = (status,) if isinstance(status, str) else status
+        deadline = time.monotonic() + timeout
+        while True:
+            row = self.task(task_id)
+            if row is not None and row.status in wanted:
+                return row
+            if time.monotonic() > deadline:
+                raise AssertionError(f"task {task_id} is {row.status if row else None}, not {wanted}")
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def workers(tmp_path) -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start `berth worker` processes on a database; all are killed after the test."""
+    started: list[subprocess.Popen] = []
+
+    def start(data_dir: Path, env: dict[str, str]) -> subprocess.Popen:
+        log = (tmp_path / f"worker-{len(started)}.log").open("wb")
+        process = subprocess.Popen([BERTH, "worker", "--data-dir", str(data_dir)], stdout=log,
+                                   stderr=subprocess.STDOUT, env={**os.environ, **JOB_ENV, **env})
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _sqlite_url(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{(data_dir / 'berth.db').resolve()}"
+
+
+def test_jobs_run_in_the_server_and_keep_their_log(start_server, tmp_path) -> None:
+    server = start_server(env=JOB_ENV)
+    store = Store(_sqlite_url(server.data_dir))
+    task_id = store.submit("TEST_EFFECT", {"dir": str(tmp_path), "key": "one"})
+    row = store.wait(task_id, "Success")
+    assert row.run_count == 1 and row.status_message == "effect one"
+    assert (tmp_path / "effects").read_text() == "one\n"
+    lines = store.log(task_id)
+    assert "attempt 1 of 1 started" in lines[0] and "effect one done" in lines and "succeeded" in lines[-1]
+    [execution] = store.executions("TEST")
+    assert execution.status == "Success" and execution.end_time is not None
+
+
+def test_failed_attempts_are_retried_with_exponential_backoff(start_server) -> None:
+    server = start_server(env=JOB_ENV)
+    store = Store(_sqlite_url(server.data_dir))
+    task_id = store.submit("TEST_FLAKY", {"failures": 2}, max_attempts=4)
+    row = store.wait(task_id, "Success")
+    assert row.run_count == 3
+    lines = store.log(task_id)
+    assert [line.split(" ", 1)[1] for line in lines if "retrying" in line] == [
+        "failed: planned failure 1; retrying in 0.5 s", "failed: planned failure 2; retrying in 1 s"]
+    # a job that keeps failing ends in Error after its last attempt
+    failing = store.submit("TEST_FLAKY", {"failures": 9}, max_attempts=2)
+    row = store.wait(failing, "Error")
+    assert row.run_count == 2 and row.status_message == "planned failure 2"
+    assert store.executions("TEST")[-1].status == "Error"
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_job_whose_worker_is_killed_runs_again_after_its_lease_and_its_effect_happens_once(
+    database, database_urls, workers, tmp_path,
+) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    env = {"BERTH_JOB_LEASE_SECONDS": "1.5"}
+    if database == "postgresql":
+        if not database_urls["postgresql"]:
+            pytest.skip("PostgreSQL not configured (run through make test)")
+        env["BERTH_DATABASE_URL"] = url = _fresh_postgres_database(database_urls["postgresql"], "berth_jobs_kill")
+    else:
+        url = _sqlite_url(data_dir)
+    run_migrations(url)
+    store = Store(url)
+    first = workers(data_dir, env)
+    task_id = store.submit("TEST_EFFECT", {"dir": str(tmp_path), "key": "k", "sleep": 4})
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "effects").exists():  # the effect is done, the job still runs
+        assert time.monotonic() < deadline, "the first worker never ran the job"
+        time.sleep(0.05)
+    assert store.task(task_id).status == "Running"
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    second = workers(data_dir, env)
+    row = store.wait(task_id, "Success", timeout=40)
+    assert second.poll() is None
+    assert row.run_count == 2
+    assert (tmp_path / "effects").read_text() == "k\n", "the effect happened twice"
+    assert len((tmp_path / "runs").read_text().splitlines()) == 1  # the killed run never finished
+    lines = store.log(task_id)
+    assert any("re-run: the worker running it stopped renewing its lease" in line for line in lines)
+    assert "effect k already done: skipped" in lines
+
+
+def test_two_workers_on_postgresql_never_run_a_job_twice_and_a_schedule_fires_once_per_tick(
+    database_urls, workers, tmp_path,
+) -> None:
+    if not database_urls["postgresql"]:
+        if os.environ.get("CI"):
+            pytest.fail("BERTH_TEST_POSTGRES_URL is not set")
+        pytest.skip("PostgreSQL not configured (run through make test)")
+    url = _fresh_postgres_database(database_urls["postgresql"], "berth_jobs_two")
+    run_migrations(url)
+    store = Store(url)
+    env = {"BERTH_DATABASE_URL": url, "BERTH_WORKERS": "3"}
+    # the schedule's next tick is the next whole minute
+    now = datetime.now(UTC)
+    store.add_schedule("0 * * * * *", "TEST_EFFECT", {"dir": str(tmp_path / "tick"), "key": "tick"}, now)
+    (tmp_path / "tick").mkdir()
+    pids = {workers(tmp_path / "data", env).pid, workers(tmp_path / "data", env).pid}
+    ids = [store.submit("TEST_EFFECT", {"dir": str(tmp_path), "key": f"j{i}", "sleep": 0.2}) for i in range(40)]
+    for task_id in ids:
+        assert store.wait(task_id, "Success").run_count == 1
+    runs = [line.split() for line in (tmp_path / "runs").read_text().splitlines()]
+    assert sorted(run[0] for run in runs) == sorted(f"j{i}" for i in range(40)), "a job ran twice or never"
+    assert {int(run[1]) for run in runs} == pids, "both workers should have taken jobs"
+    # wait past the tick, and a little more for both schedulers to have looked
+    tick = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    time.sleep(max(0.0, (tick - datetime.now(UTC)).total_seconds()) + 3)
+    fired = store.executions("TEST_SCHEDULE")
+    assert len(fired) == 1, f"{len(fired)} executions for one tick"
+    assert fired[0].trigger == "SCHEDULE"
+    deadline = time.monotonic() + 20
+    while not (tmp_path / "tick" / "effects").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert (tmp_path / "tick" / "effects").read_text() == "tick\n"

@@ -20,7 +20,8 @@ from berth.auth.sessions import SessionStore
 from berth.auth.token_service import issue_token
 from berth.auth.tokens import TokenIssuer
 from berth.auth.web import WebLogin
-from berth.background import Background
+from berth.background import Background, job_kinds
+from berth.jobs.store import SCHEDULER
 from berth.config import Settings
 from berth.oci.context import Front
 from berth.oci.errors import error_response
@@ -60,7 +61,8 @@ class BerthApp:
         sessions = SessionStore(db, self.auth, secure_cookies=secure)
         self._web = WebLogin(self.auth, sessions, box, settings)
         self._oci = OciApp(Front(registry, settings, self.auth))
-        self._api = create_api(registry, self.auth, settings, sessions, self._web)
+        job_types = sorted({*job_kinds(settings), SCHEDULER})
+        self._api = create_api(registry, self.auth, settings, sessions, self._web, job_types)
         self._housekeeping = asyncio.create_task(self._purge_uploads())
         self._key_watch = asyncio.create_task(self._reload_token_keys())
         self._pull_flush = asyncio.create_task(self._flush_pulls())

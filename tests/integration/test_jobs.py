@@ -214,3 +214,68 @@ def test_two_workers_on_postgresql_never_run_a_job_twice_and_a_schedule_fires_on
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert (tmp_path / "tick" / "effects").read_text() == "tick\n"
+
+
+def test_jobservice_api_shows_pools_workers_queues_and_stops_jobs(start_server, tmp_path) -> None:
+    server = start_server(env={**JOB_ENV, "BERTH_WORKERS": "2"})
+    store = Store(_sqlite_url(server.data_dir))
+    with server.client() as http:
+        [pool] = http.get("/api/v2.0/jobservice/pools").json()
+        assert pool["concurrency"] == 2 and pool["pid"] > 0 and pool["heartbeat_at"].endswith("Z")
+        long = store.submit("TEST_EFFECT", {"dir": str(tmp_path), "key": "long", "sleep": 30})
+        store.wait(long, "Running")
+        workers = http.get(f"/api/v2.0/jobservice/pools/{pool['worker_pool_id']}/workers").json()
+        assert len(workers) == 2
+        busy = [w for w in workers if w.get("job_id")]
+        assert busy == [{"id": busy[0]["id"], "pool_id": pool["worker_pool_id"], "job_name": "TEST_EFFECT",
+                         "job_id": str(long), "start_at": busy[0]["start_at"], "checkin_at": busy[0]["checkin_at"]}]
+        assert http.get("/api/v2.0/jobservice/pools/all/workers").json() == workers
+        assert http.get("/api/v2.0/jobservice/pools/nope/workers").status_code == 404
+        # stop the running job: it ends Stopped at the worker's next heartbeat
+        assert http.put(f"/api/v2.0/jobservice/jobs/{long}").status_code == 200
+        assert store.wait(long, "Stopped", timeout=60).status_message == "stopped"
+        assert "stopped on request" in http.get(f"/api/v2.0/jobservice/jobs/{long}/log").text
+        assert http.get("/api/v2.0/jobservice/jobs/999999/log").status_code == 404
+
+        # a paused queue keeps its jobs pending; resume runs them; stop clears them
+        assert http.put("/api/v2.0/jobservice/queues/test_effect", json={"action": "pause"}).status_code == 200
+        waiting = store.submit("TEST_EFFECT", {"dir": str(tmp_path), "key": "waiting"})
+        time.sleep(1)
+        assert store.task(waiting).status == "Pending"
+        queues = {q["job_type"]: q for q in http.get("/api/v2.0/jobservice/queues").json()}
+        assert queues["TEST_EFFECT"]["paused"] is True and queues["TEST_EFFECT"]["count"] == 1
+        assert {"SCHEDULER", "TEST_FLAKY"} <= set(queues)
+        assert http.put("/api/v2.0/jobservice/queues/TEST_EFFECT", json={"action": "resume"}).status_code == 200
+        store.wait(waiting, "Success")
+        http.put("/api/v2.0/jobservice/queues/TEST_EFFECT", json={"action": "pause"})
+        dropped = store.submit("TEST_EFFECT", {"dir": str(tmp_path), "key": "dropped"})
+        assert http.put("/api/v2.0/jobservice/queues/all", json={"action": "stop"}).status_code == 200
+        assert store.task(dropped).status == "Stopped"
+        assert not (tmp_path / "done-dropped").exists()
+
+        # bad input: Harbor's errors
+        bad = http.put("/api/v2.0/jobservice/queues/TEST_EFFECT", json={"action": "explode"})
+        assert bad.status_code == 400 and bad.json()["errors"][0]["message"] == "the action is not supported"
+        assert http.put("/api/v2.0/jobservice/queues/NO_SUCH", json={"action": "pause"}).status_code == 404
+
+        # schedules: the list, and the scheduler paused through its queue
+        store.add_schedule("0 0 3 * * *", "TEST_EFFECT", {"dir": str(tmp_path), "key": "nightly"}, datetime.now(UTC))
+        listed = http.get("/api/v2.0/schedules")
+        assert listed.headers["X-Total-Count"] == "1"
+        assert listed.json()[0]["cron"] == "0 0 3 * * *" and listed.json()[0]["vendor_type"] == "TEST_SCHEDULE"
+        assert http.get("/api/v2.0/schedules/all/paused").json() == {"paused": False}
+        http.put("/api/v2.0/jobservice/queues/SCHEDULER", json={"action": "pause"})
+        assert http.get("/api/v2.0/schedules/all/paused").json() == {"paused": True}
+        assert http.get("/api/v2.0/schedules/gc/paused").status_code == 400
+
+        # only system administrators
+        http.post("/api/v2.0/users", json={"username": "jobwatcher", "email": "jw@example.com",
+                                           "realname": "J W", "password": "Passw0rd!x"})
+    with server.client(("jobwatcher", "Passw0rd!x")) as user:
+        assert user.get("/api/v2.0/jobservice/pools").status_code == 403
+        assert user.put(f"/api/v2.0/jobservice/jobs/{long}").status_code == 403
+        assert user.get("/api/v2.0/schedules").status_code == 403
+        assert user.get("/api/v2.0/schedules/all/paused").status_code == 200
+    with server.client(None) as anonymous:
+        assert anonymous.get("/api/v2.0/jobservice/queues").status_code == 401
+        assert anonymous.get("/api/v2.0/schedules/all/paused").status_code == 401

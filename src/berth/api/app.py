@@ -13,6 +13,7 @@ from berth.api import (
     artifacts,
     configurations,
     health,
+    jobservice,
     labels,
     ldap,
     members,
@@ -21,6 +22,7 @@ from berth.api import (
     quotas,
     repositories,
     robots,
+    schedules,
     systeminfo,
     usergroups,
     users,
@@ -36,7 +38,8 @@ API_PREFIX = "/api/v2.0"
 
 
 def create_api(
-    registry: Registry, auth: Authenticator, settings: Settings, sessions: SessionStore, web: WebLogin
+    registry: Registry, auth: Authenticator, settings: Settings, sessions: SessionStore, web: WebLogin,
+    job_types: list[str] | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="berth — Harbor API v2.0",
@@ -63,12 +66,14 @@ def create_api(
     app.state.settings = settings
     app.state.sessions = sessions
     app.state.web = web
+    #: the job types /jobservice/queues shows and pauses: every kind this deployment runs, and SCHEDULER
+    app.state.job_types = job_types or ["SCHEDULER"]
     install_error_handlers(app)
     for router in (
         health.router, systeminfo.router, projects.router, projects.metadata_router, members.router,
         users.router, usergroups.router, robots.router, robots.permissions_router, configurations.router,
         ldap.router, oidc.router, artifacts.router, repositories.router, quotas.router, quotas.search_router,
-        quotas.statistic_router, labels.router,
+        quotas.statistic_router, labels.router, jobservice.router, schedules.router,
     ):
         app.include_router(router)
     return app

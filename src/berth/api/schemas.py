@@ -638,3 +638,45 @@ class ExecHistory(BaseModel):
     deleted: bool = False
     creation_time: str
     update_time: str
+
+
+class ScheduleTask(BaseModel):
+    id: int
+    vendor_type: str
+    vendor_id: int
+    cron: str
+    update_time: str
+
+
+class SchedulerStatus(BaseModel):
+    paused: bool
+
+
+class WorkerPool(BaseModel):
+    pid: int
+    worker_pool_id: str
+    start_at: str
+    heartbeat_at: str
+    concurrency: int
+    host: str
+
+
+class Worker(BaseModel):
+    id: str
+    pool_id: str
+    job_name: str | None = None
+    job_id: str | None = None
+    start_at: str | None = None
+    check_in: str | None = None
+    checkin_at: str | None = None
+
+
+class JobQueue(BaseModel):
+    job_type: str
+    count: int
+    latency: int
+    paused: bool
+
+
+class ActionRequest(_In):
+    action: str | None = None

@@ -50,7 +50,7 @@ class Scheduler:
     async def fire_due(self) -> int:
         """Fire every due schedule this node wins; returns how many it fired."""
         paused = await self._store.paused_types()
-        if SCHEDULER in paused or "all" in paused:
+        if SCHEDULER in paused:
             return 0
         now = utcnow()
         async with self._db.read() as conn:

@@ -100,8 +100,6 @@ class JobStore:
         claimed: list[Claimed] = []
         async with self._db.write() as conn:
             paused = set((await conn.execute(select(JobQueue.job_type).where(JobQueue.paused))).scalars())
-            if "all" in paused:
-                return []
             allowed = [kind for kind in kinds if kind not in paused]
             rows = (await conn.execute(
                 select(Task.id, Task.execution_id, Task.kind, Task.parameters, Task.run_count, Task.max_attempts,

@@ -153,6 +153,13 @@ class ExecutionService:
         await self.get_task(task_id)
         await self._jobs.stop_task(task_id)
 
+    async def stop_running(self) -> int:
+        async with self._db.read() as conn:
+            ids = (await conn.execute(select(Task.id).where(Task.status == RUNNING))).scalars().all()
+        for task_id in ids:
+            await self._jobs.stop_task(task_id)
+        return len(ids)
+
     # --- the job service -------------------------------------------------------------------------
 
     async def queues(self, job_types: Collection[str]) -> list[QueueRecord]:
@@ -169,8 +176,7 @@ class ExecutionService:
             if row is not None and row.oldest is not None:
                 oldest = row.oldest if row.oldest.tzinfo else row.oldest.replace(tzinfo=now.tzinfo)
                 latency = max(0, int((now - oldest).total_seconds()))
-            out.append(QueueRecord(job_type, row.count if row else 0, latency,
-                                   job_type in paused or "all" in paused))
+            out.append(QueueRecord(job_type, row.count if row else 0, latency, job_type in paused))
         return out
 
     async def pools(self, stale_after: float) -> list[PoolRecord]:

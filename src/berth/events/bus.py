@@ -45,11 +45,11 @@ class EventBus:
         except asyncio.QueueFull:
             self.dropped += 1
             if self.dropped % 1000 == 1:
-                log.error("event queue full: events dropped", dropped=self.dropped, event=type(event).__name__)
+                log.error("event queue full: events dropped", dropped=self.dropped, kind=type(event).__name__)
 
     def start(self) -> None:
         self._queue = asyncio.Queue(self._max_queued)
-        self._dispatcher = asyncio.create_task(self._dispatch())
+        self._dispatcher = asyncio.create_task(self._dispatch(self._queue))
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Deliver what is queued (waiting at most `timeout` seconds), then stop."""
@@ -69,9 +69,7 @@ class EventBus:
         if self._queue is not None:
             await self._queue.join()
 
-    async def _dispatch(self) -> None:
-        assert self._queue is not None
-        queue = self._queue
+    async def _dispatch(self, queue: asyncio.Queue[Event]) -> None:
         while True:
             batch = [await queue.get()]
             batch.extend(_drain(queue))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from berth.db.models import Execution, Schedule, Task, TaskLog
 from berth.db.session import Database, run_migrations
@@ -74,11 +74,12 @@ class Store:
                     select(Execution).where(Execution.vendor_type == vendor_type).order_by(Execution.id))).all())
         return run(self._with(go))
 
-    def add_schedule(self, cron: str, kind: str, parameters: dict[str, Any], last_tick: datetime) -> None:
+    def add_schedule(self, cron: str, kind: str, parameters: dict[str, Any], last_tick: datetime,
+                     vendor_type: str = "TEST_SCHEDULE") -> None:
         async def go(db: Database, store: JobStore) -> None:
             async with db.write() as conn:
                 await conn.execute(db.insert(Schedule).values(
-                    vendor_type="TEST_SCHEDULE", vendor_id=1, schedule_type="Custom", cron=cron, kind=kind,
+                    vendor_type=vendor_type, vendor_id=1, schedule_type="Custom", cron=cron, kind=kind,
                     parameters=json.dumps(parameters), last_tick=last_tick))
         run(self._with(go))
 
@@ -196,6 +197,10 @@ def test_two_workers_on_postgresql_never_run_a_job_twice_and_a_schedule_fires_on
     now = datetime.now(UTC)
     store.add_schedule("0 * * * * *", "TEST_EFFECT", {"dir": str(tmp_path / "tick"), "key": "tick"}, now)
     (tmp_path / "tick").mkdir()
+    # an hourly schedule whose processes were down for three hours: it fires once, not three times
+    store.add_schedule("0 0 * * * *", "TEST_EFFECT", {"dir": str(tmp_path / "missed"), "key": "missed"},
+                       now - timedelta(hours=3), vendor_type="TEST_MISSED")
+    (tmp_path / "missed").mkdir()
     pids = {workers(tmp_path / "data", env).pid, workers(tmp_path / "data", env).pid}
     ids = [store.submit("TEST_EFFECT", {"dir": str(tmp_path), "key": f"j{i}", "sleep": 0.2}) for i in range(40)]
     for task_id in ids:
@@ -206,6 +211,7 @@ def test_two_workers_on_postgresql_never_run_a_job_twice_and_a_schedule_fires_on
     # wait past the tick, and a little more for both schedulers to have looked
     tick = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
     time.sleep(max(0.0, (tick - datetime.now(UTC)).total_seconds()) + 3)
+    assert len(store.executions("TEST_MISSED")) == 1
     fired = store.executions("TEST_SCHEDULE")
     assert len(fired) == 1, f"{len(fired)} executions for one tick"
     assert fired[0].trigger == "SCHEDULE"

@@ -285,3 +285,21 @@ def test_jobservice_api_shows_pools_workers_queues_and_stops_jobs(start_server, 
     with server.client(None) as anonymous:
         assert anonymous.get("/api/v2.0/jobservice/queues").status_code == 401
         assert anonymous.get("/api/v2.0/schedules/all/paused").status_code == 401
+
+
+def test_a_stopped_worker_hands_its_running_job_back_at_once(workers, tmp_path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    url = _sqlite_url(data_dir)
+    run_migrations(url)
+    store = Store(url)
+    first = workers(data_dir, {})
+    task_id = store.submit("TEST_EFFECT", {"dir": str(tmp_path), "key": "handed", "sleep": 60})
+    store.wait(task_id, "Running")
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(20) == 0
+    row = store.task(task_id)
+    assert row.status == "Pending" and row.run_count == 0 and row.lease_owner is None
+    assert any("interrupted: the worker stopped" in line for line in store.log(task_id))
+    workers(data_dir, {})
+    assert store.wait(task_id, "Running").run_count == 1  # at once, not after a lease

@@ -303,3 +303,17 @@ def test_a_stopped_worker_hands_its_running_job_back_at_once(workers, tmp_path) 
     assert any("interrupted: the worker stopped" in line for line in store.log(task_id))
     workers(data_dir, {})
     assert store.wait(task_id, "Running").run_count == 1  # at once, not after a lease
+
+
+def test_a_server_without_jobs_leaves_them_to_a_worker_process(start_server, workers, tmp_path) -> None:
+    server = start_server(env={**JOB_ENV, "BERTH_JOBS": "false"})
+    store = Store(_sqlite_url(server.data_dir))
+    task_id = store.submit("TEST_EFFECT", {"dir": str(tmp_path), "key": "elsewhere"})
+    with server.client() as http:
+        assert http.get("/api/v2.0/jobservice/pools").json() == []
+        time.sleep(1)
+        assert store.task(task_id).status == "Pending"
+        workers(server.data_dir, {})
+        store.wait(task_id, "Success")
+        [pool] = http.get("/api/v2.0/jobservice/pools").json()
+        assert pool["concurrency"] == 4

@@ -24,6 +24,7 @@ from berth.api import (
     systeminfo,
     usergroups,
     users,
+    webhooks,
 )
 from berth.api.errors import install_error_handlers
 from berth.auth.authenticator import Authenticator
@@ -68,7 +69,7 @@ def create_api(
         health.router, systeminfo.router, projects.router, projects.metadata_router, members.router,
         users.router, usergroups.router, robots.router, robots.permissions_router, configurations.router,
         ldap.router, oidc.router, artifacts.router, repositories.router, quotas.router, quotas.search_router,
-        quotas.statistic_router, labels.router,
+        quotas.statistic_router, labels.router, webhooks.router,
     ):
         app.include_router(router)
     return app

@@ -688,4 +688,4 @@ class WebhookLastTrigger(BaseModel):
     event_type: str
     enabled: bool
     creation_time: str
-    last_trigger_time: str | None = None
+    last_trigger_time: str

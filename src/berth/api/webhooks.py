@@ -3,6 +3,7 @@ executions, tasks and logs of their deliveries."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Request, Response
@@ -23,6 +24,8 @@ router = APIRouter(tags=["webhook"])
 RESOURCE = "notification-policy"
 _BASE = "/projects/{project_name_or_id}/webhook"
 _POLICY = _BASE + "/policies/{webhook_policy_id}"
+#: what Harbor shows for a policy that never fired (Go's zero time)
+_NEVER = datetime(1, 1, 1, tzinfo=UTC)
 
 
 def policy_body(registry: Registry, policy: PolicyRecord, show_auth_header: bool) -> schemas.WebhookPolicy:
@@ -166,7 +169,7 @@ async def task_log(
 
 
 @router.get(_BASE + "/lasttrigger", operation_id="LastTrigger", response_model=list[schemas.WebhookLastTrigger],
-            response_model_exclude_none=True, deprecated=True)
+            deprecated=True)
 async def last_trigger(
     request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str,
 ) -> list[schemas.WebhookLastTrigger]:
@@ -180,7 +183,7 @@ async def last_trigger(
             when = triggered.get(event_type)
             out.append(schemas.WebhookLastTrigger(
                 policy_name=policy.name, event_type=event_type, enabled=policy.enabled,
-                creation_time=harbor_time(policy.creation_time), last_trigger_time=harbor_time(when) if when else None,
+                creation_time=harbor_time(policy.creation_time), last_trigger_time=harbor_time(when or _NEVER),
             ))
     return out
 

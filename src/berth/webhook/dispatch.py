@@ -17,15 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from berth.db.models import Repository
 from berth.events.types import Event
 from berth.webhook.payloads import RepositoryFacts, event_type_of, harbor_payload, render
-from berth.webhook.policy import VENDOR_TYPES
+from berth.webhook.policy import SLACK, VENDOR_TYPES
 
-if TYPE_CHECKING:  # the registry is handed in; importing it here would point an arrow upwards
+if TYPE_CHECKING:  # services are handed in; importing them here would point an arrow upwards
+    from berth.auth.rbac import ProjectRef
     from berth.services.registry import Registry
+    from berth.services.webhooks import PolicyRecord
 
 log = structlog.get_logger("berth.webhook")
 
@@ -58,27 +60,41 @@ class WebhookDispatcher:
         self._max_attempts = max_attempts
 
     async def __call__(self, batch: Sequence[Event]) -> None:
+        try:
+            await self._dispatch(batch)
+        except Exception:  # the bus logs too; this says what was at stake
+            log.exception("webhook deliveries of a batch of events lost", events=len(batch))
+
+    async def _dispatch(self, batch: Sequence[Event]) -> None:
         events = [event for event in batch if event_type_of(event) is not None and event.project_name]
         if not events or not await self._registry.configurations.get("notification_enable"):
             return
-        created = await self._repository_creation_times({getattr(e, "repository", "") for e in events})
-        deliveries: list[Delivery] = []
+        # policies first (from memory): most events, pulls above all, have none and cost no query
+        matched: list[tuple[Event, ProjectRef, list[PolicyRecord]]] = []
         for event in events:
+            project = await self._registry.projects.ref(event.project_name or "")
+            if project is None:
+                continue
+            policies = [p for p in await self._registry.webhooks.enabled_policies(project.id)
+                        if event_type_of(event) in p.event_types]
+            if policies:
+                matched.append((event, project, policies))
+        if not matched:
+            return
+        created = await self._repository_creation_times({getattr(e, "repository", "") for e, _, _ in matched})
+        deliveries: list[Delivery] = []
+        for event, project, policies in matched:
             try:
-                deliveries.extend(await self._deliveries(event, created))
+                deliveries.extend(self._deliveries(event, project, policies, created))
             except Exception:  # one event that cannot be rendered must not cost the others theirs
                 log.exception("webhook deliveries for an event failed", event=type(event).__name__)
         if deliveries:
             await self._write(deliveries)
 
-    async def _deliveries(self, event: Event, created: dict[str, int]) -> list[Delivery]:
-        event_type = event_type_of(event)
-        project = await self._registry.projects.ref(event.project_name or "")
-        if event_type is None or project is None:
-            return []
-        policies = [p for p in await self._registry.webhooks.enabled_policies(project.id) if event_type in p.event_types]
-        if not policies:
-            return []
+    def _deliveries(
+        self, event: Event, project: ProjectRef, policies: list[PolicyRecord], created: dict[str, int],
+    ) -> list[Delivery]:
+        event_type = event_type_of(event) or ""
         repository = getattr(event, "repository", "")
         facts = RepositoryFacts(project.id, project.public, created.get(repository))
         payload = harbor_payload(event, facts, self._ext_host)
@@ -93,7 +109,7 @@ class WebhookDispatcher:
                     "policy_id": policy.id, "address": target.address, "content_type": content_type,
                     "payload": body, "skip_cert_verify": target.skip_cert_verify,
                     # still sealed: opened by the delivery job only, so never in logs or API answers
-                    "auth_header": target.sealed_auth_header if target.type != "slack" else "",
+                    "auth_header": target.sealed_auth_header if target.type != SLACK else "",
                     "signing_secret": policy.sealed_signing_secret or "",
                 }))
         return out
@@ -119,8 +135,8 @@ class WebhookDispatcher:
                         await jobs.create_task(conn, execution_id, delivery.vendor_type, delivery.parameters,
                                                max_attempts=self._max_attempts)
                 break
-            except DBAPIError:
-                if delay is None:
+            except DBAPIError as error:
+                if delay is None or isinstance(error, IntegrityError):  # retrying cannot mend a broken row
                     log.exception("webhook deliveries lost: the database refused them", count=len(deliveries))
                     return
                 log.warning("writing webhook deliveries failed; retrying", count=len(deliveries), retry_in=delay)

@@ -65,7 +65,7 @@ def harbor_payload(event: Event, facts: RepositoryFacts, ext_host: str) -> dict[
         raise ValueError(f"webhooks do not notify {type(event).__name__}")
     namespace, _, name = event.repository.partition("/")
     repository: dict[str, Any] = {}
-    if facts.created_at:
+    if facts.created_at and isinstance(event, ArtifactEvent):  # Harbor's quota payload has no date
         repository["date_created"] = facts.created_at
     repository.update(name=name, namespace=namespace, repo_full_name=event.repository,
                       repo_type="public" if facts.public else "private")

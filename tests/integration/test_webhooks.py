@@ -281,6 +281,12 @@ def test_a_failing_receiver_gets_the_event_once_after_retries_and_signatures_ver
     fired = {(t["policy_name"], t["event_type"]) for t in triggers if not t["last_trigger_time"].startswith("0001")}
     assert len(triggers) == 4 and len(fired) == 1 and next(iter(fired))[1] == "PUSH_ARTIFACT"
 
+    # deleting the policy deletes its deliveries' history with it, as in Harbor
+    assert api.delete(f"{policies_url(project)}/{policy_id}").status_code == 200
+    assert api.get(f"{policies_url(project)}/{other}/executions").json() == []
+    with hooks.client() as client:
+        assert client.get(f"{base}/{execution['id']}/tasks").status_code == 404
+
 
 def test_nothing_is_sent_while_notifications_are_disabled(hooks, api, receiver):
     project, _ = new_project(api)

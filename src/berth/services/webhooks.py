@@ -186,8 +186,12 @@ class WebhookService:
             raise NotFound(f"webhook policy {current.id} not found")
 
     async def delete(self, policy: PolicyRecord) -> None:
-        """Delete the policy; its executions stay as history (Harbor keeps them too until they age out)."""
+        """Delete the policy with its executions (tasks and logs go with them), as Harbor does. Harbor
+        refuses (412) while deliveries are unfinished; berth drops them instead: a deleted policy stops
+        sending at once (an attempt already in flight ends, and its outcome is not recorded)."""
         async with self._db.write() as conn:
+            await conn.execute(delete(Execution).where(
+                Execution.vendor_type.in_(tuple(VENDOR_TYPES.values())), Execution.vendor_id == policy.id))
             await conn.execute(delete(WebhookPolicy).where(WebhookPolicy.id == policy.id))
         self._forget(policy.project_id)
 

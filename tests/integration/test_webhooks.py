@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import os
+import ssl
 import subprocess
 import threading
 import time
@@ -23,6 +24,7 @@ import httpx
 import oras.client
 import pytest
 
+from tests.certs import write_self_signed
 from tests.conftest import AUTH_FILE, Server, _fresh_postgres_database, start_berth
 
 from .helpers import V2, build_image, unique, write_oci_layout
@@ -49,7 +51,7 @@ class Received:
 class Receiver:
     """An HTTP server on 127.0.0.1 that records every POST and answers 500 to the first N on a path."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         self.received: list[Received] = []
         self._failures: dict[str, int] = {}
         self._lock = threading.Condition()
@@ -75,11 +77,17 @@ class Receiver:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
+        return f"{self.scheme}://127.0.0.1:{self._server.server_address[1]}{path}"
 
     def fail(self, path: str, times: int) -> None:
         with self._lock:
@@ -234,6 +242,7 @@ def test_push_pull_and_delete_reach_the_receiver_in_every_format(hooks, api, rec
     executions = api.get(f"{policies_url(project)}/{default_id}/executions").json()
     assert sorted(e["extra_attrs"]["event_type"] for e in executions) == sorted(expected)
     assert {(e["vendor_type"], e["vendor_id"], e["trigger"]) for e in executions} == {("WEBHOOK", default_id, "EVENT")}
+    assert "receiver-token" not in hooks.log()
 
 
 def test_a_failing_receiver_gets_the_event_once_after_retries_and_signatures_verify(hooks, api, receiver):
@@ -268,7 +277,7 @@ def test_a_failing_receiver_gets_the_event_once_after_retries_and_signatures_ver
     log = api.get(f"{base}/{execution['id']}/tasks/{task['id']}/log")
     assert log.status_code == 200 and log.headers["content-type"].startswith("text/plain")
     assert log.text.count("HTTP 500") == 3 and log.text.count("HTTP 200") >= 1
-    assert secret not in log.text
+    assert secret not in log.text and secret not in hooks.log()
     time.sleep(0.5)  # nothing more may come: the event was delivered exactly once
     assert len(receiver.wait("/flaky", 4)) == 4
 
@@ -318,6 +327,32 @@ def test_a_burst_of_pushes_gives_one_delivery_each(hooks, api, receiver):
     assert tags == sorted(f"t{i}" for i in range(60))
     total = api.get(f"{policies_url(project)}/{policy_id}/executions").headers["x-total-count"]
     assert total == "60"
+
+
+def test_a_receiver_with_a_self_signed_certificate_needs_skip_cert_verify(hooks, api, tmp_path):
+    write_self_signed(tmp_path / "cert.pem", tmp_path / "key.pem")
+    tls = Receiver(tls=(tmp_path / "cert.pem", tmp_path / "key.pem"))
+    try:
+        project, _ = new_project(api)
+        trusting = create_policy(api, project, [{"type": "http", "address": tls.url("/trusting"),
+                                                 "skip_cert_verify": True}], events=["PUSH_ARTIFACT"])
+        checking = create_policy(api, project, [{"type": "http", "address": tls.url("/checking")}],
+                                 events=["PUSH_ARTIFACT"])
+        with V2(hooks.url, auth=hooks.auth) as v2:
+            assert v2.push_image(f"{project}/tls", build_image(seed=76), "1").status_code == 201
+        assert tls.wait("/trusting", 1)[0].json()["type"] == "PUSH_ARTIFACT"
+
+        base = f"{policies_url(project)}/{checking}/executions"
+        failed = poll(lambda: api.get(base).json(), lambda found: found and found[0]["status"] == "Error")
+        assert failed[0]["status"] == "Error", failed
+        task, = api.get(f"{base}/{failed[0]['id']}/tasks").json()
+        assert task["status"] == "Error" and task["run_count"] == 4 and task["extra_attrs"]["http_status"] == 0
+        log = api.get(f"{base}/{failed[0]['id']}/tasks/{task['id']}/log").text
+        assert log.count("no answer") == 4 and "CERTIFICATE_VERIFY_FAILED" in log
+        assert not [r for r in tls.received if r.path == "/checking"]
+        assert api.get(f"{policies_url(project)}/{trusting}/executions").json()[0]["status"] == "Success"
+    finally:
+        tls.close()
 
 
 # --- policies ----------------------------------------------------------------------------------------

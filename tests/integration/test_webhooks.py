@@ -25,7 +25,7 @@ import oras.client
 import pytest
 
 from tests.certs import write_self_signed
-from tests.conftest import AUTH_FILE, Server, _fresh_postgres_database, start_berth
+from tests.conftest import AUTH_FILE, BERTH, Server, _fresh_postgres_database, start_berth
 
 from .helpers import V2, build_image, unique, write_oci_layout
 
@@ -353,6 +353,30 @@ def test_a_receiver_with_a_self_signed_certificate_needs_skip_cert_verify(hooks,
         assert api.get(f"{policies_url(project)}/{trusting}/executions").json()[0]["status"] == "Success"
     finally:
         tls.close()
+
+
+def test_a_berth_worker_delivers_for_a_server_that_runs_no_jobs(start_server, receiver, tmp_path):
+    server = start_server(env={**FAST_JOBS, "BERTH_JOBS": "false"})
+    with server.client() as api:
+        project, _ = new_project(api)
+        create_policy(api, project, [{"type": "http", "address": receiver.url("/worker"), "auth_header": "Token w"}],
+                      events=["PUSH_ARTIFACT"], signing_secret="shared")
+        with V2(server.url, auth=server.auth) as v2:
+            assert v2.push_image(f"{project}/w", build_image(seed=77), "1").status_code == 201
+        time.sleep(0.5)
+        assert receiver.received == [], "the server itself sends nothing"
+        with (tmp_path / "worker.log").open("wb") as log:
+            worker = subprocess.Popen([BERTH, "worker", "--data-dir", str(server.data_dir)], stdout=log,
+                                      stderr=subprocess.STDOUT, env={**os.environ, **FAST_JOBS})
+        try:
+            delivered, = receiver.wait("/worker", 1)
+        finally:
+            worker.terminate()
+            worker.wait(30)
+    # the worker opened the secrets the server sealed (same secret key)
+    assert delivered.headers["authorization"] == "Token w"
+    assert delivered.headers["x-berth-signature-256"] == "sha256=" + hmac.new(
+        b"shared", delivered.body, hashlib.sha256).hexdigest()
 
 
 # --- policies ----------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from berth.webhook.dispatch import WebhookDispatcher, external_host
 
 def job_kinds(settings: Settings) -> dict[str, JobKind]:
     """Every kind of job this process can run: berth's own and the configured extra ones."""
-    kinds: list[JobKind] = webhook_job_kinds(settings.webhook_timeout_seconds, settings.webhook_max_retries)
+    kinds: list[JobKind] = []
+    kinds.extend(webhook_job_kinds(settings.webhook_timeout_seconds, settings.webhook_max_retries))
     kinds.extend(load_kind(spec) for spec in settings.extra_job_kinds)
     return {kind.name: kind for kind in kinds}
 

@@ -449,7 +449,8 @@ def test_policies_round_trip_and_secrets_stay_secret(hooks, api):
 
     # a PUT without the auth header keeps it; enabled=false disables
     target = {k: v for k, v in policy["targets"][0].items() if k != "auth_header"}
-    assert api.put(url, json={"event_types": ["PUSH_ARTIFACT"], "targets": [target], "enabled": False}).status_code == 200
+    replaced = {"event_types": ["PUSH_ARTIFACT"], "targets": [target], "enabled": False}
+    assert api.put(url, json=replaced).status_code == 200
     updated = api.get(url).json()
     assert updated["targets"][0]["auth_header"] == "Basic abc" and updated["enabled"] is False
     assert updated["event_types"] == ["PUSH_ARTIFACT"] and updated["name"] == "ci"
@@ -471,7 +472,8 @@ def test_policies_round_trip_and_secrets_stay_secret(hooks, api):
 
 def _user(api: httpx.Client) -> tuple[str, int]:
     name = f"hook-{uuid.uuid4().hex[:8]}"
-    created = api.post("/api/v2.0/users", json={"username": name, "email": f"{name}@example.test", "password": PASSWORD})
+    body = {"username": name, "email": f"{name}@example.test", "password": PASSWORD}
+    created = api.post("/api/v2.0/users", json=body)
     assert created.status_code == 201, created.text
     return name, int(created.headers["location"].rsplit("/", 1)[1])
 

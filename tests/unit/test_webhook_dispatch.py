@@ -21,7 +21,9 @@ from berth.webhook.dispatch import WebhookDispatcher, external_host
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 
 
-def policy(policy_id: int, event_types: tuple[str, ...], *targets: StoredTarget, secret: str | None = None) -> PolicyRecord:
+def policy(
+    policy_id: int, event_types: tuple[str, ...], *targets: StoredTarget, secret: str | None = None,
+) -> PolicyRecord:
     return PolicyRecord(policy_id, 1, f"p{policy_id}", "", targets, event_types, "admin", True, secret, NOW, NOW)
 
 

@@ -33,7 +33,8 @@ def policy_body(registry: Registry, policy: PolicyRecord, show_auth_header: bool
         id=policy.id, name=policy.name, description=policy.description, project_id=policy.project_id,
         targets=[schemas.WebhookTargetObject(
             type=t.type, address=t.address, skip_cert_verify=t.skip_cert_verify,
-            auth_header=registry.webhooks.open(t.sealed_auth_header) if show_auth_header and t.sealed_auth_header else None,
+            auth_header=(registry.webhooks.open(t.sealed_auth_header)
+                         if show_auth_header and t.sealed_auth_header else None),
             payload_format=t.payload_format or None,
         ) for t in policy.targets],
         event_types=list(policy.event_types), creator=policy.creator, enabled=policy.enabled,

@@ -200,7 +200,7 @@ class WebhookService:
     def _checked(
         self, name: str, event_types: Sequence[str], targets: Sequence[TargetInput],
         previous: Sequence[StoredTarget],
-    ) -> tuple[str, list[str], list[StoredTarget]]:
+    ) -> tuple[str, Sequence[str], Sequence[StoredTarget]]:
         try:
             name = check_name(name)
             checked_types = check_event_types(event_types)

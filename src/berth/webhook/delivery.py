@@ -59,7 +59,8 @@ class Deliverer:
         # without the query string: receivers often take a token there
         ctx.log(f"POST {address.partition('?')[0]} ({headers['Content-Type']}, {len(body)} bytes)")
         try:
-            response = await self._client(not params.get("skip_cert_verify")).post(address, content=body, headers=headers)
+            client = self._client(verify=not params.get("skip_cert_verify"))
+            response = await client.post(address, content=body, headers=headers)
         except httpx.HTTPError as error:
             ctx.extra_attrs["http_status"] = 0
             ctx.log(f"attempt {ctx.attempt}: no answer: {type(error).__name__}: {error}")

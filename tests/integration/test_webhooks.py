@@ -290,6 +290,14 @@ def test_a_failing_receiver_gets_the_event_once_after_retries_and_signatures_ver
     fired = {(t["policy_name"], t["event_type"]) for t in triggers if not t["last_trigger_time"].startswith("0001")}
     assert len(triggers) == 4 and len(fired) == 1 and next(iter(fired))[1] == "PUSH_ARTIFACT"
 
+    # Harbor's deprecated view of the same: webhook jobs, filtered by status
+    jobs_url = f"/api/v2.0/projects/{project}/webhook/jobs"
+    job, = api.get(jobs_url, params={"policy_id": policy_id, "status": ["Success", "Error"]}).json()
+    assert (job["id"], job["policy_id"], job["event_type"], job["notify_type"], job["status"]) == (
+        execution["id"], policy_id, "PUSH_ARTIFACT", "http", "Success")
+    assert job["job_detail"] == execution["extra_attrs"]["payload"]
+    assert api.get(jobs_url, params={"policy_id": policy_id, "status": "Error"}).json() == []
+
     # deleting the policy deletes its deliveries' history with it, as in Harbor
     assert api.delete(f"{policies_url(project)}/{policy_id}").status_code == 200
     assert api.get(f"{policies_url(project)}/{other}/executions").json() == []

@@ -69,7 +69,7 @@ def create_api(
         health.router, systeminfo.router, projects.router, projects.metadata_router, members.router,
         users.router, usergroups.router, robots.router, robots.permissions_router, configurations.router,
         ldap.router, oidc.router, artifacts.router, repositories.router, quotas.router, quotas.search_router,
-        quotas.statistic_router, labels.router, webhooks.router,
+        quotas.statistic_router, labels.router, webhooks.router, webhooks.jobs_router,
     ):
         app.include_router(router)
     return app

@@ -683,6 +683,17 @@ class SupportedWebhookEventTypes(BaseModel):
     payload_formats: list[PayloadFormat]
 
 
+class WebhookJob(BaseModel):
+    id: int
+    policy_id: int
+    event_type: str
+    notify_type: str
+    status: str
+    job_detail: str
+    creation_time: str
+    update_time: str
+
+
 class WebhookLastTrigger(BaseModel):
     policy_name: str
     event_type: str

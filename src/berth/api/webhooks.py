@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from berth.api import schemas
@@ -20,6 +20,8 @@ from berth.services.webhooks import PolicyRecord, TargetInput
 from berth.webhook.policy import EVENT_TYPES, HTTP, NOTIFY_TYPES, PAYLOAD_FORMATS, VENDOR_TYPES
 
 router = APIRouter(tags=["webhook"])
+#: Harbor's deprecated webhook jobs (its own swagger tag): executions seen the old way
+jobs_router = APIRouter(tags=["webhookjob"])
 
 RESOURCE = "notification-policy"
 _BASE = "/projects/{project_name_or_id}/webhook"
@@ -198,3 +200,29 @@ async def supported_event_types(
         event_type=list(EVENT_TYPES), notify_type=list(NOTIFY_TYPES),
         payload_formats=[schemas.PayloadFormat(notify_type=HTTP, formats=list(PAYLOAD_FORMATS))],
     )
+
+
+_NOTIFY_TYPES = {vendor: notify for notify, vendor in VENDOR_TYPES.items()}
+
+
+@jobs_router.get(_BASE + "/jobs", operation_id="ListWebhookJobs", response_model=list[schemas.WebhookJob],
+                 deprecated=True)
+async def list_webhook_jobs(
+    request: Request, response: Response, registry: RegistryDep, subject: SubjectDep, paging: PagingDep,
+    project_name_or_id: str, policy_id: int, q: str | None = None, sort: str | None = None,
+    status: Annotated[list[str] | None, Query()] = None,
+) -> list[schemas.WebhookJob]:
+    """The policy's executions as Harbor 1.x's webhook jobs (`job_detail` is the body sent)."""
+    project = await project_for(registry, subject, project_name_or_id, request, RESOURCE, "list")
+    policy = await registry.webhooks.get(project.id, policy_id)
+    if status:
+        q = ",".join(filter(None, [q, "status={" + " ".join(status) + "}"]))
+    found, total = await registry.executions.list_executions(
+        tuple(VENDOR_TYPES.values()), policy.id, q=q, sort=sort, offset=paging.offset, limit=paging.limit)
+    paging.headers(request, response, total)
+    return [schemas.WebhookJob(
+        id=e.id, policy_id=e.vendor_id, event_type=str(e.extra_attrs.get("event_type", "")),
+        notify_type=_NOTIFY_TYPES.get(e.vendor_type, ""), status=e.status,
+        job_detail=str(e.extra_attrs.get("payload", "")), creation_time=harbor_time(e.start_time),
+        update_time=harbor_time(e.update_time),
+    ) for e in found]

@@ -8,11 +8,14 @@ from berth.jobs.kinds import JobKind, load_kind
 from berth.jobs.scheduler import Scheduler
 from berth.jobs.worker import PoolSettings, WorkerPool
 from berth.services.registry import Registry
+from berth.webhook.delivery import webhook_job_kinds
+from berth.webhook.dispatch import WebhookDispatcher, external_host
 
 
 def job_kinds(settings: Settings) -> dict[str, JobKind]:
     """Every kind of job this process can run: berth's own and the configured extra ones."""
     kinds: list[JobKind] = []
+    kinds.extend(webhook_job_kinds(settings.webhook_timeout_seconds, settings.webhook_max_retries))
     kinds.extend(load_kind(spec) for spec in settings.extra_job_kinds)
     return {kind.name: kind for kind in kinds}
 
@@ -34,6 +37,11 @@ class Background:
             self.scheduler = Scheduler(registry.db, registry.jobs, settings.schedule_poll_seconds)
 
     async def start(self) -> None:
+        # every process that serves requests hears its own events; deliveries are jobs any worker runs
+        self.registry.events.subscribe("webhooks", WebhookDispatcher(
+            self.registry, ext_host=external_host(self.settings.public_url, self.settings.host, self.settings.port),
+            max_attempts=1 + self.settings.webhook_max_retries,
+        ))
         self.registry.events.start()
         if self.pool is not None:
             await self.pool.start()

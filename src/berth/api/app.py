@@ -26,6 +26,7 @@ from berth.api import (
     systeminfo,
     usergroups,
     users,
+    webhooks,
 )
 from berth.api.errors import install_error_handlers
 from berth.auth.authenticator import Authenticator
@@ -73,7 +74,8 @@ def create_api(
         health.router, systeminfo.router, projects.router, projects.metadata_router, members.router,
         users.router, usergroups.router, robots.router, robots.permissions_router, configurations.router,
         ldap.router, oidc.router, artifacts.router, repositories.router, quotas.router, quotas.search_router,
-        quotas.statistic_router, labels.router, jobservice.router, schedules.router,
+        quotas.statistic_router, labels.router, jobservice.router, schedules.router, webhooks.router,
+        webhooks.jobs_router,
     ):
         app.include_router(router)
     return app

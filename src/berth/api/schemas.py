@@ -680,3 +680,65 @@ class JobQueue(BaseModel):
 
 class ActionRequest(_In):
     action: str | None = None
+
+
+# --- webhooks --------------------------------------------------------------------------------------
+
+
+class WebhookTargetObject(_In):
+    type: str | None = None
+    address: str | None = None
+    #: shown only to callers who may update the policy; omitted on a PUT, the stored header is kept
+    auth_header: str | None = None
+    skip_cert_verify: bool | None = None
+    payload_format: str | None = None
+
+
+class WebhookPolicy(_In):
+    id: int | None = None
+    name: str | None = None
+    description: str | None = None
+    project_id: int | None = None
+    targets: list[WebhookTargetObject] | None = None
+    event_types: list[str] | None = None
+    creator: str | None = None
+    creation_time: str | None = None
+    update_time: str | None = None
+    enabled: bool | None = None
+
+
+class WebhookPolicyIn(WebhookPolicy):
+    """A policy as POST and PUT take it. Beyond Harbor: `signing_secret` (write-only) makes berth sign
+    every delivery with X-Berth-Signature-256; omitted on a PUT it is kept, "" removes it."""
+
+    signing_secret: str | None = None
+
+
+class PayloadFormat(BaseModel):
+    notify_type: str
+    formats: list[str]
+
+
+class SupportedWebhookEventTypes(BaseModel):
+    event_type: list[str]
+    notify_type: list[str]
+    payload_formats: list[PayloadFormat]
+
+
+class WebhookJob(BaseModel):
+    id: int
+    policy_id: int
+    event_type: str
+    notify_type: str
+    status: str
+    job_detail: str
+    creation_time: str
+    update_time: str
+
+
+class WebhookLastTrigger(BaseModel):
+    policy_name: str
+    event_type: str
+    enabled: bool
+    creation_time: str
+    last_trigger_time: str

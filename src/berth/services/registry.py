@@ -26,6 +26,7 @@ from berth.services.schedules import ScheduleService
 from berth.services.uploads import UploadService
 from berth.services.usergroups import UserGroupService
 from berth.services.users import UserService
+from berth.services.webhooks import WebhookService
 from berth.storage import make_driver
 from berth.storage.base import StorageDriver
 
@@ -60,6 +61,7 @@ class Registry:
         self.labels = LabelService(db)
         self.schedules = ScheduleService(db)
         self.executions = ExecutionService(db, self.jobs)
+        self.webhooks = WebhookService(db, box)
 
     @classmethod
     def open(cls, settings: Settings) -> Registry:

@@ -7,12 +7,13 @@ from berth.config import Settings
 from berth.jobs.kinds import JobKind, load_kind
 from berth.jobs.scheduler import Scheduler
 from berth.jobs.worker import PoolSettings, WorkerPool
+from berth.services.audit import PURGE_AUDIT, run_purge
 from berth.services.registry import Registry
 
 
 def job_kinds(settings: Settings) -> dict[str, JobKind]:
     """Every kind of job this process can run: berth's own and the configured extra ones."""
-    kinds: list[JobKind] = []
+    kinds: list[JobKind] = [JobKind(PURGE_AUDIT, run_purge)]
     kinds.extend(load_kind(spec) for spec in settings.extra_job_kinds)
     return {kind.name: kind for kind in kinds}
 
@@ -34,6 +35,7 @@ class Background:
             self.scheduler = Scheduler(registry.db, registry.jobs, settings.schedule_poll_seconds)
 
     async def start(self) -> None:
+        self.registry.events.subscribe("audit", self.registry.audit.handle)
         self.registry.events.start()
         if self.pool is not None:
             await self.pool.start()
@@ -46,3 +48,4 @@ class Background:
         if self.pool is not None:
             await self.pool.stop()
         await self.registry.events.stop()
+        await self.registry.audit.forwarder.stop()

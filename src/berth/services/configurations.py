@@ -49,6 +49,7 @@ ITEMS: dict[str, Item] = {
     "skip_audit_log_database": Item(bool, False),
     "scanner_skip_update_pulltime": Item(bool, False),
     "disabled_audit_log_event_types": Item(str, ""),
+    "pull_audit_log_disable": Item(bool, False),
     "ldap_url": Item(str, ""),
     "ldap_search_dn": Item(str, ""),
     "ldap_search_password": Item(str, "", secret=True),

@@ -12,6 +12,8 @@ from berth.events.bus import EventBus
 from berth.events.types import RepositoryDeleted
 from berth.jobs.store import JobStore
 from berth.services.artifacts import ArtifactService
+from berth.services.audit import AuditService
+from berth.services.audit_forward import SyslogForwarder
 from berth.services.blobs import BlobService
 from berth.services.configurations import ConfigurationService
 from berth.services.executions import ExecutionService
@@ -60,6 +62,7 @@ class Registry:
         self.labels = LabelService(db)
         self.schedules = ScheduleService(db)
         self.executions = ExecutionService(db, self.jobs)
+        self.audit = AuditService(db, self.configurations, SyslogForwarder())
 
     @classmethod
     def open(cls, settings: Settings) -> Registry:

@@ -11,6 +11,7 @@ from swagger_ui_bundle import swagger_ui_path
 from berth import __version__
 from berth.api import (
     artifacts,
+    auditlogs,
     configurations,
     health,
     labels,
@@ -18,6 +19,7 @@ from berth.api import (
     members,
     oidc,
     projects,
+    purge,
     quotas,
     repositories,
     robots,
@@ -68,7 +70,7 @@ def create_api(
         health.router, systeminfo.router, projects.router, projects.metadata_router, members.router,
         users.router, usergroups.router, robots.router, robots.permissions_router, configurations.router,
         ldap.router, oidc.router, artifacts.router, repositories.router, quotas.router, quotas.search_router,
-        quotas.statistic_router, labels.router,
+        quotas.statistic_router, labels.router, auditlogs.router, auditlogs.project_router, purge.router,
     ):
         app.include_router(router)
     return app

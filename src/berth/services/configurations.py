@@ -18,6 +18,8 @@ from sqlalchemy import delete, func, select
 from berth.auth.keys import SecretBox
 from berth.db.models import Configuration, User, utcnow
 from berth.db.session import Database
+from berth.events.bus import EventBus
+from berth.events.types import ResourceChanged
 from berth.services.errors import BadRequest
 
 
@@ -140,8 +142,9 @@ def coerce(key: str, value: Any) -> Any:
 
 
 class ConfigurationService:
-    def __init__(self, db: Database, box: SecretBox) -> None:
+    def __init__(self, db: Database, box: SecretBox, events: EventBus | None = None) -> None:
         self._db = db
+        self._events = events or EventBus()
         self._box = box
         self._values: dict[str, Any] | None = None
         #: keys the config file sets: written over at every start, so not editable through the API
@@ -185,6 +188,8 @@ class ConfigurationService:
                     "the auth mode cannot be changed once users other than admin exist in the database"
                 )
         await self._store(coerced)
+        self._events.publish(ResourceChanged(resource_type="configuration", operation="update",
+                                             resource="configuration"))
         return coerced
 
     async def apply_file(self, values: Mapping[str, Any]) -> None:

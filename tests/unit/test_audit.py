@@ -197,3 +197,29 @@ def test_service_writes_lists_filters_and_purges(tmp_path):
         await db.close()
 
     asyncio.run(scenario())
+
+
+def test_a_burst_through_the_bus_loses_nothing(tmp_path):
+    """1,000 pushes published at once become 1,000 rows, in a few batched transactions."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'burst.db'}"
+    run_migrations(url)
+
+    async def scenario() -> float:
+        from berth.events.bus import EventBus
+
+        db = Database(url)
+        bus = EventBus()
+        service = AuditService(db, _Configurations({}))
+        bus.subscribe("audit", service.handle)
+        bus.start()
+        started = asyncio.get_running_loop().time()
+        for i in range(1000):
+            bus.publish(ArtifactPushed(repository=f"p/app{i % 7}", digest=DIGEST, tags=(str(i),), operator="ci"))
+        await bus.drained()
+        elapsed = asyncio.get_running_loop().time() - started
+        assert (await service.list(q="operation=create"))[1] == 1000
+        await bus.stop()
+        await db.close()
+        return elapsed
+
+    assert asyncio.run(scenario()) < 10

@@ -6,7 +6,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import insert
 
+from berth.db.models import Configuration
 from berth.db.session import Database, run_migrations
 from berth.events.types import (
     ArtifactDeleted,
@@ -154,22 +156,15 @@ def test_syslog_line_is_one_clean_rfc5424_line():
     assert "action:create, resource:p/a:evil line, operation_description:push artifact: p/a@" in line
 
 
-class _Configurations:
-    def __init__(self, values):
-        self.values = values
-        self.version = 0
-
-    async def all(self):
-        return dict(self.values)
-
-
 def test_service_writes_lists_filters_and_purges(tmp_path):
     url = f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}"
     run_migrations(url)
 
     async def scenario() -> None:
         db = Database(url)
-        service = AuditService(db, _Configurations({"pull_audit_log_disable": True}))
+        async with db.write() as conn:
+            await conn.execute(insert(Configuration).values(key="pull_audit_log_disable", value="true"))
+        service = AuditService(db)
         old = datetime.now(UTC) - timedelta(hours=48)
         await service.handle([
             ArtifactPushed(repository="p/a", digest=DIGEST, tags=("1",), operator="alice", occurred_at=old),
@@ -209,7 +204,7 @@ def test_a_burst_through_the_bus_loses_nothing(tmp_path):
 
         db = Database(url)
         bus = EventBus()
-        service = AuditService(db, _Configurations({}))
+        service = AuditService(db)
         bus.subscribe("audit", service.handle)
         bus.start()
         started = asyncio.get_running_loop().time()

@@ -10,6 +10,7 @@ entry goes.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import structlog
 from sqlalchemy import Select, delete, false, func, select
 from sqlalchemy.exc import DBAPIError
 
-from berth.db.models import AuditLog, Project, utcnow
+from berth.db.models import AuditLog, Configuration, Project, utcnow
 from berth.db.session import Database
 from berth.events.types import (
     ArtifactDeleted,
@@ -51,6 +52,9 @@ EVENT_TYPES: tuple[str, ...] = (
 OTHER_EVENTS = "other"
 #: the longest retention a purge accepts (Harbor's MaxAuditRetentionHour)
 MAX_RETENTION_HOURS = 240_000
+#: the configuration items the audit log obeys
+SETTING_KEYS = ("disabled_audit_log_event_types", "pull_audit_log_disable", "audit_log_forward_endpoint",
+                "skip_audit_log_database")
 #: the resource types services publish that Harbor's audit log spells differently
 _RESOURCE_TYPES = {"project_member": "member"}
 
@@ -231,7 +235,7 @@ SETTINGS_TTL = 3.0
 class AuditService:
     """Writes, lists and purges audit rows; `handle` is the event bus subscriber."""
 
-    def __init__(self, db: Database, configurations: Any, forwarder: Any = None) -> None:
+    def __init__(self, db: Database, configurations: Any = None, forwarder: Any = None) -> None:
         self._db = db
         self._configurations = configurations
         self.forwarder = forwarder
@@ -242,10 +246,16 @@ class AuditService:
         self._known_projects: dict[str, int] = {}
 
     async def settings(self) -> AuditSettings:
+        """The switches, read from the table at most every SETTINGS_TTL seconds (so that a change made
+        on another node arrives), and at once after a change made through this node."""
         now = time.monotonic()
         version = getattr(self._configurations, "version", 0)
         if self._settings is None or version != self._settings_version or now - self._settings_read > SETTINGS_TTL:
-            self._settings = AuditSettings.from_values(await self._configurations.all())
+            async with self._db.read() as conn:
+                rows = await conn.execute(select(Configuration.key, Configuration.value)
+                                          .where(Configuration.key.in_(SETTING_KEYS)))
+                values = {row.key: json.loads(row.value) for row in rows}
+            self._settings = AuditSettings.from_values(values)
             self._settings_read, self._settings_version = now, version
         return self._settings
 

@@ -19,7 +19,7 @@ from sqlalchemy import insert
 
 from berth.db.models import AuditLog
 from berth.db.session import Database
-from tests.conftest import Server
+from tests.conftest import Server, free_port
 
 from .helpers import OCI_MANIFEST, V2, build_image, unique, write_oci_layout
 from .test_skopeo import copy
@@ -91,8 +91,13 @@ def test_push_pull_and_delete_are_recorded(berth, skopeo, tmp_path):
         assert v2.get_manifest(f"{project}/app", "1.0", OCI_MANIFEST).status_code == 200
         deleted = admin.delete(f"/api/v2.0/projects/{project}/repositories/app/artifacts/{image.digest}")
         assert deleted.status_code == 200, deleted.text
+        copy(skopeo, f"oci:{source}:v1", f"docker://{berth.host}/{project}/gone:1", tmp_path)
+        assert admin.delete(f"/api/v2.0/projects/{project}/repositories/gone").status_code == 200
+        repository = wait_audit(admin, f"resource={project}/gone,resource_type=repository", 1)
+        assert [(r["operation"], r["operation_description"]) for r in repository] == [
+            ("delete", f"delete repository: {project}/gone")]
 
-        rows = wait_audit(admin, f"resource=~{project}/", 3)
+        rows = wait_audit(admin, f"resource=~{project}/app", 3)
         by_operation = {row["operation"]: row for row in rows}
         assert set(by_operation) == {"create", "pull", "delete"}, rows
         push, pull, delete = by_operation["create"], by_operation["pull"], by_operation["delete"]
@@ -104,7 +109,7 @@ def test_push_pull_and_delete_are_recorded(berth, skopeo, tmp_path):
         assert [row["operation"] for row in rows] == ["delete", "pull", "create"]  # newest first
 
         # the deprecated shape reads the same rows; filters combine
-        old = audit(admin, f"resource=~{project}/,operation=create", "/api/v2.0/audit-logs")
+        old = audit(admin, f"resource=~{project}/app,operation=create", "/api/v2.0/audit-logs")
         assert [(r["resource"], r["operation"]) for r in old] == [(f"{project}/app:1.0", "create")]
         assert set(old[0]) == {"id", "username", "resource", "resource_type", "operation", "op_time"}
         created = audit(admin, f"resource={project},resource_type=project")
@@ -304,6 +309,15 @@ def test_switches_pull_off_disabled_types_and_forwarding_without_database(fresh_
         assert all(PASSWORD not in line and "Harbor12345" not in line for line in listener.lines)
         assert audit(admin, f"resource=~{project}/app:v2") == []
 
+        # a syslog server that is gone delays nothing and loses nothing in the database
+        listener.close()
+        dead = {"audit_log_forward_endpoint": f"127.0.0.1:{free_port()}", "skip_audit_log_database": False}
+        assert admin.put("/api/v2.0/configurations", json=dead).status_code == 200
+        started = time.monotonic()
+        v2.push_image(f"{project}/app", image, "v3")
+        assert time.monotonic() - started < 5
+        assert len(wait_audit(admin, f"resource={project}/app:v3", 1)) == 1
+
 
 # --- purging -----------------------------------------------------------------------------------------
 
@@ -357,6 +371,10 @@ def test_purge_dry_run_then_real_run(berth):
         assert history.status_code == 200 and int(history.headers["X-Total-Count"]) >= 3
         assert history.json()[0]["schedule"]["type"] == "MANUAL"
         assert admin.get("/api/v2.0/system/purgeaudit/999999").status_code == 404
+        finished = history.json()[0]["id"]
+        assert admin.put(f"/api/v2.0/system/purgeaudit/{finished}").status_code == 200  # stopping a done run
+        assert admin.put("/api/v2.0/system/purgeaudit/999999").status_code == 404
+        assert admin.get("/api/v2.0/system/purgeaudit/999999/log").status_code == 404
 
 
 def test_purge_schedule(berth):

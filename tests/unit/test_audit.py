@@ -218,3 +218,23 @@ def test_a_burst_through_the_bus_loses_nothing(tmp_path):
         return elapsed
 
     assert asyncio.run(scenario()) < 10
+
+
+def test_purge_deletes_in_chunks(tmp_path, monkeypatch):
+    import berth.services.audit as audit_module
+
+    monkeypatch.setattr(audit_module, "PURGE_CHUNK", 2)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'chunks.db'}"
+    run_migrations(url)
+
+    async def scenario() -> None:
+        db = Database(url)
+        service = AuditService(db)
+        old = datetime.now(UTC) - timedelta(hours=10)
+        await service.write([e for e in (audit_entry(ArtifactPulled(repository="p/a", digest=DIGEST, occurred_at=old))
+                                         for _ in range(5)) if e is not None])
+        assert await service.purge(1, ["pull_artifact"], dry_run=False) == 5
+        assert (await service.list())[1] == 0
+        await db.close()
+
+    asyncio.run(scenario())

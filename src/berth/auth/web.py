@@ -171,6 +171,7 @@ class WebLogin:
         response = RedirectResponse("/", status_code=302)
         response.delete_cookie(_STATE_COOKIE, path="/c/oidc/")
         await self.sessions.start(user.id, response)
+        self.auth.users.record_login(user.username, client_address(request), succeeded=True)
         return response
 
     async def oidc_onboard(self, request: Request) -> Response:

@@ -228,6 +228,8 @@ def audit_conditions(q: str | None) -> list[Any]:
 
 #: a write that fails this many times in a row (database away) loses its batch, logged
 WRITE_ATTEMPTS = 5
+#: rows deleted per transaction by a purge
+PURGE_CHUNK = 5000
 #: configuration is re-read at most this often (and at once after a change in this process)
 SETTINGS_TTL = 3.0
 
@@ -328,9 +330,15 @@ class AuditService:
         if dry_run:
             async with self._db.read() as conn:
                 return int(await conn.scalar(select(func.count()).select_from(AuditLog).where(*where)) or 0)
-        async with self._db.write() as conn:
-            result = await conn.execute(delete(AuditLog).where(*where))
-        return int(result.rowcount or 0)
+        deleted = 0
+        while True:  # in chunks: SQLite has one writer, and pushes must not wait for a long purge
+            async with self._db.write() as conn:
+                ids = (await conn.execute(select(AuditLog.id).where(*where).limit(PURGE_CHUNK))).scalars().all()
+                if ids:
+                    await conn.execute(delete(AuditLog).where(AuditLog.id.in_(ids)))
+            deleted += len(ids)
+            if len(ids) < PURGE_CHUNK:
+                return deleted
 
 
 def _row(entry: AuditEntry, project_ids: Mapping[str, int]) -> dict[str, Any]:

@@ -238,3 +238,42 @@ def test_purge_deletes_in_chunks(tmp_path, monkeypatch):
         await db.close()
 
     asyncio.run(scenario())
+
+
+def test_a_busy_database_is_retried_and_nothing_raises(tmp_path, monkeypatch):
+    from contextlib import asynccontextmanager
+
+    from sqlalchemy.exc import OperationalError
+
+    import berth.services.audit as audit_module
+
+    monkeypatch.setattr(audit_module.asyncio, "sleep", _no_sleep)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'busy.db'}"
+    run_migrations(url)
+
+    class Busy(Database):
+        failures = 2
+
+        @asynccontextmanager
+        async def write(self):
+            if Busy.failures:
+                Busy.failures -= 1
+                raise OperationalError("INSERT", {}, Exception("database is locked"))
+            async with super().write() as conn:
+                yield conn
+
+    async def scenario() -> None:
+        db = Busy(url)
+        service = AuditService(db)
+        await service.handle([ArtifactPushed(repository="p/a", digest=DIGEST)])
+        assert (await service.list())[1] == 1
+        Busy.failures = 99  # never comes back: the batch is lost (and logged), the bus is not disturbed
+        await service.handle([ArtifactPushed(repository="p/a", digest=DIGEST)])
+        assert (await service.list())[1] == 1
+        await db.close()
+
+    asyncio.run(scenario())
+
+
+async def _no_sleep(_: float) -> None:
+    return None

@@ -266,7 +266,11 @@ class AuditService:
     async def handle(self, batch: Sequence[Event]) -> None:
         """Record a batch of events; never raises (the bus must keep going)."""
         try:
-            settings = await self.settings()
+            try:
+                settings = await self.settings()
+            except (DBAPIError, OSError):  # the database is away for a moment: go on with what was read last
+                log.warning("audit settings not read; using the last ones")
+                settings = self._settings or AuditSettings()
             entries = [e for e in map(audit_entry, batch) if e is not None and settings.records(e)]
             if not entries:
                 return
@@ -285,7 +289,7 @@ class AuditService:
                     ids = await self._project_ids(conn, {e.project for e in entries if e.project})
                     await conn.execute(AuditLog.__table__.insert(), [_row(e, ids) for e in entries])
                 return
-            except DBAPIError:
+            except (DBAPIError, OSError):
                 if attempt == WRITE_ATTEMPTS:
                     log.exception("audit entries lost: the database refused them", entries=len(entries))
                     return

@@ -277,3 +277,45 @@ def test_a_busy_database_is_retried_and_nothing_raises(tmp_path, monkeypatch):
 
 async def _no_sleep(_: float) -> None:
     return None
+
+
+def test_the_forwarder_reconnects_after_the_server_drops_it():
+    from berth.services.audit_forward import SyslogForwarder
+
+    async def scenario() -> list[str]:
+        received: list[str] = []
+        connections = []
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            connections.append(writer)
+            while line := await reader.readline():
+                received.append(line.decode())
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        endpoint = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        forwarder = SyslogForwarder()
+
+        def entry(tag: str):  # type: ignore[no-untyped-def]
+            return audit_entry(ArtifactPushed(repository="p/a", digest=DIGEST, tags=(tag,)))
+
+        async def until(predicate) -> None:  # type: ignore[no-untyped-def]
+            for _ in range(200):
+                if predicate():
+                    return
+                await asyncio.sleep(0.02)
+
+        forwarder.send(endpoint, [entry("one")])
+        await until(lambda: len(received) == 1)
+        connections[0].close()  # the server goes away for this client
+        await asyncio.sleep(0.1)
+        for i in range(5):  # the first writes may vanish into the closed socket; later ones reconnect
+            forwarder.send(endpoint, [entry(f"after{i}")])
+            await asyncio.sleep(0.05)
+        await until(lambda: any("p/a:after4" in line for line in received))
+        await forwarder.stop()
+        server.close()
+        return received
+
+    received = asyncio.run(scenario())
+    assert "resource:p/a:one" in received[0]
+    assert any("resource:p/a:after4" in line for line in received)

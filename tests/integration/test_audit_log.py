@@ -5,6 +5,7 @@ syslog forwarding to a TCP listener); and purges (dry run, real run, schedules, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -247,6 +248,7 @@ class SyslogListener:
         self.sock.listen()
         self.port = self.sock.getsockname()[1]
         self.lines: list[str] = []
+        self.connections: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -255,6 +257,7 @@ class SyslogListener:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
+            self.connections.append(conn)
             threading.Thread(target=self._read, args=(conn,), daemon=True).start()
 
     def _read(self, conn: socket.socket) -> None:
@@ -263,7 +266,11 @@ class SyslogListener:
                 self.lines.append(line.rstrip("\n"))
 
     def close(self) -> None:
+        """Stop listening and drop every client: the syslog server is gone."""
         self.sock.close()
+        for conn in self.connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
 
 @pytest.fixture
@@ -290,6 +297,11 @@ def test_switches_pull_off_disabled_types_and_forwarding_without_database(fresh_
         assert [(r["operation"], r["resource_type"]) for r in rows] == [("create", "artifact")], rows
         assert pushed[0]["resource"] == f"{project}/app:v1"
 
+        # Harbor's rules: skipping the database needs an endpoint, and the endpoint must answer
+        refused = admin.put("/api/v2.0/configurations", json={"skip_audit_log_database": True})
+        assert refused.status_code == 400 and "forward endpoint should be configured" in refused.text
+        dead = admin.put("/api/v2.0/configurations", json={"audit_log_forward_endpoint": f"127.0.0.1:{free_port()}"})
+        assert dead.status_code == 400 and "could not connect to the audit endpoint" in dead.text
         forwarding = {"audit_log_forward_endpoint": f"127.0.0.1:{listener.port}", "skip_audit_log_database": True,
                       "pull_audit_log_disable": False}
         assert admin.put("/api/v2.0/configurations", json=forwarding).status_code == 200
@@ -309,10 +321,9 @@ def test_switches_pull_off_disabled_types_and_forwarding_without_database(fresh_
         assert all(PASSWORD not in line and "Harbor12345" not in line for line in listener.lines)
         assert audit(admin, f"resource=~{project}/app:v2") == []
 
-        # a syslog server that is gone delays nothing and loses nothing in the database
+        # a syslog server that goes away delays nothing and loses nothing in the database
+        assert admin.put("/api/v2.0/configurations", json={"skip_audit_log_database": False}).status_code == 200
         listener.close()
-        dead = {"audit_log_forward_endpoint": f"127.0.0.1:{free_port()}", "skip_audit_log_database": False}
-        assert admin.put("/api/v2.0/configurations", json=dead).status_code == 200
         started = time.monotonic()
         v2.push_image(f"{project}/app", image, "v3")
         assert time.monotonic() - started < 5

@@ -65,6 +65,19 @@ def _split(endpoint: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+async def endpoint_reachable(endpoint: str, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to `endpoint` (host:port) opens: Harbor's check before it accepts one."""
+    try:
+        host, port = _split(endpoint)
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (ValueError, OSError, asyncio.TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
 class SyslogForwarder:
     def __init__(self, max_queued: int = MAX_QUEUED) -> None:
         self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(max_queued)

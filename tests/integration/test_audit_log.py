@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
-from berth.db.models import AuditLog
+from berth.db.models import AuditLog, Schedule
 from berth.db.session import Database
 from tests.conftest import Server, free_port
 
@@ -424,3 +424,31 @@ def test_purge_needs_the_system_permission(berth, two_projects):
         assert owner.post("/api/v2.0/system/purgeaudit/schedule",
                           json={"schedule": {"type": "Manual"},
                                 "parameters": {"audit_retention_hour": 1, "include_event_types": ""}}).status_code == 403
+
+
+def test_a_scheduled_purge_runs_with_the_schedules_parameters(start_server):
+    server = start_server(env={"BERTH_SCHEDULE_POLL_SECONDS": "0.3", "BERTH_JOB_POLL_SECONDS": "0.2"})
+    insert_rows(server, [_old("scheduled/old", "create_user", 10)])
+    parameters = {"audit_retention_hour": 5, "include_event_types": "create_user", "dry_run": False}
+    with server.client() as admin:
+        created = admin.post("/api/v2.0/system/purgeaudit/schedule",
+                             json={"schedule": {"type": "Hourly"}, "parameters": parameters})
+        assert created.status_code == 201, created.text
+
+        async def overdue() -> None:  # as if berth had been down over the last hourly tick
+            db = Database(database_url(server))
+            try:
+                async with db.write() as conn:
+                    await conn.execute(update(Schedule).where(Schedule.vendor_type == "PURGE_AUDIT_LOG")
+                                       .values(last_tick=datetime.now(UTC) - timedelta(hours=2)))
+            finally:
+                await db.close()
+        asyncio.run(overdue())
+
+        runs = wait_for(lambda: admin.get("/api/v2.0/system/purgeaudit").json(),
+                        lambda body: body and body[0]["job_status"] == "Success")
+        assert [(r["job_kind"], r["schedule"]["type"], r["job_status"]) for r in runs] == [
+            ("SCHEDULE", "SCHEDULE", "Success")]
+        assert '"include_event_types": "create_user"' in runs[0]["job_parameters"]
+        assert "Purged 1 rows" in admin.get(f"/api/v2.0/system/purgeaudit/{runs[0]['id']}/log").text
+        assert audit(admin, "resource=scheduled/old") == []

@@ -7,6 +7,7 @@ from berth.config import Settings
 from berth.jobs.kinds import JobKind, load_kind
 from berth.jobs.scheduler import Scheduler
 from berth.jobs.worker import PoolSettings, WorkerPool
+from berth.services.audit import PURGE_AUDIT, run_purge
 from berth.services.registry import Registry
 from berth.webhook.delivery import webhook_job_kinds
 from berth.webhook.dispatch import WebhookDispatcher, external_host
@@ -14,7 +15,7 @@ from berth.webhook.dispatch import WebhookDispatcher, external_host
 
 def job_kinds(settings: Settings) -> dict[str, JobKind]:
     """Every kind of job this process can run: berth's own and the configured extra ones."""
-    kinds: list[JobKind] = []
+    kinds: list[JobKind] = [JobKind(PURGE_AUDIT, run_purge)]
     kinds.extend(webhook_job_kinds(settings.webhook_timeout_seconds, settings.webhook_max_retries))
     kinds.extend(load_kind(spec) for spec in settings.extra_job_kinds)
     return {kind.name: kind for kind in kinds}
@@ -42,6 +43,7 @@ class Background:
             self.registry, ext_host=external_host(self.settings.public_url, self.settings.host, self.settings.port),
             max_attempts=1 + self.settings.webhook_max_retries,
         ))
+        self.registry.events.subscribe("audit", self.registry.audit.handle)
         self.registry.events.start()
         if self.pool is not None:
             await self.pool.start()
@@ -54,3 +56,4 @@ class Background:
         if self.pool is not None:
             await self.pool.stop()
         await self.registry.events.stop()
+        await self.registry.audit.forwarder.stop()

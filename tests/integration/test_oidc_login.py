@@ -103,6 +103,9 @@ def test_the_cli_secret_logs_docker_in_and_groups_grant_project_roles(oidc_berth
                         headers={"Authorization": f"Bearer {token.json()['token']}"})
     assert pushed.status_code == 202
     assert httpx.get(f"{oidc_berth.url}/v2/", auth=("alice", "Not-the-secret1")).status_code == 401
+    with oidc_berth.client() as api:  # the callback's log-in is in the audit log, as in Harbor
+        logins = api.get("/api/v2.0/auditlog-exts", params={"q": "resource=alice,operation=login"}).json()
+        assert logins and logins[-1]["username"] == "alice" and logins[-1]["operation_result"] is True
 
 
 def test_without_auto_onboard_the_user_picks_a_name_first(oidc_provider, tmp_path):  # noqa: F811

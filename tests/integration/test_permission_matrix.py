@@ -17,7 +17,7 @@ from .helpers import OCI_MANIFEST, V2, build_image, unique
 
 PASSWORD = "Passw0rd-matrix"
 ROLES = {"projectAdmin": 1, "developer": 2, "guest": 3, "maintainer": 4, "limitedGuest": 5}
-ACTIONS = ("pull", "push", "tag", "delete", "delete_repository", "read_project", "list_members", "add_member", "add_robot", "update_metadata")
+ACTIONS = ("pull", "push", "tag", "delete", "delete_repository", "read_project", "list_members", "add_member", "add_robot", "update_metadata", "read_audit")
 
 _ALL = set(ACTIONS)
 _READ = {"pull", "read_project"}
@@ -155,6 +155,8 @@ def attempt(world: World, subject: str, visibility: str, action: str) -> bool:
             return allowed
         if action == "read_project":
             return _outcome(c.get(f"/api/v2.0/projects/{project}"), 200)
+        if action == "read_audit":  # the project's audit log: log:list, project admins only
+            return _outcome(c.get(f"/api/v2.0/projects/{project}/logs"), 200)
         if action == "list_members":
             return _outcome(c.get(f"/api/v2.0/projects/{project}/members"), 200)
         if action == "add_member":

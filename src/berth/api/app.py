@@ -11,6 +11,7 @@ from swagger_ui_bundle import swagger_ui_path
 from berth import __version__
 from berth.api import (
     artifacts,
+    auditlogs,
     configurations,
     health,
     jobservice,
@@ -19,6 +20,7 @@ from berth.api import (
     members,
     oidc,
     projects,
+    purge,
     quotas,
     repositories,
     robots,
@@ -75,7 +77,7 @@ def create_api(
         users.router, usergroups.router, robots.router, robots.permissions_router, configurations.router,
         ldap.router, oidc.router, artifacts.router, repositories.router, quotas.router, quotas.search_router,
         quotas.statistic_router, labels.router, jobservice.router, schedules.router, webhooks.router,
-        webhooks.jobs_router,
+        webhooks.jobs_router, auditlogs.router, auditlogs.project_router, purge.router,
     ):
         app.include_router(router)
     return app

@@ -742,3 +742,33 @@ class WebhookLastTrigger(BaseModel):
     enabled: bool
     creation_time: str
     last_trigger_time: str
+
+
+# --- audit log (swagger tags auditlog, purge) ------------------------------------------------------
+
+
+class AuditLog(BaseModel):
+    id: int
+    username: str
+    resource: str
+    resource_type: str
+    operation: str
+    op_time: str
+
+
+class AuditLogExt(AuditLog):
+    operation_description: str
+    operation_result: bool
+
+
+class AuditLogEventType(BaseModel):
+    event_type: str
+
+
+class PurgeScheduleIn(ScheduleIn):
+    """Harbor's Schedule with its read-only fields (accepted and ignored)."""
+
+    id: int | None = None
+    status: str | None = None
+    creation_time: str | None = None
+    update_time: str | None = None

@@ -93,7 +93,12 @@ class WebLogin:
         prefix = await self.auth.configurations.get("robot_name_prefix")
         if principal.startswith(prefix):
             raise Unauthorized("robot accounts cannot log in to the web interface")
-        subject = await self.auth.login(principal, password, client_address(request))
+        try:
+            subject = await self.auth.login(principal, password, client_address(request))
+        except ServiceError:
+            self.auth.users.record_login(principal, client_address(request), succeeded=False)
+            raise
+        self.auth.users.record_login(principal, client_address(request), succeeded=True)
         response = Response(status_code=200)
         assert subject.user_id is not None
         await self.sessions.start(subject.user_id, response)
@@ -101,7 +106,10 @@ class WebLogin:
 
     async def log_out(self, request: Request) -> Response:
         response = Response(status_code=200)
+        subject = await self.sessions.subject(request)
         await self.sessions.end(request, response)
+        if subject is not None and subject.name:
+            self.auth.users.record_logout(subject.name, client_address(request))
         return response
 
     # --- OIDC ------------------------------------------------------------------------------------
@@ -163,6 +171,7 @@ class WebLogin:
         response = RedirectResponse("/", status_code=302)
         response.delete_cookie(_STATE_COOKIE, path="/c/oidc/")
         await self.sessions.start(user.id, response)
+        self.auth.users.record_login(user.username, client_address(request), succeeded=True)
         return response
 
     async def oidc_onboard(self, request: Request) -> Response:

@@ -18,6 +18,9 @@ from sqlalchemy import delete, func, select
 from berth.auth.keys import SecretBox
 from berth.db.models import Configuration, User, utcnow
 from berth.db.session import Database
+from berth.events.bus import EventBus
+from berth.events.types import ResourceChanged
+from berth.services.audit_forward import endpoint_reachable
 from berth.services.errors import BadRequest
 
 
@@ -49,6 +52,7 @@ ITEMS: dict[str, Item] = {
     "skip_audit_log_database": Item(bool, False),
     "scanner_skip_update_pulltime": Item(bool, False),
     "disabled_audit_log_event_types": Item(str, ""),
+    "pull_audit_log_disable": Item(bool, False),
     "ldap_url": Item(str, ""),
     "ldap_search_dn": Item(str, ""),
     "ldap_search_password": Item(str, "", secret=True),
@@ -138,9 +142,22 @@ def coerce(key: str, value: Any) -> Any:
     return value
 
 
+async def _check_audit_forwarding(changes: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+    """Harbor's rules: skipping the database needs a forward endpoint, and a new endpoint must answer."""
+    if "skip_audit_log_database" not in changes and "audit_log_forward_endpoint" not in changes:
+        return
+    endpoint = str(changes.get("audit_log_forward_endpoint", current["audit_log_forward_endpoint"])).strip()
+    if changes.get("skip_audit_log_database", current["skip_audit_log_database"]) and not endpoint:
+        raise BadRequest("audit log forward endpoint should be configured before enable skip audit log in database")
+    if changes.get("audit_log_forward_endpoint", "").strip():
+        if not await endpoint_reachable(endpoint):
+            raise BadRequest(f"could not connect to the audit endpoint: {endpoint}")
+
+
 class ConfigurationService:
-    def __init__(self, db: Database, box: SecretBox) -> None:
+    def __init__(self, db: Database, box: SecretBox, events: EventBus | None = None) -> None:
         self._db = db
+        self._events = events or EventBus()
         self._box = box
         self._values: dict[str, Any] | None = None
         #: keys the config file sets: written over at every start, so not editable through the API
@@ -183,7 +200,10 @@ class ConfigurationService:
                 raise BadRequest(
                     "the auth mode cannot be changed once users other than admin exist in the database"
                 )
+        await _check_audit_forwarding(coerced, current)
         await self._store(coerced)
+        self._events.publish(ResourceChanged(resource_type="configuration", operation="update",
+                                             resource="configuration"))
         return coerced
 
     async def apply_file(self, values: Mapping[str, Any]) -> None:

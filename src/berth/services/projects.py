@@ -32,6 +32,8 @@ from berth.db.models import (
     utcnow,
 )
 from berth.db.session import Database
+from berth.events.bus import EventBus
+from berth.events.types import ResourceChanged
 from berth.services.cache import LruCache
 from berth.services.errors import BadRequest, Conflict, NotFound, PreconditionFailed
 from berth.services.querying import conditions, orderings
@@ -180,8 +182,9 @@ class ProjectFilter:
 
 
 class ProjectService:
-    def __init__(self, db: Database, cache_ttl: float = 0.0) -> None:
+    def __init__(self, db: Database, cache_ttl: float = 0.0, events: EventBus | None = None) -> None:
         self._db = db
+        self._events = events or EventBus()
         # bounded even on one node: another node may change a project, and this is checked on every pull
         self._refs: LruCache[str, ProjectRef] = LruCache(max_entries=50_000, ttl=cache_ttl or 60.0)
         #: user id -> project id -> roles; dropped on every project or member change
@@ -272,6 +275,7 @@ class ProjectService:
         except IntegrityError:
             raise Conflict(f"The project named {name} already exists") from None
         self._changed()
+        self._events.publish(ResourceChanged(resource_type="project", operation="create", resource=name, project=name))
         return await self.get(str(project_id))
 
     async def get(self, name_or_id: str, *, by_name: bool | None = None) -> ProjectRecord:
@@ -362,7 +366,9 @@ class ProjectService:
                     values["expires_at"] = allowlist_expires_at
                 await conn.execute(update(CveAllowlist).where(CveAllowlist.project_id == project_id).values(**values))
             await conn.execute(update(Project).where(Project.id == project_id).values(updated_at=now))
+            name = await conn.scalar(select(Project.name).where(Project.id == project_id))
         self._changed()
+        self._publish_project_update(name)
 
     async def delete_metadata(self, project_id: int, key: str) -> None:
         if key not in METADATA_KEYS:
@@ -374,6 +380,13 @@ class ProjectService:
         if result.rowcount == 0:
             raise NotFound(f"metadata {key} not found in project {project_id}")
         self._changed()
+        async with self._db.read() as conn:
+            self._publish_project_update(await conn.scalar(select(Project.name).where(Project.id == project_id)))
+
+    def _publish_project_update(self, name: str | None) -> None:
+        if name:
+            self._events.publish(ResourceChanged(resource_type="project", operation="update", resource=name,
+                                                 project=name))
 
     async def deletable(self, project: ProjectRecord) -> tuple[bool, str]:
         if project.repo_count > 0:
@@ -387,6 +400,8 @@ class ProjectService:
             await conn.execute(delete(Robot).where(Robot.project_id == project.id))
             await conn.execute(delete(Project).where(Project.id == project.id))
         self._changed()
+        self._events.publish(ResourceChanged(resource_type="project", operation="delete", resource=project.name,
+                                             project=project.name))
 
     async def storage_usage(self, project_id: int) -> tuple[int, int]:
         """(hard limit, bytes used): each blob counted once per project, as Harbor counts."""
@@ -475,9 +490,11 @@ class ProjectService:
                         created_at=now, updated_at=now,
                     ).returning(ProjectMember.id)
                 )
+                named = await self._member_names(conn, project_id, int(member_id))
         except IntegrityError:
             raise Conflict("The project member specified already exist") from None
         self._members_changed()
+        self._publish_member("create", named)
         return int(member_id)
 
     async def members(
@@ -520,18 +537,43 @@ class ProjectService:
                 .where(ProjectMember.id == member_id, ProjectMember.project_id == project_id)
                 .values(role=role, updated_at=utcnow())
             )
+            named = await self._member_names(conn, project_id, member_id)
         if result.rowcount == 0:
             raise NotFound(f"project member {member_id} not found")
         self._members_changed()
+        self._publish_member("update", named)
 
     async def remove_member(self, project_id: int, member_id: int) -> None:
         async with self._db.write() as conn:
+            named = await self._member_names(conn, project_id, member_id)
             result = await conn.execute(
                 delete(ProjectMember).where(ProjectMember.id == member_id, ProjectMember.project_id == project_id)
             )
         if result.rowcount == 0:
             raise NotFound(f"project member {member_id} not found")
         self._members_changed()
+        self._publish_member("delete", named)
+
+    async def _member_names(self, conn, project_id: int, member_id: int) -> tuple[str, str, str]:  # type: ignore[no-untyped-def]
+        """(project name, "user" or "group", user or group name) of a member, for the audit log."""
+        project = await conn.scalar(select(Project.name).where(Project.id == project_id)) or str(project_id)
+        row = (await conn.execute(select(ProjectMember.entity_type, ProjectMember.entity_id)
+                                  .where(ProjectMember.id == member_id))).first()
+        if row is None:
+            return project, "member", str(member_id)
+        if row.entity_type == "u":
+            name = await conn.scalar(select(User.username).where(User.id == row.entity_id))
+            return project, "user", name or str(row.entity_id)
+        name = await conn.scalar(select(UserGroup.group_name).where(UserGroup.id == row.entity_id))
+        return project, "group", name or str(row.entity_id)
+
+    def _publish_member(self, operation: str, named: tuple[str, str, str]) -> None:
+        project, kind, name = named
+        preposition = "from" if operation == "delete" else "in"
+        self._events.publish(ResourceChanged(
+            resource_type="project_member", operation=operation, resource=name, project=project,
+            description=f"{operation} {kind} member {name} {preposition} project {project}",
+        ))
 
     async def role_counts(self, project_id: int) -> dict[int, int]:
         async with self._db.read() as conn:

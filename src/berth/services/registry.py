@@ -12,6 +12,8 @@ from berth.events.bus import EventBus
 from berth.events.types import RepositoryDeleted
 from berth.jobs.store import JobStore
 from berth.services.artifacts import ArtifactService
+from berth.services.audit import AuditService
+from berth.services.audit_forward import SyslogForwarder
 from berth.services.blobs import BlobService
 from berth.services.configurations import ConfigurationService
 from berth.services.executions import ExecutionService
@@ -50,11 +52,11 @@ class Registry:
         self.blobs = BlobService(db, storage, self.repositories)
         self.uploads = UploadService(db, storage, self.repositories, self.blobs)
         self.manifests = ManifestService(db, self.repositories, max_manifest_bytes, tag_cache_ttl, self.events)
-        self.users = UserService(db)
-        self.projects = ProjectService(db, tag_cache_ttl)
-        self.robots = RobotService(db)
+        self.users = UserService(db, self.events)
+        self.projects = ProjectService(db, tag_cache_ttl, self.events)
+        self.robots = RobotService(db, self.events)
         self.groups = UserGroupService(db)
-        self.configurations = ConfigurationService(db, box)
+        self.configurations = ConfigurationService(db, box, self.events)
         self.pulls = PullRecorder(db, self.events)
         self.artifacts = ArtifactService(db, self.repositories, self.manifests, self.blobs, self.events)
         self.quotas = QuotaService(db, self.projects)
@@ -62,6 +64,7 @@ class Registry:
         self.schedules = ScheduleService(db)
         self.executions = ExecutionService(db, self.jobs)
         self.webhooks = WebhookService(db, box)
+        self.audit = AuditService(db, self.configurations, SyslogForwarder())
 
     @classmethod
     def open(cls, settings: Settings) -> Registry:

@@ -16,6 +16,8 @@ from berth.auth.passwords import generate_secret, password_problem
 from berth.auth.rbac import ALL_PROJECTS, Permission
 from berth.db.models import Project, Robot, RobotPermission, utcnow
 from berth.db.session import Database
+from berth.events.bus import EventBus
+from berth.events.types import ResourceChanged
 from berth.services.errors import BadRequest, Conflict, NotFound
 from berth.services.users import hash_off_loop, verify_off_loop
 
@@ -85,9 +87,16 @@ def parse_access(items: Sequence[Mapping[str, object]]) -> tuple[Permission, ...
 
 
 class RobotService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, events: EventBus | None = None) -> None:
         self._db = db
+        self._events = events or EventBus()
         self.version = 0
+
+    def _publish(self, operation: str, stored_name: str, level: str) -> None:
+        """For the audit log: Harbor names a robot by its stored name ("team+ci")."""
+        project = stored_name.partition("+")[0] if level == "project" and "+" in stored_name else None
+        self._events.publish(ResourceChanged(resource_type="robot", operation=operation, resource=stored_name,
+                                             project=project))
 
     def _changed(self) -> None:
         self.version += 1
@@ -131,6 +140,7 @@ class RobotService:
         except IntegrityError:
             raise Conflict(f"robot account {stored_name} already exists") from None
         self._changed()
+        self._publish("create", stored_name, level)
         return await self.get(int(robot_id)), plain
 
     async def _store_grants(self, conn, robot_id: int, grants: Sequence[RobotGrant]) -> None:  # type: ignore[no-untyped-def]
@@ -208,6 +218,7 @@ class RobotService:
             )
             await self._store_grants(conn, robot.id, grants)
         self._changed()
+        self._publish("update", robot.name, robot.level)
 
     async def refresh_secret(self, robot_id: int, secret: str | None) -> str | None:
         """Set the given secret, or generate one; returns the generated secret (None when one was given)."""
@@ -223,10 +234,12 @@ class RobotService:
 
     async def delete(self, robot_id: int) -> None:
         async with self._db.write() as conn:
+            row = (await conn.execute(select(Robot.name, Robot.level).where(Robot.id == robot_id))).first()
             result = await conn.execute(delete(Robot).where(Robot.id == robot_id))
-        if result.rowcount == 0:
+        if result.rowcount == 0 or row is None:
             raise NotFound(f"robot {robot_id} not found")
         self._changed()
+        self._publish("delete", row.name, row.level)
 
     async def check(self, stored_name: str, secret: str) -> tuple[RobotRecord | None, str]:
         """(robot, "") when the secret is right and the robot usable; else (None, why) for the log."""

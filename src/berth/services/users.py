@@ -20,6 +20,8 @@ from berth.auth.passwords import (
 )
 from berth.db.models import ProjectMember, User, UserGroupMember, WebSession, utcnow
 from berth.db.session import Database
+from berth.events.bus import EventBus
+from berth.events.types import ResourceChanged
 from berth.services.errors import BadRequest, Conflict, Forbidden, NotFound
 from berth.services.querying import conditions, orderings
 
@@ -84,8 +86,9 @@ def profile_problem(email: str | None, realname: str | None, comment: str | None
 
 
 class UserService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, events: EventBus | None = None) -> None:
         self._db = db
+        self._events = events or EventBus()
         #: bumped on any change that can alter what a user may do (cached credentials are dropped)
         self.version = 0
 
@@ -137,10 +140,29 @@ class UserService:
         if problem:
             raise BadRequest(problem)
         password_hash = await hash_off_loop(password)
-        return await self._insert(
+        created = await self._insert(
             username=username, email=email, realname=realname or username, comment=comment,
             password_hash=password_hash, sysadmin=sysadmin, source="db",
         )
+        self._publish("create", username)
+        return created
+
+    def _publish(self, operation: str, username: str, detail: str = "") -> None:
+        """For the audit log, in Harbor's words ("update user with name: bob, change user password")."""
+        self._events.publish(ResourceChanged(
+            resource_type="user", operation=operation, resource=username,
+            description=f"{operation} user with name: {username}{detail}",
+        ))
+
+    def record_login(self, username: str, client_address: str, succeeded: bool) -> None:
+        """A web log-in (POST /c/login) happened, for the audit log; the operator is the principal."""
+        self._events.publish(ResourceChanged(resource_type="user", operation="login", resource=username,
+                                             description="login", succeeded=succeeded, operator=username,
+                                             client_address=client_address))
+
+    def record_logout(self, username: str, client_address: str) -> None:
+        self._events.publish(ResourceChanged(resource_type="user", operation="logout", resource=username,
+                                             description="logout", operator=username, client_address=client_address))
 
     async def _insert(self, **values: object) -> UserRecord:
         now = utcnow()
@@ -183,15 +205,17 @@ class UserService:
                 await conn.execute(update(User).where(User.id == user_id).values(**values))
         except IntegrityError:
             raise Conflict(f"email {email} is already used") from None
+        self._publish("update", current.username)
 
     async def delete(self, user_id: int) -> None:
-        await self.get(user_id)
+        user = await self.get(user_id)
         async with self._db.write() as conn:
             await conn.execute(
                 delete(ProjectMember).where(ProjectMember.entity_type == "u", ProjectMember.entity_id == user_id)
             )
             await conn.execute(delete(User).where(User.id == user_id))
         self._changed()
+        self._publish("delete", user.username)
 
     async def change_password(self, user_id: int, new_password: str, old_password: str | None) -> None:
         """Change a local password; `old_password` is checked when given (a user changing their own)."""
@@ -200,6 +224,7 @@ class UserService:
             raise BadRequest(problem)
         async with self._db.read() as conn:
             stored = await conn.scalar(select(User.password_hash).where(User.id == user_id))
+            username = await conn.scalar(select(User.username).where(User.id == user_id))
         if old_password is not None and not await verify_off_loop(stored, old_password):
             raise Forbidden("Current password is incorrect")
         if stored is not None and await verify_off_loop(stored, new_password):
@@ -209,12 +234,15 @@ class UserService:
             await conn.execute(update(User).where(User.id == user_id).values(password_hash=new_hash, updated_at=utcnow()))
             await conn.execute(delete(WebSession).where(WebSession.user_id == user_id))
         self._changed()
+        if username:
+            self._publish("update", username, ", change user password")
 
     async def set_sysadmin(self, user_id: int, flag: bool) -> None:
-        await self.get(user_id)
+        user = await self.get(user_id)
         async with self._db.write() as conn:
             await conn.execute(update(User).where(User.id == user_id).values(sysadmin=flag, updated_at=utcnow()))
         self._changed()
+        self._publish("update", user.username, ", add/remove user as system administrator")
 
     async def set_cli_secret(self, user_id: int, secret: str) -> None:
         problem = password_problem(secret)

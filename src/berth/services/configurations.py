@@ -9,6 +9,7 @@ keys it names.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -154,20 +155,27 @@ async def _check_audit_forwarding(changes: Mapping[str, Any], current: Mapping[s
             raise BadRequest(f"could not connect to the audit endpoint: {endpoint}")
 
 
+#: seconds the configuration is trusted before it is read again (changes made on this node apply at once)
+CACHE_SECONDS = 5.0
+
+
 class ConfigurationService:
     def __init__(self, db: Database, box: SecretBox, events: EventBus | None = None) -> None:
         self._db = db
         self._events = events or EventBus()
         self._box = box
         self._values: dict[str, Any] | None = None
+        self._read_at = 0.0
         #: keys the config file sets: written over at every start, so not editable through the API
         self.fixed: frozenset[str] = frozenset()
         #: bumped on every change (cached credentials depend on the auth mode)
         self.version = 0
 
     async def all(self) -> dict[str, Any]:
-        """Every item's current value (secrets in plain text: for berth's own use, never for the API)."""
-        if self._values is None:
+        """Every item's current value (secrets in plain text: for berth's own use, never for the API).
+        Re-read every CACHE_SECONDS, so that a change made on another node arrives here too."""
+        now = time.monotonic()
+        if self._values is None or now - self._read_at > CACHE_SECONDS:
             async with self._db.read() as conn:
                 rows = (await conn.execute(select(Configuration.key, Configuration.value))).all()
             values = {key: item.default for key, item in ITEMS.items()}
@@ -175,7 +183,9 @@ class ConfigurationService:
                 if key in ITEMS:
                     value = json.loads(raw)
                     values[key] = self._box.open(value) if ITEMS[key].secret and value else value
-            self._values = values
+            if self._values is not None and values != self._values:
+                self.version += 1  # changed elsewhere: what depends on it (remembered logins) starts over
+            self._values, self._read_at = values, now
         return dict(self._values)
 
     async def get(self, key: str) -> Any:

@@ -388,20 +388,6 @@ class ProjectService:
             await conn.execute(delete(Project).where(Project.id == project.id))
         self._changed()
 
-    async def storage_usage(self, project_id: int) -> tuple[int, int]:
-        """(hard limit, bytes used): each blob counted once per project, as Harbor counts."""
-        async with self._db.read() as conn:
-            hard = await conn.scalar(select(Quota.hard_storage).where(Quota.project_id == project_id))
-            digests = (
-                select(RepositoryBlob.digest)
-                .join(Repository, Repository.id == RepositoryBlob.repository_id)
-                .where(Repository.project_id == project_id)
-                .distinct()
-                .subquery()
-            )
-            used = await conn.scalar(select(func.coalesce(func.sum(Blob.size), 0)).where(Blob.digest.in_(select(digests))))
-        return (-1 if hard is None else int(hard)), int(used or 0)
-
     async def adopt_orphans(self, owner_id: int) -> None:
         """Projects made by the 0002 migration have no owner: give them to the admin."""
         async with self._db.write() as conn:

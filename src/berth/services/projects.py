@@ -12,13 +12,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy import Select, and_, delete, func, or_, select, union, update
 from sqlalchemy.exc import IntegrityError
 
 from berth.auth.rbac import ProjectRef, Role
 from berth.db.models import (
     Blob,
     CveAllowlist,
+    Manifest,
     Project,
     ProjectMember,
     ProjectMetadata,
@@ -545,17 +546,16 @@ class ProjectService:
             )
 
     async def total_storage(self) -> int:
-        """Bytes stored across projects, each blob counted once per project (as quotas count)."""
-        per_project = (
-            select(Repository.project_id, RepositoryBlob.digest)
-            .join(Repository, Repository.id == RepositoryBlob.repository_id)
-            .distinct()
-            .subquery()
-        )
+        """Bytes stored across projects, each blob and manifest counted once per project (as quotas count)."""
+        per_project = union(
+            select(Repository.project_id, Blob.digest, Blob.size)
+            .join(RepositoryBlob, RepositoryBlob.digest == Blob.digest)
+            .join(Repository, Repository.id == RepositoryBlob.repository_id),
+            select(Repository.project_id, Manifest.digest, Manifest.size)
+            .join(Repository, Repository.id == Manifest.repository_id),
+        ).subquery()
         async with self._db.read() as conn:
-            return int(await conn.scalar(
-                select(func.coalesce(func.sum(Blob.size), 0)).join(per_project, per_project.c.digest == Blob.digest)
-            ) or 0)
+            return int(await conn.scalar(select(func.coalesce(func.sum(per_project.c.size), 0))) or 0)
 
     async def public_ids(self) -> set[int]:
         async with self._db.read() as conn:

@@ -101,15 +101,17 @@ class QuotaService:
         for (Harbor neither checks nor warns then) or the project has no quota row.
 
         `digest` names the manifest in the events (Harbor leaves it empty for blobs)."""
-        project_id = await conn.scalar(select(Repository.project_id).where(Repository.id == repo_id))
-        if project_id is None or not sizes:
+        if not sizes:
             return None
+        # lock first: the membership check below then sees what earlier holders of the lock linked
         row = (await conn.execute(
-            select(Quota.id, Quota.hard_storage, Quota.used_storage)
-            .where(Quota.project_id == project_id).with_for_update()
+            select(Quota.id, Quota.project_id, Quota.hard_storage, Quota.used_storage)
+            .where(Quota.project_id == select(Repository.project_id).where(Repository.id == repo_id).scalar_subquery())
+            .with_for_update()
         )).first()
         if row is None:
             return None
+        project_id = row.project_id
         digests = list(sizes)
         present = set((await conn.execute(_in_project(project_id, digests))).scalars())
         new = [d for d in digests if d not in present]

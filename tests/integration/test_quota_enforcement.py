@@ -140,6 +140,15 @@ def test_deleting_frees_room(v2):
     before = used(v2, quota_id)
     assert v2.http.delete(f"/v2/{project}/app/manifests/{image.digest}").status_code == 202
     assert used(v2, quota_id) == before - len(image.manifest)
+    # a blob or manifest another repository of the project still holds frees nothing
+    shared = os.urandom(700)
+    assert upload(v2, f"{project}/app", shared).status_code == 201
+    assert upload(v2, f"{project}/next", shared).status_code == 201
+    before = used(v2, quota_id)
+    assert v2.http.delete(f"/v2/{project}/app/blobs/{sha256(shared)}").status_code == 202
+    assert used(v2, quota_id) == before
+    assert v2.http.delete(f"/v2/{project}/next/blobs/{sha256(shared)}").status_code == 202
+    assert used(v2, quota_id) == before - 700
     # deleting the repository frees everything only it held
     assert v2.http.delete(f"/api/v2.0/projects/{project}/repositories/app").status_code == 200
     v2.http.delete(f"/api/v2.0/projects/{project}/repositories/next")

@@ -163,12 +163,15 @@ class BlobService:
         """Remove the blob from one repository (the bytes stay until garbage collection)."""
         repo_id = await self._repositories.require(repository)
         async with self._db.write() as conn:
-            await self._quotas.invalidate(conn, repo_id)
+            held = await self._quotas.hold(conn, repo_id)
             result = await conn.execute(
                 delete(RepositoryBlob).where(
                     RepositoryBlob.repository_id == repo_id, RepositoryBlob.digest == str(digest)
                 )
             )
+            if result.rowcount:
+                size = await conn.scalar(select(Blob.size).where(Blob.digest == str(digest)))
+                await self._quotas.release(conn, held, str(digest), int(size or 0))
         self._links.discard((repo_id, str(digest)))
         if result.rowcount == 0:
             raise BlobUnknown("blob unknown to registry", {"digest": str(digest)})

@@ -368,9 +368,8 @@ class ManifestService:
         async with self._db.write() as conn:
             if is_digest_reference(reference):
                 digest = parse_blob_digest(reference)
-                if self._quotas is not None:
-                    await self._quotas.invalidate(conn, repo_id)  # Harbor refreshes usage after a delete
-                row = (await conn.execute(select(Manifest.id, Manifest.media_type).where(
+                held = None if self._quotas is None else await self._quotas.hold(conn, repo_id)
+                row = (await conn.execute(select(Manifest.id, Manifest.media_type, Manifest.size).where(
                     Manifest.repository_id == repo_id, Manifest.digest == str(digest)))).first()
                 if row is not None:
                     tags = (await conn.execute(select(Tag.name).where(Tag.manifest_id == row.id))).scalars().all()
@@ -379,6 +378,8 @@ class ManifestService:
                 result = await conn.execute(
                     delete(Manifest).where(Manifest.repository_id == repo_id, Manifest.digest == str(digest))
                 )
+                if row is not None and self._quotas is not None:
+                    await self._quotas.release(conn, held, str(digest), row.size)  # Harbor refreshes usage
             else:
                 _check_tag(reference)
                 result = await conn.execute(

@@ -6,8 +6,10 @@ Enforcement runs inside the write transaction that links: `charge` locks the pro
 (SELECT ... FOR UPDATE on PostgreSQL; SQLite has one writer at a time), finds which of the pushed
 digests are new to the project, lets berth.quotas decide, and adds them to `used_storage` before the
 caller links them. Two pushes into one project so queue on that row and never both pass a check that
-only one fits. Deletes set `used_storage` to NULL (`invalidate`); the next push or read recalculates
-it with one index-backed SUM, so pushes never sum a project's blobs otherwise.
+only one fits. Deleting a manifest or unlinking a blob takes the same lock and subtracts what the
+project no longer holds (`hold`/`release`); deleting a repository sets `used_storage` to NULL
+(`invalidate`) and the next push or read recalculates it with one index-backed SUM. Pushes never
+sum a project's blobs otherwise.
 """
 
 from __future__ import annotations
@@ -103,12 +105,7 @@ class QuotaService:
         `digest` names the manifest in the events (Harbor leaves it empty for blobs)."""
         if not sizes:
             return None
-        # lock first: the membership check below then sees what earlier holders of the lock linked
-        row = (await conn.execute(
-            select(Quota.id, Quota.project_id, Quota.hard_storage, Quota.used_storage)
-            .where(Quota.project_id == select(Repository.project_id).where(Repository.id == repo_id).scalar_subquery())
-            .with_for_update()
-        )).first()
+        row = await self._lock(conn, repo_id)
         if row is None:
             return None
         project_id = row.project_id
@@ -157,6 +154,31 @@ class QuotaService:
             self._events.publish(QuotaExceeded(project=project, repository=repository, message=decision.message))
             raise QuotaExceededError(decision.message)
         self.charged(QuotaCharge(project, repository, "", decision))
+
+    async def _lock(self, conn, repo_id: int):  # type: ignore[no-untyped-def]
+        """The quota row of the repository's project, locked until the transaction ends. Taken first,
+        so that membership checks after it see what earlier holders of the lock linked or unlinked."""
+        return (await conn.execute(
+            select(Quota.id, Quota.project_id, Quota.hard_storage, Quota.used_storage)
+            .where(Quota.project_id == select(Repository.project_id).where(Repository.id == repo_id).scalar_subquery())
+            .with_for_update()
+        )).first()
+
+    async def hold(self, conn, repo_id: int):  # type: ignore[no-untyped-def]
+        """First thing in a transaction that unlinks one digest from the repository: lock the quota row;
+        hand the result to `release` after the unlink."""
+        return await self._lock(conn, repo_id)
+
+    async def release(self, conn, held, digest: str, size: int) -> None:  # type: ignore[no-untyped-def]
+        """After unlinking `digest` (inside the `hold` transaction): the project frees its `size` bytes
+        unless another of its repositories still holds it. Exact, so deletes cost no recalculation."""
+        if held is None or held.used_storage is None:
+            return
+        if (await conn.execute(_in_project(held.project_id, [digest]))).first() is not None:
+            return
+        await conn.execute(update(Quota).where(Quota.id == held.id)
+                           .values(used_storage=func.max(0, Quota.used_storage - size)
+                                   if self._db.is_sqlite else func.greatest(0, Quota.used_storage - size)))
 
     async def invalidate(self, conn, repo_id: int) -> None:  # type: ignore[no-untyped-def]
         """Inside a transaction that unlinks from the repository's project (first, so every writer takes

@@ -221,3 +221,23 @@ def test_skopeo_push_over_the_quota_fails_and_says_why(skopeo, berth, tmp_path):
     with V2(berth.url, auth=berth.auth) as v2:
         assert used(v2, quota_id) == image_size(image)
         assert v2.get_manifest(f"{project}/app", "v1").status_code == 200
+
+
+def test_copying_an_artifact_into_a_project_is_held_to_its_quota(v2):
+    image = build_image(seed=308, layers=2)
+    source = unique("quota-src")
+    v2.create_project(source)
+    v2.push_image(f"{source}/app", image, "v1")
+    project, quota_id = new_project(v2, image_size(image) - 1)
+    copied = v2.http.post(f"/api/v2.0/projects/{project}/repositories/mirror/artifacts",
+                          params={"from": f"{source}/app:v1"})
+    assert copied.status_code == 403, copied.text
+    [error] = copied.json()["errors"]
+    assert error["code"] == "DENIED" and "will exceed the configured upper limit of" in error["message"]
+    assert v2.get_manifest(f"{project}/mirror", "v1").status_code == 404
+    assert used(v2, quota_id) == 0  # refused before anything was linked
+    set_hard(v2, quota_id, image_size(image))
+    copied = v2.http.post(f"/api/v2.0/projects/{project}/repositories/mirror/artifacts",
+                          params={"from": f"{source}/app:v1"})
+    assert copied.status_code == 201, copied.text
+    assert used(v2, quota_id) == image_size(image)

@@ -180,6 +180,28 @@ class QuotaService:
                            .values(used_storage=func.max(0, Quota.used_storage - size)
                                    if self._db.is_sqlite else func.greatest(0, Quota.used_storage - size)))
 
+    async def precheck(self, repository: str, sizes: Mapping[str, int], *, digest: str = "") -> None:
+        """Before a push made of several transactions (copying an artifact, as Harbor's copy middleware
+        does): refuse up front when all of `sizes` new to the project cannot fit, so such a push does
+        not stop half-way in the common case. Each step is still charged as it links."""
+        if not sizes or not await self._configurations.get("quota_per_project_enable"):
+            return
+        project = repository.split("/", 1)[0]
+        async with self._db.read() as conn:
+            row = (await conn.execute(
+                select(Quota.project_id, Quota.hard_storage, Quota.used_storage)
+                .join(Project, Project.id == Quota.project_id).where(Project.name == project)
+            )).first()
+            if row is None or row.hard_storage == -1:
+                return
+            present = set((await conn.execute(_in_project(row.project_id, list(sizes)))).scalars())
+            used = row.used_storage if row.used_storage is not None else await usage_of(conn, row.project_id)
+        decision = decide(int(row.hard_storage), int(used), sum(v for d, v in sizes.items() if d not in present))
+        if not decision.allowed:
+            self._events.publish(QuotaExceeded(project=project, repository=repository, digest=digest,
+                                               message=decision.message))
+            raise QuotaExceededError(decision.message)
+
     async def invalidate(self, conn, repo_id: int) -> None:  # type: ignore[no-untyped-def]
         """Inside a transaction that unlinks from the repository's project (first, so every writer takes
         the quota row before link rows): the next push or read recalculates the usage."""

@@ -57,7 +57,8 @@ class Registry:
         self.robots = RobotService(db)
         self.groups = UserGroupService(db)
         self.pulls = PullRecorder(db, self.events)
-        self.artifacts = ArtifactService(db, self.repositories, self.manifests, self.blobs, self.events)
+        self.artifacts = ArtifactService(db, self.repositories, self.manifests, self.blobs, self.events,
+                                         self.quotas)
         self.labels = LabelService(db)
         self.schedules = ScheduleService(db)
         self.executions = ExecutionService(db, self.jobs)

@@ -85,5 +85,12 @@ async def test_refusals_publish_quota_exceeded_and_pushes_at_85_percent_publish_
         await registry.events.drained()
         assert [type(event) for event in seen] == [QuotaExceeded]
         assert seen[0].digest == "" and seen[0].repository == "events/app"
+
+        # a plain upload start asks for 0 bytes: at 100% of the limit it is allowed, and warns (as Harbor's)
+        seen.clear()
+        await registry.uploads.start("events/app")
+        await registry.events.drained()
+        assert [event.message for event in seen] == [warning_message(blobs + len(image.manifest),
+                                                                     blobs + len(image.manifest))]
     finally:
         await registry.close()

@@ -37,7 +37,7 @@ class QuotaExceededError(Denied):
 
 @dataclass(frozen=True, slots=True)
 class QuotaCharge:
-    """An allowed request that asked for storage; `warning` is set when usage is now >= 85%."""
+    """An allowed request that asked for storage; `decision.warning` is set when usage is now >= 85%."""
 
     project: str
     repository: str
@@ -71,6 +71,7 @@ async def usage_of(conn, project_id: int) -> int:  # type: ignore[no-untyped-def
         .where(Repository.project_id == project_id),
     ).subquery()
     return int(await conn.scalar(select(func.coalesce(func.sum(held.c.size), 0))) or 0)
+
 
 @dataclass(frozen=True, slots=True)
 class QuotaRecord:
@@ -138,22 +139,9 @@ class QuotaService:
     async def check_start(self, repository: str) -> None:
         """A plain upload start asks for 0 bytes, as in Harbor: refused only when the project is
         already over its limit (which an admin lowering it can cause); warns at >= 85%."""
-        if not await self._configurations.get("quota_per_project_enable"):
-            return
-        project = repository.split("/", 1)[0]
-        async with self._db.read() as conn:
-            row = (await conn.execute(
-                select(Quota.project_id, Quota.hard_storage, Quota.used_storage)
-                .join(Project, Project.id == Quota.project_id).where(Project.name == project)
-            )).first()
-            if row is None or row.hard_storage == -1:
-                return
-            used = row.used_storage if row.used_storage is not None else await usage_of(conn, row.project_id)
-        decision = decide(int(row.hard_storage), int(used), 0)
-        if not decision.allowed:
-            self._events.publish(QuotaExceeded(project=project, repository=repository, message=decision.message))
-            raise QuotaExceededError(decision.message)
-        self.charged(QuotaCharge(project, repository, "", decision))
+        decision = await self._check(repository, {})
+        if decision is not None:
+            self.charged(QuotaCharge(repository.split("/", 1)[0], repository, "", decision))
 
     async def _lock(self, conn, repo_id: int):  # type: ignore[no-untyped-def]
         """The quota row of the repository's project, locked until the transaction ends. Taken first,
@@ -184,8 +172,14 @@ class QuotaService:
         """Before a push made of several transactions (copying an artifact, as Harbor's copy middleware
         does): refuse up front when all of `sizes` new to the project cannot fit, so such a push does
         not stop half-way in the common case. Each step is still charged as it links."""
-        if not sizes or not await self._configurations.get("quota_per_project_enable"):
-            return
+        if sizes:
+            await self._check(repository, sizes, digest=digest)
+
+    async def _check(self, repository: str, sizes: Mapping[str, int], *, digest: str = "") -> QuotaDecision | None:
+        """Read-only: the decision on `sizes` (those new to the project) against a limited, enforced
+        quota, None when there is none; QuotaExceeded published and QuotaExceededError raised on refusal."""
+        if not await self._configurations.get("quota_per_project_enable"):
+            return None
         project = repository.split("/", 1)[0]
         async with self._db.read() as conn:
             row = (await conn.execute(
@@ -193,14 +187,16 @@ class QuotaService:
                 .join(Project, Project.id == Quota.project_id).where(Project.name == project)
             )).first()
             if row is None or row.hard_storage == -1:
-                return
-            present = set((await conn.execute(_in_project(row.project_id, list(sizes)))).scalars())
+                return None
+            present = set((await conn.execute(_in_project(row.project_id, list(sizes))))
+                          .scalars()) if sizes else set()
             used = row.used_storage if row.used_storage is not None else await usage_of(conn, row.project_id)
         decision = decide(int(row.hard_storage), int(used), sum(v for d, v in sizes.items() if d not in present))
         if not decision.allowed:
             self._events.publish(QuotaExceeded(project=project, repository=repository, digest=digest,
                                                message=decision.message))
             raise QuotaExceededError(decision.message)
+        return decision
 
     async def invalidate(self, conn, repo_id: int) -> None:  # type: ignore[no-untyped-def]
         """Inside a transaction that unlinks from the repository's project (first, so every writer takes

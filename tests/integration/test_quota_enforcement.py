@@ -132,29 +132,29 @@ def test_a_cross_repository_mount_of_a_blob_new_to_the_project_is_charged(v2):
 
 
 def test_deleting_frees_room(v2):
-    image, other = build_image(seed=304, layers=2), build_image(seed=305, layers=2)
-    project, quota_id = new_project(v2, image_size(image) + image_size(other) // 2)
+    image = build_image(seed=304, layers=2)
+    limit = image_size(image) + 1500
+    project, quota_id = new_project(v2, limit)
     v2.push_image(f"{project}/app", image, "v1")
-    assert upload(v2, f"{project}/next", other.blobs[-1]).status_code in (201, 403)
-    # deleting the artifact frees its manifest (its layers stay linked to the repository, as blobs do)
-    before = used(v2, quota_id)
-    assert v2.http.delete(f"/v2/{project}/app/manifests/{image.digest}").status_code == 202
-    assert used(v2, quota_id) == before - len(image.manifest)
-    # a blob or manifest another repository of the project still holds frees nothing
+    big = os.urandom(5000)
+    assert_denied(upload(v2, f"{project}/next", big), overflow(5000, image_size(image), limit))
+    # a blob another repository of the project still holds frees nothing; the last one out frees it
     shared = os.urandom(700)
     assert upload(v2, f"{project}/app", shared).status_code == 201
     assert upload(v2, f"{project}/next", shared).status_code == 201
-    before = used(v2, quota_id)
+    assert used(v2, quota_id) == image_size(image) + 700
     assert v2.http.delete(f"/v2/{project}/app/blobs/{sha256(shared)}").status_code == 202
-    assert used(v2, quota_id) == before
+    assert used(v2, quota_id) == image_size(image) + 700
     assert v2.http.delete(f"/v2/{project}/next/blobs/{sha256(shared)}").status_code == 202
-    assert used(v2, quota_id) == before - 700
-    # deleting the repository frees everything only it held
+    assert used(v2, quota_id) == image_size(image)
+    # deleting the artifact frees its manifest (its layers stay linked to the repository, as blobs do)
+    assert v2.http.delete(f"/v2/{project}/app/manifests/{image.digest}").status_code == 202
+    assert used(v2, quota_id) == image_size(image) - len(image.manifest)
+    # deleting the repository frees everything only it held, and the refused push now fits
     assert v2.http.delete(f"/api/v2.0/projects/{project}/repositories/app").status_code == 200
-    v2.http.delete(f"/api/v2.0/projects/{project}/repositories/next")
     assert used(v2, quota_id) == 0
-    v2.push_image(f"{project}/next", other, "v1")
-    assert used(v2, quota_id) == image_size(other)
+    assert upload(v2, f"{project}/next", big).status_code == 201
+    assert used(v2, quota_id) == 5000
 
 
 def test_with_quotas_disabled_pushes_go_over_and_are_refused_again_once_enabled(v2):

@@ -165,9 +165,11 @@ def test_with_quotas_disabled_pushes_go_over_and_are_refused_again_once_enabled(
         assert used(v2, quota_id) == image_size(image)  # still counted
     over = image_size(image)
     # over the limit already: even starting an upload is refused (Harbor asks for 0 bytes there)
-    started = v2.start_upload(f"{project}/app")
-    assert_denied(started, f"subtracting 0 B of storage resource, which when updated to current usage of "
-                           f"{format_size(over)} will exceed the configured upper limit of 1.0 KiB.")
+    message = (f"subtracting 0 B of storage resource, which when updated to current usage of "
+               f"{format_size(over)} will exceed the configured upper limit of 1.0 KiB.")
+    assert_denied(v2.start_upload(f"{project}/app"), message)
+    empty = v2.http.post(f"/v2/{project}/app/blobs/uploads/", params={"digest": sha256(b"")}, content=b"")
+    assert_denied(empty, message)  # any POST but a mount, even of an empty blob
     set_hard(v2, quota_id, -1)  # unlimited
     assert upload(v2, f"{project}/app", os.urandom(5000)).status_code == 201
     assert used(v2, quota_id) == over + 5000

@@ -100,7 +100,7 @@ class QuotaService:
     ) -> QuotaCharge | None:  # type: ignore[no-untyped-def]
         """Count into the project of `repo_id` those of `sizes` (digest -> bytes) new to it, inside the
         caller's write transaction and before it links them; raise QuotaExceededError (after
-        publishing QuotaExceeded) when that would go over the limit. None when nothing new is asked
+        publishing QuotaExceeded) when that would go over the limit. None when no new bytes are asked
         for (Harbor neither checks nor warns then) or the project has no quota row.
 
         `digest` names the manifest in the events (Harbor leaves it empty for blobs)."""
@@ -112,16 +112,16 @@ class QuotaService:
         project_id = row.project_id
         digests = list(sizes)
         present = set((await conn.execute(_in_project(project_id, digests))).scalars())
-        new = [d for d in digests if d not in present]
+        delta = sum(sizes[d] for d in digests if d not in present)
         used = row.used_storage
         if used is None:
             used = await usage_of(conn, project_id)
-        if not new:
+        if delta == 0:  # nothing new, or only empty blobs: Harbor asks for nothing then
             if row.used_storage is None:
                 await conn.execute(update(Quota).where(Quota.id == row.id).values(used_storage=used))
             return None
         enforced = bool(await self._configurations.get("quota_per_project_enable"))
-        decision = decide(int(row.hard_storage), int(used), sum(sizes[d] for d in new), enforced=enforced)
+        decision = decide(int(row.hard_storage), int(used), delta, enforced=enforced)
         project = repository.split("/", 1)[0]
         if not decision.allowed:
             self._events.publish(QuotaExceeded(project=project, repository=repository, digest=digest,
@@ -136,11 +136,12 @@ class QuotaService:
             self._events.publish(QuotaWarning(project=charge.project, repository=charge.repository,
                                               digest=charge.digest, message=charge.decision.warning))
 
-    async def check_start(self, repository: str) -> None:
-        """A plain upload start asks for 0 bytes, as in Harbor: refused only when the project is
-        already over its limit (which an admin lowering it can cause); warns at >= 85%."""
+    async def check_start(self, repository: str, *, warn: bool = True) -> None:
+        """An upload start (a POST without mount) asks for 0 bytes, as in Harbor: refused only when the
+        project is already over its limit (which an admin lowering it can cause); warns at >= 85%
+        unless the request is charged for its bytes later (`warn=False`: a monolithic POST)."""
         decision = await self._check(repository, {})
-        if decision is not None:
+        if decision is not None and warn:
             self.charged(QuotaCharge(repository.split("/", 1)[0], repository, "", decision))
 
     async def _lock(self, conn, repo_id: int):  # type: ignore[no-untyped-def]

@@ -177,7 +177,7 @@ class UploadService:
         self, repository: str, digest: Digest, chunks: AsyncIterator[bytes], length: int | None
     ) -> BlobInfo:
         """POST ?digest=: the whole blob in one request; no session row, nothing left behind on failure."""
-        self._repositories.validate(repository)
+        await self._quotas.check_start(self._repositories.validate(repository), warn=False)
         upload_id = str(uuid.uuid4())
         key = paths.upload_part_path(upload_id, 0)
         hasher = digest.hasher()

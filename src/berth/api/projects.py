@@ -162,7 +162,7 @@ async def project_deletable(request: Request, registry: RegistryDep, subject: Su
 async def project_summary(request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str) -> schemas.ProjectSummary:
     project = await project_for(registry, subject, project_name_or_id, request)
     counts = await registry.projects.role_counts(project.id)
-    hard, used = await registry.projects.storage_usage(project.id)
+    hard, used = await registry.quotas.usage(project.id)
     return schemas.ProjectSummary(
         repo_count=project.repo_count,
         project_admin_count=counts.get(Role.PROJECT_ADMIN, 0),

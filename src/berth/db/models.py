@@ -268,13 +268,17 @@ class CveAllowlist(Base):
 
 
 class Quota(Base):
-    """A project's storage limit in bytes (-1 = unlimited); usage is computed from its blobs."""
+    """A project's storage limit in bytes (-1 = unlimited) and the bytes it uses.
+
+    `used_storage` is kept by pushes in the transaction that links (berth.services.quotas); deletes
+    set it to NULL, and the next push or read recalculates it from the project's blobs and manifests."""
 
     __tablename__ = "quotas"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), unique=True)
     hard_storage: Mapped[int] = mapped_column(BigInteger, default=-1)
+    used_storage: Mapped[int | None] = mapped_column(BigInteger, nullable=True, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

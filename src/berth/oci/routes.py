@@ -14,7 +14,7 @@ from berth.oci import blobs, listing, manifests, referrers, uploads
 from berth.oci.access import authorize
 from berth.oci.context import Front
 from berth.oci.errors import API_VERSION_HEADER, error_response, registry_error_response
-from berth.services.errors import NameInvalid, RegistryError
+from berth.services.errors import NameInvalid, RegistryError, ServiceError
 from berth.references import MAX_NAME_LENGTH, is_valid_name
 
 Handler = Callable[..., Awaitable[Response]]
@@ -107,6 +107,8 @@ class OciApp:
             return await handler(self.front, request, **params)
         except RegistryError as exc:
             return registry_error_response(exc)
+        except ServiceError as exc:  # a policy refusal (quota: 403 DENIED), in the same error envelope
+            return error_response(exc.status, exc.code, exc.message)
         except ClientDisconnect:
             log.info("client disconnected", method=method, path=path)
             return Response(b"", 400)

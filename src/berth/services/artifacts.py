@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from berth.artifact_types import CHART, IMAGE, UNKNOWN
 from berth.charts import chart_details
-from berth.db.models import ArtifactLabel, Manifest, ManifestChild, Repository, Tag, utcnow
+from berth.db.models import ArtifactLabel, Blob, Manifest, ManifestBlob, ManifestChild, Repository, Tag, utcnow
 from berth.db.session import Database
 from berth.events.bus import EventBus
 from berth.events.types import TagCreated, TagDeleted
@@ -28,6 +28,7 @@ from berth.services.cache import LruCache
 from berth.services.errors import BadRequest, Conflict, Denied, NotFound, PreconditionFailed
 from berth.services.manifests import ManifestService, parse_manifest
 from berth.services.querying import condition, conditions, orderings
+from berth.services.quotas import QuotaService
 from berth.services.repositories import RepositoryService
 
 #: a config blob larger than this is not read for extra_attrs
@@ -116,13 +117,14 @@ def accessory_type(artifact_type: str | None, content: bytes = b"") -> str:
 class ArtifactService:
     def __init__(
         self, db: Database, repositories: RepositoryService, manifests: ManifestService, blobs: BlobService,
-        events: EventBus | None = None,
+        events: EventBus | None = None, quotas: QuotaService | None = None,
     ) -> None:
         self._db = db
         self._events = events or EventBus()
         self._repositories = repositories
         self._manifests = manifests
         self._blobs = blobs
+        self._quotas = quotas
         #: config digest -> parsed config (content-addressed, so never stale)
         self._configs: LruCache[str, dict[str, Any]] = LruCache(max_entries=10_000, max_weight=64 * 1024 * 1024,
                                                                 weigh=lambda c: len(orjson.dumps(c)))
@@ -355,6 +357,10 @@ class ArtifactService:
             subject = await conn.scalar(select(Manifest.subject_digest).where(Manifest.id == artifact.id))
         if subject is not None:
             raise Denied("the operation isn't supported for an artifact accessory")
+        if self._quotas is not None:
+            sizes: dict[str, int] = {}
+            await self._copy_sizes(artifact.repository_id, artifact.digest, sizes)
+            await self._quotas.precheck(target, sizes, digest=artifact.digest)
         await self._copy_deeply(source, artifact.repository_id, artifact.digest, target,
                                 [tag.name for tag in artifact.tags], root=True)
         return artifact.digest
@@ -380,6 +386,25 @@ class ArtifactService:
         await self._manifests.put(target, digest, content, row.media_type, extra_tags=tags)
         for accessory in accessories:
             await self._copy_deeply(source, source_id, accessory, target, [], root=False)
+
+    async def _copy_sizes(self, source_id: int, digest: str, sizes: dict[str, int]) -> None:
+        """digest -> size of every manifest and blob a copy of `digest` takes along (what _copy_deeply walks)."""
+        if digest in sizes:
+            return
+        async with self._db.read() as conn:
+            row = (await conn.execute(select(Manifest.id, Manifest.size).where(
+                Manifest.repository_id == source_id, Manifest.digest == digest))).first()
+            if row is None:
+                return
+            sizes[digest] = row.size
+            sizes.update((await conn.execute(select(Blob.digest, Blob.size).join(
+                ManifestBlob, ManifestBlob.digest == Blob.digest).where(ManifestBlob.manifest_id == row.id))).tuples().all())
+            related = [*(await conn.execute(select(ManifestChild.child_digest).where(
+                ManifestChild.manifest_id == row.id))).scalars(),
+                *(await conn.execute(select(Manifest.digest).where(
+                    Manifest.repository_id == source_id, Manifest.subject_digest == digest))).scalars()]
+        for other in related:
+            await self._copy_sizes(source_id, other, sizes)
 
     async def _holds(self, repo_id: int, digest: str) -> bool:
         async with self._db.read() as conn:

@@ -12,6 +12,7 @@ from berth.db.session import Database
 from berth.references import Digest, InvalidDigest, UnsupportedDigest, parse_digest
 from berth.services.cache import LruCache
 from berth.services.errors import BlobUnknown, DigestInvalid, Unsupported
+from berth.services.quotas import QuotaCharge, QuotaService
 from berth.services.repositories import RepositoryService
 from berth.storage import paths
 from berth.storage.base import StorageDriver
@@ -33,10 +34,13 @@ def parse_blob_digest(text: str) -> Digest:
 
 
 class BlobService:
-    def __init__(self, db: Database, storage: StorageDriver, repositories: RepositoryService) -> None:
+    def __init__(
+        self, db: Database, storage: StorageDriver, repositories: RepositoryService, quotas: QuotaService
+    ) -> None:
         self._db = db
         self._storage = storage
         self._repositories = repositories
+        self._quotas = quotas
         #: (repository id, digest) -> size, for blob HEAD/GET without a query
         self._links: LruCache[tuple[int, str], int] = LruCache(max_entries=200_000)
 
@@ -85,8 +89,12 @@ class BlobService:
                 .limit(1)
             )
 
-    async def record(self, conn, digest: str, size: int, repo_id: int) -> None:  # type: ignore[no-untyped-def]
-        """Record a stored blob and link it into a repository (inside the caller's transaction)."""
+    async def record(  # type: ignore[no-untyped-def]
+        self, conn, digest: str, size: int, repo_id: int, repository: str
+    ) -> QuotaCharge | None:
+        """Record a stored blob and link it into a repository (inside the caller's transaction, which
+        hands the charge to `quotas.charged` after commit); QuotaExceededError when it does not fit."""
+        charge = await self._quotas.charge(conn, repo_id, {digest: size}, repository=repository)
         now = utcnow()
         await conn.execute(
             self._db.insert(Blob)
@@ -94,6 +102,7 @@ class BlobService:
             .on_conflict_do_update(index_elements=[Blob.digest], set_={"last_linked_at": now})
         )
         await self.link(conn, repo_id, digest)
+        return charge
 
     async def link(self, conn, repo_id: int, digest: str) -> None:  # type: ignore[no-untyped-def]
         now = utcnow()
@@ -110,12 +119,17 @@ class BlobService:
         source_id = await self._repositories.require(source)
         repo_id = await self._repositories.ensure(repository)
         async with self._db.write() as conn:
-            held = (await conn.execute(select(RepositoryBlob.digest).where(
-                RepositoryBlob.repository_id == source_id, RepositoryBlob.digest.in_(digests)))).scalars().all()
+            held = dict((await conn.execute(
+                select(Blob.digest, Blob.size)
+                .join(RepositoryBlob, RepositoryBlob.digest == Blob.digest)
+                .where(RepositoryBlob.repository_id == source_id, RepositoryBlob.digest.in_(digests))
+            )).tuples().all())
+            charge = await self._quotas.charge(conn, repo_id, held, repository=repository)
             if held:
                 await conn.execute(update(Blob).where(Blob.digest.in_(held)).values(last_linked_at=utcnow()))
             for digest in held:
                 await self.link(conn, repo_id, digest)
+        self._quotas.charged(charge)
 
     async def mount(self, repository: str, digest: Digest, source: str | None) -> BlobInfo | None:
         """Link a blob that `source` holds (without source: any repository of the same project, so a
@@ -136,8 +150,10 @@ class BlobService:
             still = await conn.scalar(select(Blob.size).where(Blob.digest == str(digest)))
             if still is None:
                 return None
+            charge = await self._quotas.charge(conn, repo_id, {str(digest): still}, repository=repository)
             await conn.execute(update(Blob).where(Blob.digest == str(digest)).values(last_linked_at=utcnow()))
             await self.link(conn, repo_id, str(digest))
+        self._quotas.charged(charge)
         return BlobInfo(str(digest), size)
 
     def forget_repository(self, repo_id: int) -> None:
@@ -147,11 +163,15 @@ class BlobService:
         """Remove the blob from one repository (the bytes stay until garbage collection)."""
         repo_id = await self._repositories.require(repository)
         async with self._db.write() as conn:
+            held = await self._quotas.hold(conn, repo_id)
             result = await conn.execute(
                 delete(RepositoryBlob).where(
                     RepositoryBlob.repository_id == repo_id, RepositoryBlob.digest == str(digest)
                 )
             )
+            if result.rowcount:
+                size = await conn.scalar(select(Blob.size).where(Blob.digest == str(digest)))
+                await self._quotas.release(conn, held, str(digest), int(size or 0))
         self._links.discard((repo_id, str(digest)))
         if result.rowcount == 0:
             raise BlobUnknown("blob unknown to registry", {"digest": str(digest)})

@@ -35,6 +35,7 @@ from berth.services.errors import (
     ManifestUnknown,
     TagInvalid,
 )
+from berth.services.quotas import QuotaService
 from berth.services.repositories import RepositoryService
 
 
@@ -179,10 +180,11 @@ def parse_manifest(content: bytes, content_type: str | None) -> ParsedManifest:
 class ManifestService:
     def __init__(
         self, db: Database, repositories: RepositoryService, max_bytes: int, cache_ttl: float = 0.0,
-        events: EventBus | None = None,
+        events: EventBus | None = None, quotas: QuotaService | None = None,
     ) -> None:
         self._db = db
         self._events = events or EventBus()
+        self._quotas = quotas
         self._repositories = repositories
         self.max_bytes = max_bytes
         #: (repository name, tag or digest) -> record; 64 MiB of manifests at most
@@ -253,12 +255,17 @@ class ManifestService:
             await self._check_references(None, None, parsed)
             repo_id = await self._repositories.ensure(repository)
         now = utcnow()
+        charge = None
         async with self._db.write() as conn:
             await self._check_references(conn, repo_id, parsed)
             manifest_id = await conn.scalar(
                 select(Manifest.id).where(Manifest.repository_id == repo_id, Manifest.digest == digest)
             )
             if manifest_id is None:
+                if self._quotas is not None:
+                    # its blobs are in the repository already (checked above): only the manifest is new
+                    charge = await self._quotas.charge(
+                        conn, repo_id, {digest: len(content)}, repository=repository, digest=digest)
                 manifest_id = await self._insert_manifest(conn, repo_id, digest, content, parsed, now)
             for tag in tags:
                 await conn.execute(
@@ -276,6 +283,8 @@ class ManifestService:
             self._repositories.tags_changed(repo_id)
         self._events.publish(ArtifactPushed(repository=repository, digest=digest, media_type=parsed.media_type,
                                             tags=tuple(tags)))
+        if self._quotas is not None:
+            self._quotas.charged(charge)
         return PutResult(digest, parsed.subject, tuple(tags))
 
     async def _insert_manifest(  # type: ignore[no-untyped-def]
@@ -359,7 +368,8 @@ class ManifestService:
         async with self._db.write() as conn:
             if is_digest_reference(reference):
                 digest = parse_blob_digest(reference)
-                row = (await conn.execute(select(Manifest.id, Manifest.media_type).where(
+                held = None if self._quotas is None else await self._quotas.hold(conn, repo_id)
+                row = (await conn.execute(select(Manifest.id, Manifest.media_type, Manifest.size).where(
                     Manifest.repository_id == repo_id, Manifest.digest == str(digest)))).first()
                 if row is not None:
                     tags = (await conn.execute(select(Tag.name).where(Tag.manifest_id == row.id))).scalars().all()
@@ -368,6 +378,8 @@ class ManifestService:
                 result = await conn.execute(
                     delete(Manifest).where(Manifest.repository_id == repo_id, Manifest.digest == str(digest))
                 )
+                if row is not None and self._quotas is not None:
+                    await self._quotas.release(conn, held, str(digest), row.size)  # Harbor refreshes usage
             else:
                 _check_tag(reference)
                 result = await conn.execute(

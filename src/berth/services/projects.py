@@ -12,13 +12,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy import Select, and_, delete, func, or_, select, union, update
 from sqlalchemy.exc import IntegrityError
 
 from berth.auth.rbac import ProjectRef, Role
 from berth.db.models import (
     Blob,
     CveAllowlist,
+    Manifest,
     Project,
     ProjectMember,
     ProjectMetadata,
@@ -403,20 +404,6 @@ class ProjectService:
         self._events.publish(ResourceChanged(resource_type="project", operation="delete", resource=project.name,
                                              project=project.name))
 
-    async def storage_usage(self, project_id: int) -> tuple[int, int]:
-        """(hard limit, bytes used): each blob counted once per project, as Harbor counts."""
-        async with self._db.read() as conn:
-            hard = await conn.scalar(select(Quota.hard_storage).where(Quota.project_id == project_id))
-            digests = (
-                select(RepositoryBlob.digest)
-                .join(Repository, Repository.id == RepositoryBlob.repository_id)
-                .where(Repository.project_id == project_id)
-                .distinct()
-                .subquery()
-            )
-            used = await conn.scalar(select(func.coalesce(func.sum(Blob.size), 0)).where(Blob.digest.in_(select(digests))))
-        return (-1 if hard is None else int(hard)), int(used or 0)
-
     async def adopt_orphans(self, owner_id: int) -> None:
         """Projects made by the 0002 migration have no owner: give them to the admin."""
         async with self._db.write() as conn:
@@ -601,17 +588,16 @@ class ProjectService:
             )
 
     async def total_storage(self) -> int:
-        """Bytes stored across projects, each blob counted once per project (as quotas count)."""
-        per_project = (
-            select(Repository.project_id, RepositoryBlob.digest)
-            .join(Repository, Repository.id == RepositoryBlob.repository_id)
-            .distinct()
-            .subquery()
-        )
+        """Bytes stored across projects, each blob and manifest counted once per project (as quotas count)."""
+        per_project = union(
+            select(Repository.project_id, Blob.digest, Blob.size)
+            .join(RepositoryBlob, RepositoryBlob.digest == Blob.digest)
+            .join(Repository, Repository.id == RepositoryBlob.repository_id),
+            select(Repository.project_id, Manifest.digest, Manifest.size)
+            .join(Repository, Repository.id == Manifest.repository_id),
+        ).subquery()
         async with self._db.read() as conn:
-            return int(await conn.scalar(
-                select(func.coalesce(func.sum(Blob.size), 0)).join(per_project, per_project.c.digest == Blob.digest)
-            ) or 0)
+            return int(await conn.scalar(select(func.coalesce(func.sum(per_project.c.size), 0))) or 0)
 
     async def public_ids(self) -> set[int]:
         async with self._db.read() as conn:

@@ -49,17 +49,19 @@ class Registry:
         self.events = EventBus()
         self.jobs = JobStore(db)
         self.repositories = RepositoryService(db, tag_cache_ttl)
-        self.blobs = BlobService(db, storage, self.repositories)
-        self.uploads = UploadService(db, storage, self.repositories, self.blobs)
-        self.manifests = ManifestService(db, self.repositories, max_manifest_bytes, tag_cache_ttl, self.events)
+        self.configurations = ConfigurationService(db, box, self.events)
+        self.quotas = QuotaService(db, self.configurations, self.events)
+        self.blobs = BlobService(db, storage, self.repositories, self.quotas)
+        self.uploads = UploadService(db, storage, self.repositories, self.blobs, self.quotas)
+        self.manifests = ManifestService(db, self.repositories, max_manifest_bytes, tag_cache_ttl, self.events,
+                                         self.quotas)
         self.users = UserService(db, self.events)
         self.projects = ProjectService(db, tag_cache_ttl, self.events)
         self.robots = RobotService(db, self.events)
         self.groups = UserGroupService(db)
-        self.configurations = ConfigurationService(db, box, self.events)
         self.pulls = PullRecorder(db, self.events)
-        self.artifacts = ArtifactService(db, self.repositories, self.manifests, self.blobs, self.events)
-        self.quotas = QuotaService(db, self.projects)
+        self.artifacts = ArtifactService(db, self.repositories, self.manifests, self.blobs, self.events,
+                                         self.quotas)
         self.labels = LabelService(db)
         self.schedules = ScheduleService(db)
         self.executions = ExecutionService(db, self.jobs)
@@ -86,6 +88,7 @@ class Registry:
         for upload_id in uploads:
             await self.uploads.discard(upload_id)
         async with self.db.write() as conn:
+            await self.quotas.invalidate(conn, repo_id)
             await conn.execute(delete(Repository).where(Repository.id == repo_id))
         # SQLite may hand the id to the next repository: nothing cached under it may survive
         self.repositories.forget(name, repo_id)

@@ -30,6 +30,7 @@ from berth.services.errors import (
     SizeInvalid,
     Unsupported,
 )
+from berth.services.quotas import QuotaExceededError, QuotaService
 from berth.services.repositories import RepositoryService
 from berth.storage import paths
 from berth.storage.base import StorageDriver
@@ -50,18 +51,21 @@ class _Hashing:
 
 class UploadService:
     def __init__(
-        self, db: Database, storage: StorageDriver, repositories: RepositoryService, blobs: BlobService
+        self, db: Database, storage: StorageDriver, repositories: RepositoryService, blobs: BlobService,
+        quotas: QuotaService,
     ) -> None:
         self._db = db
         self._storage = storage
         self._repositories = repositories
         self._blobs = blobs
+        self._quotas = quotas
         self._hashing: dict[str, _Hashing] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def start(self, repository: str, algorithm: str = "sha256") -> UploadState:
         if algorithm not in DIGEST_ALGORITHMS:
             raise Unsupported(f"unsupported digest algorithm: {algorithm[:40]}")
+        await self._quotas.check_start(self._repositories.validate(repository))
         repo_id = await self._repositories.ensure(repository)
         upload_id = str(uuid.uuid4())
         now = utcnow()
@@ -157,11 +161,13 @@ class UploadService:
                 await self._commit(digest, parts)
                 repo_id = await self._repositories.require(repository)
                 async with self._db.write() as conn:
-                    await self._blobs.record(conn, str(digest), state.size, repo_id)
+                    charge = await self._blobs.record(conn, str(digest), state.size, repo_id, repository)
                     await conn.execute(delete(Upload).where(Upload.id == state.id))
-            except (DigestInvalid, BlobUploadInvalid):
+            except (DigestInvalid, BlobUploadInvalid, QuotaExceededError):
+                # over quota: nothing was linked; the stored bytes, if new, stay for garbage collection
                 await self.discard(state.id)
                 raise
+            self._quotas.charged(charge)
             self._hashing.pop(state.id, None)
             self._locks.pop(state.id, None)
             await self._storage.delete_prefix(paths.upload_dir(state.id))
@@ -171,7 +177,7 @@ class UploadService:
         self, repository: str, digest: Digest, chunks: AsyncIterator[bytes], length: int | None
     ) -> BlobInfo:
         """POST ?digest=: the whole blob in one request; no session row, nothing left behind on failure."""
-        self._repositories.validate(repository)
+        await self._quotas.check_start(self._repositories.validate(repository), warn=False)
         upload_id = str(uuid.uuid4())
         key = paths.upload_part_path(upload_id, 0)
         hasher = digest.hasher()
@@ -187,9 +193,10 @@ class UploadService:
             await self._commit(digest, [key])
             repo_id = await self._repositories.ensure(repository)
             async with self._db.write() as conn:
-                await self._blobs.record(conn, str(digest), size, repo_id)
+                charge = await self._blobs.record(conn, str(digest), size, repo_id, repository)
         finally:
             await self._storage.delete_prefix(paths.upload_dir(upload_id))
+        self._quotas.charged(charge)
         return BlobInfo(str(digest), size)
 
     async def cancel(self, repository: str, upload_id: str) -> None:

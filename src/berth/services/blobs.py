@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import delete, select, update
 
@@ -125,8 +126,7 @@ class BlobService:
                 .where(RepositoryBlob.repository_id == source_id, RepositoryBlob.digest.in_(digests))
             )).tuples().all())
             charge = await self._quotas.charge(conn, repo_id, held, repository=repository)
-            if held:
-                await conn.execute(update(Blob).where(Blob.digest.in_(held)).values(last_linked_at=utcnow()))
+            await touch_blobs(conn, held, utcnow())
             for digest in held:
                 await self.link(conn, repo_id, digest)
         self._quotas.charged(charge)
@@ -175,3 +175,16 @@ class BlobService:
         self._links.discard((repo_id, str(digest)))
         if result.rowcount == 0:
             raise BlobUnknown("blob unknown to registry", {"digest": str(digest)})
+
+
+async def touch_blobs(conn, digests: Iterable[str], now: datetime) -> None:  # type: ignore[no-untyped-def]
+    """Mark blobs as linked just now (the garbage collector's grace window starts again). The rows are
+    locked in digest order first: concurrent pushes that share blobs would otherwise lock them in
+    whatever order their scans meet them, and deadlock each other on PostgreSQL. FOR NO KEY UPDATE
+    leaves the key-share locks of foreign keys (manifest_blobs rows being inserted) alone."""
+    ordered = sorted(set(digests))
+    if not ordered:
+        return
+    await conn.execute(select(Blob.digest).where(Blob.digest.in_(ordered)).order_by(Blob.digest)
+                       .with_for_update(key_share=True))
+    await conn.execute(update(Blob).where(Blob.digest.in_(ordered)).values(last_linked_at=now))

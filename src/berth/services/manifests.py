@@ -13,7 +13,7 @@ from sqlalchemy import delete, select, update
 from berth import mediatypes
 from berth.artifact_types import artifact_media_types
 from berth.artifact_types import artifact_type as artifact_kind
-from berth.db.models import Blob, Manifest, ManifestBlob, ManifestChild, Repository, RepositoryBlob, Tag, utcnow
+from berth.db.models import Manifest, ManifestBlob, ManifestChild, Repository, RepositoryBlob, Tag, utcnow
 from berth.db.session import Database
 from berth.events.bus import EventBus
 from berth.events.types import ArtifactDeleted, ArtifactPushed, TagDeleted
@@ -25,7 +25,7 @@ from berth.references import (
     is_valid_tag,
     parse_digest,
 )
-from berth.services.blobs import parse_blob_digest
+from berth.services.blobs import parse_blob_digest, touch_blobs
 from berth.services.cache import LruCache
 from berth.services.errors import (
     DigestInvalid,
@@ -314,12 +314,12 @@ class ManifestService:
                 select(Manifest.id).where(Manifest.repository_id == repo_id, Manifest.digest == digest)
             )
         if parsed.blobs:
+            await touch_blobs(conn, parsed.blobs, now)
             await conn.execute(
                 self._db.insert(ManifestBlob)
                 .values([{"manifest_id": manifest_id, "digest": d} for d in parsed.blobs])
                 .on_conflict_do_nothing()
             )
-            await conn.execute(update(Blob).where(Blob.digest.in_(parsed.blobs)).values(last_linked_at=now))
         if parsed.children:
             await conn.execute(
                 self._db.insert(ManifestChild)

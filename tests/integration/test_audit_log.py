@@ -97,6 +97,9 @@ def test_push_pull_and_delete_are_recorded(berth, skopeo, tmp_path):
         repository = wait_audit(admin, f"resource={project}/gone,resource_type=repository", 1)
         assert [(r["operation"], r["operation_description"]) for r in repository] == [
             ("delete", f"delete repository: {project}/gone")]
+        # its artifacts went with it, each recorded as deleted (as Harbor deletes them one by one)
+        gone = wait_audit(admin, f"resource={project}/gone@{image.digest},resource_type=artifact", 1)
+        assert gone[0]["operation"] == "delete"
 
         rows = wait_audit(admin, f"resource=~{project}/app", 3)
         by_operation = {row["operation"]: row for row in rows}

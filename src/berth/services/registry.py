@@ -6,10 +6,10 @@ from sqlalchemy import delete, select
 
 from berth.auth.keys import SecretBox
 from berth.config import MAX_MANIFEST_BYTES, Settings
-from berth.db.models import Repository, Upload
+from berth.db.models import Manifest, Repository, Tag, Upload
 from berth.db.session import Database
 from berth.events.bus import EventBus
-from berth.events.types import RepositoryDeleted
+from berth.events.types import ArtifactDeleted, RepositoryDeleted
 from berth.jobs.store import JobStore
 from berth.services.artifacts import ArtifactService
 from berth.services.audit import AuditService
@@ -88,12 +88,24 @@ class Registry:
         for upload_id in uploads:
             await self.uploads.discard(upload_id)
         async with self.db.write() as conn:
+            # every artifact goes with it, and is told as deleted (webhooks, audit), as Harbor does
+            artifacts = (await conn.execute(
+                select(Manifest.id, Manifest.digest, Manifest.media_type).where(Manifest.repository_id == repo_id)
+            )).all()
+            tags: dict[int, list[str]] = {}
+            for manifest_id, tag in (await conn.execute(
+                select(Tag.manifest_id, Tag.name).where(Tag.repository_id == repo_id).order_by(Tag.name)
+            )).tuples():
+                tags.setdefault(manifest_id, []).append(tag)
             await self.quotas.invalidate(conn, repo_id)
             await conn.execute(delete(Repository).where(Repository.id == repo_id))
         # SQLite may hand the id to the next repository: nothing cached under it may survive
         self.repositories.forget(name, repo_id)
         self.manifests.forget_repository(name)
         self.blobs.forget_repository(repo_id)
+        for artifact in artifacts:
+            self.events.publish(ArtifactDeleted(repository=name, digest=artifact.digest,
+                                                media_type=artifact.media_type, tags=tuple(tags.get(artifact.id, ()))))
         self.events.publish(RepositoryDeleted(repository=name))
 
     async def close(self) -> None:

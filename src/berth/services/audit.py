@@ -33,9 +33,9 @@ from berth.events.types import (
     TagCreated,
     TagDeleted,
 )
-from berth.query import QueryInvalid, Range, parse_query
+from berth.query import Range
 from berth.services.errors import BadRequest
-from berth.services.querying import condition, orderings
+from berth.services.querying import conditions, orderings
 
 log = structlog.get_logger("berth.audit")
 
@@ -211,19 +211,11 @@ def _time(value: Any) -> Any:
 
 def audit_conditions(q: str | None) -> list[Any]:
     """Harbor's `q` over the audit columns, with op_time values read as times."""
-    try:
-        keywords = parse_query(q)
-    except QueryInvalid as exc:
-        raise BadRequest(str(exc)) from None
-    out = []
-    for key, value in keywords.items():
-        column = _KEYS.get(key)
-        if column is None:
-            raise BadRequest(f"unsupported query key {key!r}: one of {', '.join(sorted(_KEYS))}")
-        if key == "op_time":
-            value = Range(_time(value.min), _time(value.max)) if isinstance(value, Range) else _time(value)
-        out.append(condition(column, value))
-    return out
+    return conditions(q, _KEYS, {"op_time": _op_time})
+
+
+def _op_time(value: Any) -> Any:
+    return Range(_time(value.min), _time(value.max)) if isinstance(value, Range) else _time(value)
 
 
 #: a write that fails this many times in a row (database away) loses its batch, logged

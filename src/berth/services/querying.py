@@ -3,7 +3,7 @@ a list allows; an unknown key is a 400, as in Harbor."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,8 +36,11 @@ def condition(column: Any, value: Value) -> ColumnElement[bool]:
     return column == _plain(value)
 
 
-def conditions(q: str | None, columns: Mapping[str, Any]) -> list[ColumnElement[bool]]:
-    """SQL conditions for `q`, over `columns` (query key -> column)."""
+def conditions(
+    q: str | None, columns: Mapping[str, Any], convert: Mapping[str, Callable[[Value], Value]] | None = None,
+) -> list[ColumnElement[bool]]:
+    """SQL conditions for `q`, over `columns` (query key -> column); `convert` turns the parsed value of
+    a key into what its column compares with (e.g. a time from a string)."""
     try:
         keywords = parse_query(q)
     except QueryInvalid as exc:
@@ -47,6 +50,8 @@ def conditions(q: str | None, columns: Mapping[str, Any]) -> list[ColumnElement[
         column = columns.get(key)
         if column is None:
             raise BadRequest(f"unsupported query key {key!r}: one of {', '.join(sorted(columns))}")
+        if convert and key in convert:
+            value = convert[key](value)
         out.append(condition(column, value))
     return out
 

@@ -263,6 +263,8 @@ class AuditService:
             except (DBAPIError, OSError):  # the database is away for a moment: go on with what was read last
                 log.warning("audit settings not read; using the last ones")
                 settings = self._settings or AuditSettings()
+            if settings.pull_disabled:  # before mapping: pulls can be most of a busy registry's events
+                batch = [event for event in batch if not isinstance(event, ArtifactPulled)]
             entries = [e for e in map(audit_entry, batch) if e is not None and settings.records(e)]
             if not entries:
                 return

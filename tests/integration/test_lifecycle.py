@@ -88,10 +88,11 @@ def test_bad_settings_get_a_one_line_error(tmp_path) -> None:
 def test_help_explains_every_command() -> None:
     out = subprocess.run([BERTH, "--help"], capture_output=True, text=True)
     assert out.returncode == 0
-    for command in ("serve", "migrate", "config", "version"):
+    for command in ("serve", "worker", "migrate", "config", "version"):
         assert command in out.stdout
     serve = subprocess.run([BERTH, "serve", "--help"], capture_output=True, text=True)
-    for option in ("--host", "--port", "--data-dir", "--config", "BERTH_"):
+    for option in ("--host", "--port", "--data-dir", "--config", "--workers", "--no-jobs", "BERTH_",
+                   "[default: 5000]"):
         assert option in serve.stdout
 
 

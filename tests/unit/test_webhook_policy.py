@@ -72,3 +72,32 @@ def test_a_name_is_required():
     with pytest.raises(PolicyInvalid):
         check_name("x" * 256)
     assert check_name(" hook ") == "hook"
+
+
+def test_secrets_that_http_would_refuse_are_refused_when_stored() -> None:
+    from berth.webhook.policy import check_secret
+
+    check_secret("auth_header", "Bearer abc")
+    for bad in ("Bearer abc ", " Bearer abc", "Bearer abc\n", "Bearer\r\nX-Injected: 1", "a\x00b", "x" * 4097):
+        with pytest.raises(PolicyInvalid):
+            check_secret("auth_header", bad)
+
+
+def test_a_policy_has_at_most_ten_targets_and_bounded_addresses() -> None:
+    eleven = [Target("http", f"http://hook{i}.example.com") for i in range(11)]
+    with pytest.raises(PolicyInvalid, match="at most 10 targets"):
+        check_targets("p", eleven)
+    with pytest.raises(PolicyInvalid, match="longer than"):
+        check_targets("p", [Target("http", "http://example.com/" + "a" * 2100)])
+    with pytest.raises(PolicyInvalid, match="auth_header"):
+        check_targets("p", [Target("http", "http://example.com", auth_header="Bearer t\n")])
+
+
+def test_delivery_logs_hide_credentials_in_addresses_and_errors() -> None:
+    from berth.webhook.delivery import _redacted, loggable
+
+    assert loggable("https://user:pw@hooks.example.com:8443/T000/B000/secret?token=x") == \
+        "https://hooks.example.com:8443/…"
+    assert loggable("http://ci.example.com") == "http://ci.example.com"
+    headers = {"Authorization": "Bearer s3cr3t"}
+    assert "s3cr3t" not in _redacted("Illegal header value b'Bearer s3cr3t'", headers)

@@ -27,8 +27,10 @@ from berth.webhook.policy import (
     VENDOR_TYPES,
     PolicyInvalid,
     Target,
+    check_description,
     check_event_types,
     check_name,
+    check_secret,
     check_targets,
 )
 
@@ -136,7 +138,8 @@ class WebhookService:
         self, project_id: int, *, name: str, description: str, event_types: Sequence[str],
         targets: Sequence[TargetInput], enabled: bool, creator: str, signing_secret: str | None,
     ) -> int:
-        name, event_types, stored = self._checked(name, event_types, targets, previous=())
+        name, event_types, stored = self._checked(name, event_types, targets, previous=(),
+                                                  description=description, signing_secret=signing_secret)
         now = utcnow()
         try:
             async with self._db.write() as conn:
@@ -162,7 +165,8 @@ class WebhookService:
         secret ("" removes the secret); a target without auth_header keeps the stored header of the
         target with the same type and address."""
         name, event_types, stored = self._checked(
-            current.name if name is None else name, event_types, targets, previous=current.targets)
+            current.name if name is None else name, event_types, targets, previous=current.targets,
+            description=description, signing_secret=signing_secret)
         if signing_secret is None:
             sealed_secret = current.sealed_signing_secret
         else:
@@ -199,10 +203,12 @@ class WebhookService:
 
     def _checked(
         self, name: str, event_types: Sequence[str], targets: Sequence[TargetInput],
-        previous: Sequence[StoredTarget],
+        previous: Sequence[StoredTarget], *, description: str | None, signing_secret: str | None,
     ) -> tuple[str, Sequence[str], Sequence[StoredTarget]]:
         try:
             name = check_name(name)
+            check_description(description)
+            check_secret("signing_secret", signing_secret)
             checked_types = check_event_types(event_types)
             kept = {(t.type, t.address): t.sealed_auth_header for t in previous}
             plain = check_targets(name, [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -56,20 +57,39 @@ class Deliverer:
                 headers[SIGNATURE_HEADER] = signature(box.open(params["signing_secret"]), body)
         except (KeyError, ValueError) as error:  # a task written by hand, or a changed secret key
             raise JobFatal(f"cannot deliver: {error}") from None
-        # without the query string: receivers often take a token there
-        ctx.log(f"POST {address.partition('?')[0]} ({headers['Content-Type']}, {len(body)} bytes)")
+        ctx.log(f"POST {loggable(address)} ({headers['Content-Type']}, {len(body)} bytes)")
         try:
             client = self._client(verify=not params.get("skip_cert_verify"))
             response = await client.post(address, content=body, headers=headers)
         except httpx.HTTPError as error:
             ctx.extra_attrs["http_status"] = 0
-            ctx.log(f"attempt {ctx.attempt}: no answer: {type(error).__name__}: {error}")
-            raise JobFailed(f"error to send request: {type(error).__name__}: {error}") from None
+            reason = _redacted(str(error), headers)
+            ctx.log(f"attempt {ctx.attempt}: no answer: {type(error).__name__}: {reason}")
+            raise JobFailed(f"error to send request: {type(error).__name__}: {reason}") from None
         ctx.extra_attrs["http_status"] = response.status_code
         ctx.log(f"attempt {ctx.attempt}: HTTP {response.status_code}")
         if not 200 <= response.status_code < 300:
             raise JobFailed(f"abnormal response code: {response.status_code}, body: {response.text[:_ANSWER_CHARS]}")
         return f"HTTP {response.status_code}"
+
+
+def loggable(address: str) -> str:
+    """The address without what often carries a token: user info, the query string, and (Slack's
+    incoming webhooks hold their secret in it) the path."""
+    parts = urlsplit(address)
+    host = parts.netloc.rpartition("@")[2]
+    path = "/…" if parts.path not in ("", "/") else parts.path
+    return f"{parts.scheme}://{host}{path}"
+
+
+def _redacted(text: str, headers: dict[str, str]) -> str:
+    """An error message with any header value we sent blanked out (an HTTP library may quote the
+    header it refused)."""
+    for name in ("Authorization", SIGNATURE_HEADER):
+        value = headers.get(name)
+        if value:
+            text = text.replace(value, "***").replace(repr(value.encode())[2:-1], "***")
+    return text
 
 
 def webhook_job_kinds(timeout_seconds: float, max_retries: int) -> list[JobKind]:

@@ -24,6 +24,11 @@ PAYLOAD_FORMATS = (DEFAULT_FORMAT, CLOUDEVENTS_FORMAT)
 #: executions of a policy carry the vendor type of their target's notify type
 VENDOR_TYPES = {HTTP: "WEBHOOK", SLACK: "SLACK"}
 MAX_NAME_LENGTH = 255
+#: limits beyond Harbor's: one event fans out to one delivery per target, so a policy stays small
+MAX_TARGETS = 10
+MAX_ADDRESS_LENGTH = 2048
+MAX_SECRET_LENGTH = 4096
+MAX_DESCRIPTION_LENGTH = 1024
 
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?)$")
 
@@ -80,8 +85,13 @@ def check_targets(policy_name: str, targets: Sequence[Target]) -> list[Target]:
     """The targets as stored: addresses normalized, http targets' empty format made Default."""
     if not targets:
         raise PolicyInvalid(f"empty notification target with policy {policy_name}")
+    if len(targets) > MAX_TARGETS:
+        raise PolicyInvalid(f"a policy has at most {MAX_TARGETS} targets")
     checked = []
     for target in targets:
+        if len(target.address) > MAX_ADDRESS_LENGTH:
+            raise PolicyInvalid(f"the target address is longer than {MAX_ADDRESS_LENGTH} characters")
+        check_secret("auth_header", target.auth_header)
         address = normalize_address(target.address)
         if target.type not in NOTIFY_TYPES:
             raise PolicyInvalid(f"unsupported target type {target.type} with policy {policy_name}")
@@ -93,6 +103,22 @@ def check_targets(policy_name: str, targets: Sequence[Target]) -> list[Target]:
         payload_format = target.payload_format or (DEFAULT_FORMAT if target.type == HTTP else "")
         checked.append(Target(target.type, address, target.auth_header, target.skip_cert_verify, payload_format))
     return checked
+
+
+def check_secret(field: str, value: str | None) -> None:
+    """An auth header or signing secret must be sendable as is: a value HTTP refuses (spaces at its
+    ends, line breaks, control characters) would fail every delivery, with the secret in the error."""
+    if not value:
+        return
+    if len(value) > MAX_SECRET_LENGTH:
+        raise PolicyInvalid(f"{field} is longer than {MAX_SECRET_LENGTH} characters")
+    if value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise PolicyInvalid(f"{field} must not start or end with spaces or hold control characters")
+
+
+def check_description(description: str | None) -> None:
+    if description and len(description) > MAX_DESCRIPTION_LENGTH:
+        raise PolicyInvalid(f"the description is longer than {MAX_DESCRIPTION_LENGTH} characters")
 
 
 def check_name(name: str) -> str:

@@ -317,3 +317,38 @@ def test_a_server_without_jobs_leaves_them_to_a_worker_process(start_server, wor
         store.wait(task_id, "Success")
         [pool] = http.get("/api/v2.0/jobservice/pools").json()
         assert pool["concurrency"] == 4
+
+
+def test_a_worker_that_lost_its_lease_cannot_finish_retry_or_stop_the_new_owners_run(tmp_path) -> None:
+    url = _sqlite_url(tmp_path)
+    run_migrations(url)
+
+    async def scenario() -> tuple[Any, ...]:
+        db = Database(url)
+        store = JobStore(db)
+        try:
+            _, task_id = await store.submit("TEST", 0, "TEST_EFFECT", {}, max_attempts=3)
+            [old] = await store.claim(["a/0"], ["TEST_EFFECT"], lease_seconds=0.05)
+            await asyncio.sleep(0.1)  # a's lease runs out (its heartbeats did not get through)
+            [new] = await store.claim(["b/0"], ["TEST_EFFECT"], lease_seconds=60)
+            late = (await store.finish(old, "Success", "a's late result"),
+                    await store.retry(old, "a failed", 0))
+            await store.release(old)
+            async with db.read() as conn:
+                row = (await conn.execute(select(Task).where(Task.id == task_id))).first()
+            # a stop asked for while the task runs reaches the running worker, and a claim that
+            # happens between a stop's read and write is not overwritten
+            await store.stop_task(task_id)
+            async with db.read() as conn:
+                stopped = (await conn.execute(select(Task).where(Task.id == task_id))).first()
+            done = await store.finish(new, "Stopped", "stopped")
+            return late, row, new, stopped, done
+        finally:
+            await db.close()
+
+    late, row, new, stopped, done = asyncio.run(scenario())
+    assert late == (False, False)
+    assert (row.status, row.lease_owner, row.run_count) == ("Running", "b/0", 2)
+    assert new.run_count == 2
+    assert stopped.status == "Running" and stopped.stop_requested
+    assert done is True

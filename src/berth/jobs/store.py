@@ -116,7 +116,8 @@ class JobStore:
             for row in rows:
                 if row.status == RUNNING and row.run_count >= row.max_attempts + LEASE_LOSSES_ALLOWED:
                     await self._end(conn, row.id, row.execution_id, ERROR,
-                                    f"given up: its worker stopped during {row.run_count} attempts", now)
+                                    f"given up: its worker stopped during {row.run_count} attempts", now,
+                                    expected=RUNNING)
                     continue
                 owner = next(free)
                 await conn.execute(
@@ -157,11 +158,10 @@ class JobStore:
         """End the attempt for good (Success, Error, Stopped); False if the lease was lost meanwhile."""
         now = utcnow()
         async with self._db.write() as conn:
-            if not await self._held(conn, task):
+            if not await self._end(conn, task.id, task.execution_id, status, message, now, owner=task.owner):
                 return False
             await self._merge_extra(conn, task.id, extra_attrs)
             await self._log(conn, task.id, lines, now)
-            await self._end(conn, task.id, task.execution_id, status, message, now)
         return True
 
     async def retry(
@@ -171,26 +171,26 @@ class JobStore:
         """Put the task back for another attempt after `delay_seconds`."""
         now = utcnow()
         async with self._db.write() as conn:
-            if not await self._held(conn, task):
-                return False
-            await self._merge_extra(conn, task.id, extra_attrs)
-            await self._log(conn, task.id, lines, now)
-            await conn.execute(update(Task).where(Task.id == task.id).values(
+            moved = await conn.execute(update(Task).where(_held_by(task)).values(
                 status=PENDING, status_message=message, lease_owner=None, lease_expires_at=None,
                 next_run_at=now + timedelta(seconds=delay_seconds), update_time=now,
             ))
+            if moved.rowcount != 1:
+                return False
+            await self._merge_extra(conn, task.id, extra_attrs)
+            await self._log(conn, task.id, lines, now)
         return True
 
     async def release(self, task: Claimed, lines: Sequence[str] = ()) -> None:
         """Hand a task back untouched (the worker is shutting down): it runs again at once elsewhere."""
         now = utcnow()
         async with self._db.write() as conn:
-            if await self._held(conn, task):
+            moved = await conn.execute(update(Task).where(_held_by(task)).values(
+                status=PENDING, lease_owner=None, lease_expires_at=None, next_run_at=now, update_time=now,
+                run_count=Task.run_count - 1,
+            ))
+            if moved.rowcount == 1:
                 await self._log(conn, task.id, [*lines, "interrupted: the worker stopped; the task will run again"], now)
-                await conn.execute(update(Task).where(Task.id == task.id).values(
-                    status=PENDING, lease_owner=None, lease_expires_at=None, next_run_at=now, update_time=now,
-                    run_count=Task.run_count - 1,
-                ))
 
     async def append_log(self, task_id: int, lines: Sequence[str]) -> None:
         if lines:
@@ -207,11 +207,13 @@ class JobStore:
             row = (await conn.execute(select(Task.status, Task.execution_id).where(Task.id == task_id))).first()
             if row is None or row.status in FINAL:
                 return False
-            if row.status == PENDING:
+            # a claim may commit between the read and here: each UPDATE names the status it expects
+            if row.status == PENDING and await self._end(conn, task_id, row.execution_id, STOPPED, "stopped", now,
+                                                         expected=PENDING):
                 await self._log(conn, task_id, ["stopped before it ran"], now)
-                await self._end(conn, task_id, row.execution_id, STOPPED, "stopped", now)
             else:
-                await conn.execute(update(Task).where(Task.id == task_id).values(stop_requested=True, update_time=now))
+                await conn.execute(update(Task).where(Task.id == task_id, Task.status.in_((PENDING, RUNNING)))
+                                   .values(stop_requested=True, update_time=now))
         return True
 
     async def stop_execution(self, execution_id: int) -> bool:
@@ -259,9 +261,6 @@ class JobStore:
 
     # --- helpers -----------------------------------------------------------------------------------
 
-    async def _held(self, conn: AsyncConnection, task: Claimed) -> bool:
-        owner = await conn.scalar(select(Task.lease_owner).where(Task.id == task.id, Task.status == RUNNING))
-        return owner == task.owner
 
     async def _merge_extra(self, conn: AsyncConnection, task_id: int, extra: dict[str, Any] | None) -> None:
         if extra:
@@ -274,13 +273,30 @@ class JobStore:
             await conn.execute(self._db.insert(TaskLog).values(
                 [{"task_id": task_id, "created_at": now, "line": line} for line in lines]))
 
-    async def _end(self, conn: AsyncConnection, task_id: int, execution_id: int, status: str, message: str,
-                   now: datetime) -> None:
-        await conn.execute(update(Task).where(Task.id == task_id).values(
+    async def _end(
+        self, conn: AsyncConnection, task_id: int, execution_id: int, status: str, message: str, now: datetime,
+        *, owner: str | None = None, expected: str | None = None,
+    ) -> bool:
+        """End the task if it is still held by `owner` (a worker) or still in status `expected`; the
+        condition is in the UPDATE itself, so a concurrent claim or finish cannot slip in between."""
+        where = [Task.id == task_id]
+        if owner is not None:
+            where += [Task.lease_owner == owner, Task.status == RUNNING]
+        if expected is not None:
+            where.append(Task.status == expected)
+        ended = await conn.execute(update(Task).where(*where).values(
             status=status, status_message=message, lease_owner=None, lease_expires_at=None, end_time=now,
             update_time=now,
         ))
+        if ended.rowcount != 1:
+            return False
         await refresh_execution(conn, execution_id, now)
+        return True
+
+
+def _held_by(task: Claimed):  # type: ignore[no-untyped-def]
+    """The row is still the worker's: Running under its lease (fences every write after a claim)."""
+    return and_(Task.id == task.id, Task.lease_owner == task.owner, Task.status == RUNNING)
 
 
 async def refresh_execution(conn: AsyncConnection, execution_id: int, now: datetime) -> None:
@@ -288,7 +304,7 @@ async def refresh_execution(conn: AsyncConnection, execution_id: int, now: datet
     done, then Error if any failed, else Stopped if any stopped, else Success."""
     counts = dict((await conn.execute(
         select(Task.status, func.count()).where(Task.execution_id == execution_id).group_by(Task.status)
-    )).tuples().all())
+    )).all())
     if counts.get(PENDING) or counts.get(RUNNING):
         status, end = RUNNING, None
     else:

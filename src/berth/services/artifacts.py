@@ -398,7 +398,7 @@ class ArtifactService:
                 return
             sizes[digest] = row.size
             sizes.update((await conn.execute(select(Blob.digest, Blob.size).join(
-                ManifestBlob, ManifestBlob.digest == Blob.digest).where(ManifestBlob.manifest_id == row.id))).tuples().all())
+                ManifestBlob, ManifestBlob.digest == Blob.digest).where(ManifestBlob.manifest_id == row.id))).all())
             related = [*(await conn.execute(select(ManifestChild.child_digest).where(
                 ManifestChild.manifest_id == row.id))).scalars(),
                 *(await conn.execute(select(Manifest.digest).where(

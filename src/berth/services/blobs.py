@@ -124,7 +124,7 @@ class BlobService:
                 select(Blob.digest, Blob.size)
                 .join(RepositoryBlob, RepositoryBlob.digest == Blob.digest)
                 .where(RepositoryBlob.repository_id == source_id, RepositoryBlob.digest.in_(digests))
-            )).tuples().all())
+            )).all())
             charge = await self._quotas.charge(conn, repo_id, held, repository=repository)
             await touch_blobs(conn, held, utcnow())
             for digest in held:

@@ -213,7 +213,7 @@ class ExecutionService:
         for execution_id, status, count in (await conn.execute(
             select(Task.execution_id, Task.status, func.count())
             .where(Task.execution_id.in_(execution_ids)).group_by(Task.execution_id, Task.status)
-        )).tuples():
+        )):
             out.setdefault(execution_id, {})[status] = count
         return out
 

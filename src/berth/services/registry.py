@@ -95,7 +95,7 @@ class Registry:
             tags: dict[int, list[str]] = {}
             for manifest_id, tag in (await conn.execute(
                 select(Tag.manifest_id, Tag.name).where(Tag.repository_id == repo_id).order_by(Tag.name)
-            )).tuples():
+            )):
                 tags.setdefault(manifest_id, []).append(tag)
             await self.quotas.invalidate(conn, repo_id)
             await conn.execute(delete(Repository).where(Repository.id == repo_id))

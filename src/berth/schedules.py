@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 SCHEDULE_TYPES = ("Hourly", "Daily", "Weekly", "Custom", "Manual", "None")
 #: the cron strings Harbor's UI sends for the preset types
+#: as long as the schedules table's column
+MAX_CRON_LENGTH = 128
 PRESETS = {"Hourly": "0 0 * * * *", "Daily": "0 0 0 * * *", "Weekly": "0 0 0 * * 0"}
 
 
@@ -37,6 +39,12 @@ def validate_cron(cron: str) -> None:
         raise ScheduleInvalid(f"invalid cron string {cron[:100]!r}: six fields, seconds first (e.g. 0 0 2 * * *)")
     if fields[0] != "0":
         raise ScheduleInvalid("the 1st field (indicating Seconds of time) of the cron setting must be 0")
+    if len(cron) > MAX_CRON_LENGTH:
+        raise ScheduleInvalid(f"the cron string is longer than {MAX_CRON_LENGTH} characters")
+    try:  # a valid string can still name no time at all (February 30th)
+        next_tick(cron, datetime.now(UTC))
+    except (CroniterBadDateError, ValueError):
+        raise ScheduleInvalid(f"the cron string {cron!r} never fires") from None
 
 
 def parse_schedule(kind: str, cron: str | None) -> Schedule:

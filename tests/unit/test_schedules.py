@@ -53,3 +53,10 @@ def test_the_next_tick_and_the_one_due_after_downtime():
     assert due_tick(daily, None, at(5, 1)) == at(4, 2)  # never fired: the latest tick is due
     naive = datetime(2026, 3, 5, 9)
     assert due_tick(daily, None, naive) == at(5, 2)
+
+
+def test_a_cron_that_never_fires_or_is_too_long_is_refused() -> None:
+    with pytest.raises(ScheduleInvalid, match="never fires"):
+        validate_cron("0 0 0 30 2 *")
+    with pytest.raises(ScheduleInvalid, match="longer than"):
+        validate_cron("0 " + ",".join(str(m) for m in range(60)) + " * * * *" + "")

@@ -139,3 +139,20 @@ def test_a_busy_database_is_tried_again(monkeypatch):
 def test_the_external_host_is_harbors_ext_url():
     assert external_host("https://registry.example.com/", "0.0.0.0", 5000) == "registry.example.com"
     assert external_host(None, "127.0.0.1", 5000) == "127.0.0.1:5000"
+
+
+def test_a_database_away_during_the_policy_lookup_is_tried_again(monkeypatch):
+    monkeypatch.setattr(dispatch, "WRITE_RETRY_DELAYS", (0.0, 0.0))
+    fake = registry((policy(1, ("PUSH_ARTIFACT",), HTTP),))
+    lookups = {"failures": 2}
+    original = fake.configurations.get
+
+    async def flaky(key: str) -> Any:
+        if lookups["failures"]:
+            lookups["failures"] -= 1
+            raise OperationalError("SELECT", {}, Exception("connection refused"))
+        return await original(key)
+
+    fake.configurations.get = flaky
+    jobs = run(fake, ArtifactPushed(repository="team/app", digest="sha256:" + "1" * 64))
+    assert len(jobs.executions) == 1 and jobs.notified == 1

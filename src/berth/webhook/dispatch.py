@@ -60,10 +60,21 @@ class WebhookDispatcher:
         self._max_attempts = max_attempts
 
     async def __call__(self, batch: Sequence[Event]) -> None:
-        try:
-            await self._dispatch(batch)
-        except Exception:  # the bus logs too; this says what was at stake
-            log.exception("webhook deliveries of a batch of events lost", events=len(batch))
+        for delay in (*WRITE_RETRY_DELAYS, None):
+            try:
+                await self._dispatch(batch)
+                return
+            except (DBAPIError, OSError):
+                # the lookups before the write (configuration, projects, policies) met a database that
+                # is away for a moment: the whole batch is tried again, as its write would be
+                if delay is None:
+                    log.exception("webhook deliveries of a batch of events lost", events=len(batch))
+                    return
+                log.warning("looking up webhook policies failed; retrying", events=len(batch), retry_in=delay)
+                await asyncio.sleep(delay)
+            except Exception:  # the bus logs too; this says what was at stake
+                log.exception("webhook deliveries of a batch of events lost", events=len(batch))
+                return
 
     async def _dispatch(self, batch: Sequence[Event]) -> None:
         events = [event for event in batch if event_type_of(event) is not None and event.project_name]

@@ -9,13 +9,14 @@ from berth.jobs.scheduler import Scheduler
 from berth.jobs.worker import PoolSettings, WorkerPool
 from berth.services.audit import PURGE_AUDIT, run_purge
 from berth.services.registry import Registry
+from berth.services.sweep import SWEEP, SWEEP_CRON, SWEEP_KIND
 from berth.webhook.delivery import webhook_job_kinds
 from berth.webhook.dispatch import WebhookDispatcher, external_host
 
 
 def job_kinds(settings: Settings) -> dict[str, JobKind]:
     """Every kind of job this process can run: berth's own and the configured extra ones."""
-    kinds: list[JobKind] = [JobKind(PURGE_AUDIT, run_purge)]
+    kinds: list[JobKind] = [JobKind(PURGE_AUDIT, run_purge), SWEEP_KIND]
     kinds.extend(webhook_job_kinds(settings.webhook_timeout_seconds, settings.webhook_max_retries))
     kinds.extend(load_kind(spec) for spec in settings.extra_job_kinds)
     return {kind.name: kind for kind in kinds}
@@ -48,6 +49,8 @@ class Background:
         if self.pool is not None:
             await self.pool.start()
         if self.scheduler is not None:
+            # Harbor's daily sweep of old executions (vendor id -1: a system job)
+            await self.registry.schedules.ensure(SWEEP, -1, "Custom", SWEEP_CRON, SWEEP, {})
             self.scheduler.start()
 
     async def stop(self) -> None:

@@ -266,9 +266,9 @@ def test_jobservice_api_shows_pools_workers_queues_and_stops_jobs(start_server, 
 
         # schedules: the list, and the scheduler paused through its queue
         store.add_schedule("0 0 3 * * *", "TEST_EFFECT", {"dir": str(tmp_path), "key": "nightly"}, datetime.now(UTC))
-        listed = http.get("/api/v2.0/schedules")
-        assert listed.headers["X-Total-Count"] == "1"
-        assert listed.json()[0]["cron"] == "0 0 3 * * *" and listed.json()[0]["vendor_type"] == "TEST_SCHEDULE"
+        listed = {s["vendor_type"]: s for s in http.get("/api/v2.0/schedules").json()}
+        assert listed["TEST_SCHEDULE"]["cron"] == "0 0 3 * * *"
+        assert listed["EXECUTION_SWEEP"]["cron"] == "0 0 0 * * *"  # berth's own, daily, as Harbor's
         assert http.get("/api/v2.0/schedules/all/paused").json() == {"paused": False}
         http.put("/api/v2.0/jobservice/queues/SCHEDULER", json={"action": "pause"})
         assert http.get("/api/v2.0/schedules/all/paused").json() == {"paused": True}
@@ -352,3 +352,24 @@ def test_a_worker_that_lost_its_lease_cannot_finish_retry_or_stop_the_new_owners
     assert new.run_count == 2
     assert stopped.status == "Running" and stopped.stop_requested
     assert done is True
+
+
+def test_the_execution_sweep_keeps_the_newest_executions_of_each_vendor(start_server, tmp_path) -> None:
+    server = start_server(env=JOB_ENV)
+    store = Store(_sqlite_url(server.data_dir))
+    ids = [store.submit("TEST_EFFECT", {"dir": str(tmp_path), "key": f"s{i}"}) for i in range(6)]
+    for task_id in ids:
+        store.wait(task_id, "Success")
+    running = store.submit("TEST_EFFECT", {"dir": str(tmp_path), "key": "long", "sleep": 30})
+    store.wait(running, "Running")
+    sweep = Store(store.url)
+
+    async def submit_sweep(db: Database, jobs: JobStore) -> int:
+        return (await jobs.submit("EXECUTION_SWEEP", -1, "EXECUTION_SWEEP", {"retain": {"TEST": 3}}))[1]
+    sweep_id = run(sweep._with(submit_sweep))
+    assert "TEST: kept the newest 3 per vendor, deleted 4 older executions" in "\n".join(
+        store.log(store.wait(sweep_id, "Success").id))
+    kept = [e.id for e in store.executions("TEST")]
+    # the newest three stay, the running one among them; the older, ended ones went with their tasks
+    assert len(kept) == 3 and store.task(running).status == "Running"
+    assert store.task(ids[0]) is None and store.task(ids[-1]) is not None

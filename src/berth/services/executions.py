@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from berth.db.models import Execution, JobQueue, Task, TaskLog, WorkerPool, utcnow
 from berth.db.session import Database
-from berth.jobs.store import PENDING, RUNNING, JobStore
+from berth.jobs.store import FINAL, PENDING, RUNNING, JobStore
 from berth.services.errors import NotFound
 from berth.services.querying import conditions, orderings
 
@@ -159,6 +159,34 @@ class ExecutionService:
         for task_id in ids:
             await self._jobs.stop_task(task_id)
         return len(ids)
+
+    async def sweep(self, vendor_type: str, keep: int, chunk: int = 1000) -> int:
+        """Delete the ended executions (with their tasks and logs) of `vendor_type` beyond the newest
+        `keep` of each vendor id, as Harbor's daily execution sweep does; returns how many went."""
+        async with self._db.read() as conn:
+            vendor_ids = (await conn.execute(
+                select(Execution.vendor_id).where(Execution.vendor_type == vendor_type).distinct())).scalars().all()
+        deleted = 0
+        for vendor_id in vendor_ids:
+            async with self._db.read() as conn:
+                oldest_kept = await conn.scalar(
+                    select(Execution.id).where(Execution.vendor_type == vendor_type, Execution.vendor_id == vendor_id)
+                    .order_by(Execution.id.desc()).offset(keep - 1).limit(1))
+            if oldest_kept is None:
+                continue
+            while True:  # in chunks: SQLite has one writer, and pushes must not wait behind a long sweep
+                async with self._db.write() as conn:
+                    ids = (await conn.execute(
+                        select(Execution.id).where(
+                            Execution.vendor_type == vendor_type, Execution.vendor_id == vendor_id,
+                            Execution.id < oldest_kept, Execution.status.in_(FINAL))
+                        .limit(chunk))).scalars().all()
+                    if ids:
+                        await conn.execute(delete(Execution).where(Execution.id.in_(ids)))
+                deleted += len(ids)
+                if len(ids) < chunk:
+                    break
+        return deleted
 
     # --- the job service -------------------------------------------------------------------------
 

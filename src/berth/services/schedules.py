@@ -59,6 +59,17 @@ class ScheduleService:
             ))
         return await self.get(vendor_type, vendor_id)
 
+    async def ensure(
+        self, vendor_type: str, vendor_id: int, schedule_type: str, cron: str, kind: str, parameters: dict[str, Any],
+    ) -> None:
+        """Create the schedule unless it exists (berth's own housekeeping schedules, at every start)."""
+        now = utcnow()
+        async with self._db.write() as conn:
+            await conn.execute(self._db.insert(Schedule).values(
+                vendor_type=vendor_type, vendor_id=vendor_id, schedule_type=schedule_type, cron=cron, kind=kind,
+                parameters=json.dumps(parameters), last_tick=now, creation_time=now, update_time=now,
+            ).on_conflict_do_nothing())
+
     async def get(self, vendor_type: str, vendor_id: int) -> ScheduleRecord | None:
         async with self._db.read() as conn:
             row = (await conn.execute(select(Schedule).where(

@@ -12,14 +12,12 @@ from fastapi import APIRouter, Request, Response
 
 from berth.api import schemas
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, project_for, require_login, require_system
-from berth.auth.rbac import ROLE_PERMISSIONS, Permission, Subject, is_allowed_system
+from berth.auth.rbac import audit_project_ids
 from berth.services.audit import EVENT_TYPES, AuditRecord
 
 router = APIRouter(tags=["auditlog"])
 project_router = APIRouter(tags=["project"])
 
-_LIST_SYSTEM = Permission("audit-log", "list")
-_LIST_PROJECT = Permission("log", "list")
 
 
 def audit_log_body(record: AuditRecord) -> schemas.AuditLog:
@@ -34,15 +32,6 @@ def audit_log_ext_body(record: AuditRecord) -> schemas.AuditLogExt:
         operation=record.operation, operation_description=record.operation_description,
         operation_result=record.operation_result, op_time=harbor_time(record.op_time),
     )
-
-
-def readable_projects(subject: Subject) -> set[int] | None:
-    """The projects whose audit rows `subject` may read; None for every row (pure)."""
-    if is_allowed_system(subject, _LIST_SYSTEM):
-        return None
-    if subject.grants is not None:  # robots: only through the system permission, as in Harbor
-        return set()
-    return {pid for pid, roles in subject.roles.items() if any(_LIST_PROJECT in ROLE_PERMISSIONS[r] for r in roles)}
 
 
 async def _page(
@@ -62,7 +51,7 @@ async def list_audit_logs(
 ) -> list[schemas.AuditLog]:
     """Deprecated shape, same rows as /auditlog-exts."""
     require_login(subject)
-    records = await _page(request, response, registry, paging, readable_projects(subject), q, sort)
+    records = await _page(request, response, registry, paging, audit_project_ids(subject), q, sort)
     return [audit_log_body(r) for r in records]
 
 
@@ -74,7 +63,7 @@ async def list_audit_log_exts(
     """Newest first; `q` keys: username, resource, resource_type, operation, op_time (a range like
     `op_time=[2024-01-01 00:00:00~2024-12-31 23:59:59]`), event_type."""
     require_login(subject)
-    records = await _page(request, response, registry, paging, readable_projects(subject), q, sort)
+    records = await _page(request, response, registry, paging, audit_project_ids(subject), q, sort)
     return [audit_log_ext_body(r) for r in records]
 
 

@@ -334,3 +334,18 @@ def visible_project_ids(subject: Subject, public_ids: set[int]) -> set[int] | No
     else:
         ids |= {pid for pid, roles in subject.roles.items() if any(_LIST_REPOSITORIES in ROLE_PERMISSIONS[r] for r in roles)}
     return ids
+
+
+_LIST_AUDIT = Permission("audit-log", "list")
+_LIST_PROJECT_LOG = Permission("log", "list")
+
+
+def audit_project_ids(subject: Subject) -> set[int] | None:
+    """The projects whose audit rows `subject` may read (None: every row), as Harbor's audit API
+    decides: the system permission reads all; otherwise the projects where a role grants log:list
+    (project admins). Robots read only through the system permission."""
+    if is_allowed_system(subject, _LIST_AUDIT):
+        return None
+    if subject.grants is not None:
+        return set()
+    return {pid for pid, roles in subject.roles.items() if any(_LIST_PROJECT_LOG in ROLE_PERMISSIONS[r] for r in roles)}

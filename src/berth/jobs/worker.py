@@ -70,10 +70,6 @@ class WorkerPool:
     def kinds(self) -> list[str]:
         return sorted(self._kinds)
 
-    def running(self) -> dict[str, int]:
-        """slot owner -> task id, for /jobservice/pools/{id}/workers."""
-        return {run.claim.owner: task_id for task_id, run in self._running.items()}
-
     async def start(self) -> None:
         await self._store.register_pool(
             self.id, os.getpid(), socket.gethostname(), self._settings.concurrency,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import insert
 
+from berth.auth.keys import SecretBox
 from berth.db.models import Configuration
 from berth.db.session import Database, run_migrations
 from berth.events.types import (
@@ -30,7 +31,13 @@ from berth.services.audit import (
     purge_parameter_problem,
 )
 from berth.services.audit_forward import syslog_line
+from berth.services.configurations import ConfigurationService
 from berth.services.errors import BadRequest
+
+
+def _audit(db: Database) -> AuditService:
+    return AuditService(db, ConfigurationService(db, SecretBox(b"test")))
+
 
 DIGEST = "sha256:" + "ab" * 32
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -164,7 +171,7 @@ def test_service_writes_lists_filters_and_purges(tmp_path):
         db = Database(url)
         async with db.write() as conn:
             await conn.execute(insert(Configuration).values(key="pull_audit_log_disable", value="true"))
-        service = AuditService(db)
+        service = _audit(db)
         old = datetime.now(UTC) - timedelta(hours=48)
         await service.handle([
             ArtifactPushed(repository="p/a", digest=DIGEST, tags=("1",), operator="alice", occurred_at=old),
@@ -204,7 +211,7 @@ def test_a_burst_through_the_bus_loses_nothing(tmp_path):
 
         db = Database(url)
         bus = EventBus()
-        service = AuditService(db)
+        service = _audit(db)
         bus.subscribe("audit", service.handle)
         bus.start()
         started = asyncio.get_running_loop().time()
@@ -229,7 +236,7 @@ def test_purge_deletes_in_chunks(tmp_path, monkeypatch):
 
     async def scenario() -> None:
         db = Database(url)
-        service = AuditService(db)
+        service = _audit(db)
         old = datetime.now(UTC) - timedelta(hours=10)
         await service.write([e for e in (audit_entry(ArtifactPulled(repository="p/a", digest=DIGEST, occurred_at=old))
                                          for _ in range(5)) if e is not None])
@@ -264,7 +271,7 @@ def test_a_busy_database_is_retried_and_nothing_raises(tmp_path, monkeypatch):
 
     async def scenario() -> None:
         db = Busy(url)
-        service = AuditService(db)
+        service = _audit(db)
         await service.handle([ArtifactPushed(repository="p/a", digest=DIGEST)])
         assert (await service.list())[1] == 1
         Busy.failures = 99  # never comes back: the batch is lost (and logged), the bus is not disturbed

@@ -10,8 +10,6 @@ entry goes.
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,7 +19,7 @@ import structlog
 from sqlalchemy import Select, delete, false, func, select
 from sqlalchemy.exc import DBAPIError
 
-from berth.db.models import AuditLog, Configuration, Project, utcnow
+from berth.db.models import AuditLog, Project, utcnow
 from berth.db.session import Database
 from berth.events.types import (
     ArtifactDeleted,
@@ -34,6 +32,7 @@ from berth.events.types import (
     TagDeleted,
 )
 from berth.query import Range
+from berth.services.configurations import ConfigurationService
 from berth.services.errors import BadRequest
 from berth.services.querying import conditions, orderings
 
@@ -52,9 +51,6 @@ EVENT_TYPES: tuple[str, ...] = (
 OTHER_EVENTS = "other"
 #: the longest retention a purge accepts (Harbor's MaxAuditRetentionHour)
 MAX_RETENTION_HOURS = 240_000
-#: the configuration items the audit log obeys
-SETTING_KEYS = ("disabled_audit_log_event_types", "pull_audit_log_disable", "audit_log_forward_endpoint",
-                "skip_audit_log_database")
 #: the resource types services publish that Harbor's audit log spells differently
 _RESOURCE_TYPES = {"project_member": "member"}
 
@@ -222,35 +218,24 @@ def _op_time(value: Any) -> Any:
 WRITE_ATTEMPTS = 5
 #: rows deleted per transaction by a purge
 PURGE_CHUNK = 5000
-#: configuration is re-read at most this often (and at once after a change in this process)
-SETTINGS_TTL = 3.0
-
-
 class AuditService:
     """Writes, lists and purges audit rows; `handle` is the event bus subscriber."""
 
-    def __init__(self, db: Database, configurations: Any = None, forwarder: Any = None) -> None:
+    def __init__(self, db: Database, configurations: ConfigurationService, forwarder: Any = None) -> None:
         self._db = db
         self._configurations = configurations
         self.forwarder = forwarder
-        self._settings: AuditSettings | None = None
-        self._settings_read = 0.0
-        self._settings_version = -1
+        self._settings = AuditSettings()
         #: names of projects seen before, for entries about a project deleted since
         self._known_projects: dict[str, int] = {}
 
     async def settings(self) -> AuditSettings:
-        """The switches, read from the table at most every SETTINGS_TTL seconds (so that a change made
-        on another node arrives), and at once after a change made through this node."""
-        now = time.monotonic()
-        version = getattr(self._configurations, "version", 0)
-        if self._settings is None or version != self._settings_version or now - self._settings_read > SETTINGS_TTL:
-            async with self._db.read() as conn:
-                rows = await conn.execute(select(Configuration.key, Configuration.value)
-                                          .where(Configuration.key.in_(SETTING_KEYS)))
-                values = {row.key: json.loads(row.value) for row in rows}
-            self._settings = AuditSettings.from_values(values)
-            self._settings_read, self._settings_version = now, version
+        """The switches, from the configuration (which re-reads its table every few seconds, so a
+        change made on another node arrives); the last ones read while the database is away."""
+        try:
+            self._settings = AuditSettings.from_values(await self._configurations.all())
+        except (DBAPIError, OSError):
+            log.warning("audit settings not read; using the last ones")
         return self._settings
 
     # --- the subscriber --------------------------------------------------------------------------
@@ -258,11 +243,7 @@ class AuditService:
     async def handle(self, batch: Sequence[Event]) -> None:
         """Record a batch of events; never raises (the bus must keep going)."""
         try:
-            try:
-                settings = await self.settings()
-            except (DBAPIError, OSError):  # the database is away for a moment: go on with what was read last
-                log.warning("audit settings not read; using the last ones")
-                settings = self._settings or AuditSettings()
+            settings = await self.settings()
             if settings.pull_disabled:  # before mapping: pulls can be most of a busy registry's events
                 batch = [event for event in batch if not isinstance(event, ArtifactPulled)]
             entries = [e for e in map(audit_entry, batch) if e is not None and settings.records(e)]

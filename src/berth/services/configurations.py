@@ -156,7 +156,7 @@ async def _check_audit_forwarding(changes: Mapping[str, Any], current: Mapping[s
 
 
 #: seconds the configuration is trusted before it is read again (changes made on this node apply at once)
-CACHE_SECONDS = 5.0
+CACHE_SECONDS = 3.0
 
 
 class ConfigurationService:

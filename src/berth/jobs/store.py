@@ -28,6 +28,8 @@ FINAL = (SUCCESS, ERROR, STOPPED)
 LEASE_LOSSES_ALLOWED = 3
 #: the job type that pauses every schedule when paused
 SCHEDULER = "SCHEDULER"
+#: rows per IN list when a statement names many tasks
+_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,38 +204,40 @@ class JobStore:
     async def stop_task(self, task_id: int) -> bool:
         """Stop a task: Pending ones at once, Running ones at their worker's next heartbeat.
         False if there is no such task or it already ended."""
-        now = utcnow()
-        async with self._db.write() as conn:
-            row = (await conn.execute(select(Task.status, Task.execution_id).where(Task.id == task_id))).first()
-            if row is None or row.status in FINAL:
-                return False
-            # a claim may commit between the read and here: each UPDATE names the status it expects
-            if row.status == PENDING and await self._end(conn, task_id, row.execution_id, STOPPED, "stopped", now,
-                                                         expected=PENDING):
-                await self._log(conn, task_id, ["stopped before it ran"], now)
-            else:
-                await conn.execute(update(Task).where(Task.id == task_id, Task.status.in_((PENDING, RUNNING)))
-                                   .values(stop_requested=True, update_time=now))
-        return True
+        return await self._stop(Task.id == task_id) > 0
 
     async def stop_execution(self, execution_id: int) -> bool:
-        async with self._db.read() as conn:
-            ids = (await conn.execute(select(Task.id).where(
-                Task.execution_id == execution_id, Task.status.in_((PENDING, RUNNING))))).scalars().all()
-        for task_id in ids:
-            await self.stop_task(task_id)
-        return bool(ids)
+        return await self._stop(Task.execution_id == execution_id) > 0
 
     async def stop_pending(self, job_type: str | None) -> int:
         """Stop every Pending task (of one job type, or all): Harbor's "stop and clean" of a queue."""
-        async with self._db.read() as conn:
-            query = select(Task.id).where(Task.status == PENDING)
-            if job_type is not None:
-                query = query.where(Task.kind == job_type)
-            ids = (await conn.execute(query)).scalars().all()
-        for task_id in ids:
-            await self.stop_task(task_id)
-        return len(ids)
+        return await self._stop(Task.status == PENDING, *([Task.kind == job_type] if job_type is not None else []))
+
+    async def stop_running(self) -> int:
+        """Ask every running task to stop (Harbor's stop of job "all")."""
+        return await self._stop(Task.status == RUNNING)
+
+    async def _stop(self, *where: Any) -> int:
+        """Stop the tasks matching `where`, in one transaction: Pending ones end as Stopped, Running ones
+        are flagged for their worker. The Pending rows are locked first, so a claim cannot take one
+        between the read and the update (claims skip locked rows). Returns how many were stopped."""
+        now = utcnow()
+        async with self._db.write() as conn:
+            pending = (await conn.execute(
+                select(Task.id, Task.execution_id).where(*where, Task.status == PENDING).with_for_update(skip_locked=True)
+            )).all()
+            for start in range(0, len(pending), _CHUNK):
+                ids = [row.id for row in pending[start:start + _CHUNK]]
+                await conn.execute(update(Task).where(Task.id.in_(ids)).values(
+                    status=STOPPED, status_message="stopped", lease_owner=None, lease_expires_at=None, end_time=now,
+                    update_time=now,
+                ))
+                await self._log(conn, ids, ["stopped before it ran"], now)
+            for execution_id in sorted({row.execution_id for row in pending}):
+                await refresh_execution(conn, execution_id, now)
+            flagged = await conn.execute(update(Task).where(*where, Task.status == RUNNING)
+                                         .values(stop_requested=True, update_time=now))
+        return len(pending) + flagged.rowcount
 
     # --- queues and pools --------------------------------------------------------------------------
 
@@ -268,10 +272,14 @@ class JobStore:
             current.update(extra)
             await conn.execute(update(Task).where(Task.id == task_id).values(extra_attrs=json.dumps(current)))
 
-    async def _log(self, conn: AsyncConnection, task_id: int, lines: Sequence[str], now: datetime) -> None:
-        if lines:
+    async def _log(
+        self, conn: AsyncConnection, task_id: int | Sequence[int], lines: Sequence[str], now: datetime,
+    ) -> None:
+        """Append `lines` to the log of one task, or of each of several."""
+        ids = [task_id] if isinstance(task_id, int) else task_id
+        if lines and ids:
             await conn.execute(self._db.insert(TaskLog).values(
-                [{"task_id": task_id, "created_at": now, "line": line} for line in lines]))
+                [{"task_id": one, "created_at": now, "line": line} for one in ids for line in lines]))
 
     async def _end(
         self, conn: AsyncConnection, task_id: int, execution_id: int, status: str, message: str, now: datetime,

@@ -154,11 +154,7 @@ class ExecutionService:
         await self._jobs.stop_task(task_id)
 
     async def stop_running(self) -> int:
-        async with self._db.read() as conn:
-            ids = (await conn.execute(select(Task.id).where(Task.status == RUNNING))).scalars().all()
-        for task_id in ids:
-            await self._jobs.stop_task(task_id)
-        return len(ids)
+        return await self._jobs.stop_running()
 
     async def sweep(self, vendor_type: str, keep: int, chunk: int = 1000) -> int:
         """Delete the ended executions (with their tasks and logs) of `vendor_type` beyond the newest

@@ -39,10 +39,11 @@ def schedule_body(record: ScheduleRecord | None) -> ScheduleObj | None:
     return ScheduleObj(type=record.type, cron=record.cron, next_scheduled_time=harbor_time(record.next_scheduled_time))
 
 
-def exec_history_body(record: ExecutionRecord, job_name: str, parameters: str, schedule: ScheduleRecord | None) -> ExecHistory:
-    """Harbor's ExecHistory (GC and audit purge runs): an execution seen as one job."""
+def exec_history_body(record: ExecutionRecord, job_name: str, parameters: str) -> ExecHistory:
+    """Harbor's ExecHistory (GC and audit purge runs): an execution seen as one job, its trigger
+    (MANUAL, SCHEDULE) as job kind and schedule type."""
     return ExecHistory(
-        id=record.id, job_name=job_name, job_kind="SCHEDULE" if record.trigger == "SCHEDULE" else "MANUAL",
-        job_parameters=parameters, schedule=schedule_body(schedule), job_status=record.status,
+        id=record.id, job_name=job_name, job_kind=record.trigger, job_parameters=parameters,
+        schedule=ScheduleObj(type=record.trigger), job_status=record.status,
         creation_time=harbor_time(record.start_time), update_time=harbor_time(record.update_time),
     )

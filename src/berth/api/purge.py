@@ -26,10 +26,7 @@ async def _history(registry: Registry, record: ExecutionRecord) -> schemas.ExecH
     if not parameters and record.trigger == "SCHEDULE":
         schedule = await registry.schedules.get(PURGE_AUDIT, 0)
         parameters = schedule.parameters if schedule else {}
-    body = exec_history_body(record, PURGE_AUDIT, json.dumps(parameters), None)
-    body.job_kind = record.trigger
-    body.schedule = schemas.ScheduleObj(type=record.trigger)
-    return body
+    return exec_history_body(record, PURGE_AUDIT, json.dumps(parameters))
 
 
 async def _execution(registry: Registry, purge_id: int) -> ExecutionRecord:

@@ -13,8 +13,6 @@ from starlette.requests import Request
 
 from berth.api.app import API_PREFIX, create_api
 from berth.auth.authenticator import Authenticator
-from berth.auth.keys import TokenKeyRing
-from berth.auth.passwords import generate_secret
 from berth.auth.ratelimit import LoginLimiter
 from berth.auth.sessions import SessionStore
 from berth.auth.token_service import issue_token
@@ -26,6 +24,8 @@ from berth.config import Settings
 from berth.oci.context import Front
 from berth.oci.errors import error_response
 from berth.oci.routes import OciApp
+from berth.security.keys import TokenKeyRing
+from berth.security.passwords import generate_secret
 from berth.services.registry import Registry
 from berth.services.users import ADMIN_ID
 

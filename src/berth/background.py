@@ -10,8 +10,8 @@ from berth.jobs.worker import PoolSettings, WorkerPool
 from berth.services.audit import PURGE_AUDIT, run_purge
 from berth.services.registry import Registry
 from berth.services.sweep import SWEEP, SWEEP_CRON, SWEEP_KIND
+from berth.services.webhook_dispatch import WebhookDispatcher, external_host
 from berth.webhook.delivery import webhook_job_kinds
-from berth.webhook.dispatch import WebhookDispatcher, external_host
 
 
 def job_kinds(settings: Settings) -> dict[str, JobKind]:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import insert
 
-from berth.auth.keys import SecretBox
 from berth.db.models import Configuration
 from berth.db.session import Database, run_migrations
 from berth.events.types import (
@@ -21,6 +20,7 @@ from berth.events.types import (
     TagCreated,
     TagDeleted,
 )
+from berth.security.keys import SecretBox
 from berth.services.audit import (
     EVENT_TYPES,
     AuditService,

@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from berth.auth.rbac import (
+from berth.auth.ratelimit import LoginLimiter
+from berth.auth.tokens import ScopeInvalid, parse_scope, parse_scopes
+from berth.security.roles import (
     ALL_PROJECTS,
     Permission,
     ProjectRef,
@@ -20,8 +22,6 @@ from berth.auth.rbac import (
     repository_actions,
     visible_project_ids,
 )
-from berth.auth.ratelimit import LoginLimiter
-from berth.auth.tokens import ScopeInvalid, parse_scope, parse_scopes
 from berth.services.configurations import coerce
 from berth.services.errors import BadRequest, TooManyRequests
 from berth.services.projects import name_problem, normalize_allowlist, normalize_metadata
@@ -177,7 +177,7 @@ def test_only_admins_may_hand_out_user_and_member_management():
 
 
 def test_sealed_values_can_be_given_a_maximum_age():
-    from berth.auth.keys import SecretBox
+    from berth.security.keys import SecretBox
 
     box = SecretBox(b"k" * 32)
     sealed = box.seal("state")

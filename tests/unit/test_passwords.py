@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from berth.auth.passwords import (
+from berth.security.passwords import (
     PASSWORD_RULES,
     generate_secret,
     hash_password,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from berth.auth.rbac import (
+from berth.security.roles import (
     ANONYMOUS,
     PULL,
     PUSH,

@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from berth.auth.rbac import ProjectRef
 from berth.events.types import ArtifactPulled, ArtifactPushed, QuotaExceeded, TagCreated
+from berth.security.roles import ProjectRef
+from berth.services import webhook_dispatch
+from berth.services.webhook_dispatch import WebhookDispatcher, external_host
 from berth.services.webhooks import PolicyRecord, StoredTarget
-from berth.webhook import dispatch
-from berth.webhook.dispatch import WebhookDispatcher, external_host
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -130,7 +130,7 @@ def test_nothing_is_enqueued_when_notifications_are_off_or_no_policy_names_the_e
 
 
 def test_a_busy_database_is_tried_again(monkeypatch):
-    monkeypatch.setattr(dispatch, "WRITE_RETRY_DELAYS", (0.0, 0.0))
+    monkeypatch.setattr(webhook_dispatch, "WRITE_RETRY_DELAYS", (0.0, 0.0))
     jobs = run(registry((policy(1, ("PUSH_ARTIFACT",), HTTP),), busy=2),
                ArtifactPushed(repository="team/app", digest="sha256:" + "1" * 64))
     assert len(jobs.executions) == 1 and jobs.notified == 1
@@ -142,7 +142,7 @@ def test_the_external_host_is_harbors_ext_url():
 
 
 def test_a_database_away_during_the_policy_lookup_is_tried_again(monkeypatch):
-    monkeypatch.setattr(dispatch, "WRITE_RETRY_DELAYS", (0.0, 0.0))
+    monkeypatch.setattr(webhook_dispatch, "WRITE_RETRY_DELAYS", (0.0, 0.0))
     fake = registry((policy(1, ("PUSH_ARTIFACT",), HTTP),))
     lookups = {"failures": 2}
     original = fake.configurations.get

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Request, Response
 
 from berth.api import schemas
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, project_for
-from berth.auth.rbac import ROLE_NAMES, Role
+from berth.security.roles import ROLE_NAMES, Role
 from berth.services.errors import BadRequest
 from berth.services.projects import MemberRecord
 from berth.services.usergroups import LDAP_GROUP

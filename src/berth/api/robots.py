@@ -17,7 +17,8 @@ from berth.api.deps import (
     require_system,
     visible_project,
 )
-from berth.auth.rbac import (
+from berth.query import Fuzzy, QueryInvalid, parse_query
+from berth.security.roles import (
     ALL_PROJECTS,
     Permission,
     Subject,
@@ -26,7 +27,6 @@ from berth.auth.rbac import (
     is_allowed_system,
     permissions_in,
 )
-from berth.query import Fuzzy, QueryInvalid, parse_query
 from berth.services.errors import BadRequest, Denied, Forbidden
 from berth.services.registry import Registry
 from berth.services.robots import RobotGrant, RobotRecord, parse_access

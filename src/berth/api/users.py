@@ -16,7 +16,7 @@ from berth.api.deps import (
     require_system,
     visible_project,
 )
-from berth.auth.rbac import (
+from berth.security.roles import (
     ADMIN_ONLY_SYSTEM_PERMISSIONS,
     ROBOT_SYSTEM_PERMISSIONS,
     Permission,

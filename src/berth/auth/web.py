@@ -18,10 +18,10 @@ from starlette.responses import RedirectResponse, Response
 
 from berth.auth import oidc
 from berth.auth.authenticator import Authenticator
-from berth.auth.keys import SecretBox
 from berth.auth.sessions import SessionStore
 from berth.auth.token_service import client_address
 from berth.config import Settings
+from berth.security.keys import SecretBox
 from berth.services.errors import BadRequest, Conflict, NotFound, PreconditionFailed, ServiceError, Unauthorized
 from berth.services.usergroups import OIDC_GROUP
 

@@ -228,7 +228,7 @@ def rotate_token_key(
 ) -> None:
     """Make a new registry-token signing key. Running servers sign with it within a minute (or at
     restart) and keep accepting tokens signed by the kept older keys until those expire."""
-    from berth.auth.keys import TokenKeyRing
+    from berth.security.keys import TokenKeyRing
 
     settings = load_settings(config, data_dir=data_dir)
     ring = TokenKeyRing(settings.keys_dir)

@@ -16,11 +16,11 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
-from berth.auth.keys import SecretBox
 from berth.db.models import Configuration, User, utcnow
 from berth.db.session import Database
 from berth.events.bus import EventBus
 from berth.events.types import ResourceChanged
+from berth.security.keys import SecretBox
 from berth.services.audit_forward import endpoint_reachable
 from berth.services.errors import BadRequest
 

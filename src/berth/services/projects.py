@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from sqlalchemy import Select, and_, delete, func, or_, select, union, update
 from sqlalchemy.exc import IntegrityError
 
-from berth.auth.rbac import ProjectRef, Role
 from berth.db.models import (
     Blob,
     CveAllowlist,
@@ -35,6 +34,7 @@ from berth.db.models import (
 from berth.db.session import Database
 from berth.events.bus import EventBus
 from berth.events.types import ResourceChanged
+from berth.security.roles import ProjectRef, Role
 from berth.services.cache import LruCache
 from berth.services.errors import BadRequest, Conflict, NotFound, PreconditionFailed
 from berth.services.querying import conditions, orderings

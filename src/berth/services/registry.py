@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select
 
-from berth.auth.keys import SecretBox
 from berth.config import MAX_MANIFEST_BYTES, Settings
 from berth.db.models import Manifest, Repository, Tag, Upload
 from berth.db.session import Database
 from berth.events.bus import EventBus
 from berth.events.types import ArtifactDeleted, RepositoryDeleted
 from berth.jobs.store import JobStore
+from berth.security.keys import SecretBox
 from berth.services.artifacts import ArtifactService
 from berth.services.audit import AuditService
 from berth.services.audit_forward import SyslogForwarder

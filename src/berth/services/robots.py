@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from berth.auth.passwords import generate_secret, password_problem
-from berth.auth.rbac import ALL_PROJECTS, Permission
 from berth.db.models import Project, Robot, RobotPermission, utcnow
 from berth.db.session import Database
 from berth.events.bus import EventBus
 from berth.events.types import ResourceChanged
+from berth.security.passwords import generate_secret, password_problem
+from berth.security.roles import ALL_PROJECTS, Permission
 from berth.services.errors import BadRequest, Conflict, NotFound
 from berth.services.users import hash_off_loop, verify_off_loop
 

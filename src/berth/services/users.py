@@ -10,7 +10,11 @@ from datetime import datetime
 from sqlalchemy import Select, and_, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from berth.auth.passwords import (
+from berth.db.models import ProjectMember, User, UserGroupMember, WebSession, utcnow
+from berth.db.session import Database
+from berth.events.bus import EventBus
+from berth.events.types import ResourceChanged
+from berth.security.passwords import (
     ILLEGAL_NAME_CHARS,
     hash_password,
     name_problem,
@@ -18,10 +22,6 @@ from berth.auth.passwords import (
     password_problem,
     verify_password,
 )
-from berth.db.models import ProjectMember, User, UserGroupMember, WebSession, utcnow
-from berth.db.session import Database
-from berth.events.bus import EventBus
-from berth.events.types import ResourceChanged
 from berth.services.errors import BadRequest, Conflict, Forbidden, NotFound
 from berth.services.querying import conditions, orderings
 

@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from berth.auth.keys import SecretBox
 from berth.db.models import Execution, WebhookPolicy, utcnow
 from berth.db.session import Database
+from berth.security.keys import SecretBox
 from berth.services.cache import LruCache
 from berth.services.errors import BadRequest, Conflict, NotFound
 from berth.services.querying import conditions, orderings

@@ -24,8 +24,8 @@ from berth.events.types import Event
 from berth.webhook.payloads import RepositoryFacts, event_type_of, harbor_payload, render
 from berth.webhook.policy import SLACK, VENDOR_TYPES
 
-if TYPE_CHECKING:  # services are handed in; importing them here would point an arrow upwards
-    from berth.auth.rbac import ProjectRef
+if TYPE_CHECKING:  # annotations only: background.py hands the registry in
+    from berth.security.roles import ProjectRef
     from berth.services.registry import Registry
     from berth.services.webhooks import PolicyRecord
 

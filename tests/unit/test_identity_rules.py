@@ -10,18 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from berth.auth.ratelimit import LoginLimiter
+from berth.auth.rbac import Subject, is_allowed_system, repository_actions, visible_project_ids
 from berth.auth.tokens import ScopeInvalid, parse_scope, parse_scopes
-from berth.security.roles import (
-    ALL_PROJECTS,
-    Permission,
-    ProjectRef,
-    Role,
-    Subject,
-    grantable,
-    is_allowed_system,
-    repository_actions,
-    visible_project_ids,
-)
+from berth.security.roles import ALL_PROJECTS, Permission, ProjectRef, Role, grantable
 from berth.services.configurations import coerce
 from berth.services.errors import BadRequest, TooManyRequests
 from berth.services.projects import name_problem, normalize_allowlist, normalize_metadata

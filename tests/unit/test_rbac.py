@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from berth.security.roles import (
-    ANONYMOUS,
-    PULL,
-    PUSH,
-    ROLE_PERMISSIONS,
-    Permission,
-    ProjectRef,
-    Role,
-    Subject,
-    is_allowed,
-    permissions_in,
-)
+from berth.auth.rbac import ANONYMOUS, Subject, is_allowed, permissions_in
+from berth.security.roles import PULL, PUSH, ROLE_PERMISSIONS, Permission, ProjectRef, Role
 
 PRIVATE = ProjectRef(id=7, public=False)
 PUBLIC = ProjectRef(id=8, public=True)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request, Response
 
 from berth.api import schemas
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, project_for, require_login, require_system
-from berth.security.roles import audit_project_ids
+from berth.auth.rbac import audit_project_ids
 from berth.services.audit import EVENT_TYPES, AuditRecord
 
 router = APIRouter(tags=["auditlog"])

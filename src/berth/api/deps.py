@@ -9,9 +9,10 @@ from urllib.parse import urlencode
 from fastapi import Depends, Query, Request, Response
 
 from berth.auth.authenticator import Authenticator
+from berth.auth.rbac import ANONYMOUS, Subject, is_allowed, is_allowed_system
 from berth.auth.token_service import client_address
 from berth.events.actor import Actor, set_actor
-from berth.security.roles import ANONYMOUS, Permission, ProjectRef, Subject, is_allowed, is_allowed_system
+from berth.security.roles import Permission, ProjectRef
 from berth.services.errors import Forbidden, NotFound, ServiceError, Unauthorized
 from berth.services.projects import ProjectRecord
 from berth.services.registry import Registry

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Request, Response
 
 from berth.api import schemas
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, require_project, require_system, visible_project
-from berth.security.roles import Subject
+from berth.auth.rbac import Subject
 from berth.services.errors import BadRequest
 from berth.services.labels import GLOBAL, PROJECT, LabelRecord
 from berth.services.registry import Registry

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Body, Query, Request, Response
 
 from berth.api import schemas
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, project_for, require_login
-from berth.security.roles import ALL_PROJECTS, Permission, Role, Subject, is_allowed_system
+from berth.auth.rbac import Subject, is_allowed_system
+from berth.security.roles import ALL_PROJECTS, Permission, Role
 from berth.services.errors import BadRequest, Forbidden, NotFound
 from berth.services.projects import ProjectFilter, ProjectRecord, normalize_allowlist
 from berth.services.users import ADMIN_ID

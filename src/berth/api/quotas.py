@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Request, Response
 from berth.api import schemas
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, require_login, require_system
 from berth.api.projects import project_body
-from berth.security.roles import visible_project_ids
+from berth.auth.rbac import visible_project_ids
 from berth.services.errors import BadRequest
 from berth.services.projects import ProjectFilter
 from berth.services.quotas import QuotaRecord

@@ -16,7 +16,7 @@ from berth.api.deps import (
     visible_project,
     visible_project_ref,
 )
-from berth.security.roles import Subject, visible_project_ids
+from berth.auth.rbac import Subject, visible_project_ids
 from berth.services.errors import NotFound
 from berth.services.registry import Registry
 from berth.services.repositories import RepositoryRecord

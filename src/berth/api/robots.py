@@ -17,16 +17,9 @@ from berth.api.deps import (
     require_system,
     visible_project,
 )
+from berth.auth.rbac import Subject, is_allowed, is_allowed_system, permissions_in
 from berth.query import Fuzzy, QueryInvalid, parse_query
-from berth.security.roles import (
-    ALL_PROJECTS,
-    Permission,
-    Subject,
-    grantable,
-    is_allowed,
-    is_allowed_system,
-    permissions_in,
-)
+from berth.security.roles import ALL_PROJECTS, Permission, grantable
 from berth.services.errors import BadRequest, Denied, Forbidden
 from berth.services.registry import Registry
 from berth.services.robots import RobotGrant, RobotRecord, parse_access

@@ -16,14 +16,8 @@ from berth.api.deps import (
     require_system,
     visible_project,
 )
-from berth.security.roles import (
-    ADMIN_ONLY_SYSTEM_PERMISSIONS,
-    ROBOT_SYSTEM_PERMISSIONS,
-    Permission,
-    Subject,
-    is_allowed_system,
-    permissions_in,
-)
+from berth.auth.rbac import Subject, is_allowed_system, permissions_in
+from berth.security.roles import ADMIN_ONLY_SYSTEM_PERMISSIONS, ROBOT_SYSTEM_PERMISSIONS, Permission
 from berth.services.errors import BadRequest, Forbidden, PreconditionFailed
 from berth.services.registry import Registry
 from berth.services.users import ADMIN_ID, UserRecord

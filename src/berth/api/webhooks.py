@@ -12,7 +12,8 @@ from fastapi.responses import PlainTextResponse
 from berth.api import schemas
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, project_for
 from berth.api.executions import execution_body, task_body
-from berth.security.roles import Permission, Subject, is_allowed
+from berth.auth.rbac import Subject, is_allowed
+from berth.security.roles import Permission
 from berth.services.errors import NotFound
 from berth.services.projects import ProjectRecord
 from berth.services.registry import Registry

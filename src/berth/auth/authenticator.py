@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import structlog
 
 from berth.auth import ldap as ldap_provider
+from berth.auth.rbac import ANONYMOUS, Subject
 from berth.auth.ratelimit import LoginLimiter
 from berth.auth.tokens import TokenInvalid, TokenIssuer
-from berth.security.roles import ANONYMOUS, Subject
 from berth.services.configurations import ConfigurationService
 from berth.services.errors import BadRequest, Conflict, Unauthorized
 from berth.services.projects import ProjectService

@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from berth.auth.authenticator import Authenticator
+from berth.auth.rbac import Subject
 from berth.db.models import WebSession, utcnow
 from berth.db.session import Database
-from berth.security.roles import Subject
 from berth.services.errors import Forbidden
 
 SESSION_COOKIE = "sid"

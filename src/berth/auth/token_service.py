@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from berth.auth.authenticator import Authenticator
+from berth.auth.rbac import Subject, repository_actions
 from berth.auth.tokens import SERVICE, ScopeInvalid, parse_scopes
 from berth.references import is_valid_name
-from berth.security.roles import Subject, repository_actions
 from berth.services.errors import ServiceError
 
 log = structlog.get_logger("berth.auth")

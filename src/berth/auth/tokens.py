@@ -12,8 +12,8 @@ from typing import Any
 
 import jwt
 
+from berth.auth.rbac import Subject
 from berth.security.keys import TokenKeyRing
-from berth.security.roles import Subject
 from berth.services.cache import LruCache
 
 ISSUER = "harbor-token-issuer"

@@ -9,12 +9,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from berth.auth.rbac import ANONYMOUS, Subject, repository_actions, visible_project_ids
 from berth.auth.token_service import client_address
 from berth.auth.tokens import SERVICE
 from berth.events.actor import Actor, set_actor
 from berth.oci.context import Front
 from berth.oci.errors import error_response
-from berth.security.roles import ANONYMOUS, Subject, repository_actions, visible_project_ids
 from berth.services.errors import ServiceError
 
 #: the action each method needs on a repository (uploads always need push, whatever the method)

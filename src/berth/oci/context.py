@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from berth.auth.authenticator import Authenticator
+from berth.auth.rbac import Subject, repository_actions
 from berth.config import Settings
-from berth.security.roles import Subject, repository_actions
 from berth.services.registry import Registry
 
 

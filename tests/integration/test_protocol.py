@@ -399,6 +399,23 @@ def test_delete_by_tag_removes_only_that_tag(v2):
     assert again.status_code == 404 and error_codes(again) == ["MANIFEST_UNKNOWN"]
 
 
+@pytest.mark.parametrize("reference", [".INVALID_MANIFEST_NAME", "-lead", "a" * 129, "a+b"])
+def test_a_reference_neither_tag_nor_digest_is_an_unknown_manifest_but_an_invalid_tag_to_push(v2, reference):
+    """The OCI conformance suite's nonexistent-manifest cases: 404 MANIFEST_UNKNOWN on GET, HEAD and DELETE
+    (distribution's router does not match such a reference); a PUT names a tag, so it is TAG_INVALID."""
+    name = unique("edges/refs")
+    image = build_image(seed=15, layers=1)
+    v2.push_image(name, image, "keep")
+
+    for method in ("GET", "DELETE"):
+        response = v2.http.request(method, f"/v2/{name}/manifests/{reference}")
+        assert response.status_code == 404 and error_codes(response) == ["MANIFEST_UNKNOWN"], method
+    assert v2.http.head(f"/v2/{name}/manifests/{reference}").status_code == 404
+    pushed = v2.put_manifest(name, reference, image.manifest, OCI_MANIFEST)
+    assert pushed.status_code == 400 and error_codes(pushed) == ["TAG_INVALID"]
+    assert v2.http.get(f"/v2/{name}/tags/list").json()["tags"] == ["keep"]
+
+
 def test_delete_by_digest_removes_the_manifest_with_its_tags_and_referrers_entry(v2):
     name = unique("tags/app")
     digest = push_tags(v2, name, ["a", "b"])

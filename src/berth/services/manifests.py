@@ -22,6 +22,7 @@ from berth.references import (
     InvalidDigest,
     digest_of,
     is_digest_reference,
+    is_manifest_reference,
     is_valid_tag,
     parse_digest,
 )
@@ -198,13 +199,13 @@ class ManifestService:
         if record is not None:
             return record
         version = self._cache.version
+        _check_reference(reference)
         repo_id = await self._repositories.require(repository)
         columns = (Manifest.digest, Manifest.media_type, Manifest.content)
         if is_digest_reference(reference):
             digest = parse_blob_digest(reference)
             query = select(*columns).where(Manifest.repository_id == repo_id, Manifest.digest == str(digest))
         else:
-            _check_tag(reference)
             query = (
                 select(*columns)
                 .join(Tag, Tag.manifest_id == Manifest.id)
@@ -363,6 +364,7 @@ class ManifestService:
 
     async def delete(self, repository: str, reference: str) -> None:
         """Delete a tag (by tag) or a manifest and every tag on it (by digest)."""
+        _check_reference(reference)
         repo_id = await self._repositories.require(repository)
         deleted: ArtifactDeleted | None = None
         async with self._db.write() as conn:
@@ -381,7 +383,6 @@ class ManifestService:
                 if row is not None and self._quotas is not None:
                     await self._quotas.release(conn, held, str(digest), row.size)  # Harbor refreshes usage
             else:
-                _check_tag(reference)
                 result = await conn.execute(
                     delete(Tag).where(Tag.repository_id == repo_id, Tag.name == reference)
                 )
@@ -427,6 +428,12 @@ class ManifestService:
                 descriptor["annotations"] = orjson.loads(row.annotations)
             descriptors.append(descriptor)
         return descriptors
+
+
+def _check_reference(reference: str) -> None:
+    """A GET, HEAD or DELETE of what is neither a tag nor a digest finds nothing (404, as distribution)."""
+    if not is_manifest_reference(reference):
+        raise ManifestUnknown("manifest unknown to registry: not a tag nor a digest", {"reference": reference[:200]})
 
 
 def _check_tag(tag: str) -> None:

@@ -87,5 +87,13 @@ def is_digest_reference(reference: str) -> bool:
     return ":" in reference
 
 
+def is_manifest_reference(reference: str) -> bool:
+    """A tag, or a digest (a colon; whether the digest is well formed is checked later, 400 if not).
+
+    Anything else cannot name a manifest: distribution's router does not even match it.
+    """
+    return is_digest_reference(reference) or is_valid_tag(reference)
+
+
 def digest_of(data: bytes, algorithm: str = "sha256") -> str:
     return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"

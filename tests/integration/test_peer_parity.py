@@ -50,6 +50,12 @@ DIVERGENCES = {
         "MANIFEST_UNKNOWN; berth serves the stored manifest with its true Content-Type (the spec has clients "
         "check Content-Type, and only asks them to send Accept)"
     ),
+    "get-invalid-reference": (
+        "a reference that is neither a tag nor a digest does not match the peer's router: a text/plain 404 page; "
+        "berth answers the same 404 with the spec's JSON body (MANIFEST_UNKNOWN)"
+    ),
+    "head-invalid-reference": "as get-invalid-reference (a HEAD has no body, but berth's Content-Type is JSON)",
+    "delete-invalid-reference": "as get-invalid-reference",
     "delete-blob": "berth also names the deleted blob in Docker-Content-Digest on the 202; the peer sends none",
 }
 
@@ -232,6 +238,10 @@ def run_session(base_url: str, name: str, auth: tuple[str, str] | None = None) -
         t.record("head-unknown-blob", http.head(f"/v2/{name}/blobs/{sha256(b'nope')}"))
         t.record("get-unknown-manifest-tag", c.get_manifest(name, "nope"))
         t.record("get-unknown-manifest-digest", c.get_manifest(name, sha256(b"nope")))
+        t.record("get-invalid-reference", c.get_manifest(name, ".INVALID_MANIFEST_NAME"))
+        r = http.head(f"/v2/{name}/manifests/.INVALID_MANIFEST_NAME")
+        t.record("head-invalid-reference", r, type=r.headers.get("Content-Type", "").split(";")[0])
+        t.record("delete-invalid-reference", http.delete(f"/v2/{name}/manifests/.INVALID_MANIFEST_NAME"))
         t.record("tags-of-unknown-repo", http.get(f"/v2/{name}-never/tags/list"))
         missing = manifest.replace(sha256(blob_b).encode(), sha256(b"missing").encode())
         t.record("push-manifest-missing-blob", c.put_manifest(name, "broken", missing, OCI_MANIFEST))
@@ -291,5 +301,8 @@ def test_berth_answers_the_spec_where_the_peer_diverges(transcripts):
     assert berth["tags-n-0"]["tags"] == []
     assert berth["referrers"]["status"] == 200
     assert berth["delete-blob"]["status"] == 202
+    for step in ("get-invalid-reference", "delete-invalid-reference"):
+        assert berth[step] == {"status": 404, "codes": ["MANIFEST_UNKNOWN"]}, step
+    assert berth["head-invalid-reference"] == {"status": 404, "type": "application/json"}
     assert berth["get-oci-manifest-without-accept"]["type"] == OCI_MANIFEST
     assert berth["push-referrer"]["subject"] == berth["get-manifest-by-digest"]["digest"]

@@ -18,6 +18,8 @@ from tests.conftest import Server
 from .helpers import (
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
+    EMPTY_JSON,
+    OCI_EMPTY,
     OCI_INDEX,
     OCI_MANIFEST,
     V2,
@@ -399,6 +401,23 @@ def test_delete_by_tag_removes_only_that_tag(v2):
     assert again.status_code == 404 and error_codes(again) == ["MANIFEST_UNKNOWN"]
 
 
+@pytest.mark.parametrize("reference", [".INVALID_MANIFEST_NAME", "-lead", "a" * 129, "a+b"])
+def test_a_reference_neither_tag_nor_digest_is_an_unknown_manifest_but_an_invalid_tag_to_push(v2, reference):
+    """The OCI conformance suite's nonexistent-manifest cases: 404 MANIFEST_UNKNOWN on GET, HEAD and DELETE
+    (distribution's router does not match such a reference); a PUT names a tag, so it is TAG_INVALID."""
+    name = unique("edges/refs")
+    image = build_image(seed=15, layers=1)
+    v2.push_image(name, image, "keep")
+
+    for method in ("GET", "DELETE"):
+        response = v2.http.request(method, f"/v2/{name}/manifests/{reference}")
+        assert response.status_code == 404 and error_codes(response) == ["MANIFEST_UNKNOWN"], method
+    assert v2.http.head(f"/v2/{name}/manifests/{reference}").status_code == 404
+    pushed = v2.put_manifest(name, reference, image.manifest, OCI_MANIFEST)
+    assert pushed.status_code == 400 and error_codes(pushed) == ["TAG_INVALID"]
+    assert v2.http.get(f"/v2/{name}/tags/list").json()["tags"] == ["keep"]
+
+
 def test_delete_by_digest_removes_the_manifest_with_its_tags_and_referrers_entry(v2):
     name = unique("tags/app")
     digest = push_tags(v2, name, ["a", "b"])
@@ -687,6 +706,78 @@ def test_referrers_descriptors_follow_the_spec_for_each_kind_of_referrer(v2):
     # referrers are per repository; a registry with the referrers API never answers it with 404
     elsewhere = v2.http.get(f"/v2/{unique('edges/none')}/referrers/{image.digest}")
     assert elsewhere.status_code == 200 and elsewhere.json()["manifests"] == []
+
+
+def push_referrers(v2, name: str, subject, count: int, artifact_type) -> list[str]:
+    """`count` small artifacts whose subject is `subject` (`artifact_type(i)` each), by digest; their digests."""
+    v2.push_blob(name, EMPTY_JSON)
+
+    def push(i: int) -> str:
+        doc = {
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type(i),
+            "config": descriptor(OCI_EMPTY, EMPTY_JSON), "layers": [descriptor(OCI_EMPTY, EMPTY_JSON)],
+            "subject": subject.descriptor(), "annotations": {"i": str(i)},
+        }
+        body = canonical_json(doc)
+        response = v2.put_manifest(name, sha256(body), body, OCI_MANIFEST)
+        assert response.status_code == 201, response.text
+        return sha256(body)
+
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(push, range(count)))
+
+
+def walk_referrers(v2, url: str, **params) -> tuple[list[dict], list[httpx.Response]]:
+    """Follow the Link headers from `url` to the end: every descriptor listed, and each page's response."""
+    descriptors, responses = [], []
+    response = v2.http.get(url, params=params)
+    while True:
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == OCI_INDEX
+        body = response.json()
+        assert body["schemaVersion"] == 2 and body["mediaType"] == OCI_INDEX
+        descriptors += body["manifests"]
+        responses.append(response)
+        link = next_link(response)
+        if link is None:
+            return descriptors, responses
+        response = v2.http.get(link)
+
+
+def test_referrers_page_with_n_and_link_and_without_n_stop_at_the_page_limit(v2):
+    name = unique("edges/many-referrers")
+    image = build_image(seed=30, layers=1)
+    v2.push_image(name, image, "v1")
+    kinds = ("application/vnd.example.sig", "application/vnd.example.sbom", "application/vnd.example.vex")
+    digests = push_referrers(v2, name, image, 1_030, lambda i: kinds[i % 3])
+    url = f"/v2/{name}/referrers/{image.digest}"
+
+    # without n: pages of 1,000 (the documented limit), then the rest
+    listed, pages = walk_referrers(v2, url)
+    assert [len(p.json()["manifests"]) for p in pages] == [1_000, 30]
+    assert sorted(d["digest"] for d in listed) == sorted(digests)  # each once: none lost, none twice
+    assert "Link" not in pages[-1].headers
+    assert all(d["artifactType"] in kinds and d["size"] > 0 for d in listed)
+
+    # with n: pages of n, n kept in the Link, Link absent on the last page
+    listed, pages = walk_referrers(v2, url, n=400)
+    assert [len(p.json()["manifests"]) for p in pages] == [400, 400, 230]
+    assert "n=400" in next_link(pages[0]) and "Link" not in pages[-1].headers
+    assert len({d["digest"] for d in listed}) == len(listed) == 1_030
+
+    # n above the limit is cut to the limit; n=0 lists nothing and links nowhere
+    assert len(v2.http.get(url, params={"n": 5_000}).json()["manifests"]) == 1_000
+    empty = v2.http.get(url, params={"n": 0})
+    assert empty.json()["manifests"] == [] and "Link" not in empty.headers
+    assert error_codes(v2.http.get(url, params={"n": "x"})) == ["PAGINATION_NUMBER_INVALID"]
+
+    # artifactType filtering pages too, and its Link keeps the filter
+    listed, pages = walk_referrers(v2, url, n=100, artifactType=kinds[1])
+    expected = [d for i, d in enumerate(digests) if i % 3 == 1]
+    assert sorted(d["digest"] for d in listed) == sorted(expected) and len(listed) == len(set(map(str, listed)))
+    assert {d["artifactType"] for d in listed} == {kinds[1]}
+    assert len(pages) == 4 and all(p.headers["OCI-Filters-Applied"] == "artifactType" for p in pages)
+    assert "artifactType=application%2Fvnd.example.sbom" in next_link(pages[0])
 
 
 def test_concurrent_pushes_of_the_same_image_all_succeed(berth):

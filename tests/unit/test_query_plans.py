@@ -43,3 +43,14 @@ def test_one_projects_repository_list_walks_its_index_newest_first(schema):
     assert "SEARCH repositories USING INDEX ix_repositories_project_id_created_at_id" in text, text
     assert "TEMP B-TREE" not in text, text
     assert all("USING" in line for line in text.splitlines() if line.startswith(("SEARCH", "SCAN"))), text
+
+
+@pytest.mark.parametrize("artifact_type,last", [(None, None), ("application/example", "sha256:" + "a" * 64)])
+def test_a_referrers_page_walks_the_subject_index_in_digest_order(schema, artifact_type, last):
+    from berth.references import parse_digest
+    from berth.services.manifests import ManifestService
+
+    subject = parse_digest("sha256:" + "0" * 64)
+    text = plan(schema, ManifestService.referrers_query(7, subject, artifact_type, last).limit(101))
+    assert "SEARCH manifests USING INDEX ix_manifests_repository_id_subject_digest_digest" in text, text
+    assert "TEMP B-TREE" not in text, text

@@ -14,6 +14,7 @@ from berth.api import (
     auditlogs,
     configurations,
     health,
+    icons,
     jobservice,
     labels,
     ldap,
@@ -77,7 +78,7 @@ def create_api(
         users.router, usergroups.router, robots.router, robots.permissions_router, configurations.router,
         ldap.router, oidc.router, artifacts.router, repositories.router, quotas.router, quotas.search_router,
         quotas.statistic_router, labels.router, jobservice.router, schedules.router, webhooks.router,
-        webhooks.jobs_router, auditlogs.router, auditlogs.project_router, purge.router,
+        webhooks.jobs_router, auditlogs.router, auditlogs.project_router, purge.router, icons.router,
     ):
         app.include_router(router)
     return app

@@ -15,6 +15,7 @@ from berth.api import schemas
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time
 from berth.api.labels import label_body
 from berth.api.repositories import repository_in_project
+from berth.icons import icon_of_accessory, icon_of_type
 from berth.services.artifacts import ArtifactRecord, ArtifactService, TagRecord
 from berth.services.labels import LabelRecord
 from berth.services.errors import BadRequest
@@ -67,7 +68,8 @@ async def artifact_body(
         manifest_media_type=artifact.manifest_media_type, artifact_type=artifact.artifact_type or None,
         project_id=artifact.project_id, repository_id=artifact.repository_id,
         repository_name=artifact.repository_name, digest=artifact.digest, size=artifact.size,
-        push_time=harbor_time(artifact.push_time), pull_time=harbor_time(artifact.pull_time or _NEVER),
+        icon=icon_of_type(artifact.type), push_time=harbor_time(artifact.push_time),
+        pull_time=harbor_time(artifact.pull_time or _NEVER),
         extra_attrs=await registry.artifacts.extra_attrs(artifact), annotations=artifact.annotations,
         references=[
             schemas.Reference(parent_id=r.parent_id, child_id=r.child_id, child_digest=r.child_digest,
@@ -82,7 +84,8 @@ async def artifact_body(
             schemas.Accessory(id=a.id, artifact_id=a.artifact_id, subject_artifact_id=a.subject_artifact_id,
                               subject_artifact_digest=a.subject_artifact_digest,
                               subject_artifact_repo=a.subject_artifact_repo, size=a.size, digest=a.digest,
-                              type=a.type, creation_time=harbor_time(a.creation_time))
+                              type=a.type, icon=icon_of_accessory(a.type),
+                              creation_time=harbor_time(a.creation_time))
             for a in artifact.accessories
         ] if options.with_accessory else None,
     )

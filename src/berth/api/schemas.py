@@ -772,3 +772,10 @@ class PurgeScheduleIn(ScheduleIn):
     status: str | None = None
     creation_time: str | None = None
     update_time: str | None = None
+
+
+class Icon(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    content_type: str = Field(alias="content-type", description="The content type of the icon")
+    content: str = Field(description="The base64 encoded content of the icon")

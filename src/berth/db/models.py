@@ -89,7 +89,8 @@ class Manifest(Base):
     __tablename__ = "manifests"
     __table_args__ = (
         UniqueConstraint("repository_id", "digest"),
-        Index("ix_manifests_repository_id_subject_digest", "repository_id", "subject_digest"),
+        # the referrers API pages by digest within one subject (keyset)
+        Index("ix_manifests_repository_id_subject_digest_digest", "repository_id", "subject_digest", "digest"),
         # the artifact list: one repository's manifests, newest first
         Index("ix_manifests_repository_id_created_at_id", "repository_id", "created_at", "id"),
     )

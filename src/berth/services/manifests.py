@@ -22,6 +22,7 @@ from berth.references import (
     InvalidDigest,
     digest_of,
     is_digest_reference,
+    is_manifest_reference,
     is_valid_tag,
     parse_digest,
 )
@@ -35,8 +36,12 @@ from berth.services.errors import (
     ManifestUnknown,
     TagInvalid,
 )
+from berth.services.paging import Page, fetch_page
 from berth.services.quotas import QuotaService
 from berth.services.repositories import RepositoryService
+
+#: the most referrers one page of the referrers API lists, and how many it lists without `n`
+REFERRERS_PAGE = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,13 +203,13 @@ class ManifestService:
         if record is not None:
             return record
         version = self._cache.version
+        _check_reference(reference)
         repo_id = await self._repositories.require(repository)
         columns = (Manifest.digest, Manifest.media_type, Manifest.content)
         if is_digest_reference(reference):
             digest = parse_blob_digest(reference)
             query = select(*columns).where(Manifest.repository_id == repo_id, Manifest.digest == str(digest))
         else:
-            _check_tag(reference)
             query = (
                 select(*columns)
                 .join(Tag, Tag.manifest_id == Manifest.id)
@@ -363,6 +368,7 @@ class ManifestService:
 
     async def delete(self, repository: str, reference: str) -> None:
         """Delete a tag (by tag) or a manifest and every tag on it (by digest)."""
+        _check_reference(reference)
         repo_id = await self._repositories.require(repository)
         deleted: ArtifactDeleted | None = None
         async with self._db.write() as conn:
@@ -381,7 +387,6 @@ class ManifestService:
                 if row is not None and self._quotas is not None:
                     await self._quotas.release(conn, held, str(digest), row.size)  # Harbor refreshes usage
             else:
-                _check_tag(reference)
                 result = await conn.execute(
                     delete(Tag).where(Tag.repository_id == repo_id, Tag.name == reference)
                 )
@@ -405,28 +410,49 @@ class ManifestService:
         self._cache.discard_where(lambda key: key[0] == repository)
 
     async def referrers(
-        self, repository: str, subject: Digest, artifact_type: str | None
-    ) -> list[dict[str, Any]]:
-        """Descriptors of the manifests in `repository` whose subject is `subject`."""
+        self, repository: str, subject: Digest, artifact_type: str | None,
+        n: int | None = None, last: str | None = None,
+    ) -> Page[dict[str, Any]]:
+        """A page of descriptors of the manifests in `repository` whose subject is `subject`, in digest order
+        after `last`: `n` of them, REFERRERS_PAGE without `n`, never more (keyset on the
+        (repository, subject, digest) index, so a page reads only its own rows)."""
         repo_id = await self._repositories.find(self._repositories.validate(repository))
         if repo_id is None:
-            return []
+            return Page([], None)
+        page = await fetch_page(
+            self._db, self.referrers_query(repo_id, subject, artifact_type, last), n, limit=REFERRERS_PAGE,
+            cursor=lambda row: row.digest, scalars=False,
+        )
+        return Page([_referrer_descriptor(row) for row in page.items], page.next_last)
+
+    @staticmethod
+    def referrers_query(  # type: ignore[no-untyped-def]
+        repo_id: int, subject: Digest, artifact_type: str | None, last: str | None,
+    ):
+        """The referrers after `last` in digest order (a test checks that it walks the index, unsorted)."""
         query = select(
             Manifest.digest, Manifest.media_type, Manifest.size, Manifest.artifact_type, Manifest.annotations
         ).where(Manifest.repository_id == repo_id, Manifest.subject_digest == str(subject))
         if artifact_type:
             query = query.where(Manifest.artifact_type == artifact_type)
-        async with self._db.read() as conn:
-            rows = (await conn.execute(query.order_by(Manifest.created_at, Manifest.id))).all()
-        descriptors = []
-        for row in rows:
-            descriptor: dict[str, Any] = {"mediaType": row.media_type, "digest": row.digest, "size": row.size}
-            if row.artifact_type:
-                descriptor["artifactType"] = row.artifact_type
-            if row.annotations:
-                descriptor["annotations"] = orjson.loads(row.annotations)
-            descriptors.append(descriptor)
-        return descriptors
+        if last:
+            query = query.where(Manifest.digest > last)
+        return query.order_by(Manifest.digest)
+
+
+def _referrer_descriptor(row: Any) -> dict[str, Any]:
+    descriptor: dict[str, Any] = {"mediaType": row.media_type, "digest": row.digest, "size": row.size}
+    if row.artifact_type:
+        descriptor["artifactType"] = row.artifact_type
+    if row.annotations:
+        descriptor["annotations"] = orjson.loads(row.annotations)
+    return descriptor
+
+
+def _check_reference(reference: str) -> None:
+    """A GET, HEAD or DELETE of what is neither a tag nor a digest finds nothing (404, as distribution)."""
+    if not is_manifest_reference(reference):
+        raise ManifestUnknown("manifest unknown to registry: not a tag nor a digest", {"reference": reference[:200]})
 
 
 def _check_tag(tag: str) -> None:

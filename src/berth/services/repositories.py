@@ -13,11 +13,8 @@ from berth.db.session import Database
 from berth.references import is_valid_name
 from berth.services.cache import LruCache
 from berth.services.errors import BadRequest, NameInvalid, NameUnknown, NotFound, PaginationInvalid
+from berth.services.paging import MAX_PAGE, Page, fetch_page
 from berth.services.querying import conditions, orderings
-
-#: the largest page a list endpoint returns, whatever `n` asks for
-MAX_PAGE = 10_000
-
 
 @dataclass(frozen=True, slots=True)
 class RepositoryRecord:
@@ -31,13 +28,6 @@ class RepositoryRecord:
     pull_count: int
     created_at: datetime
     updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    items: list[str]
-    #: the last item, when more follow (for the Link header)
-    next_last: str | None
 
 
 class RepositoryService:
@@ -94,7 +84,7 @@ class RepositoryService:
         self._ids.put(name, repo_id)
         return repo_id
 
-    async def catalog(self, n: int | None, last: str | None, project_ids: set[int] | None = None) -> Page:
+    async def catalog(self, n: int | None, last: str | None, project_ids: set[int] | None = None) -> Page[str]:
         """A page of repository names; only those in `project_ids` when given (what the caller may see)."""
         column = _ascii(self._db, Repository.name)
         query = select(Repository.name).order_by(column)
@@ -102,9 +92,9 @@ class RepositoryService:
             query = query.where(Repository.project_id.in_(sorted(project_ids)))
         if last:
             query = query.where(column > last)
-        return await self._page(query, n)
+        return await fetch_page(self._db, query, n)
 
-    async def tags(self, name: str, n: int | None, last: str | None) -> Page:
+    async def tags(self, name: str, n: int | None, last: str | None) -> Page[str]:
         """A page of the repository's tags; without `n`, all of them (as distribution answers)."""
         repo_id = await self.require(name)
         if n is not None and n < 0:
@@ -169,30 +159,6 @@ class RepositoryService:
         """Drop what is cached about a deleted repository."""
         self._ids.discard(name)
         self._tag_lists.discard(repo_id)
-
-    async def _page(self, query, n: int | None) -> Page:  # type: ignore[no-untyped-def]
-        if n is not None and n < 0:
-            raise PaginationInvalid("n must be a non-negative integer")
-        if n == 0:
-            return Page([], None)
-        limit = min(n if n is not None else MAX_PAGE, MAX_PAGE)
-        async with self._db.read() as conn:
-            rows = (await conn.execute(query.limit(limit + 1))).scalars().all()
-        if len(rows) > limit:
-            return Page(list(rows[:limit]), rows[limit - 1])
-        return Page(list(rows), None)
-
-
-def parse_page_size(text: str | None) -> int | None:
-    if text is None or text == "":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise PaginationInvalid(f"invalid page size n={text[:40]!r}") from None
-    if value < 0:
-        raise PaginationInvalid(f"invalid page size n={value}")
-    return value
 
 
 def _ascii(db: Database, column):  # type: ignore[no-untyped-def]

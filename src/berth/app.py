@@ -178,4 +178,3 @@ class BerthApp:
                 await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-

@@ -68,7 +68,7 @@ class OciApp:
     def __init__(self, front: Front) -> None:
         self.front = front
         # a failing database or blob store answers in the spec's error body (berth.guard)
-        self._guarded = FaultGuard(self._serve, lambda status, code, message: error_response(status, code, message))
+        self._guarded = FaultGuard(self._serve, error_response)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_version(message: Message) -> None:

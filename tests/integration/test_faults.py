@@ -20,11 +20,22 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server, start_berth
+from tests.conftest import AUTH_FILE, Server, start_berth
 from tests.object_stores import S3_BUCKET, S3_CREDENTIALS, start_moto, stop_server
 from tests.postgres_cluster import PostgresCluster
 
-from .helpers import sha256, with_query
+from .helpers import (
+    OCI_CONFIG,
+    OCI_LAYER_GZIP,
+    OCI_MANIFEST,
+    Image,
+    build_image,
+    canonical_json,
+    descriptor,
+    sha256,
+    with_query,
+    write_oci_layout,
+)
 
 MiB = 1024 * 1024
 
@@ -174,6 +185,32 @@ def test_health_shows_the_blob_store_unhealthy_while_the_disk_is_full(berth_on_s
     assert _health(server)["registry"] == {"name": "registry", "status": "healthy"}
     with server.client() as client:
         assert _push(client, "faults/tiny", b"tiny").status_code == 201
+
+
+def test_skopeo_sees_insufficient_storage_and_the_next_copy_works(berth_on_small_disk: Server, skopeo, tmp_path) -> None:
+    server = berth_on_small_disk
+    layer, config = os.urandom(60 * MiB), canonical_json({"architecture": "amd64", "os": "linux"})
+    manifest = canonical_json({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(OCI_CONFIG, config),
+                               "layers": [descriptor(OCI_LAYER_GZIP, layer)]})
+    layout = write_oci_layout(tmp_path / "layout", {"big": Image(manifest, OCI_MANIFEST, [config, layer]),
+                                                    "small": build_image(7)})
+
+    def copy(tag: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [skopeo, "--insecure-policy", "--tmpdir", str(tmp_path), "copy", "--dest-tls-verify=false",
+             f"oci:{layout}:{tag}", f"docker://{server.host}/faults/app:{tag}"],
+            capture_output=True, text=True, timeout=120, env={**os.environ, "REGISTRY_AUTH_FILE": str(AUTH_FILE)},
+        )
+
+    big = copy("big")
+    # Docker-family clients print only the status line of a 5xx (the JSON body is for curl, oras, Harbor clients)
+    assert big.returncode != 0 and "507 Insufficient Storage" in big.stderr, big.stderr
+    assert copy("small").returncode == 0
+    with server.client() as client:
+        assert client.head(f"/v2/faults/app/blobs/{sha256(layer)}").status_code == 404
+        assert client.get("/v2/faults/app/tags/list").json()["tags"] == ["small"]
+    storage = server.data_dir / "storage"
+    assert _files(storage / "tmp") == [] and _files(storage / "uploads") == []
 
 
 # -- a stopped PostgreSQL ----------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from berth.background import Background, job_kinds
 from berth.jobs.store import SCHEDULER
 from berth.api.errors import harbor_render
 from berth.config import Settings
+from berth.faults import log_failure
 from berth.guard import FaultGuard
 from berth.oci.context import Front
 from berth.oci.errors import error_response
@@ -121,8 +122,8 @@ class BerthApp:
             await asyncio.sleep(self.settings.pull_count_flush_seconds)
             try:
                 await self.registry.pulls.flush()
-            except Exception:  # counts are best effort; the server goes on
-                log.exception("writing pull counts failed")
+            except Exception as exc:  # counts are best effort; the server goes on
+                log_failure(log, "writing pull counts failed", exc)
 
     async def _purge_uploads(self) -> None:
         assert self.registry is not None
@@ -132,8 +133,8 @@ class BerthApp:
                 purged = await self.registry.uploads.purge_expired(expiry)
                 if purged:
                     log.info("purged expired uploads", count=purged)
-            except Exception:  # housekeeping must never stop the server
-                log.exception("upload purge failed")
+            except Exception as exc:  # housekeeping must never stop the server
+                log_failure(log, "upload purge failed", exc)
             await asyncio.sleep(3600)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

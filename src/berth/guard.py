@@ -8,7 +8,7 @@ import structlog
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from berth.services.faults import classify, describe
+from berth.faults import log_failure
 
 log = structlog.get_logger("berth.faults")
 
@@ -50,12 +50,8 @@ class FaultGuard:
         try:
             await self.app(scope, receive, watch)
         except Exception as exc:
-            fault = classify(exc)
-            where = {"method": scope.get("method"), "path": scope.get("path"), "response_started": started}
-            if fault is None:
-                log.exception("request failed", **where)
-            else:
-                log.error(f"request failed: {fault.message}", component=fault.component, cause=describe(exc), **where)
+            fault = log_failure(log, "request failed", exc, method=scope.get("method"), path=scope.get("path"),
+                                response_started=started)
             if started:
                 return  # the server closes the unfinished response
             if fault is None:

@@ -262,6 +262,12 @@ def test_a_stopped_database_answers_503_and_berth_recovers_when_it_returns(postg
             assert client.get("/api/v2.0/projects").status_code == 200
         for failed in (mid, tags, projects, created):
             _assert_logged_once(server, "database unavailable", failed.request, "cause=")
+        # background work polling the database meanwhile logs one line per failed attempt, no traceback
+        lines = server.log().splitlines()
+        for i, line in enumerate(lines):
+            if "claiming jobs failed" in line or "firing schedules failed" in line:
+                assert "failed: database unavailable" in line and "cause=" in line, line
+                assert i + 1 == len(lines) or not lines[i + 1].startswith("Traceback"), lines[i + 1]
     finally:
         server.stop()
 

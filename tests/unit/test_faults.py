@@ -1,4 +1,4 @@
-"""berth.services.faults.classify on real failures, and FaultGuard turning them into answers."""
+"""berth.faults.classify on real failures, and FaultGuard turning them into answers."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from berth.guard import FaultGuard
 from berth.oci.errors import error_response
-from berth.services import faults
+from berth import faults
 from berth.storage.objectstore import from_url
 
 

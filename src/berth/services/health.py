@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from berth.db.session import Database
 from berth.quotas import format_size
-from berth.services.faults import STORAGE_FULL, classify, describe
+from berth.faults import STORAGE_FULL, classify, describe
 from berth.storage import paths
 from berth.storage.base import StorageDriver
 

@@ -31,7 +31,7 @@ from berth.services.errors import (
     SizeInvalid,
     Unsupported,
 )
-from berth.services.faults import classify
+from berth.faults import classify
 from berth.services.quotas import QuotaExceededError, QuotaService
 from berth.services.repositories import RepositoryService
 from berth.storage import paths

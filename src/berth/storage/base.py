@@ -51,7 +51,7 @@ class StorageDriver(Protocol):
         """Bytes still free for new objects, or None when the store cannot tell (object stores).
 
         Cheap and non-blocking on a local disk (one statvfs), so health checks and metrics can
-        call it often; a full store makes writes fail with OSError ENOSPC (see berth.services.faults).
+        call it often; a full store makes writes fail with OSError ENOSPC (see berth.faults).
         """
 
     async def close(self) -> None:

@@ -12,6 +12,7 @@ import sqlite3
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 _SQLITE_FULL = 13
 _DATABASE_MODULES = ("sqlalchemy.", "asyncpg.", "aiosqlite.")
@@ -124,3 +125,13 @@ def describe(exc: BaseException) -> str:
     """The exception's type and first line, for the log (obstore appends a long debug dump)."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
+
+
+def log_failure(logger: Any, event: str, exc: BaseException, **fields: Any) -> Fault | None:
+    """Log a failure once: a fault as one line naming it and its cause, anything else with its traceback."""
+    fault = classify(exc)
+    if fault is None:
+        logger.error(event, exc_info=exc, **fields)
+    else:
+        logger.error(f"{event}: {fault.message}", component=fault.component, cause=describe(exc), **fields)
+    return fault

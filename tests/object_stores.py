@@ -84,13 +84,11 @@ def _stop(server: Server) -> None:
         server.process.wait()
 
 
-@pytest.fixture(scope="session")
-def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A moto S3 server (`python -m moto.server`) with the test bucket created."""
+def start_moto(log: Path, port: int | None = None) -> Server:
+    """A moto S3 server (`python -m moto.server`) with the test bucket created; stop it with stop_server."""
     import boto3
 
-    port = _free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    port = port or _free_port()
     argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     server = _start("moto", argv, f"http://127.0.0.1:{port}", log)
     try:
@@ -102,6 +100,21 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             region_name=S3_CREDENTIALS["region"],
         )
         s3.create_bucket(Bucket=S3_BUCKET)
+    except BaseException:
+        _stop(server)
+        raise
+    return server
+
+
+def stop_server(server: Server) -> None:
+    _stop(server)
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A moto S3 server shared by the session, with the test bucket created."""
+    server = start_moto(tmp_path_factory.mktemp("moto") / "moto.log")
+    try:
         yield server
     finally:
         _stop(server)

@@ -20,7 +20,10 @@ from berth.auth.tokens import TokenIssuer
 from berth.auth.web import WebLogin
 from berth.background import Background, job_kinds
 from berth.jobs.store import SCHEDULER
+from berth.api.errors import harbor_render
 from berth.config import Settings
+from berth.faults import log_failure
+from berth.guard import FaultGuard
 from berth.oci.context import Front
 from berth.oci.errors import error_response
 from berth.oci.routes import OciApp
@@ -42,6 +45,8 @@ class BerthApp:
         self._web: WebLogin | None = None
         self._oci: OciApp | None = None
         self._api: ASGIApp | None = None
+        self._login: ASGIApp | None = None
+        self._token: ASGIApp = FaultGuard(self._issue_token, harbor_render)
         self._housekeeping: asyncio.Task[None] | None = None
         self._key_watch: asyncio.Task[None] | None = None
         self._pull_flush: asyncio.Task[None] | None = None
@@ -60,6 +65,7 @@ class BerthApp:
         secure = settings.tls_cert is not None or (settings.public_url or "").startswith("https://")
         sessions = SessionStore(db, self.auth, secure_cookies=secure)
         self._web = WebLogin(self.auth, sessions, box, settings)
+        self._login = FaultGuard(self._web, harbor_render)
         self._oci = OciApp(Front(registry, settings, self.auth))
         job_types = sorted({*job_kinds(settings), SCHEDULER})
         self._api = create_api(registry, self.auth, settings, sessions, self._web, job_types)
@@ -116,8 +122,8 @@ class BerthApp:
             await asyncio.sleep(self.settings.pull_count_flush_seconds)
             try:
                 await self.registry.pulls.flush()
-            except Exception:  # counts are best effort; the server goes on
-                log.exception("writing pull counts failed")
+            except Exception as exc:  # counts are best effort; the server goes on
+                log_failure(log, "writing pull counts failed", exc)
 
     async def _purge_uploads(self) -> None:
         assert self.registry is not None
@@ -127,8 +133,8 @@ class BerthApp:
                 purged = await self.registry.uploads.purge_expired(expiry)
                 if purged:
                     log.info("purged expired uploads", count=purged)
-            except Exception:  # housekeeping must never stop the server
-                log.exception("upload purge failed")
+            except Exception as exc:  # housekeeping must never stop the server
+                log_failure(log, "upload purge failed", exc)
             await asyncio.sleep(3600)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -142,10 +148,10 @@ class BerthApp:
             await self._oci(scope, receive, send)
             return
         if path == "/service/token" and self.auth is not None:
-            await (await issue_token(self.auth, Request(scope, receive)))(scope, receive, send)
+            await self._token(scope, receive, send)
             return
-        if path.startswith("/c/") and self._web is not None:
-            await self._web(scope, receive, send)
+        if path.startswith("/c/") and self._login is not None:
+            await self._login(scope, receive, send)
             return
         if path.startswith(API_PREFIX + "/") and self._api is not None:
             # mounted as Starlette mounts apps: root_path names the prefix, the path keeps it
@@ -153,6 +159,10 @@ class BerthApp:
             await self._api(scope, receive, send)
             return
         await error_response(404, "NOT_FOUND", "no such endpoint")(scope, receive, send)
+
+    async def _issue_token(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.auth is not None
+        await (await issue_token(self.auth, Request(scope, receive)))(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

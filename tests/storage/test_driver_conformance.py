@@ -344,3 +344,15 @@ async def test_move_over_the_server_copy_limit_streams_the_bytes(driver: Storage
     assert await collect(driver.read(KEY)) == DATA
     assert await driver.stat("uploads/u/0") is None
 
+
+
+async def test_free_bytes_is_the_file_systems_free_space_or_none(driver: StorageDriver) -> None:
+    free = driver.free_bytes()
+    if isinstance(driver, ObjectStoreDriver):
+        assert free is None  # buckets have no such figure
+        return
+    root = driver.root  # type: ignore[attr-defined]
+    vfs = os.statvfs(root)
+    assert free is not None and free > 0
+    # other processes write to the same disk meanwhile: compare loosely
+    assert abs(free - vfs.f_bavail * vfs.f_frsize) < 64 * MiB

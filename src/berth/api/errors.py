@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException
 
+from berth.guard import FaultGuard
 from berth.services.errors import ServiceError
 
 #: Harbor's error code for each status it answers with
@@ -31,7 +32,16 @@ def harbor_error(status: int, message: str, code: str | None = None) -> ORJSONRe
     )
 
 
+def harbor_render(status: int, code: str, message: str) -> ORJSONResponse:
+    """harbor_error in the argument order berth.guard.FaultGuard renders with."""
+    return harbor_error(status, message, code)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    # inside Starlette's ServerErrorMiddleware: a failing database or blob store, or any unexpected error,
+    # answers in Harbor's shape instead of a plain-text 500 (berth.guard)
+    app.add_middleware(FaultGuard, render=harbor_render)
+
     @app.exception_handler(ServiceError)
     async def _service(request: Request, exc: ServiceError) -> ORJSONResponse:
         response = harbor_error(exc.status, exc.message, exc.code)

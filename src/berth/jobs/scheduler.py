@@ -17,6 +17,7 @@ from sqlalchemy import or_, select, update
 
 from berth.db.models import Schedule, utcnow
 from berth.db.session import Database
+from berth.faults import log_failure
 from berth.jobs.store import SCHEDULER, JobStore
 from berth.schedules import due_tick
 
@@ -43,8 +44,8 @@ class Scheduler:
         while True:
             try:
                 await self.fire_due()
-            except Exception:  # the database may be away for a moment
-                log.exception("firing schedules failed")
+            except Exception as exc:  # the database may be away for a moment
+                log_failure(log, "firing schedules failed", exc)
             await asyncio.sleep(self._poll)
 
     async def fire_due(self) -> int:

@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 
 from berth.db.models import utcnow
+from berth.faults import log_failure
 from berth.jobs.kinds import JobContext, JobFatal, JobKind
 from berth.jobs.store import ERROR, STOPPED, SUCCESS, Claimed, JobStore
 
@@ -111,8 +112,8 @@ class WorkerPool:
             if free:
                 try:
                     claimed = await self._store.claim(free, self._kinds, self._settings.lease_seconds)
-                except Exception:  # the database may be away for a moment: try again at the next poll
-                    log.exception("claiming jobs failed")
+                except Exception as exc:  # the database may be away for a moment: try again at the next poll
+                    log_failure(log, "claiming jobs failed", exc)
             for claim in claimed:
                 self._start(claim)
             if claimed and len(claimed) == len(free):
@@ -174,8 +175,8 @@ class WorkerPool:
             await asyncio.sleep(interval)
             try:
                 await self._heartbeat()
-            except Exception:  # a missed heartbeat is not fatal while the lease lasts
-                log.exception("job heartbeat failed")
+            except Exception as exc:  # a missed heartbeat is not fatal while the lease lasts
+                log_failure(log, "job heartbeat failed", exc)
 
     async def _heartbeat(self) -> None:
         ids = set(self._running)

@@ -103,8 +103,13 @@ class StreamRangeResponse:
         self.headers.append((b"content-length", str(length).encode()))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        chunks = aiter(self.chunks)
+        # the first chunk before the status line: a store that cannot be read answers an error, not a cut 200
+        first = await anext(chunks, b"")
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
-        async for chunk in self.chunks:
+        if first:
+            await send({"type": "http.response.body", "body": first, "more_body": True})
+        async for chunk in chunks:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 

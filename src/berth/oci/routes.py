@@ -10,6 +10,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from berth.guard import FaultGuard
 from berth.oci import blobs, listing, manifests, referrers, uploads
 from berth.oci.access import authorize
 from berth.oci.context import Front
@@ -66,17 +67,21 @@ class OciApp:
 
     def __init__(self, front: Front) -> None:
         self.front = front
+        # a failing database or blob store answers in the spec's error body (berth.guard)
+        self._guarded = FaultGuard(self._serve, error_response)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        response = await self.dispatch(request, scope["path"], scope["method"])
-
         async def send_with_version(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message["headers"], _API_VERSION]
             await send(message)
 
-        await response(scope, receive, send_with_version)
+        await self._guarded(scope, receive, send_with_version)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response = await self.dispatch(request, scope["path"], scope["method"])
+        await response(scope, receive, send)
 
     async def dispatch(self, request: Request, path: str, method: str) -> Response:
         handlers = _EXACT.get(path)

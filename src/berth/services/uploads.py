@@ -10,6 +10,7 @@ the digest is recomputed from the stored parts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
@@ -30,6 +31,7 @@ from berth.services.errors import (
     SizeInvalid,
     Unsupported,
 )
+from berth.faults import classify
 from berth.services.quotas import QuotaExceededError, QuotaService
 from berth.services.repositories import RepositoryService
 from berth.storage import paths
@@ -147,31 +149,44 @@ class UploadService:
         """Close the session: store the final chunk if any, verify the digest, make the blob visible."""
         state = await self.status(repository, upload_id)
         async with self._lock(state.id):
-            state = await self.status(repository, state.id)
-            if chunks is not None:
-                state = await self._append(state, chunks, start, length)
             try:
-                parts = await self._parts(state)
-                actual = await self._digest(state, parts, digest.algorithm)
-                if actual != digest.hex:
-                    raise DigestInvalid(
-                        "provided digest did not match uploaded content",
-                        {"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"},
-                    )
-                await self._commit(digest, parts)
-                repo_id = await self._repositories.require(repository)
-                async with self._db.write() as conn:
-                    charge = await self._blobs.record(conn, str(digest), state.size, repo_id, repository)
-                    await conn.execute(delete(Upload).where(Upload.id == state.id))
-            except (DigestInvalid, BlobUploadInvalid, QuotaExceededError):
-                # over quota: nothing was linked; the stored bytes, if new, stay for garbage collection
-                await self.discard(state.id)
+                return await self._finish(repository, state.id, digest, chunks, start, length)
+            except Exception as exc:
+                if classify(exc) is not None:
+                    # a full disk or a lost database or store: the client starts over (as every client
+                    # does after a failed closing PUT), so nothing of this session is kept
+                    await self._abandon(state.id)
                 raise
-            self._quotas.charged(charge)
-            self._hashing.pop(state.id, None)
-            self._locks.pop(state.id, None)
-            await self._storage.delete_prefix(paths.upload_dir(state.id))
-            return BlobInfo(str(digest), state.size)
+
+    async def _finish(
+        self, repository: str, upload_id: str, digest: Digest, chunks: AsyncIterator[bytes] | None,
+        start: int | None, length: int | None,
+    ) -> BlobInfo:
+        state = await self.status(repository, upload_id)
+        if chunks is not None:
+            state = await self._append(state, chunks, start, length)
+        try:
+            parts = await self._parts(state)
+            actual = await self._digest(state, parts, digest.algorithm)
+            if actual != digest.hex:
+                raise DigestInvalid(
+                    "provided digest did not match uploaded content",
+                    {"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"},
+                )
+            await self._commit(digest, parts)
+            repo_id = await self._repositories.require(repository)
+            async with self._db.write() as conn:
+                charge = await self._blobs.record(conn, str(digest), state.size, repo_id, repository)
+                await conn.execute(delete(Upload).where(Upload.id == state.id))
+        except (DigestInvalid, BlobUploadInvalid, QuotaExceededError):
+            # over quota: nothing was linked; the stored bytes, if new, stay for garbage collection
+            await self.discard(state.id)
+            raise
+        self._quotas.charged(charge)
+        self._hashing.pop(state.id, None)
+        self._locks.pop(state.id, None)
+        await self._storage.delete_prefix(paths.upload_dir(state.id))
+        return BlobInfo(str(digest), state.size)
 
     async def monolithic(
         self, repository: str, digest: Digest, chunks: AsyncIterator[bytes], length: int | None
@@ -214,11 +229,22 @@ class UploadService:
 
     async def discard(self, upload_id: str) -> None:
         """Drop an upload session and its stored parts."""
-        async with self._db.write() as conn:
-            await conn.execute(delete(Upload).where(Upload.id == upload_id))
+        await self._delete_row(upload_id)
         self._hashing.pop(upload_id, None)
         self._locks.pop(upload_id, None)
         await self._storage.delete_prefix(paths.upload_dir(upload_id))
+
+    async def _abandon(self, upload_id: str) -> None:
+        """discard, as far as the failed database or store still allows; expiry removes what is left."""
+        self._hashing.pop(upload_id, None)
+        self._locks.pop(upload_id, None)
+        for step in (self._delete_row(upload_id), self._storage.delete_prefix(paths.upload_dir(upload_id))):
+            with contextlib.suppress(Exception):
+                await step
+
+    async def _delete_row(self, upload_id: str) -> None:
+        async with self._db.write() as conn:
+            await conn.execute(delete(Upload).where(Upload.id == upload_id))
 
     async def _parts(self, state: UploadState) -> list[str]:
         keys = [key async for key in self._storage.list(paths.upload_dir(state.id))]

@@ -47,5 +47,12 @@ class StorageDriver(Protocol):
     async def presigned_url(self, key: str, expires_seconds: int) -> str | None:
         """A time-limited URL a client can GET key from directly, when supported."""
 
+    def free_bytes(self) -> int | None:
+        """Bytes still free for new objects, or None when the store cannot tell (object stores).
+
+        Cheap and non-blocking on a local disk (one statvfs), so health checks and metrics can
+        call it often; a full store makes writes fail with OSError ENOSPC (see berth.faults).
+        """
+
     async def close(self) -> None:
         """Release connections and background resources."""

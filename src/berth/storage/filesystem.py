@@ -128,6 +128,11 @@ class FilesystemDriver:
     async def presigned_url(self, key: str, expires_seconds: int) -> str | None:
         return None
 
+    def free_bytes(self) -> int | None:
+        # f_bavail: what an unprivileged writer may still use (root's reserve excluded)
+        vfs = os.statvfs(self.root)
+        return vfs.f_bavail * vfs.f_frsize
+
     async def close(self) -> None:
         return None
 

@@ -228,6 +228,9 @@ class ObjectStoreDriver:
             self._can_sign = False
             return None
 
+    def free_bytes(self) -> int | None:
+        return None  # buckets and containers have no free-space figure
+
     async def close(self) -> None:
         return None
 

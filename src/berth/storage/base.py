@@ -47,5 +47,8 @@ class StorageDriver(Protocol):
     async def presigned_url(self, key: str, expires_seconds: int) -> str | None:
         """A time-limited URL a client can GET key from directly, when supported."""
 
+    async def capacity(self) -> tuple[int, int] | None:
+        """(free, total) bytes of the volume holding the blobs, when the driver can tell."""
+
     async def close(self) -> None:
         """Release connections and background resources."""

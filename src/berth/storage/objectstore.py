@@ -211,6 +211,9 @@ class ObjectStoreDriver:
     def local_file(self, key: str) -> str | None:
         return None
 
+    async def capacity(self) -> tuple[int, int] | None:
+        return None  # object stores have no fixed size to report
+
     async def presigned_url(self, key: str, expires_seconds: int) -> str | None:
         path = self._path(key)
         if not self._can_sign:

@@ -295,7 +295,7 @@ class _MetricsServer:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._socket = socket.socket(family, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._server = _Quiet(uvicorn.Config(app, lifespan="off", access_log=False, log_level="warning",
+        self._server = _Quiet(uvicorn.Config(app, lifespan="off", access_log=False, log_config=None,
                                              server_header=False))
         self._address = (host, port)
         self._task: asyncio.Task[None] | None = None

@@ -7,6 +7,7 @@ import logging
 import sys
 from typing import Any
 
+import orjson
 import structlog
 
 from berth.events.actor import current_request_id
@@ -22,6 +23,18 @@ def _add_request_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def _json(event: dict[str, Any], **_: Any) -> str:
+    return orjson.dumps(event, default=str).decode()
+
+
+class _NamedWriter(structlog.WriteLogger):
+    """structlog's plain writer with the name given to get_logger(), for the `logger` field."""
+
+    def __init__(self, name: str = "berth") -> None:
+        super().__init__(sys.stderr)
+        self.name = name
+
+
 def configure_logging(level: str, fmt: str = "console") -> None:
     numeric = getattr(logging, level.upper(), logging.INFO)
     shared: list[Any] = [
@@ -31,9 +44,11 @@ def configure_logging(level: str, fmt: str = "console") -> None:
         _add_request_id,
     ]
     renderer: Any = (
-        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False, sort_keys=False)
+        structlog.processors.JSONRenderer(_json) if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False, sort_keys=False)
     )
     tail: list[Any] = [structlog.processors.dict_tracebacks] if fmt == "json" else []
+    # libraries' lines (uvicorn, SQLAlchemy, alembic) through stdlib logging, rendered the same way
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
@@ -45,9 +60,11 @@ def configure_logging(level: str, fmt: str = "console") -> None:
     logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))
     # berth writes its own access line per request (with the request id and user); no second one
     logging.getLogger("uvicorn.access").disabled = True
+    # berth's own lines straight to the stream, without stdlib's LogRecords: the access line is
+    # written once per request, so it should cost microseconds
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        processors=[*shared, *tail, renderer],
+        logger_factory=_NamedWriter,
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         cache_logger_on_first_use=True,
     )

@@ -153,6 +153,8 @@ def _serve_granian(settings: Settings) -> None:
         interface=Interfaces.ASGI,
         runtime_threads=2,
         log_access=False,  # berth logs each request itself, with its request id and user
+        # granian's own lines go through berth's logging setup (format, level) instead of its stdout handler
+        log_dictconfig={"loggers": {"_granian": {"handlers": [], "propagate": True}}},
         ssl_cert=settings.tls_cert,
         ssl_key=settings.tls_key,
     )

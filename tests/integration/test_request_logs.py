@@ -136,3 +136,27 @@ def _image_manifest(v2: V2, project: str) -> bytes:
     for blob in image.blobs:
         v2.push_blob(f"{project}/app", blob)
     return image.manifest
+
+
+def test_berth_worker_logs_json_too(tmp_path) -> None:
+    import os
+    import signal
+    import subprocess
+
+    from tests.conftest import BERTH
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")}
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as out:
+        worker = subprocess.Popen([BERTH, "worker", "--data-dir", str(tmp_path / "data"), "--log-format", "json"],
+                                  stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while "worker pool started" not in log_path.read_text() and worker.poll() is None:
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    assert any(line["event"] == "worker pool started" and line["logger"] == "berth.jobs" for line in lines)

@@ -344,3 +344,15 @@ async def test_move_over_the_server_copy_limit_streams_the_bytes(driver: Storage
     assert await collect(driver.read(KEY)) == DATA
     assert await driver.stat("uploads/u/0") is None
 
+
+
+@pytest.mark.parametrize("driver", ["filesystem", "memory"], indirect=True)
+async def test_capacity_is_the_volumes_or_unknown(driver: StorageDriver, tmp_path) -> None:
+    capacity = await driver.capacity()
+    if driver.name != "filesystem":
+        assert capacity is None  # object stores have no size to report
+        return
+    assert capacity is not None
+    free, total = capacity
+    stats = os.statvfs(tmp_path)  # the same volume as the store under tmp_path
+    assert 0 < free <= total == stats.f_blocks * stats.f_frsize

@@ -75,7 +75,7 @@ def test_the_access_log_names_the_user_and_never_a_secret(logged: Server) -> Non
     basic = base64.b64encode(f"{admin}:{password}".encode()).decode()
     with httpx.Client(base_url=logged.url, timeout=60) as http:
         token = http.get("/service/token", params={"service": "harbor-registry", "scope": "registry:catalog:*"},
-                         auth=(admin, password)).json()["token"]
+                         auth=(admin, password), headers={"X-Request-Id": "token-request"}).json()["token"]
         catalog = http.get("/v2/_catalog", headers={"Authorization": f"Bearer {token}", "X-Request-Id": "with-token"})
         assert catalog.status_code == 200
         user = unique("logger")
@@ -88,6 +88,8 @@ def test_the_access_log_names_the_user_and_never_a_secret(logged: Server) -> Non
         assert login.status_code == 200
         http.get(f"/api/v2.0/projects?secret={QUERY_SECRET}", auth=(admin, password),
                  headers={"X-Request-Id": "with-query"})
+    [token_request] = access_lines(logged, "token-request")
+    assert token_request["user"] == admin and token_request["path"] == "/service/token"
     [with_token] = access_lines(logged, "with-token")
     assert with_token["user"] == admin and with_token["path"] == "/v2/_catalog"
     assert access_lines(logged, "with-password")[0]["user"] == admin

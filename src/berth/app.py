@@ -204,6 +204,8 @@ class BerthApp:
                 traffic.in_flight -= 1
                 front, operation = _operation(path, front_scope, self._metrics)
                 traffic.record(front, method, operation, status, received, sent, seconds)
+            if not path.isprintable():  # %0A in a path must not start a fake line in the console format
+                path = repr(path)
             access_log.info("request", method=method, path=path, status=status, bytes=sent,
                             duration_ms=round(seconds * 1000, 2), user=request.user or "-")
 

@@ -21,8 +21,10 @@ Fairness: blob files are random data pre-generated on disk; before every blob fi
 cache is flushed (sync) and the files it reads (the source files for a push, the server's stored
 copy for a pull) are read once so they are warm.
 
-ROWSPEC for --only: comma-separated groups among push, pull, manifest, small, tags, artifacts
-(peak RSS and server CPU time are always reported). Pull without push still pushes the blobs
+ROWSPEC for --only: comma-separated groups among push, pull, manifest, small, tags, artifacts,
+metrics (peak RSS and server CPU time are always reported). `metrics` starts a second berth with
+BERTH_METRIC_ENABLED=true and measures manifest GET by tag on both (what counting every request
+costs), plus one /metrics scrape, in a second table: berth | berth+metrics. Pull without push still pushes the blobs
 first, unmeasured.
 
 On a small machine the numbers are noisy (the client shares the CPUs with the servers):
@@ -69,7 +71,7 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 ACCEPT = f"{OCI_MANIFEST}, {DOCKER_MANIFEST}"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-GROUPS = ("push", "pull", "manifest", "small", "tags", "artifacts")
+GROUPS = ("push", "pull", "manifest", "small", "tags", "artifacts", "metrics")
 CONCURRENCY = 8  # concurrent blob clients
 HEY_CONNECTIONS = 32
 TAG_CONNECTIONS = 8
@@ -826,6 +828,32 @@ def image_figures(results: Results, servers: list[Server], config: bytes, layer:
                     HEY_CONNECTIONS, "GET", None, 200, broken)
 
 
+def metrics_figures(results: Results, servers: list[Server], config: bytes, layer: bytes, duration: float) -> None:
+    """Manifest GET by tag on berth without and with metrics (the same build, fresh data each), then
+    how long one scrape of /metrics takes on the metered one."""
+    repo = "bench/image"
+    broken: dict[str, str] = {}
+    for server in servers:
+        try:
+            push_image(server, repo, config, layer, "latest")
+        except RequestFailed as exc:
+            broken[server.name] = exc.short
+            results.failure(server.name, "image push (setup)", str(exc))
+    hey_figures(results, servers, "manifest GET by tag", f"/v2/{repo}/manifests/latest", duration, HEY_CONNECTIONS,
+                "GET", ACCEPT, 200, broken)
+    scrape = results.row("one /metrics scrape", "ms", higher_is_better=False)
+    metered = servers[-1]
+    timings = []
+    for _ in range(5):
+        started = time.perf_counter()
+        status, _, body = request(metered.base, "GET", "/metrics")
+        timings.append((time.perf_counter() - started) * 1000)
+        if status != 200:
+            scrape.values[metered.name] = results.failure(metered.name, "scrape", f"status {status}: {body[:100]!r}")
+            return
+    scrape.values[metered.name] = sorted(timings)[len(timings) // 2]
+
+
 async def _push_artifacts(server: Server, repo: str, config_digest: str, config_size: int, layer_digest: str,
                           layer_size: int, count: int) -> list[str]:
     """`count` distinct image manifests, each under two tags (a00000, b00000, ...); the errors."""
@@ -1026,19 +1054,36 @@ def main() -> int:
                 print(server.log_tail(), file=sys.stderr)
                 return 1
         log_in_to_berth(servers[0], admin_password)
+        metered: Server | None = None
+        if "metrics" in groups:
+            metered_port, metered_data = free_port(), workdir / "metered-data"
+            metered_data.mkdir()
+            metered = Server("berth+metrics", [*env_args[:5], str(metered_port), "--data-dir", str(metered_data),
+                                               *env_args[8:]],
+                             metered_data, metered_port, workdir / "metered.log",
+                             {**berth_env, "BERTH_METRIC_ENABLED": "true"})
+            if args.database_url:  # its own database: SQLite (GET by tag is answered from the cache in both)
+                metered.env.pop("BERTH_DATABASE_URL")  # type: ignore[union-attr]
+            log(f"starting {metered.name} on {metered.base}")
+            servers.append(metered)
+            metered.start()
+            log_in_to_berth(metered, admin_password)
         sampler = RssSampler(servers)
         sampler.start()
 
         if groups & {"push", "pull"}:
             blobs = generate_blobs(workdir / "blobs", sizes)
-            blob_figures(servers, results, blobs, "push" in groups, "pull" in groups)
+            blob_figures(servers[:2], results, blobs, "push" in groups, "pull" in groups)
         config, layer = make_image()
         if groups & {"manifest", "small"}:
-            image_figures(results, servers, config, layer, groups, args.duration)
+            image_figures(results, servers[:2], config, layer, groups, args.duration)
         if "tags" in groups:
-            tag_figures(results, servers, config, layer, tag_count, args.duration)
+            tag_figures(results, servers[:2], config, layer, tag_count, args.duration)
         if "artifacts" in groups:
-            artifact_figures(results, servers, config, layer, artifact_count, args.duration)
+            artifact_figures(results, servers[:2], config, layer, artifact_count, args.duration)
+        metered_results = Results()
+        if metered is not None:
+            metrics_figures(metered_results, [servers[0], metered], config, layer, args.duration)
 
         sampler.stop()
         rss_row = results.row("peak RSS, whole run", "MiB", higher_is_better=False)
@@ -1053,7 +1098,10 @@ def main() -> int:
         table = render_table(results, ("berth", "peer"))
         legend = ("↑ higher is better, ↓ lower is better; @N = concurrent connections; "
                   "pushes are POST + one PUT with the whole blob (curl -T), the same for both.")
-        notes = "".join(f"\n- {n}" for n in results.notes)
+        if metered_results.rows:
+            table += "\n\nMetrics off and on (two berth processes, the same build):\n\n" + render_table(
+                metered_results, ("berth", "berth+metrics"))
+        notes = "".join(f"\n- {n}" for n in results.notes + metered_results.notes)
         body = f"{table}\n\n{legend}\n" + (f"\nFailures:{notes}\n" if notes else "")
         print(header, file=sys.stderr)
         print(body)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import socket
+import time
+import uuid
 from datetime import timedelta
 
 import structlog
@@ -22,8 +26,12 @@ from berth.background import Background, job_kinds
 from berth.jobs.store import SCHEDULER
 from berth.api.errors import harbor_render
 from berth.config import Settings
+from berth.events.actor import begin_request
 from berth.faults import log_failure
 from berth.guard import FaultGuard
+from berth.logs import access_log
+from berth.metrics.exporter import MetricsExporter
+from berth.metrics.traffic import V2, Traffic, v2_operation
 from berth.oci.context import Front
 from berth.oci.errors import error_response
 from berth.oci.routes import OciApp
@@ -33,6 +41,9 @@ from berth.services.registry import Registry
 from berth.services.users import ADMIN_ID
 
 log = structlog.get_logger("berth")
+
+#: a request id a client may choose (X-Request-Id): short, printable, no spaces or quotes
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+=@/-]{0,127}")
 
 
 class BerthApp:
@@ -51,6 +62,10 @@ class BerthApp:
         self._key_watch: asyncio.Task[None] | None = None
         self._pull_flush: asyncio.Task[None] | None = None
         self.background: Background | None = None
+        #: request counters when metrics are on (None: nothing is counted)
+        self.traffic: Traffic | None = Traffic() if settings.metric_enabled else None
+        self._metrics: MetricsExporter | None = None
+        self._metrics_server: _MetricsServer | None = None
 
     async def startup(self) -> None:
         settings = self.settings
@@ -74,6 +89,11 @@ class BerthApp:
         self._pull_flush = asyncio.create_task(self._flush_pulls())
         self.background = Background(registry, settings, run_jobs=settings.jobs)
         await self.background.start()
+        if self.traffic is not None:
+            self._metrics = MetricsExporter(registry, settings, self.traffic, job_types)
+            if settings.metric_port and settings.metric_port != settings.port:
+                self._metrics_server = _MetricsServer(self._metrics, settings.host, settings.metric_port)
+                await self._metrics_server.start()
 
     async def _bootstrap(self, registry: Registry) -> None:
         """First start: the admin user and the public `library` project. Every start: the config file's
@@ -95,6 +115,8 @@ class BerthApp:
         await registry.projects.adopt_orphans(ADMIN_ID)
 
     async def shutdown(self) -> None:
+        if self._metrics_server is not None:
+            await self._metrics_server.stop()
         if self.background is not None:
             await self.background.stop()
         for task in (self._housekeeping, self._key_watch, self._pull_flush):
@@ -143,22 +165,78 @@ class BerthApp:
             return
         if scope["type"] != "http":
             return
+        await self._observed(scope, receive, send)
+
+    async def _observed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Every request, whichever front serves it: a request id (the client's X-Request-Id when sane,
+        else a new one) in the events it causes and in its response, one access log line, and the
+        counters behind /metrics. Secrets stay out: the line has the path without its query string."""
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        request = begin_request(request_id)
+        id_header = (b"x-request-id", request_id.encode())
+        status, sent, received = 500, 0, 0
+        response_headers: list[tuple[bytes, bytes]] = []
+
+        async def observed_send(message: dict) -> None:  # type: ignore[type-arg]
+            nonlocal status, sent, response_headers
+            kind = message["type"]
+            if kind == "http.response.body":
+                sent += len(message.get("body", b""))
+            elif kind == "http.response.start":
+                status = message["status"]
+                response_headers = [*message.get("headers", ()), id_header]
+                message["headers"] = response_headers
+            elif kind in ("http.response.pathsend", "http.response.zerocopy"):
+                sent += _content_length(response_headers)
+            await send(message)
+
+        traffic = self.traffic
+        if traffic is not None:
+            async def counted_receive() -> dict:  # type: ignore[type-arg]
+                nonlocal received
+                message = await receive()
+                received += len(message.get("body", b""))
+                return message
+
+            traffic.in_flight += 1
+        front_scope = scope
+        try:
+            front_scope = await self._route(scope, receive if traffic is None else counted_receive, observed_send)
+        finally:
+            seconds = time.perf_counter() - started
+            path, method = scope["path"], scope["method"]
+            if traffic is not None:
+                traffic.in_flight -= 1
+                front, operation = _operation(path, front_scope, self._metrics)
+                traffic.record(front, method, operation, status, received, sent, seconds)
+            if not path.isprintable():  # %0A in a path must not start a fake line in the console format
+                path = repr(path)
+            access_log.info("request", method=method, path=path, status=status, bytes=sent,
+                            duration_ms=round(seconds * 1000, 2), user=request.user or "-")
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> Scope:
+        """Hand the request to its front by path prefix; returns the scope the front saw."""
         path: str = scope["path"]
         if (path == "/v2" or path.startswith("/v2/")) and self._oci is not None:
             await self._oci(scope, receive, send)
-            return
+            return scope
         if path == "/service/token" and self.auth is not None:
             await self._token(scope, receive, send)
-            return
+            return scope
         if path.startswith("/c/") and self._login is not None:
             await self._login(scope, receive, send)
-            return
+            return scope
         if path.startswith(API_PREFIX + "/") and self._api is not None:
             # mounted as Starlette mounts apps: root_path names the prefix, the path keeps it
             scope = {**scope, "root_path": scope.get("root_path", "") + API_PREFIX}
             await self._api(scope, receive, send)
-            return
+            return scope
+        if self._metrics is not None and self._metrics_server is None and path.rstrip("/") == self._metrics.path:
+            await self._metrics(scope, receive, send)
+            return scope
         await error_response(404, "NOT_FOUND", "no such endpoint")(scope, receive, send)
+        return scope
 
     async def _issue_token(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert self.auth is not None
@@ -179,3 +257,76 @@ class BerthApp:
                 await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            given = value.decode("latin-1")
+            if _SANE_REQUEST_ID.fullmatch(given):
+                return given
+            break
+    return str(uuid.uuid4())
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
+    for name, value in headers:
+        if name.lower() == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
+def _operation(path: str, scope: Scope, metrics: MetricsExporter | None) -> tuple[str, str]:
+    """(front, operation) for the request counters: /v2 by path shape, the Harbor API by the swagger
+    operationId of the route that served it (as Harbor's own metrics), the rest by front."""
+    if path == "/v2" or path.startswith("/v2/"):
+        return V2, v2_operation(path)
+    if path.startswith(API_PREFIX + "/"):
+        route = scope.get("route")
+        return "api", getattr(route, "operation_id", None) or "unknown"
+    if path == "/service/token":
+        return "token", "token"
+    if path.startswith("/c/"):
+        return "web", path.removeprefix("/c/").split("/", 1)[0] or "unknown"
+    if metrics is not None and path.rstrip("/") == metrics.path:
+        return "metrics", "metrics"
+    return "other", "unknown"
+
+
+class _MetricsServer:
+    """The metrics endpoint alone on metric_port (Harbor's separate exporter port), plain HTTP, in this
+    process's event loop. The socket is bound here so that a taken port fails startup with a clear error."""
+
+    def __init__(self, app: MetricsExporter, host: str, port: int) -> None:
+        import uvicorn
+
+        class _Quiet(uvicorn.Server):
+            def capture_signals(self):  # type: ignore[no-untyped-def]
+                return contextlib.nullcontext()  # the main server owns SIGINT/SIGTERM
+
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._socket = socket.socket(family, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._server = _Quiet(uvicorn.Config(app, lifespan="off", access_log=False, log_config=None,
+                                             server_header=False))
+        self._address = (host, port)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        try:
+            self._socket.bind(self._address)
+        except OSError as exc:
+            self._socket.close()
+            raise RuntimeError(f"cannot listen for metrics on {self._address[0]}:{self._address[1]}: "
+                               f"{exc.strerror}") from None
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]))
+        while not self._server.started and not self._task.done():
+            await asyncio.sleep(0.01)
+        log.info("metrics served", address=f"http://{self._address[0]}:{self._address[1]}")
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await self._task
+        self._socket.close()

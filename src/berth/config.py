@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: "console" (one readable line per event) or "json" (one JSON object per line, for log shippers)
+    log_format: Literal["console", "json"] = "console"
     #: external base URL when behind a proxy (used in Location headers)
     public_url: str | None = None
     #: ASGI server
@@ -81,12 +83,31 @@ class Settings(BaseSettings):
     webhook_max_retries: int = Field(3, ge=0, le=20)
     webhook_timeout_seconds: float = Field(3.0, gt=0, le=300)
 
+    #: Prometheus metrics (Harbor's `metric: enabled, port, path`). Unauthenticated, as Harbor's exporter:
+    #: they name every project, private ones too. With metric_port they are served only on that port
+    #: (same host), else on berth's own port at metric_path.
+    metric_enabled: bool = False
+    metric_port: int | None = Field(None, ge=1, le=65535)
+    metric_path: str = "/metrics"
+    #: project, job and storage gauges come from aggregate queries run at most once per this many seconds
+    metric_refresh_seconds: float = Field(10.0, ge=0, le=3600)
+
     config_file: Path | None = Field(None, exclude=True)
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("metric_path")
+    @classmethod
+    def _metric_path(cls, value: str) -> str:
+        if not value.startswith("/") or len(value) < 2 or any(c in value for c in "?# "):
+            raise ValueError("must be a path such as /metrics")
+        taken = ("/v2", "/api/", "/service/", "/c/")
+        if value == "/v2" or any(value.startswith(prefix) for prefix in (*taken, "/v2/")):
+            raise ValueError(f"must not be under a path berth serves ({', '.join(taken)})")
+        return value.rstrip("/")
 
     @classmethod
     def settings_customise_sources(

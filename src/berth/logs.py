@@ -1,23 +1,70 @@
-"""Logging setup: structlog for berth's own lines, stdlib for libraries, one level for both."""
+"""Logging setup: structlog for berth's own lines, stdlib for libraries, one level and one format for
+both ("console" lines or one JSON object per line), every line of a request carrying its request id."""
 
 from __future__ import annotations
 
 import logging
+import sys
+from typing import Any
 
+import orjson
 import structlog
 
+from berth.events.actor import current_request_id
 
-def configure_logging(level: str) -> None:
+access_log = structlog.get_logger("berth.access")
+
+
+def _add_request_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    if "request_id" not in event:
+        request_id = current_request_id()
+        if request_id:
+            event["request_id"] = request_id
+    return event
+
+
+def _json(event: dict[str, Any], **_: Any) -> str:
+    return orjson.dumps(event, default=str).decode()
+
+
+class _NamedWriter(structlog.WriteLogger):
+    """structlog's plain writer with the name given to get_logger(), for the `logger` field."""
+
+    def __init__(self, name: str = "berth") -> None:
+        super().__init__(sys.stderr)
+        self.name = name
+
+
+def configure_logging(level: str, fmt: str = "console") -> None:
     numeric = getattr(logging, level.upper(), logging.INFO)
-    logging.basicConfig(level=numeric, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    shared: list[Any] = [
+        structlog.stdlib.add_logger_name,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_request_id,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer(_json) if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False, sort_keys=False)
+    )
+    tail: list[Any] = [structlog.processors.dict_tracebacks] if fmt == "json" else []
+    # libraries' lines (uvicorn, SQLAlchemy, alembic) through stdlib logging, rendered the same way
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail, renderer],
+    ))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric)
     logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))
+    # berth writes its own access line per request (with the request id and user); no second one
+    logging.getLogger("uvicorn.access").disabled = True
+    # berth's own lines straight to the stream, without stdlib's LogRecords: the access line is
+    # written once per request, so it should cost microseconds
     structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso"),
-            structlog.processors.format_exc_info,
-            structlog.dev.ConsoleRenderer(colors=False),
-        ],
+        processors=[*shared, *tail, renderer],
+        logger_factory=_NamedWriter,
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         cache_logger_on_first_use=True,
     )

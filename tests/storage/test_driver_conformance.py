@@ -346,13 +346,13 @@ async def test_move_over_the_server_copy_limit_streams_the_bytes(driver: Storage
 
 
 
-async def test_free_bytes_is_the_file_systems_free_space_or_none(driver: StorageDriver) -> None:
-    free = driver.free_bytes()
-    if isinstance(driver, ObjectStoreDriver):
-        assert free is None  # buckets have no such figure
+@pytest.mark.parametrize("driver", ["filesystem", "memory"], indirect=True)
+async def test_capacity_is_the_volumes_or_unknown(driver: StorageDriver, tmp_path) -> None:
+    capacity = await driver.capacity()
+    if driver.name != "filesystem":
+        assert capacity is None  # object stores have no size to report
         return
-    root = driver.root  # type: ignore[attr-defined]
-    vfs = os.statvfs(root)
-    assert free is not None and free > 0
-    # other processes write to the same disk meanwhile: compare loosely
-    assert abs(free - vfs.f_bavail * vfs.f_frsize) < 64 * MiB
+    assert capacity is not None
+    free, total = capacity
+    stats = os.statvfs(tmp_path)  # the same volume as the store under tmp_path
+    assert 0 < free <= total == stats.f_blocks * stats.f_frsize

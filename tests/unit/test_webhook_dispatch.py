@@ -54,7 +54,7 @@ class FakeJobs:
         self.executions.append((vendor_type, vendor_id, trigger, extra_attrs))
         return len(self.executions)
 
-    async def create_task(self, conn, execution_id, kind, parameters, *, max_attempts) -> int:  # noqa: ANN001
+    async def create_task(self, conn, execution_id, kind, parameters, *, max_attempts, request_id=None) -> int:  # noqa: ANN001
         self.tasks.append((execution_id, kind, parameters, max_attempts))
         return len(self.tasks)
 

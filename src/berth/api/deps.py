@@ -44,7 +44,7 @@ async def current_subject(request: Request) -> Subject:
     else:
         subject = await request.app.state.sessions.subject(request) or ANONYMOUS
     request.state.subject = subject
-    set_actor(Actor(subject.name or "anonymous", client_address(request), request.headers.get("x-request-id", "")))
+    set_actor(Actor(subject.name or "anonymous", client_address(request)))
     return subject
 
 

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from berth.auth.authenticator import Authenticator
 from berth.auth.rbac import Subject, repository_actions
 from berth.auth.tokens import SERVICE, ScopeInvalid, parse_scopes
+from berth.events.actor import Actor, set_actor
 from berth.references import is_valid_name
 from berth.services.errors import ServiceError
 
@@ -51,6 +52,7 @@ async def issue_token(auth: Authenticator, request: Request) -> Response:
     except ServiceError as exc:
         headers = {"WWW-Authenticate": 'Basic realm="harbor"'} if exc.status == 401 else None
         return _error(exc.status, exc.code, exc.message, headers)
+    set_actor(Actor(subject.name or "anonymous", client_address(request)))
     if subject.anonymous and not scopes:
         return _error(401, "UNAUTHORIZED", "authentication required", {"WWW-Authenticate": 'Basic realm="harbor"'})
     access = [await _grant(auth, subject, scope.type, scope.name, scope.actions) for scope in scopes]

@@ -64,6 +64,10 @@ def serve(
     ] = None,
     server: Annotated[Optional[str], typer.Option(help="ASGI server: uvicorn or granian.", show_default=False)] = None,
     log_level: Annotated[Optional[str], typer.Option(help="debug, info, warning or error.", show_default=False)] = None,
+    log_format: Annotated[
+        Optional[str], typer.Option(help="console (readable lines) or json (one object per line). [default: console]",
+                                    show_default=False),
+    ] = None,
     workers: Annotated[
         Optional[int], typer.Option(help="Background jobs run at once in this process. [default: 4]", show_default=False)
     ] = None,
@@ -81,10 +85,10 @@ def serve(
     BERTH_TLS_CERT/BERTH_TLS_KEY, BERTH_PUBLIC_URL, ...) or from --config FILE.
     """
     settings = load_settings(config, host=host, port=port, data_dir=data_dir, server=server, log_level=log_level,
-                             workers=workers, jobs=jobs)
+                             log_format=log_format, workers=workers, jobs=jobs)
     from berth.logs import configure_logging
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     prepare(settings)
     scheme = "https" if settings.tls_cert else "http"
     typer.echo(
@@ -96,6 +100,9 @@ def serve(
         f"    skopeo login --tls-verify=false -u admin {settings.host}:{settings.port}\n"
         f"    skopeo copy --dest-tls-verify=false docker://... docker://{settings.host}:{settings.port}/library/app:1"
     )
+    if settings.metric_enabled:
+        where = f"{settings.host}:{settings.metric_port or settings.port}"
+        typer.echo(f"  Prometheus metrics (unauthenticated): http://{where}{settings.metric_path}")
     sys.stdout.flush()
     if settings.server == "granian":
         _serve_granian(settings)
@@ -113,7 +120,8 @@ def _serve_uvicorn(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         lifespan="on",
-        access_log=settings.log_level == "debug",
+        access_log=False,  # berth logs each request itself, with its request id and user
+        log_config=None,  # uvicorn's own lines go through berth's logging setup (format, level)
         log_level=settings.log_level,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
@@ -144,7 +152,9 @@ def _serve_granian(settings: Settings) -> None:
         port=settings.port,
         interface=Interfaces.ASGI,
         runtime_threads=2,
-        log_access=settings.log_level == "debug",
+        log_access=False,  # berth logs each request itself, with its request id and user
+        # granian's own lines go through berth's logging setup (format, level) instead of its stdout handler
+        log_dictconfig={"loggers": {"_granian": {"handlers": [], "propagate": True}}},
         ssl_cert=settings.tls_cert,
         ssl_key=settings.tls_key,
     )
@@ -167,14 +177,18 @@ def worker(
         Optional[int], typer.Option(help="Jobs run at once. [default: 4]", show_default=False)
     ] = None,
     log_level: Annotated[Optional[str], typer.Option(help="debug, info, warning or error.", show_default=False)] = None,
+    log_format: Annotated[
+        Optional[str], typer.Option(help="console (readable lines) or json (one object per line). [default: console]",
+                                    show_default=False),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Run background jobs and cron schedules only (no HTTP), against the same database and storage as
     the `berth serve` nodes, until Ctrl-C or SIGTERM. Run several for more throughput."""
-    settings = load_settings(config, data_dir=data_dir, workers=workers, log_level=log_level)
+    settings = load_settings(config, data_dir=data_dir, workers=workers, log_level=log_level, log_format=log_format)
     from berth.logs import configure_logging
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     prepare(settings)
     typer.echo(f"berth {__version__} worker: {settings.workers} concurrent jobs "
                f"(database: {_redacted(settings.effective_database_url)})")

@@ -423,6 +423,8 @@ class Task(Base):
     stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     #: JSON object shown with the task (e.g. a webhook's event type and HTTP status)
     extra_attrs: Mapped[str] = mapped_column(Text, default="{}")
+    #: the HTTP request that caused the job (its X-Request-Id), carried into the job's log lines and events
+    request_id: Mapped[str | None] = mapped_column(String(128))
     creation_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     update_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     start_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -527,3 +529,5 @@ class AuditLog(Base):
     username: Mapped[str] = mapped_column(String(255))
     client_address: Mapped[str] = mapped_column(String(64), default="")
     op_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    #: the HTTP request that did it (not in Harbor's API: for finding its log lines)
+    request_id: Mapped[str | None] = mapped_column(String(128))

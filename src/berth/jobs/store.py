@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from berth.db.models import Execution, JobQueue, Task, TaskLog, WorkerPool, utcnow
 from berth.db.session import Database
+from berth.events.actor import current_request_id
 
 PENDING, RUNNING, SUCCESS, ERROR, STOPPED = "Pending", "Running", "Success", "Error", "Stopped"
 FINAL = (SUCCESS, ERROR, STOPPED)
@@ -41,6 +42,7 @@ class Claimed:
     run_count: int
     max_attempts: int
     owner: str
+    request_id: str = ""
 
 
 class JobStore:
@@ -65,13 +67,15 @@ class JobStore:
 
     async def create_task(
         self, conn: AsyncConnection, execution_id: int, kind: str, parameters: dict[str, Any], *,
-        max_attempts: int = 1, extra_attrs: dict[str, Any] | None = None,
+        max_attempts: int = 1, extra_attrs: dict[str, Any] | None = None, request_id: str | None = None,
     ) -> int:
+        """A pending task; `request_id` defaults to the request being served (none in background work)."""
         now = utcnow()
         return int(await conn.scalar(
             self._db.insert(Task).values(
                 execution_id=execution_id, kind=kind, parameters=json.dumps(parameters), status=PENDING,
                 max_attempts=max_attempts, next_run_at=now, extra_attrs=json.dumps(extra_attrs or {}),
+                request_id=(request_id if request_id is not None else current_request_id()) or None,
                 creation_time=now, update_time=now,
             ).returning(Task.id)
         ))
@@ -105,7 +109,7 @@ class JobStore:
             allowed = [kind for kind in kinds if kind not in paused]
             rows = (await conn.execute(
                 select(Task.id, Task.execution_id, Task.kind, Task.parameters, Task.run_count, Task.max_attempts,
-                       Task.status)
+                       Task.status, Task.request_id)
                 .where(Task.kind.in_(allowed), or_(
                     and_(Task.status == PENDING, Task.next_run_at <= now),
                     and_(Task.status == RUNNING, Task.lease_expires_at < now),
@@ -132,7 +136,7 @@ class JobStore:
                 if note:
                     await self._log(conn, row.id, [note], now)
                 claimed.append(Claimed(row.id, row.execution_id, row.kind, json.loads(row.parameters or "{}"),
-                                       row.run_count + 1, row.max_attempts, owner))
+                                       row.run_count + 1, row.max_attempts, owner, row.request_id or ""))
         return claimed
 
     async def renew(self, pool_id: str, task_ids: Collection[int], lease_seconds: float) -> tuple[set[int], set[int]]:

@@ -12,7 +12,7 @@ import contextlib
 import os
 import secrets
 import socket
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 
 from berth.db.models import utcnow
+from berth.events.actor import continue_request
 from berth.faults import log_failure
 from berth.jobs.kinds import JobContext, JobFatal, JobKind
 from berth.jobs.store import ERROR, STOPPED, SUCCESS, Claimed, JobStore
@@ -130,7 +131,7 @@ class WorkerPool:
         now = utcnow()
         context.log(f"{now.isoformat(timespec='seconds')} attempt {claim.run_count} of {claim.max_attempts} "
                     f"started by {claim.owner}")
-        job = asyncio.create_task(kind.run(context))
+        job = asyncio.create_task(_on_behalf_of(claim, kind.run(context)))
         self._running[claim.id] = _Running(claim, context, job, now)
         job.add_done_callback(lambda _: asyncio.create_task(self._settle(claim.id)))
 
@@ -196,3 +197,18 @@ class WorkerPool:
             if run is not None and len(run.context.lines) > 1:
                 lines, run.context.lines = run.context.lines, []
                 await self._store.append_log(task_id, lines)
+
+
+async def _on_behalf_of(claim: Claimed, run: Coroutine[Any, Any, str | None]) -> str | None:
+    """Run a job attempt in its own context carrying the request that caused it, so that its log lines
+    (one at least: how the attempt ended) and the events it publishes name that request id."""
+    if claim.request_id:
+        continue_request(claim.request_id)
+    try:
+        result = await run
+    except Exception as exc:
+        log.info("job attempt failed", kind=claim.kind, task=claim.id, attempt=claim.run_count,
+                 error=(str(exc) or type(exc).__name__)[:200])
+        raise
+    log.info("job attempt succeeded", kind=claim.kind, task=claim.id, attempt=claim.run_count)
+    return result

@@ -49,7 +49,7 @@ async def authorize(front: Front, request: Request, name: str | None, upload: bo
         if exc.status == 401:
             return _challenge(front, request, exc.message)
         return error_response(exc.status, exc.code, exc.message)
-    set_actor(Actor(subject.name or "anonymous", client_address(request), request.headers.get("x-request-id", "")))
+    set_actor(Actor(subject.name or "anonymous", client_address(request)))
     if name is None:
         if request.scope["path"] in ("/v2", "/v2/") and subject.anonymous:
             return _challenge(front, request, "authentication required")

@@ -69,6 +69,7 @@ class AuditEntry:
     username: str
     client_address: str
     op_time: datetime
+    request_id: str = ""
 
 
 def _artifact_resource(repository: str, digest: str, tags: Sequence[str]) -> str:
@@ -89,7 +90,7 @@ def default_description(resource_type: str, operation: str, resource: str) -> st
 def audit_entry(event: Event) -> AuditEntry | None:
     """The audit row an event makes, as Harbor writes it, or None for events the log ignores (pure)."""
     common = {"username": event.operator or "anonymous", "client_address": event.client_address,
-              "op_time": event.occurred_at, "operation_result": True}
+              "op_time": event.occurred_at, "operation_result": True, "request_id": event.request_id}
     if isinstance(event, ArtifactPushed | ArtifactPulled | ArtifactDeleted):
         operation, verb = {ArtifactPushed: ("create", "push"), ArtifactPulled: ("pull", "pull"),
                            ArtifactDeleted: ("delete", "delete")}[type(event)]
@@ -327,7 +328,7 @@ def _row(entry: AuditEntry, project_ids: Mapping[str, int]) -> dict[str, Any]:
         "operation": entry.operation, "operation_description": entry.operation_description,
         "operation_result": entry.operation_result, "resource_type": entry.resource_type,
         "resource": entry.resource[:1024], "username": username, "client_address": entry.client_address[:64],
-        "op_time": entry.op_time,
+        "op_time": entry.op_time, "request_id": entry.request_id[:128] or None,
     }
 
 

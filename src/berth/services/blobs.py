@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +46,10 @@ class BlobService:
         self._quotas = quotas
         #: (repository id, digest) -> size, for blob HEAD/GET without a query
         self._links: LruCache[tuple[int, str], int] = LruCache(max_entries=200_000)
+
+    @property
+    def caches(self) -> dict[str, LruCache[Any, Any]]:
+        return {"blob_links": self._links}
 
     @property
     def storage(self) -> StorageDriver:

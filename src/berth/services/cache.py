@@ -28,16 +28,22 @@ class LruCache(Generic[K, V]):
         self._weight = 0
         self._ttl = ttl
         self._version = 0
+        #: lookups answered from the cache and not (plain ints: the metrics endpoint reads them)
+        self.hits = 0
+        self.misses = 0
 
     def get(self, key: K) -> V | None:
         entry = self._data.get(key)
         if entry is None:
+            self.misses += 1
             return None
         value, stored = entry
         if self._ttl and time.monotonic() - stored > self._ttl:
             self._remove(key)
+            self.misses += 1
             return None
         self._data.move_to_end(key)
+        self.hits += 1
         return value
 
     @property

@@ -42,7 +42,8 @@ async def check_storage(storage: StorageDriver) -> ComponentHealth:
     async def probe() -> str | None:
         # stat of a key that never exists: a round trip that proves reachability and credentials
         await storage.stat(f"{paths.TMP}/health-probe")
-        free = await asyncio.to_thread(storage.free_bytes)
+        capacity = await storage.capacity()
+        free = capacity[0] if capacity is not None else None
         if free is not None and free < MIN_FREE_BYTES:
             return f"{STORAGE_FULL.message} ({format_size(free)} free)"
         return None

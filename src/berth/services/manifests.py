@@ -197,6 +197,10 @@ class ManifestService:
             max_entries=50_000, max_weight=64 * 1024 * 1024, weigh=lambda r: len(r.content) + 200, ttl=cache_ttl
         )
 
+    @property
+    def caches(self) -> dict[str, LruCache[Any, Any]]:
+        return {"manifests": self._cache}
+
     async def get(self, repository: str, reference: str) -> ManifestRecord:
         key = (repository, reference)
         record = self._cache.get(key)

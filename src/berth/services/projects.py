@@ -6,6 +6,8 @@ in-process cache dropped on every project write.
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -194,6 +196,10 @@ class ProjectService:
         self.version = 0
 
     # --- the hot path ---------------------------------------------------------------------------
+
+    @property
+    def caches(self) -> dict[str, LruCache[Any, Any]]:
+        return {"projects": self._refs, "project_roles": self._roles}
 
     async def ref(self, name: str) -> ProjectRef | None:
         cached = self._refs.get(name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import delete, select
 
 from berth.config import MAX_MANIFEST_BYTES, Settings
@@ -15,6 +17,7 @@ from berth.services.artifacts import ArtifactService
 from berth.services.audit import AuditService
 from berth.services.audit_forward import SyslogForwarder
 from berth.services.blobs import BlobService
+from berth.services.cache import LruCache
 from berth.services.configurations import ConfigurationService
 from berth.services.executions import ExecutionService
 from berth.services.labels import LabelService
@@ -107,6 +110,11 @@ class Registry:
             self.events.publish(ArtifactDeleted(repository=name, digest=artifact.digest,
                                                 media_type=artifact.media_type, tags=tuple(tags.get(artifact.id, ()))))
         self.events.publish(RepositoryDeleted(repository=name))
+
+    @property
+    def caches(self) -> dict[str, LruCache[Any, Any]]:
+        """The in-process read caches by name, for their hit and miss counts."""
+        return {**self.manifests.caches, **self.blobs.caches, **self.repositories.caches, **self.projects.caches}
 
     async def close(self) -> None:
         await self.events.stop()

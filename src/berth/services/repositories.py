@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import bisect
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +41,10 @@ class RepositoryService:
             max_entries=10_000, max_weight=32 * 1024 * 1024, weigh=lambda tags: 64 + sum(len(t) + 56 for t in tags),
             ttl=cache_ttl,
         )
+
+    @property
+    def caches(self) -> dict[str, LruCache[Any, Any]]:
+        return {"repository_ids": self._ids, "tag_lists": self._tag_lists}
 
     @staticmethod
     def validate(name: str) -> str:

@@ -44,6 +44,8 @@ class Delivery:
     event_type: str
     body: str
     parameters: dict[str, Any]
+    #: of the request whose event this delivers
+    request_id: str = ""
 
 
 def external_host(public_url: str | None, host: str, port: int) -> str:
@@ -122,7 +124,7 @@ class WebhookDispatcher:
                     # still sealed: opened by the delivery job only, so never in logs or API answers
                     "auth_header": target.sealed_auth_header if target.type != SLACK else "",
                     "signing_secret": policy.sealed_signing_secret or "",
-                }))
+                }, event.request_id))
         return out
 
     async def _repository_creation_times(self, names: set[str]) -> dict[str, int]:
@@ -144,7 +146,7 @@ class WebhookDispatcher:
                             conn, delivery.vendor_type, delivery.policy_id, "EVENT",
                             {"event_type": delivery.event_type, "payload": delivery.body})
                         await jobs.create_task(conn, execution_id, delivery.vendor_type, delivery.parameters,
-                                               max_attempts=self._max_attempts)
+                                               max_attempts=self._max_attempts, request_id=delivery.request_id)
                 break
             except DBAPIError as error:
                 if delay is None or isinstance(error, IntegrityError):  # retrying cannot mend a broken row

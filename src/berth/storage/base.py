@@ -47,12 +47,10 @@ class StorageDriver(Protocol):
     async def presigned_url(self, key: str, expires_seconds: int) -> str | None:
         """A time-limited URL a client can GET key from directly, when supported."""
 
-    def free_bytes(self) -> int | None:
-        """Bytes still free for new objects, or None when the store cannot tell (object stores).
-
-        Cheap and non-blocking on a local disk (one statvfs), so health checks and metrics can
-        call it often; a full store makes writes fail with OSError ENOSPC (see berth.faults).
-        """
+    async def capacity(self) -> tuple[int, int] | None:
+        """(free, total) bytes of the volume holding the blobs, or None when the store cannot tell
+        (object stores). Cheap on a local disk (one statvfs), so health checks and metrics call it
+        often; a full store makes writes fail with OSError ENOSPC (see berth.faults)."""
 
     async def close(self) -> None:
         """Release connections and background resources."""

@@ -128,10 +128,10 @@ class FilesystemDriver:
     async def presigned_url(self, key: str, expires_seconds: int) -> str | None:
         return None
 
-    def free_bytes(self) -> int | None:
-        # f_bavail: what an unprivileged writer may still use (root's reserve excluded)
-        vfs = os.statvfs(self.root)
-        return vfs.f_bavail * vfs.f_frsize
+    async def capacity(self) -> tuple[int, int] | None:
+        stats = await to_thread.run_sync(os.statvfs, self.root)
+        # f_bavail: what an unprivileged writer (berth) may still use
+        return stats.f_bavail * stats.f_frsize, stats.f_blocks * stats.f_frsize
 
     async def close(self) -> None:
         return None

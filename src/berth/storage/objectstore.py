@@ -211,6 +211,9 @@ class ObjectStoreDriver:
     def local_file(self, key: str) -> str | None:
         return None
 
+    async def capacity(self) -> tuple[int, int] | None:
+        return None  # object stores have no fixed size to report
+
     async def presigned_url(self, key: str, expires_seconds: int) -> str | None:
         path = self._path(key)
         if not self._can_sign:
@@ -227,9 +230,6 @@ class ObjectStoreDriver:
             log.warning("presigning is not available for this %s store: %s", self.name, exc)
             self._can_sign = False
             return None
-
-    def free_bytes(self) -> int | None:
-        return None  # buckets and containers have no free-space figure
 
     async def close(self) -> None:
         return None

@@ -1,6 +1,6 @@
 """the referrers index also orders by digest, so the referrers API pages by keyset
 
-Revision ID: 0009_referrers_page_index
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-02 15:40:00.000000
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import op
 
 
-revision = '0009_referrers_page_index'
+revision = '0009'
 down_revision = '0008'
 branch_labels = None
 depends_on = None

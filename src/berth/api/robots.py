@@ -161,6 +161,8 @@ async def list_robots(
         match key.lower(), value:
             case "level", str():
                 level = value
+            case "level", _:
+                raise BadRequest("bad request error level input")
             case "projectid", str() if value.isdigit():
                 project_id = int(value)
             case "projectid", _:

@@ -487,3 +487,15 @@ def test_current_permissions_are_listed_relative_to_the_scope_as_harbor_does(ber
         assert listed(f"/project/{project_id}/nothing-here", True) == set()
         assert (".", "delete") not in whole  # only a project admin may delete the project
 
+
+def test_empty_optional_fields_are_left_out_of_bodies_as_harbor_does(berth):
+    with berth.client() as api:
+        name, _ = _user(api, "plain")  # no comment
+    with httpx.Client(base_url=berth.url, auth=(name, PASSWORD), timeout=30) as user:
+        me = user.get("/api/v2.0/users/current")
+        assert me.status_code == 200, me.text
+        body = me.json()
+        assert "comment" not in body and "oidc_user_meta" not in body
+        # required or `x-omitempty: false` in Harbor's swagger: sent even when false
+        assert body["sysadmin_flag"] is False and body["admin_role_in_auth"] is False
+        assert body["username"] == name and body["email"] == f"{name}@example.test"

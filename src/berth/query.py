@@ -7,11 +7,15 @@
   the rest strings with surrounding quotes removed.
 - `sort` is `k1,-k2` (a leading `-` sorts descending).
 
+Given the keys a list knows, both drop the others, as Harbor does (src/lib/orm/query.go skips keys a
+model cannot filter or sort on): an unknown key never fails a request, an unparsable `q` does.
+
 Pure: turning a query into SQL is services/querying.py's job.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import unquote_plus
@@ -57,7 +61,8 @@ class Sort:
     desc: bool
 
 
-def parse_query(q: str | None) -> dict[str, Value]:
+def parse_query(q: str | None, known: Collection[str] | None = None) -> dict[str, Value]:
+    """The keywords of `q`, only those in `known` when given (every value is parsed all the same)."""
     if not q:
         return {}
     q = unquote_plus(q)  # Harbor unescapes once more, so that q=tags%3Dnil works
@@ -70,13 +75,17 @@ def parse_query(q: str | None) -> dict[str, Value]:
             keywords[key] = _pattern(raw)
         except ValueError:
             raise QueryInvalid(f"invalid query string value: {raw}") from None
-    return keywords
+    if known is None:
+        return keywords
+    return {key: value for key, value in keywords.items() if key in known}
 
 
-def parse_sort(sort: str | None) -> list[Sort]:
+def parse_sort(sort: str | None, known: Collection[str] | None = None) -> list[Sort]:
+    """The sort keys of `sort`, only those in `known` when given."""
     if not sort:
         return []
-    return [Sort(item[1:], True) if item.startswith("-") else Sort(item, False) for item in sort.split(",")]
+    sorts = (Sort(item[1:], True) if item.startswith("-") else Sort(item, False) for item in sort.split(","))
+    return [item for item in sorts if known is None or item.key in known]
 
 
 def _pattern(value: str) -> Value:

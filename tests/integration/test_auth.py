@@ -454,3 +454,48 @@ def test_the_catalog_through_a_token_needs_a_catalog_token(berth):
 
     assert f"{private}/app" not in catalog(pull_token)
     assert f"{private}/app" in catalog(catalog_token)
+
+
+def test_current_permissions_are_listed_relative_to_the_scope_as_harbor_does(berth):
+    with berth.client() as api:
+        project = unique("perm")
+        assert api.post("/api/v2.0/projects", json={"project_name": project}).status_code == 201
+        project_id = api.get(f"/api/v2.0/projects/{project}").json()["project_id"]
+        developer, user_id = _user(api, "dev")
+        assert api.post(f"/api/v2.0/projects/{project}/members",
+                        json={"role_id": 2, "member_user": {"user_id": user_id}}).status_code == 201
+    with httpx.Client(base_url=berth.url, auth=(developer, PASSWORD), timeout=30) as dev:
+        def listed(scope: str, relative: bool) -> set[tuple[str, str]]:
+            response = dev.get("/api/v2.0/users/current/permissions",
+                               params={"scope": scope, "relative": str(relative).lower()})
+            assert response.status_code == 200, response.text
+            return {(p["resource"], p["action"]) for p in response.json()}
+
+        repository = {"create", "read", "update", "list", "push", "pull"}  # a developer's, from Harbor's table
+        # the project comes from the scope's first segments; relative paths are relative to the whole scope
+        assert listed(f"/project/{project_id}/repository", True) == {(".", a) for a in repository}
+        whole = listed(f"/project/{project_id}", True)
+        assert (".", "read") in whole and ("repository", "push") in whole and ("artifact", "create") in whole
+        assert not any(resource.startswith("/") or resource == "" for resource, _ in whole)
+        # without relative, the namespace's every permission with its full path, whatever the scope's depth
+        full = listed(f"/project/{project_id}/repository", False)
+        assert full == listed(f"/project/{project_id}", False)
+        assert {(f"/project/{project_id}", "read"), (f"/project/{project_id}/repository", "push")} <= full
+        assert {("." if r == f"/project/{project_id}" else r.removeprefix(f"/project/{project_id}/"), a)
+                for r, a in full} == whole
+        assert listed(f"/project/{project}/repository", True) == {(".", a) for a in repository}  # by name too
+        assert listed(f"/project/{project_id}/nothing-here", True) == set()
+        assert (".", "delete") not in whole  # only a project admin may delete the project
+
+
+def test_empty_optional_fields_are_left_out_of_bodies_as_harbor_does(berth):
+    with berth.client() as api:
+        name, _ = _user(api, "plain")  # no comment
+    with httpx.Client(base_url=berth.url, auth=(name, PASSWORD), timeout=30) as user:
+        me = user.get("/api/v2.0/users/current")
+        assert me.status_code == 200, me.text
+        body = me.json()
+        assert "comment" not in body and "oidc_user_meta" not in body
+        # required or `x-omitempty: false` in Harbor's swagger: sent even when false
+        assert body["sysadmin_flag"] is False and body["admin_role_in_auth"] is False
+        assert body["username"] == name and body["email"] == f"{name}@example.test"

@@ -236,33 +236,46 @@ def test_jobservice_api_shows_pools_workers_queues_and_stops_jobs(start_server, 
         assert busy == [{"id": busy[0]["id"], "pool_id": pool["worker_pool_id"], "job_name": "TEST_EFFECT",
                          "job_id": str(long), "start_at": busy[0]["start_at"], "checkin_at": busy[0]["checkin_at"]}]
         assert http.get("/api/v2.0/jobservice/pools/all/workers").json() == workers
-        assert http.get("/api/v2.0/jobservice/pools/nope/workers").status_code == 404
+        unknown_pool = http.get("/api/v2.0/jobservice/pools/nope/workers")  # Harbor: no such pool, no workers
+        assert unknown_pool.status_code == 200 and unknown_pool.json() == []
         # stop the running job: it ends Stopped at the worker's next heartbeat
         assert http.put(f"/api/v2.0/jobservice/jobs/{long}").status_code == 200
         assert store.wait(long, "Stopped", timeout=60).status_message == "stopped"
         assert "stopped on request" in http.get(f"/api/v2.0/jobservice/jobs/{long}/log").text
         assert http.get("/api/v2.0/jobservice/jobs/999999/log").status_code == 404
+        # a job that is not running (ended, never known) is taken as already done, as in Harbor
+        for done in (str(long), "999999", "not-a-task-id"):
+            stopped = http.put(f"/api/v2.0/jobservice/jobs/{done}")
+            assert (stopped.status_code, stopped.content) == (200, b""), stopped.text
+        assert store.task(long).status == "Stopped"
 
         # a paused queue keeps its jobs pending; resume runs them; stop clears them
-        assert http.put("/api/v2.0/jobservice/queues/test_effect", json={"action": "pause"}).status_code == 200
+        paused = http.put("/api/v2.0/jobservice/queues/test_effect", json={"action": "pause"})
+        assert (paused.status_code, paused.content) == (200, b"")
         waiting = store.submit("TEST_EFFECT", {"dir": str(tmp_path), "key": "waiting"})
         time.sleep(1)
         assert store.task(waiting).status == "Pending"
         queues = {q["job_type"]: q for q in http.get("/api/v2.0/jobservice/queues").json()}
         assert queues["TEST_EFFECT"]["paused"] is True and queues["TEST_EFFECT"]["count"] == 1
         assert {"SCHEDULER", "TEST_FLAKY"} <= set(queues)
+        # an empty queue leaves count and latency out, as Harbor's omitempty does; paused is always sent
+        assert queues["TEST_FLAKY"] == {"job_type": "TEST_FLAKY", "paused": False}
         assert http.put("/api/v2.0/jobservice/queues/TEST_EFFECT", json={"action": "resume"}).status_code == 200
         store.wait(waiting, "Success")
         http.put("/api/v2.0/jobservice/queues/TEST_EFFECT", json={"action": "pause"})
         dropped = store.submit("TEST_EFFECT", {"dir": str(tmp_path), "key": "dropped"})
-        assert http.put("/api/v2.0/jobservice/queues/all", json={"action": "stop"}).status_code == 200
+        stop_all = http.put("/api/v2.0/jobservice/queues/all", json={"action": "stop"})
+        assert (stop_all.status_code, stop_all.content) == (200, b"")
         assert store.task(dropped).status == "Stopped"
         assert not (tmp_path / "done-dropped").exists()
 
         # bad input: Harbor's errors
         bad = http.put("/api/v2.0/jobservice/queues/TEST_EFFECT", json={"action": "explode"})
         assert bad.status_code == 400 and bad.json()["errors"][0]["message"] == "the action is not supported"
-        assert http.put("/api/v2.0/jobservice/queues/NO_SUCH", json={"action": "pause"}).status_code == 404
+        for action in ("pause", "stop", "resume"):  # a type berth does not run: an empty queue, as in Harbor
+            no_such = http.put("/api/v2.0/jobservice/queues/NO_SUCH", json={"action": action})
+            assert (no_such.status_code, no_such.content) == (200, b""), no_such.text
+        assert "NO_SUCH" not in {q["job_type"] for q in http.get("/api/v2.0/jobservice/queues").json()}
 
         # schedules: the list, and the scheduler paused through its queue
         store.add_schedule("0 0 3 * * *", "TEST_EFFECT", {"dir": str(tmp_path), "key": "nightly"}, datetime.now(UTC))

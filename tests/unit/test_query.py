@@ -49,3 +49,11 @@ def test_parsing_fails_only_with_query_invalid(text):
         parse_query(text)
     except QueryInvalid:
         pass
+
+
+def test_keys_a_list_does_not_know_are_dropped_but_still_parsed():
+    assert parse_query("name=~a,bogus=1", {"name"}) == {"name": Fuzzy("a")}
+    assert parse_sort("-creation_time,name,-bogus", {"name", "op_time"}) == [Sort("name", False)]
+    assert parse_sort("-creation_time", {"op_time"}) == []
+    with pytest.raises(QueryInvalid):
+        parse_query("bogus=[1~", {"name"})  # an unparsable q is refused whatever its keys

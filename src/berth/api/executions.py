@@ -40,10 +40,11 @@ def schedule_body(record: ScheduleRecord | None) -> ScheduleObj | None:
 
 
 def exec_history_body(record: ExecutionRecord, job_name: str, parameters: str) -> ExecHistory:
-    """Harbor's ExecHistory (GC and audit purge runs): an execution seen as one job, its trigger
-    (MANUAL, SCHEDULE) as job kind and schedule type."""
+    """Harbor's ExecHistory (GC and audit purge runs): an execution seen as one job, its trigger as
+    job kind (MANUAL, SCHEDULE) and, title-cased as Harbor's ToSwagger writes it, as schedule type
+    (Manual, Schedule)."""
     return ExecHistory(
         id=record.id, job_name=job_name, job_kind=record.trigger, job_parameters=parameters,
-        schedule=ScheduleObj(type=record.trigger), job_status=record.status,
+        schedule=ScheduleObj(type=record.trigger.title()), job_status=record.status,
         creation_time=harbor_time(record.start_time), update_time=harbor_time(record.update_time),
     )

@@ -3,7 +3,7 @@ running job and reading a job's log. Harbor's `jobservice-monitor` system permis
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from berth.api.deps import RegistryDep, SubjectDep, harbor_time, require_system
@@ -48,13 +48,15 @@ async def get_workers(pool_id: str, request: Request, subject: SubjectDep, regis
 
 
 @router.put("/jobservice/jobs/{job_id}", operation_id="stopRunningJob")
-async def stop_running_job(job_id: str, subject: SubjectDep, registry: RegistryDep) -> None:
-    """Stop one job (its id is the task id) or, with "all", every running one."""
+async def stop_running_job(job_id: str, subject: SubjectDep, registry: RegistryDep) -> Response:
+    """Stop one job (its id is the task id) or, with "all", every running one; a job that is not
+    running is taken as already finished (200, as in Harbor)."""
     require_system(subject, "jobservice-monitor", "stop")
     if job_id.lower() == "all":
         await registry.executions.stop_running()
-        return
-    await registry.executions.stop_task(_task_id(job_id))
+    else:
+        await registry.executions.stop_job(job_id)
+    return Response(status_code=200)
 
 
 @router.get("/jobservice/jobs/{job_id}/log", response_class=PlainTextResponse, operation_id="actionGetJobLog")
@@ -73,23 +75,22 @@ async def list_job_queues(request: Request, subject: SubjectDep, registry: Regis
 @router.put("/jobservice/queues/{job_type}", operation_id="actionPendingJobs")
 async def action_pending_jobs(
     job_type: str, body: ActionRequest, request: Request, subject: SubjectDep, registry: RegistryDep,
-) -> None:
-    """stop: stop every pending job of the type; pause: workers take none of them; resume."""
+) -> Response:
+    """stop: stop every pending job of the type; pause: workers take none of them; resume. A type
+    this deployment does not run has no queue: nothing to do, 200 (Harbor answers 200 for any type)."""
     require_system(subject, "jobservice-monitor", "stop")
     action = (body.action or "").lower()
     if action not in ("stop", "pause", "resume"):
         raise BadRequest("the action is not supported")
     job_type = job_type.upper()
     known = _job_types(request)
-    if job_type != ALL and job_type not in known:
-        raise NotFound(f"job type {job_type[:64]} not found: one of {', '.join(known)} or all")
-    types = known if job_type == ALL else [job_type]
-    if action == "stop":
-        for one in types:
-            await registry.jobs.stop_pending(one)
-        return
+    types = known if job_type == ALL else [job_type] if job_type in known else []
     for one in types:
-        await registry.jobs.set_paused(one, action == "pause")
+        if action == "stop":
+            await registry.jobs.stop_pending(one)
+        else:
+            await registry.jobs.set_paused(one, action == "pause")
+    return Response(status_code=200)
 
 
 def _task_id(job_id: str) -> int:

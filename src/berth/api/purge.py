@@ -64,7 +64,8 @@ async def get_purge_schedule(registry: RegistryDep, subject: SubjectDep) -> Any:
 
 
 async def _kick(registry: Registry, body: schemas.PurgeScheduleIn) -> int:
-    """Validate as Harbor does, then run now (Manual), drop the schedule (None) or store it."""
+    """Validate as Harbor does, then run now (Manual), drop the schedule (None), store it, or, for
+    an empty type, change nothing (Harbor's kick has no case for it)."""
     if body.schedule is None:
         raise BadRequest("schedule cann't be empty")
     problem = purge_parameter_problem(body.parameters)
@@ -72,6 +73,8 @@ async def _kick(registry: Registry, body: schemas.PurgeScheduleIn) -> int:
         raise BadRequest(problem)
     parameters = dict(body.parameters or {})
     kind = body.schedule.type or ""
+    if not kind:
+        return 0
     if kind == "Manual":
         execution_id, _ = await registry.jobs.submit(PURGE_AUDIT, 0, PURGE_AUDIT, parameters, trigger="MANUAL",
                                                      extra_attrs=parameters)

@@ -154,12 +154,16 @@ async def list_robots(
         match key.lower(), value:
             case "level", str():
                 level = value
+            case "level", _:
+                raise BadRequest("bad request error level input")
             case "projectid", str() if value.isdigit():
                 project_id = int(value)
+            case "projectid", _:
+                raise BadRequest("ProjectID must be a positive integer")
             case "name", Fuzzy() | str():
                 name = value.value if isinstance(value, Fuzzy) else value
             case _:
-                raise BadRequest(f"unsupported query for robots: {key[:50]} (Level, ProjectID, name)")
+                pass  # Harbor ignores keys it cannot filter on (berth.query)
     if project_id is not None:
         project = await visible_project(registry, subject, str(project_id))
         require_project(subject, project, "robot", "list")

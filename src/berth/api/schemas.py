@@ -4,18 +4,62 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from functools import cache
 
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    create_model,
+    field_validator,
+    model_serializer,
+)
+
+from berth.api.keep_empty import KEEP_EMPTY, MAPS
 from berth.services.configurations import ITEMS, UNSUPPORTED
 
 
-class _In(BaseModel):
+class HarborModel(BaseModel):
+    """Every body: on the wire (JSON), an optional field that is empty (None, "", 0, false, [], {})
+    is left out, as Harbor's go-swagger models do (`omitempty`), unless Harbor's swagger requires it or
+    marks it `x-omitempty: false` (keep_empty.py, generated from the swagger). A nested object is
+    left out only when absent, as Go leaves out a nil pointer but not an empty struct."""
+
+    @model_serializer(mode="wrap")
+    def _omit_empty(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo):  # type: ignore[no-untyped-def]
+        # no return annotation: pydantic would take it as the schema of the serialized model
+        data = handler(self)
+        if not info.mode_is_json() or not isinstance(data, dict):
+            return data
+        keep = _kept_when_empty(type(self))
+        for name, field in type(self).model_fields.items():
+            key = (field.serialization_alias or field.alias or name) if info.by_alias else name
+            if name in keep or key not in data:
+                continue
+            value = getattr(self, name)
+            if value is None or (isinstance(value, str | int | float | list | dict | tuple | set) and not value):
+                del data[key]
+        return data
+
+
+@cache
+def _kept_when_empty(model: type[BaseModel]) -> frozenset[str]:
+    """The swagger's kept fields of the model's definition (the first class of its MRO that is one);
+    every field of a swagger map (ResourceList: `{"storage": 0}`)."""
+    if model.__name__ in MAPS:
+        return frozenset(model.model_fields)
+    return next((KEEP_EMPTY[cls.__name__] for cls in model.__mro__ if cls.__name__ in KEEP_EMPTY), frozenset())
+
+
+class _In(HarborModel):
     """Request bodies: unknown fields are ignored, as go-swagger does."""
 
     model_config = ConfigDict(extra="ignore")
 
 
-class ProjectMetadata(BaseModel):
+class ProjectMetadata(HarborModel):
     public: str | None = None
     enable_content_trust: str | None = None
     enable_content_trust_cosign: str | None = None
@@ -33,11 +77,11 @@ class ProjectMetadata(BaseModel):
     proxy_cache_filter_kind: str | None = None
 
 
-class CVEAllowlistItem(BaseModel):
+class CVEAllowlistItem(HarborModel):
     cve_id: str | None = None
 
 
-class CVEAllowlist(BaseModel):
+class CVEAllowlist(HarborModel):
     id: int | None = None
     project_id: int | None = None
     expires_at: int | None = None
@@ -68,7 +112,7 @@ class ProjectReq(_In):
     registry_id: int | None = None
 
 
-class Project(BaseModel):
+class Project(HarborModel):
     project_id: int
     owner_id: int | None = None
     name: str
@@ -85,21 +129,21 @@ class Project(BaseModel):
     cve_allowlist: CVEAllowlist | None = None
 
 
-class ProjectDeletable(BaseModel):
+class ProjectDeletable(HarborModel):
     deletable: bool
     message: str = ""
 
 
-class ResourceList(BaseModel):
+class ResourceList(HarborModel):
     storage: int
 
 
-class ProjectSummaryQuota(BaseModel):
+class ProjectSummaryQuota(HarborModel):
     hard: ResourceList
     used: ResourceList
 
 
-class ProjectSummary(BaseModel):
+class ProjectSummary(HarborModel):
     repo_count: int
     project_admin_count: int = 0
     maintainer_count: int = 0
@@ -132,7 +176,7 @@ class RoleRequest(_In):
     role_id: int | None = None
 
 
-class ProjectMemberEntity(BaseModel):
+class ProjectMemberEntity(HarborModel):
     id: int
     project_id: int
     entity_name: str
@@ -142,7 +186,7 @@ class ProjectMemberEntity(BaseModel):
     entity_type: str
 
 
-class OIDCUserInfo(BaseModel):
+class OIDCUserInfo(HarborModel):
     id: int | None = None
     user_id: int | None = None
     subiss: str | None = None
@@ -151,7 +195,7 @@ class OIDCUserInfo(BaseModel):
     update_time: str | None = None
 
 
-class UserResp(BaseModel):
+class UserResp(HarborModel):
     email: str = ""
     realname: str = ""
     comment: str = ""
@@ -178,7 +222,7 @@ class UserProfile(_In):
     comment: str | None = None
 
 
-class UserSearchRespItem(BaseModel):
+class UserSearchRespItem(HarborModel):
     user_id: int
     username: str
 
@@ -196,7 +240,7 @@ class OIDCCliSecretReq(_In):
     secret: str | None = None
 
 
-class UserGroupSearchItem(BaseModel):
+class UserGroupSearchItem(HarborModel):
     id: int
     group_name: str
     group_type: int
@@ -241,7 +285,7 @@ class Robot(_In):
     update_time: str | None = None
 
 
-class RobotCreated(BaseModel):
+class RobotCreated(HarborModel):
     id: int
     name: str
     secret: str
@@ -249,21 +293,21 @@ class RobotCreated(BaseModel):
     expires_at: int
 
 
-class RobotSec(BaseModel):
+class RobotSec(HarborModel):
     secret: str | None = None
 
 
-class Permission(BaseModel):
+class Permission(HarborModel):
     resource: str
     action: str
 
 
-class Permissions(BaseModel):
+class Permissions(HarborModel):
     system: list[Permission]
     project: list[Permission]
 
 
-class AuthproxySetting(BaseModel):
+class AuthproxySetting(HarborModel):
     endpoint: str | None = None
     tokenreivew_endpoint: str | None = None  # Harbor's spelling
     skip_search: bool | None = None
@@ -271,22 +315,22 @@ class AuthproxySetting(BaseModel):
     server_certificate: str | None = None
 
 
-class Storage(BaseModel):
+class Storage(HarborModel):
     total: int
     free: int
 
 
-class SystemInfo(BaseModel):
+class SystemInfo(HarborModel):
     storage: list[Storage]
 
 
-class RegistryCredential(BaseModel):
+class RegistryCredential(HarborModel):
     type: str | None = None
     access_key: str | None = None
     access_secret: str | None = None
 
 
-class Registry(BaseModel):
+class Registry(HarborModel):
     """A remote registry (proxy cache and replication, later issues)."""
 
     id: int | None = None
@@ -302,7 +346,7 @@ class Registry(BaseModel):
     update_time: str | None = None
 
 
-class GeneralInfo(BaseModel):
+class GeneralInfo(HarborModel):
     banner_message: str | None = None
     current_time: str | None = None
     registry_url: str | None = None
@@ -332,12 +376,12 @@ class LdapConf(_In):
     ldap_verify_cert: bool | None = None
 
 
-class LdapPingResult(BaseModel):
+class LdapPingResult(HarborModel):
     success: bool
     message: str = ""
 
 
-class LdapUser(BaseModel):
+class LdapUser(HarborModel):
     username: str
     realname: str = ""
     email: str = ""
@@ -347,7 +391,7 @@ class LdapImportUsers(_In):
     ldap_uid_list: list[str] | None = None
 
 
-class LdapFailedImportUser(BaseModel):
+class LdapFailedImportUser(HarborModel):
     uid: str
     error: str
 
@@ -357,7 +401,7 @@ class OIDCPing(_In):
     verify_cert: bool | None = None
 
 
-class Repository(BaseModel):
+class Repository(HarborModel):
     id: int
     project_id: int | None = None
     name: str
@@ -368,7 +412,7 @@ class Repository(BaseModel):
     update_time: str
 
 
-class RepositoryUpdate(BaseModel):
+class RepositoryUpdate(HarborModel):
     """Harbor sends a whole Repository; only `description` is taken."""
 
     id: int | None = None
@@ -381,26 +425,26 @@ class RepositoryUpdate(BaseModel):
     update_time: str | None = None
 
 
-class StringConfigItem(BaseModel):
+class StringConfigItem(HarborModel):
     value: str
     editable: bool
 
 
-class BoolConfigItem(BaseModel):
+class BoolConfigItem(HarborModel):
     value: bool
     editable: bool
 
 
-class IntegerConfigItem(BaseModel):
+class IntegerConfigItem(HarborModel):
     value: int
     editable: bool
 
 
-class ScanAllPolicyParameter(BaseModel):
+class ScanAllPolicyParameter(HarborModel):
     daily_time: int | None = None
 
 
-class ScanAllPolicy(BaseModel):
+class ScanAllPolicy(HarborModel):
     type: str | None = None
     parameter: ScanAllPolicyParameter | None = None
 
@@ -423,7 +467,7 @@ Configurations = create_model(  # type: ignore[call-overload]
 )
 
 
-class Platform(BaseModel):
+class Platform(HarborModel):
     model_config = ConfigDict(populate_by_name=True)
 
     architecture: str | None = None
@@ -433,7 +477,7 @@ class Platform(BaseModel):
     variant: str | None = None
 
 
-class Reference(BaseModel):
+class Reference(HarborModel):
     parent_id: int | None = None
     child_id: int | None = None
     child_digest: str | None = None
@@ -442,7 +486,7 @@ class Reference(BaseModel):
     urls: list[str] | None = None
 
 
-class Tag(BaseModel):
+class Tag(HarborModel):
     id: int
     repository_id: int
     artifact_id: int
@@ -456,7 +500,7 @@ class NewTag(_In):
     name: str | None = None
 
 
-class Accessory(BaseModel):
+class Accessory(HarborModel):
     id: int
     artifact_id: int
     subject_artifact_id: int
@@ -469,13 +513,13 @@ class Accessory(BaseModel):
     creation_time: str
 
 
-class Scanner(BaseModel):
+class Scanner(HarborModel):
     name: str | None = None
     vendor: str | None = None
     version: str | None = None
 
 
-class SBOMOverview(BaseModel):
+class SBOMOverview(HarborModel):
     start_time: str | None = None
     end_time: str | None = None
     scan_status: str | None = None
@@ -485,12 +529,12 @@ class SBOMOverview(BaseModel):
     scanner: Scanner | None = None
 
 
-class AdditionLink(BaseModel):
+class AdditionLink(HarborModel):
     href: str
     absolute: bool = False
 
 
-class Label(BaseModel):
+class Label(HarborModel):
     id: int
     name: str
     description: str = ""
@@ -512,7 +556,7 @@ class LabelIn(_In):
     update_time: str | None = None
 
 
-class Artifact(BaseModel):
+class Artifact(HarborModel):
     id: int
     type: str
     media_type: str
@@ -539,7 +583,7 @@ class Artifact(BaseModel):
     inherited_accessories: list[Accessory] | None = None
 
 
-class Quota(BaseModel):
+class Quota(HarborModel):
     id: int
     ref: dict[str, Any]
     hard: ResourceList
@@ -552,7 +596,7 @@ class QuotaUpdateReq(_In):
     hard: ResourceList | None = None
 
 
-class SearchRepository(BaseModel):
+class SearchRepository(HarborModel):
     project_id: int | None = None
     project_name: str = ""
     project_public: bool = False
@@ -561,12 +605,12 @@ class SearchRepository(BaseModel):
     artifact_count: int = 0
 
 
-class Search(BaseModel):
+class Search(HarborModel):
     project: list[Project]
     repository: list[SearchRepository]
 
 
-class Statistic(BaseModel):
+class Statistic(HarborModel):
     private_project_count: int = 0
     private_repo_count: int = 0
     public_project_count: int = 0
@@ -579,7 +623,7 @@ class Statistic(BaseModel):
 # --- background work: executions and tasks (webhooks, purges, later GC, scans, replication) ---------
 
 
-class Metrics(BaseModel):
+class Metrics(HarborModel):
     task_count: int = 0
     success_task_count: int = 0
     error_task_count: int = 0
@@ -589,7 +633,7 @@ class Metrics(BaseModel):
     stopped_task_count: int = 0
 
 
-class Execution(BaseModel):
+class Execution(HarborModel):
     id: int
     vendor_type: str
     vendor_id: int
@@ -602,7 +646,7 @@ class Execution(BaseModel):
     end_time: str = ""
 
 
-class Task(BaseModel):
+class Task(HarborModel):
     id: int
     execution_id: int
     status: str
@@ -615,7 +659,7 @@ class Task(BaseModel):
     end_time: str = ""
 
 
-class ScheduleObj(BaseModel):
+class ScheduleObj(HarborModel):
     type: str | None = None
     cron: str | None = None
     next_scheduled_time: str | None = None
@@ -628,7 +672,7 @@ class ScheduleIn(_In):
     parameters: dict[str, Any] | None = None
 
 
-class ExecHistory(BaseModel):
+class ExecHistory(HarborModel):
     id: int
     job_name: str
     job_kind: str
@@ -640,7 +684,7 @@ class ExecHistory(BaseModel):
     update_time: str
 
 
-class ScheduleTask(BaseModel):
+class ScheduleTask(HarborModel):
     id: int
     vendor_type: str
     vendor_id: int
@@ -648,11 +692,11 @@ class ScheduleTask(BaseModel):
     update_time: str
 
 
-class SchedulerStatus(BaseModel):
+class SchedulerStatus(HarborModel):
     paused: bool
 
 
-class WorkerPool(BaseModel):
+class WorkerPool(HarborModel):
     pid: int
     worker_pool_id: str
     start_at: str
@@ -661,7 +705,7 @@ class WorkerPool(BaseModel):
     host: str
 
 
-class Worker(BaseModel):
+class Worker(HarborModel):
     id: str
     pool_id: str
     job_name: str | None = None
@@ -671,7 +715,7 @@ class Worker(BaseModel):
     checkin_at: str | None = None
 
 
-class JobQueue(BaseModel):
+class JobQueue(HarborModel):
     job_type: str
     count: int
     latency: int
@@ -714,18 +758,18 @@ class WebhookPolicyIn(WebhookPolicy):
     signing_secret: str | None = None
 
 
-class PayloadFormat(BaseModel):
+class PayloadFormat(HarborModel):
     notify_type: str
     formats: list[str]
 
 
-class SupportedWebhookEventTypes(BaseModel):
+class SupportedWebhookEventTypes(HarborModel):
     event_type: list[str]
     notify_type: list[str]
     payload_formats: list[PayloadFormat]
 
 
-class WebhookJob(BaseModel):
+class WebhookJob(HarborModel):
     id: int
     policy_id: int
     event_type: str
@@ -736,7 +780,7 @@ class WebhookJob(BaseModel):
     update_time: str
 
 
-class WebhookLastTrigger(BaseModel):
+class WebhookLastTrigger(HarborModel):
     policy_name: str
     event_type: str
     enabled: bool
@@ -747,7 +791,7 @@ class WebhookLastTrigger(BaseModel):
 # --- audit log (swagger tags auditlog, purge) ------------------------------------------------------
 
 
-class AuditLog(BaseModel):
+class AuditLog(HarborModel):
     id: int
     username: str
     resource: str
@@ -761,7 +805,7 @@ class AuditLogExt(AuditLog):
     operation_result: bool
 
 
-class AuditLogEventType(BaseModel):
+class AuditLogEventType(HarborModel):
     event_type: str
 
 

@@ -16,7 +16,7 @@ from berth.api.deps import (
     require_system,
     visible_project,
 )
-from berth.auth.rbac import Subject, is_allowed_system, permissions_in
+from berth.auth.rbac import Subject, is_allowed_system, permissions_in, resource_paths, scope_project
 from berth.security.roles import ADMIN_ONLY_SYSTEM_PERMISSIONS, ROBOT_SYSTEM_PERMISSIONS, Permission
 from berth.services.errors import BadRequest, Forbidden, PreconditionFailed
 from berth.services.registry import Registry
@@ -106,28 +106,26 @@ async def search_users(
 async def current_permissions(
     registry: RegistryDep, subject: SubjectDep, scope: str | None = None, relative: bool = False,
 ) -> list[schemas.Permission]:
-    """What the caller may do in `scope`: `/project/<id or name>`, or `/system` (the default)."""
+    """What the caller may do in the namespace of `scope` (`/project/<id or name>[/...]`, or `/system`,
+    the default), as Harbor lists it: every permission of the namespace with its full resource path,
+    or with `relative` those inside `scope`, relative to it (`.` for the scope itself)."""
     require_login(subject)
-    if scope and scope.startswith("/project/"):
-        project = await visible_project(registry, subject, scope.removeprefix("/project/"))
+    scope = scope or "/system"
+    project_key = scope_project(scope)
+    if project_key is not None:
+        project = await visible_project(registry, subject, project_key)
         granted = permissions_in(subject, project.ref)
         namespace = f"/project/{project.id}"
-    elif scope in (None, "", "/system"):
+        scope = namespace + scope.removeprefix(f"/project/{project_key}")  # a name reads as the id
+    elif scope == "/system" or scope.startswith("/system/"):
         every = ROBOT_SYSTEM_PERMISSIONS | ADMIN_ONLY_SYSTEM_PERMISSIONS
         granted = frozenset(p for p in every if is_allowed_system(subject, p))
         namespace = "/system"
     else:
         raise BadRequest(f"invalid scope {scope[:100]!r}: /system or /project/<id>")
-
-    def resource(name: str) -> str:
-        own = "" if name == "project" and namespace != "/system" else name  # Harbor's "self" resource
-        if relative:
-            return own
-        return f"{namespace}/{own}" if own else namespace
-
     return [
-        schemas.Permission(resource=resource(p.resource), action=p.action)
-        for p in sorted(granted, key=lambda p: (p.resource, p.action))
+        schemas.Permission(resource=resource, action=action)
+        for resource, action in resource_paths(granted, namespace, scope, relative)
     ]
 
 

@@ -7,6 +7,7 @@ permissions each grants, what robots may hold) are data in security/roles.py.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -70,6 +71,38 @@ def permissions_in(subject: Subject, project: ProjectRef) -> frozenset[Permissio
 def is_allowed(subject: Subject, permission: Permission, project: ProjectRef) -> bool:
     """The one authorization decision for anything inside a project."""
     return subject.sysadmin or permission in permissions_in(subject, project)
+
+
+# --- Harbor's resource paths (GET /users/current/permissions) ------------------------------------
+
+_PROJECT_SCOPE = re.compile(r"^/project/([^/]*)")
+
+
+def scope_project(scope: str) -> str | None:
+    """The project (id, or name in berth) a permission scope names, from its first segments as
+    Harbor's project namespace reads it (`/project/1`, `/project/1/repository` -> "1"); None when the
+    scope is not a project's."""
+    match = _PROJECT_SCOPE.match(scope)
+    return match.group(1) if match else None
+
+
+def resource_paths(
+    granted: frozenset[Permission], namespace: str, scope: str, relative: bool,
+) -> list[tuple[str, str]]:
+    """(resource, action) as Harbor lists a namespace's permissions: each resource as a path in
+    `namespace` (`/project/1/repository`, `/system/user`; the project itself is `/project/1`) or, with
+    `relative`, as that path relative to `scope` ("." for the scope itself), leaving out the paths
+    outside `scope` (Harbor's Resource.RelativeTo: a string prefix)."""
+    out = []
+    for permission in sorted(granted, key=lambda p: (p.resource, p.action)):
+        own = namespace.startswith("/project/") and permission.resource == "project"  # Harbor's "self"
+        path = namespace if own else f"{namespace}/{permission.resource}"
+        if relative:
+            if not path.startswith(scope):
+                continue
+            path = path.removeprefix(scope).lstrip("/") or "."
+        out.append((path, permission.action))
+    return out
 
 
 def is_allowed_system(subject: Subject, permission: Permission) -> bool:

@@ -160,13 +160,13 @@ class ArtifactService:
         return query.order_by(*orderings(sort, keys, [Manifest.created_at.desc(), Manifest.id.desc()]))
 
     def _conditions(self, q: str | None, repo_id: int) -> list[Any]:
-        try:
-            keywords = parse_query(q)
-        except QueryInvalid as exc:
-            raise BadRequest(str(exc)) from None
         columns = {"digest": Manifest.digest, "type": Manifest.type, "media_type": Manifest.config_media_type,
                    "manifest_media_type": Manifest.media_type, "artifact_type": Manifest.artifact_type,
                    "push_time": Manifest.created_at, "pull_time": Manifest.pull_time, "size": Manifest.size}
+        try:
+            keywords = parse_query(q, {*columns, "tags", "labels"})
+        except QueryInvalid as exc:
+            raise BadRequest(str(exc)) from None
         out = []
         for key, value in keywords.items():
             if key == "tags":
@@ -183,10 +183,7 @@ class ArtifactService:
             if key == "labels":
                 out.append(_with_labels(value))
                 continue
-            column = columns.get(key)
-            if column is None:
-                raise BadRequest(f"unsupported query key {key!r}: one of {', '.join(sorted([*columns, 'tags', 'labels']))}")
-            out.append(condition(column, value))
+            out.append(condition(columns[key], value))
         return out
 
     async def get(self, repository: str, reference: str) -> ArtifactRecord:

@@ -403,6 +403,6 @@ async def run_purge(ctx: Any) -> str:
         return "nothing purged: no event type selected"
     count = await ctx.services.audit.purge(policy.retention_hours, types, dry_run=policy.dry_run)
     ctx.log(f"{prefix}event types: {','.join(types)}")
-    ctx.log(f"{prefix}Purged {count} rows of audit log exts")
+    ctx.log(f"{prefix}Purged {count} rows of audit logs")  # Harbor's line; berth keeps one audit table
     ctx.extra_attrs["purged"] = count
     return f"{prefix}purged {count} rows"

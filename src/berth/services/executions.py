@@ -3,6 +3,8 @@ job service (queues, worker pools and their workers)."""
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -153,6 +155,13 @@ class ExecutionService:
         await self.get_task(task_id)
         await self._jobs.stop_task(task_id)
 
+    async def stop_job(self, job_id: str) -> None:
+        """Stop the job (a task id) if it runs; one that is unknown or already ended counts as done,
+        as in Harbor's job monitor ("maybe the job is already complete")."""
+        if job_id.isdigit() and len(job_id) <= 18:
+            with contextlib.suppress(NotFound):
+                await self.stop_task(int(job_id))
+
     async def stop_running(self) -> int:
         return await self._jobs.stop_running()
 
@@ -211,10 +220,11 @@ class ExecutionService:
         return [PoolRecord(r.id, r.pid, r.host, r.concurrency, r.start_at, r.heartbeat_at) for r in rows]
 
     async def workers(self, pool_id: str, stale_after: float) -> list[WorkerRecord]:
-        """Every slot of the pool (or of all pools, "all"), with the job each one runs."""
+        """Every slot of the pool (or of all pools, "all"), with the job each one runs; none for a
+        pool that is not (or no longer) alive, as in Harbor."""
         pools = [p for p in await self.pools(stale_after) if pool_id in ("all", p.id)]
         if not pools:
-            raise NotFound(f"worker pool {pool_id} not found")
+            return []
         async with self._db.read() as conn:
             running = {row.lease_owner: row for row in (await conn.execute(
                 select(Task.id, Task.kind, Task.lease_owner, Task.start_time, Task.update_time)

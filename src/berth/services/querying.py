@@ -1,5 +1,5 @@
 """Harbor's `q` and `sort` (parsed by berth.query) as SQL conditions and orderings over the columns
-a list allows; an unknown key is a 400, as in Harbor."""
+a list allows; keys naming no such column are ignored, as in Harbor, and an unparsable `q` is a 400."""
 
 from __future__ import annotations
 
@@ -42,27 +42,19 @@ def conditions(
     """SQL conditions for `q`, over `columns` (query key -> column); `convert` turns the parsed value of
     a key into what its column compares with (e.g. a time from a string)."""
     try:
-        keywords = parse_query(q)
+        keywords = parse_query(q, columns)
     except QueryInvalid as exc:
         raise BadRequest(str(exc)) from None
     out = []
     for key, value in keywords.items():
-        column = columns.get(key)
-        if column is None:
-            raise BadRequest(f"unsupported query key {key!r}: one of {', '.join(sorted(columns))}")
         if convert and key in convert:
             value = convert[key](value)
-        out.append(condition(column, value))
+        out.append(condition(columns[key], value))
     return out
 
 
 def orderings(sort: str | None, columns: Mapping[str, Any], default: Sequence[Any]) -> list[Any]:
-    """ORDER BY terms for `sort` over `columns`, or `default` when no sort is given."""
-    sorts: list[Sort] = parse_sort(sort)
-    out = []
-    for item in sorts:
-        column = columns.get(item.key)
-        if column is None:
-            raise BadRequest(f"unsupported sort key {item.key!r}: one of {', '.join(sorted(columns))}")
-        out.append(column.desc() if item.desc else column.asc())
+    """ORDER BY terms for `sort` over `columns`, or `default` when `sort` names none of them."""
+    sorts: list[Sort] = parse_sort(sort, columns)
+    out = [columns[item.key].desc() if item.desc else columns[item.key].asc() for item in sorts]
     return out or list(default)

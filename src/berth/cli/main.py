@@ -68,9 +68,9 @@ def main() -> None:
 
         traceback.print_exc()
         code = 1
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
+    # what finalization does first: executors' exit hooks stop their idle threads, then the
+    # non-daemon threads are joined (CPython's own step, hence the private name)
+    threading._shutdown()  # type: ignore[attr-defined]
     atexit._run_exitfuncs()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):

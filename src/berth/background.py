@@ -1,9 +1,11 @@
 """A process's background machinery: the event bus with its subscribers and, where jobs run, the
-worker pool and the cron scheduler. `berth serve` and `berth worker` both build one."""
+outbox dispatcher, the worker pool and the cron scheduler. `berth serve` and `berth worker` both
+build one."""
 
 from __future__ import annotations
 
 from berth.config import Settings
+from berth.events.outbox import OutboxDispatcher
 from berth.jobs.kinds import JobKind, load_kind
 from berth.jobs.scheduler import Scheduler
 from berth.jobs.worker import PoolSettings, WorkerPool
@@ -28,7 +30,9 @@ class Background:
         self.settings = settings
         self.pool: WorkerPool | None = None
         self.scheduler: Scheduler | None = None
+        self.outbox: OutboxDispatcher | None = None
         if run_jobs:
+            self.outbox = OutboxDispatcher(registry.db, settings.job_poll_seconds)
             self.pool = WorkerPool(registry.jobs, job_kinds(settings), registry, PoolSettings(
                 concurrency=settings.workers,
                 lease_seconds=settings.job_lease_seconds,
@@ -39,13 +43,21 @@ class Background:
             self.scheduler = Scheduler(registry.db, registry.jobs, settings.schedule_poll_seconds)
 
     async def start(self) -> None:
-        # every process that serves requests hears its own events; deliveries are jobs any worker runs
-        self.registry.events.subscribe("webhooks", WebhookDispatcher(
+        webhooks = WebhookDispatcher(
             self.registry, ext_host=external_host(self.settings.public_url, self.settings.host, self.settings.port),
             max_attempts=1 + self.settings.webhook_max_retries,
-        ))
+        )
+        # pulls: every process that serves requests hears its own, in memory (best effort)
+        self.registry.events.subscribe("webhooks", webhooks)
         self.registry.events.subscribe("audit", self.registry.audit.handle)
         self.registry.events.start()
+        if self.outbox is not None:
+            # changes: from the outbox table, whichever process wrote them; this process's own commits
+            # wake its dispatcher at once, other processes' rows are found at the next poll
+            self.outbox.subscribe("audit", self.registry.audit.record_events)
+            self.outbox.subscribe("webhooks", webhooks.deliver)
+            self.registry.events.wake_outbox = self.outbox.wake
+            self.outbox.start()
         if self.pool is not None:
             await self.pool.start()
         if self.scheduler is not None:
@@ -56,6 +68,9 @@ class Background:
     async def stop(self) -> None:
         if self.scheduler is not None:
             await self.scheduler.stop()
+        if self.outbox is not None:
+            self.registry.events.wake_outbox = None
+            await self.outbox.stop()
         if self.pool is not None:
             await self.pool.stop()
         await self.registry.events.stop()

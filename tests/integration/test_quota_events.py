@@ -1,5 +1,5 @@
-"""The quota events pushes publish (webhooks turn them into QUOTA_EXCEED / QUOTA_WARNING): observed on
-the services' event bus in this process, over SQLite and PostgreSQL, with the registry's real services."""
+"""The quota events pushes record (webhooks turn them into QUOTA_EXCEED / QUOTA_WARNING): observed
+through the event outbox, over SQLite and PostgreSQL, with the registry's real services."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from berth.config import Settings
 from berth.db.session import run_migrations
+from berth.events.outbox import OutboxDispatcher
 from berth.events.types import QuotaExceeded, QuotaWarning
 from berth.quotas import format_size, warning_message
 from berth.references import parse_digest
@@ -38,15 +39,15 @@ def digest(data: bytes):
     return parse_digest("sha256:" + hashlib.sha256(data).hexdigest())
 
 
-async def test_refusals_publish_quota_exceeded_and_pushes_at_85_percent_publish_quota_warning(settings):
+async def test_refusals_record_quota_exceeded_and_pushes_at_85_percent_record_quota_warning(settings):
     registry = Registry.open(settings)
     seen = []
 
-    async def record(batch):
-        seen.extend(event for event in batch if isinstance(event, QuotaExceeded | QuotaWarning))
+    async def record(_conn, batch):
+        seen.extend(item.event for item in batch if isinstance(item.event, QuotaExceeded | QuotaWarning))
 
-    registry.events.subscribe("test", record)
-    registry.events.start()
+    outbox = OutboxDispatcher(registry.db)
+    outbox.subscribe("test", record)
     try:
         image = build_image(seed=401, layers=1)
         blobs = sum(len(blob) for blob in image.blobs)
@@ -59,7 +60,7 @@ async def test_refusals_publish_quota_exceeded_and_pushes_at_85_percent_publish_
         message = (f"adding {format_size(len(image.manifest))} of storage resource, which when updated to current "
                    f"usage of {format_size(blobs)} will exceed the configured upper limit of {format_size(hard)}.")
         assert refused.value.message == message
-        await registry.events.drained()
+        await outbox.drain()
         # the blobs took usage to >= 85% of the limit: each of those pushes warned, as Harbor's do
         exceeded = seen[-1]
         assert isinstance(exceeded, QuotaExceeded)
@@ -72,7 +73,7 @@ async def test_refusals_publish_quota_exceeded_and_pushes_at_85_percent_publish_
         quota = next(q for q in (await registry.quotas.list(limit=100))[0] if q.project_name == "events")
         await registry.quotas.set_hard(quota.id, hard * 10)
         await registry.manifests.put("events/app", "v1", image.manifest, image.media_type)
-        await registry.events.drained()
+        await outbox.drain()
         assert seen == []  # usage now far below 85%: no warning
 
         await registry.quotas.set_hard(quota.id, blobs + len(image.manifest))
@@ -82,14 +83,14 @@ async def test_refusals_publish_quota_exceeded_and_pushes_at_85_percent_publish_
         # pushing what the project holds asks for nothing: neither refused nor warned
         await registry.uploads.monolithic("events/other", digest(image.blobs[0]), chunks(image.blobs[0]),
                                           len(image.blobs[0]))
-        await registry.events.drained()
+        await outbox.drain()
         assert [type(event) for event in seen] == [QuotaExceeded]
         assert seen[0].digest == "" and seen[0].repository == "events/app"
 
         # a plain upload start asks for 0 bytes: at 100% of the limit it is allowed, and warns (as Harbor's)
         seen.clear()
         await registry.uploads.start("events/app")
-        await registry.events.drained()
+        await outbox.drain()
         assert [event.message for event in seen] == [warning_message(blobs + len(image.manifest),
                                                                      blobs + len(image.manifest))]
     finally:

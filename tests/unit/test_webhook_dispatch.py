@@ -47,7 +47,7 @@ class FakeJobs:
         self.tasks: list[tuple[int, str, dict[str, Any], int]] = []
         self.notified = 0
 
-    async def create_execution(self, conn, vendor_type, vendor_id, trigger, extra_attrs) -> int:  # noqa: ANN001
+    async def create_execution(self, conn, vendor_type, vendor_id, trigger, extra_attrs, *, event_id=None) -> int:  # noqa: ANN001
         if self.busy:
             self.busy -= 1
             raise OperationalError("INSERT", {}, Exception("database is locked"))

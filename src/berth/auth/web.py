@@ -96,9 +96,9 @@ class WebLogin:
         try:
             subject = await self.auth.login(principal, password, client_address(request))
         except ServiceError:
-            self.auth.users.record_login(principal, client_address(request), succeeded=False)
+            await self.auth.users.record_login(principal, client_address(request), succeeded=False)
             raise
-        self.auth.users.record_login(principal, client_address(request), succeeded=True)
+        await self.auth.users.record_login(principal, client_address(request), succeeded=True)
         response = Response(status_code=200)
         assert subject.user_id is not None
         await self.sessions.start(subject.user_id, response)
@@ -109,7 +109,7 @@ class WebLogin:
         subject = await self.sessions.subject(request)
         await self.sessions.end(request, response)
         if subject is not None and subject.name:
-            self.auth.users.record_logout(subject.name, client_address(request))
+            await self.auth.users.record_logout(subject.name, client_address(request))
         return response
 
     # --- OIDC ------------------------------------------------------------------------------------
@@ -171,7 +171,7 @@ class WebLogin:
         response = RedirectResponse("/", status_code=302)
         response.delete_cookie(_STATE_COOKIE, path="/c/oidc/")
         await self.sessions.start(user.id, response)
-        self.auth.users.record_login(user.username, client_address(request), succeeded=True)
+        await self.auth.users.record_login(user.username, client_address(request), succeeded=True)
         return response
 
     async def oidc_onboard(self, request: Request) -> Response:

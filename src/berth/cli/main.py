@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import logging
+import os
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -41,6 +46,48 @@ def load_settings(config: Path | None, **flags: Any) -> Settings:
         else:
             typer.echo(f"berth: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def main() -> None:
+    """The `berth` program: run the command, then leave without finalizing the interpreter.
+
+    obstore runs its requests on tokio threads that call back into Python (asyncio's
+    call_soon_threadsafe) to hand over results. One of them can still be waiting for the GIL when the
+    main thread has finished: at finalization CPython 3.11 makes such a thread leave with
+    pthread_exit, whose forced unwinding cannot cross the Rust frames, and glibc aborts the process
+    (exit code 134, nothing printed). So once the command is done, what finalization would do for
+    berth (non-daemon threads, atexit handlers, logging, stdio) is done here, then os._exit.
+    """
+    try:
+        app()
+        code: int = 0
+    except SystemExit as exit_:
+        code = _exit_code(exit_.code)
+    except BaseException:  # a traceback, as an uncaught exception would print it
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    # what finalization does first: executors' exit hooks stop their idle threads, then the
+    # non-daemon threads are joined (CPython's own step, hence the private name)
+    threading._shutdown()  # type: ignore[attr-defined]
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            code = code or 1  # output lost (e.g. a closed pipe): say so, as Python would with 120
+    os._exit(code)
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
 
 
 def prepare(settings: Settings) -> None:
@@ -216,6 +263,27 @@ def migrate(config: ConfigOption = None, data_dir: Annotated[Optional[Path], typ
     settings = load_settings(config, data_dir=data_dir)
     prepare(settings)
     typer.echo(f"database at {_redacted(settings.effective_database_url)} is up to date")
+    check_storage(settings)
+
+
+def check_storage(settings: Settings) -> None:
+    """Open the blob storage and ask it about a key: a wrong bucket, endpoint or credential shows
+    here, at install time, rather than at the first push."""
+    from berth.storage import make_driver
+
+    async def probe() -> None:
+        driver = make_driver(settings.storage_driver, settings.effective_storage_options)
+        try:
+            await driver.stat("berth-probe")
+        finally:
+            await driver.close()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:  # one clear line instead of a traceback
+        typer.echo(f"berth: cannot reach the blob storage ({settings.storage_driver}): {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"blob storage ({settings.storage_driver}) answers")
 
 
 @app.command("config")

@@ -396,6 +396,8 @@ class Execution(Base):
     start_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     end_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     update_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: the outbox row that caused it (webhook deliveries): an event delivered twice makes no second one
+    event_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
 
 class Task(Base):
@@ -531,3 +533,21 @@ class AuditLog(Base):
     op_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     #: the HTTP request that did it (not in Harbor's API: for finding its log lines)
     request_id: Mapped[str | None] = mapped_column(String(128))
+    #: the outbox row the entry was made from (None: a pull, told through the in-memory bus); unique,
+    #: so an event delivered twice still makes one row
+    event_id: Mapped[int | None] = mapped_column(BigInteger, index=True, unique=True)
+
+
+class EventOutbox(Base):
+    """An event written in the same transaction as the change it tells of, waiting to be handed to the
+    subscribers (audit log, webhooks); deleted in the transaction that hands it over."""
+
+    __tablename__ = "event_outbox"
+    __table_args__ = (_NO_ID_REUSE,)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    #: the event's class name (ArtifactPushed, ResourceChanged, ...)
+    kind: Mapped[str] = mapped_column(String(64))
+    #: the event's fields as JSON, its actor and request id among them
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -12,6 +14,31 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+@dataclass(slots=True)
+class _Callbacks:
+    committed: list[Callable[[], None]] = field(default_factory=list)
+    rolled_back: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+#: what each open write transaction runs when it ends (not in `conn.info`: that belongs to the pooled
+#: DBAPI connection, and cannot be read once a failed transaction has invalidated the connection)
+_ENDINGS: weakref.WeakKeyDictionary[AsyncConnection, _Callbacks] = weakref.WeakKeyDictionary()
+
+
+def after_commit(conn: AsyncConnection, callback: Callable[[], None]) -> None:
+    """Call `callback` once the write transaction `conn` belongs to has committed (never if it rolls
+    back): wake a worker, send what must only leave once the change is durable."""
+    callbacks = _ENDINGS.setdefault(conn, _Callbacks()).committed
+    if callback not in callbacks:
+        callbacks.append(callback)
+
+
+def after_rollback(conn: AsyncConnection, callback: Callable[[], Awaitable[None]]) -> None:
+    """Await `callback` once the write transaction `conn` belongs to has rolled back on an error (and
+    released SQLite's write lock), before the error goes on: record that something was refused."""
+    _ENDINGS.setdefault(conn, _Callbacks()).rolled_back.append(callback)
 
 
 class Database:
@@ -40,6 +67,22 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
+        endings = _Callbacks()
+        try:
+            async with self._transaction() as conn:
+                try:
+                    yield conn
+                finally:
+                    endings = _ENDINGS.pop(conn, endings)
+        except Exception:
+            for later in endings.rolled_back:
+                await later()
+            raise
+        for callback in endings.committed:  # only reached when the transaction committed
+            callback()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
         if self._write_lock is None:
             async with self.engine.begin() as conn:
                 yield conn

@@ -1,10 +1,15 @@
-"""The in-process event bus. `publish` never blocks and never fails the publisher: events go into a
-bounded queue that one dispatcher task drains in batches, handing each batch to every subscriber.
-A subscriber that raises is logged and the others still get the batch.
+"""The event bus, the one way services tell of what happened.
 
-Subscribers that must not lose events (the audit log, webhook deliveries) write each batch in one
-transaction. Limit: events still queued when the process is killed (not stopped) are lost; a clean
-stop drains the queue first.
+`record(conn, event)` is for changes (pushes, deletions, projects, members, robots, users, the
+configuration, quota refusals and warnings): the event is written to the outbox inside the caller's
+transaction, so it exists exactly when the change does, and the process's outbox dispatcher is woken
+once that transaction commits (see `berth.events.outbox`).
+
+`publish(event)` is for pulls only, the one high-volume event: best effort, in memory. It never
+blocks and never fails the publisher: events go into a bounded queue that one dispatcher task drains
+in batches, handing each batch to every subscriber (a subscriber that raises is logged and the others
+still get the batch). Events still queued when the process is killed are lost; a clean stop drains
+the queue first; events beyond `max_queued` are dropped and counted in `dropped`.
 """
 
 from __future__ import annotations
@@ -16,6 +21,10 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from berth.db.session import Database
+from berth.events.outbox import record
 from berth.events.types import Event
 
 log = structlog.get_logger("berth.events")
@@ -38,10 +47,27 @@ class EventBus:
         self._running = False
         self._max_queued = max_queued
         self._dispatcher: asyncio.Task[None] | None = None
+        #: pull events dropped because the queue was full (for the metrics)
         self.dropped = 0
+        #: set where an outbox dispatcher runs: called after each commit that recorded events
+        self.wake_outbox: Callable[[], None] | None = None
 
     def subscribe(self, name: str, subscriber: Subscriber) -> None:
         self._subscribers.append((name, subscriber))
+
+    async def record(self, conn: AsyncConnection, event: Event) -> None:
+        """Write a change's event in the change's own transaction (`conn`, from `Database.write`)."""
+        await record(conn, event, self._wake_outbox)
+
+    async def record_alone(self, db: Database, event: Event) -> None:
+        """Write the event of something that changed nothing (a refused push, a log-in) in a
+        transaction of its own."""
+        async with db.write() as conn:
+            await self.record(conn, event)
+
+    def _wake_outbox(self) -> None:
+        if self.wake_outbox is not None:
+            self.wake_outbox()
 
     def publish(self, event: Event) -> None:
         if not self._running:

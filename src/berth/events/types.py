@@ -141,3 +141,10 @@ class ResourceChanged(Event):
     @property
     def project_name(self) -> str | None:
         return self.project
+
+
+#: every event class by name: how the outbox reads its rows back
+EVENT_CLASSES: dict[str, type[Event]] = {cls.__name__: cls for cls in (
+    ArtifactPushed, ArtifactPulled, ArtifactDeleted, TagCreated, TagDeleted, RepositoryDeleted, QuotaExceeded,
+    QuotaWarning, ResourceChanged,
+)}

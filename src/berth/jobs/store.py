@@ -55,13 +55,13 @@ class JobStore:
 
     async def create_execution(
         self, conn: AsyncConnection, vendor_type: str, vendor_id: int, trigger: str,
-        extra_attrs: dict[str, Any] | None = None,
+        extra_attrs: dict[str, Any] | None = None, *, event_id: int | None = None,
     ) -> int:
         now = utcnow()
         return int(await conn.scalar(
             self._db.insert(Execution).values(
                 vendor_type=vendor_type, vendor_id=vendor_id, trigger=trigger, status=RUNNING,
-                extra_attrs=json.dumps(extra_attrs or {}), start_time=now, update_time=now,
+                extra_attrs=json.dumps(extra_attrs or {}), start_time=now, update_time=now, event_id=event_id,
             ).returning(Execution.id)
         ))
 

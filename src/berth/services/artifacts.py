@@ -431,11 +431,11 @@ class ArtifactService:
                     raise Conflict(f"tag {name} already exists in {repository}")
                 await conn.execute(self._db.insert(Tag).values(
                     repository_id=artifact.repository_id, name=name, manifest_id=artifact.id, updated_at=now))
+                await self._events.record(conn, TagCreated(repository=repository, tag=name, digest=artifact.digest))
         except IntegrityError:
             raise Conflict(f"tag {name} already exists in {repository}") from None
         self._manifests.forget_tag(repository, name)
         self._repositories.tags_changed(artifact.repository_id)
-        self._events.publish(TagCreated(repository=repository, tag=name, digest=artifact.digest))
 
     async def delete_tag(self, repository: str, reference: str, name: str) -> None:
         artifact = await self.get(repository, reference)
@@ -443,9 +443,9 @@ class ArtifactService:
             raise NotFound(f"tag {name} not found on {repository}@{artifact.digest}")
         async with self._db.write() as conn:
             await conn.execute(delete(Tag).where(and_(Tag.repository_id == artifact.repository_id, Tag.name == name)))
+            await self._events.record(conn, TagDeleted(repository=repository, tag=name, digest=artifact.digest))
         self._manifests.forget_tag(repository, name)
         self._repositories.tags_changed(artifact.repository_id)
-        self._events.publish(TagDeleted(repository=repository, tag=name, digest=artifact.digest))
 
 
 class _ReferencedByOthers(PreconditionFailed):

@@ -1,5 +1,6 @@
-"""Harbor's audit log: events turned into audit rows (`audit_entry`, pure), the bus subscriber that
-writes them (one transaction per batch) and forwards them to syslog, listing, and purging.
+"""Harbor's audit log: events turned into audit rows (`audit_entry`, pure), the subscribers that
+write them (`record_events` for the outbox, in its delivery transaction and keyed by the outbox row
+id; `handle` for pulls from the in-memory bus) and forward them to syslog, listing, and purging.
 
 What is recorded follows Harbor (src/controller/event/topic.go, src/pkg/auditext/event/): the event
 type is `<operation>_<resource_type>` and the configuration items `disabled_audit_log_event_types`,
@@ -20,7 +21,8 @@ from sqlalchemy import Select, delete, false, func, select
 from sqlalchemy.exc import DBAPIError
 
 from berth.db.models import AuditLog, Project, utcnow
-from berth.db.session import Database
+from berth.db.session import Database, after_commit
+from berth.events.outbox import OutboxEvent
 from berth.events.types import (
     ArtifactDeleted,
     ArtifactPulled,
@@ -220,7 +222,8 @@ WRITE_ATTEMPTS = 5
 #: rows deleted per transaction by a purge
 PURGE_CHUNK = 5000
 class AuditService:
-    """Writes, lists and purges audit rows; `handle` is the event bus subscriber."""
+    """Writes, lists and purges audit rows; `record_events` is the outbox subscriber, `handle` the
+    in-memory bus's (pulls)."""
 
     def __init__(self, db: Database, configurations: ConfigurationService, forwarder: Any = None) -> None:
         self._db = db
@@ -239,10 +242,26 @@ class AuditService:
             log.warning("audit settings not read; using the last ones")
         return self._settings
 
-    # --- the subscriber --------------------------------------------------------------------------
+    # --- the subscribers -------------------------------------------------------------------------
+
+    async def record_events(self, conn: Any, batch: Sequence[OutboxEvent]) -> None:
+        """The outbox subscriber: write the entries of `batch` on `conn`, the delivery transaction
+        (an error rolls the delivery back, to be tried again), skipping events already recorded."""
+        settings = await self.settings()
+        keyed = [(item.id, entry) for item in batch
+                 if (entry := audit_entry(item.event)) is not None and settings.records(entry)]
+        if not keyed:
+            return
+        if settings.forward_endpoint and self.forwarder is not None:
+            endpoint, entries = settings.forward_endpoint, [entry for _, entry in keyed]
+            after_commit(conn, lambda: self.forwarder.send(endpoint, entries))
+        if settings.writes_database:
+            done = set((await conn.execute(select(AuditLog.event_id).where(
+                AuditLog.event_id.in_([event_id for event_id, _ in keyed])))).scalars())
+            await self._insert(conn, [(event_id, entry) for event_id, entry in keyed if event_id not in done])
 
     async def handle(self, batch: Sequence[Event]) -> None:
-        """Record a batch of events; never raises (the bus must keep going)."""
+        """The in-memory bus's subscriber (pulls): record a batch; never raises (the bus must keep going)."""
         try:
             settings = await self.settings()
             if settings.pull_disabled:  # before mapping: pulls can be most of a busy registry's events
@@ -257,13 +276,17 @@ class AuditService:
         except Exception:
             log.exception("audit entries not recorded", events=len(batch))
 
+    async def _insert(self, conn: Any, keyed: Sequence[tuple[int | None, AuditEntry]]) -> None:
+        if keyed:
+            ids = await self._project_ids(conn, {e.project for _, e in keyed if e.project})
+            await conn.execute(AuditLog.__table__.insert(), [_row(e, ids, event_id) for event_id, e in keyed])
+
     async def write(self, entries: Sequence[AuditEntry]) -> None:
         """Insert the entries in one transaction, retried a few times while the database is busy."""
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 async with self._db.write() as conn:
-                    ids = await self._project_ids(conn, {e.project for e in entries if e.project})
-                    await conn.execute(AuditLog.__table__.insert(), [_row(e, ids) for e in entries])
+                    await self._insert(conn, [(None, entry) for entry in entries])
                 return
             except (DBAPIError, OSError):
                 if attempt == WRITE_ATTEMPTS:
@@ -321,14 +344,14 @@ class AuditService:
                 return deleted
 
 
-def _row(entry: AuditEntry, project_ids: Mapping[str, int]) -> dict[str, Any]:
+def _row(entry: AuditEntry, project_ids: Mapping[str, int], event_id: int | None = None) -> dict[str, Any]:
     username = entry.username if len(entry.username) <= 255 else entry.username[:252] + "..."  # as Harbor
     return {
         "project_id": project_ids.get(entry.project or "", 0), "event_type": entry.event_type,
         "operation": entry.operation, "operation_description": entry.operation_description,
         "operation_result": entry.operation_result, "resource_type": entry.resource_type,
         "resource": entry.resource[:1024], "username": username, "client_address": entry.client_address[:64],
-        "op_time": entry.op_time, "request_id": entry.request_id[:128] or None,
+        "op_time": entry.op_time, "request_id": entry.request_id[:128] or None, "event_id": event_id,
     }
 
 

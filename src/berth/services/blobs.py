@@ -15,7 +15,7 @@ from berth.db.session import Database
 from berth.references import Digest, InvalidDigest, UnsupportedDigest, parse_digest
 from berth.services.cache import LruCache
 from berth.services.errors import BlobUnknown, DigestInvalid, Unsupported
-from berth.services.quotas import QuotaCharge, QuotaService
+from berth.services.quotas import QuotaService
 from berth.services.repositories import RepositoryService
 from berth.storage import paths
 from berth.storage.base import StorageDriver
@@ -98,10 +98,10 @@ class BlobService:
 
     async def record(  # type: ignore[no-untyped-def]
         self, conn, digest: str, size: int, repo_id: int, repository: str
-    ) -> QuotaCharge | None:
-        """Record a stored blob and link it into a repository (inside the caller's transaction, which
-        hands the charge to `quotas.charged` after commit); QuotaExceededError when it does not fit."""
-        charge = await self._quotas.charge(conn, repo_id, {digest: size}, repository=repository)
+    ) -> None:
+        """Record a stored blob and link it into a repository (inside the caller's transaction);
+        QuotaExceededError when it does not fit."""
+        await self._quotas.charge(conn, repo_id, {digest: size}, repository=repository)
         now = utcnow()
         await conn.execute(
             self._db.insert(Blob)
@@ -109,7 +109,6 @@ class BlobService:
             .on_conflict_do_update(index_elements=[Blob.digest], set_={"last_linked_at": now})
         )
         await self.link(conn, repo_id, digest)
-        return charge
 
     async def link(self, conn, repo_id: int, digest: str) -> None:  # type: ignore[no-untyped-def]
         now = utcnow()
@@ -131,11 +130,10 @@ class BlobService:
                 .join(RepositoryBlob, RepositoryBlob.digest == Blob.digest)
                 .where(RepositoryBlob.repository_id == source_id, RepositoryBlob.digest.in_(digests))
             )).all())
-            charge = await self._quotas.charge(conn, repo_id, held, repository=repository)
+            await self._quotas.charge(conn, repo_id, held, repository=repository)
             await touch_blobs(conn, held, utcnow())
             for digest in held:
                 await self.link(conn, repo_id, digest)
-        self._quotas.charged(charge)
 
     async def mount(self, repository: str, digest: Digest, source: str | None) -> BlobInfo | None:
         """Link a blob that `source` holds (without source: any repository of the same project, so a
@@ -156,10 +154,9 @@ class BlobService:
             still = await conn.scalar(select(Blob.size).where(Blob.digest == str(digest)))
             if still is None:
                 return None
-            charge = await self._quotas.charge(conn, repo_id, {str(digest): still}, repository=repository)
+            await self._quotas.charge(conn, repo_id, {str(digest): still}, repository=repository)
             await conn.execute(update(Blob).where(Blob.digest == str(digest)).values(last_linked_at=utcnow()))
             await self.link(conn, repo_id, str(digest))
-        self._quotas.charged(charge)
         return BlobInfo(str(digest), size)
 
     def forget_repository(self, repo_id: int) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, select
 from berth.db.models import Configuration, User, utcnow
 from berth.db.session import Database
 from berth.events.bus import EventBus
-from berth.events.types import ResourceChanged
+from berth.events.types import Event, ResourceChanged
 from berth.security.keys import SecretBox
 from berth.services.audit_forward import endpoint_reachable
 from berth.services.errors import BadRequest
@@ -211,9 +211,8 @@ class ConfigurationService:
                     "the auth mode cannot be changed once users other than admin exist in the database"
                 )
         await _check_audit_forwarding(coerced, current)
-        await self._store(coerced)
-        self._events.publish(ResourceChanged(resource_type="configuration", operation="update",
-                                             resource="configuration"))
+        await self._store(coerced, ResourceChanged(resource_type="configuration", operation="update",
+                                                   resource="configuration"))
         return coerced
 
     async def apply_file(self, values: Mapping[str, Any]) -> None:
@@ -221,8 +220,9 @@ class ConfigurationService:
         await self._store({key: coerce(key, value) for key, value in values.items()})
         self.fixed = frozenset(values)
 
-    async def _store(self, values: Mapping[str, Any]) -> None:
-        if not values:
+    async def _store(self, values: Mapping[str, Any], event: Event | None = None) -> None:
+        """Write the values, and `event` (the audit's "update configuration") with them."""
+        if not values and event is None:
             return
         now = utcnow()
         async with self._db.write() as conn:
@@ -232,4 +232,6 @@ class ConfigurationService:
                 await conn.execute(
                     self._db.insert(Configuration).values(key=key, value=json.dumps(stored), updated_at=now)
                 )
+            if event is not None:
+                await self._events.record(conn, event)
         self.invalidate()

@@ -264,7 +264,6 @@ class ManifestService:
             await self._check_references(None, None, parsed)
             repo_id = await self._repositories.ensure(repository)
         now = utcnow()
-        charge = None
         async with self._db.write() as conn:
             await self._check_references(conn, repo_id, parsed)
             manifest_id = await conn.scalar(
@@ -273,7 +272,7 @@ class ManifestService:
             if manifest_id is None:
                 if self._quotas is not None:
                     # its blobs are in the repository already (checked above): only the manifest is new
-                    charge = await self._quotas.charge(
+                    await self._quotas.charge(
                         conn, repo_id, {digest: len(content)}, repository=repository, digest=digest)
                 manifest_id = await self._insert_manifest(conn, repo_id, digest, content, parsed, now)
             for tag in tags:
@@ -286,14 +285,12 @@ class ManifestService:
                     )
                 )
             await conn.execute(update(Repository).where(Repository.id == repo_id).values(updated_at=now))
+            await self._events.record(conn, ArtifactPushed(repository=repository, digest=digest,
+                                                           media_type=parsed.media_type, tags=tuple(tags)))
         for tag in tags:
             self._cache.discard((repository, tag))
         if tags:
             self._repositories.tags_changed(repo_id)
-        self._events.publish(ArtifactPushed(repository=repository, digest=digest, media_type=parsed.media_type,
-                                            tags=tuple(tags)))
-        if self._quotas is not None:
-            self._quotas.charged(charge)
         return PutResult(digest, parsed.subject, tuple(tags))
 
     async def _insert_manifest(  # type: ignore[no-untyped-def]
@@ -390,10 +387,14 @@ class ManifestService:
                 )
                 if row is not None and self._quotas is not None:
                     await self._quotas.release(conn, held, str(digest), row.size)  # Harbor refreshes usage
+                if deleted is not None and result.rowcount:
+                    await self._events.record(conn, deleted)
             else:
                 result = await conn.execute(
                     delete(Tag).where(Tag.repository_id == repo_id, Tag.name == reference)
                 )
+                if result.rowcount:
+                    await self._events.record(conn, TagDeleted(repository=repository, tag=reference))
         if is_digest_reference(reference):
             self._cache.discard_where(lambda key: key[0] == repository)
         else:
@@ -401,10 +402,6 @@ class ManifestService:
         self._repositories.tags_changed(repo_id)
         if result.rowcount == 0:
             raise ManifestUnknown("manifest unknown to registry", {"reference": reference})
-        if deleted is not None:
-            self._events.publish(deleted)
-        elif not is_digest_reference(reference):
-            self._events.publish(TagDeleted(repository=repository, tag=reference))
 
     def forget_tag(self, repository: str, tag: str) -> None:
         """A tag moved or went away through another service (the artifacts API)."""

@@ -279,10 +279,11 @@ class ProjectService:
                             created_at=now, updated_at=now,
                         )
                     )
+                await self._events.record(conn, ResourceChanged(resource_type="project", operation="create",
+                                                                resource=name, project=name))
         except IntegrityError:
             raise Conflict(f"The project named {name} already exists") from None
         self._changed()
-        self._events.publish(ResourceChanged(resource_type="project", operation="create", resource=name, project=name))
         return await self.get(str(project_id))
 
     async def get(self, name_or_id: str, *, by_name: bool | None = None) -> ProjectRecord:
@@ -373,9 +374,8 @@ class ProjectService:
                     values["expires_at"] = allowlist_expires_at
                 await conn.execute(update(CveAllowlist).where(CveAllowlist.project_id == project_id).values(**values))
             await conn.execute(update(Project).where(Project.id == project_id).values(updated_at=now))
-            name = await conn.scalar(select(Project.name).where(Project.id == project_id))
+            await self._record_project_update(conn, project_id)
         self._changed()
-        self._publish_project_update(name)
 
     async def delete_metadata(self, project_id: int, key: str) -> None:
         if key not in METADATA_KEYS:
@@ -384,16 +384,17 @@ class ProjectService:
             result = await conn.execute(
                 delete(ProjectMetadata).where(ProjectMetadata.project_id == project_id, ProjectMetadata.name == key)
             )
+            if result.rowcount:
+                await self._record_project_update(conn, project_id)
         if result.rowcount == 0:
             raise NotFound(f"metadata {key} not found in project {project_id}")
         self._changed()
-        async with self._db.read() as conn:
-            self._publish_project_update(await conn.scalar(select(Project.name).where(Project.id == project_id)))
 
-    def _publish_project_update(self, name: str | None) -> None:
+    async def _record_project_update(self, conn, project_id: int) -> None:  # type: ignore[no-untyped-def]
+        name = await conn.scalar(select(Project.name).where(Project.id == project_id))
         if name:
-            self._events.publish(ResourceChanged(resource_type="project", operation="update", resource=name,
-                                                 project=name))
+            await self._events.record(conn, ResourceChanged(resource_type="project", operation="update",
+                                                            resource=name, project=name))
 
     async def deletable(self, project: ProjectRecord) -> tuple[bool, str]:
         if project.repo_count > 0:
@@ -406,9 +407,9 @@ class ProjectService:
                 raise PreconditionFailed("the project contains repositories, can not be deleted")
             await conn.execute(delete(Robot).where(Robot.project_id == project.id))
             await conn.execute(delete(Project).where(Project.id == project.id))
+            await self._events.record(conn, ResourceChanged(resource_type="project", operation="delete",
+                                                            resource=project.name, project=project.name))
         self._changed()
-        self._events.publish(ResourceChanged(resource_type="project", operation="delete", resource=project.name,
-                                             project=project.name))
 
     async def adopt_orphans(self, owner_id: int) -> None:
         """Projects made by the 0002 migration have no owner: give them to the admin."""
@@ -483,11 +484,10 @@ class ProjectService:
                         created_at=now, updated_at=now,
                     ).returning(ProjectMember.id)
                 )
-                named = await self._member_names(conn, project_id, int(member_id))
+                await self._record_member(conn, "create", project_id, int(member_id))
         except IntegrityError:
             raise Conflict("The project member specified already exist") from None
         self._members_changed()
-        self._publish_member("create", named)
         return int(member_id)
 
     async def members(
@@ -530,22 +530,23 @@ class ProjectService:
                 .where(ProjectMember.id == member_id, ProjectMember.project_id == project_id)
                 .values(role=role, updated_at=utcnow())
             )
-            named = await self._member_names(conn, project_id, member_id)
+            if result.rowcount:
+                await self._record_member(conn, "update", project_id, member_id)
         if result.rowcount == 0:
             raise NotFound(f"project member {member_id} not found")
         self._members_changed()
-        self._publish_member("update", named)
 
     async def remove_member(self, project_id: int, member_id: int) -> None:
         async with self._db.write() as conn:
-            named = await self._member_names(conn, project_id, member_id)
+            event = await self._member_event(conn, "delete", project_id, member_id)  # named while it exists
             result = await conn.execute(
                 delete(ProjectMember).where(ProjectMember.id == member_id, ProjectMember.project_id == project_id)
             )
+            if result.rowcount:
+                await self._events.record(conn, event)
         if result.rowcount == 0:
             raise NotFound(f"project member {member_id} not found")
         self._members_changed()
-        self._publish_member("delete", named)
 
     async def _member_names(self, conn, project_id: int, member_id: int) -> tuple[str, str, str]:  # type: ignore[no-untyped-def]
         """(project name, "user" or "group", user or group name) of a member, for the audit log."""
@@ -560,13 +561,16 @@ class ProjectService:
         name = await conn.scalar(select(UserGroup.group_name).where(UserGroup.id == row.entity_id))
         return project, "group", name or str(row.entity_id)
 
-    def _publish_member(self, operation: str, named: tuple[str, str, str]) -> None:
-        project, kind, name = named
+    async def _member_event(self, conn, operation: str, project_id: int, member_id: int) -> ResourceChanged:  # type: ignore[no-untyped-def]
+        project, kind, name = await self._member_names(conn, project_id, member_id)
         preposition = "from" if operation == "delete" else "in"
-        self._events.publish(ResourceChanged(
+        return ResourceChanged(
             resource_type="project_member", operation=operation, resource=name, project=project,
             description=f"{operation} {kind} member {name} {preposition} project {project}",
-        ))
+        )
+
+    async def _record_member(self, conn, operation: str, project_id: int, member_id: int) -> None:  # type: ignore[no-untyped-def]
+        await self._events.record(conn, await self._member_event(conn, operation, project_id, member_id))
 
     async def role_counts(self, project_id: int) -> dict[int, int]:
         async with self._db.read() as conn:

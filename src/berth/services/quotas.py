@@ -21,7 +21,7 @@ from datetime import datetime
 from sqlalchemy import func, select, union, update
 
 from berth.db.models import Blob, Manifest, Project, Quota, Repository, RepositoryBlob, User, utcnow
-from berth.db.session import Database
+from berth.db.session import Database, after_rollback
 from berth.events.bus import EventBus
 from berth.events.types import QuotaExceeded, QuotaWarning
 from berth.quotas import QuotaDecision, decide
@@ -99,8 +99,9 @@ class QuotaService:
         self, conn, repo_id: int, sizes: Mapping[str, int], *, repository: str, digest: str = "",
     ) -> QuotaCharge | None:  # type: ignore[no-untyped-def]
         """Count into the project of `repo_id` those of `sizes` (digest -> bytes) new to it, inside the
-        caller's write transaction and before it links them; raise QuotaExceededError (after
-        publishing QuotaExceeded) when that would go over the limit. None when no new bytes are asked
+        caller's write transaction and before it links them, recording QuotaWarning with it at >= 85%;
+        raise QuotaExceededError (QuotaExceeded recorded after the rollback) when that would go over
+        the limit. None when no new bytes are asked
         for (Harbor neither checks nor warns then) or the project has no quota row.
 
         `digest` names the manifest in the events (Harbor leaves it empty for blobs)."""
@@ -124,25 +125,24 @@ class QuotaService:
         decision = decide(int(row.hard_storage), int(used), delta, enforced=enforced)
         project = repository.split("/", 1)[0]
         if not decision.allowed:
-            self._events.publish(QuotaExceeded(project=project, repository=repository, digest=digest,
-                                               message=decision.message))
+            # the push's transaction rolls back: the refusal is written once it has
+            refused = QuotaExceeded(project=project, repository=repository, digest=digest, message=decision.message)
+            after_rollback(conn, lambda: self._events.record_alone(self._db, refused))
             raise QuotaExceededError(decision.message)
         await conn.execute(update(Quota).where(Quota.id == row.id).values(used_storage=decision.used))
+        if decision.warning is not None:  # Harbor's QUOTA_WARNING when usage is >= 85%, with the push
+            await self._events.record(conn, QuotaWarning(project=project, repository=repository, digest=digest,
+                                                         message=decision.warning))
         return QuotaCharge(project, repository, digest, decision)
-
-    def charged(self, charge: QuotaCharge | None) -> None:
-        """After the charging transaction committed: Harbor's QUOTA_WARNING when usage is >= 85%."""
-        if charge is not None and charge.decision.warning is not None:
-            self._events.publish(QuotaWarning(project=charge.project, repository=charge.repository,
-                                              digest=charge.digest, message=charge.decision.warning))
 
     async def check_start(self, repository: str, *, warn: bool = True) -> None:
         """An upload start (a POST without mount) asks for 0 bytes, as in Harbor: refused only when the
         project is already over its limit (which an admin lowering it can cause); warns at >= 85%
         unless the request is charged for its bytes later (`warn=False`: a monolithic POST)."""
         decision = await self._check(repository, {})
-        if decision is not None and warn:
-            self.charged(QuotaCharge(repository.split("/", 1)[0], repository, "", decision))
+        if decision is not None and warn and decision.warning is not None:
+            await self._events.record_alone(self._db, QuotaWarning(
+                project=repository.split("/", 1)[0], repository=repository, message=decision.warning))
 
     async def _lock(self, conn, repo_id: int):  # type: ignore[no-untyped-def]
         """The quota row of the repository's project, locked until the transaction ends. Taken first,
@@ -178,7 +178,7 @@ class QuotaService:
 
     async def _check(self, repository: str, sizes: Mapping[str, int], *, digest: str = "") -> QuotaDecision | None:
         """Read-only: the decision on `sizes` (those new to the project) against a limited, enforced
-        quota, None when there is none; QuotaExceeded published and QuotaExceededError raised on refusal."""
+        quota, None when there is none; QuotaExceeded recorded and QuotaExceededError raised on refusal."""
         if not await self._configurations.get("quota_per_project_enable"):
             return None
         project = repository.split("/", 1)[0]
@@ -194,8 +194,8 @@ class QuotaService:
             used = row.used_storage if row.used_storage is not None else await usage_of(conn, row.project_id)
         decision = decide(int(row.hard_storage), int(used), sum(v for d, v in sizes.items() if d not in present))
         if not decision.allowed:
-            self._events.publish(QuotaExceeded(project=project, repository=repository, digest=digest,
-                                               message=decision.message))
+            await self._events.record_alone(self._db, QuotaExceeded(
+                project=project, repository=repository, digest=digest, message=decision.message))
             raise QuotaExceededError(decision.message)
         return decision
 

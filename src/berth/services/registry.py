@@ -102,14 +102,15 @@ class Registry:
                 tags.setdefault(manifest_id, []).append(tag)
             await self.quotas.invalidate(conn, repo_id)
             await conn.execute(delete(Repository).where(Repository.id == repo_id))
+            for artifact in artifacts:
+                await self.events.record(conn, ArtifactDeleted(
+                    repository=name, digest=artifact.digest, media_type=artifact.media_type,
+                    tags=tuple(tags.get(artifact.id, ()))))
+            await self.events.record(conn, RepositoryDeleted(repository=name))
         # SQLite may hand the id to the next repository: nothing cached under it may survive
         self.repositories.forget(name, repo_id)
         self.manifests.forget_repository(name)
         self.blobs.forget_repository(repo_id)
-        for artifact in artifacts:
-            self.events.publish(ArtifactDeleted(repository=name, digest=artifact.digest,
-                                                media_type=artifact.media_type, tags=tuple(tags.get(artifact.id, ()))))
-        self.events.publish(RepositoryDeleted(repository=name))
 
     @property
     def caches(self) -> dict[str, LruCache[Any, Any]]:

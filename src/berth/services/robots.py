@@ -92,11 +92,11 @@ class RobotService:
         self._events = events or EventBus()
         self.version = 0
 
-    def _publish(self, operation: str, stored_name: str, level: str) -> None:
-        """For the audit log: Harbor names a robot by its stored name ("team+ci")."""
+    async def _record(self, conn, operation: str, stored_name: str, level: str) -> None:  # type: ignore[no-untyped-def]
+        """For the audit log, with the change: Harbor names a robot by its stored name ("team+ci")."""
         project = stored_name.partition("+")[0] if level == "project" and "+" in stored_name else None
-        self._events.publish(ResourceChanged(resource_type="robot", operation=operation, resource=stored_name,
-                                             project=project))
+        await self._events.record(conn, ResourceChanged(resource_type="robot", operation=operation,
+                                                        resource=stored_name, project=project))
 
     def _changed(self) -> None:
         self.version += 1
@@ -137,10 +137,10 @@ class RobotService:
                     ).returning(Robot.id)
                 )
                 await self._store_grants(conn, int(robot_id), grants)
+                await self._record(conn, "create", stored_name, level)
         except IntegrityError:
             raise Conflict(f"robot account {stored_name} already exists") from None
         self._changed()
-        self._publish("create", stored_name, level)
         return await self.get(int(robot_id)), plain
 
     async def _store_grants(self, conn, robot_id: int, grants: Sequence[RobotGrant]) -> None:  # type: ignore[no-untyped-def]
@@ -217,8 +217,8 @@ class RobotService:
                 )
             )
             await self._store_grants(conn, robot.id, grants)
+            await self._record(conn, "update", robot.name, robot.level)
         self._changed()
-        self._publish("update", robot.name, robot.level)
 
     async def refresh_secret(self, robot_id: int, secret: str | None) -> str | None:
         """Set the given secret, or generate one; returns the generated secret (None when one was given)."""
@@ -236,10 +236,11 @@ class RobotService:
         async with self._db.write() as conn:
             row = (await conn.execute(select(Robot.name, Robot.level).where(Robot.id == robot_id))).first()
             result = await conn.execute(delete(Robot).where(Robot.id == robot_id))
+            if result.rowcount and row is not None:
+                await self._record(conn, "delete", row.name, row.level)
         if result.rowcount == 0 or row is None:
             raise NotFound(f"robot {robot_id} not found")
         self._changed()
-        self._publish("delete", row.name, row.level)
 
     async def check(self, stored_name: str, secret: str) -> tuple[RobotRecord | None, str]:
         """(robot, "") when the secret is right and the robot usable; else (None, why) for the log."""

@@ -176,13 +176,12 @@ class UploadService:
             await self._commit(digest, parts)
             repo_id = await self._repositories.require(repository)
             async with self._db.write() as conn:
-                charge = await self._blobs.record(conn, str(digest), state.size, repo_id, repository)
+                await self._blobs.record(conn, str(digest), state.size, repo_id, repository)
                 await conn.execute(delete(Upload).where(Upload.id == state.id))
         except (DigestInvalid, BlobUploadInvalid, QuotaExceededError):
             # over quota: nothing was linked; the stored bytes, if new, stay for garbage collection
             await self.discard(state.id)
             raise
-        self._quotas.charged(charge)
         self._hashing.pop(state.id, None)
         self._locks.pop(state.id, None)
         await self._storage.delete_prefix(paths.upload_dir(state.id))
@@ -208,10 +207,9 @@ class UploadService:
             await self._commit(digest, [key])
             repo_id = await self._repositories.ensure(repository)
             async with self._db.write() as conn:
-                charge = await self._blobs.record(conn, str(digest), size, repo_id, repository)
+                await self._blobs.record(conn, str(digest), size, repo_id, repository)
         finally:
             await self._storage.delete_prefix(paths.upload_dir(upload_id))
-        self._quotas.charged(charge)
         return BlobInfo(str(digest), size)
 
     async def cancel(self, repository: str, upload_id: str) -> None:

@@ -140,31 +140,23 @@ class UserService:
         if problem:
             raise BadRequest(problem)
         password_hash = await hash_off_loop(password)
-        created = await self._insert(
-            username=username, email=email, realname=realname or username, comment=comment,
-            password_hash=password_hash, sysadmin=sysadmin, source="db",
+        return await self._insert(
+            _event("create", username), username=username, email=email, realname=realname or username,
+            comment=comment, password_hash=password_hash, sysadmin=sysadmin, source="db",
         )
-        self._publish("create", username)
-        return created
 
-    def _publish(self, operation: str, username: str, detail: str = "") -> None:
-        """For the audit log, in Harbor's words ("update user with name: bob, change user password")."""
-        self._events.publish(ResourceChanged(
-            resource_type="user", operation=operation, resource=username,
-            description=f"{operation} user with name: {username}{detail}",
-        ))
-
-    def record_login(self, username: str, client_address: str, succeeded: bool) -> None:
+    async def record_login(self, username: str, client_address: str, succeeded: bool) -> None:
         """A web log-in (POST /c/login) happened, for the audit log; the operator is the principal."""
-        self._events.publish(ResourceChanged(resource_type="user", operation="login", resource=username,
-                                             description="login", succeeded=succeeded, operator=username,
-                                             client_address=client_address))
+        await self._events.record_alone(self._db, ResourceChanged(
+            resource_type="user", operation="login", resource=username, description="login", succeeded=succeeded,
+            operator=username, client_address=client_address))
 
-    def record_logout(self, username: str, client_address: str) -> None:
-        self._events.publish(ResourceChanged(resource_type="user", operation="logout", resource=username,
-                                             description="logout", operator=username, client_address=client_address))
+    async def record_logout(self, username: str, client_address: str) -> None:
+        await self._events.record_alone(self._db, ResourceChanged(
+            resource_type="user", operation="logout", resource=username, description="logout", operator=username,
+            client_address=client_address))
 
-    async def _insert(self, **values: object) -> UserRecord:
+    async def _insert(self, event: ResourceChanged | None = None, **values: object) -> UserRecord:
         now = utcnow()
         try:
             async with self._db.write() as conn:
@@ -182,6 +174,8 @@ class UserService:
                 user_id = await conn.scalar(
                     self._db.insert(User).values(**values, created_at=now, updated_at=now).returning(User.id)
                 )
+                if event is not None:
+                    await self._events.record(conn, event)
         except IntegrityError:
             raise Conflict(f"username {values['username']} or its email is already used") from None
         return await self.get(int(user_id))
@@ -203,9 +197,9 @@ class UserService:
                 if clash is not None:
                     raise Conflict(f"email {email} is already used")
                 await conn.execute(update(User).where(User.id == user_id).values(**values))
+                await self._events.record(conn, _event("update", current.username))
         except IntegrityError:
             raise Conflict(f"email {email} is already used") from None
-        self._publish("update", current.username)
 
     async def delete(self, user_id: int) -> None:
         user = await self.get(user_id)
@@ -214,8 +208,8 @@ class UserService:
                 delete(ProjectMember).where(ProjectMember.entity_type == "u", ProjectMember.entity_id == user_id)
             )
             await conn.execute(delete(User).where(User.id == user_id))
+            await self._events.record(conn, _event("delete", user.username))
         self._changed()
-        self._publish("delete", user.username)
 
     async def change_password(self, user_id: int, new_password: str, old_password: str | None) -> None:
         """Change a local password; `old_password` is checked when given (a user changing their own)."""
@@ -233,16 +227,16 @@ class UserService:
         async with self._db.write() as conn:
             await conn.execute(update(User).where(User.id == user_id).values(password_hash=new_hash, updated_at=utcnow()))
             await conn.execute(delete(WebSession).where(WebSession.user_id == user_id))
+            if username:
+                await self._events.record(conn, _event("update", username, ", change user password"))
         self._changed()
-        if username:
-            self._publish("update", username, ", change user password")
 
     async def set_sysadmin(self, user_id: int, flag: bool) -> None:
         user = await self.get(user_id)
         async with self._db.write() as conn:
             await conn.execute(update(User).where(User.id == user_id).values(sysadmin=flag, updated_at=utcnow()))
+            await self._events.record(conn, _event("update", user.username, ", add/remove user as system administrator"))
         self._changed()
-        self._publish("update", user.username, ", add/remove user as system administrator")
 
     async def set_cli_secret(self, user_id: int, secret: str) -> None:
         problem = password_problem(secret)
@@ -344,3 +338,9 @@ class UserService:
             if not self._db.is_sqlite:  # an explicit id does not move PostgreSQL's sequence
                 await conn.execute(text("SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT MAX(id) FROM users))"))
         return True
+
+
+def _event(operation: str, username: str, detail: str = "") -> ResourceChanged:
+    """For the audit log, in Harbor's words ("update user with name: bob, change user password")."""
+    return ResourceChanged(resource_type="user", operation=operation, resource=username,
+                           description=f"{operation} user with name: {username}{detail}")

@@ -1,7 +1,10 @@
-"""The event-bus subscriber that turns artifact and quota events into webhook deliveries: for each
-event, every enabled policy of its project that names its event type gets, per target, one execution
-(vendor WEBHOOK or SLACK, vendor id the policy, trigger EVENT) with one delivery task, as Harbor's
-hook manager creates them. A whole batch is written in one transaction, then local workers are woken.
+"""The subscriber that turns artifact and quota events into webhook deliveries: for each event, every
+enabled policy of its project that names its event type gets, per target, one execution (vendor
+WEBHOOK or SLACK, vendor id the policy, trigger EVENT) with one delivery task, as Harbor's hook
+manager creates them. From the outbox (`deliver`) they are written in the outbox's delivery
+transaction, keyed by the outbox row id (an event handed over twice makes no second delivery); from
+the in-memory bus (pulls, `__call__`) a batch is written in its own transaction. Local workers are
+woken after the commit.
 
 Bodies are rendered here, when the event happens, so a retry sends the very same bytes and the
 execution shows them (extra_attrs.payload), as in Harbor.
@@ -19,7 +22,9 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from berth.db.models import Repository
+from berth.db.models import Execution, Repository
+from berth.db.session import after_commit
+from berth.events.outbox import OutboxEvent
 from berth.events.types import Event
 from berth.webhook.payloads import RepositoryFacts, event_type_of, harbor_payload, render
 from berth.webhook.policy import SLACK, VENDOR_TYPES
@@ -46,6 +51,8 @@ class Delivery:
     parameters: dict[str, Any]
     #: of the request whose event this delivers
     request_id: str = ""
+    #: the outbox row of the event (None: a pull, from the in-memory bus)
+    event_id: int | None = None
 
 
 def external_host(public_url: str | None, host: str, port: int) -> str:
@@ -61,10 +68,23 @@ class WebhookDispatcher:
         self._ext_host = ext_host
         self._max_attempts = max_attempts
 
+    async def deliver(self, conn: Any, batch: Sequence[OutboxEvent]) -> None:
+        """The outbox subscriber: write the deliveries of `batch` on `conn`, the delivery transaction
+        (an error rolls the delivery back, to be tried again), skipping events that already have theirs."""
+        done = set((await conn.execute(select(Execution.event_id).where(
+            Execution.event_id.in_([item.id for item in batch])))).scalars())
+        deliveries = await self._plan([(item.id, item.event) for item in batch if item.id not in done])
+        if deliveries:
+            await self._insert(conn, deliveries)
+            after_commit(conn, self._registry.jobs.notify)
+
     async def __call__(self, batch: Sequence[Event]) -> None:
+        """The in-memory bus's subscriber (pulls)."""
         for delay in (*WRITE_RETRY_DELAYS, None):
             try:
-                await self._dispatch(batch)
+                deliveries = await self._plan([(None, event) for event in batch])
+                if deliveries:
+                    await self._write(deliveries)
                 return
             except (DBAPIError, OSError):
                 # the lookups before the write (configuration, projects, policies) met a database that
@@ -78,34 +98,36 @@ class WebhookDispatcher:
                 log.exception("webhook deliveries of a batch of events lost", events=len(batch))
                 return
 
-    async def _dispatch(self, batch: Sequence[Event]) -> None:
-        events = [event for event in batch if event_type_of(event) is not None and event.project_name]
+    async def _plan(self, batch: Sequence[tuple[int | None, Event]]) -> list[Delivery]:
+        """The deliveries the events make (reads only)."""
+        events = [(event_id, event) for event_id, event in batch
+                  if event_type_of(event) is not None and event.project_name]
         if not events or not await self._registry.configurations.get("notification_enable"):
-            return
+            return []
         # policies first (from memory): most events, pulls above all, have none and cost no query
-        matched: list[tuple[Event, ProjectRef, list[PolicyRecord]]] = []
-        for event in events:
+        matched: list[tuple[int | None, Event, ProjectRef, list[PolicyRecord]]] = []
+        for event_id, event in events:
             project = await self._registry.projects.ref(event.project_name or "")
             if project is None:
                 continue
             policies = [p for p in await self._registry.webhooks.enabled_policies(project.id)
                         if event_type_of(event) in p.event_types]
             if policies:
-                matched.append((event, project, policies))
+                matched.append((event_id, event, project, policies))
         if not matched:
-            return
-        created = await self._repository_creation_times({getattr(e, "repository", "") for e, _, _ in matched})
+            return []
+        created = await self._repository_creation_times({getattr(e, "repository", "") for _, e, _, _ in matched})
         deliveries: list[Delivery] = []
-        for event, project, policies in matched:
+        for event_id, event, project, policies in matched:
             try:
-                deliveries.extend(self._deliveries(event, project, policies, created))
+                deliveries.extend(self._deliveries(event_id, event, project, policies, created))
             except Exception:  # one event that cannot be rendered must not cost the others theirs
                 log.exception("webhook deliveries for an event failed", event=type(event).__name__)
-        if deliveries:
-            await self._write(deliveries)
+        return deliveries
 
     def _deliveries(
-        self, event: Event, project: ProjectRef, policies: list[PolicyRecord], created: dict[str, int],
+        self, event_id: int | None, event: Event, project: ProjectRef, policies: list[PolicyRecord],
+        created: dict[str, int],
     ) -> list[Delivery]:
         event_type = event_type_of(event) or ""
         repository = getattr(event, "repository", "")
@@ -124,7 +146,7 @@ class WebhookDispatcher:
                     # still sealed: opened by the delivery job only, so never in logs or API answers
                     "auth_header": target.sealed_auth_header if target.type != SLACK else "",
                     "signing_secret": policy.sealed_signing_secret or "",
-                }, event.request_id))
+                }, event.request_id, event_id))
         return out
 
     async def _repository_creation_times(self, names: set[str]) -> dict[str, int]:
@@ -137,16 +159,10 @@ class WebhookDispatcher:
         return {row.name: int(row.created_at.timestamp()) for row in rows}
 
     async def _write(self, deliveries: list[Delivery]) -> None:
-        jobs = self._registry.jobs
         for delay in (*WRITE_RETRY_DELAYS, None):
             try:
                 async with self._registry.db.write() as conn:
-                    for delivery in deliveries:
-                        execution_id = await jobs.create_execution(
-                            conn, delivery.vendor_type, delivery.policy_id, "EVENT",
-                            {"event_type": delivery.event_type, "payload": delivery.body})
-                        await jobs.create_task(conn, execution_id, delivery.vendor_type, delivery.parameters,
-                                               max_attempts=self._max_attempts, request_id=delivery.request_id)
+                    await self._insert(conn, deliveries)
                 break
             except DBAPIError as error:
                 if delay is None or isinstance(error, IntegrityError):  # retrying cannot mend a broken row
@@ -154,4 +170,13 @@ class WebhookDispatcher:
                     return
                 log.warning("writing webhook deliveries failed; retrying", count=len(deliveries), retry_in=delay)
                 await asyncio.sleep(delay)
-        jobs.notify()
+        self._registry.jobs.notify()
+
+    async def _insert(self, conn: Any, deliveries: list[Delivery]) -> None:
+        jobs = self._registry.jobs
+        for delivery in deliveries:
+            execution_id = await jobs.create_execution(
+                conn, delivery.vendor_type, delivery.policy_id, "EVENT",
+                {"event_type": delivery.event_type, "payload": delivery.body}, event_id=delivery.event_id)
+            await jobs.create_task(conn, execution_id, delivery.vendor_type, delivery.parameters,
+                                   max_attempts=self._max_attempts, request_id=delivery.request_id)

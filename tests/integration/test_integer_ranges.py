@@ -132,3 +132,9 @@ def test_text_with_nul_or_a_lone_surrogate_is_a_bad_request(api, method, path, p
                            headers={"content-type": "application/json"} if body else {})
     assert _error(response, 400) == "BAD_REQUEST"
     assert int(api.get("/api/v2.0/projects", params={"page_size": 1}).headers["x-total-count"]) == before
+
+
+@pytest.mark.parametrize("conf", [{"ldap_connection_timeout": -1054}, {"ldap_scope": 7}, {"ldap_scope": -1}])
+def test_an_ldap_ping_with_a_timeout_or_scope_out_of_range_is_a_bad_request(api, conf):
+    response = api.post("/api/v2.0/ldap/ping", json={"ldap_url": "ldap://127.0.0.1:1", **conf})
+    assert _error(response, 400) == "BAD_REQUEST"

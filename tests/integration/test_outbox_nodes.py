@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from sqlalchemy import func, select
 
-from berth.auth.keys import SecretBox
+from berth.security.keys import SecretBox
 from berth.db.models import AuditLog, EventOutbox
 from berth.db.session import Database, run_migrations
 from berth.events.bus import EventBus

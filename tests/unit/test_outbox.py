@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from berth.auth.keys import SecretBox
+from berth.security.keys import SecretBox
 from berth.db.models import AuditLog, EventOutbox
 from berth.db.session import Database, after_commit, after_rollback, run_migrations
 from berth.events.actor import Actor, set_actor

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -31,6 +31,7 @@ from berth.api import (
     users,
     webhooks,
 )
+from berth.api.deps import storable_text
 from berth.api.errors import install_error_handlers
 from berth.auth.authenticator import Authenticator
 from berth.auth.sessions import SessionStore
@@ -51,6 +52,7 @@ def create_api(
         openapi_url="/openapi.json",
         docs_url=None,  # served below with Swagger UI's files from the package, not a CDN
         redoc_url=None,
+        dependencies=[Depends(storable_text)],
     )
     app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
 

@@ -12,6 +12,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from berth.api import schemas
+from berth.api.numbers import Int64, RowId
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time
 from berth.api.labels import label_body
 from berth.api.repositories import repository_in_project
@@ -117,7 +118,7 @@ async def list_artifacts(
             response_model_exclude_none=True, response_model_by_alias=True)
 async def get_artifact(
     registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str, reference: str,
-    options: OptionsDep, page: int = 1, page_size: int = 10,
+    options: OptionsDep, page: Int64 = 1, page_size: Int64 = 10,
 ) -> schemas.Artifact:
     """One artifact by tag or digest (`page`/`page_size` are accepted for Harbor's clients; they page
     nothing here)."""
@@ -191,7 +192,7 @@ async def add_label(
 @router.delete(_ARTIFACTS + "/{reference}/labels/{label_id}", operation_id="removeLabel")
 async def remove_label(
     registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str, reference: str,
-    label_id: int,
+    label_id: RowId,
 ) -> Response:
     name = await repository_in_project(registry, subject, project_name, repository_name, "artifact-label", "delete")
     artifact = await registry.artifacts.get(name, reference)

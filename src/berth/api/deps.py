@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import Depends, Query, Request, Response
 
+from berth.api.numbers import Int64
 from berth.auth.authenticator import Authenticator
 from berth.auth.rbac import ANONYMOUS, Subject, is_allowed, is_allowed_system
 from berth.auth.token_service import client_address
+from berth.db.models import BIGINTEGER_RANGE
 from berth.events.actor import Actor, set_actor
 from berth.security.roles import Permission, ProjectRef
-from berth.services.errors import Forbidden, NotFound, ServiceError, Unauthorized
+from berth.services.errors import BadRequest, Forbidden, NotFound, ServiceError, Unauthorized
 from berth.services.projects import ProjectRecord
 from berth.services.registry import Registry
 
@@ -22,6 +26,49 @@ MAX_PAGE_SIZE = 100
 
 class UnprocessableEntity(ServiceError):
     status, code = 422, "UNPROCESSABLE_ENTITY"
+
+
+async def storable_text(request: Request) -> None:
+    """Every request: text with a NUL character (%00, \\u0000) or a lone UTF-16 surrogate (\\ud800) in
+    the path, the query or a JSON body is a 400. PostgreSQL can neither store nor compare the first,
+    no database driver can encode the second; SQLite answers the same."""
+    texts = [request.scope["path"], *(part for item in request.query_params.multi_items() for part in item)]
+    if any(not _storable(text) for text in texts):
+        raise BadRequest(_NOT_STORABLE)
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = await request.body()  # kept on the request: FastAPI parses the same bytes
+        if _SUSPECT_ESCAPE.search(body) and not _all_storable(_json_or_none(body)):
+            raise BadRequest(_NOT_STORABLE)
+
+
+_NOT_STORABLE = "text must not hold NUL characters or lone surrogates"
+#: JSON escapes behind the only strings that are not storable (a NUL or a surrogate can only be escaped)
+_SUSPECT_ESCAPE = re.compile(rb"\\u(0000|[dD][89a-fA-F])")
+
+
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)  # as FastAPI parses it (lone surrogates included)
+    except ValueError:
+        return None  # FastAPI answers the malformed body itself
+
+
+def _all_storable(value: Any) -> bool:
+    if isinstance(value, str):
+        return _storable(value)
+    if isinstance(value, dict):
+        return all(_storable(k) and _all_storable(v) for k, v in value.items())
+    return not isinstance(value, list) or all(_all_storable(v) for v in value)
 
 
 def registry(request: Request) -> Registry:
@@ -125,7 +172,8 @@ class Paging:
 
     @property
     def offset(self) -> int:
-        return (self.page - 1) * self.page_size
+        # a page far beyond the last is empty, not an OFFSET no database holds
+        return min((self.page - 1) * self.page_size, BIGINTEGER_RANGE.stop - 1)
 
     @property
     def limit(self) -> int:
@@ -145,7 +193,7 @@ class Paging:
 
 
 async def paging(
-    page: Annotated[int, Query(ge=1)] = 1, page_size: Annotated[int, Query(ge=0)] = 10,
+    page: Annotated[Int64, Query(ge=1)] = 1, page_size: Annotated[Int64, Query(ge=0)] = 10,
 ) -> Paging:
     # an async dependency: FastAPI runs plain functions and classes in its thread pool
     return Paging(page, page_size)

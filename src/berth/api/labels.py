@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request, Response
 
 from berth.api import schemas
+from berth.api.numbers import Int32, RowId
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, require_project, require_system, visible_project
 from berth.auth.rbac import Subject
 from berth.services.errors import BadRequest
@@ -38,7 +39,7 @@ async def _require(registry: Registry, subject: Subject, scope: str, project_id:
 @router.get("/labels", operation_id="ListLabels", response_model=list[schemas.Label])
 async def list_labels(
     request: Request, response: Response, registry: RegistryDep, subject: SubjectDep, paging: PagingDep,
-    scope: str = "", project_id: int | None = None, name: str | None = None, q: str | None = None,
+    scope: str = "", project_id: Int32 | None = None, name: str | None = None, q: str | None = None,
     sort: str | None = None,
 ) -> list[schemas.Label]:
     """`scope=g` lists the global labels (open to everyone, as in Harbor); `scope=p&project_id=` a project's."""
@@ -62,7 +63,7 @@ async def create_label(
 
 
 @router.get("/labels/{label_id}", operation_id="GetLabelByID", response_model=schemas.Label)
-async def get_label(registry: RegistryDep, subject: SubjectDep, label_id: int) -> schemas.Label:
+async def get_label(registry: RegistryDep, subject: SubjectDep, label_id: RowId) -> schemas.Label:
     label = await registry.labels.get(label_id)
     await _require(registry, subject, label.scope, label.project_id, "read")
     return label_body(label)
@@ -70,7 +71,7 @@ async def get_label(registry: RegistryDep, subject: SubjectDep, label_id: int) -
 
 @router.put("/labels/{label_id}", operation_id="UpdateLabel")
 async def update_label(
-    registry: RegistryDep, subject: SubjectDep, label_id: int, label: Annotated[schemas.LabelIn, Body()],
+    registry: RegistryDep, subject: SubjectDep, label_id: RowId, label: Annotated[schemas.LabelIn, Body()],
 ) -> Response:
     """Name, description and colour change; scope and project do not."""
     current = await registry.labels.get(label_id)
@@ -80,7 +81,7 @@ async def update_label(
 
 
 @router.delete("/labels/{label_id}", operation_id="DeleteLabel")
-async def delete_label(registry: RegistryDep, subject: SubjectDep, label_id: int) -> Response:
+async def delete_label(registry: RegistryDep, subject: SubjectDep, label_id: RowId) -> Response:
     """Deletes the label and takes it off every artifact."""
     current = await registry.labels.get(label_id)
     await _require(registry, subject, current.scope, current.project_id, "delete")

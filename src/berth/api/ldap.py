@@ -13,6 +13,7 @@ from berth.api import schemas
 from berth.api.deps import RegistryDep, SubjectDep, require_sysadmin, require_system
 from berth.auth import ldap as ldap_provider
 from berth.auth.authenticator import ldap_config
+from berth.services.configurations import coerce
 from berth.services.errors import BadRequest, PreconditionFailed
 from berth.services.registry import Registry
 
@@ -48,8 +49,10 @@ async def ping_ldap(
             config, url=ldapconf.ldap_url, search_dn=ldapconf.ldap_search_dn or "",
             search_password=ldapconf.ldap_search_password or (config.search_password if same_target else ""),
             base_dn=ldapconf.ldap_base_dn or "", filter=ldapconf.ldap_filter or "", uid=ldapconf.ldap_uid or "cn",
-            scope=ldapconf.ldap_scope if ldapconf.ldap_scope is not None else 2,
-            timeout=ldapconf.ldap_connection_timeout or config.timeout,
+            # held to the stored items' ranges: a negative timeout or an unknown scope is a 400, not a 500
+            scope=coerce("ldap_scope", ldapconf.ldap_scope) if ldapconf.ldap_scope is not None else 2,
+            timeout=coerce("ldap_timeout", ldapconf.ldap_connection_timeout) if ldapconf.ldap_connection_timeout
+            else config.timeout,
             verify_cert=ldapconf.ldap_verify_cert if ldapconf.ldap_verify_cert is not None else True,
         )
     try:

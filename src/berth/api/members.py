@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request, Response
 
 from berth.api import schemas
+from berth.api.numbers import RowId
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, project_for
 from berth.security.roles import ROLE_NAMES, Role
 from berth.services.errors import BadRequest
@@ -70,14 +71,14 @@ async def create_member(
 
 
 @router.get("/projects/{project_name_or_id}/members/{mid}", operation_id="getProjectMember", response_model=schemas.ProjectMemberEntity)
-async def get_member(request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str, mid: int) -> schemas.ProjectMemberEntity:
+async def get_member(request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str, mid: RowId) -> schemas.ProjectMemberEntity:
     project = await project_for(registry, subject, project_name_or_id, request, "member", "read")
     return _entity(await registry.projects.member(project.id, mid))
 
 
 @router.put("/projects/{project_name_or_id}/members/{mid}", operation_id="updateProjectMember")
 async def update_member(
-    request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str, mid: int,
+    request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str, mid: RowId,
     role: Annotated[schemas.RoleRequest, Body()],
 ) -> Response:
     project = await project_for(registry, subject, project_name_or_id, request, "member", "update")
@@ -88,7 +89,7 @@ async def update_member(
 
 
 @router.delete("/projects/{project_name_or_id}/members/{mid}", operation_id="deleteProjectMember")
-async def delete_member(request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str, mid: int) -> Response:
+async def delete_member(request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str, mid: RowId) -> Response:
     project = await project_for(registry, subject, project_name_or_id, request, "member", "delete")
     await registry.projects.remove_member(project.id, mid)
     return Response(status_code=200)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from berth.api import schemas
+from berth.api.numbers import BigRowId
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, require_system
 from berth.api.executions import exec_history_body, schedule_body
 from berth.services.audit import PURGE_AUDIT, purge_parameter_problem
@@ -108,13 +109,13 @@ async def update_purge_schedule(
 
 
 @router.get("/system/purgeaudit/{purge_id}", operation_id="getPurgeJob", response_model=schemas.ExecHistory)
-async def get_purge_job(registry: RegistryDep, subject: SubjectDep, purge_id: int) -> schemas.ExecHistory:
+async def get_purge_job(registry: RegistryDep, subject: SubjectDep, purge_id: BigRowId) -> schemas.ExecHistory:
     require_system(subject, "purge-audit", "read")
     return await _history(registry, await _execution(registry, purge_id))
 
 
 @router.put("/system/purgeaudit/{purge_id}", operation_id="stopPurge")
-async def stop_purge(registry: RegistryDep, subject: SubjectDep, purge_id: int) -> Response:
+async def stop_purge(registry: RegistryDep, subject: SubjectDep, purge_id: BigRowId) -> Response:
     require_system(subject, "purge-audit", "stop")
     await _execution(registry, purge_id)
     await registry.executions.stop_execution(purge_id)
@@ -122,7 +123,7 @@ async def stop_purge(registry: RegistryDep, subject: SubjectDep, purge_id: int) 
 
 
 @router.get("/system/purgeaudit/{purge_id}/log", operation_id="getPurgeJobLog", response_class=PlainTextResponse)
-async def get_purge_log(registry: RegistryDep, subject: SubjectDep, purge_id: int) -> PlainTextResponse:
+async def get_purge_log(registry: RegistryDep, subject: SubjectDep, purge_id: BigRowId) -> PlainTextResponse:
     require_system(subject, "purge-audit", "read")
     await _execution(registry, purge_id)
     return PlainTextResponse(await registry.executions.execution_log(purge_id))

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request, Response
 
 from berth.api import schemas
+from berth.api.numbers import RowId
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, require_login, require_system
 from berth.api.projects import project_body
 from berth.auth.rbac import visible_project_ids
@@ -47,14 +48,14 @@ async def list_quotas(
 
 
 @router.get("/quotas/{id}", operation_id="getQuota", response_model=schemas.Quota)
-async def get_quota(registry: RegistryDep, subject: SubjectDep, id: int) -> schemas.Quota:  # noqa: A002 (Harbor's name)
+async def get_quota(registry: RegistryDep, subject: SubjectDep, id: RowId) -> schemas.Quota:  # noqa: A002 (Harbor's name)
     require_system(subject, "quota", "read")
     return _quota(await registry.quotas.get(id))
 
 
 @router.put("/quotas/{id}", operation_id="updateQuota")
 async def update_quota(
-    registry: RegistryDep, subject: SubjectDep, id: int, hard: Annotated[schemas.QuotaUpdateReq, Body()],  # noqa: A002
+    registry: RegistryDep, subject: SubjectDep, id: RowId, hard: Annotated[schemas.QuotaUpdateReq, Body()],  # noqa: A002
 ) -> Response:
     """Set a project's storage limit: -1 (unlimited) or 1 byte to 1024 TiB."""
     require_system(subject, "quota", "update")

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request, Response
 
 from berth.api import schemas
+from berth.api.numbers import RowId
 from berth.api.deps import (
     PagingDep,
     RegistryDep,
@@ -179,7 +180,7 @@ async def list_robots(
 
 
 @router.get("/robots/{robot_id}", operation_id="GetRobotByID", response_model=schemas.Robot, response_model_exclude_none=True)
-async def get_robot(registry: RegistryDep, subject: SubjectDep, robot_id: int) -> schemas.Robot:
+async def get_robot(registry: RegistryDep, subject: SubjectDep, robot_id: RowId) -> schemas.Robot:
     robot = await registry.robots.get(robot_id)
     if not (subject.kind == "robot" and subject.robot_id == robot_id):
         _require_manage(subject, robot.level, await _project_ref(registry, robot), "read")
@@ -188,7 +189,7 @@ async def get_robot(registry: RegistryDep, subject: SubjectDep, robot_id: int) -
 
 @router.put("/robots/{robot_id}", operation_id="UpdateRobot")
 async def update_robot(
-    registry: RegistryDep, subject: SubjectDep, robot_id: int, robot: Annotated[schemas.Robot, Body()],
+    registry: RegistryDep, subject: SubjectDep, robot_id: RowId, robot: Annotated[schemas.Robot, Body()],
 ) -> Response:
     current = await registry.robots.get(robot_id)
     _require_manage(subject, current.level, await _project_ref(registry, current), "update")
@@ -208,7 +209,7 @@ async def update_robot(
 
 @router.patch("/robots/{robot_id}", operation_id="RefreshSec", response_model=schemas.RobotSec, response_model_exclude_none=True)
 async def refresh_secret(
-    registry: RegistryDep, subject: SubjectDep, robot_id: int, robot_sec: Annotated[schemas.RobotSec, Body()],
+    registry: RegistryDep, subject: SubjectDep, robot_id: RowId, robot_sec: Annotated[schemas.RobotSec, Body()],
 ) -> schemas.RobotSec:
     """A new secret: the one given, or a generated one returned once. A robot may refresh its own."""
     current = await registry.robots.get(robot_id)
@@ -219,7 +220,7 @@ async def refresh_secret(
 
 
 @router.delete("/robots/{robot_id}", operation_id="DeleteRobot")
-async def delete_robot(registry: RegistryDep, subject: SubjectDep, robot_id: int) -> Response:
+async def delete_robot(registry: RegistryDep, subject: SubjectDep, robot_id: RowId) -> Response:
     current = await registry.robots.get(robot_id)
     _require_manage(subject, current.level, await _project_ref(registry, current), "delete")
     await registry.robots.delete(robot_id)

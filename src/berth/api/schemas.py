@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from berth.api.keep_empty import KEEP_EMPTY, MAPS
+from berth.api.numbers import Int32, Int64
 from berth.services.configurations import ITEMS, UNSUPPORTED
 
 
@@ -82,9 +83,9 @@ class CVEAllowlistItem(HarborModel):
 
 
 class CVEAllowlist(HarborModel):
-    id: int | None = None
-    project_id: int | None = None
-    expires_at: int | None = None
+    id: Int32 | None = None
+    project_id: Int32 | None = None
+    expires_at: Int64 | None = None
     items: list[CVEAllowlistItem] | None = None
     creation_time: str | None = None
     update_time: str | None = None
@@ -108,8 +109,8 @@ class ProjectReq(_In):
     public: bool | None = None
     metadata: ProjectMetadataIn | None = None
     cve_allowlist: CVEAllowlist | None = None
-    storage_limit: int | None = None
-    registry_id: int | None = None
+    storage_limit: Int64 | None = None
+    registry_id: Int32 | None = None
 
 
 class Project(HarborModel):
@@ -135,7 +136,7 @@ class ProjectDeletable(HarborModel):
 
 
 class ResourceList(HarborModel):
-    storage: int
+    storage: Int64
 
 
 class ProjectSummaryQuota(HarborModel):
@@ -155,25 +156,25 @@ class ProjectSummary(HarborModel):
 
 
 class UserEntity(_In):
-    user_id: int | None = None
+    user_id: Int32 | None = None
     username: str | None = None
 
 
 class UserGroup(_In):
-    id: int | None = None
+    id: Int32 | None = None
     group_name: str | None = None
-    group_type: int | None = None
+    group_type: Int32 | None = None
     ldap_group_dn: str | None = None
 
 
 class ProjectMember(_In):
-    role_id: int | None = None
+    role_id: Int32 | None = None
     member_user: UserEntity | None = None
     member_group: UserGroup | None = None
 
 
 class RoleRequest(_In):
-    role_id: int | None = None
+    role_id: Int32 | None = None
 
 
 class ProjectMemberEntity(HarborModel):
@@ -264,23 +265,23 @@ class RobotCreate(_In):
     secret: str | None = None
     level: str | None = None
     disable: bool | None = None
-    duration: int | None = None
+    duration: Int32 | None = None
     permissions: list[RobotPermission] | None = None
 
 
 class Robot(_In):
-    id: int | None = None
+    id: Int32 | None = None
     name: str | None = None
     description: str | None = None
     secret: str | None = None
     level: str | None = None
-    duration: int | None = None
+    duration: Int32 | None = None
     editable: bool | None = None
     disable: bool | None = None
-    expires_at: int | None = None
+    expires_at: Int64 | None = None
     permissions: list[RobotPermission] | None = None
     creator_type: str | None = None
-    creator_ref: int | None = None
+    creator_ref: Int32 | None = None
     creation_time: str | None = None
     update_time: str | None = None
 
@@ -371,8 +372,8 @@ class LdapConf(_In):
     ldap_base_dn: str | None = None
     ldap_filter: str | None = None
     ldap_uid: str | None = None
-    ldap_scope: int | None = None
-    ldap_connection_timeout: int | None = None
+    ldap_scope: Int32 | None = None
+    ldap_connection_timeout: Int32 | None = None
     ldap_verify_cert: bool | None = None
 
 
@@ -415,12 +416,12 @@ class Repository(HarborModel):
 class RepositoryUpdate(HarborModel):
     """Harbor sends a whole Repository; only `description` is taken."""
 
-    id: int | None = None
-    project_id: int | None = None
+    id: Int32 | None = None
+    project_id: Int32 | None = None
     name: str | None = None
     description: str | None = None
-    artifact_count: int | None = None
-    pull_count: int | None = None
+    artifact_count: Int64 | None = None
+    pull_count: Int64 | None = None
     creation_time: str | None = None
     update_time: str | None = None
 
@@ -451,6 +452,7 @@ class ScanAllPolicy(HarborModel):
 
 _CONFIG_ITEM = {str: StringConfigItem, bool: BoolConfigItem, int: IntegerConfigItem}
 _CONFIG_TYPES = {key: item.type for key, item in ITEMS.items()} | UNSUPPORTED
+_BODY_TYPES: dict[type, Any] = {str: str, bool: bool, int: Int64}
 
 #: GET /configurations: every item Harbor has, as {value, editable}; secrets are never included
 ConfigurationsResponse = create_model(  # type: ignore[call-overload]
@@ -463,7 +465,7 @@ ConfigurationsResponse = create_model(  # type: ignore[call-overload]
 Configurations = create_model(  # type: ignore[call-overload]
     "Configurations",
     __config__=ConfigDict(extra="forbid"),
-    **{key: (kind | None, None) for key, kind in _CONFIG_TYPES.items()},
+    **{key: (_BODY_TYPES[kind] | None, None) for key, kind in _CONFIG_TYPES.items()},
 )
 
 
@@ -546,12 +548,12 @@ class Label(HarborModel):
 
 
 class LabelIn(_In):
-    id: int | None = None
+    id: Int32 | None = None
     name: str | None = None
     description: str | None = None
     color: str | None = None
     scope: str | None = None
-    project_id: int | None = None
+    project_id: Int32 | None = None
     creation_time: str | None = None
     update_time: str | None = None
 
@@ -739,10 +741,10 @@ class WebhookTargetObject(_In):
 
 
 class WebhookPolicy(_In):
-    id: int | None = None
+    id: Int64 | None = None
     name: str | None = None
     description: str | None = None
-    project_id: int | None = None
+    project_id: Int32 | None = None
     targets: list[WebhookTargetObject] | None = None
     event_types: list[str] | None = None
     creator: str | None = None
@@ -812,7 +814,7 @@ class AuditLogEventType(HarborModel):
 class PurgeScheduleIn(ScheduleIn):
     """Harbor's Schedule with its read-only fields (accepted and ignored)."""
 
-    id: int | None = None
+    id: Int64 | None = None
     status: str | None = None
     creation_time: str | None = None
     update_time: str | None = None

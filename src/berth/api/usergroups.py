@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request, Response
 
 from berth.api import schemas
+from berth.api.numbers import RowId
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, require_login, require_system
 from berth.auth import ldap as ldap_provider
 from berth.auth.authenticator import ldap_config
@@ -68,14 +69,14 @@ async def search_groups(
 
 
 @router.get("/usergroups/{group_id}", operation_id="getUserGroup", response_model=schemas.UserGroup, response_model_exclude_none=True)
-async def get_group(registry: RegistryDep, subject: SubjectDep, group_id: int) -> schemas.UserGroup:
+async def get_group(registry: RegistryDep, subject: SubjectDep, group_id: RowId) -> schemas.UserGroup:
     require_system(subject, "user-group", "read")
     return _body(await registry.groups.get(group_id))
 
 
 @router.put("/usergroups/{group_id}", operation_id="updateUserGroup")
 async def update_group(
-    registry: RegistryDep, subject: SubjectDep, group_id: int, usergroup: Annotated[schemas.UserGroup, Body()],
+    registry: RegistryDep, subject: SubjectDep, group_id: RowId, usergroup: Annotated[schemas.UserGroup, Body()],
 ) -> Response:
     """Only the name changes; type and DN identify the group."""
     require_system(subject, "user-group", "update")
@@ -84,7 +85,7 @@ async def update_group(
 
 
 @router.delete("/usergroups/{group_id}", operation_id="deleteUserGroup")
-async def delete_group(registry: RegistryDep, subject: SubjectDep, group_id: int) -> Response:
+async def delete_group(registry: RegistryDep, subject: SubjectDep, group_id: RowId) -> Response:
     require_system(subject, "user-group", "delete")
     await registry.groups.delete(group_id)
     registry.projects.groups_changed()

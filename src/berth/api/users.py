@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request, Response
 
 from berth.api import schemas
+from berth.api.numbers import RowId
 from berth.api.deps import (
     PagingDep,
     RegistryDep,
@@ -130,14 +131,14 @@ async def current_permissions(
 
 
 @router.get("/users/{user_id}", operation_id="getUser", response_model=schemas.UserResp, response_model_exclude_none=True)
-async def get_user(registry: RegistryDep, subject: SubjectDep, user_id: int) -> schemas.UserResp:
+async def get_user(registry: RegistryDep, subject: SubjectDep, user_id: RowId) -> schemas.UserResp:
     _require_self_or(subject, user_id, "read")
     return user_body(await registry.users.get(user_id))
 
 
 @router.put("/users/{user_id}", operation_id="updateUserProfile")
 async def update_user(
-    registry: RegistryDep, subject: SubjectDep, user_id: int, profile: Annotated[schemas.UserProfile, Body()],
+    registry: RegistryDep, subject: SubjectDep, user_id: RowId, profile: Annotated[schemas.UserProfile, Body()],
 ) -> Response:
     await _require_modifiable(registry, subject, user_id)
     await registry.users.update_profile(user_id, profile.email, profile.realname, profile.comment)
@@ -145,7 +146,7 @@ async def update_user(
 
 
 @router.delete("/users/{user_id}", operation_id="deleteUser")
-async def delete_user(registry: RegistryDep, subject: SubjectDep, user_id: int) -> Response:
+async def delete_user(registry: RegistryDep, subject: SubjectDep, user_id: RowId) -> Response:
     require_system(subject, "user", "delete")
     if _is_self(subject, user_id) or user_id == ADMIN_ID:
         raise Forbidden(f"User with ID {user_id} cannot be deleted")
@@ -156,7 +157,7 @@ async def delete_user(registry: RegistryDep, subject: SubjectDep, user_id: int) 
 
 @router.put("/users/{user_id}/sysadmin", operation_id="setUserSysAdmin")
 async def set_sysadmin(
-    registry: RegistryDep, subject: SubjectDep, user_id: int, sysadmin_flag: Annotated[schemas.UserSysAdminFlag, Body()],
+    registry: RegistryDep, subject: SubjectDep, user_id: RowId, sysadmin_flag: Annotated[schemas.UserSysAdminFlag, Body()],
 ) -> Response:
     require_system(subject, "user", "update")
     if _is_self(subject, user_id) or user_id == ADMIN_ID:
@@ -169,7 +170,7 @@ async def set_sysadmin(
 
 @router.put("/users/{user_id}/password", operation_id="updateUserPassword")
 async def update_password(
-    registry: RegistryDep, subject: SubjectDep, user_id: int, password: Annotated[schemas.PasswordReq, Body()],
+    registry: RegistryDep, subject: SubjectDep, user_id: RowId, password: Annotated[schemas.PasswordReq, Body()],
 ) -> Response:
     """A user changing its own password gives the old one; an admin resetting another's does not."""
     await _require_modifiable(registry, subject, user_id)
@@ -185,7 +186,7 @@ async def update_password(
 
 @router.put("/users/{user_id}/cli_secret", operation_id="setCliSecret")
 async def set_cli_secret(
-    registry: RegistryDep, subject: SubjectDep, user_id: int, secret: Annotated[schemas.OIDCCliSecretReq, Body()],
+    registry: RegistryDep, subject: SubjectDep, user_id: RowId, secret: Annotated[schemas.OIDCCliSecretReq, Body()],
 ) -> Response:
     """The secret an OIDC user gives `docker login` in place of a password (stored hashed)."""
     mode = await registry.configurations.get("auth_mode")

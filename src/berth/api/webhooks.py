@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from berth.api import schemas
+from berth.api.numbers import BigRowId
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, project_for
 from berth.api.executions import execution_body, task_body
 from berth.auth.rbac import Subject, is_allowed
@@ -99,7 +100,7 @@ async def create_policy(
 @router.get(_POLICY, operation_id="GetWebhookPolicyOfProject", response_model=schemas.WebhookPolicy,
             response_model_exclude_none=True)
 async def get_policy(
-    request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str, webhook_policy_id: int,
+    request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str, webhook_policy_id: BigRowId,
 ) -> schemas.WebhookPolicy:
     project, policy = await _policy(registry, subject, request, project_name_or_id, webhook_policy_id, "read")
     return policy_body(registry, policy, _may_update(subject, project))
@@ -107,7 +108,7 @@ async def get_policy(
 
 @router.put(_POLICY, operation_id="UpdateWebhookPolicyOfProject")
 async def update_policy(
-    request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str, webhook_policy_id: int,
+    request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str, webhook_policy_id: BigRowId,
     policy: Annotated[schemas.WebhookPolicyIn, Body()],
 ) -> Response:
     """Replaces event types and targets (both required, as in Harbor); name, description, enabled and
@@ -122,7 +123,7 @@ async def update_policy(
 
 @router.delete(_POLICY, operation_id="DeleteWebhookPolicyOfProject")
 async def delete_policy(
-    request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str, webhook_policy_id: int,
+    request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str, webhook_policy_id: BigRowId,
 ) -> Response:
     _, policy = await _policy(registry, subject, request, project_name_or_id, webhook_policy_id, "delete")
     await registry.webhooks.delete(policy)
@@ -133,7 +134,7 @@ async def delete_policy(
             response_model=list[schemas.Execution])
 async def list_executions(
     request: Request, response: Response, registry: RegistryDep, subject: SubjectDep, paging: PagingDep,
-    project_name_or_id: str, webhook_policy_id: int, q: str | None = None, sort: str | None = None,
+    project_name_or_id: str, webhook_policy_id: BigRowId, q: str | None = None, sort: str | None = None,
 ) -> list[schemas.Execution]:
     _, policy = await _policy(registry, subject, request, project_name_or_id, webhook_policy_id, "read")
     found, total = await registry.executions.list_executions(
@@ -146,7 +147,7 @@ async def list_executions(
             response_model=list[schemas.Task])
 async def list_tasks(
     request: Request, response: Response, registry: RegistryDep, subject: SubjectDep, paging: PagingDep,
-    project_name_or_id: str, webhook_policy_id: int, execution_id: int, q: str | None = None,
+    project_name_or_id: str, webhook_policy_id: BigRowId, execution_id: BigRowId, q: str | None = None,
     sort: str | None = None,
 ) -> list[schemas.Task]:
     _, policy = await _policy(registry, subject, request, project_name_or_id, webhook_policy_id, "read")
@@ -160,8 +161,8 @@ async def list_tasks(
 @router.get(_POLICY + "/executions/{execution_id}/tasks/{task_id}/log", operation_id="GetLogsOfWebhookTask",
             response_class=PlainTextResponse)
 async def task_log(
-    request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str, webhook_policy_id: int,
-    execution_id: int, task_id: int,
+    request: Request, registry: RegistryDep, subject: SubjectDep, project_name_or_id: str, webhook_policy_id: BigRowId,
+    execution_id: BigRowId, task_id: BigRowId,
 ) -> str:
     _, policy = await _policy(registry, subject, request, project_name_or_id, webhook_policy_id, "read")
     await _execution_of(registry, policy, execution_id)
@@ -210,7 +211,7 @@ _NOTIFY_TYPES = {vendor: notify for notify, vendor in VENDOR_TYPES.items()}
                  deprecated=True)
 async def list_webhook_jobs(
     request: Request, response: Response, registry: RegistryDep, subject: SubjectDep, paging: PagingDep,
-    project_name_or_id: str, policy_id: int, q: str | None = None, sort: str | None = None,
+    project_name_or_id: str, policy_id: BigRowId, q: str | None = None, sort: str | None = None,
     status: Annotated[list[str] | None, Query()] = None,
 ) -> list[schemas.WebhookJob]:
     """The policy's executions as Harbor 1.x's webhook jobs (`job_detail` is the body sent)."""

@@ -34,6 +34,10 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 DIGEST = String(140)  # "sha512:" + 128 hex
+#: what an Integer column holds on PostgreSQL (int4) and a BigInteger one (int8, and any SQLite INTEGER);
+#: the API refuses a value beyond its column's range before it reaches SQL (berth.api.numbers)
+INTEGER_RANGE = range(-(2**31), 2**31)
+BIGINTEGER_RANGE = range(-(2**63), 2**63)
 MEDIA_TYPE = String(255)
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, and_, delete, exists, func, not_, or_, select
+from sqlalchemy import Select, and_, delete, exists, false, func, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from berth.artifact_types import CHART, IMAGE, UNKNOWN
@@ -27,7 +27,7 @@ from berth.services.blobs import BlobService, parse_blob_digest
 from berth.services.cache import LruCache
 from berth.services.errors import BadRequest, Conflict, Denied, NotFound, PreconditionFailed
 from berth.services.manifests import ManifestService, parse_manifest
-from berth.services.querying import condition, conditions, orderings
+from berth.services.querying import condition, conditions, fits, orderings
 from berth.services.quotas import QuotaService
 from berth.services.repositories import RepositoryService
 
@@ -476,6 +476,8 @@ def _with_labels(value: object) -> Any:
             label_id = int(label_id)
         if not isinstance(label_id, int):
             raise BadRequest("labels are given by id: labels=<id>, labels=(1 2) or labels={1 2}")
+        if not fits(ArtifactLabel.label_id, label_id):
+            return false()
         return exists().where(ArtifactLabel.manifest_id == Manifest.id, ArtifactLabel.label_id == label_id)
 
     if isinstance(value, AllOf):

@@ -18,6 +18,7 @@ from sqlalchemy import Select, and_, delete, func, or_, select, union, update
 from sqlalchemy.exc import IntegrityError
 
 from berth.db.models import (
+    INTEGER_RANGE,
     Blob,
     CveAllowlist,
     Manifest,
@@ -290,6 +291,8 @@ class ProjectService:
         """By id when `name_or_id` is all digits (unless `by_name`), else by name; as Harbor's
         X-Is-Resource-Name header decides."""
         as_id = name_or_id.isdigit() if by_name is None else not by_name
+        if as_id and not (name_or_id.isdigit() and int(name_or_id) in INTEGER_RANGE):
+            raise NotFound(f"project {name_or_id} not found")  # no id column holds it
         condition = Project.id == int(name_or_id) if as_id else Project.name == name_or_id
         records = await self._load(select(Project).where(condition))
         if not records:

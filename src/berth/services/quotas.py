@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, union, update
+from sqlalchemy import false, func, select, union, update
 
 from berth.db.models import Blob, Manifest, Project, Quota, Repository, RepositoryBlob, User, utcnow
 from berth.db.session import Database, after_rollback
@@ -28,7 +28,7 @@ from berth.quotas import QuotaDecision, decide
 from berth.services.configurations import ConfigurationService
 from berth.services.errors import BadRequest, Denied, NotFound
 from berth.services.projects import limit_problem
-from berth.services.querying import orderings
+from berth.services.querying import fits, orderings
 
 
 class QuotaExceededError(Denied):
@@ -230,7 +230,7 @@ class QuotaService:
             .outerjoin(User, User.id == Project.owner_id)
         )
         if project_id is not None:
-            query = query.where(Quota.project_id == project_id)
+            query = query.where(Quota.project_id == project_id if fits(Quota.project_id, project_id) else false())
         keys = {"id": Quota.id, "creation_time": Quota.created_at, "update_time": Quota.updated_at,
                 "hard.storage": Quota.hard_storage}
         async with self._db.read() as conn:

@@ -344,3 +344,64 @@ async def test_move_over_the_server_copy_limit_streams_the_bytes(driver: Storage
     assert await collect(driver.read(KEY)) == DATA
     assert await driver.stat("uploads/u/0") is None
 
+
+
+# -- append: the working file of an upload session, where the driver has one ----------------------------------
+
+APPENDING = ["filesystem"]
+PART = "uploads/0b2d3a8e-52a4-4d0c-9d1e-2f7a3c9b8e11/000000000000000000000"
+
+
+@pytest.mark.parametrize("driver", APPENDING, indirect=True)
+async def test_append_creates_then_extends_the_key(driver: StorageDriver) -> None:
+    assert driver.can_append
+    assert await driver.append(PART, 0, stream(DATA[:3000], 1000)) == 3000
+    assert await driver.append(PART, 3000, stream(DATA[3000:], 777)) == len(DATA) - 3000
+
+    assert await driver.stat(PART) == len(DATA)
+    assert await collect(driver.read(PART)) == DATA
+
+
+@pytest.mark.parametrize("driver", APPENDING, indirect=True)
+async def test_append_cuts_off_what_was_stored_past_the_offset(driver: StorageDriver) -> None:
+    await driver.append(PART, 0, stream(b"x" * 5000))
+
+    assert await driver.append(PART, 1000, stream(DATA[1000:1500]), sync=True) == 500
+    assert await collect(driver.read(PART)) == b"x" * 1000 + DATA[1000:1500]
+    assert await driver.append(PART, 200, stream(b""), sync=True) == 0
+    assert await driver.stat(PART) == 200
+
+
+@pytest.mark.parametrize("driver", APPENDING, indirect=True)
+async def test_append_past_the_stored_end_is_refused(driver: StorageDriver) -> None:
+    with pytest.raises(ValueError):
+        await driver.append(PART, 10, stream(DATA))
+    assert await driver.stat(PART) is None
+    await driver.append(PART, 0, stream(DATA[:100]))
+    with pytest.raises(ValueError):
+        await driver.append(PART, 101, stream(DATA))
+    assert await collect(driver.read(PART)) == DATA[:100]
+
+
+@pytest.mark.parametrize("driver", APPENDING, indirect=True)
+async def test_a_failing_append_leaves_the_key_cut_back_to_the_offset(driver: StorageDriver) -> None:
+    await driver.append(PART, 0, stream(DATA[:1000]))
+    with pytest.raises(RuntimeError):
+        await driver.append(PART, 1000, failing_after(b"y" * (3 * MiB), 256 * 1024))
+    assert await collect(driver.read(PART)) == DATA[:1000]
+
+
+@pytest.mark.parametrize("driver", APPENDING, indirect=True)
+async def test_an_appended_file_moves_into_place_whole(driver: StorageDriver) -> None:
+    big = os.urandom(20 * MiB + 3)  # past the write-back interval
+    for start in range(0, len(big), 8 * MiB):
+        await driver.append(PART, start, stream(big[start : start + 8 * MiB], 64 * 1024))
+    await driver.append(PART, len(big), stream(b""), sync=True)
+    await driver.move(PART, KEY)
+
+    assert await driver.stat(PART) is None
+    assert hashlib.sha256(await collect(driver.read(KEY))).digest() == hashlib.sha256(big).digest()
+
+
+async def test_only_the_filesystem_driver_appends(driver: StorageDriver) -> None:
+    assert driver.can_append == (driver.name == "filesystem")

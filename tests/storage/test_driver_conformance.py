@@ -270,6 +270,17 @@ async def test_large_streamed_write_and_read_keep_every_byte(driver: StorageDriv
     assert tail == data[40 * MiB + 7 : 49 * MiB + 7]
 
 
+@pytest.mark.parametrize("size", [8 * MiB, 8 * MiB + 1])
+async def test_objects_of_one_part_and_just_over_keep_every_byte(driver: StorageDriver, size: int) -> None:
+    """8 MiB is the object stores' default part size: exactly one part is a single PUT, one byte more is multipart."""
+    data = os.urandom(size)
+
+    assert await driver.write(KEY, stream(data, MiB)) == size
+
+    assert await driver.stat(KEY) == size
+    assert await collect(driver.read(KEY)) == data
+
+
 # The in-memory store keeps the bytes in this process by design, so it is left out.
 @pytest.mark.parametrize("driver", ["filesystem", "s3", "azure"], indirect=True)
 async def test_streaming_256_mib_keeps_memory_flat(driver: StorageDriver) -> None:

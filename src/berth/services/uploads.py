@@ -315,8 +315,8 @@ class UploadService:
         return self._locks.setdefault(upload_id, asyncio.Lock())
 
 
-#: chunks (about 1 MiB each) read ahead when parts are concatenated
-_PREFETCH = 8
+#: chunks read ahead when parts are concatenated (object store reads come in 1-8 MiB chunks)
+_PREFETCH = 2
 
 #: received bytes are hashed in batches of this size on a worker thread
 _HASH_BATCH = 1024 * 1024

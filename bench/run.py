@@ -11,6 +11,10 @@ Load generators, all external so that the client is not the bottleneck:
   * blob push: POST (open an upload session) then `curl -T FILE -X PUT LOCATION?digest=...`,
     the same two-step monolithic upload for both servers (the peer does not accept a single-POST
     upload); single client and 8 clients pushing 8 different blobs at once (aggregate MB/s).
+  * chunked push (group `chunked`): POST, PATCHes of 8 MiB with Content-Range on one keep-alive
+    connection (http.client, as docker and containerd push), then PUT ?digest= with no body.
+  * S3 (group `s3`): a moto server with one bucket for each, berth's objectstore driver and the
+    peer's s3 driver (regionendpoint) on it; one monolithic and one chunked push (--s3-size).
   * blob pull: `curl -o /dev/null`, single and 8 concurrent.
   * manifest HEAD/GET by tag, a small (4 KiB) blob GET: `hey -z DURATION -c 32`.
   * tags list of a 10,000-tag repository: the tags are pushed with httpx (8 connections),
@@ -21,8 +25,8 @@ Fairness: blob files are random data pre-generated on disk; before every blob fi
 cache is flushed (sync) and the files it reads (the source files for a push, the server's stored
 copy for a pull) are read once so they are warm.
 
-ROWSPEC for --only: comma-separated groups among push, pull, manifest, small, tags, artifacts,
-metrics (peak RSS and server CPU time are always reported). `metrics` starts a second berth with
+ROWSPEC for --only: comma-separated groups among push, pull, chunked, s3, manifest, small, tags,
+artifacts, metrics (peak RSS and server CPU time are always reported). `metrics` starts a second berth with
 BERTH_METRIC_ENABLED=true and measures manifest GET by tag on both (what counting every request
 costs), plus one /metrics scrape, in a second table: berth | berth+metrics. Pull without push still pushes the blobs
 first, unmeasured.
@@ -71,8 +75,9 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 ACCEPT = f"{OCI_MANIFEST}, {DOCKER_MANIFEST}"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-GROUPS = ("push", "pull", "manifest", "small", "tags", "artifacts", "metrics")
+GROUPS = ("push", "pull", "chunked", "s3", "manifest", "small", "tags", "artifacts", "metrics")
 CONCURRENCY = 8  # concurrent blob clients
+CHUNK = 8 * MiB  # PATCH size of the chunked-push rows
 HEY_CONNECTIONS = 32
 TAG_CONNECTIONS = 8
 # --pin: the servers on the first CPU (taskset), this script and so its clients on the others
@@ -146,7 +151,7 @@ class StartFailed(Exception):
 
 class Server:
     def __init__(self, name: str, args: list[str], data_dir: Path, port: int, log_path: Path,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str | None] | None = None) -> None:  # None: remove the variable
         self.name = name
         self.env = env
         self.args = args
@@ -164,7 +169,8 @@ class Server:
         pin = ["taskset", "-c", ",".join(map(str, sorted(SERVER_CPUS)))] if SERVER_CPUS else []
         self.proc = subprocess.Popen(
             pin + self.args, stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, cwd=self.data_dir.parent, env={**os.environ, **(self.env or {})},
+            start_new_session=True, cwd=self.data_dir.parent,
+            env={k: v for k, v in {**os.environ, **(self.env or {})}.items() if v is not None},
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -356,12 +362,13 @@ def _generate(path: str, size: int, seed: int) -> str:
     return "sha256:" + hasher.hexdigest()
 
 
-def generate_blobs(folder: Path, sizes: list[int]) -> dict[int, list[BlobFile]]:
-    """For each size: CONCURRENCY + 1 different random files (one for the single client, one per concurrent client)."""
+def generate_blobs(folder: Path, sizes: list[int], extra: int = 0, monolithic: bool = True) -> dict[int, list[BlobFile]]:
+    """For each size: CONCURRENCY + 1 different random files (one for the single client, one per concurrent
+    client; none without `monolithic`), then `extra` more (the chunked push)."""
     folder.mkdir(parents=True, exist_ok=True)
     jobs = []
     for size in sizes:
-        for i in range(CONCURRENCY + 1):
+        for i in range(0 if monolithic else CONCURRENCY + 1, CONCURRENCY + 1 + extra):
             jobs.append((folder / f"blob-{size // MiB}m-{i}", size, size * 31 + i))
     total = sum(j[1] for j in jobs)
     log(f"generating {len(jobs)} random blob files ({total / GiB:.2f} GiB) in {folder}")
@@ -489,6 +496,39 @@ def push_one(server: Server, repo: str, blob: BlobFile) -> None:
     curl_put(server, open_upload(server, repo), blob)
 
 
+def push_chunked(server: Server, repo: str, blob: BlobFile, chunk: int = CHUNK) -> None:
+    """POST, then PATCH `chunk` bytes at a time (Content-Range), then PUT ?digest= without a body;
+    one keep-alive connection, as docker and containerd push a blob in chunks."""
+    parts = urllib.parse.urlsplit(server.base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=900)
+    auth = {"Authorization": AUTH[server.base]} if server.base in AUTH else {}
+
+    def call(method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None) -> tuple[int, str]:
+        target = urllib.parse.urlsplit(urllib.parse.urljoin(server.base, url))
+        conn.request(method, target.path + (f"?{target.query}" if target.query else ""), body=body,
+                     headers={**auth, **(headers or {}), "Content-Length": str(len(body))})
+        resp = conn.getresponse()
+        data = resp.read()
+        if resp.status not in (201, 202):
+            raise RequestFailed(f"{method} chunked {size_label(blob.size)}", resp.status, data)
+        return resp.status, resp.getheader("Location") or url
+
+    try:
+        _, location = call("POST", f"/v2/{repo}/blobs/uploads/")
+        with open(blob.path, "rb", buffering=0) as f:
+            offset = 0
+            while data := f.read(chunk):
+                _, location = call("PATCH", location, data, {
+                    "Content-Type": "application/octet-stream",
+                    "Content-Range": f"{offset}-{offset + len(data) - 1}"})
+                offset += len(data)
+        call("PUT", with_digest(location, blob.digest))
+    except OSError as exc:
+        raise RequestFailed(f"chunked push ({exc})", 0) from None
+    finally:
+        conn.close()
+
+
 def curl_get(server: Server, repo: str, blob: BlobFile) -> None:
     url = f"{server.base}/v2/{repo}/blobs/{blob.digest}"
     rc, out, err = run_child(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
@@ -531,16 +571,17 @@ def short_error(exc: Exception) -> str:
 
 
 def blob_figures(servers: list[Server], results: Results, blobs: dict[int, list[BlobFile]],
-                 measure_push: bool, measure_pull: bool) -> None:
+                 measure_push: bool, measure_pull: bool, measure_chunked: bool = False) -> None:
     repo = "bench/blobs"
     pushed: dict[str, set[str]] = {s.name: set() for s in servers}
 
-    def push_figure(size: int, files: list[BlobFile], label: str) -> None:
-        row = results.row(label, "MB/s") if measure_push else None
+    def push_figure(size: int, files: list[BlobFile], label: str, push=push_one,  # noqa: ANN001
+                    measured: bool = measure_push) -> None:
+        row = results.row(label, "MB/s") if measured else None
         for server in servers:
             log(f"{server.name}: {label}")
             prepare_measurement([f.path for f in files])
-            elapsed, errors = run_clients(push_one, [(server, repo, f) for f in files])
+            elapsed, errors = run_clients(push, [(server, repo, f) for f in files])
             if errors:
                 results.failure(server.name, label, str(errors[0]))
                 value: float | str = short_error(errors[0])
@@ -582,14 +623,122 @@ def blob_figures(servers: list[Server], results: Results, blobs: dict[int, list[
             row.values[name] = sorted(measured)[(len(measured) - 1) // 2]
 
     for size, files in blobs.items():
-        single, group = files[:1], files[1:]
-        push_figure(size, single, f"blob push {size_label(size)}, 1 client")
-        push_figure(size, group, f"blob push {size_label(size)}, {len(group)} clients")
+        single, group = files[:1], files[1 : CONCURRENCY + 1]
+        if measure_push or measure_pull:
+            push_figure(size, single, f"blob push {size_label(size)}, 1 client")
+            push_figure(size, group, f"blob push {size_label(size)}, {len(group)} clients")
+        if measure_chunked:
+            # a blob the monolithic rows did not push, so the content-addressed store has to store it
+            push_figure(size, files[-1:],
+                        f"blob push {size_label(size)} in {CHUNK // MiB} MiB chunks, 1 client", push_chunked, True)
     if measure_pull:
         for size, files in blobs.items():
-            single, group = files[:1], files[1:]
+            single, group = files[:1], files[1 : CONCURRENCY + 1]
             pull_figure(size, single, f"blob pull {size_label(size)}, 1 client")
             pull_figure(size, group, f"blob pull {size_label(size)}, {len(group)} clients")
+
+
+# ---------------------------------------------------------------- blobs on S3 (moto)
+
+def peer_s3_config(endpoint: str, bucket: str, port: int) -> str:
+    return (
+        "version: 0.1\n"
+        "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
+        "storage:\n"
+        f"  s3:\n    accesskey: testing\n    secretkey: testing\n    region: us-east-1\n"
+        f"    regionendpoint: {endpoint}\n    bucket: {bucket}\n    secure: false\n    v4auth: true\n"
+        "  delete:\n    enabled: true\n"
+        "  cache:\n    blobdescriptor: inmemory\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+
+
+def s3_figures(results: Results, workdir: Path, size: int, admin_password: str, server_kind: str) -> None:
+    """Monolithic and chunked pushes of one blob each to berth and the peer, both on S3 in one moto server."""
+    import boto3  # a test dependency, like moto
+
+    moto_port = free_port()
+    endpoint = f"http://127.0.0.1:{moto_port}"
+    moto_log = open(workdir / "moto.log", "wb")  # noqa: SIM115 - open while moto runs
+    moto = spawn([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+                 stdout=moto_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    servers: list[Server] = []
+    sampler: RssSampler | None = None
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                request(endpoint, "GET", "/", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline or moto.poll() is not None:
+                    raise StartFailed("moto did not start") from None
+                time.sleep(0.1)
+        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
+                          aws_secret_access_key="testing", region_name="us-east-1")
+        for bucket in ("bench-berth", "bench-peer"):
+            s3.create_bucket(Bucket=bucket)
+        berth_port, peer_port = free_port(), free_port()
+        berth_data, peer_data = workdir / "berth-s3-data", workdir / "peer-s3-data"
+        berth_data.mkdir()
+        peer_data.mkdir()
+        config_path = workdir / "peer-s3-config.yml"
+        config_path.write_text(peer_s3_config(endpoint, "bench-peer", peer_port))
+        options = {"url": "s3://bench-berth", "endpoint": endpoint, "allow_http": True, "region": "us-east-1",
+                   "access_key_id": "testing", "secret_access_key": "testing"}
+        berth_env = {"BERTH_ADMIN_PASSWORD": admin_password, "BERTH_STORAGE_DRIVER": "objectstore",
+                     "BERTH_STORAGE_OPTIONS": json.dumps(options),
+                     "BERTH_CONFIGURATIONS": json.dumps({"token_expiration": 24 * 60})}
+        servers = [
+            Server("berth", [str(BERTH_BIN), "serve", "--host", "127.0.0.1", "--port", str(berth_port),
+                             "--data-dir", str(berth_data), "--server", server_kind],
+                   berth_data, berth_port, workdir / "berth-s3.log", berth_env),
+            # the Go AWS SDK cannot use a CA bundle with the peer's own HTTP transport (and needs none for moto)
+            Server("peer", [PEER_BIN, "serve", str(config_path)], peer_data, peer_port, workdir / "peer-s3.log",
+                   {"AWS_CA_BUNDLE": None}),
+        ]
+        for server in servers:
+            log(f"starting {server.name} on S3 (moto) on {server.base}")
+            server.start()
+        log_in_to_berth(servers[0], admin_password)
+        sampler = RssSampler(servers)
+        sampler.start()
+        files = []
+        for i in range(2):
+            path = workdir / f"s3-blob-{i}"
+            files.append(BlobFile(path, size, _generate(str(path), size, size * 37 + i)))
+        chunked_label = f"S3 (moto): blob push {size_label(size)} in {CHUNK // MiB} MiB chunks, 1 client"
+        for label, push, blob in ((f"S3 (moto): blob push {size_label(size)}, 1 client", push_one, files[0]),
+                                  (chunked_label, push_chunked, files[1])):
+            row = results.row(label, "MB/s")
+            for server in servers:
+                log(f"{server.name}: {label}")
+                prepare_measurement([blob.path])
+                elapsed, errors = run_clients(push, [(server, "bench/blobs", blob)])
+                if errors:
+                    row.values[server.name] = short_error(errors[0])
+                    results.failure(server.name, label, str(errors[0]))
+                else:
+                    row.values[server.name] = size / elapsed / 1e6
+                    log(f"{server.name}: {size / elapsed / 1e6:,.0f} MB/s ({elapsed:.2f}s)")
+        sampler.stop()
+        rss = results.row("S3 (moto): peak RSS of these rows", "MiB", higher_is_better=False)
+        for server in servers:
+            rss.values[server.name] = server.peak_rss / MiB
+    finally:
+        if sampler is not None:
+            sampler.stop()
+        for server in servers:
+            server.stop()
+        moto.terminate()
+        try:
+            moto.wait(10)
+        except subprocess.TimeoutExpired:
+            moto.kill()
+            moto.wait()
+        with _children_lock:
+            _children.discard(moto)
+        moto_log.close()
 
 
 # ---------------------------------------------------------------- hey
@@ -967,6 +1116,8 @@ def main() -> int:
     parser.add_argument("--only", metavar="ROWSPEC", help=f"comma-separated groups: {', '.join(GROUPS)}")
     parser.add_argument("--out", type=Path, help="also write the table as markdown, with a machine header")
     parser.add_argument("--sizes", help="blob sizes, comma-separated (e.g. 256M,1G); default 256M,1G (quick: 64M)")
+    parser.add_argument("--s3-size", type=parse_size, default=256 * MiB,
+                        help="blob size of the s3 rows (moto keeps objects in memory and is slow; default 256M)")
     parser.add_argument("--duration", type=float, help="seconds per hey figure (default 10, quick 3)")
     parser.add_argument("--tags", type=int, help="tags in the tags-list repository (default 10000, quick 1000)")
     parser.add_argument("--artifacts", type=int,
@@ -1002,7 +1153,8 @@ def main() -> int:
     tag_count = args.tags or (1000 if args.quick else 10000)
     artifact_count = args.artifacts or (1000 if args.quick else 10000)
 
-    for tool in ("curl", "hey"):
+    needs_hey = bool(groups & {"manifest", "small", "tags", "artifacts"})
+    for tool in ("curl", "hey") if needs_hey else ("curl",):
         if shutil.which(tool) is None:
             print(f"bench: {tool} is not installed", file=sys.stderr)
             return 1
@@ -1071,9 +1223,12 @@ def main() -> int:
         sampler = RssSampler(servers)
         sampler.start()
 
-        if groups & {"push", "pull"}:
-            blobs = generate_blobs(workdir / "blobs", sizes)
-            blob_figures(servers[:2], results, blobs, "push" in groups, "pull" in groups)
+        if groups & {"push", "pull", "chunked"}:
+            blobs = generate_blobs(workdir / "blobs", sizes, extra=1 if "chunked" in groups else 0,
+                                   monolithic=bool(groups & {"push", "pull"}))
+            blob_figures(servers[:2], results, blobs, "push" in groups, "pull" in groups, "chunked" in groups)
+        if "s3" in groups:
+            s3_figures(results, workdir, args.s3_size, admin_password, args.server)
         config, layer = make_image()
         if groups & {"manifest", "small"}:
             image_figures(results, servers[:2], config, layer, groups, args.duration)

@@ -5,9 +5,13 @@ Ranges, pagination, chunked uploads, mounts, tags, media types, names, digests, 
 
 from __future__ import annotations
 
+import base64
 import random
 import signal
+import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -284,6 +288,58 @@ def test_chunked_upload_started_before_a_restart_is_finished_after_it(fresh_bert
     leftovers = [p for p in (fresh_berth.data_dir / "storage" / "uploads").rglob("*") if p.is_file()]
     assert leftovers == []
     assert snapshot_store(fresh_berth.data_dir).rows["uploads"] == 0
+
+
+def _stored_bytes(storage: Path) -> int:
+    return sum(p.stat().st_size for p in storage.rglob("*") if p.is_file())
+
+
+def test_a_chunk_cut_off_by_a_killed_server_never_reaches_the_blob(fresh_berth, start_server):
+    """The server dies while a chunk of other bytes is half stored; after a restart the upload
+    goes on from the recorded size, the digest is recomputed from what is stored, and the blob is exact."""
+    name = "restart/killed"
+    mib = 1 << 20
+    data = blob_bytes(3 * mib + 5, 9)
+    storage = fresh_berth.data_dir / "storage"
+    with httpx.Client(base_url=fresh_berth.url, timeout=60, auth=fresh_berth.auth) as http:
+        location = http.post(f"/v2/{name}/blobs/uploads/").headers["Location"]
+        r = http.patch(location, content=data[:mib], headers={"Content-Range": f"0-{mib - 1}"})
+        assert r.status_code == 202
+        location = r.headers["Location"]
+    before = _stored_bytes(storage)
+    garbage = blob_bytes(2 * mib, 10)
+    target = urlsplit(location)
+    credentials = base64.b64encode(":".join(fresh_berth.auth).encode()).decode()
+    head = (
+        f"PATCH {target.path}{'?' + target.query if target.query else ''} HTTP/1.1\r\n"
+        f"Host: {fresh_berth.host}\r\nAuthorization: Basic {credentials}\r\n"
+        f"Content-Type: application/octet-stream\r\nContent-Range: {mib}-{3 * mib - 1}\r\n"
+        f"Content-Length: {2 * mib}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", fresh_berth.port)) as sock:
+        sock.sendall(head.encode() + garbage[: 3 * mib // 2])
+        deadline = time.monotonic() + 30
+        while _stored_bytes(storage) < before + mib and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _stored_bytes(storage) >= before + mib, "the half chunk never reached the disk"
+        fresh_berth.stop(signal.SIGKILL)
+
+    restarted = start_server(data_dir=fresh_berth.data_dir, port=fresh_berth.port)
+    with httpx.Client(base_url=restarted.url, timeout=60, auth=restarted.auth) as http:
+        status = http.get(location)
+        assert status.status_code == 204 and status.headers["Range"] == f"0-{mib - 1}"
+        r = http.patch(location, content=data[mib : 2 * mib], headers={"Content-Range": f"{mib}-{2 * mib - 1}"})
+        assert r.status_code == 202 and r.headers["Range"] == f"0-{2 * mib - 1}"
+        done = http.put(
+            with_query(r.headers["Location"], digest=sha256(data)),
+            content=data[2 * mib :],
+            headers={"Content-Range": f"{2 * mib}-{len(data) - 1}"},
+        )
+        assert done.status_code == 201, done.text
+        pulled = http.get(f"/v2/{name}/blobs/{sha256(data)}")
+        assert pulled.status_code == 200 and pulled.content == data
+    assert not [p for p in (storage / "uploads").rglob("*") if p.is_file()]
+    stop_gracefully(restarted)
 
 
 def test_cancelled_upload_is_gone_and_its_location_answers_404(v2):

@@ -270,6 +270,17 @@ async def test_large_streamed_write_and_read_keep_every_byte(driver: StorageDriv
     assert tail == data[40 * MiB + 7 : 49 * MiB + 7]
 
 
+@pytest.mark.parametrize("size", [8 * MiB, 8 * MiB + 1])
+async def test_objects_of_one_part_and_just_over_keep_every_byte(driver: StorageDriver, size: int) -> None:
+    """8 MiB is the object stores' default part size: exactly one part is a single PUT, one byte more is multipart."""
+    data = os.urandom(size)
+
+    assert await driver.write(KEY, stream(data, MiB)) == size
+
+    assert await driver.stat(KEY) == size
+    assert await collect(driver.read(KEY)) == data
+
+
 # The in-memory store keeps the bytes in this process by design, so it is left out.
 @pytest.mark.parametrize("driver", ["filesystem", "s3", "azure"], indirect=True)
 async def test_streaming_256_mib_keeps_memory_flat(driver: StorageDriver) -> None:
@@ -356,3 +367,64 @@ async def test_capacity_is_the_volumes_or_unknown(driver: StorageDriver, tmp_pat
     free, total = capacity
     stats = os.statvfs(tmp_path)  # the same volume as the store under tmp_path
     assert 0 < free <= total == stats.f_blocks * stats.f_frsize
+
+
+# -- append: the working file of an upload session, where the driver has one ----------------------------------
+
+APPENDING = ["filesystem"]
+PART = "uploads/0b2d3a8e-52a4-4d0c-9d1e-2f7a3c9b8e11/000000000000000000000"
+
+
+@pytest.mark.parametrize("driver", APPENDING, indirect=True)
+async def test_append_creates_then_extends_the_key(driver: StorageDriver) -> None:
+    assert driver.can_append
+    assert await driver.append(PART, 0, stream(DATA[:3000], 1000)) == 3000
+    assert await driver.append(PART, 3000, stream(DATA[3000:], 777)) == len(DATA) - 3000
+
+    assert await driver.stat(PART) == len(DATA)
+    assert await collect(driver.read(PART)) == DATA
+
+
+@pytest.mark.parametrize("driver", APPENDING, indirect=True)
+async def test_append_cuts_off_what_was_stored_past_the_offset(driver: StorageDriver) -> None:
+    await driver.append(PART, 0, stream(b"x" * 5000))
+
+    assert await driver.append(PART, 1000, stream(DATA[1000:1500]), sync=True) == 500
+    assert await collect(driver.read(PART)) == b"x" * 1000 + DATA[1000:1500]
+    assert await driver.append(PART, 200, stream(b""), sync=True) == 0
+    assert await driver.stat(PART) == 200
+
+
+@pytest.mark.parametrize("driver", APPENDING, indirect=True)
+async def test_append_past_the_stored_end_is_refused(driver: StorageDriver) -> None:
+    with pytest.raises(ValueError):
+        await driver.append(PART, 10, stream(DATA))
+    assert await driver.stat(PART) is None
+    await driver.append(PART, 0, stream(DATA[:100]))
+    with pytest.raises(ValueError):
+        await driver.append(PART, 101, stream(DATA))
+    assert await collect(driver.read(PART)) == DATA[:100]
+
+
+@pytest.mark.parametrize("driver", APPENDING, indirect=True)
+async def test_a_failing_append_leaves_the_key_cut_back_to_the_offset(driver: StorageDriver) -> None:
+    await driver.append(PART, 0, stream(DATA[:1000]))
+    with pytest.raises(RuntimeError):
+        await driver.append(PART, 1000, failing_after(b"y" * (3 * MiB), 256 * 1024))
+    assert await collect(driver.read(PART)) == DATA[:1000]
+
+
+@pytest.mark.parametrize("driver", APPENDING, indirect=True)
+async def test_an_appended_file_moves_into_place_whole(driver: StorageDriver) -> None:
+    big = os.urandom(20 * MiB + 3)  # past the write-back interval
+    for start in range(0, len(big), 8 * MiB):
+        await driver.append(PART, start, stream(big[start : start + 8 * MiB], 64 * 1024))
+    await driver.append(PART, len(big), stream(b""), sync=True)
+    await driver.move(PART, KEY)
+
+    assert await driver.stat(PART) is None
+    assert hashlib.sha256(await collect(driver.read(KEY))).digest() == hashlib.sha256(big).digest()
+
+
+async def test_only_the_filesystem_driver_appends(driver: StorageDriver) -> None:
+    assert driver.can_append == (driver.name == "filesystem")

@@ -1,10 +1,13 @@
 """Blob upload sessions: monolithic and chunked, streamed to storage with the digest computed on the way.
 
-Each PATCH (or the closing PUT's body) is stored as one part object at its
-offset; closing the session verifies the digest, then moves (one part) or
-concatenates (several) the parts into the blob's final key. The running hash
-lives in this process's memory; when it is missing (a restart, another node)
-the digest is recomputed from the stored parts.
+Where the driver can append (filesystem), every PATCH (and the closing PUT's
+body) goes at the end of one working file, cut back to the recorded size first
+so that the remains of a failed chunk never count; closing the session syncs
+it, verifies the digest and moves it into the blob's final key, with no copy.
+Elsewhere (object stores) each chunk is stored as one part object at its
+offset, and closing the session moves (one part) or concatenates (several) the
+parts. The running hash lives in this process's memory; when it is missing (a
+restart, another node) the digest is recomputed from the stored data.
 """
 
 from __future__ import annotations
@@ -114,14 +117,22 @@ class UploadService:
             )
         hashing = self._hashing.get(state.id)
         hasher = hashing.hasher.copy() if hashing is not None and hashing.offset == state.size else None
-        key = paths.upload_part_path(state.id, state.size)
-        written = await self._storage.write(key, _hashed(chunks, hasher))
-        if length is not None and written != length:
-            await self._storage.delete(key)
-            raise SizeInvalid(f"received {written} bytes, Content-Length said {length}")
-        if written == 0:
-            await self._storage.delete(key)
-            return state
+        if self._storage.can_append:
+            # the bytes past state.size are not the upload's until the UPDATE below records them
+            written = await self._append_to_file(state, _hashed(chunks, hasher))
+            if length is not None and written != length:
+                raise SizeInvalid(f"received {written} bytes, Content-Length said {length}")
+            if written == 0:
+                return state
+        else:
+            key = paths.upload_part_path(state.id, state.size)
+            written = await self._storage.write(key, _hashed(chunks, hasher))
+            if length is not None and written != length:
+                await self._storage.delete(key)
+                raise SizeInvalid(f"received {written} bytes, Content-Length said {length}")
+            if written == 0:
+                await self._storage.delete(key)
+                return state
         new_size = state.size + written
         async with self._db.write() as conn:
             result = await conn.execute(
@@ -166,6 +177,9 @@ class UploadService:
         if chunks is not None:
             state = await self._append(state, chunks, start, length)
         try:
+            if self._storage.can_append and state.size > 0:
+                # drop what a failed chunk left past the recorded size; durable before it is linked
+                await self._append_to_file(state, _nothing(), sync=True)
             parts = await self._parts(state)
             actual = await self._digest(state, parts, digest.algorithm)
             if actual != digest.hex:
@@ -244,6 +258,14 @@ class UploadService:
         async with self._db.write() as conn:
             await conn.execute(delete(Upload).where(Upload.id == upload_id))
 
+    async def _append_to_file(self, state: UploadState, chunks: AsyncIterator[bytes], sync: bool = False) -> int:
+        try:
+            return await self._storage.append(
+                paths.upload_part_path(state.id, 0), state.size, chunks, sync=sync
+            )
+        except ValueError as exc:  # the stored file is shorter than recorded (lost in a crash)
+            raise BlobUploadInvalid(f"upload data is incomplete: {exc}") from None
+
     async def _parts(self, state: UploadState) -> list[str]:
         keys = [key async for key in self._storage.list(paths.upload_dir(state.id))]
         parts = sorted(keys, key=paths.upload_part_offset)
@@ -283,13 +305,41 @@ class UploadService:
             await self._storage.write(final, self._concatenate(parts))
 
     async def _concatenate(self, parts: list[str]) -> AsyncIterator[bytes]:
-        for key in parts:
-            async for chunk in self._storage.read(key):
+        """The parts' bytes in order, read up to _PREFETCH chunks ahead of the consumer.
+
+        Object stores answer each part's GET after a round trip; reading ahead keeps
+        the next part coming while the previous chunks are being uploaded.
+        """
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue(_PREFETCH)
+        failures: list[Exception] = []
+
+        async def read_all() -> None:
+            try:
+                for key in parts:
+                    async for chunk in self._storage.read(key):
+                        await queue.put(chunk)
+            except Exception as exc:  # handed to the consumer, which raises it
+                failures.append(exc)
+            await queue.put(None)
+
+        reader = asyncio.create_task(read_all())
+        try:
+            while (chunk := await queue.get()) is not None:
                 yield chunk
+            if failures:
+                raise failures[0]
+        finally:
+            if not reader.done():
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
 
     def _lock(self, upload_id: str) -> asyncio.Lock:
         return self._locks.setdefault(upload_id, asyncio.Lock())
 
+
+#: chunks read ahead when parts are concatenated (object store reads come in 1-8 MiB chunks)
+_PREFETCH = 2
 
 #: received bytes are hashed in batches of this size on a worker thread
 _HASH_BATCH = 1024 * 1024
@@ -324,6 +374,11 @@ async def _hashed(chunks: AsyncIterator[bytes], hasher: "hashlib._Hash | None") 
         if pending is not None:
             await pending  # never leave a thread touching the hasher behind us
     _update(hasher, batch)
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield
 
 
 def _update(hasher: "hashlib._Hash", parts: list[bytes]) -> None:

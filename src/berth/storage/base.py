@@ -29,6 +29,17 @@ class StorageDriver(Protocol):
         If the stream fails, nothing appears under key.
         """
 
+    #: whether append works; upload sessions store one part per chunk where it does not
+    can_append: bool
+
+    async def append(self, key: str, offset: int, chunks: AsyncIterator[bytes], *, sync: bool = False) -> int:
+        """Write chunks into key from offset on, cutting off what key held past offset; return the byte count.
+
+        For an upload's working file only: not atomic (a reader must know how many
+        bytes are valid), ValueError if key holds fewer than offset bytes (offset 0
+        creates it); sync=True makes the bytes durable before returning.
+        """
+
     async def move(self, src: str, dst: str) -> None:
         """Make src's bytes appear under dst (atomically) and remove src."""
 

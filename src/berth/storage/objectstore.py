@@ -148,11 +148,12 @@ class ObjectStoreDriver:
         async for chunk in chunks:
             head.append(chunk)
             size += len(chunk)
-            if size >= self._part_size:
+            if size > self._part_size:
                 break
         else:
-            # A small object (a config, a small layer, most upload chunks) takes one
-            # PUT instead of the three requests of a multipart upload.
+            # A small object (a config, a small layer, most upload chunks, which clients
+            # often size at exactly one part) takes one PUT instead of the three
+            # requests of a multipart upload.
             await obstore.put_async(self.store, path, b"".join(head), use_multipart=False)
             return size
         counted = _CountedStream(head, chunks)
@@ -164,6 +165,12 @@ class ObjectStoreDriver:
             max_concurrency=self._max_concurrency,
         )
         return counted.total
+
+    # Objects are immutable: an upload session stores one object per chunk instead.
+    can_append = False
+
+    async def append(self, key: str, offset: int, chunks: AsyncIterator[bytes], *, sync: bool = False) -> int:
+        raise NotImplementedError("object stores cannot append")
 
     async def move(self, src: str, dst: str) -> None:
         src_path, dst_path = self._path(src), self._path(dst)

@@ -12,7 +12,9 @@ Every driver stores objects under these keys, relative to its root::
           …
       uploads/
         <upload-uuid>/
-          000000000000000000000 the bytes received at offset 0 (one object per PATCH/PUT body)
+          000000000000000000000 the bytes received at offset 0: on the filesystem the one working
+                                file every chunk is appended to; on object stores one object per
+                                PATCH/PUT body, then
           000000000000001048576 the bytes received at offset 1048576, …
       tmp/                      driver-private scratch space (filesystem: files before fsync+rename)
 

@@ -415,6 +415,13 @@ async def test_a_failing_append_leaves_the_key_cut_back_to_the_offset(driver: St
 
 
 @pytest.mark.parametrize("driver", APPENDING, indirect=True)
+async def test_a_failing_first_append_leaves_no_key(driver: StorageDriver) -> None:
+    with pytest.raises(RuntimeError):
+        await driver.append(PART, 0, failing_after(b"y" * (3 * MiB), 256 * 1024))
+    assert await driver.stat(PART) is None
+
+
+@pytest.mark.parametrize("driver", APPENDING, indirect=True)
 async def test_an_appended_file_moves_into_place_whole(driver: StorageDriver) -> None:
     big = os.urandom(20 * MiB + 3)  # past the write-back interval
     for start in range(0, len(big), 8 * MiB):

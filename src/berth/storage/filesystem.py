@@ -11,6 +11,7 @@ Blocking file I/O runs in worker threads, one hop per ~1 MiB rather than per chu
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -95,16 +96,22 @@ class FilesystemDriver:
 
         For an upload's working file, not atomic: a reader must know how many bytes
         are valid. ValueError if key holds fewer than offset bytes (offset 0 creates
-        it). A failed stream leaves key cut back to offset. sync=True makes the
+        it). A failed stream leaves key cut back to offset, or absent when offset is 0
+        (a full disk must not leave an empty working file behind). sync=True makes the
         bytes durable before returning.
         """
         _check_range(offset, None)
-        fd = await to_thread.run_sync(_open_at, self._path(key), offset, self.root)
+        path = self._path(key)
+        fd = await to_thread.run_sync(_open_at, path, offset, self.root)
         try:
             try:
                 total = await _write_stream(fd, offset, chunks)
             except BaseException:
-                os.ftruncate(fd, offset)
+                if offset == 0:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+                else:
+                    os.ftruncate(fd, offset)
                 raise
             if sync:
                 await to_thread.run_sync(os.fdatasync, fd)

@@ -174,3 +174,29 @@ def _environ() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith("BERTH_")}
+
+
+def test_an_outbox_backlog_shows_until_a_worker_drains_it(tmp_path) -> None:
+    """berth serve --no-jobs leaves change events in the outbox; the gauge shows them until a worker
+    (here: the same data folder served again with jobs on) hands them to the audit log."""
+    env = {"BERTH_METRIC_ENABLED": "true", "BERTH_METRIC_REFRESH_SECONDS": "0", "BERTH_JOBS": "false"}
+    data = tmp_path / "data"
+    server = start_berth(data, env, projects=())
+    try:
+        before = value(scrape(f"{server.url}/metrics"), "berth_event_outbox_pending")
+        with V2(server.url, auth=server.auth) as v2:
+            for _ in range(3):
+                v2.create_project(unique("backlog"))
+        samples = scrape(f"{server.url}/metrics")
+        assert value(samples, "berth_event_outbox_pending") == before + 3
+        assert ("berth_events_dropped_total", frozenset()) in samples
+    finally:
+        server.stop()
+    server = start_berth(data, {**env, "BERTH_JOBS": "true"}, projects=())
+    try:
+        deadline = time.monotonic() + 20
+        while value(scrape(f"{server.url}/metrics"), "berth_event_outbox_pending") > 0:
+            assert time.monotonic() < deadline, "the outbox was never drained"
+            time.sleep(0.2)
+    finally:
+        server.stop()

@@ -81,6 +81,9 @@ class MetricsExporter:
         """prometheus_client's collector protocol: every sample, from the snapshot and the live counters."""
         yield from self._traffic.collect()
         yield from self._caches()
+        yield CounterMetricFamily("berth_events_dropped", "Pull events dropped because the in-memory event queue "
+                                  "was full (best effort; change events go through the outbox)",
+                                  value=self._registry.events.dropped)
         snapshot = self._snapshot
         if snapshot is not None:
             yield from _harbor_metrics(snapshot)
@@ -173,6 +176,8 @@ def _harbor_metrics(snapshot: _Snapshot) -> Iterator[Metric]:
 def _berth_metrics(snapshot: _Snapshot) -> Iterator[Metric]:
     yield GaugeMetricFamily("berth_upload_sessions_open", "Blob upload sessions started and not yet finished",
                             value=snapshot.gauges.uploads_open)
+    yield GaugeMetricFamily("berth_event_outbox_pending", "Change events not yet handed to the audit log and webhooks",
+                            value=snapshot.gauges.outbox_pending)
     if snapshot.capacity is not None:
         free, total = snapshot.capacity
         yield GaugeMetricFamily("berth_storage_free_bytes", "Free bytes on the volume holding the blobs", value=free)

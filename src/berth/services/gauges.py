@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
-from berth.db.models import Project, ProjectMember, ProjectMetadata, Quota, Repository, Schedule, Task, Upload
+from berth.db.models import EventOutbox, Project, ProjectMember, ProjectMetadata, Quota, Repository, Schedule, Task, Upload
 from berth.db.session import Database
 from berth.jobs.store import RUNNING
 from berth.services.quotas import QuotaService
@@ -35,6 +35,9 @@ class Gauges:
     #: (job kind, worker pool id) -> tasks running
     running: dict[tuple[str, str], int] = field(default_factory=dict)
     schedules: int = 0
+    #: change events written and not yet handed to the audit log and webhooks (a backlog that grows
+    #: means no process runs jobs, or a subscriber keeps failing)
+    outbox_pending: int = 0
 
 
 async def read_gauges(db: Database, quotas: QuotaService) -> Gauges:
@@ -60,6 +63,7 @@ async def read_gauges(db: Database, quotas: QuotaService) -> Gauges:
             key = (kind, (owner or "").rpartition("/")[0])
             running[key] = running.get(key, 0) + 1
         schedules = int(await conn.scalar(select(func.count()).select_from(Schedule)) or 0)
+        outbox_pending = int(await conn.scalar(select(func.count()).select_from(EventOutbox)) or 0)
     result = []
     for project_id, name, public in projects:
         hard, used = limits.get(project_id, (-1, 0))
@@ -68,4 +72,4 @@ async def read_gauges(db: Database, quotas: QuotaService) -> Gauges:
         repositories, pulls = repos.get(project_id, (0, 0))
         result.append(ProjectGauges(name, public == "true", repositories, pulls, members.get(project_id, 0),
                                     hard, int(used)))
-    return Gauges(result, uploads_open, running, schedules)
+    return Gauges(result, uploads_open, running, schedules, outbox_pending)

@@ -1,11 +1,16 @@
-"""The console format's fast path writes exactly what structlog's ConsoleRenderer writes."""
+"""The console format's fast path writes exactly what structlog's ConsoleRenderer writes; access lines
+are written in batches, soon."""
 
 from __future__ import annotations
+
+import asyncio
+import io
+import sys
 
 import pytest
 import structlog
 
-from berth.logs import _ConsoleLines
+from berth.logs import _BatchedWriter, _ConsoleLines, _flush_access_lines
 
 EVENTS = [
     {"timestamp": "2026-12-02T16:44:08.123456Z", "level": "info", "event": "request", "logger": "berth.access",
@@ -27,3 +32,35 @@ EVENTS = [
 def test_the_fast_console_line_is_consolerenderers(event: dict) -> None:
     expected = structlog.dev.ConsoleRenderer(colors=False, sort_keys=False)(None, "info", dict(event))
     assert _ConsoleLines()(None, "info", dict(event)) == expected
+
+
+async def test_access_lines_in_the_event_loop_are_written_together_soon(monkeypatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", out)
+    writer = _BatchedWriter("berth.access")
+    writer.info("first")
+    writer.info("second")
+    assert out.getvalue() == ""  # not one write per line
+    await asyncio.sleep(_BatchedWriter.DELAY + 0.2)
+    assert out.getvalue() == "first\nsecond\n"
+
+
+async def test_a_full_batch_is_written_at_once(monkeypatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", out)
+    writer = _BatchedWriter("berth.access")
+    line = "x" * 1023
+    for _ in range(_BatchedWriter.BATCH_BYTES // 1024):
+        writer.info(line)
+    assert out.getvalue() == (line + "\n") * (_BatchedWriter.BATCH_BYTES // 1024)
+
+
+def test_lines_outside_an_event_loop_are_written_at_once_and_exit_flushes(monkeypatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", out)
+    writer = _BatchedWriter("berth.access")
+    writer.info("now")
+    assert out.getvalue() == "now\n"
+    writer._lines.append("left over")  # as if the process exits before the timer fired
+    _flush_access_lines()
+    assert out.getvalue() == "now\nleft over\n"

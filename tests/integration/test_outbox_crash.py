@@ -61,7 +61,8 @@ def _audited(api: httpx.Client, project: str) -> list[tuple[str, str]]:
 def test_every_acknowledged_change_has_its_audit_row_and_webhook_after_sigkill(
     database, database_urls, tmp_path, receiver,
 ) -> None:
-    env = dict(FAST_JOBS)
+    # deliveries the killed process held run again once their lease is out: a short one keeps the test short
+    env = {**FAST_JOBS, "BERTH_JOB_LEASE_SECONDS": "2"}
     if database == "postgresql":
         env["BERTH_DATABASE_URL"] = _fresh_postgres_database(database_urls["postgresql"], "berth_outbox_crash")
     data_dir = tmp_path / "data"

@@ -35,16 +35,6 @@ class QuotaExceededError(Denied):
     """403 DENIED with Harbor's overflow message: the push would go over the project's limit."""
 
 
-@dataclass(frozen=True, slots=True)
-class QuotaCharge:
-    """An allowed request that asked for storage; `decision.warning` is set when usage is now >= 85%."""
-
-    project: str
-    repository: str
-    digest: str
-    decision: QuotaDecision
-
-
 def _in_project(project_id: int, digests: list[str]):  # type: ignore[no-untyped-def]
     """Those of `digests` some repository of the project holds, as a blob or as a manifest."""
     return union(
@@ -97,19 +87,19 @@ class QuotaService:
 
     async def charge(
         self, conn, repo_id: int, sizes: Mapping[str, int], *, repository: str, digest: str = "",
-    ) -> QuotaCharge | None:  # type: ignore[no-untyped-def]
+    ) -> None:  # type: ignore[no-untyped-def]
         """Count into the project of `repo_id` those of `sizes` (digest -> bytes) new to it, inside the
         caller's write transaction and before it links them, recording QuotaWarning with it at >= 85%;
         raise QuotaExceededError (QuotaExceeded recorded after the rollback) when that would go over
-        the limit. None when no new bytes are asked
-        for (Harbor neither checks nor warns then) or the project has no quota row.
+        the limit. Nothing is checked when no new bytes are asked for (Harbor neither checks nor warns
+        then) or the project has no quota row.
 
         `digest` names the manifest in the events (Harbor leaves it empty for blobs)."""
         if not sizes:
-            return None
+            return
         row = await self._lock(conn, repo_id)
         if row is None:
-            return None
+            return
         project_id = row.project_id
         digests = list(sizes)
         present = set((await conn.execute(_in_project(project_id, digests))).scalars())
@@ -120,7 +110,7 @@ class QuotaService:
         if delta == 0:  # nothing new, or only empty blobs: Harbor asks for nothing then
             if row.used_storage is None:
                 await conn.execute(update(Quota).where(Quota.id == row.id).values(used_storage=used))
-            return None
+            return
         enforced = bool(await self._configurations.get("quota_per_project_enable"))
         decision = decide(int(row.hard_storage), int(used), delta, enforced=enforced)
         project = repository.split("/", 1)[0]
@@ -133,7 +123,6 @@ class QuotaService:
         if decision.warning is not None:  # Harbor's QUOTA_WARNING when usage is >= 85%, with the push
             await self._events.record(conn, QuotaWarning(project=project, repository=repository, digest=digest,
                                                          message=decision.warning))
-        return QuotaCharge(project, repository, digest, decision)
 
     async def check_start(self, repository: str, *, warn: bool = True) -> None:
         """An upload start (a POST without mount) asks for 0 bytes, as in Harbor: refused only when the

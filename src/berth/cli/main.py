@@ -91,8 +91,12 @@ def _exit_code(code: object) -> int:
 
 
 def prepare(settings: Settings) -> None:
-    """Create the data folder and bring the database schema up to date."""
+    """Ready this process for a long run: tune the C heap, create the data folder, bring the
+    database schema up to date."""
     from berth.db.session import run_migrations
+    from berth.heap import tune_heap
+
+    tune_heap()
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -161,6 +165,7 @@ def _serve_uvicorn(settings: Settings) -> None:
     import uvicorn
 
     from berth.app import BerthApp
+    from berth.cli.uvicorn_pathsend import PathsendProtocol
 
     config = uvicorn.Config(
         BerthApp(settings),
@@ -176,7 +181,7 @@ def _serve_uvicorn(settings: Settings) -> None:
         server_header=False,
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
-        http="httptools",
+        http=PathsendProtocol,  # httptools, with whole blobs sent by sendfile(2)
         loop="uvloop",
     )
     uvicorn.Server(config).run()

@@ -1,0 +1,68 @@
+"""Header blobs out of a Berkeley DB hash database: rpm's `Packages` before rpm 4.16 (RHEL/CentOS <= 8).
+
+Read page by page: hash pages (types 2 and 13) hold key/value item pairs; rpm's headers are too big
+to sit inline, so each value is an off-page reference (item type 3) to a chain of overflow pages.
+Layouts from Berkeley DB's db_page.h: the 72-byte generic metadata page (magic at 12, page size at
+20, last page number at 32), the 26-byte page header (next page at 16, item count at 20,
+hf_offset at 22, which on an overflow page is the byte count it holds, page type at 25).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+from berth.scan.detect.base import DetectError
+
+HASH_MAGIC = 0x061561
+_PAGE_HEADER = 26
+_HASH_UNSORTED, _HASH = 2, 13
+_OFFPAGE = 3
+
+
+def bdb_values(data: bytes) -> Iterator[bytes]:
+    """Every off-page value in the database (rpm stores one header per value)."""
+    if len(data) < 512:
+        raise DetectError("too short for a Berkeley DB database")
+    order = next((o for o in "<>" if struct.unpack_from(o + "I", data, 12)[0] == HASH_MAGIC), None)
+    if order is None:
+        raise DetectError("not a Berkeley DB hash database")
+    page_size, last_page = struct.unpack_from(order + "I", data, 20)[0], struct.unpack_from(order + "I", data, 32)[0]
+    if page_size < 512 or page_size & (page_size - 1) or page_size > 65536:
+        raise DetectError(f"Berkeley DB page size {page_size} is not a power of two in 512..65536")
+    pages = len(data) // page_size
+    for number in range(1, min(last_page + 1, pages)):
+        page = memoryview(data)[number * page_size : (number + 1) * page_size]
+        if page[25] not in (_HASH_UNSORTED, _HASH):
+            continue
+        entries = struct.unpack_from(order + "H", page, 20)[0]
+        if _PAGE_HEADER + 2 * entries > page_size:
+            raise DetectError(f"Berkeley DB page {number} lists more items than fit")
+        offsets = struct.unpack_from(f"{order}{entries}H", page, _PAGE_HEADER)
+        for offset in offsets[1::2]:  # items alternate key, value
+            if offset + 12 > page_size or page[offset] != _OFFPAGE:
+                continue
+            first, length = struct.unpack_from(order + "II", page, offset + 4)
+            yield _overflow_chain(data, order, page_size, first, length)
+
+
+def _overflow_chain(data: bytes, order: str, page_size: int, first: int, length: int) -> bytes:
+    parts: list[bytes] = []
+    held = 0
+    seen: set[int] = set()
+    number = first
+    while number and held < length:
+        if number in seen or (number + 1) * page_size > len(data):
+            raise DetectError(f"Berkeley DB overflow chain broken at page {number}")
+        seen.add(number)
+        base = number * page_size
+        next_page, _, on_page = struct.unpack_from(order + "IHH", data, base + 16)
+        if on_page > page_size - _PAGE_HEADER:
+            raise DetectError(f"Berkeley DB overflow page {number} claims {on_page} bytes")
+        parts.append(data[base + _PAGE_HEADER : base + _PAGE_HEADER + on_page])
+        held += on_page
+        number = next_page
+    value = b"".join(parts)
+    if len(value) < length:
+        raise DetectError("Berkeley DB overflow chain shorter than its value")
+    return value[:length]

@@ -175,7 +175,8 @@ class _ResponseReader(io.RawIOBase):
 
     def __init__(self, response: httpx.Response) -> None:
         self._response = response
-        self._chunks: Iterator[bytes] = response.iter_raw()
+        # a body already read (a transport that hands over bytes, not a stream) is served as it is
+        self._chunks: Iterator[bytes] = iter([response.content]) if response.is_stream_consumed else response.iter_raw()
         self._pending = memoryview(b"")
 
     def readable(self) -> bool:

@@ -26,7 +26,9 @@ def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def tar_of(files: Mapping[str, bytes | str], *, symlinks: Mapping[str, str] = {}, executable: tuple[str, ...] = ()) -> bytes:
+def tar_of(
+    files: Mapping[str, bytes | str], *, symlinks: Mapping[str, str] = {}, executable: tuple[str, ...] = ()
+) -> bytes:
     """A tar with these regular files (in order; parents are not listed, as in many real layers)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -105,7 +107,9 @@ class Layout:
         for descriptor, platform in manifests:
             os, architecture = platform.split("/")
             listed.append({**descriptor, "platform": {"os": os, "architecture": architecture}})
-        return self.blob(json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": listed}).encode(), OCI_INDEX)
+        return self.blob(
+            json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": listed}).encode(), OCI_INDEX
+        )
 
     def tag(self, descriptor: dict, name: str) -> None:
         self.entries.append({**descriptor, "annotations": {"org.opencontainers.image.ref.name": name}})

@@ -15,20 +15,24 @@ from berth.scan.layers import READ_ERRORS, LayerCapExceeded, read_layer
 from berth.scan.limits import Limits
 from berth.scan.model import ImageInventory, Layer, Package
 from berth.scan.platforms import DEFAULT_PLATFORM, Platform, choose_manifest
-from berth.scan.sources.base import BlobSource, SourceError
+from berth.scan.sources.base import BlobSource
 from berth.scan.view import View
 
 #: media types whose blobs are filesystem changesets (tar, maybe compressed)
-LAYER_MEDIA_TYPES = frozenset(
-    {
-        "application/vnd.oci.image.layer.v1.tar",
-        "application/vnd.oci.image.layer.v1.tar+gzip",
-        "application/vnd.oci.image.layer.v1.tar+zstd",
-        "application/vnd.docker.image.rootfs.diff.tar.gzip",
-        "application/vnd.docker.image.rootfs.diff.tar",
-    }
-) | mediatypes.NON_DISTRIBUTABLE
+LAYER_MEDIA_TYPES = (
+    frozenset(
+        {
+            "application/vnd.oci.image.layer.v1.tar",
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+            "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            "application/vnd.docker.image.rootfs.diff.tar",
+        }
+    )
+    | mediatypes.NON_DISTRIBUTABLE
+)
 CONFIG_MEDIA_TYPES = frozenset({mediatypes.OCI_CONFIG, mediatypes.DOCKER_CONFIG})
+DEFAULT_LIMITS = Limits()
 #: an image config is a few KiB; this bounds what a hostile one can make us hold
 _MAX_CONFIG_BYTES = 16 << 20
 #: an index may point at an index; deeper than this is a loop or abuse
@@ -108,7 +112,7 @@ def inventory(
     reference: str | None,
     *,
     platform: str = DEFAULT_PLATFORM,
-    limits: Limits = Limits(),
+    limits: Limits = DEFAULT_LIMITS,
     detectors: Sequence[Detector] | None = None,
 ) -> ImageInventory:
     """Everything installed in the image: OS, OS and language packages with the layer that added
@@ -163,11 +167,17 @@ def _packages(since: dict[tuple[str, Found], int], layers: list[Layer], result: 
 
 def without_lockfile_duplicates(packages: list[Package]) -> list[Package]:
     """Drop what a package-lock.json lists when node_modules has the same package installed."""
-    installed = {(p.name, p.version) for p in packages if p.ecosystem == "npm" and not (p.path or "").endswith("package-lock.json")}
+    installed = {
+        (p.name, p.version)
+        for p in packages
+        if p.ecosystem == "npm" and not (p.path or "").endswith("package-lock.json")
+    }
     return [
         p
         for p in packages
-        if not (p.ecosystem == "npm" and (p.path or "").endswith("package-lock.json") and (p.name, p.version) in installed)
+        if not (
+            p.ecosystem == "npm" and (p.path or "").endswith("package-lock.json") and (p.name, p.version) in installed
+        )
     ]
 
 

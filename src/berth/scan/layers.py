@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 import zstandard
 
-from berth.scan.detect.base import Detector, DetectError, Found
+from berth.scan.detect.base import DetectError, Detector, Found
 from berth.scan.limits import Limits
 from berth.scan.sources.base import SourceError
 from berth.scan.view import View
@@ -33,7 +33,7 @@ class LayerCapExceeded(Exception):
 
 def decompressed(blob: BinaryIO) -> BinaryIO:
     """The tar stream inside a layer blob, whatever its media type claims: gzip, zstd or plain."""
-    buffered = blob if hasattr(blob, "peek") else io.BufferedReader(blob)  # type: ignore[arg-type]
+    buffered = blob if hasattr(blob, "peek") else io.BufferedReader(blob)  # type: ignore[arg-type, type-var]
     head = buffered.peek(4)[:4]  # type: ignore[attr-defined]
     if head.startswith(GZIP_MAGIC):
         return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
@@ -78,7 +78,7 @@ def read_layer(
     with tarfile.open(fileobj=io.BufferedReader(stream, _READ_SIZE), mode="r|") as tar:
         entries = kept_bytes = 0
         while (member := tar.next()) is not None:
-            tar.members.clear()  # a stream keeps every header otherwise: millions of entries, unbounded memory
+            tar.members.clear()  # type: ignore[attr-defined]  # a stream keeps every header otherwise: millions of entries, unbounded memory
             entries += 1
             if entries > limits.max_entries:
                 raise LayerCapExceeded(f"over {limits.max_entries} entries")

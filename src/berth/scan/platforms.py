@@ -54,5 +54,11 @@ def choose_manifest(index: dict, wanted: Platform) -> dict:
         platform = Platform.of(descriptor.get("platform") or {})
         if platform is not None and platform.satisfies(wanted):
             return descriptor
-    offered = sorted({str(p) for d in index.get("manifests") or [] if isinstance(d, dict) and (p := Platform.of(d.get("platform") or {}))})
+    offered = sorted(
+        {
+            str(p)
+            for d in index.get("manifests") or []
+            if isinstance(d, dict) and (p := Platform.of(d.get("platform") or {}))
+        }
+    )
     raise NoMatchingPlatform(f"no {wanted} manifest in the index (it has: {', '.join(offered) or 'none'})")

@@ -31,7 +31,8 @@ def status(*stanzas: str) -> str:
 
 
 def dist_info(name: str, version: str) -> dict[str, str]:
-    return {f"usr/lib/python3/dist-packages/{name}-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"}
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    return {f"usr/lib/python3/dist-packages/{name}-{version}.dist-info/METADATA": metadata}
 
 
 def scan(layout: Layout, reference: str | None = None, **options):  # type: ignore[no-untyped-def]
@@ -44,10 +45,21 @@ def names(result) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 def test_packages_are_attributed_to_the_layer_that_added_them(tmp_path: Path) -> None:
     layout = Layout(tmp_path)
-    base = gzip_layer(tar_of({"etc/os-release": DEBIAN, "var/lib/dpkg/status": status(stanza("libc6", "2.36-9", "glibc"))}))
+    base = gzip_layer(
+        tar_of({"etc/os-release": DEBIAN, "var/lib/dpkg/status": status(stanza("libc6", "2.36-9", "glibc"))})
+    )
     # apt-get in a later layer rewrites the whole status file with one more package
-    apt = gzip_layer(tar_of({"var/lib/dpkg/status": status(stanza("libc6", "2.36-9", "glibc"), stanza("curl", "7.88.1-10"))}))
-    app = gzip_layer(tar_of({**dist_info("requests", "2.31.0"), "app/node_modules/lodash/package.json": '{"name":"lodash","version":"4.17.20"}'}))
+    apt = gzip_layer(
+        tar_of({"var/lib/dpkg/status": status(stanza("libc6", "2.36-9", "glibc"), stanza("curl", "7.88.1-10"))})
+    )
+    app = gzip_layer(
+        tar_of(
+            {
+                **dist_info("requests", "2.31.0"),
+                "app/node_modules/lodash/package.json": '{"name":"lodash","version":"4.17.20"}',
+            }
+        )
+    )
     layout.tag(layout.image([base, apt, app]), "latest")
 
     result = scan(layout, "latest")
@@ -155,7 +167,13 @@ def test_zstd_plain_and_docker_gzip_layers(tmp_path: Path) -> None:
 def test_truncated_gzip_layer_is_skipped_with_reason_and_the_rest_kept(tmp_path: Path) -> None:
     layout = Layout(tmp_path)
     good = gzip_layer(tar_of(dist_info("kept", "1.0")))
-    big = tar_of({**dist_info("early", "1.0"), "usr/share/filler.bin": random.Random(0).randbytes(1 << 20), **dist_info("late", "1.0")})
+    big = tar_of(
+        {
+            **dist_info("early", "1.0"),
+            "usr/share/filler.bin": random.Random(0).randbytes(1 << 20),
+            **dist_info("late", "1.0"),
+        }
+    )
     compressed = gzip.compress(big, mtime=0)
     truncated = LayerBlob(compressed[: len(compressed) * 2 // 3], big, "application/vnd.oci.image.layer.v1.tar+gzip")
     after = gzip_layer(tar_of(dist_info("after", "1.0")))
@@ -224,7 +242,12 @@ def test_go_binary_in_an_image(tmp_path: Path) -> None:
     if not binary.is_file():
         pytest.skip("docker-registry is not installed")
     layout = Layout(tmp_path)
-    layer = plain_layer(tar_of({"usr/bin/registry": binary.read_bytes(), "usr/bin/notes.txt": "\x7fELF but not executable"}, executable=("usr/bin/registry",)))
+    layer = plain_layer(
+        tar_of(
+            {"usr/bin/registry": binary.read_bytes(), "usr/bin/notes.txt": "\x7fELF but not executable"},
+            executable=("usr/bin/registry",),
+        )
+    )
     layout.tag(layout.image([layer]), "latest")
     result = scan(layout, "latest")
     assert [(p.name, p.path) for p in result.packages] == [("stdlib", "/usr/bin/registry")]
@@ -240,7 +263,12 @@ def test_symlinked_os_release_falls_back_to_the_vendor_file(tmp_path: Path) -> N
 def test_helm_chart_is_not_an_image(tmp_path: Path) -> None:
     layout = Layout(tmp_path)
     config = layout.blob(b"{}", "application/vnd.cncf.helm.config.v1+json")
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config, "layers": []}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config,
+        "layers": [],
+    }
     layout.tag(layout.blob(json.dumps(manifest).encode(), "application/vnd.oci.image.manifest.v1+json"), "chart")
     with pytest.raises(UnsupportedImage):
         scan(layout, "chart")
@@ -270,4 +298,7 @@ def test_hard_link_to_a_kept_file(tmp_path: Path) -> None:
         link.linkname = "a/x.dist-info/METADATA"
         tar.addfile(link)
     layout.tag(layout.image([gzip_layer(buffer.getvalue())]), "latest")
-    assert sorted(p.path for p in scan(layout, "latest").packages) == ["/a/x.dist-info/METADATA", "/b/x.dist-info/METADATA"]
+    assert sorted(p.path for p in scan(layout, "latest").packages) == [
+        "/a/x.dist-info/METADATA",
+        "/b/x.dist-info/METADATA",
+    ]

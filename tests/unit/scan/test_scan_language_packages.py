@@ -34,7 +34,13 @@ def python(path: str, name: str):  # type: ignore[no-untyped-def]
 
 def test_dist_info_metadata() -> None:
     (pip,) = python("/usr/lib/python3/dist-packages/pip-22.2.2.dist-info/METADATA", "distinfo_meta")
-    assert (pip.name, pip.version, pip.ecosystem, pip.purl, pip.licenses) == ("pip", "22.2.2", "PyPI", "pkg:pypi/pip@22.2.2", ("MIT",))
+    assert (pip.name, pip.version, pip.ecosystem, pip.purl, pip.licenses) == (
+        "pip",
+        "22.2.2",
+        "PyPI",
+        "pkg:pypi/pip@22.2.2",
+        ("MIT",),
+    )
 
 
 def test_egg_info_directory_and_single_file() -> None:
@@ -79,7 +85,12 @@ def test_node_modules_package_json_including_scoped() -> None:
         json.dumps({"name": "@babel/core", "version": "7.23.0", "license": "MIT"}).encode(),
         LIMITS,
     )
-    assert (core.name, core.ecosystem, core.purl, core.licenses) == ("@babel/core", "npm", "pkg:npm/%40babel/core@7.23.0", ("MIT",))
+    assert (core.name, core.ecosystem, core.purl, core.licenses) == (
+        "@babel/core",
+        "npm",
+        "pkg:npm/%40babel/core@7.23.0",
+        ("MIT",),
+    )
 
 
 def test_package_json_old_licence_forms_and_garbage() -> None:
@@ -127,7 +138,12 @@ POM = b"groupId=org.apache.logging.log4j\nartifactId=log4j-core\nversion=2.14.1\
 
 
 def test_jar_pom_properties() -> None:
-    data = jar({"META-INF/MANIFEST.MF": b"Manifest-Version: 1.0\n", "META-INF/maven/org.apache.logging.log4j/log4j-core/pom.properties": POM})
+    data = jar(
+        {
+            "META-INF/MANIFEST.MF": b"Manifest-Version: 1.0\n",
+            "META-INF/maven/org.apache.logging.log4j/log4j-core/pom.properties": POM,
+        }
+    )
     (log4j,) = JavaArchiveDetector().detect("/app/lib/log4j-core-2.14.1.jar", data, LIMITS)
     assert (log4j.name, log4j.version, log4j.ecosystem) == ("org.apache.logging.log4j:log4j-core", "2.14.1", "Maven")
     assert log4j.purl == "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"
@@ -135,12 +151,22 @@ def test_jar_pom_properties() -> None:
 
 def test_war_with_nested_jars_one_level_down_only() -> None:
     inner = jar({"META-INF/maven/org.apache.logging.log4j/log4j-core/pom.properties": POM})
-    innermost = jar({"META-INF/maven/com.example/deep/pom.properties": b"groupId=com.example\nartifactId=deep\nversion=1\n"})
-    nested_twice = jar({"META-INF/maven/com.example/mid/pom.properties": b"groupId=com.example\nartifactId=mid\nversion=2\n", "lib/deep-1.jar": innermost})
+    innermost = jar(
+        {"META-INF/maven/com.example/deep/pom.properties": b"groupId=com.example\nartifactId=deep\nversion=1\n"}
+    )
+    nested_twice = jar(
+        {
+            "META-INF/maven/com.example/mid/pom.properties": b"groupId=com.example\nartifactId=mid\nversion=2\n",
+            "lib/deep-1.jar": innermost,
+        }
+    )
     war = jar({"WEB-INF/lib/log4j-core-2.14.1.jar": inner, "WEB-INF/lib/mid-2.jar": nested_twice})
     found = JavaArchiveDetector().detect("/srv/app.war", war, LIMITS)
     assert sorted(p.name for p in found) == ["com.example:mid", "org.apache.logging.log4j:log4j-core"]
-    assert {p.path for p in found} == {"/srv/app.war!/WEB-INF/lib/log4j-core-2.14.1.jar", "/srv/app.war!/WEB-INF/lib/mid-2.jar"}
+    assert {p.path for p in found} == {
+        "/srv/app.war!/WEB-INF/lib/log4j-core-2.14.1.jar",
+        "/srv/app.war!/WEB-INF/lib/mid-2.jar",
+    }
     deeper = JavaArchiveDetector().detect("/srv/app.war", war, Limits(max_archive_depth=3))
     assert "com.example:deep" in {p.name for p in deeper}
 
@@ -226,7 +252,11 @@ def test_synthetic_pointer_format_build_info() -> None:
     body[0x100:0x120] = b"\xff Go buildinf:" + bytes([8, 0]) + struct.pack("<QQ", base + 0x1C0, base + 0x1D0)
     info = read_build_info(bytes(body))
     assert info is not None
-    assert (info.go_version, info.path, info.main) == ("go1.16.15", "example.com/hello", ("example.com/hello", "v1.2.0"))
+    assert (info.go_version, info.path, info.main) == (
+        "go1.16.15",
+        "example.com/hello",
+        ("example.com/hello", "v1.2.0"),
+    )
     assert info.deps[-1] == ("github.com/new/thing", "v1.1.0")
 
 
@@ -234,7 +264,11 @@ def test_binary_without_build_info_and_damaged_build_info() -> None:
     detector = GoBinaryDetector()
     assert detector.detect("/bin/true", b"\x7fELF" + b"\0" * 100, LIMITS) == []
     with pytest.raises(DetectError):
-        detector.detect("/bin/x", b"\x7fELF" + b"\0" * 12 + b"\xff Go buildinf:" + bytes([8, 2]) + b"\0" * 16 + b"\xff\xff\xff\x7f", LIMITS)
+        detector.detect(
+            "/bin/x",
+            b"\x7fELF" + b"\0" * 12 + b"\xff Go buildinf:" + bytes([8, 2]) + b"\0" * 16 + b"\xff\xff\xff\x7f",
+            LIMITS,
+        )
 
 
 def test_devel_main_module_is_not_a_package() -> None:
@@ -261,7 +295,12 @@ def test_binary_compiled_here(tmp_path: Path) -> None:
         pytest.skip("no Go toolchain on this machine")
     (tmp_path / "go.mod").write_text("module example.com/built\n\ngo 1.18\n")
     (tmp_path / "main.go").write_text('package main\n\nfunc main() { println("hi") }\n')
-    env = {"HOME": str(tmp_path), "GOCACHE": str(tmp_path / "cache"), "GOPATH": str(tmp_path / "gopath"), "PATH": "/usr/bin:/bin"}
+    env = {
+        "HOME": str(tmp_path),
+        "GOCACHE": str(tmp_path / "cache"),
+        "GOPATH": str(tmp_path / "gopath"),
+        "PATH": "/usr/bin:/bin",
+    }
     subprocess.run([go, "build", "-o", "built"], cwd=tmp_path, env=env, check=True, timeout=300)
     info = read_build_info((tmp_path / "built").read_bytes())
     assert info is not None and info.path == "example.com/built"

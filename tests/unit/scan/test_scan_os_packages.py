@@ -9,7 +9,7 @@ import pytest
 from berth.scan.detect import DetectError, finish_os_package, os_info
 from berth.scan.detect.apk import ApkDetector
 from berth.scan.detect.dpkg import DpkgDetector
-from berth.scan.detect.os_release import OSReleaseDetector, osv_ecosystem
+from berth.scan.detect.os_release import OSReleaseDetector
 from berth.scan.detect.rpm import RpmDetector
 from berth.scan.limits import Limits
 from berth.scan.model import OSInfo
@@ -34,7 +34,7 @@ def detect(detector, path: str, data: bytes):  # type: ignore[no-untyped-def]
         ("ID=alpine\nVERSION_ID=3.19.1\n", "Alpine:v3.19"),
         ('ID="almalinux"\nVERSION_ID="9.3"\n', "AlmaLinux:9"),
         ('ID="rocky"\nVERSION_ID="9.3"\n', "Rocky Linux:9"),
-        ('ID=fedora\nVERSION_ID=39\n', None),
+        ("ID=fedora\nVERSION_ID=39\n", None),
         ('ID="centos"\nVERSION_ID="7"\n', None),
         ('ID=debian\nPRETTY_NAME="Debian GNU/Linux trixie/sid"\n', None),
     ],
@@ -86,15 +86,22 @@ def test_dpkg_source_field_gives_the_lookup_name() -> None:
 
 
 def test_dpkg_source_with_version_in_parentheses() -> None:
-    status = b"Package: libgcc-s1\nStatus: install ok installed\nArchitecture: amd64\nSource: gcc-12 (12.2.0-14)\nVersion: 12.2.0-14+deb12u1\n"
+    status = (
+        b"Package: libgcc-s1\nStatus: install ok installed\nArchitecture: amd64\n"
+        b"Source: gcc-12 (12.2.0-14)\nVersion: 12.2.0-14+deb12u1\n"
+    )
     (package,) = detect(DpkgDetector(), "/var/lib/dpkg/status", status)
     assert (package.source_name, package.source_version) == ("gcc-12", "12.2.0-14")
 
 
 def test_dpkg_skips_stanzas_without_name_or_version() -> None:
     detector = DpkgDetector()
-    assert [p.name for p in detect(detector, "/var/lib/dpkg/status", (SCALIBR / "dpkg" / "noversion").read_bytes())] == ["foo", "bar"]
-    assert [p.name for p in detect(detector, "/var/lib/dpkg/status", (SCALIBR / "dpkg" / "nopackage").read_bytes())] == ["foo", "bar"]
+    assert [
+        p.name for p in detect(detector, "/var/lib/dpkg/status", (SCALIBR / "dpkg" / "noversion").read_bytes())
+    ] == ["foo", "bar"]
+    assert [
+        p.name for p in detect(detector, "/var/lib/dpkg/status", (SCALIBR / "dpkg" / "nopackage").read_bytes())
+    ] == ["foo", "bar"]
     assert detect(detector, "/var/lib/dpkg/status", (SCALIBR / "dpkg" / "invalid").read_bytes()) == []
     assert detect(detector, "/var/lib/dpkg/status", b"") == []
 
@@ -144,7 +151,9 @@ def test_apk_without_origin_looks_up_its_own_name() -> None:
 
 
 def test_rpm_berkeley_db_packages() -> None:
-    (libuuid,) = detect(RpmDetector(), "/var/lib/rpm/Packages", (RPMDB / "go-rpmdb-testdata" / "libuuid" / "Packages").read_bytes())
+    (libuuid,) = detect(
+        RpmDetector(), "/var/lib/rpm/Packages", (RPMDB / "go-rpmdb-testdata" / "libuuid" / "Packages").read_bytes()
+    )
     assert (libuuid.name, libuuid.version, libuuid.arch) == ("libuuid", "2.32.1-42.el8_8", "x86_64")
     assert (libuuid.source_name, libuuid.source_version) == ("util-linux", None)
     assert libuuid.licenses == ("BSD",)
@@ -156,7 +165,11 @@ def test_rpm_berkeley_db_with_epoch() -> None:
 
 
 def test_rpm_ndb_packages() -> None:
-    found = detect(RpmDetector(), "/usr/lib/sysimage/rpm/Packages.db", (RPMDB / "go-rpmdb-testdata" / "sle15-bci" / "Packages.db").read_bytes())
+    found = detect(
+        RpmDetector(),
+        "/usr/lib/sysimage/rpm/Packages.db",
+        (RPMDB / "go-rpmdb-testdata" / "sle15-bci" / "Packages.db").read_bytes(),
+    )
     assert len(found) == 35
     assert [p.name for p in found[:3]] == ["system-user-root", "filesystem", "glibc"]
     glibc = found[2]
@@ -164,8 +177,15 @@ def test_rpm_ndb_packages() -> None:
 
 
 def test_rpm_sqlite_packages_and_purl_epoch() -> None:
-    (openssl,) = detect(RpmDetector(), "/var/lib/rpm/rpmdb.sqlite", (RPMDB / "generated-sqlite" / "rpmdb.sqlite").read_bytes())
-    assert (openssl.name, openssl.version, openssl.arch, openssl.epoch) == ("openssl-libs", "1:3.0.7-24.el9", "noarch", 1)
+    (openssl,) = detect(
+        RpmDetector(), "/var/lib/rpm/rpmdb.sqlite", (RPMDB / "generated-sqlite" / "rpmdb.sqlite").read_bytes()
+    )
+    assert (openssl.name, openssl.version, openssl.arch, openssl.epoch) == (
+        "openssl-libs",
+        "1:3.0.7-24.el9",
+        "noarch",
+        1,
+    )
     alma = OSInfo(id="almalinux", version_id="9.3", ecosystem="AlmaLinux:9")
     package = finish_os_package(openssl, alma, "/var/lib/rpm/rpmdb.sqlite", None)
     assert package.ecosystem == "AlmaLinux:9"

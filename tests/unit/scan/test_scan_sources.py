@@ -68,7 +68,9 @@ def push(registry: str, repository: str, layout: Layout, manifests: list[tuple[d
 
 def test_registry_source_reads_an_index_from_a_real_registry(peer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     layout, index, amd64 = two_platform_layout(tmp_path)
-    arm64 = next(d for d in json.loads(layout.blobs[index["digest"]])["manifests"] if d["platform"]["architecture"] == "arm64")
+    arm64 = next(
+        d for d in json.loads(layout.blobs[index["digest"]])["manifests"] if d["platform"]["architecture"] == "arm64"
+    )
     push(peer.url, "scan/multi", layout, [(amd64, amd64["digest"]), (arm64, arm64["digest"]), (index, "v1")])
 
     with RegistrySource(peer.url, "scan/multi") as source:
@@ -113,7 +115,9 @@ class WireRegistry:
         if request.url.host == self.blob_host and request.url.path.startswith("/bucket/"):
             return httpx.Response(200, content=self.blob_body)
         if auth != "Bearer T0KEN":
-            challenge = 'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:team/app:pull"'
+            challenge = (
+                'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:team/app:pull"'
+            )
             return httpx.Response(401, headers={"WWW-Authenticate": challenge})
         if request.url.path.endswith("/manifests/v1"):
             assert OCI_INDEX in request.headers["accept"] and OCI_MANIFEST in request.headers["accept"]
@@ -254,11 +258,17 @@ def test_manifests_come_from_berth_database(loop, tmp_path: Path) -> None:  # ty
 
     async def record() -> None:
         async with database.write() as conn:
-            repository = (await conn.execute(insert(Repository).values(name="library/app").returning(Repository.id))).scalar_one()
+            repository = (
+                await conn.execute(insert(Repository).values(name="library/app").returning(Repository.id))
+            ).scalar_one()
             content = layout.blobs[descriptor["digest"]]
             await conn.execute(
                 insert(Manifest).values(
-                    repository_id=repository, digest=descriptor["digest"], media_type=OCI_MANIFEST, size=len(content), content=content
+                    repository_id=repository,
+                    digest=descriptor["digest"],
+                    media_type=OCI_MANIFEST,
+                    size=len(content),
+                    content=content,
                 )
             )
 

@@ -1,7 +1,7 @@
 """Package detectors: each reads one kind of file (an OS package database, language metadata, a binary)."""
 
 from berth.scan.detect.apk import ApkDetector
-from berth.scan.detect.base import Detector, DetectError, Found, OSPackage, OSRelease, finish_os_package
+from berth.scan.detect.base import DetectError, Detector, Found, OSPackage, OSRelease, finish_os_package
 from berth.scan.detect.dpkg import DpkgDetector
 from berth.scan.detect.go import GoBinaryDetector
 from berth.scan.detect.java import JavaArchiveDetector

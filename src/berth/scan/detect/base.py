@@ -72,7 +72,9 @@ def finish_os_package(found: OSPackage, os: OSInfo | None, path: str, layer: Lay
     namespace = os.id if os is not None else None
     # purl keeps epoch as a qualifier, so its version is the bare version-release
     purl_version = found.version.split(":", 1)[1] if found.epoch else found.version
-    purl = PackageURL(type=found.manager, namespace=namespace, name=found.name, version=purl_version, qualifiers=qualifiers)
+    purl = PackageURL(
+        type=found.manager, namespace=namespace, name=found.name, version=purl_version, qualifiers=qualifiers
+    )
     return Package(
         name=found.name,
         version=found.version,

@@ -71,7 +71,9 @@ def read_build_info(data: bytes) -> BuildInfo | None:
         word = order + ("Q" if pointer_size == 8 else "I")
         segments = _load_segments(data)
         version = _go_string(data, segments, struct.unpack_from(word, data, start + 16)[0], word, pointer_size)
-        modinfo = _go_string(data, segments, struct.unpack_from(word, data, start + 16 + pointer_size)[0], word, pointer_size)
+        modinfo = _go_string(
+            data, segments, struct.unpack_from(word, data, start + 16 + pointer_size)[0], word, pointer_size
+        )
     return parse_modinfo(version.decode("utf-8", "replace"), modinfo.decode("utf-8", "replace"))
 
 
@@ -105,11 +107,11 @@ def _load_segments(data: bytes) -> list[tuple[int, int, int]]:
         raise DetectError("Go build info in pointer format outside an ELF file")
     is64, order = data[4] == 2, "<" if data[5] == 1 else ">"
     if is64:
-        phoff, = struct.unpack_from(order + "Q", data, 32)
+        (phoff,) = struct.unpack_from(order + "Q", data, 32)
         entsize, count = struct.unpack_from(order + "HH", data, 54)
         layout, fields = order + "IIQQQQ", (3, 2, 4)  # p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz
     else:
-        phoff, = struct.unpack_from(order + "I", data, 28)
+        (phoff,) = struct.unpack_from(order + "I", data, 28)
         entsize, count = struct.unpack_from(order + "HH", data, 42)
         layout, fields = order + "IIIII", (2, 1, 4)  # p_type, p_offset, p_vaddr, p_paddr, p_filesz
     segments = []

@@ -64,13 +64,20 @@ def from_manifest(manifest: dict[str, str], file_name: str, path: str) -> Packag
     the OSGi symbolic name (minus a trailing `.artifactId`)."""
     named = _FILE_NAME.fullmatch(file_name)
     version = next(
-        (m.group() for key in ("Implementation-Version", "Bundle-Version", "Specification-Version")
-         if (m := _VERSION.match(manifest.get(key, "")))),
+        (
+            m.group()
+            for key in ("Implementation-Version", "Bundle-Version", "Specification-Version")
+            if (m := _VERSION.match(manifest.get(key, "")))
+        ),
         named.group("version") if named else None,
     )
     artifact = named.group("artifact") if named else None
     artifact = artifact or next(
-        (v for key in ("Implementation-Title", "Bundle-Name", "Specification-Title") if (v := _valid_id(manifest.get(key)))),
+        (
+            v
+            for key in ("Implementation-Title", "Bundle-Name", "Specification-Title")
+            if (v := _valid_id(manifest.get(key)))
+        ),
         None,
     )
     if not version or not artifact:

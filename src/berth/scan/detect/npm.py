@@ -15,7 +15,9 @@ LOCKFILE = "package-lock.json"
 def npm_package(name: str, version: str, path: str, licenses: tuple[str, ...] = ()) -> Package:
     namespace, _, bare = name.rpartition("/")
     purl = PackageURL(type="npm", namespace=namespace or None, name=bare, version=version)
-    return Package(name=name, version=version, ecosystem="npm", purl=purl.to_string(), kind="lang", path=path, licenses=licenses)
+    return Package(
+        name=name, version=version, ecosystem="npm", purl=purl.to_string(), kind="lang", path=path, licenses=licenses
+    )
 
 
 def licenses_of(manifest: dict) -> tuple[str, ...]:

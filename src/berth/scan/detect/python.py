@@ -28,7 +28,9 @@ def licenses_of(headers) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
     text = (headers.get("License") or "").strip()
     if text and text.upper() != "UNKNOWN" and "\n" not in text and len(text) <= 100:
         return (text,)
-    classifiers = [c.rsplit(" :: ", 1)[-1] for c in headers.get_all("Classifier") or [] if c.startswith(_LICENSE_CLASSIFIER)]
+    classifiers = [
+        c.rsplit(" :: ", 1)[-1] for c in headers.get_all("Classifier") or [] if c.startswith(_LICENSE_CLASSIFIER)
+    ]
     return tuple(dict.fromkeys(c for c in classifiers if c != "OSI Approved"))
 
 

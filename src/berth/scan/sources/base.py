@@ -41,7 +41,7 @@ class BlobSource(Protocol):
 class VerifyingReader(io.RawIOBase):
     """Hashes what passes through and checks it against the digest when the stream ends."""
 
-    def __init__(self, raw: BinaryIO, digest: str) -> None:
+    def __init__(self, raw: BinaryIO | io.RawIOBase, digest: str) -> None:
         parsed = parse_digest(digest)
         self._raw = raw
         self._digest = digest
@@ -73,7 +73,7 @@ class VerifyingReader(io.RawIOBase):
         super().close()
 
 
-def verified_stream(raw: BinaryIO, digest: str, buffer_size: int = 1 << 20) -> BinaryIO:
+def verified_stream(raw: BinaryIO | io.RawIOBase, digest: str, buffer_size: int = 1 << 20) -> BinaryIO:
     return io.BufferedReader(VerifyingReader(raw, digest), buffer_size)  # type: ignore[return-value]
 
 

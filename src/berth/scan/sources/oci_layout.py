@@ -9,7 +9,14 @@ import orjson
 
 from berth import mediatypes
 from berth.references import InvalidDigest, is_digest_reference, parse_digest
-from berth.scan.sources.base import BlobMissing, ManifestNotFound, SourceError, check_digest, sniff_media_type, verified_stream
+from berth.scan.sources.base import (
+    BlobMissing,
+    ManifestNotFound,
+    SourceError,
+    check_digest,
+    sniff_media_type,
+    verified_stream,
+)
 
 #: the annotation that names a manifest in index.json (a tag, for `reference`)
 REF_NAME = "org.opencontainers.image.ref.name"

@@ -13,7 +13,14 @@ import httpx
 
 from berth import mediatypes
 from berth.references import is_digest_reference
-from berth.scan.sources.base import BlobMissing, ManifestNotFound, SourceError, check_digest, sniff_media_type, verified_stream
+from berth.scan.sources.base import (
+    BlobMissing,
+    ManifestNotFound,
+    SourceError,
+    check_digest,
+    sniff_media_type,
+    verified_stream,
+)
 
 #: every manifest kind the engine resolves, best first (Docker's order of preference)
 MANIFEST_ACCEPT = ", ".join(

@@ -17,9 +17,9 @@ from sqlalchemy import select
 from berth.db.models import Manifest
 from berth.db.session import Database
 from berth.references import InvalidDigest, is_digest_reference, parse_digest
+from berth.scan.sources.base import BlobMissing, ManifestNotFound, check_digest, verified_stream
 from berth.storage import paths
 from berth.storage.base import BlobNotFound, StorageDriver
-from berth.scan.sources.base import BlobMissing, ManifestNotFound, check_digest, verified_stream
 
 #: digest -> (media type, bytes) of a stored manifest, or None; manifests live in SQL, not in blob storage
 ManifestLookup = Callable[[str], Awaitable[tuple[str, bytes] | None]]
@@ -76,7 +76,7 @@ class StorageSource:
             except FileNotFoundError:
                 pass  # deleted since local_file looked; the driver says so below
         reader = _LoopStreamReader(self.driver.read(key), self._loop, digest)
-        return verified_stream(reader, digest)  # type: ignore[arg-type]
+        return verified_stream(reader, digest)
 
 
 async def _await(awaitable: Awaitable):  # type: ignore[no-untyped-def]

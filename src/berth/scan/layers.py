@@ -126,9 +126,10 @@ def _detect(
     wanting = [d for d in wanting if head.startswith(d.magic)]
     if not wanting:
         return []
-    data = head + file.read()
-    if len(data) != member.size:
-        raise EOFError(f"{path} cut short")
+    # the rest goes into one buffer of the file's size: a 200 MiB binary is held once, not twice
+    data = bytearray(member.size)
+    data[: len(head)] = head
+    _fill(file, memoryview(data)[len(head) :], path)
     found: list[Found] = []
     for detector in wanting:
         try:
@@ -136,3 +137,12 @@ def _detect(
         except DetectError as exc:
             notes.append(f"{path}: {exc}")
     return found
+
+
+def _fill(file: BinaryIO, target: memoryview, path: str) -> None:
+    """Read into target in slices: tarfile's stream builds (and copies) a bytes object per read."""
+    while target:
+        count = file.readinto(target[:_READ_SIZE])  # type: ignore[attr-defined]
+        if not count:
+            raise EOFError(f"{path} cut short")
+        target = target[count:]

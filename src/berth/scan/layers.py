@@ -8,7 +8,7 @@ import posixpath
 import tarfile
 import zlib
 from collections.abc import Sequence
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import zstandard
 
@@ -139,7 +139,7 @@ def _detect(
     return found
 
 
-def _fill(file: BinaryIO, target: memoryview, path: str) -> None:
+def _fill(file: IO[bytes], target: memoryview, path: str) -> None:
     """Read into target in slices: tarfile's stream builds (and copies) a bytes object per read."""
     while target:
         count = file.readinto(target[:_READ_SIZE])  # type: ignore[attr-defined]

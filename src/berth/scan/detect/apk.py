@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from berth.scan.detect.base import Found, OSPackage, differing
+from berth.scan.detect.base import FileData, Found, OSPackage, differing
 from berth.scan.limits import Limits
 
 INSTALLED = "/lib/apk/db/installed"
@@ -40,5 +40,5 @@ class ApkDetector:
     def wants(self, path: str, mode: int) -> bool:
         return path == INSTALLED
 
-    def detect(self, path: str, data: bytes, limits: Limits) -> list[Found]:
+    def detect(self, path: str, data: FileData, limits: Limits) -> list[Found]:
         return list(parse_installed(data.decode("utf-8", "replace")))

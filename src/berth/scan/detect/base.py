@@ -44,6 +44,8 @@ class OSRelease:
 
 #: what one file yields: language packages are complete, OS packages wait for the OS
 Found = Package | OSPackage | OSRelease
+#: a kept file's bytes (the walk fills a bytearray so a big file is held once)
+FileData = bytes | bytearray
 
 
 class Detector(Protocol):
@@ -56,7 +58,7 @@ class Detector(Protocol):
     def wants(self, path: str, mode: int) -> bool:
         """Whether the file at this absolute, normalised path (tar mode bits) is this detector's."""
 
-    def detect(self, path: str, data: bytes, limits: Limits) -> list[Found]:
+    def detect(self, path: str, data: FileData, limits: Limits) -> list[Found]:
         """What the file says; DetectError if it is this detector's kind of file but unreadable."""
 
 

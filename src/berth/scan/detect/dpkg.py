@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from berth.scan.detect.base import Found, OSPackage, differing
+from berth.scan.detect.base import FileData, Found, OSPackage, differing
 from berth.scan.limits import Limits
 
 STATUS = "/var/lib/dpkg/status"
@@ -73,6 +73,6 @@ class DpkgDetector:
         # status.d holds one control file per package, plus its .md5sums
         return path.startswith(STATUS_D) and "/" not in path[len(STATUS_D) :] and not path.endswith(".md5sums")
 
-    def detect(self, path: str, data: bytes, limits: Limits) -> list[Found]:
+    def detect(self, path: str, data: FileData, limits: Limits) -> list[Found]:
         found = (package_of(fields) for fields in paragraphs(data.decode("utf-8", "replace")))
         return [package for package in found if package is not None]

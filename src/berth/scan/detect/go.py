@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from packageurl import PackageURL
 
-from berth.scan.detect.base import DetectError, Found
+from berth.scan.detect.base import DetectError, FileData, Found
 from berth.scan.limits import Limits
 from berth.scan.model import Package
 
@@ -53,7 +53,7 @@ def parse_modinfo(go_version: str, modinfo: str) -> BuildInfo:
     return info
 
 
-def read_build_info(data: bytes) -> BuildInfo | None:
+def read_build_info(data: FileData) -> BuildInfo | None:
     """The build info of an ELF Go binary, None if it has none; DetectError if it is damaged."""
     start = _find_magic(data)
     if start < 0:
@@ -77,7 +77,7 @@ def read_build_info(data: bytes) -> BuildInfo | None:
     return parse_modinfo(version.decode("utf-8", "replace"), modinfo.decode("utf-8", "replace"))
 
 
-def _find_magic(data: bytes) -> int:
+def _find_magic(data: FileData) -> int:
     """The first 16-byte-aligned magic (the linker aligns the blob), else the first one at all."""
     first = position = data.find(MAGIC)
     while position >= 0 and position % 16:
@@ -85,7 +85,7 @@ def _find_magic(data: bytes) -> int:
     return position if position >= 0 else first
 
 
-def _varint_string(data: bytes, offset: int) -> tuple[bytes, int]:
+def _varint_string(data: FileData, offset: int) -> tuple[bytes, int]:
     length = shift = 0
     while True:
         if offset >= len(data) or shift > 63:
@@ -98,10 +98,10 @@ def _varint_string(data: bytes, offset: int) -> tuple[bytes, int]:
             break
     if length > _MAX_STRING or offset + length > len(data):
         raise DetectError("Go build info string runs past the file")
-    return data[offset : offset + length], offset + length
+    return bytes(data[offset : offset + length]), offset + length
 
 
-def _load_segments(data: bytes) -> list[tuple[int, int, int]]:
+def _load_segments(data: FileData) -> list[tuple[int, int, int]]:
     """(virtual address, file offset, file size) of each PT_LOAD segment of an ELF file."""
     if data[:4] != ELF_MAGIC or len(data) < 64:
         raise DetectError("Go build info in pointer format outside an ELF file")
@@ -133,13 +133,13 @@ def _at_address(segments: list[tuple[int, int, int]], address: int) -> int:
     raise DetectError(f"Go build info points at {address:#x}, outside the loaded segments")
 
 
-def _go_string(data: bytes, segments: list[tuple[int, int, int]], address: int, word: str, size: int) -> bytes:
+def _go_string(data: FileData, segments: list[tuple[int, int, int]], address: int, word: str, size: int) -> bytes:
     header = _at_address(segments, address)
     pointer, length = struct.unpack_from(word, data, header)[0], struct.unpack_from(word, data, header + size)[0]
     if length > _MAX_STRING:
         raise DetectError("Go build info string too long")
     start = _at_address(segments, pointer)
-    return data[start : start + length]
+    return bytes(data[start : start + length])
 
 
 def go_package(module: str, version: str, path: str) -> Package:
@@ -168,6 +168,6 @@ class GoBinaryDetector:
     def wants(self, path: str, mode: int) -> bool:
         return bool(mode & 0o111)
 
-    def detect(self, path: str, data: bytes, limits: Limits) -> list[Found]:
+    def detect(self, path: str, data: FileData, limits: Limits) -> list[Found]:
         info = read_build_info(data)
         return list(packages_of(info, path)) if info is not None else []

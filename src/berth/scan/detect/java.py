@@ -9,7 +9,7 @@ import zipfile
 
 from packageurl import PackageURL
 
-from berth.scan.detect.base import DetectError, Found
+from berth.scan.detect.base import DetectError, FileData, Found
 from berth.scan.limits import Limits
 from berth.scan.model import Package
 
@@ -89,7 +89,7 @@ def from_manifest(manifest: dict[str, str], file_name: str, path: str) -> Packag
     return maven_package(group, artifact, version, path)
 
 
-def read_archive(data: bytes, path: str, limits: Limits, depth: int = 1) -> list[Package]:
+def read_archive(data: FileData, path: str, limits: Limits, depth: int = 1) -> list[Package]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError) as exc:
@@ -138,5 +138,5 @@ class JavaArchiveDetector:
     def wants(self, path: str, mode: int) -> bool:
         return path.lower().endswith(ARCHIVE_SUFFIXES)
 
-    def detect(self, path: str, data: bytes, limits: Limits) -> list[Found]:
+    def detect(self, path: str, data: FileData, limits: Limits) -> list[Found]:
         return list(read_archive(data, path, limits))

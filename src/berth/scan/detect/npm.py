@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 from packageurl import PackageURL
 
-from berth.scan.detect.base import DetectError, Found
+from berth.scan.detect.base import DetectError, FileData, Found
 from berth.scan.limits import Limits
 from berth.scan.model import Package
 
@@ -38,7 +38,7 @@ def is_installed_manifest(path: str) -> bool:
     return len(parts) >= 4 and parts[-4] == "node_modules" and parts[-3].startswith("@")
 
 
-def parse_lockfile(data: bytes, path: str) -> list[Package]:
+def parse_lockfile(data: FileData, path: str) -> list[Package]:
     try:
         lock = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -66,7 +66,7 @@ class NpmDetector:
             return "/node_modules/" not in path
         return is_installed_manifest(path)
 
-    def detect(self, path: str, data: bytes, limits: Limits) -> list[Found]:
+    def detect(self, path: str, data: FileData, limits: Limits) -> list[Found]:
         if path.endswith("/" + LOCKFILE):
             return list(parse_lockfile(data, path))
         try:

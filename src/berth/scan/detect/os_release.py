@@ -6,7 +6,7 @@ import re
 import shlex
 from collections.abc import Iterable
 
-from berth.scan.detect.base import Found, OSRelease
+from berth.scan.detect.base import FileData, Found, OSRelease
 from berth.scan.limits import Limits
 from berth.scan.model import OSInfo
 
@@ -62,7 +62,7 @@ class OSReleaseDetector:
     def wants(self, path: str, mode: int) -> bool:
         return path in PATHS
 
-    def detect(self, path: str, data: bytes, limits: Limits) -> list[Found]:
+    def detect(self, path: str, data: FileData, limits: Limits) -> list[Found]:
         text = data.decode("utf-8", "replace")
         if path == ALPINE_RELEASE:
             version = text.strip().splitlines()[0].strip() if text.strip() else ""

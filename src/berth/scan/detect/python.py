@@ -7,7 +7,7 @@ from email.parser import HeaderParser
 
 from packageurl import PackageURL
 
-from berth.scan.detect.base import Found
+from berth.scan.detect.base import FileData, Found
 from berth.scan.limits import Limits
 from berth.scan.model import Package
 
@@ -63,6 +63,6 @@ class PythonDetector:
             return folder.endswith(".egg-info") or folder.endswith("/EGG-INFO")
         return name.endswith(".egg-info")  # distutils wrote the metadata as one file
 
-    def detect(self, path: str, data: bytes, limits: Limits) -> list[Found]:
+    def detect(self, path: str, data: FileData, limits: Limits) -> list[Found]:
         package = parse_metadata(data.decode("utf-8", "replace"), path)
         return [package] if package is not None else []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from berth.scan.detect.base import DetectError, Found, OSPackage, differing
+from berth.scan.detect.base import DetectError, FileData, Found, OSPackage, differing
 from berth.scan.detect.rpm_header import RpmHeader, parse_header, split_source_rpm
 from berth.scan.detect.rpmdb_bdb import bdb_values
 from berth.scan.detect.rpmdb_ndb import ndb_values
@@ -18,7 +18,7 @@ FILES = ("Packages", "Packages.db", "rpmdb.sqlite")
 _PSEUDO_PACKAGES = {"gpg-pubkey", "gpg-pubkey-release"}
 
 
-def sqlite_values(data: bytes) -> list[bytes]:
+def sqlite_values(data: FileData) -> list[bytes]:
     """The `Packages.blob` column of an rpm 4.16+ SQLite rpmdb, read from memory."""
     if not data.startswith(b"SQLite format 3\0"):
         raise DetectError("not an SQLite database")
@@ -66,7 +66,7 @@ class RpmDetector:
         folder, _, name = path.rpartition("/")
         return name in FILES and folder + "/" in DIRECTORIES
 
-    def detect(self, path: str, data: bytes, limits: Limits) -> list[Found]:
+    def detect(self, path: str, data: FileData, limits: Limits) -> list[Found]:
         name = path.rpartition("/")[2]
         if name == "rpmdb.sqlite":
             blobs: Iterable[bytes] = sqlite_values(data)

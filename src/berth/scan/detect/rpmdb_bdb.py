@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
-from berth.scan.detect.base import DetectError
+from berth.scan.detect.base import DetectError, FileData
 
 HASH_MAGIC = 0x061561
 _PAGE_HEADER = 26
@@ -20,7 +20,7 @@ _HASH_UNSORTED, _HASH = 2, 13
 _OFFPAGE = 3
 
 
-def bdb_values(data: bytes) -> Iterator[bytes]:
+def bdb_values(data: FileData) -> Iterator[bytes]:
     """Every off-page value in the database (rpm stores one header per value)."""
     if len(data) < 512:
         raise DetectError("too short for a Berkeley DB database")
@@ -46,7 +46,7 @@ def bdb_values(data: bytes) -> Iterator[bytes]:
             yield _overflow_chain(data, order, page_size, first, length)
 
 
-def _overflow_chain(data: bytes, order: str, page_size: int, first: int, length: int) -> bytes:
+def _overflow_chain(data: FileData, order: str, page_size: int, first: int, length: int) -> bytes:
     parts: list[bytes] = []
     held = 0
     seen: set[int] = set()
@@ -59,7 +59,7 @@ def _overflow_chain(data: bytes, order: str, page_size: int, first: int, length:
         next_page, _, on_page = struct.unpack_from(order + "IHH", data, base + 16)
         if on_page > page_size - _PAGE_HEADER:
             raise DetectError(f"Berkeley DB overflow page {number} claims {on_page} bytes")
-        parts.append(data[base + _PAGE_HEADER : base + _PAGE_HEADER + on_page])
+        parts.append(bytes(data[base + _PAGE_HEADER : base + _PAGE_HEADER + on_page]))
         held += on_page
         number = next_page
     value = b"".join(parts)

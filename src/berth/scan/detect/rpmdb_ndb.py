@@ -11,14 +11,14 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
-from berth.scan.detect.base import DetectError
+from berth.scan.detect.base import DetectError, FileData
 
 _PAGE = 4096
 _BLOCK = 16
 _HEADER_MAGIC, _SLOT_MAGIC, _BLOB_MAGIC = b"RpmP", b"Slot", b"BlbS"
 
 
-def ndb_values(data: bytes) -> Iterator[bytes]:
+def ndb_values(data: FileData) -> Iterator[bytes]:
     if len(data) < 32 or data[:4] != _HEADER_MAGIC:
         raise DetectError("not an rpm NDB database")
     version, _, slot_pages = struct.unpack_from("<III", data, 4)
@@ -37,4 +37,4 @@ def ndb_values(data: bytes) -> Iterator[bytes]:
         blob_magic, blob_index, _, length = struct.unpack_from("<4sIII", data, start)
         if blob_magic != _BLOB_MAGIC or blob_index != index or start + 16 + length > len(data):
             raise DetectError(f"rpm NDB blob of package {index} is damaged")
-        yield data[start + 16 : start + 16 + length]
+        yield bytes(data[start + 16 : start + 16 + length])

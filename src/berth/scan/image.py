@@ -15,7 +15,7 @@ from berth.scan.layers import READ_ERRORS, LayerCapExceeded, read_layer
 from berth.scan.limits import Limits
 from berth.scan.model import ImageInventory, Layer, Package
 from berth.scan.platforms import DEFAULT_PLATFORM, Platform, choose_manifest
-from berth.scan.sources.base import BlobSource
+from berth.scan.sources.base import BlobMissing, BlobSource
 from berth.scan.view import View
 
 #: media types whose blobs are filesystem changesets (tar, maybe compressed)
@@ -141,9 +141,11 @@ def inventory(
                 read_layer(blob, position, view, detectors, limits, notes)
         except LayerCapExceeded as exc:
             notes.append(f"skipped the rest: {exc}")
+        except BlobMissing as exc:
+            notes.append(f"not available: {exc}")
         except READ_ERRORS as exc:
             notes.append(f"unreadable, kept what was read before: {_one_line(exc)}")
-        result.skipped.extend(f"{label}: {note}" for note in notes)
+        result.skipped.extend(f"{label}: {' '.join(note.split())}" for note in notes)
         # a package belongs to the first layer of the run of layers whose view holds it
         since = {key: since.get(key, position) for key in view.items()}
     releases = [found for _, found in view.items() if isinstance(found, OSRelease)]

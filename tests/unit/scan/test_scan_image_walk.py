@@ -302,3 +302,26 @@ def test_hard_link_to_a_kept_file(tmp_path: Path) -> None:
         "/a/x.dist-info/METADATA",
         "/b/x.dist-info/METADATA",
     ]
+
+
+def test_missing_layer_blob_is_skipped_and_the_others_read(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    gone = gzip_layer(tar_of(dist_info("gone", "1.0")))
+    layout.tag(layout.image([gone, gzip_layer(tar_of(dist_info("here", "1.0")))]), "latest")
+    (layout.root / "blobs" / "sha256" / sha256(gone.blob).split(":")[1]).unlink()
+
+    result = scan(layout, "latest")
+    assert set(names(result)) == {"here"}
+    (reason,) = result.skipped
+    assert reason.startswith("layer 1 (") and "not available" in reason
+
+
+def test_layer_of_another_media_type_is_not_read(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    odd = LayerBlob(b"not a tar", b"not a tar", "application/vnd.example.data")
+    layout.tag(layout.image([odd, gzip_layer(tar_of(dist_info("here", "1.0")))]), "latest")
+    result = scan(layout, "latest")
+    assert set(names(result)) == {"here"}
+    assert result.skipped == [
+        f"layer 1 ({result.layers[0].digest}): media type application/vnd.example.data is not a filesystem layer"
+    ]

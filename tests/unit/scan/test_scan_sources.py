@@ -182,6 +182,22 @@ def test_blob_that_does_not_match_its_digest() -> None:
             blob.read()
 
 
+def test_basic_challenge_is_answered_with_the_credentials() -> None:
+    expected = "Basic " + base64.b64encode(b"bob:pw").decode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("authorization") != expected:
+            return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="registry"'})
+        return httpx.Response(200, content=MANIFEST, headers={"Content-Type": OCI_MANIFEST})
+
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    source = RegistrySource("http://r.example", "a", username="bob", password="pw", client=client)
+    assert source.manifest("v1") == (OCI_MANIFEST, MANIFEST)
+    anonymous = RegistrySource("http://r.example", "a", client=httpx.Client(transport=httpx.MockTransport(handler)))
+    with pytest.raises(RegistryAuthError):
+        anonymous.manifest("v1")
+
+
 def test_manifest_by_digest_is_verified() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=MANIFEST + b" ", headers={"Content-Type": OCI_MANIFEST})

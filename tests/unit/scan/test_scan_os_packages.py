@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import pytest
@@ -190,6 +191,30 @@ def test_rpm_sqlite_packages_and_purl_epoch() -> None:
     package = finish_os_package(openssl, alma, "/var/lib/rpm/rpmdb.sqlite", None)
     assert package.ecosystem == "AlmaLinux:9"
     assert package.purl == "pkg:rpm/almalinux/openssl-libs@3.0.7-24.el9?arch=noarch&distro=almalinux-9.3&epoch=1"
+
+
+def test_rpm_berkeley_db_with_a_header_small_enough_to_sit_inline() -> None:
+    """A synthetic two-page hash database (8 KiB pages) holding go-rpmdb's real header blob inline,
+    next to the inline 4-byte counter rpm keeps under key 0."""
+    blob = (RPMDB / "go-rpmdb-testdata" / "blob.bin").read_bytes()
+    size = 8192
+    meta = bytearray(size)
+    struct.pack_into("<IIII", meta, 12, 0x061561, 9, size, 0)
+    meta[25] = 8  # hash metadata page
+    struct.pack_into("<I", meta, 32, 1)  # last page number
+    page = bytearray(size)
+    items = [b"\x01" + struct.pack("<I", 0), b"\x01" + struct.pack("<I", 2), b"\x01" + struct.pack("<I", 1), b"\x01" + blob]
+    offsets, end = [], size
+    for item in items:
+        end -= len(item)
+        page[end : end + len(item)] = item
+        offsets.append(end)
+    struct.pack_into("<IHH", page, 16, 0, len(items), end)
+    page[25] = 13  # hash page
+    struct.pack_into(f"<{len(items)}H", page, 26, *offsets)
+    (package,) = RpmDetector().detect("/var/lib/rpm/Packages", bytes(meta + page), LIMITS)
+    assert (package.name, package.version, package.arch) == ("publicsuffix-list-dafsa", "20210518-2.fc35", "noarch")
+    assert (package.source_name, package.source_version) == ("publicsuffix-list", None)
 
 
 @pytest.mark.parametrize("name", ["Packages", "Packages.db", "rpmdb.sqlite"])

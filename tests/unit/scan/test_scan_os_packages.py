@@ -203,7 +203,8 @@ def test_rpm_berkeley_db_with_a_header_small_enough_to_sit_inline() -> None:
     meta[25] = 8  # hash metadata page
     struct.pack_into("<I", meta, 32, 1)  # last page number
     page = bytearray(size)
-    items = [b"\x01" + struct.pack("<I", 0), b"\x01" + struct.pack("<I", 2), b"\x01" + struct.pack("<I", 1), b"\x01" + blob]
+    # key 0 -> counter 2, key 1 -> the header; every item is type 1 (inline data)
+    items = [b"\x01" + struct.pack("<I", n) for n in (0, 2, 1)] + [b"\x01" + blob]
     offsets, end = [], size
     for item in items:
         end -= len(item)

@@ -325,3 +325,22 @@ def test_layer_of_another_media_type_is_not_read(tmp_path: Path) -> None:
     assert result.skipped == [
         f"layer 1 ({result.layers[0].digest}): media type application/vnd.example.data is not a filesystem layer"
     ]
+
+
+def test_lockfile_entry_installed_in_node_modules_is_listed_once(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    lock = {
+        "lockfileVersion": 3,
+        "packages": {"node_modules/lodash": {"version": "4.17.21"}, "node_modules/ms": {"version": "2.1.3"}},
+    }
+    layer = gzip_layer(
+        tar_of(
+            {
+                "srv/app/package-lock.json": json.dumps(lock),
+                "srv/app/node_modules/lodash/package.json": '{"name":"lodash","version":"4.17.21"}',
+            }
+        )
+    )
+    layout.tag(layout.image([layer]), "latest")
+    found = sorted((p.name, p.path) for p in scan(layout, "latest").packages)
+    assert found == [("lodash", "/srv/app/node_modules/lodash/package.json"), ("ms", "/srv/app/package-lock.json")]

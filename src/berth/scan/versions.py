@@ -295,6 +295,8 @@ _PARSERS: dict[str, Callable[[str], Version]] = {
     "npm": _SEMVER,
     "crates.io": _SEMVER,
     "Go": _go,
+    # not an ecosystem: OSV's SEMVER range type, whatever the package's ecosystem
+    "SEMVER": _go,
     "Maven": _by_univers(univers_versions.MavenVersion),
     "RubyGems": _by_univers(univers_versions.RubygemsVersion),
     "NuGet": _by_univers(univers_versions.NugetVersion),

@@ -52,7 +52,9 @@ def parse_record(data: bytes | str) -> dict[str, Any]:
     error = next(iter(_validator().iter_errors(record)), None)
     if error is not None:
         where = "/".join(str(p) for p in error.instance_path) or "record"
-        raise InvalidRecord(f"{where}: {error.message}", record_id)
+        # messages quote the schema's patterns, some of them hundreds of characters long
+        message = error.message if len(error.message) <= 160 else error.message[:159] + "…"
+        raise InvalidRecord(f"{where}: {message}", record_id)
     # a record without schema_version is 1.0.0 (the field came later); a major above 1 may change meaning
     version = record.get("schema_version", "1.0.0")
     if version.split(".", 1)[0] != "1":

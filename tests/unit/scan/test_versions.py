@@ -25,12 +25,12 @@ ORDERINGS = {
     "rubygems-versions.txt": ("RubyGems",),
     "rubygems-versions-generated.txt": ("RubyGems",),
     "nuget-versions.txt": ("NuGet",),
+    "packagist-versions.txt": ("Packagist",),
+    "packagist-versions-generated.txt": ("Packagist",),
 }
 
 #: ecosystems of the remaining files, for which berth has no ordering yet
 UNSUPPORTED = {
-    "packagist-versions.txt": "Packagist",
-    "packagist-versions-generated.txt": "Packagist",
     "cran-versions.txt": "CRAN",
     "cran-versions-generated.txt": "CRAN",
     "hackage-versions.txt": "Hackage",

@@ -584,6 +584,8 @@ class VulnDbState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     #: the live generation (0: nothing imported yet)
     generation: Mapped[int] = mapped_column(Integer, default=0)
+    #: the number the next import writes its rows under (each import takes its own)
+    next_generation: Mapped[int] = mapped_column(Integer, default=1)
     #: what was imported: paths or URLs, one a line
     source: Mapped[str] = mapped_column(Text, default="")
     #: {ecosystem prefix: records} as JSON

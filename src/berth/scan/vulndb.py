@@ -3,17 +3,18 @@ rows, make it live in one transaction, and look records up by (ecosystem, packag
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 
 from berth.db.models import VulnDbState, VulnRecord
 from berth.db.session import Database
@@ -149,71 +150,39 @@ class VulnDB:
         report = ImportReport(generation=generation)
         try:
             with tempfile.TemporaryDirectory(prefix="berth-vulndb-") as scratch:
-                await self._load(sources, Path(scratch), generation, report, progress)
+                batches = _read_batches(sources, Path(scratch), generation, report, progress)
+                # reading, unzipping and validating run in a thread: a server's event loop keeps serving
+                while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+                    await self._insert(batch)
             await self._make_live(old, generation, sources, report)
         except BaseException:
-            await self._remove(generation)
+            await self._remove(VulnRecord.generation == generation)
             raise
-        await self._remove(old)
+        # the previous set, and what an import that died part-way left (imports still running have a
+        # higher number, or a lower one and will fail their fenced flip)
+        await self._remove(VulnRecord.generation < generation)
         self._generation = None
         report.seconds = time.monotonic() - started
         return report
 
     async def _begin(self) -> tuple[int, int]:
-        """(live generation, the new one's number); leftovers of an import that died are removed."""
+        """(live generation, a new generation number no other import has)."""
         async with self._db.write() as conn:
-            state = self._db.insert(VulnDbState).values(id=_STATE_ID, generation=0, source="", counts="{}", records=0)
+            state = self._db.insert(VulnDbState).values(
+                id=_STATE_ID, generation=0, next_generation=1, source="", counts="{}", records=0
+            )
             await conn.execute(state.on_conflict_do_nothing(index_elements=["id"]))
-            live = await conn.scalar(select(VulnDbState.generation).where(VulnDbState.id == _STATE_ID)) or 0
-            highest = await conn.scalar(select(func.max(VulnRecord.generation))) or 0
-            await conn.execute(delete(VulnRecord).where(VulnRecord.generation != live))
-        return live, max(live, highest) + 1
-
-    async def _load(
-        self, sources: Sequence[str], scratch: Path, generation: int, report: ImportReport, progress: _Progress
-    ) -> None:
-        seen: set[str] = set()
-        batch: list[dict[str, Any]] = []
-        counts: Counter[str] = Counter()
-        for source in sources:
-            for path in self._files(source, scratch):
-                progress.add_total(osv_sources.count(path))
-                label = source if osv_sources.is_url(source) else str(path)
-                for entry in osv_sources.entries(path, label):
-                    progress.advance(1)
-                    try:
-                        record = parse_record(entry.data)
-                    except InvalidRecord as exc:
-                        report.invalid.append((entry.origin, exc.reason))
-                        continue
-                    if record["id"] in seen:  # the same record in two ecosystems' exports
-                        continue
-                    seen.add(record["id"])
-                    if is_withdrawn(record):
-                        report.withdrawn += 1
-                        continue
-                    rows = _rows(record, generation)
-                    if not rows:
-                        report.unindexed += 1
-                        continue
-                    report.loaded += 1
-                    counts.update({row["ecosystem_prefix"] for row in rows})
-                    modified = record.get("modified")
-                    if modified and (report.max_modified is None or modified > report.max_modified):
-                        report.max_modified = modified
-                    batch.extend(rows)
-                    if len(batch) >= BATCH:
-                        await self._insert(batch)
-                        batch = []
-        if batch:
-            await self._insert(batch)
-        report.counts = dict(sorted(counts.items()))
-
-    @staticmethod
-    def _files(source: str, scratch: Path) -> list[Path]:
-        if osv_sources.is_url(source):
-            return [osv_sources.download(source, scratch)]
-        return osv_sources.files_of(Path(source))
+            row = (
+                await conn.execute(
+                    select(VulnDbState.generation, VulnDbState.next_generation)
+                    .where(VulnDbState.id == _STATE_ID)
+                    .with_for_update()  # PostgreSQL; SQLite's write transaction is already exclusive
+                )
+            ).one()
+            await conn.execute(
+                update(VulnDbState).where(VulnDbState.id == _STATE_ID).values(next_generation=row.next_generation + 1)
+            )
+        return row.generation, row.next_generation
 
     async def _insert(self, rows: list[dict[str, Any]]) -> None:
         async with self._db.write() as conn:
@@ -237,10 +206,57 @@ class VulnDB:
             if result.rowcount != 1:
                 raise ImportConflict("another import replaced the vulnerability database meanwhile")
 
-    async def _remove(self, generation: int) -> None:
-        if generation:
-            async with self._db.write() as conn:
-                await conn.execute(delete(VulnRecord).where(VulnRecord.generation == generation))
+    async def _remove(self, which: ColumnElement[bool]) -> None:
+        async with self._db.write() as conn:
+            await conn.execute(delete(VulnRecord).where(which))
+
+
+def _files(source: str, scratch: Path) -> list[Path]:
+    if osv_sources.is_url(source):
+        return [osv_sources.download(source, scratch)]
+    return osv_sources.files_of(Path(source))
+
+
+def _read_batches(
+    sources: Sequence[str], scratch: Path, generation: int, report: ImportReport, progress: _Progress
+) -> Iterator[list[dict[str, Any]]]:
+    """Rows of the valid, live records of `sources`, BATCH at a time; the report counts the rest."""
+    seen: set[str] = set()
+    batch: list[dict[str, Any]] = []
+    counts: Counter[str] = Counter()
+    for source in sources:
+        for path in _files(source, scratch):
+            progress.add_total(osv_sources.count(path))
+            label = source if osv_sources.is_url(source) else str(path)
+            for entry in osv_sources.entries(path, label):
+                progress.advance(1)
+                try:
+                    record = parse_record(entry.data)
+                except InvalidRecord as exc:
+                    report.invalid.append((entry.origin, exc.reason))
+                    continue
+                if record["id"] in seen:  # the same record in two ecosystems' exports
+                    continue
+                seen.add(record["id"])
+                if is_withdrawn(record):
+                    report.withdrawn += 1
+                    continue
+                rows = _rows(record, generation)
+                if not rows:
+                    report.unindexed += 1
+                    continue
+                report.loaded += 1
+                counts.update({row["ecosystem_prefix"] for row in rows})
+                modified = record.get("modified")
+                if modified and (report.max_modified is None or modified > report.max_modified):
+                    report.max_modified = modified
+                batch.extend(rows)
+                if len(batch) >= BATCH:
+                    yield batch
+                    batch = []
+    report.counts = dict(sorted(counts.items()))
+    if batch:
+        yield batch
 
 
 def _rows(record: Record, generation: int) -> list[dict[str, Any]]:

@@ -18,8 +18,9 @@ from berth.db.models import VulnRecord
 from berth.db.session import Database, run_migrations
 from berth.scan.match import match
 from berth.scan.model import Package
+from berth.scan.osv import packages
 from berth.scan.osv_sources import SourceError
-from berth.scan.vulndb import VulnDB
+from berth.scan.vulndb import ImportConflict, VulnDB
 from tests.conftest import _fresh_postgres_database
 from tests.unit.scan.osv_fixtures import INVALID_SAMPLE, SAMPLES, SYNTHETIC, load
 
@@ -189,5 +190,41 @@ def test_status_before_any_import_says_nothing_is_loaded(db_url: str) -> None:
         status = await vulndb.status()
         assert (status.generation, status.records, status.age()) == (0, 0, None)
         assert await vulndb.records_for("npm", "lodash") == []
+
+    run(_with_db(db_url, body))
+
+
+def test_two_imports_at_once_one_wins_whole_and_the_other_is_told(db_url: str, tmp_path: Path) -> None:
+    zip_path = export(tmp_path / "all.zip", all_records())
+
+    async def body(vulndb: VulnDB, db: Database) -> None:
+        results = await asyncio.gather(
+            vulndb.import_sources([str(zip_path)]), VulnDB(db).import_sources([str(zip_path)]), return_exceptions=True
+        )
+        [won] = [r for r in results if not isinstance(r, BaseException)]
+        [lost] = [r for r in results if isinstance(r, BaseException)]
+        assert isinstance(lost, ImportConflict)
+        assert (await vulndb.status()).generation == won.generation
+        assert set(await _rows(db)) == {won.generation}
+        # one row per (ecosystem, package) of each loaded record, none twice
+        loaded = [load(p) for p in [*SAMPLES, *SYNTHETIC] if p != INVALID_SAMPLE]
+        assert sum((await _rows(db)).values()) == sum(len(packages(r)) for r in loaded)
+
+    run(_with_db(db_url, body))
+
+
+def test_rows_left_by_an_import_that_died_go_with_the_next_import(db_url: str, tmp_path: Path) -> None:
+    zip_path = export(tmp_path / "all.zip", all_records())
+
+    async def body(vulndb: VulnDB, db: Database) -> None:
+        # what a killed process leaves: a generation number taken and rows written, never made live
+        _live, dead = await vulndb._begin()
+        async with db.write() as conn:
+            await conn.execute(VulnRecord.__table__.insert(), [
+                {"generation": dead, "ecosystem_prefix": "npm", "ecosystem": "npm", "name": "lodash",
+                 "record_id": "GHSA-dead", "record": "{}"}])
+        report = await vulndb.import_sources([str(zip_path)])
+        assert report.generation > dead
+        assert set(await _rows(db)) == {report.generation}
 
     run(_with_db(db_url, body))

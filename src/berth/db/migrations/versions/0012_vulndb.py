@@ -32,6 +32,7 @@ def upgrade() -> None:
     op.create_table('vuln_db_state',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('generation', sa.Integer(), nullable=False),
+    sa.Column('next_generation', sa.Integer(), nullable=False),
     sa.Column('source', sa.Text(), nullable=False),
     sa.Column('counts', sa.Text(), nullable=False),
     sa.Column('records', sa.Integer(), nullable=False),

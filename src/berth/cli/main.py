@@ -337,3 +337,13 @@ def _redacted(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "(unparsable url)"
+
+
+def _add_subcommands() -> None:
+    # imported here: the sub-app's module imports this one for load_settings and prepare
+    from berth.cli.vulndb import app as vulndb_app
+
+    app.add_typer(vulndb_app, name="vulndb")
+
+
+_add_subcommands()

@@ -555,3 +555,42 @@ class EventOutbox(Base):
     #: the event's fields as JSON, its actor and request id among them
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class VulnRecord(Base):
+    """One OSV record under one package it affects, in one imported set (`generation`). Only the
+    generation named by vuln_db_state is live; an import writes the next one beside it, then flips."""
+
+    __tablename__ = "vuln_records"
+    __table_args__ = (Index("ix_vuln_records_lookup", "generation", "ecosystem_prefix", "name"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer)
+    #: OSV's ecosystem before the first ":" ("Debian" of "Debian:12"): what lookups are indexed by
+    ecosystem_prefix: Mapped[str] = mapped_column(String(64))
+    ecosystem: Mapped[str] = mapped_column(String(255))
+    #: the package name as matched (PEP 503 for PyPI)
+    name: Mapped[str] = mapped_column(String(512))
+    record_id: Mapped[str] = mapped_column(String(255))
+    #: the whole record, compact JSON
+    record: Mapped[str] = mapped_column(Text)
+
+
+class VulnDbState(Base):
+    """The one row saying which generation of vuln_records is live, and what was imported into it."""
+
+    __tablename__ = "vuln_db_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: the live generation (0: nothing imported yet)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    #: the number the next import writes its rows under (each import takes its own)
+    next_generation: Mapped[int] = mapped_column(Integer, default=1)
+    #: what was imported: paths or URLs, one a line
+    source: Mapped[str] = mapped_column(Text, default="")
+    #: {ecosystem prefix: records} as JSON
+    counts: Mapped[str] = mapped_column(Text, default="{}")
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    #: the newest `modified` among the records (RFC 3339, as the records spell it)
+    max_modified: Mapped[str | None] = mapped_column(String(64))
+    imported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from berth.mediatypes import DOCKER_MANIFEST, OCI_MANIFEST
 from berth.scan.errors import BadRequest, NotCapable, UnsupportedMediaType
 
 METADATA_1_0 = "application/vnd.scanner.adapter.metadata+json; version=1.0"
@@ -17,6 +18,9 @@ VULNERABILITY_1_1 = "application/vnd.security.vulnerability.report; version=1.1"
 #: a vendor's own report format: in the spec, not produced here
 RAW_REPORT = "application/vnd.scanner.adapter.vuln.report.raw"
 SBOM_REPORT = "application/vnd.security.sbom.report+json; version=1.0"
+
+#: the artifacts a scan can read: image manifests (an index is scanned through its platform manifest)
+CONSUMED = (OCI_MANIFEST, DOCKER_MANIFEST)
 
 SPDX_JSON = "application/spdx+json"
 CYCLONEDX_JSON = "application/vnd.cyclonedx+json"

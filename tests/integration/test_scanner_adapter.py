@@ -18,7 +18,15 @@ from typing import Any
 import httpx
 import pytest
 
-from berth.scan.client import AdapterAuth, ReportTimeout, ScanFailed, ScannerClient, ScanRejected
+from berth.scan.client import (
+    AdapterAuth,
+    ReportTimeout,
+    ScanFailed,
+    ScannerClient,
+    ScannerUnauthorized,
+    ScanRejected,
+    ScanUnknown,
+)
 from berth.scan.mimes import (
     CYCLONEDX_JSON,
     ERROR,
@@ -154,6 +162,18 @@ def test_report_of_an_unknown_scan_is_404(adapter):
     response = httpx.get(f"{adapter.url}/api/v1/scan/nope/report", headers={**HARBOR_HEADERS, "Accept": VULNERABILITY_1_0})
     assert response.status_code == 404
     validate("ErrorResponse", response.json())
+    with pytest.raises(ScanUnknown):
+        run(harbor(adapter).report("nope", VULNERABILITY_1_0))
+
+
+def test_client_with_a_wrong_credential_gets_its_own_error(adapter):
+    async def metadata() -> None:
+        async with ScannerClient(adapter.url, AdapterAuth("X-ScannerAdapter-API-Key", "wrong")) as client:
+            await client.metadata()
+
+    with pytest.raises(ScannerUnauthorized) as refused:
+        run(metadata())
+    assert refused.value.status == 401 and "wrong" not in repr(AdapterAuth("Basic", "wrong"))
 
 
 def test_failed_scan_is_polled_by_refresh_after_until_500_and_the_credential_is_kept_nowhere(adapter, registry):

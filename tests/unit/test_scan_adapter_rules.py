@@ -13,11 +13,14 @@ from berth.scan.credentials import is_authorized
 from berth.scan.errors import BadRequest, InvalidField, NotCapable, UnsupportedMediaType
 from berth.scan.mimes import (
     CYCLONEDX_JSON,
+    METADATA_1_0,
+    METADATA_1_1,
     RAW_REPORT,
     SBOM_REPORT,
     SPDX_JSON,
     VULNERABILITY_1_0,
     VULNERABILITY_1_1,
+    metadata_mime,
     wanted_report,
 )
 from berth.scan.request import ALL_REPORTS, parse_scan_request
@@ -145,3 +148,14 @@ def test_without_a_configured_credential_everyone_is_let_in():
 ])
 def test_refresh_after_is_read_as_harbor_reads_it(header, seconds):
     assert refresh_after(header) == seconds
+
+
+@pytest.mark.parametrize("accept, expected", [
+    (METADATA_1_0, METADATA_1_0),
+    ("application/vnd.scanner.adapter.metadata+json;version=1.0", METADATA_1_0),
+    (METADATA_1_1, METADATA_1_1),
+    (None, METADATA_1_1),
+    ("application/json", METADATA_1_1),
+])
+def test_metadata_answers_in_the_version_asked_for(accept, expected):
+    assert metadata_mime(accept) == expected

@@ -29,12 +29,11 @@ from berth.scan.errors import AdapterError, BadRequest, ScanFailed, ScanUnknown,
 from berth.scan.mimes import (
     CONSUMED,
     ERROR,
-    METADATA_1_0,
-    METADATA_1_1,
     SBOM_MEDIA_TYPES,
     SBOM_REPORT,
     SCAN_RESPONSE,
     VULNERABILITY_REPORTS,
+    metadata_mime,
     wanted_report,
 )
 from berth.scan.request import parse_scan_request
@@ -119,8 +118,7 @@ class _Adapter:
 
     async def metadata(self, request: Request) -> Response:
         """Capabilities and properties; the MIME version follows the caller's Accept (Harbor asks for 1.0)."""
-        accept = request.headers.get("accept", "")
-        mime = METADATA_1_0 if "version=1.0" in accept.replace(" ", "") else METADATA_1_1
+        mime = metadata_mime(request.headers.get("accept"))
         properties = {
             "harbor.scanner-adapter/scanner-type": "os-package-vulnerability",
             "org.label-schema.version": self.config.scanner.version,
@@ -239,7 +237,8 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
 
 
 class _Guarded:
-    """Around the routes: the credential check on /api/v1, and one access line per request (method, path, status: never a header, so never a credential)."""
+    """Around the routes: the credential check on /api/v1, and one access line per request
+    (method, path, status: never a header, so never a credential)."""
 
     def __init__(self, app: ASGIApp, credential: str | None) -> None:
         self.app = app
@@ -264,7 +263,7 @@ class _Guarded:
                 await error_response(Unauthorized("missing or wrong credential"))(scope, receive, observed_send)
                 return
             await self.app(scope, receive, observed_send)
-        except Exception:  # Starlette has answered 500 with the error body and logged it (_internal_error)
+        except Exception:  # noqa: S110 (Starlette has answered 500 with the error body and logged it: _internal_error)
             pass
         finally:
             access_log.info("request", method=scope["method"], path=scope["path"], status=status,

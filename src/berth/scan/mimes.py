@@ -77,6 +77,12 @@ def report_mime(accept: str | None) -> str:
     raise UnsupportedMediaType(f"unsupported report type {accept!r}; supported: {', '.join(PRODUCED)}")
 
 
+def metadata_mime(accept: str | None) -> str:
+    """The metadata MIME to answer with: 1.0 when the caller asks for it (Harbor's client does), else 1.1."""
+    asked = {_key(part) for part in (accept or "").split(",") if part.strip()}
+    return METADATA_1_0 if _key(METADATA_1_0) in asked else METADATA_1_1
+
+
 def wanted_report(accept: str | None, sbom_media_type: str | None) -> Wanted:
     """The report a GET .../report asks for: `report_mime`, plus for the SBOM report the
     `sbom_media_type` query parameter, which must name a format this scanner writes (else 400)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import signal
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -116,6 +117,9 @@ class ScanRunner:
 
 def run_scan_process(pipe: Connection, job: ScanJob) -> None:
     """A scan process's body: scan, render the reports, send ("ok", {wanted: body}) or ("error", message)."""
+    # Ctrl-C reaches the whole process group: the adapter stops its scans itself, and one it stops
+    # must stay unfinished (to run again), not be reported as failed by an interrupted child
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         pipe.send(("ok", render_reports(job)))
     except BaseException as exc:  # everything the scan can raise is the scan's failure, told to the parent

@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     #: the same database and data folder as `berth serve`
     scanner_port: int = Field(8080, ge=0, le=65535)
     #: the credential Harbor's scanner registration sends: as `Authorization: Bearer <it>`,
-    #: `Authorization: Basic <it>` or `X-ScannerAdapter-API-Key: <it>`. Without it the adapter does not
+    #: `Authorization: Basic base64(<it>)` or `X-ScannerAdapter-API-Key: <it>`. Without it the adapter does not
     #: start unless scanner_insecure_no_auth is set (it fetches from whatever registry a caller names)
     scanner_api_key: SecretStr | None = None
     scanner_insecure_no_auth: bool = False

@@ -114,7 +114,8 @@ def test_metadata_as_harbor_fetches_it(adapter):
 
 @pytest.mark.parametrize("headers, status", [
     ({"Authorization": f"Bearer {API_KEY}"}, 200),
-    ({"Authorization": f"Basic {API_KEY}"}, 200),
+    (AdapterAuth("Basic", API_KEY).headers(), 200),  # base64 of the credential, as Harbor sends it
+    ({"Authorization": f"Basic {API_KEY}"}, 401),
     ({"X-ScannerAdapter-API-Key": API_KEY}, 200),
     ({}, 401),
     ({"Authorization": "Bearer not-the-key"}, 401),

@@ -3,12 +3,13 @@ whose credential is good, and how Harbor's client reads Refresh-After."""
 
 from __future__ import annotations
 
+import base64
 import copy
 
 import orjson
 import pytest
 
-from berth.scan.client import refresh_after
+from berth.scan.client import AdapterAuth, refresh_after
 from berth.scan.credentials import is_authorized
 from berth.scan.errors import BadRequest, InvalidField, NotCapable, UnsupportedMediaType
 from berth.scan.mimes import (
@@ -127,9 +128,11 @@ def test_registry_allow_list_is_by_host_or_host_and_port():
 @pytest.mark.parametrize("headers, allowed", [
     ({"authorization": "Bearer s3cret"}, True),
     ({"authorization": "bearer s3cret"}, True),
-    ({"authorization": "Basic s3cret"}, True),
+    ({"authorization": "Basic " + base64.b64encode(b"s3cret").decode()}, True),  # Harbor encodes it
     ({"x-scanneradapter-api-key": "s3cret"}, True),
     ({"authorization": "Bearer wrong", "x-scanneradapter-api-key": "s3cret"}, True),
+    ({"authorization": "Basic s3cret"}, False),  # not base64 of the credential
+    ({"authorization": "Basic !!!"}, False),
     ({"authorization": "Token s3cret"}, False),
     ({"authorization": "Bearer s3cret-and-more"}, False),
     ({"x-scanneradapter-api-key": ""}, False),
@@ -137,6 +140,18 @@ def test_registry_allow_list_is_by_host_or_host_and_port():
 ])
 def test_credential_in_any_of_harbors_three_forms(headers, allowed):
     assert is_authorized(headers, "s3cret") is allowed
+
+
+def test_basic_credential_of_a_user_and_password_is_ordinary_basic_auth():
+    assert is_authorized({"authorization": "Basic " + base64.b64encode(b"harbor:pass word").decode()},
+                         "harbor:pass word")
+
+
+def test_client_sends_the_credential_as_harbors_authorizers_do():
+    assert AdapterAuth("Basic", "u:p").headers() == {"Authorization": "Basic dTpw"}
+    assert AdapterAuth("Bearer", "t").headers() == {"Authorization": "Bearer t"}
+    assert AdapterAuth("X-ScannerAdapter-API-Key", "k").headers() == {"X-ScannerAdapter-API-Key": "k"}
+    assert "u:p" not in repr(AdapterAuth("Basic", "u:p"))
 
 
 def test_without_a_configured_credential_everyone_is_let_in():

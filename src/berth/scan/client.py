@@ -5,6 +5,7 @@ what `Refresh-After` says (5 s when it says nothing usable, at most 127 s)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -59,8 +60,12 @@ class AdapterAuth:
     credential: str
 
     def headers(self) -> dict[str, str]:
+        """As Harbor's authorizers write them: the key header and Bearer carry the credential as it is,
+        Basic carries it base64-encoded (a "user:password" credential is then plain Basic auth)."""
         if self.scheme.lower() == "x-scanneradapter-api-key":
             return {"X-ScannerAdapter-API-Key": self.credential}
+        if self.scheme.lower() == "basic":
+            return {"Authorization": "Basic " + base64.b64encode(self.credential.encode()).decode()}
         return {"Authorization": f"{self.scheme} {self.credential}"}
 
     def __repr__(self) -> str:

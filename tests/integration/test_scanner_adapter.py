@@ -97,6 +97,22 @@ def test_adapter_refuses_to_start_without_a_credential(tmp_path):
     assert "needs a credential" in result.stderr and "--insecure-no-auth" in result.stderr
 
 
+def test_adapter_told_it_is_on_a_trusted_network_serves_without_a_credential(tmp_path):
+    port = free_port()
+    process = subprocess.Popen([BERTH, "scanner", "serve", "--insecure-no-auth", "--port", str(port),
+                                "--data-dir", str(tmp_path / "data")],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/probe/ready", process)
+        response = httpx.get(f"http://127.0.0.1:{port}/api/v1/metadata")
+        assert response.status_code == 200
+        validate("ScannerAdapterMetadata", response.json())
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0].decode()
+    assert "NO credential check" in output
+
+
 def test_metadata_as_harbor_fetches_it(adapter):
     response = httpx.get(f"{adapter.url}/api/v1/metadata", headers={**HARBOR_HEADERS, "Accept": METADATA_1_0})
     assert response.status_code == 200 and response.headers["content-type"] == METADATA_1_0

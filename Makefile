@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 DATA ?= ./data
+# pytest-xdist workers (test files are spread over them whole); 0 runs everything in one process
+TEST_JOBS ?= 2
 
 .PHONY: install install-test test-tools serve test bench clean
 
@@ -29,7 +31,7 @@ serve: install
 	$(BIN)/berth serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
 
 test: install-test test-tools
-	scripts/with-postgres $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	scripts/with-postgres $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 bench: install-test
 	scripts/install-test-tools --bench

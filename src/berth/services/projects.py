@@ -10,7 +10,7 @@ from typing import Any
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -195,6 +195,8 @@ class ProjectService:
         self._roles: LruCache[int, dict[int, frozenset[Role]]] = LruCache(max_entries=20_000, ttl=cache_ttl or 60.0)
         #: bumped when members change (cached credentials carry roles)
         self.version = 0
+        #: called after every project change (the pull policy forgets project settings)
+        self.changed_hooks: list[Callable[[], None]] = []
 
     # --- the hot path ---------------------------------------------------------------------------
 
@@ -224,6 +226,8 @@ class ProjectService:
     def _changed(self) -> None:
         self._refs.clear()
         self._members_changed()
+        for hook in self.changed_hooks:
+            hook()
 
     def _members_changed(self) -> None:
         self._roles.clear()

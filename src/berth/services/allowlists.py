@@ -29,7 +29,7 @@ class SystemAllowlistService:
         async with self._db.read() as conn:
             row = (await conn.execute(
                 select(CveAllowlist).where(CveAllowlist.project_id.is_(None)).order_by(CveAllowlist.id).limit(1)
-            )).scalar()
+            )).first()
         if row is None:  # made by the migration; only a hand-edited database lacks it
             await self.put([], None)
             return await self.get()

@@ -37,6 +37,9 @@ _KEYS = {
     "ex_name": ScannerRegistration.name, "ex_url": ScannerRegistration.url,
 }
 
+#: the flags `q` names compare as booleans ("is_default=true")
+_FLAGS = {key: lambda value: str(value).lower() in ("true", "1") for key in ("is_default", "disabled")}
+
 
 @dataclass(frozen=True, slots=True)
 class Registration:
@@ -115,25 +118,25 @@ class ScannerService:
     # --- reading ----------------------------------------------------------------------------------
 
     async def list(self, q: str | None, sort: str | None, offset: int, limit: int) -> tuple[list[Registration], int]:
-        query: Select = select(ScannerRegistration).where(*conditions(q, _KEYS))
+        query: Select = select(ScannerRegistration).where(*conditions(q, _KEYS, _FLAGS))
         async with self._db.read() as conn:
             total = await conn.scalar(select(func.count()).select_from(query.subquery())) or 0
             rows = await conn.execute(
                 query.order_by(*orderings(sort, _KEYS, [ScannerRegistration.created_at, ScannerRegistration.id]))
                 .offset(offset).limit(limit)
             )
-            return [_record(row) for row in rows.scalars()], total
+            return [_record(row) for row in rows], total
 
     async def get(self, uuid: str) -> Registration:
         async with self._db.read() as conn:
-            row = (await conn.execute(select(ScannerRegistration).where(ScannerRegistration.uuid == uuid))).scalar()
+            row = (await conn.execute(select(ScannerRegistration).where(ScannerRegistration.uuid == uuid))).first()
         if row is None:
             raise NotFound(f"scanner registration {uuid[:64]} not found")
         return _record(row)
 
     async def default(self) -> Registration | None:
         async with self._db.read() as conn:
-            row = (await conn.execute(select(ScannerRegistration).where(ScannerRegistration.is_default))).scalar()
+            row = (await conn.execute(select(ScannerRegistration).where(ScannerRegistration.is_default))).first()
         return _record(row) if row is not None else None
 
     async def of_project(self, project_id: int) -> Registration | None:
@@ -160,7 +163,7 @@ class ScannerService:
                 await conn.execute(self._db.insert(ScannerRegistration).values(**values))
             except IntegrityError:
                 raise Conflict(f"registration {data.name} already exists") from None
-            await self._record(conn, "create", data.name)
+            await self._audit(conn, "create", data.name)
         return await self.get(values["uuid"])
 
     async def update(self, uuid: str, data: RegistrationInput) -> Registration:
@@ -180,7 +183,7 @@ class ScannerService:
                 ))
             except IntegrityError:
                 raise Conflict(f"registration {data.name} already exists") from None
-            await self._record(conn, "update", data.name)
+            await self._audit(conn, "update", data.name)
         return await self.get(uuid)
 
     async def delete(self, uuid: str) -> Registration:
@@ -189,7 +192,7 @@ class ScannerService:
             raise Forbidden(f"registration {current.name} is immutable: it cannot be deleted")
         async with self._db.write() as conn:
             await conn.execute(delete(ScannerRegistration).where(ScannerRegistration.uuid == uuid))
-            await self._record(conn, "delete", current.name)
+            await self._audit(conn, "delete", current.name)
         return current
 
     async def set_default(self, uuid: str) -> None:
@@ -197,7 +200,7 @@ class ScannerService:
         async with self._db.write() as conn:
             # one UPDATE: exactly one row holds the flag afterwards, whatever another node did meanwhile
             await conn.execute(update(ScannerRegistration).values(is_default=ScannerRegistration.uuid == uuid))
-            await self._record(conn, "update", current.name, f"set scanner {current.name} as the system default")
+            await self._audit(conn, "update", current.name, f"set scanner {current.name} as the system default")
 
     async def set_for_project(self, project_id: int, project_name: str, uuid: str) -> None:
         async with self._db.read() as conn:
@@ -238,7 +241,7 @@ class ScannerService:
             if await conn.scalar(query) is not None:
                 raise Conflict(f"registration {what} {value[:300]} already exists")
 
-    async def _record(self, conn: AsyncConnection, operation: str, name: str, description: str = "") -> None:
+    async def _audit(self, conn: AsyncConnection, operation: str, name: str, description: str = "") -> None:
         await self._events.record(conn, ResourceChanged(resource_type="scanner", operation=operation, resource=name,
                                                         description=description))
         after_commit(conn, self._changed)
@@ -253,15 +256,15 @@ async def effective_registration(conn: AsyncConnection, project_id: int) -> Regi
     chosen = (await conn.execute(
         select(ScannerRegistration).join(ProjectScanner, ProjectScanner.registration_uuid == ScannerRegistration.uuid)
         .where(ProjectScanner.project_id == project_id, ScannerRegistration.disabled.is_(False))
-    )).scalar()
+    )).first()
     if chosen is None:
         chosen = (await conn.execute(
             select(ScannerRegistration).where(ScannerRegistration.is_default, ScannerRegistration.disabled.is_(False))
-        )).scalar()
+        )).first()
     return _record(chosen) if chosen is not None else None
 
 
-def _record(row: ScannerRegistration) -> Registration:
+def _record(row: Any) -> Registration:
     return Registration(
         row.id, row.uuid, row.name, row.description, row.url, row.auth, row.access_credential,
         row.skip_cert_verify, row.use_internal_addr, row.immutable, row.is_default, row.disabled,

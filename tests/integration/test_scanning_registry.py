@@ -12,10 +12,12 @@ import asyncio
 import json
 import os
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,9 @@ from tests.conftest import AUTH_FILE, Server
 
 from .helpers import build_image, unique, write_oci_layout
 
-REPORT = Path(__file__).resolve().parents[1] / "fixtures" / "scanning" / "harbor-examples" / "vulnerability-report-v1.1.json"
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "scanning" / "harbor-examples"
+REPORT = EXAMPLES / "vulnerability-report-v1.1.json"
+METADATA = EXAMPLES / "metadata-response.json"
 CVE = "CVE-2022-27449"  # the report's one finding, High
 PASSWORD = "Scan-Pass-123"
 HARBOR_POLICY = "'Prevent images with vulnerability severity of \"High\" or higher from running.'"
@@ -184,6 +188,57 @@ def test_scanners_are_for_system_admins_and_a_project_scanner_for_its_members(be
         assert client.get(f"/api/v2.0/projects/{project}/scanner").json()["uuid"] == uid
     with berth.client(auth=None) as anonymous:
         assert anonymous.get("/api/v2.0/scanners").status_code == 401
+
+
+class _Adapter(BaseHTTPRequestHandler):
+    """An adapter's metadata endpoint serving the spec's example (what Harbor's ping and metadata read)."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path != "/api/v1/metadata" or self.headers.get("Authorization") != "Bearer adapter-secret":
+            self.send_error(401 if self.path == "/api/v1/metadata" else 404)
+            return
+        body = METADATA.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.scanner.adapter.metadata+json; version=1.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def adapter() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Adapter)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_ping_and_metadata_ask_the_adapter(api, adapter):
+    pytest.importorskip("berth.scan.client")
+    settings = {"name": unique("ping"), "url": adapter, "auth": "Bearer", "access_credential": "adapter-secret"}
+    assert api.post("/api/v2.0/scanners/ping", json=settings).status_code == 200
+    wrong = api.post("/api/v2.0/scanners/ping", json={**settings, "access_credential": "wrong"})
+    assert wrong.status_code == 400
+    closed = api.post("/api/v2.0/scanners/ping", json={**settings, "url": "http://127.0.0.1:1"})
+    assert closed.status_code == 400
+
+    uid = create_scanner(api, url=adapter, auth="Bearer", access_credential="adapter-secret")
+    metadata = api.get(f"/api/v2.0/scanners/{uid}/metadata")
+    assert metadata.status_code == 200, metadata.text
+    expected = json.loads(METADATA.read_text())
+    assert metadata.json()["scanner"] == expected["scanner"]
+    assert metadata.json()["properties"] == expected["properties"]
+    assert [c["produces_mime_types"] for c in metadata.json()["capabilities"]] == \
+        [c["produces_mime_types"] for c in expected["capabilities"]]
+    # the stored credential is kept when an update leaves it empty
+    body = api.get(f"/api/v2.0/scanners/{uid}").json()
+    api.put(f"/api/v2.0/scanners/{uid}", json={"name": body["name"], "url": adapter, "auth": "Bearer"})
+    assert api.get(f"/api/v2.0/scanners/{uid}/metadata").status_code == 200
 
 
 # --- the system CVE allowlist ------------------------------------------------------------------------

@@ -294,8 +294,10 @@ class ProjectService:
     async def get(self, name_or_id: str, *, by_name: bool | None = None) -> ProjectRecord:
         """By id when `name_or_id` is all digits (unless `by_name`), else by name; as Harbor's
         X-Is-Resource-Name header decides."""
-        as_id = name_or_id.isdigit() if by_name is None else not by_name
-        if as_id and not (name_or_id.isdigit() and int(name_or_id) in INTEGER_RANGE):
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses
+        digits = name_or_id.isascii() and name_or_id.isdigit()
+        as_id = digits if by_name is None else not by_name
+        if as_id and not (digits and int(name_or_id) in INTEGER_RANGE):
             raise NotFound(f"project {name_or_id} not found")  # no id column holds it
         condition = Project.id == int(name_or_id) if as_id else Project.name == name_or_id
         records = await self._load(select(Project).where(condition))

@@ -41,7 +41,7 @@ async def list_scanners(
     request: Request, response: Response, registry: RegistryDep, subject: SubjectDep, paging: PagingDep,
     q: str | None = None, sort: str | None = None,
 ) -> list[schemas.ScannerRegistration]:
-    """`q` keys: name, description, url (and ex_name, ex_url), is_default, disabled, create_time."""
+    """`q` keys: name, description, url (and ex_name, ex_url), is_default, disabled."""
     require_system(subject, RESOURCE, "list")
     found, total = await registry.scanners.list(q, sort, paging.offset, paging.limit)
     paging.headers(request, response, total)

@@ -52,10 +52,10 @@ class PullPolicyService:
         """May `digest` in `repository` be pulled? (Who bypasses the policy is the caller's question.)"""
         project, scanner = await self._project(project_id)
         if not project.prevent_vul:
-            return pull_verdict(project, _NOTHING, Allowlist(), time.time())
+            return pull_verdict(project, _NOTHING, _NO_ALLOWLIST, 0.0)
         artifact = await self._artifact(repository, digest, scanner)
         if artifact is None:  # deleted meanwhile: the manifest handler answers for it
-            return pull_verdict(ProjectPolicy(), _NOTHING, Allowlist(), time.time())
+            return pull_verdict(ProjectPolicy(), _NOTHING, _NO_ALLOWLIST, 0.0)
         return pull_verdict(project, artifact, await self._system_allowlist(), time.time(), self._grace)
 
     # --- what changes forget ------------------------------------------------------------------------
@@ -135,8 +135,9 @@ class PullPolicyService:
         return state
 
 
-#: what a verdict needs when the policy is off (it reads nothing of the artifact)
+#: what a verdict needs when the policy is off (it reads nothing of the artifact, nor the time)
 _NOTHING = ArtifactState(type="", is_index=False, pushed_at=0.0)
+_NO_ALLOWLIST = Allowlist()
 
 
 async def _allowlist(conn: AsyncConnection, where: Any) -> Allowlist:

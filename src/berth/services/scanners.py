@@ -31,8 +31,7 @@ AUTH_SCHEMES = ("", "Basic", "Bearer", "X-ScannerAdapter-API-Key")
 _KEYS = {
     "name": ScannerRegistration.name, "description": ScannerRegistration.description,
     "url": ScannerRegistration.url, "is_default": ScannerRegistration.is_default,
-    "disabled": ScannerRegistration.disabled, "create_time": ScannerRegistration.created_at,
-    "update_time": ScannerRegistration.updated_at,
+    "disabled": ScannerRegistration.disabled,
     # Harbor's UI checks names and URLs for clashes with these exact-match keys
     "ex_name": ScannerRegistration.name, "ex_url": ScannerRegistration.url,
 }

@@ -111,8 +111,8 @@ def summarize(findings: Sequence[Finding]) -> dict[str, Any]:
         values[_COUNT_COLUMNS[finding.severity]] += 1
     values["total_cnt"] = len(findings)
     values["fixable_cnt"] = sum(1 for f in findings if f.fixed_version)
-    values["severity"] = max((f.severity for f in findings), default=None)
-    values["severity"] = values["severity"].harbor if values["severity"] is not None else "None"
+    highest = max((f.severity for f in findings), default=None)
+    values["severity"] = highest.harbor if highest is not None else "None"  # Harbor's word for a clean report
     return values
 
 

@@ -17,6 +17,7 @@ from berth.db.session import Database, run_migrations
 from berth.events.bus import EventBus
 from berth.scan.policy import Allowed, Refused
 from berth.security.keys import SecretBox
+from berth.services.errors import Forbidden
 from berth.services.pull_policy import PullPolicyService
 from berth.services.scanners import RegistrationInput, ScannerService
 from berth.services.scans import REPORT_V11, ScanReportService
@@ -113,3 +114,17 @@ async def test_grace_lets_an_unscanned_image_through(world):
     counted, project, _ = world
     await prevent(counted, project, on=True)
     assert await PullPolicyService(counted.db, grace=0).verdict(project, "shop/app", DIGEST) == Allowed("grace")
+
+
+async def test_the_builtin_adapter_is_registered_once_immutable_and_default_only_when_none_is(world):
+    counted, _, existing = world  # `existing` became the default: it was the first registration
+    scanners = ScannerService(counted.db, SecretBox(b"k" * 32), EventBus())
+    builtin = await scanners.register_builtin("berth", "http://127.0.0.1:5000/scanner")
+    assert builtin.immutable and not builtin.is_default and builtin.url.endswith("/scanner")
+    again = await scanners.register_builtin("berth", "http://127.0.0.1:6000/scanner")
+    assert again.uuid == builtin.uuid and again.url == "http://127.0.0.1:6000/scanner"
+    with pytest.raises(Forbidden):
+        await scanners.delete(builtin.uuid)
+    with pytest.raises(Forbidden):
+        await scanners.update(builtin.uuid, RegistrationInput(name="berth", url="http://elsewhere:1"))
+    assert (await scanners.default()).uuid == existing

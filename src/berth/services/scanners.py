@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,6 +27,8 @@ from berth.security.keys import SecretBox
 from berth.services.errors import BadRequest, Conflict, Forbidden, NotFound
 from berth.services.querying import conditions, orderings
 
+#: a ping or metadata request waits this long for the adapter (an API call waits on it)
+METADATA_TIMEOUT_SECONDS = 10.0
 #: Harbor's authentication schemes towards an adapter ("" is none)
 AUTH_SCHEMES = ("", "Basic", "Bearer", "X-ScannerAdapter-API-Key")
 _KEYS = {
@@ -97,10 +100,12 @@ def registration_problem(name: str, url: str, auth: str) -> str | None:
 
 async def adapter_metadata(url: str, auth: str, credential: str, skip_cert_verify: bool) -> dict[str, Any]:
     """The adapter's `GET /api/v1/metadata` (Harbor's ScannerAdapterMetadata), as Harbor's client asks."""
-    from berth.scan.client import AdapterClient  # the pluggable scanner API client
+    from berth.scan.client import AdapterAuth, ScannerClient  # the pluggable scanner API client
 
-    client = AdapterClient(url, auth=auth, credential=credential, verify=not skip_cert_verify)
-    return await client.metadata()
+    transport = httpx.AsyncHTTPTransport(verify=False) if skip_cert_verify else None
+    async with ScannerClient(url, AdapterAuth(auth, credential) if auth and credential else None,
+                             timeout=METADATA_TIMEOUT_SECONDS, transport=transport) as client:
+        return await client.metadata()
 
 
 class ScannerService:

@@ -177,15 +177,17 @@ def test_scanners_are_for_system_admins_and_a_project_scanner_for_its_members(be
     api.post("/api/v2.0/projects", json={"project_name": project})
     guest = create_user(api, project, role_id=3)
     admin_of_project = create_user(api, project, role_id=1)
-    uid = create_scanner(api)
+    uid, other = create_scanner(api), create_scanner(api)
+    assert api.put(f"/api/v2.0/projects/{project}/scanner", json={"uuid": uid}).status_code == 200
     with berth.client(auth=guest) as client:
         assert client.get("/api/v2.0/scanners").status_code == 403
         assert client.post("/api/v2.0/scanners", json={"name": unique("x"), "url": "http://127.0.0.1:1/x"}).status_code == 403
-        assert client.get(f"/api/v2.0/projects/{project}/scanner").status_code in (200, 404)  # scanner:read
-        assert client.put(f"/api/v2.0/projects/{project}/scanner", json={"uuid": uid}).status_code == 403
+        assert client.get(f"/api/v2.0/projects/{project}/scanner").json()["uuid"] == uid  # scanner:read
+        assert client.put(f"/api/v2.0/projects/{project}/scanner", json={"uuid": other}).status_code == 403
+        assert client.get(f"/api/v2.0/projects/{project}/scanner/candidates").status_code == 403
     with berth.client(auth=admin_of_project) as client:
-        assert client.put(f"/api/v2.0/projects/{project}/scanner", json={"uuid": uid}).status_code == 200
-        assert client.get(f"/api/v2.0/projects/{project}/scanner").json()["uuid"] == uid
+        assert client.put(f"/api/v2.0/projects/{project}/scanner", json={"uuid": other}).status_code == 200
+        assert client.get(f"/api/v2.0/projects/{project}/scanner").json()["uuid"] == other
     with berth.client(auth=None) as anonymous:
         assert anonymous.get("/api/v2.0/scanners").status_code == 401
 

@@ -187,8 +187,13 @@ def database(request, database_urls) -> str:
 
 
 def _fresh_postgres_database(base_url: str, name: str) -> str:
-    """Create an empty database `name` next to base_url's and return its URL."""
+    """Create an empty database `name` next to base_url's and return its URL. Under pytest-xdist
+    each worker gets its own (`name_gw0`, `name_gw1`): they share one PostgreSQL cluster."""
     import asyncio
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        name = f"{name}_{worker}"
 
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine

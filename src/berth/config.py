@@ -96,6 +96,24 @@ class Settings(BaseSettings):
     #: project, job and storage gauges come from aggregate queries run at most once per this many seconds
     metric_refresh_seconds: float = Field(10.0, ge=0, le=3600)
 
+    #: the scanner adapter (`berth scanner serve`): Harbor's pluggable scanner API on its own port, on
+    #: the same database and data folder as `berth serve`
+    scanner_port: int = Field(8080, ge=0, le=65535)
+    #: the credential Harbor's scanner registration sends: as `Authorization: Bearer <it>`,
+    #: `Authorization: Basic base64(<it>)` or `X-ScannerAdapter-API-Key: <it>`. Without it the adapter does not
+    #: start unless scanner_insecure_no_auth is set (it fetches from whatever registry a caller names)
+    scanner_api_key: SecretStr | None = None
+    scanner_insecure_no_auth: bool = False
+    #: registries the adapter may fetch from (host or host:port); empty: any
+    scanner_registry_hosts: list[str] = Field(default_factory=list)
+    #: scans run at once (each in a process of its own), and how long one may take
+    scanner_workers: int = Field(1, ge=1, le=64)
+    scanner_timeout_seconds: float = Field(300.0, gt=0, le=86400)
+    #: how long a scan and its reports are kept after their last change (Harbor polls for up to 30 min)
+    scanner_report_ttl_seconds: float = Field(3600.0, ge=3600, le=30 * 86400)
+    #: the Refresh-After a report poll gets while its scan runs (Harbor reads at most 127)
+    scanner_refresh_after_seconds: int = Field(5, ge=1, le=127)
+
     config_file: Path | None = Field(None, exclude=True)
 
     @field_validator("log_level", "log_format", mode="before")
@@ -129,6 +147,7 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'berth.db').resolve()}"
+
 
     @property
     def keys_dir(self) -> Path:

@@ -11,7 +11,7 @@ from fastapi.responses import ORJSONResponse
 
 from berth.api import schemas
 from berth.api.deps import RegistryDep, SubjectDep, require_sysadmin, require_system
-from berth.auth import ldap as ldap_provider
+from berth.auth.ldap_settings import LdapConfig, LdapError
 from berth.auth.authenticator import ldap_config
 from berth.services.configurations import coerce
 from berth.services.errors import BadRequest, PreconditionFailed
@@ -20,7 +20,7 @@ from berth.services.registry import Registry
 router = APIRouter(tags=["ldap"])
 
 
-async def _config(registry: Registry) -> ldap_provider.LdapConfig:
+async def _config(registry: Registry) -> LdapConfig:
     values = await registry.configurations.all()
     if not values["ldap_url"]:
         raise PreconditionFailed("LDAP is not configured (ldap_url is empty)")
@@ -30,7 +30,7 @@ async def _config(registry: Registry) -> ldap_provider.LdapConfig:
 async def _run(function, *args, **kwargs):  # type: ignore[no-untyped-def]
     try:
         return await asyncio.to_thread(function, *args, **kwargs)
-    except ldap_provider.LdapError as exc:
+    except LdapError as exc:
         raise BadRequest(f"LDAP: {exc}") from None
 
 
@@ -56,8 +56,8 @@ async def ping_ldap(
             verify_cert=ldapconf.ldap_verify_cert if ldapconf.ldap_verify_cert is not None else True,
         )
     try:
-        await asyncio.to_thread(ldap_provider.ping, config)
-    except ldap_provider.LdapError as exc:
+        await asyncio.to_thread(_directory().ping, config)
+    except LdapError as exc:
         return schemas.LdapPingResult(success=False, message=str(exc))
     return schemas.LdapPingResult(success=True, message="")
 
@@ -65,7 +65,7 @@ async def ping_ldap(
 @router.get("/ldap/users/search", operation_id="searchLdapUser", response_model=list[schemas.LdapUser])
 async def search_users(registry: RegistryDep, subject: SubjectDep, username: str = "") -> list[schemas.LdapUser]:
     require_system(subject, "ldap-user", "list")
-    found = await _run(ldap_provider.search_users, await _config(registry), username)
+    found = await _run(_directory().search_users, await _config(registry), username)
     return [schemas.LdapUser(username=u.username, realname=u.realname, email=u.email) for u in found]
 
 
@@ -76,7 +76,7 @@ async def search_groups(
     require_system(subject, "ldap-user", "list")
     if not groupname and not groupdn:
         raise BadRequest("give groupname or groupdn")
-    found = await _run(ldap_provider.search_groups, await _config(registry), name=groupname, dn=groupdn)
+    found = await _run(_directory().search_groups, await _config(registry), name=groupname, dn=groupdn)
     return [schemas.UserGroup(group_name=g.name, ldap_group_dn=g.dn, group_type=1) for g in found]
 
 
@@ -89,7 +89,7 @@ async def import_users(
     config = await _config(registry)
     failed: list[dict[str, str]] = []
     for uid in uid_list.ldap_uid_list or []:
-        found = await _run(ldap_provider.search_users, config, uid)
+        found = await _run(_directory().search_users, config, uid)
         if len(found) != 1:
             failed.append({"uid": uid, "error": "404"})
             continue
@@ -103,3 +103,10 @@ async def import_users(
     if failed:
         return ORJSONResponse(failed, status_code=404)
     return ORJSONResponse(None, status_code=200)
+
+
+def _directory():  # type: ignore[no-untyped-def]
+    """The LDAP client module, imported when an LDAP operation first runs (ldap3 is 6 MiB)."""
+    from berth.auth import ldap
+
+    return ldap

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Request, Response
 from berth.api import schemas
 from berth.api.numbers import RowId
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, require_login, require_system
-from berth.auth import ldap as ldap_provider
+from berth.auth.ldap_settings import LdapError
 from berth.auth.authenticator import ldap_config
 from berth.services.errors import BadRequest
 from berth.services.usergroups import LDAP_GROUP, GroupRecord
@@ -47,9 +47,11 @@ async def create_group(
         config = await registry.configurations.all()
         if config["auth_mode"] != "ldap_auth":
             raise BadRequest("LDAP groups can be added only when auth_mode is ldap_auth")
+        from berth.auth import ldap  # ldap3 is loaded when LDAP is first used
+
         try:
-            found = await asyncio.to_thread(ldap_provider.search_groups, ldap_config(config), dn=dn)
-        except ldap_provider.LdapError as exc:
+            found = await asyncio.to_thread(ldap.search_groups, ldap_config(config), dn=dn)
+        except LdapError as exc:
             raise BadRequest(f"cannot check the group in LDAP: {exc}") from None
         if not found:
             raise BadRequest(f"LDAP Group DN is not found: DN:{dn}")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from berth.auth import ldap as ldap_provider
+from berth.auth.ldap_settings import LdapConfig, LdapError
 from berth.auth.rbac import ANONYMOUS, Subject
 from berth.auth.ratelimit import LoginLimiter
 from berth.auth.tokens import TokenInvalid, TokenIssuer
@@ -47,8 +47,8 @@ def parse_basic(header: str) -> tuple[str, str] | None:
     return user, password
 
 
-def ldap_config(values: dict) -> ldap_provider.LdapConfig:  # type: ignore[type-arg]
-    return ldap_provider.LdapConfig(
+def ldap_config(values: dict) -> LdapConfig:  # type: ignore[type-arg]
+    return LdapConfig(
         url=values["ldap_url"], search_dn=values["ldap_search_dn"], search_password=values["ldap_search_password"],
         base_dn=values["ldap_base_dn"], filter=values["ldap_filter"], uid=values["ldap_uid"] or "cn",
         scope=values["ldap_scope"], timeout=values["ldap_timeout"], verify_cert=values["ldap_verify_cert"],
@@ -181,10 +181,12 @@ class Authenticator:
         return user, ""
 
     async def _ldap_login(self, config: dict, username: str, password: str) -> UserRecord | None:  # type: ignore[type-arg]
+        from berth.auth import ldap as ldap_provider  # loaded on the first LDAP login
+
         settings = ldap_config(config)
         try:
             found = await asyncio.to_thread(ldap_provider.authenticate, settings, username, password)
-        except ldap_provider.LdapError as exc:
+        except LdapError as exc:
             log.warning("LDAP login failed", username=username[:255], error=str(exc))
             return None
         if found is None:

@@ -1,6 +1,8 @@
 """LDAP authentication as Harbor does it: find the user with the search DN, then bind as that user.
 
 Synchronous (ldap3); callers run it in a worker thread. Every call opens and closes its own connection.
+Callers import this module when they first talk to a directory (ldap3 is 6 MiB of a process that may
+never use LDAP); the settings, results and error live in `ldap_settings.py`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import re
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import ldap3
@@ -18,50 +19,14 @@ from ldap3.core import exceptions as ldap_errors
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 
+from berth.auth.ldap_settings import LdapConfig, LdapError, LdapGroup, LdapUser
+
 log = logging.getLogger(__name__)
 
 _SCOPES = {0: ldap3.BASE, 1: ldap3.LEVEL, 2: ldap3.SUBTREE}
 _PAGE_SIZE = 1000  # Harbor's; Active Directory refuses larger result sets without paging
 # bind results that mean "not this password" (or not this account now) rather than "server trouble"
 _REFUSALS = {48, 49, 50, 53}  # inappropriateAuthentication, invalidCredentials, insufficientAccess, unwilling
-
-
-@dataclass(frozen=True, slots=True)
-class LdapConfig:
-    url: str  # ldap://host[:port], ldaps://host[:port] or a bare host[:port] (ldap, or ldaps on 636)
-    search_dn: str = ""  # "" binds anonymously
-    search_password: str = ""
-    base_dn: str = ""
-    filter: str = ""  # ANDed with (uid=<name>); parentheses optional
-    uid: str = "uid"
-    scope: int = 2  # 0 base, 1 one level, 2 subtree
-    timeout: int = 5  # seconds, for connecting and for each operation
-    verify_cert: bool = True
-    group_base_dn: str = ""  # "" means base_dn
-    group_search_filter: str = ""
-    group_attribute_name: str = "cn"
-    group_search_scope: int = 2
-    group_admin_dn: str = ""  # members of this group are system admins
-    group_membership_attribute: str = "memberof"
-
-
-@dataclass(frozen=True, slots=True)
-class LdapUser:
-    username: str
-    realname: str
-    email: str
-    dn: str
-    group_dns: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class LdapGroup:
-    name: str
-    dn: str
-
-
-class LdapError(Exception):
-    """The server or the configuration is at fault: unreachable, bad bind credentials, bad base DN, bad filter."""
 
 
 def ping(config: LdapConfig) -> None:

@@ -1,4 +1,4 @@
-"""`berth` commands: serve, migrate, config."""
+"""`berth` commands: serve, worker, scanner serve, migrate, config."""
 
 from __future__ import annotations
 
@@ -91,8 +91,12 @@ def _exit_code(code: object) -> int:
 
 
 def prepare(settings: Settings) -> None:
-    """Create the data folder and bring the database schema up to date."""
+    """Ready this process for a long run: tune the C heap, create the data folder, bring the
+    database schema up to date."""
     from berth.db.session import run_migrations
+    from berth.heap import tune_heap
+
+    tune_heap()
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -161,6 +165,7 @@ def _serve_uvicorn(settings: Settings) -> None:
     import uvicorn
 
     from berth.app import BerthApp
+    from berth.cli.uvicorn_pathsend import PathsendProtocol
 
     config = uvicorn.Config(
         BerthApp(settings),
@@ -176,7 +181,7 @@ def _serve_uvicorn(settings: Settings) -> None:
         server_header=False,
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
-        http="httptools",
+        http=PathsendProtocol,  # httptools, with whole blobs sent by sendfile(2)
         loop="uvloop",
     )
     uvicorn.Server(config).run()
@@ -257,6 +262,86 @@ def worker(
     uvloop.run(run())
 
 
+scanner_app = typer.Typer(help="The scanner adapter: Harbor's pluggable scanner API.", no_args_is_help=True)
+app.add_typer(scanner_app, name="scanner")
+
+
+@scanner_app.command("serve")
+def scanner_serve(
+    host: Annotated[Optional[str], typer.Option(help="Address to listen on. [default: 127.0.0.1]", show_default=False)] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port to listen on. [default: 8080]", show_default=False)] = None,
+    data_dir: Annotated[
+        Optional[Path], typer.Option(help="berth's data folder (database, vulnerability database). [default: ./data]",
+                                     show_default=False)
+    ] = None,
+    api_key: Annotated[
+        Optional[str], typer.Option(help="The credential Harbor's scanner registration sends (Bearer, Basic or "
+                                    "X-ScannerAdapter-API-Key). Prefer BERTH_SCANNER_API_KEY: a flag shows in ps.",
+                                    show_default=False)
+    ] = None,
+    insecure_no_auth: Annotated[
+        Optional[bool], typer.Option("--insecure-no-auth", help="Serve without a credential (only where nothing "
+                                     "untrusted reaches the port: callers choose what the adapter fetches).",
+                                     show_default=False)
+    ] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Scans run at once. [default: 1]", show_default=False)] = None,
+    timeout: Annotated[
+        Optional[float], typer.Option(help="Seconds a scan may take. [default: 300]", show_default=False)
+    ] = None,
+    log_level: Annotated[Optional[str], typer.Option(help="debug, info, warning or error.", show_default=False)] = None,
+    log_format: Annotated[
+        Optional[str], typer.Option(help="console or json. [default: console]", show_default=False)
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run the scanner adapter alone on HOST:PORT (Harbor's /api/v1/metadata, /scan, /scan/{id}/report),
+    on the same database and data folder as `berth serve`, until Ctrl-C or SIGTERM. Scans run in
+    processes of their own; scans left unfinished by a stopped adapter run again when it starts."""
+    settings = load_settings(
+        config, host=host, scanner_port=port, data_dir=data_dir, scanner_api_key=api_key,
+        scanner_insecure_no_auth=insecure_no_auth, scanner_workers=workers, scanner_timeout_seconds=timeout,
+        log_level=log_level, log_format=log_format,
+    )
+    if settings.scanner_api_key is None and not settings.scanner_insecure_no_auth:
+        typer.echo("berth: the scanner adapter needs a credential (BERTH_SCANNER_API_KEY or --api-key), or "
+                   "--insecure-no-auth to serve without one", err=True)
+        raise typer.Exit(2)
+    from berth.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    prepare(settings)
+    from datetime import timedelta
+
+    import uvicorn
+
+    from berth.scan.adapter import AdapterConfig, create_adapter
+
+    adapter = create_adapter(AdapterConfig(
+        database_url=settings.effective_database_url,
+        credential=settings.scanner_api_key.get_secret_value() if settings.scanner_api_key else None,
+        workers=settings.scanner_workers,
+        timeout_seconds=settings.scanner_timeout_seconds,
+        report_ttl=timedelta(seconds=settings.scanner_report_ttl_seconds),
+        refresh_after_seconds=settings.scanner_refresh_after_seconds,
+        registry_hosts=frozenset(host.lower() for host in settings.scanner_registry_hosts),
+    ))
+    scheme = "https" if settings.tls_cert else "http"
+    typer.echo(
+        f"berth {__version__} scanner adapter on {scheme}://{settings.host}:{settings.scanner_port}/api/v1 "
+        f"({settings.scanner_workers} scan(s) at once; database: {_redacted(settings.effective_database_url)}; "
+        f"vulnerability records: `berth vulndb status`"
+        + ("; NO credential check" if settings.scanner_api_key is None else "") + ")"
+    )
+    sys.stdout.flush()
+    uvicorn.Server(uvicorn.Config(
+        adapter, host=settings.host, port=settings.scanner_port, lifespan="on", access_log=False, log_config=None,
+        log_level=settings.log_level, server_header=False, http="httptools", loop="uvloop",
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout),
+    )).run()
+
+
 @app.command()
 def migrate(config: ConfigOption = None, data_dir: Annotated[Optional[Path], typer.Option()] = None) -> None:
     """Create or upgrade the database schema, then exit."""
@@ -332,3 +417,13 @@ def _redacted(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "(unparsable url)"
+
+
+def _add_subcommands() -> None:
+    # imported here: the sub-app's module imports this one for load_settings and prepare
+    from berth.cli.vulndb import app as vulndb_app
+
+    app.add_typer(vulndb_app, name="vulndb")
+
+
+_add_subcommands()

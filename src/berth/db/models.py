@@ -659,3 +659,80 @@ class ScanVulnerability(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     #: JSON list of URLs
     links: Mapped[str] = mapped_column(Text, default="[]")
+
+
+class VulnRecord(Base):
+    """One OSV record under one package it affects, in one imported set (`generation`). Only the
+    generation named by vuln_db_state is live; an import writes the next one beside it, then flips."""
+
+    __tablename__ = "vuln_records"
+    __table_args__ = (Index("ix_vuln_records_lookup", "generation", "ecosystem_prefix", "name"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer)
+    #: OSV's ecosystem before the first ":" ("Debian" of "Debian:12"): what lookups are indexed by
+    ecosystem_prefix: Mapped[str] = mapped_column(String(64))
+    ecosystem: Mapped[str] = mapped_column(String(255))
+    #: the package name as matched (PEP 503 for PyPI)
+    name: Mapped[str] = mapped_column(String(512))
+    record_id: Mapped[str] = mapped_column(String(255))
+    #: the whole record, compact JSON
+    record: Mapped[str] = mapped_column(Text)
+
+
+class VulnDbState(Base):
+    """The one row saying which generation of vuln_records is live, and what was imported into it."""
+
+    __tablename__ = "vuln_db_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: the live generation (0: nothing imported yet)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    #: the number the next import writes its rows under (each import takes its own)
+    next_generation: Mapped[int] = mapped_column(Integer, default=1)
+    #: what was imported: paths or URLs, one a line
+    source: Mapped[str] = mapped_column(Text, default="")
+    #: {ecosystem prefix: records} as JSON
+    counts: Mapped[str] = mapped_column(Text, default="{}")
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    #: the newest `modified` among the records (RFC 3339, as the records spell it)
+    max_modified: Mapped[str | None] = mapped_column(String(64))
+    imported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- the pluggable scanner adapter ---------------------------------------------------------------------
+
+
+class ScannerScan(Base):
+    """A scan request the scanner adapter accepted (POST /api/v1/scan), its state and error. The registry
+    credential it came with is never stored: `had_authorization` only says that there was one."""
+
+    __tablename__ = "scanner_scans"
+
+    #: the id handed to the caller (a uuid4)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    registry_url: Mapped[str] = mapped_column(String(2048))
+    repository: Mapped[str] = mapped_column(String(255))
+    digest: Mapped[str] = mapped_column(DIGEST)
+    tag: Mapped[str | None] = mapped_column(String(255))
+    mime_type: Mapped[str | None] = mapped_column(MEDIA_TYPE)
+    #: JSON list of [report MIME, SBOM media type or null]: the reports the scan renders
+    produces: Mapped[str] = mapped_column(Text, default="[]")
+    had_authorization: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: queued, running, finished, failed
+    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: the last change of state; rows older than the adapter's TTL are deleted
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class ScannerReport(Base):
+    """One rendered report of a finished scan, by report MIME (and SBOM format, "" for the others)."""
+
+    __tablename__ = "scanner_reports"
+
+    scan_id: Mapped[str] = mapped_column(ForeignKey("scanner_scans.id", ondelete="CASCADE"), primary_key=True)
+    media_type: Mapped[str] = mapped_column(MEDIA_TYPE, primary_key=True)
+    sbom_media_type: Mapped[str] = mapped_column(String(64), primary_key=True, default="")
+    body: Mapped[str] = mapped_column(Text)

@@ -43,9 +43,10 @@ class FileRangeResponse:
     """Serves bytes [start, start+length) of a local file.
 
     The whole file goes out with the ASGI `http.response.pathsend` extension
-    when the server offers it (granian); on uvicorn, large bodies are sent from
-    a memory map; small bodies are one pread on the event loop; granian's ranges
-    are 1 MiB preads on a worker thread.
+    when the server offers it (granian; berth's uvicorn protocol on plain TCP,
+    where it is sendfile(2)); otherwise large bodies are sent from a memory map;
+    small bodies are one pread on the event loop; ranges under pathsend are
+    1 MiB preads on a worker thread.
     """
 
     def __init__(

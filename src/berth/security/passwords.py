@@ -16,7 +16,12 @@ PASSWORD_RULES = (
 #: characters Harbor refuses in user names and real names
 ILLEGAL_NAME_CHARS = ',"~#%$'
 
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# argon2id with OWASP's recommended parameters (19 MiB, 2 passes, 1 lane). The library's default
+# (RFC 9106's low-memory profile: 64 MiB, 3 passes, 4 lanes) made every check allocate 64 MiB: a
+# burst of logins (or of wrong passwords) multiplied the process's memory, and the check at
+# import put a 64 MiB spike into every start. Hashes made with other parameters still verify
+# and are remade with these at the next login (needs_rehash).
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 # a real hash of a random password: verifying against it costs what a real check costs, so an
 # unknown user name cannot be told from a wrong password by timing
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
@@ -46,7 +51,7 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
 
 
 def needs_rehash(stored_hash: str) -> bool:
-    """True when the hash was made with weaker parameters than today's (rehash at next login)."""
+    """True when the hash was made with other parameters than today's (rehash at next login)."""
     return _hasher.check_needs_rehash(stored_hash)
 
 

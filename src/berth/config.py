@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     #: seconds a cached tag -> digest answer may be served without re-checking the database
     #: (0 = until invalidated by a write on this node; set > 0 when several nodes share a database)
     tag_cache_ttl: float = Field(0.0, ge=0)
+    #: with a project's prevent_vul on, an image without a successful scan (none yet, pending, running,
+    #: failed, stopped) is refused for at most this many seconds after its push or its scan's start;
+    #: unset: refused until a scan succeeds (Harbor's behaviour)
+    unscanned_pull_grace_seconds: float | None = Field(None, ge=0)
     #: seconds to let in-flight requests finish on shutdown
     shutdown_timeout: float = Field(30.0, ge=0)
     #: abandoned upload sessions older than this are purged

@@ -35,7 +35,8 @@ FIXED_CONFIGURATIONS: dict[str, Any] = {
     "oidc_endpoint": f"http://{CLOSED}",  # OIDC discovery connects to it
 }
 #: where a generated body names a server to connect to, per operationId
-_SERVER_FIELDS = {"pingLdap": ("ldap_url", f"ldap://{CLOSED}"), "pingOIDC": ("url", f"http://{CLOSED}")}
+_SERVER_FIELDS = {"pingLdap": ("ldap_url", f"ldap://{CLOSED}"), "pingOIDC": ("url", f"http://{CLOSED}"),
+                  "pingScanner": ("url", f"http://{CLOSED}")}
 
 # What cannot lock the run out, so it needs no exclusion: every request carries the admin's correct
 # password (failed logins, and so throttling, never happen); berth refuses to delete user 1 or to

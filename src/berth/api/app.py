@@ -10,6 +10,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from berth import __version__
 from berth.api import (
+    allowlist,
     artifacts,
     auditlogs,
     configurations,
@@ -25,7 +26,9 @@ from berth.api import (
     quotas,
     repositories,
     robots,
+    scanners,
     schedules,
+    securityhub,
     systeminfo,
     usergroups,
     users,
@@ -81,6 +84,7 @@ def create_api(
         ldap.router, oidc.router, artifacts.router, repositories.router, quotas.router, quotas.search_router,
         quotas.statistic_router, labels.router, jobservice.router, schedules.router, webhooks.router,
         webhooks.jobs_router, auditlogs.router, auditlogs.project_router, purge.router, icons.router,
+        scanners.router, scanners.project_router, allowlist.router, securityhub.router,
     ):
         app.include_router(router)
     return app

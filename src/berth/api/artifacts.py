@@ -1,7 +1,5 @@
-"""Swagger tag `artifact` (first part): list, get and delete artifacts; list, create and delete tags.
-
-Scan overviews arrive with scanning; until then the artifact bodies do not carry them.
-"""
+"""Swagger tag `artifact` (first part): list, get and delete artifacts; list, create and delete tags;
+additions, scan overviews and vulnerability reports."""
 
 from __future__ import annotations
 
@@ -9,16 +7,20 @@ from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import quote
 
+import orjson
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from berth.api import schemas
 from berth.api.numbers import Int64, RowId
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time
+from berth.auth.rbac import Subject, is_allowed
 from berth.api.labels import label_body
 from berth.api.repositories import repository_in_project
 from berth.icons import icon_of_accessory, icon_of_type
 from berth.services.artifacts import ArtifactRecord, ArtifactService, TagRecord
+from berth.security.roles import Permission
 from berth.services.labels import LabelRecord
+from berth.services.scans import VULNERABILITY_MIME_TYPES, ReportSummary
 from berth.services.errors import BadRequest
 from berth.services.registry import Registry
 
@@ -43,7 +45,6 @@ class Options:
         self.with_label = with_label
         self.with_immutable_status = with_immutable_status
         self.with_accessory = with_accessory or with_signature
-        # nothing is scanned and no labels exist before those features: their fields stay absent or empty
         self.with_scan_overview = with_scan_overview
         self.with_sbom_overview = with_sbom_overview
         self.with_inherited_accessory = with_inherited_accessory
@@ -63,6 +64,7 @@ OptionsDep = Annotated[Options, Depends(options)]
 
 async def artifact_body(
     registry: Registry, artifact: ArtifactRecord, options: Options, labels: list[LabelRecord] | None = None,
+    reports: list[ReportSummary] | None = None,
 ) -> schemas.Artifact:
     return schemas.Artifact(
         id=artifact.id, type=artifact.type, media_type=artifact.media_type,
@@ -80,6 +82,7 @@ async def artifact_body(
         ] or None,
         tags=[_tag(tag) for tag in artifact.tags] if options.with_tag else None,
         labels=[label_body(label) for label in labels or []] if options.with_label else None,
+        scan_overview={r.mime_type: overview_body(r) for r in reports or []} or None,
         addition_links=_addition_links(artifact) or None,
         accessories=[
             schemas.Accessory(id=a.id, artifact_id=a.artifact_id, subject_artifact_id=a.subject_artifact_id,
@@ -90,6 +93,37 @@ async def artifact_body(
             for a in artifact.accessories
         ] if options.with_accessory else None,
     )
+
+
+def overview_body(report: ReportSummary) -> schemas.NativeReportSummary:
+    """Harbor's NativeReportSummary of a stored report (the counts once the scan succeeded)."""
+    done = report.status == "Success"
+    duration = int((report.end_time - report.start_time).total_seconds()) if report.start_time and report.end_time else 0
+    return schemas.NativeReportSummary(
+        report_id=report.report_id, scan_status=report.status, severity=report.severity or None,
+        duration=duration, start_time=harbor_time(report.start_time) or None,
+        end_time=harbor_time(report.end_time) or None, complete_percent=100 if done else 0,
+        summary=schemas.VulnerabilitySummary(total=report.total, fixable=report.fixable, summary=report.counts)
+        if done else None,
+        scanner=schemas.Scanner(name=report.scanner.name, vendor=report.scanner.vendor, version=report.scanner.version),
+    )
+
+
+def accepted_reports(header: str | None) -> list[str]:
+    """The report MIME types `X-Accept-Vulnerabilities` names, in its order (default: both, 1.1 first)."""
+    named = [part.strip() for part in (header or "").split(",") if part.strip()]
+    return [m for m in VULNERABILITY_MIME_TYPES if m in named] or list(VULNERABILITY_MIME_TYPES)
+
+
+async def scan_reports(
+    registry: Registry, project_id: int | None, digests: list[str], mime_types: list[str],
+) -> dict[str, list[ReportSummary]]:
+    """The reports of the project's scanner on these digests, of the accepted MIME types."""
+    registration = await registry.scanners.of_project(project_id) if project_id is not None else None
+    if registration is None:
+        return {}
+    found = await registry.scans.summaries(digests, registration.uuid)
+    return {d: [r for r in reports if r.mime_type in mime_types] for d, reports in found.items()}
 
 
 def _addition_links(artifact: ArtifactRecord) -> dict[str, schemas.AdditionLink]:
@@ -111,21 +145,37 @@ async def list_artifacts(
     found, total = await registry.artifacts.list(name, q=q, sort=sort, offset=paging.offset, limit=paging.limit)
     paging.headers(request, response, total)
     labels = await registry.labels.of_artifacts([a.id for a in found]) if options.with_label else {}
-    return [await artifact_body(registry, a, options, labels.get(a.id)) for a in found]
+    reports = await _overviews(registry, subject, request, found, options)
+    return [await artifact_body(registry, a, options, labels.get(a.id), reports.get(a.digest)) for a in found]
+
+
+async def _overviews(
+    registry: Registry, subject: Subject, request: Request, artifacts: list[ArtifactRecord], options: Options,
+) -> dict[str, list[ReportSummary]]:
+    """Scan overviews when asked for and the caller may read scans (Harbor leaves them out otherwise)."""
+    if not options.with_scan_overview or not artifacts:
+        return {}
+    project_id = artifacts[0].project_id
+    project = await registry.projects.ref(artifacts[0].repository_name.partition("/")[0])
+    if project is None or not is_allowed(subject, Permission("scan", "read"), project):
+        return {}
+    mime_types = accepted_reports(request.headers.get("x-accept-vulnerabilities"))
+    return await scan_reports(registry, project_id, [a.digest for a in artifacts], mime_types)
 
 
 @router.get(_ARTIFACTS + "/{reference}", operation_id="getArtifact", response_model=schemas.Artifact,
             response_model_exclude_none=True, response_model_by_alias=True)
 async def get_artifact(
-    registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str, reference: str,
-    options: OptionsDep, page: Int64 = 1, page_size: Int64 = 10,
+    request: Request, registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str,
+    reference: str, options: OptionsDep, page: Int64 = 1, page_size: Int64 = 10,
 ) -> schemas.Artifact:
     """One artifact by tag or digest (`page`/`page_size` are accepted for Harbor's clients; they page
     nothing here)."""
     name = await repository_in_project(registry, subject, project_name, repository_name, "artifact", "read")
     artifact = await registry.artifacts.get(name, reference)
     labels = await registry.labels.of_artifacts([artifact.id]) if options.with_label else {}
-    return await artifact_body(registry, artifact, options, labels.get(artifact.id))
+    reports = await _overviews(registry, subject, request, [artifact], options)
+    return await artifact_body(registry, artifact, options, labels.get(artifact.id), reports.get(artifact.digest))
 
 
 @router.delete(_ARTIFACTS + "/{reference}", operation_id="deleteArtifact")
@@ -226,6 +276,25 @@ async def copy_artifact(
     digest = await registry.artifacts.copy(source, reference, target)
     location = f"{request.scope.get('root_path', '')}/projects/{project_name}/repositories/{repository_name}/artifacts/{digest}"
     return Response(status_code=201, headers={"Location": location})
+
+
+@router.get(_ARTIFACTS + "/{reference}/additions/vulnerabilities", operation_id="getVulnerabilitiesAddition",
+            response_class=Response, responses={200: {"content": {"application/json": {"schema": {"type": "string"}}}}})
+async def get_vulnerabilities_addition(
+    request: Request, registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str,
+    reference: str,
+) -> Response:
+    """The project scanner's report on the artifact, keyed by its MIME type: the first of
+    `X-Accept-Vulnerabilities` stored ({} before a scan succeeded)."""
+    name = await repository_in_project(registry, subject, project_name, repository_name, "artifact-addition", "read")
+    artifact = await registry.artifacts.get(name, reference)
+    registration = await registry.scanners.of_project(artifact.project_id) if artifact.project_id else None
+    found = None
+    if registration is not None:
+        mime_types = accepted_reports(request.headers.get("x-accept-vulnerabilities"))
+        found = await registry.scans.report(artifact.digest, registration.uuid, mime_types)
+    body = {found[0]: found[1]} if found else {}
+    return Response(orjson.dumps(body), 200, media_type="application/json")
 
 
 @router.get(_ARTIFACTS + "/{reference}/additions/{addition}", operation_id="getAddition",

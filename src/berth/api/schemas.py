@@ -579,7 +579,7 @@ class Artifact(HarborModel):
     #: filled by the features that own them (additions, labels, scanning); absent until then
     addition_links: dict[str, AdditionLink] | None = None
     labels: list[Label] | None = None
-    scan_overview: dict[str, Any] | None = None
+    scan_overview: dict[str, NativeReportSummary] | None = None
     sbom_overview: SBOMOverview | None = None
     accessories: list[Accessory] | None = None
     inherited_accessories: list[Accessory] | None = None
@@ -825,3 +825,138 @@ class Icon(BaseModel):
 
     content_type: str = Field(alias="content-type", description="The content type of the icon")
     content: str = Field(description="The base64 encoded content of the icon")
+
+
+# --- scanning ----------------------------------------------------------------------------------------
+
+
+class ScannerRegistration(HarborModel):
+    uuid: str | None = None
+    name: str | None = None
+    description: str | None = None
+    url: str | None = None
+    disabled: bool | None = None
+    is_default: bool | None = None
+    auth: str | None = None
+    #: never shown: the stored credential is write-only (sent again, or kept when left empty)
+    access_credential: str | None = None
+    skip_certVerify: bool | None = None
+    use_internal_addr: bool | None = None
+    create_time: str | None = None
+    update_time: str | None = None
+    adapter: str | None = None
+    vendor: str | None = None
+    version: str | None = None
+    health: str | None = None
+    capabilities: dict[str, Any] | None = None
+
+
+class ScannerRegistrationReq(_In):
+    name: str
+    url: str
+    description: str | None = None
+    auth: str | None = None
+    access_credential: str | None = None
+    skip_certVerify: bool | None = None
+    use_internal_addr: bool | None = None
+    disabled: bool | None = None
+
+
+class ScannerRegistrationSettings(_In):
+    name: str
+    url: str
+    auth: str | None = None
+    access_credential: str | None = None
+
+
+class IsDefault(_In):
+    is_default: bool | None = None
+
+
+class ProjectScanner(_In):
+    uuid: str
+
+
+class Scanner(HarborModel):
+    name: str | None = None
+    vendor: str | None = None
+    version: str | None = None
+
+
+class ScannerCapability(HarborModel):
+    type: str | None = None
+    consumes_mime_types: list[str] | None = None
+    produces_mime_types: list[str] | None = None
+
+
+class ScannerAdapterMetadata(HarborModel):
+    scanner: Scanner | None = None
+    capabilities: list[ScannerCapability] | None = None
+    properties: dict[str, str] | None = None
+
+
+class VulnerabilitySummary(HarborModel):
+    total: int | None = None
+    fixable: int | None = None
+    summary: dict[str, int] | None = None
+
+
+class NativeReportSummary(HarborModel):
+    report_id: str | None = None
+    scan_status: str | None = None
+    severity: str | None = None
+    duration: Int64 | None = None
+    summary: VulnerabilitySummary | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    complete_percent: int | None = None
+    scanner: Scanner | None = None
+
+
+class DangerousCVE(HarborModel):
+    cve_id: str | None = None
+    severity: str | None = None
+    cvss_score_v3: float | None = None
+    desc: str | None = None
+    package: str | None = None
+    version: str | None = None
+
+
+class DangerousArtifact(HarborModel):
+    project_id: int | None = None
+    repository_name: str | None = None
+    digest: str | None = None
+    critical_cnt: int | None = None
+    high_cnt: int | None = None
+    medium_cnt: int | None = None
+
+
+class SecuritySummary(HarborModel):
+    critical_cnt: int | None = None
+    high_cnt: int | None = None
+    medium_cnt: int | None = None
+    low_cnt: int | None = None
+    none_cnt: int | None = None
+    unknown_cnt: int | None = None
+    total_vuls: int | None = None
+    scanned_cnt: int | None = None
+    total_artifact: int | None = None
+    fixable_cnt: int | None = None
+    dangerous_cves: list[DangerousCVE] | None = None
+    dangerous_artifacts: list[DangerousArtifact] | None = None
+
+
+class VulnerabilityItem(HarborModel):
+    project_id: int | None = None
+    repository_name: str | None = None
+    digest: str | None = None
+    tags: list[str] | None = None
+    cve_id: str | None = None
+    severity: str | None = None
+    status: str | None = None
+    cvss_v3_score: float | None = None
+    package: str | None = None
+    version: str | None = None
+    fixed_version: str | None = None
+    desc: str | None = None
+    links: list[str] | None = None

@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -555,6 +556,109 @@ class EventOutbox(Base):
     #: the event's fields as JSON, its actor and request id among them
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --- scanning ----------------------------------------------------------------------------------------
+
+
+class ScannerRegistration(Base):
+    """A scanner adapter Harbor's way (ScannerRegistration): where it answers and how to authenticate."""
+
+    __tablename__ = "scanner_registrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str] = mapped_column(String(1024), unique=True)
+    #: "", Basic, Bearer or X-ScannerAdapter-API-Key
+    auth: Mapped[str] = mapped_column(String(64), default="")
+    #: the Authorization value sent to the adapter, sealed with the secret box ("" when none)
+    access_credential: Mapped[str] = mapped_column(Text, default="")
+    skip_cert_verify: Mapped[bool] = mapped_column(Boolean, default=False)
+    use_internal_addr: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: registered by berth itself (the built-in adapter): neither edited nor deleted through the API
+    immutable: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ProjectScanner(Base):
+    """The scanner a project chose (without a row: the system default)."""
+
+    __tablename__ = "project_scanners"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    registration_uuid: Mapped[str] = mapped_column(
+        ForeignKey("scanner_registrations.uuid", ondelete="CASCADE"), index=True)
+
+
+class ScanReport(Base):
+    """One scanner's report of one kind (MIME type) on one artifact digest, with its summary counts."""
+
+    __tablename__ = "scan_reports"
+    __table_args__ = (
+        # an artifact's reports (overview, pull policy): digest first
+        UniqueConstraint("digest", "registration_uuid", "mime_type"),
+        # the security hub: one scanner's reports of one kind
+        Index("ix_scan_reports_registration_uuid_mime_type_status", "registration_uuid", "mime_type", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: Harbor's report_id
+    uuid: Mapped[str] = mapped_column(String(64), unique=True)
+    digest: Mapped[str] = mapped_column(DIGEST)
+    registration_uuid: Mapped[str] = mapped_column(ForeignKey("scanner_registrations.uuid", ondelete="CASCADE"))
+    mime_type: Mapped[str] = mapped_column(MEDIA_TYPE)
+    #: Pending, Running, Success, Error, Stopped
+    status: Mapped[str] = mapped_column(String(16))
+    #: the highest severity found ("" until a report arrives)
+    severity: Mapped[str] = mapped_column(String(16), default="")
+    critical_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    high_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    medium_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    low_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    negligible_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    unknown_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    fixable_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    total_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    scanner_name: Mapped[str] = mapped_column(String(255), default="")
+    scanner_vendor: Mapped[str] = mapped_column(String(255), default="")
+    scanner_version: Mapped[str] = mapped_column(String(255), default="")
+    start_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: the report as the scanner gave it (JSON), once it succeeded
+    report: Mapped[str | None] = mapped_column(Text)
+    #: the job (execution/task) that produced it
+    job_id: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ScanVulnerability(Base):
+    """One finding of a report, as rows the security hub can filter and rank."""
+
+    __tablename__ = "scan_vulnerabilities"
+    __table_args__ = (
+        # the most dangerous CVEs first
+        Index("ix_scan_vulnerabilities_severity_code_cvss_v3_score", "severity_code", "cvss_v3_score"),
+    )
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("scan_reports.id", ondelete="CASCADE"), index=True)
+    cve_id: Mapped[str] = mapped_column(String(128), index=True)
+    package: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[str] = mapped_column(String(255), default="")
+    fixed_version: Mapped[str] = mapped_column(String(255), default="")
+    severity: Mapped[str] = mapped_column(String(16))
+    #: berth.scan.model.Severity of `severity`, for ordering and ranges
+    severity_code: Mapped[int] = mapped_column(Integer)
+    cvss_v3_score: Mapped[float | None] = mapped_column(Float)
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: JSON list of URLs
+    links: Mapped[str] = mapped_column(Text, default="[]")
 
 
 class VulnRecord(Base):

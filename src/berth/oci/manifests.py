@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from berth import mediatypes
 from berth.oci.context import Front
+from berth.oci.policies import pull_refusal
 from berth.references import is_digest_reference
 from berth.services.errors import ManifestTooLarge, ManifestUnknown, SizeInvalid
 from berth.services.manifests import ManifestRecord
@@ -52,6 +53,9 @@ async def negotiate(front: Front, name: str, record: ManifestRecord, accept_head
 
 async def get_manifest(front: Front, request: Request, name: str, reference: str) -> Response:
     record = await front.registry.manifests.get(name, reference)
+    refusal = await pull_refusal(front, request, name, record.digest)
+    if refusal is not None:
+        return refusal
     accept = request.headers.getlist("accept")
     if accept:
         record = await negotiate(front, name, record, accept)

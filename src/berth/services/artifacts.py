@@ -266,11 +266,12 @@ class ArtifactService:
 
     @staticmethod
     def addition_types(artifact: ArtifactRecord) -> list[str]:
-        """The additions Harbor offers for the artifact's kind (vulnerabilities come with scanning)."""
+        """The additions Harbor offers for the artifact's kind (an image's `vulnerabilities` are the
+        scan reports', served by the API from them)."""
         if artifact.manifest_media_type in mediatypes.INDEXES:
             return []
         if artifact.type == IMAGE:
-            return ["build_history"]
+            return ["build_history", "vulnerabilities"]
         if artifact.type == CHART:
             return ["values.yaml", "readme.md", "dependencies"]
         return []
@@ -278,7 +279,7 @@ class ArtifactService:
     async def addition(self, artifact: ArtifactRecord, name: str) -> tuple[str, bytes]:
         """(content type, bytes) of an addition: an image's build history, a chart's values.yaml,
         README or dependencies; 400 for an addition the kind does not have (Harbor's message)."""
-        if name not in self.addition_types(artifact):
+        if name not in self.addition_types(artifact) or name == "vulnerabilities":
             raise BadRequest(f"addition {name} isn't supported for {artifact.type}")
         doc = artifact.doc
         if name == "build_history":

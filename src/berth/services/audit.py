@@ -47,7 +47,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "create_robot", "delete_robot", "update_configuration", "create_member", "delete_member",
     "update_member", "update_project",
     # berth's additions
-    "create_tag", "delete_tag", "update_robot",
+    "create_tag", "delete_tag", "update_robot", "create_scanner", "update_scanner", "delete_scanner",
 )
 #: Harbor's purge keyword for every event type but the artifact ones
 OTHER_EVENTS = "other"

@@ -10,7 +10,7 @@ from typing import Any
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -195,6 +195,8 @@ class ProjectService:
         self._roles: LruCache[int, dict[int, frozenset[Role]]] = LruCache(max_entries=20_000, ttl=cache_ttl or 60.0)
         #: bumped when members change (cached credentials carry roles)
         self.version = 0
+        #: called after every project change (the pull policy forgets project settings)
+        self.changed_hooks: list[Callable[[], None]] = []
 
     # --- the hot path ---------------------------------------------------------------------------
 
@@ -224,6 +226,8 @@ class ProjectService:
     def _changed(self) -> None:
         self._refs.clear()
         self._members_changed()
+        for hook in self.changed_hooks:
+            hook()
 
     def _members_changed(self) -> None:
         self._roles.clear()
@@ -290,8 +294,10 @@ class ProjectService:
     async def get(self, name_or_id: str, *, by_name: bool | None = None) -> ProjectRecord:
         """By id when `name_or_id` is all digits (unless `by_name`), else by name; as Harbor's
         X-Is-Resource-Name header decides."""
-        as_id = name_or_id.isdigit() if by_name is None else not by_name
-        if as_id and not (name_or_id.isdigit() and int(name_or_id) in INTEGER_RANGE):
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses
+        digits = name_or_id.isascii() and name_or_id.isdigit()
+        as_id = digits if by_name is None else not by_name
+        if as_id and not (digits and int(name_or_id) in INTEGER_RANGE):
             raise NotFound(f"project {name_or_id} not found")  # no id column holds it
         condition = Project.id == int(name_or_id) if as_id else Project.name == name_or_id
         records = await self._load(select(Project).where(condition))

@@ -15,6 +15,7 @@ from berth.jobs.store import JobStore
 from berth.security.keys import SecretBox
 from berth.services.artifacts import ArtifactService
 from berth.services.audit import AuditService
+from berth.services.allowlists import SystemAllowlistService
 from berth.services.audit_forward import SyslogForwarder
 from berth.services.blobs import BlobService
 from berth.services.cache import LruCache
@@ -23,11 +24,15 @@ from berth.services.executions import ExecutionService
 from berth.services.labels import LabelService
 from berth.services.manifests import ManifestService
 from berth.services.projects import ProjectService
+from berth.services.pull_policy import PullPolicyService
 from berth.services.pulls import PullRecorder
 from berth.services.quotas import QuotaService
 from berth.services.repositories import RepositoryService
 from berth.services.robots import RobotService
+from berth.services.scanners import ScannerService
+from berth.services.scans import ScanReportService
 from berth.services.schedules import ScheduleService
+from berth.services.securityhub import SecurityHubService
 from berth.services.uploads import UploadService
 from berth.services.usergroups import UserGroupService
 from berth.services.users import UserService
@@ -45,6 +50,7 @@ class Registry:
         box: SecretBox,
         max_manifest_bytes: int = MAX_MANIFEST_BYTES,
         tag_cache_ttl: float = 0.0,
+        unscanned_pull_grace: float | None = None,
     ) -> None:
         self.db = db
         self.storage = storage
@@ -70,6 +76,16 @@ class Registry:
         self.executions = ExecutionService(db, self.jobs)
         self.webhooks = WebhookService(db, box)
         self.audit = AuditService(db, self.configurations, SyslogForwarder())
+        self.scanners = ScannerService(db, box, self.events)
+        self.scans = ScanReportService(db)
+        self.system_allowlist = SystemAllowlistService(db, self.events)
+        self.security_hub = SecurityHubService(db)
+        # the pull policy's cached inputs: each change made here forgets what it changed
+        self.pull_policy = PullPolicyService(db, unscanned_pull_grace)
+        self.projects.changed_hooks.append(self.pull_policy.forget_projects)
+        self.scanners.changed_hooks.append(self.pull_policy.forget_scanners)
+        self.scans.changed_hooks.append(self.pull_policy.forget_artifact)
+        self.system_allowlist.changed_hooks.append(self.pull_policy.forget_system_allowlist)
 
     @classmethod
     def open(cls, settings: Settings) -> Registry:
@@ -80,6 +96,7 @@ class Registry:
             make_driver(settings.storage_driver, settings.effective_storage_options),
             box=SecretBox.from_file(settings.data_dir.resolve() / "secret.key", secret_key),
             tag_cache_ttl=settings.tag_cache_ttl,
+            unscanned_pull_grace=settings.unscanned_pull_grace_seconds,
         )
 
     async def delete_repository(self, name: str) -> None:
@@ -115,7 +132,8 @@ class Registry:
     @property
     def caches(self) -> dict[str, LruCache[Any, Any]]:
         """The in-process read caches by name, for their hit and miss counts."""
-        return {**self.manifests.caches, **self.blobs.caches, **self.repositories.caches, **self.projects.caches}
+        return {**self.manifests.caches, **self.blobs.caches, **self.repositories.caches, **self.projects.caches,
+                **self.pull_policy.caches}
 
     async def close(self) -> None:
         await self.events.stop()

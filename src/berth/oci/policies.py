@@ -1,0 +1,41 @@
+"""The vulnerability pull policy on manifest GET/HEAD: the verdict is the pull policy service's
+(berth.scan.policy decides); who bypasses it is Harbor's SkipPolicyChecking, decided here."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from berth.auth.rbac import Subject, repository_actions
+from berth.oci.context import Front
+from berth.oci.errors import error_response
+from berth.scan.policy import Refused
+from berth.security.roles import ProjectRef
+
+#: signing clients that may read what they sign with push access (Harbor's User-Agent checks)
+_SIGNERS = ("cosign", "notation")
+
+
+def bypasses(subject: Subject, project: ProjectRef, repository: str, user_agent: str) -> bool:
+    """Harbor's SkipPolicyChecking: a registry bearer token holding scanner-pull (the scanner's robot,
+    and system administrators, whose tokens carry every action), or push from cosign or notation."""
+    if subject.kind != "token":
+        return False
+    actions = repository_actions(subject, project, repository)
+    if "scanner-pull" in actions:
+        return True
+    agent = user_agent.lower()
+    return "push" in actions and any(signer in agent for signer in _SIGNERS)
+
+
+async def pull_refusal(front: Front, request: Request, repository: str, digest: str) -> Response | None:
+    """The 412 to send instead of the manifest, or None when the pull may go ahead."""
+    project = await front.registry.projects.ref(repository.partition("/")[0])  # cached by authorize
+    if project is None:
+        return None
+    verdict = await front.registry.pull_policy.verdict(project.id, repository, digest)
+    if not isinstance(verdict, Refused):
+        return None
+    if bypasses(request.state.subject, project, repository, request.headers.get("user-agent", "")):
+        return None
+    return error_response(verdict.status, verdict.code, verdict.message)

@@ -183,3 +183,17 @@ def test_image_pushed_to_berth_is_scanned_over_the_registry_api(data_dir, layout
     refused = berth_scan(f"docker://{berth.host}/{name}:1", "--no-tls-verify", "--creds", f"{user}:wrong",
                          "--data-dir", str(data_dir))
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
+
+
+def test_platform_picks_one_image_of_an_index(data_dir, tmp_path) -> None:
+    layout = Layout(tmp_path / "multi")
+    amd64 = layout.image([gzip_layer(tar_of({"etc/os-release": DEBIAN_12, "var/lib/dpkg/status": DPKG_STATUS}))])
+    arm64 = layout.image([gzip_layer(tar_of(APP_FILES))], architecture="arm64")
+    layout.tag(layout.index([(amd64, "linux/amd64"), (arm64, "linux/arm64")]), "v1")
+    arm = berth_scan(f"oci:{layout.root}:v1", "--platform", "linux/arm64", "-f", "json", "--data-dir", str(data_dir))
+    assert arm.returncode == 0, arm.stderr
+    assert {v["id"] for v in json.loads(arm.stdout)["vulnerabilities"]} == {"CVE-2020-36242", "CVE-2021-23337"}
+    default = berth_scan(f"oci:{layout.root}:v1", "-f", "json", "--data-dir", str(data_dir))
+    assert [v["id"] for v in json.loads(default.stdout)["vulnerabilities"]] == ["CVE-2099-0001"]
+    missing = berth_scan(f"oci:{layout.root}:v1", "--platform", "linux/s390x", "--data-dir", str(data_dir))
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "Traceback" not in missing.stderr

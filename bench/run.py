@@ -26,10 +26,17 @@ cache is flushed (sync) and the files it reads (the source files for a push, the
 copy for a pull) are read once so they are warm.
 
 ROWSPEC for --only: comma-separated groups among push, pull, chunked, s3, manifest, small, tags,
-artifacts, metrics (peak RSS and server CPU time are always reported). `metrics` starts a second berth with
+artifacts, metrics, scan (peak RSS and server CPU time are always reported). `metrics` starts a second berth with
 BERTH_METRIC_ENABLED=true and measures manifest GET by tag on both (what counting every request
 costs), plus one /metrics scrape, in a second table: berth | berth+metrics. Pull without push still pushes the blobs
 first, unmeasured.
+
+`scan` (issue 12's targets, in a table of its own): bench/scan_corpus.py makes, from a seed, a ~300 MB
+OCI layout (three gzip -1 layers: Debian 12 with a 500-package dpkg status, 100 PyPI dist-info and
+100 npm package.json, padding files) and 50,000 schema-valid OSV records (Debian:12, PyPI, npm
+all.zip exports; one in ten names a package of the image). It times `berth vulndb import` of them into
+the running berth's database, then `berth scan oci:… --format json` three times (median), sampling the
+scanning process's RSS every 50 ms.
 
 On a small machine the numbers are noisy (the client shares the CPUs with the servers):
 --repeat N alternates the servers N times on every pull and hey figure and keeps the median,
@@ -59,8 +66,10 @@ import threading
 import time
 import urllib.parse
 from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -75,7 +84,7 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 ACCEPT = f"{OCI_MANIFEST}, {DOCKER_MANIFEST}"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-GROUPS = ("push", "pull", "chunked", "s3", "manifest", "small", "tags", "artifacts", "metrics")
+GROUPS = ("push", "pull", "chunked", "s3", "manifest", "small", "tags", "artifacts", "metrics", "scan")
 CONCURRENCY = 8  # concurrent blob clients
 CHUNK = 8 * MiB  # PATCH size of the chunked-push rows
 HEY_CONNECTIONS = 32
@@ -86,7 +95,7 @@ CLIENT_CPUS: set[int] = set()
 #: Authorization header per server base URL: berth is measured as kubelets and CI use it, with a
 #: registry bearer token from /service/token; the peer runs without authentication
 AUTH: dict[str, str] = {}
-BENCH_REPOSITORIES = ("bench/blobs", "bench/tags", "bench/image", "bench/artifacts")
+BENCH_REPOSITORIES = ("bench/blobs", "bench/tags", "bench/image", "bench/artifacts", "bench/scanned")
 #: Basic credentials per server for /api/v2.0 (the Harbor API takes no registry tokens)
 API_AUTH: dict[str, str] = {}
 REPEAT = 1  # --repeat: rounds of the pull and hey figures (servers alternate; the median counts)
@@ -1057,6 +1066,128 @@ def artifact_figures(results: Results, servers: list[Server], config: bytes, lay
         row.values["peer"] = "n/a"
 
 
+# ---------------------------------------------------------------- scanning (issue 12)
+
+@dataclass
+class Target:
+    """A figure of the scanning table with the issue's target (None: reported only)."""
+
+    figure: str
+    unit: str
+    target: str
+    passes: object = None  # value -> bool, or None when there is no target
+    value: float | str | None = None
+
+
+def run_sampled(args: list[str], interval: float = 0.05) -> tuple[float, int, int, str]:
+    """Run a command, sampling its process tree's RSS from /proc every `interval` s: (seconds, peak RSS
+    bytes, exit status, stderr)."""
+    with tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = spawn(args, stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL)
+        peak = 0
+        try:
+            root = psutil.Process(proc.pid)
+            while proc.poll() is None:
+                try:
+                    peak = max(peak, sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]))
+                except psutil.Error:
+                    pass  # ended between poll() and the read
+                time.sleep(interval)
+        except psutil.NoSuchProcess:
+            pass
+        rc = proc.wait()
+        seconds = time.perf_counter() - started
+        err.seek(0)
+        return seconds, peak, rc, err.read().decode(errors="replace")
+
+
+def get_ratio_under_load(server: Server, repo: str, tag: str, start_load, duration: float) -> float:
+    """Manifest GET by tag req/s while a background load runs, as a ratio to idle. `start_load()`
+    starts the load on `server` and returns a callable that waits for it to end (or stops it).
+
+    For the row "manifest GET req/s while scan-all runs": the load is scan-all
+    (POST /api/v2.0/system/scanAll/schedule), which is not built yet; see scan_all_load below.
+    """
+    path = f"/v2/{repo}/manifests/{tag}"
+    run_hey(server.base + path, 1, HEY_CONNECTIONS, "GET", ACCEPT)
+    idle = run_hey(server.base + path, duration, HEY_CONNECTIONS, "GET", ACCEPT)
+    finish = start_load()
+    try:
+        loaded = run_hey(server.base + path, duration, HEY_CONNECTIONS, "GET", ACCEPT)
+    finally:
+        finish()
+    log(f"{server.name}: manifest GET idle {idle.rps:,.0f} req/s, under load {loaded.rps:,.0f} req/s")
+    return loaded.rps / idle.rps if idle.rps else 0.0
+
+
+#: TODO(scan-all): a callable (server, corpus) -> start_load for get_ratio_under_load: it pushes the
+#: scanning image as bench/scanned:1 (and more images to keep scan-all busy), and start_load() starts
+#: scan-all and returns a waiter for its end. None until berth has scan-all: the row
+#: then says "not measured" rather than showing a made-up figure.
+scan_all_load: Callable[[Server, Any], Callable[[], Callable[[], None]]] | None = None
+
+
+def scan_figures(workdir: Path, server: Server, database_url: str | None, duration: float,
+                 runs: int = 3) -> tuple[list[Target], list[str]]:
+    """`berth vulndb import` of 50,000 OSV records, then `berth scan oci:…` of a ~300 MB image (median
+    of `runs`) with its peak RSS, into the database of the running berth `server`."""
+    import scan_corpus
+
+    log("scan: building the image and the OSV records (seeded)")
+    started = time.perf_counter()
+    corpus = scan_corpus.build(workdir / "scan")
+    log(f"scan: built in {time.perf_counter() - started:.0f} s: layers {corpus.layer_bytes / 1e6:.0f} MB "
+        f"({corpus.tar_bytes / 1e6:.0f} MB as tar), {corpus.records:,} records in {len(corpus.osv_zips)} zips")
+    database = ["--data-dir", str(server.data_dir)] + (["--database-url", database_url] if database_url else [])
+    rows = [
+        Target(f"vulndb import of {corpus.records:,} OSV records", "s", "< 60", lambda v: v < 60),
+        Target("peak RSS of the import process", "MiB", "—"),
+        Target(f"scan of a {corpus.layer_bytes / 1e6:.0f} MB image ({corpus.os_packages} OS + "
+               f"{corpus.lang_packages} language packages), median of {runs}", "s", "< 10", lambda v: v < 10),
+        Target("peak RSS of the scanning process", "MiB", "< 300", lambda v: v < 300),
+        Target("manifest GET req/s while scan-all runs, ratio to idle", "×", ">= 0.7", lambda v: v >= 0.7),
+    ]
+    notes: list[str] = []
+    seconds, peak, rc, err = run_sampled([str(BERTH_BIN), "vulndb", "import", *map(str, corpus.osv_zips), *database])
+    if rc != 0:
+        notes.append(f"vulndb import failed (rc {rc}): {err.strip()[-300:]}")
+        return rows, notes
+    rows[0].value, rows[1].value = seconds, peak / MiB
+    log(f"scan: import took {seconds:.1f} s, peak RSS {peak / MiB:.0f} MiB")
+    timings, peaks = [], []
+    args = [str(BERTH_BIN), "scan", f"oci:{corpus.layout}:{corpus.tag}", "--format", "json", *database]
+    for round_no in range(runs):
+        seconds, peak, rc, err = run_sampled(args)
+        if rc != 0:
+            notes.append(f"berth scan failed (rc {rc}): {err.strip()[-300:]}")
+            return rows, notes
+        timings.append(seconds)
+        peaks.append(peak)
+        log(f"scan: round {round_no + 1}/{runs}: {seconds:.2f} s, peak RSS {peak / MiB:.0f} MiB")
+    rows[2].value, rows[3].value = sorted(timings)[len(timings) // 2], max(peaks) / MiB
+    report = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    found = len(json.loads(report)["vulnerabilities"])
+    verdict = "as expected" if found == corpus.expected_findings else f"WRONG: {corpus.expected_findings:,} expected"
+    notes.append(f"the scan reports {found:,} vulnerabilities ({verdict}: {corpus.affecting:,} of the records hold "
+                 f"an installed version, a Debian one counting once per binary package of its source)")
+    if scan_all_load is None:
+        rows[4].value = "not measured: scan-all is not built yet"
+    else:
+        rows[4].value = get_ratio_under_load(server, "bench/scanned", "1", scan_all_load(server, corpus), duration)
+    return rows, notes
+
+
+def render_targets(rows: list[Target]) -> str:
+    lines = ["| figure | berth | target | met |", "|---|---:|---:|:---:|"]
+    for row in rows:
+        met = "" if row.passes is None or not isinstance(row.value, (int, float)) else (
+            "yes" if row.passes(row.value) else "NO")  # type: ignore[operator]
+        value = f"{row.value:.2f}" if row.unit == "×" and isinstance(row.value, float) else fmt(row.value, row.unit)
+        lines.append(f"| {row.figure} ({row.unit}) | {value} | {row.target} | {met} |")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------- machine / main
 
 def machine_header(args: argparse.Namespace, sizes: list[int]) -> str:
@@ -1236,6 +1367,10 @@ def main() -> int:
             tag_figures(results, servers[:2], config, layer, tag_count, args.duration)
         if "artifacts" in groups:
             artifact_figures(results, servers[:2], config, layer, artifact_count, args.duration)
+        scan_rows: list[Target] = []
+        scan_notes: list[str] = []
+        if "scan" in groups:
+            scan_rows, scan_notes = scan_figures(workdir, servers[0], args.database_url, args.duration)
         metered_results = Results()
         if metered is not None:
             metrics_figures(metered_results, [servers[0], metered], config, layer, args.duration)
@@ -1256,6 +1391,9 @@ def main() -> int:
         if metered_results.rows:
             table += "\n\nMetrics off and on (two berth processes, the same build):\n\n" + render_table(
                 metered_results, ("berth", "berth+metrics"))
+        if scan_rows:
+            table += "\n\nScanning (`berth vulndb import`, `berth scan`; targets from issue 12):\n\n" + render_targets(
+                scan_rows) + "\n" + "".join(f"\n- {n}" for n in scan_notes)
         notes = "".join(f"\n- {n}" for n in results.notes + metered_results.notes)
         body = f"{table}\n\n{legend}\n" + (f"\nFailures:{notes}\n" if notes else "")
         print(header, file=sys.stderr)

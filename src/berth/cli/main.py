@@ -1,4 +1,4 @@
-"""`berth` commands: serve, worker, scanner serve, migrate, config."""
+"""`berth` commands: serve, worker, scanner serve, migrate, config (and vulndb, scan from their modules)."""
 
 from __future__ import annotations
 
@@ -421,9 +421,11 @@ def _redacted(url: str) -> str:
 
 def _add_subcommands() -> None:
     # imported here: the sub-app's module imports this one for load_settings and prepare
+    from berth.cli.scan import scan
     from berth.cli.vulndb import app as vulndb_app
 
     app.add_typer(vulndb_app, name="vulndb")
+    app.command("scan")(scan)
 
 
 _add_subcommands()

@@ -11,6 +11,7 @@ from berth.db.session import Database
 from berth.scan.image import inventory as image_inventory
 from berth.scan.match import match
 from berth.scan.model import Finding, ImageInventory
+from berth.scan.platforms import DEFAULT_PLATFORM
 from berth.scan.sources import BlobSource, RegistrySource
 from berth.scan.vulndb import VulnDB
 
@@ -23,11 +24,13 @@ def registry_source(url: str, repository: str, authorization: str | None) -> Reg
     return RegistrySource(url, repository, authorization=authorization)
 
 
-def scan(source: BlobSource, reference: str, database_url: str | None) -> tuple[ImageInventory, list[Finding]]:
-    """Walk the image `reference` names in `source` and match its packages against the records in
-    the database at `database_url` (None: the inventory only, for SBOMs). Blocking: run it in a
-    worker process or thread."""
-    inventory = image_inventory(source, reference)
+def scan(
+    source: BlobSource, reference: str | None, database_url: str | None, *, platform: str = DEFAULT_PLATFORM
+) -> tuple[ImageInventory, list[Finding]]:
+    """Walk the image `reference` names in `source` (an index: its `platform` manifest) and match its
+    packages against the records in the database at `database_url` (None: the inventory only, for
+    SBOMs). Blocking: run it in a worker process or thread."""
+    inventory = image_inventory(source, reference, platform=platform)
     if database_url is None:
         return inventory, []
     return inventory, asyncio.run(_findings(inventory, database_url))

@@ -136,6 +136,14 @@ def test_https_with_the_configured_certificate_and_public_url_in_locations(tmp_p
         started = httpx.post(f"https://127.0.0.1:{port}/v2/library/x/blobs/uploads/", verify=context, auth=admin)
         assert started.status_code == 202
         assert started.headers["location"].startswith("https://registry.example.test/v2/library/x/blobs/uploads/")
+        # a blob pulled over TLS goes through the SSL object (sendfile is for plain TCP only)
+        blob = os.urandom(3 << 20)
+        digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+        pushed = httpx.post(f"https://127.0.0.1:{port}/v2/library/x/blobs/uploads/", params={"digest": digest},
+                            content=blob, verify=context, auth=admin)
+        assert pushed.status_code == 201, pushed.text
+        pulled = httpx.get(f"https://127.0.0.1:{port}/v2/library/x/blobs/{digest}", verify=context, auth=admin)
+        assert pulled.status_code == 200 and pulled.content == blob
         with pytest.raises(httpx.TransportError):  # plain HTTP is not served on the TLS port
             httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=5)
     finally:

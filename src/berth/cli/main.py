@@ -181,7 +181,7 @@ def _serve_uvicorn(settings: Settings) -> None:
         server_header=False,
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
-        http=PathsendProtocol,  # httptools, with whole blobs sent by sendfile(2)
+        http=PathsendProtocol,  # httptools, whole blobs written on threads of their own
         loop="uvloop",
     )
     uvicorn.Server(config).run()

@@ -1,9 +1,11 @@
-"""ASGI's `http.response.pathsend` for uvicorn: whole blobs go out with sendfile(2) on a worker thread.
+"""ASGI's `http.response.pathsend` for uvicorn: whole blobs go out on a worker thread of their own.
 
 uvicorn writes every body from its event loop, so eight parallel blob pulls are eight kernel copies
 from the page cache into socket buffers on one thread. With `pathsend` the app hands over a path
-instead of bytes; here each such response is sent by `os.sendfile` on a thread of its own (no copy
-through user space, and the transfers spread over the cores), as the peer's Go server does.
+instead of bytes; here each such response is written by a thread of its own from 1 MiB memory-map
+windows, so the copies spread over the cores. (sendfile(2) was tried first: on this machine's
+loopback it was slower than writing from a map, 1.6-2.1 against 2.9-3.7 GB/s for one stream, and
+0.7-3.0 against 3.0-4.3 GB/s for eight.)
 
 uvicorn takes a protocol class (`Config(http=...)`); this one is its httptools protocol with the
 extension offered on plain-TCP connections (TLS needs the bytes to pass through the SSL object, so
@@ -13,6 +15,7 @@ there the app keeps sending them itself).
 from __future__ import annotations
 
 import asyncio
+import mmap
 import os
 import select
 import threading
@@ -25,8 +28,10 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 IDLE_TIMEOUT_SECONDS = 60.0
 #: transfers at once; more wait for a thread (each is mostly the kernel copying)
 MAX_TRANSFERS = 64
+#: bytes mapped at a time per transfer: what a pull adds to the resident set
+WINDOW_BYTES = 1 << 20
 
-_transfers = ThreadPoolExecutor(max_workers=MAX_TRANSFERS, thread_name_prefix="berth-sendfile")
+_transfers = ThreadPoolExecutor(max_workers=MAX_TRANSFERS, thread_name_prefix="berth-pathsend")
 
 
 class PathsendProtocol(HttpToolsProtocol):
@@ -79,7 +84,8 @@ class _PathsendSender:
 
 
 def _send_file(socket_fd: int, path: str, count: int, stop: threading.Event) -> int:
-    """sendfile(2) `count` bytes of `path` to the socket; the bytes sent (fewer if the peer left)."""
+    """Write `count` bytes of `path` to the socket from memory-map windows; the bytes sent (fewer if
+    the peer left or stalled). One copy, page cache to socket buffer, on this thread."""
     # a descriptor of our own: if the event loop closes the connection meanwhile, its number may be
     # reused by another socket, which must never receive these bytes
     out = os.dup(socket_fd)
@@ -90,21 +96,27 @@ def _send_file(socket_fd: int, path: str, count: int, stop: threading.Event) -> 
         with open(path, "rb") as source:
             idle = 0.0
             while sent < count and not stop.is_set():
-                try:
-                    n = os.sendfile(out, source.fileno(), sent, count - sent)
-                except BlockingIOError:
-                    if poller.poll(1000):
-                        idle = 0.0
-                    else:
-                        idle += 1.0
-                        if idle >= IDLE_TIMEOUT_SECONDS:
-                            break
-                    continue
-                except (BrokenPipeError, ConnectionResetError):
-                    break
-                if n == 0:  # the file is shorter than announced
-                    break
-                sent += n
+                length = min(WINDOW_BYTES, count - sent)
+                with mmap.mmap(source.fileno(), length, prot=mmap.PROT_READ, offset=sent) as window:
+                    view = memoryview(window)
+                    done = 0
+                    try:
+                        while done < length and not stop.is_set():
+                            try:
+                                done += os.write(out, view[done:])
+                                idle = 0.0
+                            except BlockingIOError:
+                                if not poller.poll(1000):
+                                    idle += 1.0
+                                    if idle >= IDLE_TIMEOUT_SECONDS:
+                                        return sent + done
+                    except (BrokenPipeError, ConnectionResetError):
+                        return sent + done
+                    finally:
+                        view.release()
+                sent += done
+    except ValueError:  # the file is shorter than announced: mmap cannot map past its end
+        pass
     finally:
         os.close(out)
     return sent

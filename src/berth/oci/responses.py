@@ -44,7 +44,7 @@ class FileRangeResponse:
 
     The whole file goes out with the ASGI `http.response.pathsend` extension
     when the server offers it (granian; berth's uvicorn protocol on plain TCP,
-    where it is sendfile(2)); otherwise large bodies are sent from a memory map;
+    where a thread writes it); otherwise large bodies are sent from a memory map;
     small bodies are one pread on the event loop; ranges under pathsend are
     1 MiB preads on a worker thread.
     """

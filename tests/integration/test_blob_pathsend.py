@@ -1,4 +1,4 @@
-"""Whole blobs leave berth's uvicorn server by sendfile(2) on a thread: intact, and a client that
+"""Whole blobs leave berth's uvicorn server from a thread of their own: intact, and a client that
 walks away mid-transfer costs the server nothing (the next pull on a new connection is served)."""
 
 from __future__ import annotations

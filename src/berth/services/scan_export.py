@@ -167,25 +167,26 @@ class ScanExportService:
             raise JobFatal(f"malformed export parameters: {exc}") from None
         ctx.log(f"exporting the findings of project {criteria.project_id} (repositories {criteria.repositories!r}, "
                 f"tags {criteria.tags!r}, labels {list(criteria.labels)}, CVEs {criteria.cve_ids!r})")
-        digest, written = hashlib.sha256(), [0]
+        digest, written = hashlib.sha256(), 0
 
         async def chunks() -> AsyncIterator[bytes]:
+            nonlocal written
             async for rows in self._rows(criteria):
-                data = csv_lines(rows, header=written[0] == 0)
-                written[0] += len(rows)
+                data = csv_lines(rows, header=written == 0)
+                written += len(rows)
                 digest.update(data)
                 yield data
 
         key = scan_export_path(execution_id)
         size = await self._storage.write(key, chunks())
-        if written[0] == 0:
+        if written == 0:
             await self._storage.delete(key)
             await self._note(execution_id, {STATUS_MESSAGE: NOTHING_FOUND})
             ctx.log(NOTHING_FOUND)
             return NOTHING_FOUND
         await self._note(execution_id, {DIGEST: f"sha256:{digest.hexdigest()}"})
-        ctx.log(f"wrote {written[0]} findings ({size} bytes)")
-        return f"exported {written[0]} findings"
+        ctx.log(f"wrote {written} findings ({size} bytes)")
+        return f"exported {written} findings"
 
     async def _note(self, execution_id: int, attrs: dict[str, Any]) -> None:
         async with self._db.write() as conn:

@@ -221,3 +221,25 @@ def test_unknown_exports_and_projects_are_not_found(api):
     assert api.get("/api/v2.0/export/cve/download/987654321").status_code == 404
     missing = api.post("/api/v2.0/export/cve", headers=DATA_TYPE, json={"projects": [987654321]})
     assert missing.status_code == 404
+
+
+async def test_harborapi_client_drives_an_export(berth, scanned):
+    """The PyPI harborapi client, written against Harbor, reads berth's answers with its models."""
+    from harborapi import HarborAsyncClient
+    from harborapi.models import ScanDataExportRequest
+
+    client = HarborAsyncClient(url=f"{berth.url}/api/v2.0", username="admin", secret=berth.admin_password,
+                               timeout=30, retry=None)
+    # harborapi sends its cve_ids field under that name, not Harbor's cveIds: berth reads both
+    job = await client.export_scan_data(ScanDataExportRequest(
+        job_name="hapi", projects=[scanned["project_id"]], cve_ids="CVE-2024-0003"))
+    deadline = time.monotonic() + 30
+    execution = await client.get_scan_export(job.id)
+    while execution.status == "Running" and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        execution = await client.get_scan_export(job.id)
+    assert (execution.status, execution.file_present, execution.user_name) == ("Success", True, "admin")
+    assert job.id in [item.id for item in (await client.get_scan_exports()).items or []]
+    csv_file = await client.download_scan_export(job.id)
+    lines = csv_file.content.decode().splitlines()
+    assert lines[0] == HEADER and len(lines) == 2 and ",CVE-2024-0003,zlib," in lines[1]

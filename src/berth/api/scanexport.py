@@ -59,12 +59,14 @@ async def export_scan_data(
     """Queue an export of one project's findings. Filters, as Harbor reads them: `repositories` and
     `tags` are doublestar patterns (`{a,b}` for several, `**` across "/"), matched against repository
     names without their project and against tags (untagged artifacts pass a tag filter, as in Harbor);
-    `cveIds` a pattern over CVE ids; `labels` keeps artifacts carrying any of the labels."""
+    `cveIds` a pattern over CVE ids (also read as `cve_ids`, the name the harborapi client sends);
+    `labels` keeps artifacts carrying any of the labels."""
     require_login(subject)
     try:
         wanted = check_request(
             x_scan_data_type, criteria.projects, job_name=criteria.job_name, labels=criteria.labels,
-            repositories=criteria.repositories, cve_ids=criteria.cveIds, tags=criteria.tags)
+            repositories=criteria.repositories, cve_ids=criteria.cveIds if criteria.cveIds is not None else criteria.cve_ids,
+            tags=criteria.tags)
     except CriteriaInvalid as exc:
         raise BadRequest(str(exc)) from None
     project = await visible_project(registry, subject, str(wanted.project_id), by_name=False)

@@ -974,6 +974,8 @@ class ScanDataExportRequest(_In):
     repositories: str | None = _PATTERN
     cveIds: str | None = _PATTERN  # noqa: N815 (Harbor's name)
     tags: str | None = _PATTERN
+    #: beyond Harbor: the PyPI harborapi client sends the CVE filter under this name (Harbor ignores it)
+    cve_ids: str | None = _PATTERN
 
 
 class ScanDataExportJob(HarborModel):

@@ -250,6 +250,9 @@ class BerthApp:
                     await self.startup()
                 except Exception as exc:
                     log.exception("startup failed")
+                    # what did start (background jobs, the database) stops, or the process would not exit
+                    with contextlib.suppress(Exception):
+                        await self.shutdown()
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})

@@ -9,8 +9,10 @@ from berth.events.outbox import OutboxDispatcher
 from berth.jobs.kinds import JobKind, load_kind
 from berth.jobs.scheduler import Scheduler
 from berth.jobs.worker import PoolSettings, WorkerPool
+from berth.services.allowlist_expiry import CHECK, CHECK_CRON, CHECK_KIND
 from berth.services.audit import PURGE_AUDIT, run_purge
 from berth.services.registry import Registry
+from berth.services.scan_export import CLEANUP, CLEANUP_CRON, export_job_kinds
 from berth.services.sweep import SWEEP, SWEEP_CRON, SWEEP_KIND
 from berth.services.webhook_dispatch import WebhookDispatcher, external_host
 from berth.webhook.delivery import webhook_job_kinds
@@ -18,7 +20,8 @@ from berth.webhook.delivery import webhook_job_kinds
 
 def job_kinds(settings: Settings) -> dict[str, JobKind]:
     """Every kind of job this process can run: berth's own and the configured extra ones."""
-    kinds: list[JobKind] = [JobKind(PURGE_AUDIT, run_purge), SWEEP_KIND]
+    kinds: list[JobKind] = [JobKind(PURGE_AUDIT, run_purge), SWEEP_KIND, CHECK_KIND]
+    kinds.extend(export_job_kinds(settings.scan_export_retention_hours * 3600))
     kinds.extend(webhook_job_kinds(settings.webhook_timeout_seconds, settings.webhook_max_retries))
     kinds.extend(load_kind(spec) for spec in settings.extra_job_kinds)
     return {kind.name: kind for kind in kinds}
@@ -63,6 +66,11 @@ class Background:
         if self.scheduler is not None:
             # Harbor's daily sweep of old executions (vendor id -1: a system job)
             await self.registry.schedules.ensure(SWEEP, -1, "Custom", SWEEP_CRON, SWEEP, {})
+            # old scan data export files go hourly; expiring CVE allowlist entries are looked for daily,
+            # and once at every start (a node down at the daily tick still tells in time)
+            await self.registry.schedules.ensure(CLEANUP, -1, "Custom", CLEANUP_CRON, CLEANUP, {})
+            await self.registry.schedules.ensure(CHECK, -1, "Custom", CHECK_CRON, CHECK, {})
+            await self.registry.jobs.submit(CHECK, -1, CHECK, {}, trigger="EVENT")
             self.scheduler.start()
 
     async def stop(self) -> None:

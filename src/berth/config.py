@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     #: webhook deliveries: retries after the first attempt, and each attempt's HTTP timeout
     webhook_max_retries: int = Field(3, ge=0, le=20)
     webhook_timeout_seconds: float = Field(3.0, gt=0, le=300)
+    #: how long a scan data export's CSV is kept when nobody downloads it (Harbor: a day); a download
+    #: deletes it at once
+    scan_export_retention_hours: float = Field(24.0, gt=0, le=24 * 365)
 
     #: Prometheus metrics (Harbor's `metric: enabled, port, path`). Unauthenticated, as Harbor's exporter:
     #: they name every project, private ones too. With metric_port they are served only on that port

@@ -187,3 +187,21 @@ def test_every_berth_operation_is_harbors_or_listed(harbor, berth_openapi) -> No
         if op.get("operationId") not in harbor_ids | BERTH_ONLY_OPERATIONS.keys()
     ]
     assert not unknown, "operations not in Harbor's swagger nor BERTH_ONLY_OPERATIONS:\n" + "\n".join(unknown)
+
+
+#: operations whose presence is checked by name (a router left out would otherwise only lower the count)
+REQUIRED_OPERATIONS = ("exportScanData", "getScanDataExportExecution", "getScanDataExportExecutionList",
+                       "downloadScanData")
+
+
+def test_scan_data_export_operations_are_served_as_harbor_declares_them(harbor, berth_openapi) -> None:
+    ours = {op.get("operationId"): (path, method, op) for path, method, op in _operations(berth_openapi)}
+    theirs = {op.get("operationId"): (path, method, op) for path, method, op in _operations(harbor)}
+    for operation_id in REQUIRED_OPERATIONS:
+        assert operation_id in ours, f"{operation_id} is not served"
+        assert ours[operation_id][:2] == theirs[operation_id][:2]
+    export = ours["exportScanData"][2]
+    headers = {p["name"].lower() for p in export.get("parameters", []) if p["in"] == "header"}
+    assert "x-scan-data-type" in headers, "the data type header is a declared parameter, as in Harbor"
+    download = ours["downloadScanData"][2]["responses"]["200"]
+    assert "text/csv" in download["content"] and "Content-Disposition" in download.get("headers", {})

@@ -21,6 +21,7 @@ from berth.events.types import (
     ArtifactDeleted,
     ArtifactPulled,
     ArtifactPushed,
+    CveAllowlistExpiring,
     QuotaExceeded,
     QuotaWarning,
     RepositoryDeleted,
@@ -46,6 +47,7 @@ SAMPLES = [
     QuotaWarning(project="p", repository="p/app", message="near", occurred_at=WHEN),
     ResourceChanged(resource_type="project", operation="create", resource="p", project=None, succeeded=False,
                     description="d", occurred_at=WHEN),
+    CveAllowlistExpiring(project="p", cve_id="CVE-1", expires_at=1_800_000_000, allowlist="system", occurred_at=WHEN),
 ]
 
 

@@ -960,3 +960,39 @@ class VulnerabilityItem(HarborModel):
     fixed_version: str | None = None
     desc: str | None = None
     links: list[str] | None = None
+
+
+# --- scan data export -----------------------------------------------------------------------------
+#: a filter pattern's longest accepted form (Harbor sets none; a pattern is compiled to a regex)
+_PATTERN = Field(None, max_length=1024)
+
+
+class ScanDataExportRequest(_In):
+    job_name: str | None = Field(None, max_length=255)
+    projects: list[Int64] | None = Field(None, max_length=100)
+    labels: list[Int64] | None = Field(None, max_length=100)
+    repositories: str | None = _PATTERN
+    cveIds: str | None = _PATTERN  # noqa: N815 (Harbor's name)
+    tags: str | None = _PATTERN
+    #: beyond Harbor: the PyPI harborapi client sends the CVE filter under this name (Harbor ignores it)
+    cve_ids: str | None = _PATTERN
+
+
+class ScanDataExportJob(HarborModel):
+    id: int
+
+
+class ScanDataExportExecution(HarborModel):
+    id: int | None = None
+    user_id: int | None = None
+    status: str | None = None
+    trigger: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    status_text: str = ""
+    user_name: str = ""
+    file_present: bool = False
+
+
+class ScanDataExportExecutionList(HarborModel):
+    items: list[ScanDataExportExecution] | None = None

@@ -659,6 +659,22 @@ class ScanVulnerability(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     #: JSON list of URLs
     links: Mapped[str] = mapped_column(Text, default="[]")
+    #: the report's `cwe_ids`, comma-separated (as Harbor stores them)
+    cwe_ids: Mapped[str] = mapped_column(Text, default="", server_default="")
+    #: the report's `vendor_attributes` as JSON text ("" when the scanner gave none)
+    vendor_attributes: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class CveAllowlistNotice(Base):
+    """An expiring CVE allowlist entry the webhooks were told of: one row per (list, CVE, expiry), so the
+    daily check tells of each once. `scope` is the project id, 0 for the system list."""
+
+    __tablename__ = "cve_allowlist_notices"
+
+    scope: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cve_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    notified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class VulnRecord(Base):

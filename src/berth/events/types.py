@@ -119,6 +119,23 @@ class QuotaWarning(QuotaEvent):
     pass
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CveAllowlistExpiring(Event):
+    """An entry of the CVE allowlist in effect for `project` (its own, or the system's it reuses) expires
+    within days (berth's addition to Harbor's events: webhooks hear of it, the audit log does not)."""
+
+    project: str
+    cve_id: str
+    #: unix seconds
+    expires_at: int
+    #: "system" or "project": which list the entry is on
+    allowlist: str
+
+    @property
+    def project_name(self) -> str | None:
+        return self.project
+
+
 # --- administration: what the audit log records ----------------------------------------------------
 
 
@@ -146,5 +163,5 @@ class ResourceChanged(Event):
 #: every event class by name: how the outbox reads its rows back
 EVENT_CLASSES: dict[str, type[Event]] = {cls.__name__: cls for cls in (
     ArtifactPushed, ArtifactPulled, ArtifactDeleted, TagCreated, TagDeleted, RepositoryDeleted, QuotaExceeded,
-    QuotaWarning, ResourceChanged,
+    QuotaWarning, ResourceChanged, CveAllowlistExpiring,
 )}

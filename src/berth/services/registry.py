@@ -30,6 +30,7 @@ from berth.services.quotas import QuotaService
 from berth.services.repositories import RepositoryService
 from berth.services.robots import RobotService
 from berth.services.scanners import ScannerService
+from berth.services.scan_export import ScanExportService
 from berth.services.scans import ScanReportService
 from berth.services.schedules import ScheduleService
 from berth.services.securityhub import SecurityHubService
@@ -78,6 +79,7 @@ class Registry:
         self.audit = AuditService(db, self.configurations, SyslogForwarder())
         self.scanners = ScannerService(db, box, self.events)
         self.scans = ScanReportService(db)
+        self.scan_exports = ScanExportService(db, storage, self.jobs)
         self.system_allowlist = SystemAllowlistService(db, self.events)
         self.security_hub = SecurityHubService(db)
         # the pull policy's cached inputs: each change made here forgets what it changed

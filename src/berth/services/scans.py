@@ -53,6 +53,10 @@ class Finding:
     cvss_v3_score: float | None
     description: str
     links: tuple[str, ...]
+    #: the report's `cwe_ids`, comma-separated, and its `vendor_attributes` as JSON ("" when none):
+    #: the scan data export's "CWE Ids" and "Additional Data"
+    cwe_ids: str = ""
+    vendor_attributes: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +93,21 @@ def findings_of(report: Mapping[str, Any]) -> list[Finding]:
             severity=Severity.from_harbor(str(item.get("severity") or "")), cvss_v3_score=_cvss_v3(item),
             description=str(item.get("description") or ""),
             links=tuple(str(link) for link in item.get("links") or () if isinstance(link, str)),
+            cwe_ids=",".join(cwe for cwe in _list(item.get("cwe_ids")) if isinstance(cwe, str)),
+            vendor_attributes=_vendor_attributes(item.get("vendor_attributes")),
         ))
     return out
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _vendor_attributes(value: Any) -> str:
+    """Vendor attributes as the export shows them: JSON text, "" when the scanner gave none."""
+    if not isinstance(value, dict) or not value:
+        return ""
+    return json.dumps(value, sort_keys=True)
 
 
 def _cvss_v3(item: Mapping[str, Any]) -> float | None:
@@ -205,6 +222,7 @@ def _vulnerability_row(report_id: int, finding: Finding) -> dict[str, Any]:
         "fixed_version": finding.fixed_version, "severity": finding.severity.harbor,
         "severity_code": int(finding.severity), "cvss_v3_score": finding.cvss_v3_score,
         "description": finding.description, "links": json.dumps(list(finding.links)),
+        "cwe_ids": finding.cwe_ids, "vendor_attributes": finding.vendor_attributes,
     }
 
 

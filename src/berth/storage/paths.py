@@ -16,6 +16,10 @@ Every driver stores objects under these keys, relative to its root::
                                 file every chunk is appended to; on object stores one object per
                                 PATCH/PUT body, then
           000000000000001048576 the bytes received at offset 1048576, …
+      exports/
+        scandata_export_<execution id>.csv
+                                a scan data export's CSV (Harbor's /export/cve), written whole by its
+                                job, deleted once downloaded or after the export retention
       tmp/                      driver-private scratch space (filesystem: files before fsync+rename)
 
 Manifests are not here: their bytes live in SQL with their metadata.
@@ -32,6 +36,7 @@ from berth.references import Digest
 BLOBS = "blobs"
 UPLOADS = "uploads"
 TMP = "tmp"
+EXPORTS = "exports"
 _OFFSET_WIDTH = 21
 
 
@@ -52,6 +57,19 @@ def upload_part_path(upload_id: str, offset: int) -> str:
 def upload_part_offset(path: str) -> int:
     """The offset a part key was written at (inverse of upload_part_path)."""
     return int(path.rsplit("/", 1)[1])
+
+
+def scan_export_path(execution_id: int) -> str:
+    if execution_id < 0:
+        raise ValueError("negative execution id")
+    return f"{EXPORTS}/scandata_export_{execution_id}.csv"
+
+
+def scan_export_id(path: str) -> int | None:
+    """The execution id of a scan export key (inverse of scan_export_path), None for other keys."""
+    name = path.rsplit("/", 1)[-1]
+    number = name.removeprefix("scandata_export_").removesuffix(".csv")
+    return int(number) if name != number and number.isdigit() else None
 
 
 def canonical_upload_id(upload_id: str) -> str:

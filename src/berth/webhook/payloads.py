@@ -14,6 +14,7 @@ from berth.events.types import (
     ArtifactEvent,
     ArtifactPulled,
     ArtifactPushed,
+    CveAllowlistExpiring,
     Event,
     QuotaEvent,
     QuotaExceeded,
@@ -26,7 +27,7 @@ CLOUDEVENTS_JSON = "application/cloudevents+json"
 
 _EVENT_TYPES: dict[type[Event], str] = {
     ArtifactPushed: "PUSH_ARTIFACT", ArtifactPulled: "PULL_ARTIFACT", ArtifactDeleted: "DELETE_ARTIFACT",
-    QuotaExceeded: "QUOTA_EXCEED", QuotaWarning: "QUOTA_WARNING",
+    QuotaExceeded: "QUOTA_EXCEED", QuotaWarning: "QUOTA_WARNING", CveAllowlistExpiring: "CVE_ALLOWLIST_EXPIRING",
 }
 #: Harbor's CloudEvents `type` per event type (src/pkg/notifier/formats/cloudevents.go)
 CLOUDEVENT_TYPES = {
@@ -35,6 +36,8 @@ CLOUDEVENT_TYPES = {
     "QUOTA_WARNING": "harbor.quota.warned", "REPLICATION": "harbor.replication.status.changed",
     "SCANNING_FAILED": "harbor.scan.failed", "SCANNING_COMPLETED": "harbor.scan.completed",
     "SCANNING_STOPPED": "harbor.scan.stopped", "TAG_RETENTION": "harbor.tag_retention.finished",
+    # berth's own event, under its own prefix
+    "CVE_ALLOWLIST_EXPIRING": "berth.cve_allowlist.expiring",
 }
 
 
@@ -61,6 +64,9 @@ def resource_url(ext_host: str, repository: str, reference: str) -> str:
 def harbor_payload(event: Event, facts: RepositoryFacts, ext_host: str) -> dict[str, Any]:
     """Harbor's Default payload for an artifact or quota event (empty fields left out as Go does)."""
     event_type = event_type_of(event)
+    if isinstance(event, CveAllowlistExpiring):
+        return {"type": event_type, "occur_at": int(event.occurred_at.timestamp()), "operator": event.operator,
+                "event_data": allowlist_event_data(event, facts)}
     if event_type is None or not isinstance(event, ArtifactEvent | QuotaEvent):
         raise ValueError(f"webhooks do not notify {type(event).__name__}")
     namespace, _, name = event.repository.partition("/")
@@ -83,6 +89,15 @@ def harbor_payload(event: Event, facts: RepositoryFacts, ext_host: str) -> dict[
         data["custom_attributes"] = {"Details": event.message}
     return {"type": event_type, "occur_at": int(event.occurred_at.timestamp()), "operator": event.operator,
             "event_data": data}
+
+
+def allowlist_event_data(event: CveAllowlistExpiring, facts: RepositoryFacts) -> dict[str, Any]:
+    """berth's CVE_ALLOWLIST_EXPIRING data: the project told, and the entry (which list, which CVE, when)."""
+    return {
+        "project": {"project_id": facts.project_id, "name": event.project,
+                    "type": "public" if facts.public else "private"},
+        "cve_allowlist": {"scope": event.allowlist, "cve_id": event.cve_id, "expires_at": event.expires_at},
+    }
 
 
 def default_body(payload: dict[str, Any]) -> tuple[str, str]:

@@ -12,10 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-#: Harbor's supported event types, in Harbor's order (berth fires the artifact and quota ones so far)
+#: Harbor's supported event types, in Harbor's order (berth fires the artifact and quota ones so far),
+#: then berth's own: CVE_ALLOWLIST_EXPIRING (an allowlist entry expires within 7 days)
 EVENT_TYPES = (
     "PUSH_ARTIFACT", "PULL_ARTIFACT", "DELETE_ARTIFACT", "QUOTA_EXCEED", "QUOTA_WARNING",
     "SCANNING_FAILED", "SCANNING_STOPPED", "SCANNING_COMPLETED", "REPLICATION", "TAG_RETENTION",
+    "CVE_ALLOWLIST_EXPIRING",
 )
 HTTP, SLACK = "http", "slack"
 NOTIFY_TYPES = (HTTP, SLACK)

@@ -14,6 +14,8 @@ from berth.services.audit import PURGE_AUDIT, run_purge
 from berth.services.registry import Registry
 from berth.services.scan_export import CLEANUP, CLEANUP_CRON, export_job_kinds
 from berth.services.sweep import SWEEP, SWEEP_CRON, SWEEP_KIND
+from berth.scan.vulndb import VulnDB
+from berth.services.vulndb_update import UPDATE, update_kind
 from berth.services.webhook_dispatch import WebhookDispatcher, external_host
 from berth.webhook.delivery import webhook_job_kinds
 
@@ -22,6 +24,7 @@ def job_kinds(settings: Settings) -> dict[str, JobKind]:
     """Every kind of job this process can run: berth's own and the configured extra ones."""
     kinds: list[JobKind] = [JobKind(PURGE_AUDIT, run_purge), SWEEP_KIND, CHECK_KIND]
     kinds.extend(export_job_kinds(settings.scan_export_retention_hours * 3600))
+    kinds.append(update_kind(settings.vulndb_update_sources))
     kinds.extend(webhook_job_kinds(settings.webhook_timeout_seconds, settings.webhook_max_retries))
     kinds.extend(load_kind(spec) for spec in settings.extra_job_kinds)
     return {kind.name: kind for kind in kinds}
@@ -71,7 +74,22 @@ class Background:
             await self.registry.schedules.ensure(CLEANUP, -1, "Custom", CLEANUP_CRON, CLEANUP, {})
             await self.registry.schedules.ensure(CHECK, -1, "Custom", CHECK_CRON, CHECK, {})
             await self.registry.jobs.submit(CHECK, -1, CHECK, {}, trigger="EVENT")
+            await self._schedule_vulndb_update()
             self.scheduler.start()
+
+    async def _schedule_vulndb_update(self) -> None:
+        """The updater's schedule follows the settings: there with their cron while sources are
+        configured, gone when they are not; and a first import at once when nothing was imported."""
+        schedules, cron = self.registry.schedules, self.settings.vulndb_update_cron
+        current = await schedules.get(UPDATE, -1)
+        if current is not None and (not self.settings.vulndb_update_sources or current.cron != cron):
+            await schedules.delete(UPDATE, -1)
+            current = None
+        if current is None and self.settings.vulndb_update_sources:
+            await schedules.ensure(UPDATE, -1, "Custom", cron, UPDATE, {})
+        if self.settings.vulndb_update_sources and not (await VulnDB(self.registry.db).status()).generation:
+            # a new install does not wait for the first tick to have records
+            await self.registry.jobs.submit(UPDATE, -1, UPDATE, {}, trigger="EVENT")
 
     async def stop(self) -> None:
         if self.scheduler is not None:

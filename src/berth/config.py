@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     #: how long a scan data export's CSV is kept when nobody downloads it (Harbor: a day); a download
     #: deletes it at once
     scan_export_retention_hours: float = Field(24.0, gt=0, le=24 * 365)
+    #: connected installs: OSV exports (all.zip URLs or paths, as `berth vulndb import` takes them)
+    #: imported again on `vulndb_update_cron`; empty (the default): records come only from
+    #: `berth vulndb import` (air-gapped)
+    vulndb_update_sources: list[str] = []
+    #: Harbor's six-field cron (seconds first): daily at 03:00 UTC
+    vulndb_update_cron: str = "0 0 3 * * *"
 
     #: Prometheus metrics (Harbor's `metric: enabled, port, path`). Unauthenticated, as Harbor's exporter:
     #: they name every project, private ones too. With metric_port they are served only on that port
@@ -133,6 +139,17 @@ class Settings(BaseSettings):
         if value == "/v2" or any(value.startswith(prefix) for prefix in (*taken, "/v2/")):
             raise ValueError(f"must not be under a path berth serves ({', '.join(taken)})")
         return value.rstrip("/")
+
+    @field_validator("vulndb_update_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from berth.schedules import ScheduleInvalid, validate_cron
+
+        try:
+            validate_cron(value)
+        except ScheduleInvalid as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @classmethod
     def settings_customise_sources(

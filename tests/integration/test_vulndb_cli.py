@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import subprocess
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import BERTH, _fresh_postgres_database
+from tests.conftest import BERTH, _fresh_postgres_database, start_berth
 from tests.unit.scan.osv_fixtures import SAMPLES, SYNTHETIC
 
 
@@ -79,3 +81,23 @@ def test_import_from_a_url(served, tmp_path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"loaded {len(SAMPLES) + len(SYNTHETIC) - 1}, invalid 1,")
     assert f"source: {served}" in berth("status", *flags).stdout
+
+
+def test_configured_sources_are_imported_by_the_server(served, tmp_path) -> None:
+    """Connected installs: `vulndb_update_sources` are imported by a job of the server, at once when
+    nothing was imported yet, then on `vulndb_update_cron`."""
+    data = tmp_path / "data"
+    server = start_berth(data, {"BERTH_VULNDB_UPDATE_SOURCES": json.dumps([served])})
+    try:
+        deadline = time.monotonic() + 90
+        while "records, imported" not in (status := berth("status", "--data-dir", str(data))).stdout:
+            assert time.monotonic() < deadline, server.log_path.read_text()[-3000:]
+            time.sleep(1)
+        assert f"source: {served}" in status.stdout
+        assert status.stdout.startswith(f"{len(SAMPLES) + len(SYNTHETIC) - 1} records")
+        with server.client() as client:
+            schedules = client.get("/api/v2.0/schedules", params={"page_size": 100}).json()
+        assert {"vendor_type": "VULNDB_UPDATE", "cron": "0 0 3 * * *"}.items() <= next(
+            s for s in schedules if s["vendor_type"] == "VULNDB_UPDATE").items()
+    finally:
+        server.stop()

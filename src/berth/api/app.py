@@ -27,6 +27,7 @@ from berth.api import (
     repositories,
     robots,
     scanners,
+    scans,
     schedules,
     securityhub,
     systeminfo,
@@ -84,7 +85,7 @@ def create_api(
         ldap.router, oidc.router, artifacts.router, repositories.router, quotas.router, quotas.search_router,
         quotas.statistic_router, labels.router, jobservice.router, schedules.router, webhooks.router,
         webhooks.jobs_router, auditlogs.router, auditlogs.project_router, purge.router, icons.router,
-        scanners.router, scanners.project_router, allowlist.router, securityhub.router,
+        scanners.router, scanners.project_router, allowlist.router, securityhub.router, scans.router,
     ):
         app.include_router(router)
     return app

@@ -877,12 +877,6 @@ class ProjectScanner(_In):
     uuid: str
 
 
-class Scanner(HarborModel):
-    name: str | None = None
-    vendor: str | None = None
-    version: str | None = None
-
-
 class ScannerCapability(HarborModel):
     type: str | None = None
     consumes_mime_types: list[str] | None = None
@@ -960,3 +954,28 @@ class VulnerabilityItem(HarborModel):
     fixed_version: str | None = None
     desc: str | None = None
     links: list[str] | None = None
+
+
+class ScanType(_In):
+    scan_type: str | None = None
+
+
+class Stats(HarborModel):
+    """Harbor's Stats: a scan-all run's progress."""
+
+    total: int
+    completed: int
+    metrics: dict[str, int] | None = None
+    ongoing: bool
+    trigger: str | None = None
+
+
+class Schedule(HarborModel):
+    """Harbor's Schedule of a system job (scan all)."""
+
+    id: int | None = None
+    status: str | None = None
+    creation_time: str | None = None
+    update_time: str | None = None
+    schedule: ScheduleObj | None = None
+    parameters: dict[str, Any] | None = None

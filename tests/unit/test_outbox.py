@@ -25,6 +25,9 @@ from berth.events.types import (
     QuotaWarning,
     RepositoryDeleted,
     ResourceChanged,
+    ScanCompleted,
+    ScanFailed,
+    ScanStopped,
     TagCreated,
     TagDeleted,
 )
@@ -46,6 +49,11 @@ SAMPLES = [
     QuotaWarning(project="p", repository="p/app", message="near", occurred_at=WHEN),
     ResourceChanged(resource_type="project", operation="create", resource="p", project=None, succeeded=False,
                     description="d", occurred_at=WHEN),
+    ScanCompleted(repository="p/app", digest=DIGEST, tags=("1",), scan_type="vulnerability", occurred_at=WHEN,
+                  overview={"application/vnd.security.vulnerability.report; version=1.1": {
+                      "scan_status": "Success", "summary": {"total": 2, "summary": {"High": 2}}}}),
+    ScanFailed(repository="p/app", digest=DIGEST, occurred_at=WHEN),
+    ScanStopped(repository="p/app", digest=DIGEST, scan_type="sbom", occurred_at=WHEN),
 ]
 
 

@@ -63,7 +63,7 @@ async def get_scan_all_schedule(registry: RegistryDep, subject: SubjectDep) -> A
                             parameters=schedule.parameters or None)
 
 
-async def _set_schedule(registry: Registry, body: schemas.ScheduleIn) -> None:
+async def _set_schedule(registry: Registry, body: schemas.SystemScheduleIn) -> None:
     if body.schedule is None or not body.schedule.type:
         raise BadRequest("the schedule and its type are required")
     if body.schedule.type == "None":
@@ -74,7 +74,7 @@ async def _set_schedule(registry: Registry, body: schemas.ScheduleIn) -> None:
 
 @router.post("/system/scanAll/schedule", operation_id="createScanAllSchedule", status_code=201, tags=["scanAll"])
 async def create_scan_all_schedule(
-    registry: RegistryDep, subject: SubjectDep, schedule: Annotated[schemas.ScheduleIn, Body()],
+    registry: RegistryDep, subject: SubjectDep, schedule: Annotated[schemas.SystemScheduleIn, Body()],
 ) -> Response:
     """Type Manual scans everything now (409 while a scan-all runs); Hourly, Daily, Weekly and Custom
     store the schedule (409 when there is one: change it with PUT); None removes it."""
@@ -91,7 +91,7 @@ async def create_scan_all_schedule(
 
 @router.put("/system/scanAll/schedule", operation_id="updateScanAllSchedule", tags=["scanAll"])
 async def update_scan_all_schedule(
-    registry: RegistryDep, subject: SubjectDep, schedule: Annotated[schemas.ScheduleIn, Body()],
+    registry: RegistryDep, subject: SubjectDep, schedule: Annotated[schemas.SystemScheduleIn, Body()],
 ) -> Response:
     require_system(subject, "scan-all", "update")
     if schedule.schedule is not None and schedule.schedule.type == "Manual":

@@ -811,8 +811,9 @@ class AuditLogEventType(HarborModel):
     event_type: str
 
 
-class PurgeScheduleIn(ScheduleIn):
-    """Harbor's Schedule with its read-only fields (accepted and ignored)."""
+class SystemScheduleIn(ScheduleIn):
+    """Harbor's Schedule of a system job (audit purge, scan all), with its read-only fields (accepted
+    and ignored)."""
 
     id: Int64 | None = None
     status: str | None = None

@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import BERTH, Server, start_adapter, start_berth
 
-from .helpers import V2, tiny_alpine_image, unique, write_oci_layout
+from .helpers import V2, build_artifact, build_index, tiny_alpine_image, unique, write_oci_layout
 from .test_webhooks import FAST_JOBS, Receiver
 
 OSV_SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "scanning" / "osv"
@@ -198,6 +198,27 @@ def test_a_running_scan_is_stopped_by_its_worker_and_its_process_killed(start_se
         assert {q["job_type"]: q.get("count", 0) for q in executions}.get("IMAGE_SCAN", 0) == 0
 
 
+def test_scanning_an_index_scans_it_and_each_of_its_platforms(server, api):
+    repository = f"{create_project(api)}/multi"
+    amd64, arm64 = tiny_alpine_image(repository + "/amd64"), tiny_alpine_image(repository + "/arm64")
+    index = build_index([amd64, arm64], [("linux", "amd64"), ("linux", "arm64")])
+    with V2(server.url, auth=server.auth) as v2:
+        v2.push_image(repository, index, "both")
+    assert api.post(artifact_path(repository, "both") + "/scan").status_code == 202
+    for digest in (index.digest, amd64.digest, arm64.digest):
+        assert scan_status(api, repository, digest, "Success", "Error")["scan_status"] == "Success"
+        assert ("mariadb", CVE) in findings(api, repository, digest)
+
+
+def test_an_artifact_that_is_not_an_image_is_not_scanned(server, api):
+    repository = f"{create_project(api)}/things"
+    artifact = build_artifact(b'{"not": "an image"}')
+    with V2(server.url, auth=server.auth) as v2:
+        v2.push_image(repository, artifact, "1")
+    answer = api.post(artifact_path(repository, "1") + "/scan")
+    assert answer.status_code == 422 and answer.json()["errors"][0]["code"] == "UNPROCESSABLE_ENTITY"
+
+
 # --- scan all -------------------------------------------------------------------------------------
 
 
@@ -271,6 +292,28 @@ def test_scanning_completed_webhook_carries_the_scan_overview(server, api):
     assert payload["event_data"]["scan"] == {"scan_type": "vulnerability"}
 
 
+def test_a_scan_the_adapter_cannot_run_fails_with_scanning_failed(server, api):
+    receiver = Receiver()
+    try:
+        registered = api.post("/api/v2.0/scanners", json={"name": unique("gone"), "url": "http://127.0.0.1:1"})
+        assert registered.status_code == 201, registered.text
+        project = create_project(api)
+        uuid = registered.headers["Location"].rsplit("/", 1)[1]
+        assert api.put(f"/api/v2.0/projects/{project}/scanner", json={"uuid": uuid}).status_code == 200
+        policy = {"name": "failures", "enabled": True, "event_types": ["SCANNING_FAILED"],
+                  "targets": [{"type": "http", "address": receiver.url("/failed")}]}
+        assert api.post(f"/api/v2.0/projects/{project}/webhook/policies", json=policy).status_code == 201
+        repository = f"{project}/alpine"
+        push(server, repository)
+        assert api.post(artifact_path(repository, "3.16") + "/scan").status_code == 202
+        assert scan_status(api, repository, "3.16", "Error", "Success")["scan_status"] == "Error"
+        payload = receiver.wait("/failed", 1, timeout=60)[0].json()
+    finally:
+        receiver.close()
+    assert payload["type"] == "SCANNING_FAILED"
+    assert payload["event_data"]["resources"][0]["scan_overview"][REPORT_V11]["scan_status"] == "Error"
+
+
 # --- durability -----------------------------------------------------------------------------------
 
 
@@ -304,6 +347,26 @@ def test_a_scan_running_when_the_server_is_killed_runs_again_after_restart(start
                                  message="the task's end")
     assert (status, runs) == ("Success", 2)
     assert "re-run: the worker running it stopped renewing its lease" in log
+
+
+def test_scans_run_in_berth_worker_when_the_server_runs_no_jobs(start_server, tmp_path):
+    data_dir = tmp_path / "workers" / "data"
+    server = start_server(data_dir=data_dir, env={**FAST_JOBS, "BERTH_JOBS": "false"})
+    import_osv(data_dir)
+    log_path = data_dir.parent / "worker.log"
+    with log_path.open("wb") as log:
+        worker = subprocess.Popen([BERTH, "worker", "--data-dir", str(data_dir)], stdout=log,
+                                  stderr=subprocess.STDOUT, env={**os.environ, **FAST_JOBS})
+    try:
+        with server.client() as api:
+            repository = f"{create_project(api, auto_scan='true')}/alpine"
+            push(server, repository)
+            done = scan_status(api, repository, "3.16", "Success", "Error")
+            assert done["scan_status"] == "Success", log_path.read_text()
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+    assert "IMAGE_SCAN" in log_path.read_text()
 
 
 # --- an external adapter --------------------------------------------------------------------------

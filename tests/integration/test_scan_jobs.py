@@ -23,6 +23,7 @@ import pytest
 from tests.conftest import BERTH, Server, start_adapter, start_berth
 
 from .helpers import V2, build_artifact, build_index, tiny_alpine_image, unique, write_oci_layout
+from .test_metrics import scrape, value
 from .test_webhooks import FAST_JOBS, Receiver
 
 OSV_SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "scanning" / "osv"
@@ -43,7 +44,8 @@ def import_osv(data_dir: Path) -> None:
 def server(tmp_path_factory) -> Iterator[Server]:
     """A berth of this module's own with the OSV samples imported."""
     data_dir = tmp_path_factory.mktemp("scan-jobs") / "data"
-    berth = start_berth(data_dir, dict(FAST_JOBS), projects=())
+    env = {**FAST_JOBS, "BERTH_METRIC_ENABLED": "true", "BERTH_METRIC_REFRESH_SECONDS": "0"}
+    berth = start_berth(data_dir, env, projects=())
     import_osv(data_dir)
     yield berth
     berth.stop()
@@ -166,6 +168,8 @@ def test_manual_scan_can_be_stopped_while_pending_and_then_run(server, api):
     assert api.put("/api/v2.0/jobservice/queues/IMAGE_SCAN", json={"action": "pause"}).status_code == 200
     try:
         assert api.post(path + "/scan").status_code == 202
+        # the jobs' Prometheus metrics count scans like any job
+        assert value(scrape(f"{server.url}/metrics"), "harbor_task_queue_size", type="IMAGE_SCAN") >= 1
         stopped = api.post(path + "/scan/stop", json={"scan_type": "vulnerability"})
         assert stopped.status_code == 202, stopped.text
         assert overview(api, repository, "3.16")["scan_status"] == "Stopped"

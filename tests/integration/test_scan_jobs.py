@@ -434,6 +434,14 @@ def test_sbom_generation_stores_an_accessory_visible_as_accessory_and_referrer(s
     assert document["spdxVersion"] == "SPDX-2.3"
     assert {"mariadb", "musl", "cryptography"} <= {p["name"] for p in document["packages"]}
 
+    # generated again: the new SBOM replaces the old one, as in Harbor
+    assert api.post(path + "/scan", json={"scan_type": "sbom"}).status_code == 202
+    replaced = wait_for(lambda: (lambda a: a if a and a["digest"] != found["digest"] else None)(accessory()),
+                        message="the second SBOM")
+    accessories = api.get(path, params={"with_accessory": "true"}).json()["accessories"]
+    assert [a["digest"] for a in accessories if a["type"] == "sbom.harbor"] == [replaced["digest"]]
+    assert api.get(artifact_path(repository, found["digest"])).status_code == 404
+
 
 def test_auto_sbom_generation_makes_the_sbom_on_push(server, api):
     project = create_project(api, auto_sbom_generation="true")

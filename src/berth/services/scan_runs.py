@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +24,7 @@ import orjson
 from sqlalchemy import select
 
 from berth.artifact_types import HARBOR_SBOM
-from berth.db.models import Task, utcnow
+from berth.db.models import Manifest, Repository, Task, utcnow
 from berth.events.types import ScanCompleted, ScanEvent, ScanFailed, ScanStopped
 from berth.jobs.kinds import JobContext, JobFatal, JobKind
 from berth.mediatypes import OCI_MANIFEST
@@ -33,7 +34,7 @@ from berth.scan.envelope import ScannerInfo as ReportScanner
 from berth.scan.local import SBOM, LocalScan, scan_locally
 from berth.scan.mimes import SBOM_REPORT, SPDX_JSON
 from berth.services.blobs import parse_blob_digest
-from berth.services.errors import NotFound
+from berth.services.errors import ManifestUnknown, NotFound
 from berth.services.scan_jobs import IMAGE_SCAN, SCAN_ATTEMPTS
 from berth.services.scanners import Registration
 from berth.services.scans import REPORT_V11, SBOM_MIME_TYPE, ScannerInfo, findings_of, summarize
@@ -225,7 +226,8 @@ async def _stop_requested(registry: Registry, task_id: int) -> bool:
 
 
 async def store_sbom(registry: Registry, artifact: ArtifactRef, document: dict[str, Any]) -> str:
-    """Push `document` as Harbor's SBOM accessory of the artifact (subject: the artifact); its digest."""
+    """Push `document` as Harbor's SBOM accessory of the artifact (subject: the artifact), then delete
+    the SBOMs generated before it (Harbor keeps one); returns its digest."""
     body = orjson.dumps(document)
     config = b"{}"
     for blob in (config, body):
@@ -238,18 +240,25 @@ async def store_sbom(registry: Registry, artifact: ArtifactRef, document: dict[s
         "layers": [{"mediaType": SPDX_JSON, "digest": _sha256(body), "size": len(body),
                     "annotations": {"org.opencontainers.image.title": "sbom.spdx.json"}}],
         "subject": {"mediaType": subject.media_type, "digest": artifact.digest, "size": len(subject.content)},
-        "annotations": {"created-by": "berth", "org.opencontainers.artifact.created": _time(utcnow()),
+        "annotations": {"created-by": "berth", "org.opencontainers.artifact.created": utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                         "org.opencontainers.artifact.description": "SPDX JSON SBOM"},
     }
     content = orjson.dumps(manifest)
     digest = _sha256(content)
     await registry.manifests.put(artifact.repository, digest, content, OCI_MANIFEST)
+    async with registry.db.read() as conn:
+        older = (await conn.execute(
+            select(Manifest.digest).join(Repository, Repository.id == Manifest.repository_id)
+            .where(Repository.name == artifact.repository, Manifest.subject_digest == artifact.digest,
+                   Manifest.artifact_type == HARBOR_SBOM, Manifest.digest != digest)
+        )).scalars().all()
+    for old in older:
+        with contextlib.suppress(NotFound, ManifestUnknown):  # deleted meanwhile
+            await registry.artifacts.delete(artifact.repository, old)
     return digest
 
 
 def _sha256(data: bytes) -> str:
-    import hashlib
-
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 

@@ -35,7 +35,8 @@ ADAPTER_KEY = "external-adapter-secret"
 
 def import_osv(data_dir: Path) -> None:
     imported = subprocess.run(
-        [BERTH, "vulndb", "import", str(OSV_SAMPLES / "alpine"), str(OSV_SAMPLES / "pypi"), "--data-dir", str(data_dir)],
+        [BERTH, "vulndb", "import", str(OSV_SAMPLES / "alpine"), str(OSV_SAMPLES / "pypi"),
+         "--data-dir", str(data_dir)],
         capture_output=True, text=True, timeout=180)
     assert imported.returncode == 0, imported.stderr
 

@@ -96,13 +96,18 @@ async def artifact_body(
     )
 
 
+def _duration(report: ReportSummary) -> int:
+    if report.start_time is None or report.end_time is None:
+        return 0
+    return int((report.end_time - report.start_time).total_seconds())
+
+
 def overview_body(report: ReportSummary) -> schemas.NativeReportSummary:
     """Harbor's NativeReportSummary of a stored report (the counts once the scan succeeded)."""
     done = report.status == "Success"
-    duration = int((report.end_time - report.start_time).total_seconds()) if report.start_time and report.end_time else 0
     return schemas.NativeReportSummary(
         report_id=report.report_id, scan_status=report.status, severity=report.severity or None,
-        duration=duration, start_time=harbor_time(report.start_time) or None,
+        duration=_duration(report), start_time=harbor_time(report.start_time) or None,
         end_time=harbor_time(report.end_time) or None, complete_percent=100 if done else 0,
         summary=schemas.VulnerabilitySummary(total=report.total, fixable=report.fixable, summary=report.counts)
         if done else None,
@@ -112,10 +117,10 @@ def overview_body(report: ReportSummary) -> schemas.NativeReportSummary:
 
 def sbom_overview_body(report: ReportSummary, sbom_digest: str | None) -> schemas.SBOMOverview:
     """Harbor's SBOMOverview of a stored SBOM generation."""
-    duration = int((report.end_time - report.start_time).total_seconds()) if report.start_time and report.end_time else 0
     return schemas.SBOMOverview(
         start_time=harbor_time(report.start_time) or None, end_time=harbor_time(report.end_time) or None,
-        scan_status=report.status, sbom_digest=sbom_digest or None, report_id=report.report_id, duration=duration,
+        scan_status=report.status, sbom_digest=sbom_digest or None, report_id=report.report_id,
+        duration=_duration(report),
         scanner=schemas.Scanner(name=report.scanner.name, vendor=report.scanner.vendor, version=report.scanner.version),
     )
 

@@ -186,7 +186,9 @@ class ScanJobService:
 
     # --- stopping -----------------------------------------------------------------------------------
 
-    async def unfinished_scans(self, repository: str, digest: str, scan_type: str) -> list[tuple[int, str, dict[str, Any]]]:
+    async def unfinished_scans(
+        self, repository: str, digest: str, scan_type: str,
+    ) -> list[tuple[int, str, dict[str, Any]]]:
         """(task id, status, parameters) of the artifact's scans of `scan_type` not yet ended."""
         needle = json.dumps({"digest": digest})[1:-1]
         async with self._db.read() as conn:

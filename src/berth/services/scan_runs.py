@@ -28,7 +28,7 @@ from berth.db.models import Manifest, Repository, Task, utcnow
 from berth.events.types import ScanCompleted, ScanEvent, ScanFailed, ScanStopped
 from berth.jobs.kinds import JobContext, JobFatal, JobKind
 from berth.mediatypes import OCI_MANIFEST
-from berth.scan.client import AdapterAuth, ScannerClient, ScannerError
+from berth.scan.client import AdapterAuth, ScannerClient
 from berth.scan.envelope import ArtifactRef
 from berth.scan.envelope import ScannerInfo as ReportScanner
 from berth.scan.local import SBOM, LocalScan, scan_locally
@@ -130,15 +130,16 @@ class ArtifactScans:
                 sbom_digest = await store_sbom(registry, artifact, report)
                 report = {"sbom_digest": sbom_digest, "media_type": SPDX_JSON}
                 ctx.log(f"SBOM stored as the accessory {sbom_digest}")
+            # a report the adapter sent malformed is refused here, and the scan fails with the reason
+            await record("Success", report, scanner, ScanCompleted, sbom_digest)
         except asyncio.CancelledError:
             if await asyncio.shield(_stop_requested(registry, ctx.task_id)):
                 await asyncio.shield(record("Stopped", None, scanner, ScanStopped))
             raise
-        except (ScanFailure, ScannerError, httpx.HTTPError) as error:
+        except Exception as error:  # the adapter, the engine, a report that cannot be stored, the SBOM's push
             message = str(error) or type(error).__name__
             await record("Error", None, scanner, ScanFailed)
             raise JobFatal(message) from None
-        await record("Success", report, scanner, ScanCompleted, sbom_digest)
         found = len(report.get("vulnerabilities") or []) if scan_type != SBOM else 0
         return f"{found} vulnerabilities" if scan_type != SBOM else f"SBOM {sbom_digest}"
 
@@ -175,11 +176,12 @@ class ArtifactScans:
         async with ScannerClient(registration.url, auth, transport=transport) as client:
             scan_id = await client.submit(request)
             ctx.log(f"submitted to {registration.url}: scan {scan_id}")
+            deadline = s.timeout_seconds
             if scan_type == SBOM:
-                answer = (await client.report(scan_id, SBOM_REPORT, SPDX_JSON, deadline_seconds=s.timeout_seconds)).json()
+                answer = (await client.report(scan_id, SBOM_REPORT, SPDX_JSON, deadline_seconds=deadline)).json()
                 document = answer.get("sbom") if isinstance(answer, dict) else None
             else:
-                document = (await client.report(scan_id, REPORT_V11, deadline_seconds=s.timeout_seconds)).json()
+                document = (await client.report(scan_id, REPORT_V11, deadline_seconds=deadline)).json()
         if not isinstance(document, dict):
             raise ScanFailure("the adapter's report is not a JSON object")
         given = answer.get("scanner") if scan_type == SBOM else document.get("scanner")
@@ -240,7 +242,8 @@ async def store_sbom(registry: Registry, artifact: ArtifactRef, document: dict[s
         "layers": [{"mediaType": SPDX_JSON, "digest": _sha256(body), "size": len(body),
                     "annotations": {"org.opencontainers.image.title": "sbom.spdx.json"}}],
         "subject": {"mediaType": subject.media_type, "digest": artifact.digest, "size": len(subject.content)},
-        "annotations": {"created-by": "berth", "org.opencontainers.artifact.created": utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "annotations": {"created-by": "berth",
+                        "org.opencontainers.artifact.created": utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                         "org.opencontainers.artifact.description": "SPDX JSON SBOM"},
     }
     content = orjson.dumps(manifest)

@@ -148,6 +148,25 @@ def start_berth(
     return server
 
 
+def start_adapter(data_dir: Path, api_key: str) -> Server:
+    """`berth scanner serve` on berth's data folder and database, with a credential and 1 s polls."""
+    port = free_port()
+    env = {**os.environ, "BERTH_SCANNER_API_KEY": api_key, "BERTH_SCANNER_REFRESH_AFTER_SECONDS": "1"}
+    log_path = data_dir.parent / f"scanner-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [BERTH, "scanner", "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )
+    server = Server("scanner", port, process, data_dir, log_path)
+    try:
+        wait_http(f"{server.url}/probe/healthy", process)
+    except RuntimeError:
+        server.stop()
+        raise RuntimeError(f"the scanner adapter did not start:\n{server.log()}") from None
+    return server
+
+
 def start_peer(root: Path) -> Server:
     """The Debian docker-registry (CNCF distribution 2.8) with deletes enabled."""
     binary = shutil.which("docker-registry")

@@ -22,7 +22,7 @@ from berth.auth.sessions import SessionStore
 from berth.auth.token_service import issue_token
 from berth.auth.tokens import TokenIssuer
 from berth.auth.web import WebLogin
-from berth.background import Background, job_kinds
+from berth.background import Background, job_kinds, public_base_url
 from berth.jobs.store import SCHEDULER
 from berth.api.errors import harbor_render
 from berth.config import Settings
@@ -39,8 +39,12 @@ from berth.security.keys import TokenKeyRing
 from berth.security.passwords import generate_secret
 from berth.services.registry import Registry
 from berth.services.users import ADMIN_ID
+from berth.scan.adapter import Adapter
 
 log = structlog.get_logger("berth")
+
+#: where `berth serve` mounts the scanner adapter: Harbor's pluggable scanner API at <url>/scanner/api/v1
+SCANNER_PREFIX = "/scanner"
 
 #: a request id a client may choose (X-Request-Id): short, printable, no spaces or quotes
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+=@/-]{0,127}")
@@ -66,6 +70,8 @@ class BerthApp:
         self.traffic: Traffic | None = Traffic() if settings.metric_enabled else None
         self._metrics: MetricsExporter | None = None
         self._metrics_server: _MetricsServer | None = None
+        self._scanner: Adapter | None = None
+        self._scanner_lifespan: contextlib.AsyncExitStack | None = None
 
     async def startup(self) -> None:
         settings = self.settings
@@ -87,13 +93,35 @@ class BerthApp:
         self._housekeeping = asyncio.create_task(self._purge_uploads())
         self._key_watch = asyncio.create_task(self._reload_token_keys())
         self._pull_flush = asyncio.create_task(self._flush_pulls())
-        self.background = Background(registry, settings, run_jobs=settings.jobs)
+        await self._mount_scanner(registry)
+        self.background = Background(registry, settings, run_jobs=settings.jobs,
+                                     pull_token=self.auth.tokens.scanner_pull)
         await self.background.start()
         if self.traffic is not None:
             self._metrics = MetricsExporter(registry, settings, self.traffic, job_types)
             if settings.metric_port and settings.metric_port != settings.port:
                 self._metrics_server = _MetricsServer(self._metrics, settings.host, settings.metric_port)
                 await self._metrics_server.start()
+
+    async def _mount_scanner(self, registry: Registry) -> None:
+        """The built-in scanner adapter under /scanner (for an external Harbor as much as for berth's
+        own registration, which is made the default on first start; berth itself runs its scans
+        locally, through the job kind). Its credential is BERTH_SCANNER_API_KEY, else one made once
+        and kept sealed in the data folder (`berth scanner credential` shows it)."""
+        from berth.scan.adapter import AdapterConfig, create_adapter
+        from berth.scan.credentials import BUILTIN_CREDENTIAL_FILE, builtin_credential
+        from berth.services.scan_runs import BUILTIN_SCANNER
+
+        settings = self.settings
+        credential = (settings.scanner_api_key.get_secret_value() if settings.scanner_api_key
+                      else builtin_credential(settings.data_dir.resolve() / BUILTIN_CREDENTIAL_FILE, registry.box))
+        self._scanner = create_adapter(AdapterConfig.from_settings(settings, credential))
+        self._scanner_lifespan = contextlib.AsyncExitStack()
+        await self._scanner_lifespan.enter_async_context(self._scanner.lifespan())
+        await registry.scanners.register_builtin(
+            BUILTIN_SCANNER, public_base_url(settings) + SCANNER_PREFIX,
+            "berth's built-in scanner: OSV records imported with `berth vulndb import`",
+            auth="Bearer", credential=credential)
 
     async def _bootstrap(self, registry: Registry) -> None:
         """First start: the admin user and the public `library` project. Every start: the config file's
@@ -119,6 +147,8 @@ class BerthApp:
             await self._metrics_server.stop()
         if self.background is not None:
             await self.background.stop()
+        if self._scanner_lifespan is not None:
+            await self._scanner_lifespan.aclose()
         for task in (self._housekeeping, self._key_watch, self._pull_flush):
             if task is not None:
                 task.cancel()
@@ -231,6 +261,13 @@ class BerthApp:
             # mounted as Starlette mounts apps: root_path names the prefix, the path keeps it
             scope = {**scope, "root_path": scope.get("root_path", "") + API_PREFIX}
             await self._api(scope, receive, send)
+            return scope
+        if (path == SCANNER_PREFIX or path.startswith(SCANNER_PREFIX + "/")) and self._scanner is not None:
+            # the adapter sees its own paths (/api/v1/...), as when it runs alone
+            inner = path[len(SCANNER_PREFIX):] or "/"
+            scope = {**scope, "root_path": scope.get("root_path", "") + SCANNER_PREFIX, "path": inner,
+                     "raw_path": inner.encode()}
+            await self._scanner(scope, receive, send)
             return scope
         if self._metrics is not None and self._metrics_server is None and path.rstrip("/") == self._metrics.path:
             await self._metrics(scope, receive, send)

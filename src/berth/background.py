@@ -13,6 +13,8 @@ from berth.services.allowlist_expiry import CHECK, CHECK_CRON, CHECK_KIND
 from berth.services.audit import PURGE_AUDIT, run_purge
 from berth.services.registry import Registry
 from berth.services.scan_export import CLEANUP, CLEANUP_CRON, export_job_kinds
+from berth.services.scan_jobs import SCAN_ALL, run_scan_all
+from berth.services.scan_runs import ArtifactScans, PullToken, ScanSettings
 from berth.services.sweep import SWEEP, SWEEP_CRON, SWEEP_KIND
 from berth.scan.vulndb import VulnDB
 from berth.services.vulndb_update import UPDATE, update_kind
@@ -20,9 +22,12 @@ from berth.services.webhook_dispatch import WebhookDispatcher, external_host
 from berth.webhook.delivery import webhook_job_kinds
 
 
-def job_kinds(settings: Settings) -> dict[str, JobKind]:
-    """Every kind of job this process can run: berth's own and the configured extra ones."""
-    kinds: list[JobKind] = [JobKind(PURGE_AUDIT, run_purge), SWEEP_KIND, CHECK_KIND]
+def job_kinds(settings: Settings, pull_token: PullToken | None = None) -> dict[str, JobKind]:
+    """Every kind of job this process can run: berth's own and the configured extra ones.
+    `pull_token` signs the tokens external scanner adapters pull with (the auth layer's)."""
+    kinds: list[JobKind] = [JobKind(PURGE_AUDIT, run_purge), SWEEP_KIND, JobKind(SCAN_ALL, run_scan_all),
+                            ArtifactScans(scan_settings(settings, pull_token)).kind()]
+    kinds.append(CHECK_KIND)
     kinds.extend(export_job_kinds(settings.scan_export_retention_hours * 3600))
     kinds.append(update_kind(settings.vulndb_update_sources))
     kinds.extend(webhook_job_kinds(settings.webhook_timeout_seconds, settings.webhook_max_retries))
@@ -30,8 +35,28 @@ def job_kinds(settings: Settings) -> dict[str, JobKind]:
     return {kind.name: kind for kind in kinds}
 
 
+def public_base_url(settings: Settings) -> str:
+    """berth's own URL as others reach it: the public URL, else the address it listens on."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    scheme = "https" if settings.tls_cert else "http"
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"{scheme}://{host}:{settings.port}"
+
+
+def scan_settings(settings: Settings, pull_token: PullToken | None) -> ScanSettings:
+    """What scan jobs run with."""
+    return ScanSettings(
+        storage_driver=settings.storage_driver, storage_options=settings.effective_storage_options,
+        database_url=settings.effective_database_url, timeout_seconds=settings.scanner_timeout_seconds,
+        registry_url=public_base_url(settings), pull_token=pull_token,
+    )
+
+
 class Background:
-    def __init__(self, registry: Registry, settings: Settings, *, run_jobs: bool) -> None:
+    def __init__(
+        self, registry: Registry, settings: Settings, *, run_jobs: bool, pull_token: PullToken | None = None,
+    ) -> None:
         self.registry = registry
         self.settings = settings
         self.pool: WorkerPool | None = None
@@ -39,7 +64,7 @@ class Background:
         self.outbox: OutboxDispatcher | None = None
         if run_jobs:
             self.outbox = OutboxDispatcher(registry.db, settings.job_poll_seconds)
-            self.pool = WorkerPool(registry.jobs, job_kinds(settings), registry, PoolSettings(
+            self.pool = WorkerPool(registry.jobs, job_kinds(settings, pull_token), registry, PoolSettings(
                 concurrency=settings.workers,
                 lease_seconds=settings.job_lease_seconds,
                 poll_seconds=settings.job_poll_seconds,
@@ -62,6 +87,7 @@ class Background:
             # wake its dispatcher at once, other processes' rows are found at the next poll
             self.outbox.subscribe("audit", self.registry.audit.record_events)
             self.outbox.subscribe("webhooks", webhooks.deliver)
+            self.outbox.subscribe("scan-on-push", self.registry.scan_jobs.on_push)
             self.registry.events.wake_outbox = self.outbox.wake
             self.outbox.start()
         if self.pool is not None:

@@ -6,8 +6,10 @@ import asyncio
 
 import structlog
 
+from berth.auth.tokens import TokenIssuer
 from berth.background import Background
 from berth.config import Settings
+from berth.security.keys import TokenKeyRing
 from berth.services.registry import Registry
 
 log = structlog.get_logger("berth")
@@ -15,7 +17,8 @@ log = structlog.get_logger("berth")
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     registry = Registry.open(settings)
-    background = Background(registry, settings, run_jobs=True)
+    tokens = TokenIssuer(TokenKeyRing(settings.keys_dir))
+    background = Background(registry, settings, run_jobs=True, pull_token=tokens.scanner_pull)
     try:
         await background.start()
         await stop.wait()

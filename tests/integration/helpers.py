@@ -374,3 +374,73 @@ def assert_store_unchanged(before: StoreSnapshot, after: StoreSnapshot) -> None:
 def iter_chunks(data: bytes, size: int) -> Iterator[bytes]:
     for start in range(0, len(data), size):
         yield data[start : start + size]
+
+
+# -- a tiny Alpine image with known vulnerable packages (the OSV samples have CVE-2022-27449 for mariadb) --
+
+OS_RELEASE = b'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.16.2\nPRETTY_NAME="Alpine Linux v3.16"\n'
+APK_INSTALLED = (
+    b"P:musl\nV:1.2.3-r0\nA:x86_64\nL:MIT\no:musl\n\n"
+    b"P:mariadb\nV:10.6.7-r0\nA:x86_64\nL:GPL-2.0-only\no:mariadb\n\n"
+)
+PYTHON_METADATA = b"Metadata-Version: 2.1\nName: cryptography\nVersion: 3.2.1\nLicense: Apache-2.0 OR BSD-3-Clause\n"
+
+
+def file_layer(files: dict[str, bytes], padding: int = 0) -> tuple[bytes, str]:
+    """(gzipped tar, diff_id) of a layer holding `files`, and `padding` zero bytes in one more file
+    (cheap to build and to store, slow to read: a scan that takes a while). Streamed: the tar is
+    never whole in memory."""
+    compressed = io.BytesIO()
+    with gzip.GzipFile(fileobj=compressed, mode="wb", compresslevel=1, mtime=0) as zipped:
+        hashing = _Hashing(zipped)
+        with tarfile.open(fileobj=hashing, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime, info.mode = len(data), 1_700_000_000, 0o644
+                tar.addfile(info, io.BytesIO(data))
+            if padding:
+                info = tarfile.TarInfo("var/padding")
+                info.size, info.mtime, info.mode = padding, 1_700_000_000, 0o644
+                tar.addfile(info, _Zeros(padding))
+    return compressed.getvalue(), "sha256:" + hashing.hash.hexdigest()
+
+
+class _Hashing:
+    """A write-only file that hashes what goes through it (the layer's diff_id)."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+        self.hash = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.hash.update(data)
+        return self.target.write(data)
+
+
+class _Zeros(io.RawIOBase):
+    def __init__(self, size: int) -> None:
+        self._left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def, override]
+        count = min(len(buffer), self._left)
+        buffer[:count] = bytes(count)
+        self._left -= count
+        return count
+
+
+def tiny_alpine_image(marker: str = "", padding: int = 0) -> Image:
+    """Two layers: an Alpine base with two apk packages, then a Python package on top. A `marker`
+    makes an image of its own digest (reports are kept per digest), `padding` a slower scan."""
+    base, base_diff = file_layer({"etc/os-release": OS_RELEASE, "lib/apk/db/installed": APK_INSTALLED})
+    app, app_diff = file_layer({
+        "usr/lib/python3.10/site-packages/cryptography-3.2.1.dist-info/METADATA": PYTHON_METADATA,
+        **({"etc/hostname": marker.encode()} if marker else {}),
+    }, padding)
+    config = canonical_json({"architecture": "amd64", "os": "linux",
+                             "rootfs": {"type": "layers", "diff_ids": [base_diff, app_diff]}})
+    manifest = canonical_json({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(OCI_CONFIG, config),
+                               "layers": [descriptor(OCI_LAYER_GZIP, base), descriptor(OCI_LAYER_GZIP, app)]})
+    return Image(manifest, OCI_MANIFEST, [config, base, app])

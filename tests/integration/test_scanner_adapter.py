@@ -5,12 +5,8 @@ checked against the pluggable scanner API's v1.2 schemas. The adapter shares the
 from __future__ import annotations
 
 import asyncio
-import gzip
-import io
-import os
 import sqlite3
 import subprocess
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,10 +33,10 @@ from berth.scan.mimes import (
     VULNERABILITY_1_0,
     VULNERABILITY_1_1,
 )
-from tests.conftest import BERTH, Server, free_port, start_berth, wait_http
+from tests.conftest import BERTH, Server, free_port, start_adapter, start_berth, wait_http
 from tests.scanner_api import example, validate
 
-from .helpers import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, V2, Image, canonical_json, descriptor, sha256, unique
+from .helpers import OCI_MANIFEST, V2, canonical_json, tiny_alpine_image, unique
 
 API_KEY = "harbor-registration-secret"
 OSV_SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "scanning" / "osv"
@@ -58,21 +54,9 @@ def registry(tmp_path_factory) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def adapter(registry: Server) -> Iterator[Server]:
     """The adapter on the registry's own data folder and database, with a credential and 1 s polls."""
-    port = free_port()
-    env = {**os.environ, "BERTH_SCANNER_API_KEY": API_KEY, "BERTH_SCANNER_REFRESH_AFTER_SECONDS": "1"}
-    log_path = registry.data_dir.parent / f"scanner-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [BERTH, "scanner", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--data-dir", str(registry.data_dir)],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
-        )
-    server = Server("scanner", port, process, registry.data_dir, log_path)
-    try:
-        wait_http(f"{server.url}/probe/healthy", process)
-        yield server
-    finally:
-        server.stop()
+    server = start_adapter(registry.data_dir, API_KEY)
+    yield server
+    server.stop()
 
 
 def harbor(adapter: Server, **kwargs: Any) -> ScannerClient:
@@ -249,38 +233,6 @@ def _database_dump(path: Path) -> str:
 
 
 # -- the full scan ------------------------------------------------------------------------------------------
-
-OS_RELEASE = b'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.16.2\nPRETTY_NAME="Alpine Linux v3.16"\n'
-APK_INSTALLED = (
-    b"P:musl\nV:1.2.3-r0\nA:x86_64\nL:MIT\no:musl\n\n"
-    b"P:mariadb\nV:10.6.7-r0\nA:x86_64\nL:GPL-2.0-only\no:mariadb\n\n"
-)
-PYTHON_METADATA = b"Metadata-Version: 2.1\nName: cryptography\nVersion: 3.2.1\nLicense: Apache-2.0 OR BSD-3-Clause\n"
-
-
-def _layer(files: dict[str, bytes]) -> tuple[bytes, str]:
-    """(gzipped tar, diff_id) of a layer holding `files`."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(data), 1_700_000_000, 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(raw.getvalue(), mtime=0), sha256(raw.getvalue())
-
-
-def tiny_alpine_image() -> Image:
-    """Two layers: an Alpine base with two apk packages, then a Python package on top."""
-    base, base_diff = _layer({"etc/os-release": OS_RELEASE, "lib/apk/db/installed": APK_INSTALLED})
-    app, app_diff = _layer({
-        "usr/lib/python3.10/site-packages/cryptography-3.2.1.dist-info/METADATA": PYTHON_METADATA,
-    })
-    config = canonical_json({"architecture": "amd64", "os": "linux",
-                             "rootfs": {"type": "layers", "diff_ids": [base_diff, app_diff]}})
-    manifest = canonical_json({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(OCI_CONFIG, config),
-                               "layers": [descriptor(OCI_LAYER_GZIP, base), descriptor(OCI_LAYER_GZIP, app)]})
-    return Image(manifest, OCI_MANIFEST, [config, base, app])
-
 
 def test_image_pushed_to_berth_is_scanned_over_the_registry_api(adapter, registry):
     repository = f"artifacts/{unique('alpine')}"

@@ -26,6 +26,9 @@ from berth.events.types import (
     QuotaWarning,
     RepositoryDeleted,
     ResourceChanged,
+    ScanCompleted,
+    ScanFailed,
+    ScanStopped,
     TagCreated,
     TagDeleted,
 )
@@ -48,6 +51,11 @@ SAMPLES = [
     ResourceChanged(resource_type="project", operation="create", resource="p", project=None, succeeded=False,
                     description="d", occurred_at=WHEN),
     CveAllowlistExpiring(project="p", cve_id="CVE-1", expires_at=1_800_000_000, allowlist="system", occurred_at=WHEN),
+    ScanCompleted(repository="p/app", digest=DIGEST, tags=("1",), scan_type="vulnerability", occurred_at=WHEN,
+                  overview={"application/vnd.security.vulnerability.report; version=1.1": {
+                      "scan_status": "Success", "summary": {"total": 2, "summary": {"High": 2}}}}),
+    ScanFailed(repository="p/app", digest=DIGEST, occurred_at=WHEN),
+    ScanStopped(repository="p/app", digest=DIGEST, scan_type="sbom", occurred_at=WHEN),
 ]
 
 

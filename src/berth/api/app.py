@@ -28,6 +28,7 @@ from berth.api import (
     robots,
     scanexport,
     scanners,
+    scans,
     schedules,
     securityhub,
     systeminfo,
@@ -85,7 +86,7 @@ def create_api(
         ldap.router, oidc.router, artifacts.router, repositories.router, quotas.router, quotas.search_router,
         quotas.statistic_router, labels.router, jobservice.router, schedules.router, webhooks.router,
         webhooks.jobs_router, auditlogs.router, auditlogs.project_router, purge.router, icons.router,
-        scanners.router, scanners.project_router, allowlist.router, securityhub.router, scanexport.router,
+        scanners.router, scanners.project_router, allowlist.router, securityhub.router, scans.router, scanexport.router,
     ):
         app.include_router(router)
     return app

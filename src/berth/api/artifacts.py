@@ -20,7 +20,7 @@ from berth.icons import icon_of_accessory, icon_of_type
 from berth.services.artifacts import ArtifactRecord, ArtifactService, TagRecord
 from berth.security.roles import Permission
 from berth.services.labels import LabelRecord
-from berth.services.scans import VULNERABILITY_MIME_TYPES, ReportSummary
+from berth.services.scans import SBOM_MIME_TYPE, VULNERABILITY_MIME_TYPES, ReportSummary
 from berth.services.errors import BadRequest
 from berth.services.registry import Registry
 
@@ -64,7 +64,7 @@ OptionsDep = Annotated[Options, Depends(options)]
 
 async def artifact_body(
     registry: Registry, artifact: ArtifactRecord, options: Options, labels: list[LabelRecord] | None = None,
-    reports: list[ReportSummary] | None = None,
+    reports: list[ReportSummary] | None = None, sbom: schemas.SBOMOverview | None = None,
 ) -> schemas.Artifact:
     return schemas.Artifact(
         id=artifact.id, type=artifact.type, media_type=artifact.media_type,
@@ -82,7 +82,8 @@ async def artifact_body(
         ] or None,
         tags=[_tag(tag) for tag in artifact.tags] if options.with_tag else None,
         labels=[label_body(label) for label in labels or []] if options.with_label else None,
-        scan_overview={r.mime_type: overview_body(r) for r in reports or []} or None,
+        scan_overview={r.mime_type: overview_body(r) for r in reports or [] if r.mime_type != SBOM_MIME_TYPE} or None,
+        sbom_overview=sbom,
         addition_links=_addition_links(artifact) or None,
         accessories=[
             schemas.Accessory(id=a.id, artifact_id=a.artifact_id, subject_artifact_id=a.subject_artifact_id,
@@ -95,16 +96,31 @@ async def artifact_body(
     )
 
 
+def _duration(report: ReportSummary) -> int:
+    if report.start_time is None or report.end_time is None:
+        return 0
+    return int((report.end_time - report.start_time).total_seconds())
+
+
 def overview_body(report: ReportSummary) -> schemas.NativeReportSummary:
     """Harbor's NativeReportSummary of a stored report (the counts once the scan succeeded)."""
     done = report.status == "Success"
-    duration = int((report.end_time - report.start_time).total_seconds()) if report.start_time and report.end_time else 0
     return schemas.NativeReportSummary(
         report_id=report.report_id, scan_status=report.status, severity=report.severity or None,
-        duration=duration, start_time=harbor_time(report.start_time) or None,
+        duration=_duration(report), start_time=harbor_time(report.start_time) or None,
         end_time=harbor_time(report.end_time) or None, complete_percent=100 if done else 0,
         summary=schemas.VulnerabilitySummary(total=report.total, fixable=report.fixable, summary=report.counts)
         if done else None,
+        scanner=schemas.Scanner(name=report.scanner.name, vendor=report.scanner.vendor, version=report.scanner.version),
+    )
+
+
+def sbom_overview_body(report: ReportSummary, sbom_digest: str | None) -> schemas.SBOMOverview:
+    """Harbor's SBOMOverview of a stored SBOM generation."""
+    return schemas.SBOMOverview(
+        start_time=harbor_time(report.start_time) or None, end_time=harbor_time(report.end_time) or None,
+        scan_status=report.status, sbom_digest=sbom_digest or None, report_id=report.report_id,
+        duration=_duration(report),
         scanner=schemas.Scanner(name=report.scanner.name, vendor=report.scanner.vendor, version=report.scanner.version),
     )
 
@@ -146,7 +162,9 @@ async def list_artifacts(
     paging.headers(request, response, total)
     labels = await registry.labels.of_artifacts([a.id for a in found]) if options.with_label else {}
     reports = await _overviews(registry, subject, request, found, options)
-    return [await artifact_body(registry, a, options, labels.get(a.id), reports.get(a.digest)) for a in found]
+    sboms = await _sbom_overviews(registry, subject, found, options)
+    return [await artifact_body(registry, a, options, labels.get(a.id), reports.get(a.digest), sboms.get(a.digest))
+            for a in found]
 
 
 async def _overviews(
@@ -163,6 +181,27 @@ async def _overviews(
     return await scan_reports(registry, project_id, [a.digest for a in artifacts], mime_types)
 
 
+async def _sbom_overviews(
+    registry: Registry, subject: Subject, artifacts: list[ArtifactRecord], options: Options,
+) -> dict[str, schemas.SBOMOverview]:
+    """SBOM overviews when asked for and the caller may read scans: the state of the last SBOM
+    generation by the project's scanner, with the digest of the accessory it stored."""
+    if not options.with_sbom_overview or not artifacts:
+        return {}
+    project = await registry.projects.ref(artifacts[0].repository_name.partition("/")[0])
+    if project is None or not is_allowed(subject, Permission("scan", "read"), project):
+        return {}
+    found = await scan_reports(registry, artifacts[0].project_id, [a.digest for a in artifacts], [SBOM_MIME_TYPE])
+    registration = await registry.scanners.of_project(project.id)
+    out = {}
+    for digest, reports in found.items():
+        for report in reports:
+            stored = await registry.scans.report(digest, registration.uuid, [SBOM_MIME_TYPE]) if registration else None
+            sbom_digest = stored[1].get("sbom_digest") if stored and isinstance(stored[1], dict) else None
+            out[digest] = sbom_overview_body(report, sbom_digest)
+    return out
+
+
 @router.get(_ARTIFACTS + "/{reference}", operation_id="getArtifact", response_model=schemas.Artifact,
             response_model_exclude_none=True, response_model_by_alias=True)
 async def get_artifact(
@@ -175,7 +214,9 @@ async def get_artifact(
     artifact = await registry.artifacts.get(name, reference)
     labels = await registry.labels.of_artifacts([artifact.id]) if options.with_label else {}
     reports = await _overviews(registry, subject, request, [artifact], options)
-    return await artifact_body(registry, artifact, options, labels.get(artifact.id), reports.get(artifact.digest))
+    sboms = await _sbom_overviews(registry, subject, [artifact], options)
+    return await artifact_body(registry, artifact, options, labels.get(artifact.id), reports.get(artifact.digest),
+                               sboms.get(artifact.digest))
 
 
 @router.delete(_ARTIFACTS + "/{reference}", operation_id="deleteArtifact")

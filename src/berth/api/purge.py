@@ -64,7 +64,7 @@ async def get_purge_schedule(registry: RegistryDep, subject: SubjectDep) -> Any:
     )
 
 
-async def _kick(registry: Registry, body: schemas.PurgeScheduleIn) -> int:
+async def _kick(registry: Registry, body: schemas.SystemScheduleIn) -> int:
     """Validate as Harbor does, then run now (Manual), drop the schedule (None), store it, or, for
     an empty type, change nothing (Harbor's kick has no case for it)."""
     if body.schedule is None:
@@ -89,7 +89,7 @@ async def _kick(registry: Registry, body: schemas.PurgeScheduleIn) -> int:
 
 @router.post("/system/purgeaudit/schedule", operation_id="createPurgeSchedule", status_code=201)
 async def create_purge_schedule(
-    request: Request, registry: RegistryDep, subject: SubjectDep, schedule: Annotated[schemas.PurgeScheduleIn, Body()],
+    request: Request, registry: RegistryDep, subject: SubjectDep, schedule: Annotated[schemas.SystemScheduleIn, Body()],
 ) -> Response:
     """Type Manual runs a purge now (Location names it); Hourly, Daily, Weekly and Custom store the
     schedule; None removes it."""
@@ -101,7 +101,7 @@ async def create_purge_schedule(
 
 @router.put("/system/purgeaudit/schedule", operation_id="updatePurgeSchedule")
 async def update_purge_schedule(
-    registry: RegistryDep, subject: SubjectDep, schedule: Annotated[schemas.PurgeScheduleIn, Body()],
+    registry: RegistryDep, subject: SubjectDep, schedule: Annotated[schemas.SystemScheduleIn, Body()],
 ) -> Response:
     require_system(subject, "purge-audit", "update")
     await _kick(registry, schedule)

@@ -811,8 +811,9 @@ class AuditLogEventType(HarborModel):
     event_type: str
 
 
-class PurgeScheduleIn(ScheduleIn):
-    """Harbor's Schedule with its read-only fields (accepted and ignored)."""
+class SystemScheduleIn(ScheduleIn):
+    """Harbor's Schedule of a system job (audit purge, scan all), with its read-only fields (accepted
+    and ignored)."""
 
     id: Int64 | None = None
     status: str | None = None
@@ -875,12 +876,6 @@ class IsDefault(_In):
 
 class ProjectScanner(_In):
     uuid: str
-
-
-class Scanner(HarborModel):
-    name: str | None = None
-    vendor: str | None = None
-    version: str | None = None
 
 
 class ScannerCapability(HarborModel):
@@ -996,3 +991,28 @@ class ScanDataExportExecution(HarborModel):
 
 class ScanDataExportExecutionList(HarborModel):
     items: list[ScanDataExportExecution] | None = None
+
+
+class ScanType(_In):
+    scan_type: str | None = None
+
+
+class Stats(HarborModel):
+    """Harbor's Stats: a scan-all run's progress."""
+
+    total: int
+    completed: int
+    metrics: dict[str, int] | None = None
+    ongoing: bool
+    trigger: str | None = None
+
+
+class Schedule(HarborModel):
+    """Harbor's Schedule of a system job (scan all)."""
+
+    id: int | None = None
+    status: str | None = None
+    creation_time: str | None = None
+    update_time: str | None = None
+    schedule: ScheduleObj | None = None
+    parameters: dict[str, Any] | None = None

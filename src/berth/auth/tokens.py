@@ -96,6 +96,12 @@ class TokenIssuer:
         key = self.keys.signing
         return jwt.encode(claims, key.private, algorithm="RS256", headers={"kid": key.kid}), float(now)
 
+    def scanner_pull(self, repository: str, expires_in: int) -> str:
+        """What Harbor's scan job hands an adapter: a token to pull one repository, with the
+        `scanner-pull` action that lets it past the vulnerability pull policy."""
+        access = [{"type": "repository", "name": repository, "actions": ["pull", "scanner-pull"]}]
+        return self.issue("scanner", access, expires_in)[0]
+
     def verify(self, token: str) -> VerifiedToken:
         cached = self._verified.get(token)
         now = time.time()

@@ -310,21 +310,12 @@ def scanner_serve(
 
     configure_logging(settings.log_level, settings.log_format)
     prepare(settings)
-    from datetime import timedelta
-
     import uvicorn
 
     from berth.scan.adapter import AdapterConfig, create_adapter
 
-    adapter = create_adapter(AdapterConfig(
-        database_url=settings.effective_database_url,
-        credential=settings.scanner_api_key.get_secret_value() if settings.scanner_api_key else None,
-        workers=settings.scanner_workers,
-        timeout_seconds=settings.scanner_timeout_seconds,
-        report_ttl=timedelta(seconds=settings.scanner_report_ttl_seconds),
-        refresh_after_seconds=settings.scanner_refresh_after_seconds,
-        registry_hosts=frozenset(host.lower() for host in settings.scanner_registry_hosts),
-    ))
+    adapter = create_adapter(AdapterConfig.from_settings(
+        settings, settings.scanner_api_key.get_secret_value() if settings.scanner_api_key else None))
     scheme = "https" if settings.tls_cert else "http"
     typer.echo(
         f"berth {__version__} scanner adapter on {scheme}://{settings.host}:{settings.scanner_port}/api/v1 "
@@ -340,6 +331,28 @@ def scanner_serve(
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
         timeout_graceful_shutdown=int(settings.shutdown_timeout),
     )).run()
+
+
+@scanner_app.command("credential")
+def scanner_credential(
+    data_dir: Annotated[Optional[Path], typer.Option(help="berth's data folder. [default: ./data]",
+                                                     show_default=False)] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Print the credential of the scanner adapter `berth serve` mounts at <public url>/scanner, for
+    registering it in a Harbor (auth Bearer, Basic or X-ScannerAdapter-API-Key). It is
+    BERTH_SCANNER_API_KEY when set, else the one berth made at its first start, kept sealed in the
+    data folder with the secret key."""
+    settings = load_settings(config, data_dir=data_dir)
+    if settings.scanner_api_key is not None:
+        typer.echo(settings.scanner_api_key.get_secret_value())
+        return
+    from berth.scan.credentials import BUILTIN_CREDENTIAL_FILE, builtin_credential
+    from berth.security.keys import SecretBox
+
+    secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    box = SecretBox.from_file(settings.data_dir.resolve() / "secret.key", secret_key)
+    typer.echo(builtin_credential(settings.data_dir.resolve() / BUILTIN_CREDENTIAL_FILE, box))
 
 
 @app.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from berth.db.models import utcnow
 from berth.events.actor import current_actor
@@ -63,6 +64,30 @@ class ArtifactPulled(ArtifactEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ArtifactDeleted(ArtifactEvent):
     """A manifest was deleted, with every tag on it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanEvent(ArtifactEvent):
+    """A scan of an artifact ended; `overview` is Harbor's scan overview (or SBOM overview) of it,
+    keyed by report MIME type, as the webhook payload carries it."""
+
+    scan_type: str = "vulnerability"
+    overview: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanCompleted(ScanEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanFailed(ScanEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanStopped(ScanEvent):
+    pass
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,5 +188,5 @@ class ResourceChanged(Event):
 #: every event class by name: how the outbox reads its rows back
 EVENT_CLASSES: dict[str, type[Event]] = {cls.__name__: cls for cls in (
     ArtifactPushed, ArtifactPulled, ArtifactDeleted, TagCreated, TagDeleted, RepositoryDeleted, QuotaExceeded,
-    QuotaWarning, ResourceChanged, CveAllowlistExpiring,
+    QuotaWarning, ResourceChanged, ScanCompleted, ScanFailed, ScanStopped, CveAllowlistExpiring,
 )}

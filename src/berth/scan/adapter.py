@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from berth.config import Settings
 from berth.db.session import Database
 from berth.faults import log_failure
 from berth.scan import engine
@@ -59,8 +60,18 @@ class AdapterConfig:
     registry_hosts: frozenset[str] = frozenset()
     scanner: ScannerInfo = field(default_factory=ScannerInfo)
 
+    @classmethod
+    def from_settings(cls, settings: Settings, credential: str | None) -> AdapterConfig:
+        return cls(
+            database_url=settings.effective_database_url, credential=credential, workers=settings.scanner_workers,
+            timeout_seconds=settings.scanner_timeout_seconds,
+            report_ttl=timedelta(seconds=settings.scanner_report_ttl_seconds),
+            refresh_after_seconds=settings.scanner_refresh_after_seconds,
+            registry_hosts=frozenset(host.lower() for host in settings.scanner_registry_hosts),
+        )
 
-def create_adapter(config: AdapterConfig) -> ASGIApp:
+
+def create_adapter(config: AdapterConfig) -> Adapter:
     adapter = _Adapter(config)
     app = Starlette(
         routes=[
@@ -74,7 +85,7 @@ def create_adapter(config: AdapterConfig) -> ASGIApp:
                             405: _not_allowed},
         lifespan=adapter.lifespan,
     )
-    return _Guarded(app, config.credential)
+    return Adapter(app, config.credential)
 
 
 class _Adapter:
@@ -235,13 +246,17 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
     return response
 
 
-class _Guarded:
-    """Around the routes: the credential check on /api/v1, and one access line per request
-    (method, path, status: never a header, so never a credential)."""
+class Adapter:
+    """The adapter app: around the routes, the credential check on /api/v1, and one access line per
+    request (method, path, status: never a header, so never a credential). Mounted in another app,
+    its `lifespan()` is entered by that app's start-up."""
 
-    def __init__(self, app: ASGIApp, credential: str | None) -> None:
+    def __init__(self, app: Starlette, credential: str | None) -> None:
         self.app = app
         self.credential = credential
+
+    def lifespan(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.app.router.lifespan_context(self.app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import signal
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,13 +16,12 @@ import structlog
 
 from berth.faults import log_failure
 from berth.scan.envelope import ArtifactRef, ScannerInfo
+from berth.scan.process import run_in_process
 from berth.scan.mimes import SBOM_REPORT, VULNERABILITY_REPORTS, Wanted
 from berth.scan.request import ScanRequest
 from berth.scan.scans import ScanStore
 
 log = structlog.get_logger("berth.scanner")
-#: spawn, not fork: the adapter's process has an event loop and threads a forked child must not inherit
-_CONTEXT = multiprocessing.get_context("spawn")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,29 +88,7 @@ class ScanRunner:
                 log_failure(log, "scan could not be recorded", exc, scan_id=scan_id)
 
     async def _in_process(self, job: ScanJob) -> tuple[str, Any]:
-        reader, writer = _CONTEXT.Pipe(duplex=False)
-        process = _CONTEXT.Process(target=run_scan_process, args=(writer, job), daemon=True)
-        process.start()
-        writer.close()  # the child holds the only write end: its death is an end of file here
-        loop = asyncio.get_running_loop()
-        readable = asyncio.Event()
-        loop.add_reader(reader.fileno(), readable.set)
-        try:
-            try:
-                await asyncio.wait_for(readable.wait(), self.timeout)
-            except TimeoutError:
-                return "error", f"the scan did not finish within {self.timeout:g} s"
-            try:
-                return await asyncio.to_thread(reader.recv)
-            except EOFError:
-                await asyncio.to_thread(process.join, 5)
-                return "error", f"the scan process ended unexpectedly (exit code {process.exitcode})"
-        finally:
-            loop.remove_reader(reader.fileno())
-            reader.close()
-            if process.is_alive():
-                process.kill()
-            await asyncio.to_thread(process.join, 5)
+        return await run_in_process(run_scan_process, job, self.timeout)
 
 
 def run_scan_process(pipe: Connection, job: ScanJob) -> None:

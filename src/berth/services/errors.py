@@ -115,5 +115,11 @@ class PreconditionFailed(ServiceError):
     status, code = 412, "PRECONDITION"
 
 
+class Unprocessable(ServiceError):
+    """The request is well formed but names something it cannot apply to (an artifact that is not an image, for a scan)."""
+
+    status, code = 422, "UNPROCESSABLE_ENTITY"
+
+
 class TooManyRequests(ServiceError):
     status, code = 429, "TOO_MANY_REQUEST"

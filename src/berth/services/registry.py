@@ -31,6 +31,7 @@ from berth.services.repositories import RepositoryService
 from berth.services.robots import RobotService
 from berth.services.scanners import ScannerService
 from berth.services.scan_export import ScanExportService
+from berth.services.scan_jobs import ScanJobService
 from berth.services.scans import ScanReportService
 from berth.services.schedules import ScheduleService
 from berth.services.securityhub import SecurityHubService
@@ -78,8 +79,9 @@ class Registry:
         self.webhooks = WebhookService(db, box)
         self.audit = AuditService(db, self.configurations, SyslogForwarder())
         self.scanners = ScannerService(db, box, self.events)
-        self.scans = ScanReportService(db)
+        self.scans = ScanReportService(db, self.events)
         self.scan_exports = ScanExportService(db, storage, self.jobs)
+        self.scan_jobs = ScanJobService(db, self.jobs)
         self.system_allowlist = SystemAllowlistService(db, self.events)
         self.security_hub = SecurityHubService(db)
         # the pull policy's cached inputs: each change made here forgets what it changed

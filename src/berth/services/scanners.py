@@ -170,27 +170,38 @@ class ScannerService:
             await self._audit(conn, "create", data.name)
         return await self.get(values["uuid"])
 
-    async def register_builtin(self, name: str, url: str, description: str = "") -> Registration:
+    async def register_builtin(
+        self, name: str, url: str, description: str = "", *, auth: str = "", credential: str = "",
+    ) -> Registration:
         """Register berth's own adapter at start, once: immutable through the API, the default while no
-        other is; a later start with another URL moves it (idempotent, safe for nodes starting together)."""
+        other is; a later start with another URL or credential moves it (idempotent, safe for nodes
+        starting together). `credential` is what berth's mounted adapter expects, sealed here."""
         now = utcnow()
         async with self._db.write() as conn:
             row = (await conn.execute(select(ScannerRegistration).where(ScannerRegistration.name == name))).first()
             if row is None:
                 has_default = await conn.scalar(select(ScannerRegistration.id).where(ScannerRegistration.is_default))
                 await conn.execute(self._db.insert(ScannerRegistration).values(
-                    uuid=str(uuids.uuid4()), name=name, description=description, url=url, auth="",
-                    access_credential="", skip_cert_verify=False, use_internal_addr=True, immutable=True,
-                    disabled=False, is_default=has_default is None, created_at=now, updated_at=now,
+                    uuid=str(uuids.uuid4()), name=name, description=description, url=url, auth=auth,
+                    access_credential=self._seal(auth, credential), skip_cert_verify=False, use_internal_addr=True,
+                    immutable=True, disabled=False, is_default=has_default is None, created_at=now, updated_at=now,
                 ).on_conflict_do_nothing())
                 after_commit(conn, self._changed)
-            elif row.url != url or row.description != description:
+            elif (row.url, row.description, row.auth) != (url, description, auth) or \
+                    self._opened(row.access_credential) != credential:
                 await conn.execute(update(ScannerRegistration).where(ScannerRegistration.id == row.id).values(
-                    url=url, description=description, updated_at=now))
+                    url=url, description=description, auth=auth, access_credential=self._seal(auth, credential),
+                    updated_at=now))
                 after_commit(conn, self._changed)
         async with self._db.read() as conn:
             return _record((await conn.execute(
                 select(ScannerRegistration).where(ScannerRegistration.name == name))).one())
+
+    def _opened(self, sealed: str) -> str:
+        try:
+            return self._box.open(sealed) if sealed else ""
+        except ValueError:  # sealed under another key: it is replaced
+            return ""
 
     async def update(self, uuid: str, data: RegistrationInput) -> Registration:
         self._check(data)

@@ -19,6 +19,8 @@ from sqlalchemy import delete, insert, select, update
 
 from berth.db.models import ScanReport, ScanVulnerability, utcnow
 from berth.db.session import Database, after_commit
+from berth.events.bus import EventBus
+from berth.events.types import Event
 from berth.scan.model import Severity
 from berth.services.errors import BadRequest
 
@@ -26,6 +28,8 @@ from berth.services.errors import BadRequest
 REPORT_V11 = "application/vnd.security.vulnerability.report; version=1.1"
 REPORT_V10 = "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0"
 VULNERABILITY_MIME_TYPES = (REPORT_V11, REPORT_V10)
+#: the state of an SBOM generation is kept as a report of this MIME type, its JSON naming the accessory
+SBOM_MIME_TYPE = "application/vnd.security.sbom.report+json; version=1.0"
 #: Harbor's scan statuses
 STATUSES = ("Pending", "Running", "Success", "Error", "Stopped")
 _COUNT_COLUMNS = {
@@ -134,8 +138,9 @@ def summarize(findings: Sequence[Finding]) -> dict[str, Any]:
 
 
 class ScanReportService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, events: EventBus | None = None) -> None:
         self._db = db
+        self._events = events
         #: called with an artifact digest after its reports changed (the pull policy forgets it)
         self.changed_hooks: list[Callable[[str], None]] = []
 
@@ -143,13 +148,15 @@ class ScanReportService:
         self, *, digest: str, registration_uuid: str, mime_type: str, status: str,
         report: Mapping[str, Any] | None = None, scanner: ScannerInfo | None = None,
         start_time: datetime | None = None, end_time: datetime | None = None, job_id: str = "",
+        event: Callable[[str], Event] | None = None,
     ) -> str:
         """Store the state of a scan of `digest` by a scanner for one report MIME type, replacing the
         previous one: Pending or Running as it starts, Success with the report, Error or Stopped.
-        Returns the report id (a new one when the previous report was finished)."""
+        Returns the report id (a new one when the previous report was finished). `event`, given the
+        report id, makes the event recorded in the same transaction (a scan that ended)."""
         if status not in STATUSES:
             raise BadRequest(f"unknown scan status {status}")
-        if mime_type not in VULNERABILITY_MIME_TYPES:
+        if mime_type not in (*VULNERABILITY_MIME_TYPES, SBOM_MIME_TYPE):
             raise BadRequest(f"unsupported report MIME type {mime_type}")
         findings = findings_of(report) if report is not None else []
         scanner = scanner or ScannerInfo()
@@ -181,6 +188,8 @@ class ScanReportService:
                 row_id = row.id
             if findings:
                 await conn.execute(insert(ScanVulnerability), [_vulnerability_row(row_id, f) for f in findings])
+            if event is not None and self._events is not None:
+                await self._events.record(conn, event(report_id))
             after_commit(conn, lambda: self._changed(digest))
         return report_id
 

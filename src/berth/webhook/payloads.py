@@ -19,6 +19,10 @@ from berth.events.types import (
     QuotaEvent,
     QuotaExceeded,
     QuotaWarning,
+    ScanCompleted,
+    ScanEvent,
+    ScanFailed,
+    ScanStopped,
 )
 from berth.webhook.policy import CLOUDEVENTS_FORMAT, SLACK
 
@@ -28,7 +32,10 @@ CLOUDEVENTS_JSON = "application/cloudevents+json"
 _EVENT_TYPES: dict[type[Event], str] = {
     ArtifactPushed: "PUSH_ARTIFACT", ArtifactPulled: "PULL_ARTIFACT", ArtifactDeleted: "DELETE_ARTIFACT",
     QuotaExceeded: "QUOTA_EXCEED", QuotaWarning: "QUOTA_WARNING", CveAllowlistExpiring: "CVE_ALLOWLIST_EXPIRING",
+    ScanCompleted: "SCANNING_COMPLETED", ScanFailed: "SCANNING_FAILED", ScanStopped: "SCANNING_STOPPED",
 }
+#: Harbor's scan type names the resource's overview key after (src/controller/event/handler/webhook/scan)
+_SBOM = "sbom"
 #: Harbor's CloudEvents `type` per event type (src/pkg/notifier/formats/cloudevents.go)
 CLOUDEVENT_TYPES = {
     "DELETE_ARTIFACT": "harbor.artifact.deleted", "PULL_ARTIFACT": "harbor.artifact.pulled",
@@ -79,9 +86,15 @@ def harbor_payload(event: Event, facts: RepositoryFacts, ext_host: str) -> dict[
     if isinstance(event, ArtifactEvent):
         # the first tag names the artifact; without tags, its digest does
         reference = event.tags[0] if event.tags else event.digest
-        data["resources"] = [_omit_empty({"digest": event.digest, "tag": reference,
-                                          "resource_url": resource_url(ext_host, event.repository, reference)})]
+        resource = _omit_empty({"digest": event.digest, "tag": reference,
+                                "resource_url": resource_url(ext_host, event.repository, reference)})
+        if isinstance(event, ScanEvent):
+            # scan events carry the overview of the scan that ended, and which kind of scan it was
+            resource["sbom_overview" if event.scan_type == _SBOM else "scan_overview"] = event.overview
+        data["resources"] = [resource]
         data["repository"] = repository
+        if isinstance(event, ScanEvent):
+            data["scan"] = {"scan_type": event.scan_type}
     else:
         if event.digest:
             data["resources"] = [{"digest": event.digest}]

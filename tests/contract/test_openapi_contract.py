@@ -21,7 +21,10 @@ EXTRA_FIELDS: dict[str, str] = {
     "ConfigurationsResponse.pull_audit_log_disable": "a Harbor item (PULL_AUDIT_LOG_DISABLE) its swagger omits",
 }
 #: operations berth serves that Harbor's swagger does not have, as operationId: why
-BERTH_ONLY_OPERATIONS: dict[str, str] = {}
+BERTH_ONLY_OPERATIONS: dict[str, str] = {
+    "getTrustPolicy": "content trust by signature verification: Harbor checks only that a signature exists",
+    "updateTrustPolicy": "content trust by signature verification: Harbor checks only that a signature exists",
+}
 
 Schema = dict[str, Any]
 

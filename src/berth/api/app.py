@@ -32,6 +32,7 @@ from berth.api import (
     schedules,
     securityhub,
     systeminfo,
+    trust,
     usergroups,
     users,
     webhooks,
@@ -87,6 +88,7 @@ def create_api(
         quotas.statistic_router, labels.router, jobservice.router, schedules.router, webhooks.router,
         webhooks.jobs_router, auditlogs.router, auditlogs.project_router, purge.router, icons.router,
         scanners.router, scanners.project_router, allowlist.router, securityhub.router, scans.router, scanexport.router,
+        trust.router,
     ):
         app.include_router(router)
     return app

@@ -752,3 +752,35 @@ class ScannerReport(Base):
     media_type: Mapped[str] = mapped_column(MEDIA_TYPE, primary_key=True)
     sbom_media_type: Mapped[str] = mapped_column(String(64), primary_key=True, default="")
     body: Mapped[str] = mapped_column(Text)
+
+
+class TrustPolicyRow(Base):
+    """A project's trust policy (berth.sign.policy.TrustPolicy as JSON) and its version, the digest of
+    its canonical JSON that verdicts are kept under."""
+
+    __tablename__ = "trust_policies"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    policy: Mapped[str] = mapped_column(Text)
+    version: Mapped[str] = mapped_column(String(80))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SignatureVerdict(Base):
+    """The verdict on one signature of one image under one policy version. Verification depends on the
+    image's digest, the signature's digest and the policy alone, so the row holds wherever they meet."""
+
+    __tablename__ = "signature_verdicts"
+    __table_args__ = (UniqueConstraint("image_digest", "signature_digest", "policy_version"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    image_digest: Mapped[str] = mapped_column(DIGEST)
+    signature_digest: Mapped[str] = mapped_column(DIGEST)
+    policy_version: Mapped[str] = mapped_column(String(80))
+    verified: Mapped[bool] = mapped_column(Boolean)
+    format: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    signer: Mapped[str] = mapped_column(Text, default="")
+    signed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attestation: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

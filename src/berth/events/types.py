@@ -161,6 +161,17 @@ class CveAllowlistExpiring(Event):
         return self.project
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContentTrustAudit(ArtifactEvent):
+    """A pull that a project's trust policy in audit mode let through but enforce mode would have refused
+    (berth's addition: webhooks hear of it as CONTENT_TRUST_AUDIT, the audit log records it)."""
+
+    #: why it would have been refused, as the 412 would have said
+    reason: str = ""
+    #: the trust policy version it was judged under
+    policy_version: str = ""
+
+
 # --- administration: what the audit log records ----------------------------------------------------
 
 
@@ -189,4 +200,5 @@ class ResourceChanged(Event):
 EVENT_CLASSES: dict[str, type[Event]] = {cls.__name__: cls for cls in (
     ArtifactPushed, ArtifactPulled, ArtifactDeleted, TagCreated, TagDeleted, RepositoryDeleted, QuotaExceeded,
     QuotaWarning, ResourceChanged, ScanCompleted, ScanFailed, ScanStopped, CveAllowlistExpiring,
+    ContentTrustAudit,
 )}

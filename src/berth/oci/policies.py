@@ -1,5 +1,7 @@
-"""The vulnerability pull policy on manifest GET/HEAD: the verdict is the pull policy service's
-(berth.scan.policy decides); who bypasses it is Harbor's SkipPolicyChecking, decided here."""
+"""The pull policies on manifest GET/HEAD: content trust (signatures: the trust service's decision,
+berth.sign.enforce decides) and then the vulnerability policy (the pull policy service's verdict,
+berth.scan.policy decides), in Harbor's order; who bypasses them is Harbor's SkipPolicyChecking,
+decided here."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from berth.oci.context import Front
 from berth.oci.errors import error_response
 from berth.scan.policy import Refused
 from berth.security.roles import ProjectRef
+from berth.sign.enforce import POLICY_VIOLATION
 
 #: signing clients that may read what they sign with push access (Harbor's User-Agent checks)
 _SIGNERS = ("cosign", "notation")
@@ -33,9 +36,16 @@ async def pull_refusal(front: Front, request: Request, repository: str, digest: 
     project = await front.registry.projects.ref(repository.partition("/")[0])  # cached by authorize
     if project is None:
         return None
+    trust = await front.registry.trust.decision(project.id, repository, digest)
+    if trust.refused and not _bypasses(request, project, repository):
+        return error_response(412, POLICY_VIOLATION, trust.message)
     verdict = await front.registry.pull_policy.verdict(project.id, repository, digest)
     if not isinstance(verdict, Refused):
         return None
-    if bypasses(request.state.subject, project, repository, request.headers.get("user-agent", "")):
+    if _bypasses(request, project, repository):
         return None
     return error_response(verdict.status, verdict.code, verdict.message)
+
+
+def _bypasses(request: Request, project: ProjectRef, repository: str) -> bool:
+    return bypasses(request.state.subject, project, repository, request.headers.get("user-agent", ""))

@@ -2,7 +2,8 @@
 
 The role table is Harbor's (src/common/rbac/project/rbac_role.go), with Harbor's
 resource and action names; Harbor's "self" resource (the project itself) is called
-"project" here. Services read these tables; the decisions built on them are
+"project" here; berth adds its own `trust-policy` resource (read by members, updated by project
+admins). Services read these tables; the decisions built on them are
 auth/rbac.py's (`is_allowed`, `is_allowed_system`), the only place that decides access.
 """
 
@@ -71,6 +72,7 @@ _ROLE_TABLE: dict[str, dict[str, str]] = {
         "artifact-label": "create delete",
         "preheat-policy": "create read update delete list",
         "export-cve": "create read list",
+        "trust-policy": "read update",
     },
     "maintainer": {
         "project": "read",
@@ -93,6 +95,7 @@ _ROLE_TABLE: dict[str, dict[str, str]] = {
         "tag": "list create delete",
         "artifact-label": "create delete",
         "export-cve": "create read list",
+        "trust-policy": "read",
     },
     "developer": {
         "project": "read",
@@ -112,6 +115,7 @@ _ROLE_TABLE: dict[str, dict[str, str]] = {
         "accessory": "list",
         "artifact-label": "create delete",
         "export-cve": "create read list",
+        "trust-policy": "read",
     },
     "guest": {
         "project": "read",
@@ -128,6 +132,7 @@ _ROLE_TABLE: dict[str, dict[str, str]] = {
         "accessory": "list",
         "artifact": "read list",
         "artifact-addition": "read",
+        "trust-policy": "read",
     },
     "limitedGuest": {
         "project": "read",
@@ -141,6 +146,7 @@ _ROLE_TABLE: dict[str, dict[str, str]] = {
         "accessory": "list",
         "artifact": "read list",
         "artifact-addition": "read",
+        "trust-policy": "read",
     },
 }
 

@@ -27,6 +27,7 @@ from berth.events.types import (
     ArtifactDeleted,
     ArtifactPulled,
     ArtifactPushed,
+    ContentTrustAudit,
     Event,
     RepositoryDeleted,
     ResourceChanged,
@@ -48,6 +49,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "update_member", "update_project",
     # berth's additions
     "create_tag", "delete_tag", "update_robot", "create_scanner", "update_scanner", "delete_scanner",
+    "update_trust_policy", "audit_content_trust",
 )
 #: Harbor's purge keyword for every event type but the artifact ones
 OTHER_EVENTS = "other"
@@ -93,6 +95,13 @@ def audit_entry(event: Event) -> AuditEntry | None:
     """The audit row an event makes, as Harbor writes it, or None for events the log ignores (pure)."""
     common = {"username": event.operator or "anonymous", "client_address": event.client_address,
               "op_time": event.occurred_at, "operation_result": True, "request_id": event.request_id}
+    if isinstance(event, ContentTrustAudit):
+        resource = _artifact_resource(event.repository, event.digest, event.tags)
+        return AuditEntry(
+            project=event.project_name, event_type="audit_content_trust", operation="audit",
+            operation_description=f"untrusted pull allowed by audit mode: {resource}: {event.reason}"[:1000],
+            resource_type="content_trust", resource=resource, **{**common, "operation_result": False},
+        )
     if isinstance(event, ArtifactPushed | ArtifactPulled | ArtifactDeleted):
         operation, verb = {ArtifactPushed: ("create", "push"), ArtifactPulled: ("pull", "pull"),
                            ArtifactDeleted: ("delete", "delete")}[type(event)]

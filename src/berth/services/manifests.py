@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -192,6 +192,9 @@ class ManifestService:
         self._quotas = quotas
         self._repositories = repositories
         self.max_bytes = max_bytes
+        #: told of every stored manifest after its commit: (repository, digest, the subject it is an
+        #: accessory of, or None); a hook must not raise, nor block (content trust verifies in the background)
+        self.pushed_hooks: list[Callable[[str, str, str | None], None]] = []
         #: (repository name, tag or digest) -> record; 64 MiB of manifests at most
         self._cache: LruCache[tuple[str, str], ManifestRecord] = LruCache(
             max_entries=50_000, max_weight=64 * 1024 * 1024, weigh=lambda r: len(r.content) + 200, ttl=cache_ttl
@@ -291,6 +294,8 @@ class ManifestService:
             self._cache.discard((repository, tag))
         if tags:
             self._repositories.tags_changed(repo_id)
+        for hook in self.pushed_hooks:
+            hook(repository, digest, parsed.subject or parsed.accessory_subject)
         return PutResult(digest, parsed.subject, tuple(tags))
 
     async def _insert_manifest(  # type: ignore[no-untyped-def]

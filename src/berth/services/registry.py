@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -33,6 +35,7 @@ from berth.services.scanners import ScannerService
 from berth.services.scan_export import ScanExportService
 from berth.services.scan_jobs import ScanJobService
 from berth.services.scans import ScanReportService
+from berth.services.trust import TrustService
 from berth.services.schedules import ScheduleService
 from berth.services.securityhub import SecurityHubService
 from berth.services.uploads import UploadService
@@ -90,6 +93,10 @@ class Registry:
         self.scanners.changed_hooks.append(self.pull_policy.forget_scanners)
         self.scans.changed_hooks.append(self.pull_policy.forget_artifact)
         self.system_allowlist.changed_hooks.append(self.pull_policy.forget_system_allowlist)
+        # content trust: policies, verdicts and the pull decision; a pushed signature is verified
+        self.trust = TrustService(db, self.projects, self.blobs, self.events)
+        self.projects.changed_hooks.append(self.trust.forget_projects)
+        self.manifests.pushed_hooks.append(self.trust.manifest_pushed)
 
     @classmethod
     def open(cls, settings: Settings) -> Registry:
@@ -137,9 +144,11 @@ class Registry:
     def caches(self) -> dict[str, LruCache[Any, Any]]:
         """The in-process read caches by name, for their hit and miss counts."""
         return {**self.manifests.caches, **self.blobs.caches, **self.repositories.caches, **self.projects.caches,
-                **self.pull_policy.caches}
+                **self.pull_policy.caches, **self.trust.caches}
 
     async def close(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.trust.drained(), 10.0)
         await self.events.stop()
         await self.pulls.flush()
         await self.storage.close()

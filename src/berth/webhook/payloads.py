@@ -14,6 +14,7 @@ from berth.events.types import (
     ArtifactEvent,
     ArtifactPulled,
     ArtifactPushed,
+    ContentTrustAudit,
     CveAllowlistExpiring,
     Event,
     QuotaEvent,
@@ -33,6 +34,7 @@ _EVENT_TYPES: dict[type[Event], str] = {
     ArtifactPushed: "PUSH_ARTIFACT", ArtifactPulled: "PULL_ARTIFACT", ArtifactDeleted: "DELETE_ARTIFACT",
     QuotaExceeded: "QUOTA_EXCEED", QuotaWarning: "QUOTA_WARNING", CveAllowlistExpiring: "CVE_ALLOWLIST_EXPIRING",
     ScanCompleted: "SCANNING_COMPLETED", ScanFailed: "SCANNING_FAILED", ScanStopped: "SCANNING_STOPPED",
+    ContentTrustAudit: "CONTENT_TRUST_AUDIT",
 }
 #: Harbor's scan type names the resource's overview key after (src/controller/event/handler/webhook/scan)
 _SBOM = "sbom"
@@ -45,6 +47,7 @@ CLOUDEVENT_TYPES = {
     "SCANNING_STOPPED": "harbor.scan.stopped", "TAG_RETENTION": "harbor.tag_retention.finished",
     # berth's own event, under its own prefix
     "CVE_ALLOWLIST_EXPIRING": "berth.cve_allowlist.expiring",
+    "CONTENT_TRUST_AUDIT": "berth.content_trust.audit",
 }
 
 
@@ -95,6 +98,9 @@ def harbor_payload(event: Event, facts: RepositoryFacts, ext_host: str) -> dict[
         data["repository"] = repository
         if isinstance(event, ScanEvent):
             data["scan"] = {"scan_type": event.scan_type}
+        if isinstance(event, ContentTrustAudit):
+            # berth's CONTENT_TRUST_AUDIT: why enforce mode would have refused the pull
+            data["custom_attributes"] = {"reason": event.reason, "policy_version": event.policy_version}
     else:
         if event.digest:
             data["resources"] = [{"digest": event.digest}]

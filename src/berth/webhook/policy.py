@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 #: Harbor's supported event types, in Harbor's order (berth fires the artifact and quota ones so far),
-#: then berth's own: CVE_ALLOWLIST_EXPIRING (an allowlist entry expires within 7 days)
+#: then berth's own: CVE_ALLOWLIST_EXPIRING (an allowlist entry expires within 7 days), CONTENT_TRUST_AUDIT
+#: (a pull a trust policy in audit mode let through that enforce mode would have refused)
 EVENT_TYPES = (
     "PUSH_ARTIFACT", "PULL_ARTIFACT", "DELETE_ARTIFACT", "QUOTA_EXCEED", "QUOTA_WARNING",
     "SCANNING_FAILED", "SCANNING_STOPPED", "SCANNING_COMPLETED", "REPLICATION", "TAG_RETENTION",
-    "CVE_ALLOWLIST_EXPIRING",
+    "CVE_ALLOWLIST_EXPIRING", "CONTENT_TRUST_AUDIT",
 )
 HTTP, SLACK = "http", "slack"
 NOTIFY_TYPES = (HTTP, SLACK)

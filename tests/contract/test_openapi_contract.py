@@ -19,6 +19,8 @@ METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 #: response fields berth adds to a Harbor definition, as "Definition.field": why they are fine
 EXTRA_FIELDS: dict[str, str] = {
     "ConfigurationsResponse.pull_audit_log_disable": "a Harbor item (PULL_AUDIT_LOG_DISABLE) its swagger omits",
+    "Accessory.verification": "a signature's verdict under the project's trust policy (berth verifies signatures)",
+    "Tag.signed": "with_signature's answer, as Harbor's Tag had it before 2.5 (verified under a trust policy)",
 }
 #: operations berth serves that Harbor's swagger does not have, as operationId: why
 BERTH_ONLY_OPERATIONS: dict[str, str] = {

@@ -3,6 +3,7 @@ additions, scan overviews and vulnerability reports."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import quote
@@ -23,6 +24,7 @@ from berth.services.labels import LabelRecord
 from berth.services.scans import SBOM_MIME_TYPE, VULNERABILITY_MIME_TYPES, ReportSummary
 from berth.services.errors import BadRequest
 from berth.services.registry import Registry
+from berth.sign.model import Verdict
 
 router = APIRouter(tags=["artifact"])
 _NEVER = datetime(1, 1, 1, tzinfo=UTC)  # Harbor's pull_time for an artifact never pulled
@@ -48,6 +50,7 @@ class Options:
         self.with_scan_overview = with_scan_overview
         self.with_sbom_overview = with_sbom_overview
         self.with_inherited_accessory = with_inherited_accessory
+        self.with_signature = with_signature
 
 
 async def options(
@@ -62,10 +65,50 @@ async def options(
 OptionsDep = Annotated[Options, Depends(options)]
 
 
+@dataclass(frozen=True, slots=True)
+class Signatures:
+    """What the artifact API shows of an artifact's signatures: the verdicts under the policy in force
+    (by signature digest), and whether it counts as signed."""
+
+    verdicts: dict[str, Verdict]
+    signed: bool
+
+
+async def signatures_of(registry: Registry, artifacts: list[ArtifactRecord], options: Options,
+                        ) -> dict[str, Signatures]:
+    """Verdicts of the artifacts' signature accessories (with_accessory, with_signature), by artifact digest."""
+    if not options.with_accessory:
+        return {}
+    out = {}
+    for artifact in artifacts:
+        if artifact.project_id is None or not any(a.type.startswith("signature.") for a in artifact.accessories):
+            continue
+        required, verdicts = await registry.trust.verdicts_of(artifact.project_id, artifact.repository_name,
+                                                              artifact.digest)
+        counted = [v for v in verdicts.values() if v.format.family in required.families]
+        signed = any(v.verified and not v.attestation for v in counted) if required.verifies else True
+        out[artifact.digest] = Signatures(verdicts, signed)
+    return out
+
+
+def _verification(verdict: Verdict | None) -> schemas.SignatureVerification | None:
+    if verdict is None:
+        return None
+    return schemas.SignatureVerification(
+        verified=verdict.verified, format=verdict.format.family, signer=verdict.signer, reason=verdict.reason,
+        signed_at=harbor_time(verdict.signed_at) or None, attestation=verdict.attestation)
+
+
 async def artifact_body(
     registry: Registry, artifact: ArtifactRecord, options: Options, labels: list[LabelRecord] | None = None,
     reports: list[ReportSummary] | None = None, sbom: schemas.SBOMOverview | None = None,
+    signatures: Signatures | None = None,
 ) -> schemas.Artifact:
+    verdicts = signatures.verdicts if signatures else {}
+    tags = [_tag(tag) for tag in artifact.tags] if options.with_tag else None
+    if tags and options.with_signature:
+        for tag in tags:
+            tag.signed = signatures.signed if signatures else False
     return schemas.Artifact(
         id=artifact.id, type=artifact.type, media_type=artifact.media_type,
         manifest_media_type=artifact.manifest_media_type, artifact_type=artifact.artifact_type or None,
@@ -80,7 +123,7 @@ async def artifact_body(
                               annotations=r.annotations, urls=r.urls)
             for r in artifact.references
         ] or None,
-        tags=[_tag(tag) for tag in artifact.tags] if options.with_tag else None,
+        tags=tags,
         labels=[label_body(label) for label in labels or []] if options.with_label else None,
         scan_overview={r.mime_type: overview_body(r) for r in reports or [] if r.mime_type != SBOM_MIME_TYPE} or None,
         sbom_overview=sbom,
@@ -90,7 +133,8 @@ async def artifact_body(
                               subject_artifact_digest=a.subject_artifact_digest,
                               subject_artifact_repo=a.subject_artifact_repo, size=a.size, digest=a.digest,
                               type=a.type, icon=icon_of_accessory(a.type),
-                              creation_time=harbor_time(a.creation_time))
+                              creation_time=harbor_time(a.creation_time),
+                              verification=_verification(verdicts.get(a.digest)))
             for a in artifact.accessories
         ] if options.with_accessory else None,
     )
@@ -163,8 +207,9 @@ async def list_artifacts(
     labels = await registry.labels.of_artifacts([a.id for a in found]) if options.with_label else {}
     reports = await _overviews(registry, subject, request, found, options)
     sboms = await _sbom_overviews(registry, subject, found, options)
-    return [await artifact_body(registry, a, options, labels.get(a.id), reports.get(a.digest), sboms.get(a.digest))
-            for a in found]
+    signatures = await signatures_of(registry, found, options)
+    return [await artifact_body(registry, a, options, labels.get(a.id), reports.get(a.digest), sboms.get(a.digest),
+                                signatures.get(a.digest)) for a in found]
 
 
 async def _overviews(
@@ -215,8 +260,9 @@ async def get_artifact(
     labels = await registry.labels.of_artifacts([artifact.id]) if options.with_label else {}
     reports = await _overviews(registry, subject, request, [artifact], options)
     sboms = await _sbom_overviews(registry, subject, [artifact], options)
+    signatures = await signatures_of(registry, [artifact], options)
     return await artifact_body(registry, artifact, options, labels.get(artifact.id), reports.get(artifact.digest),
-                               sboms.get(artifact.digest))
+                               sboms.get(artifact.digest), signatures.get(artifact.digest))
 
 
 @router.delete(_ARTIFACTS + "/{reference}", operation_id="deleteArtifact")

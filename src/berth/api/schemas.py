@@ -496,10 +496,23 @@ class Tag(HarborModel):
     push_time: str
     pull_time: str
     immutable: bool = False
+    #: with_signature: a signature verifies under the project's trust policy (without one: one exists)
+    signed: bool | None = None
 
 
 class NewTag(_In):
     name: str | None = None
+
+
+class SignatureVerification(HarborModel):
+    """berth's addition to an accessory that is a signature: its verdict under the trust policy in force."""
+
+    verified: bool
+    format: str
+    signer: str = ""
+    reason: str = ""
+    signed_at: str | None = None
+    attestation: bool = False
 
 
 class Accessory(HarborModel):
@@ -513,6 +526,8 @@ class Accessory(HarborModel):
     type: str
     icon: str = ""
     creation_time: str
+    #: berth's: a signature's verdict (with_accessory, under a trust policy in audit or enforce mode)
+    verification: SignatureVerification | None = None
 
 
 class Scanner(HarborModel):

@@ -21,6 +21,7 @@ from berth.events.types import (
     ArtifactDeleted,
     ArtifactPulled,
     ArtifactPushed,
+    ContentTrustAudit,
     CveAllowlistExpiring,
     QuotaExceeded,
     QuotaWarning,
@@ -51,6 +52,8 @@ SAMPLES = [
     ResourceChanged(resource_type="project", operation="create", resource="p", project=None, succeeded=False,
                     description="d", occurred_at=WHEN),
     CveAllowlistExpiring(project="p", cve_id="CVE-1", expires_at=1_800_000_000, allowlist="system", occurred_at=WHEN),
+    ContentTrustAudit(repository="p/app", digest=DIGEST, reason="no signature", policy_version="sha256:ab",
+                      occurred_at=WHEN),
     ScanCompleted(repository="p/app", digest=DIGEST, tags=("1",), scan_type="vulnerability", occurred_at=WHEN,
                   overview={"application/vnd.security.vulnerability.report; version=1.1": {
                       "scan_status": "Success", "summary": {"total": 2, "summary": {"High": 2}}}}),

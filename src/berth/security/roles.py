@@ -72,7 +72,6 @@ _ROLE_TABLE: dict[str, dict[str, str]] = {
         "artifact-label": "create delete",
         "preheat-policy": "create read update delete list",
         "export-cve": "create read list",
-        "trust-policy": "read update",
     },
     "maintainer": {
         "project": "read",
@@ -95,7 +94,6 @@ _ROLE_TABLE: dict[str, dict[str, str]] = {
         "tag": "list create delete",
         "artifact-label": "create delete",
         "export-cve": "create read list",
-        "trust-policy": "read",
     },
     "developer": {
         "project": "read",
@@ -115,7 +113,6 @@ _ROLE_TABLE: dict[str, dict[str, str]] = {
         "accessory": "list",
         "artifact-label": "create delete",
         "export-cve": "create read list",
-        "trust-policy": "read",
     },
     "guest": {
         "project": "read",
@@ -132,7 +129,6 @@ _ROLE_TABLE: dict[str, dict[str, str]] = {
         "accessory": "list",
         "artifact": "read list",
         "artifact-addition": "read",
-        "trust-policy": "read",
     },
     "limitedGuest": {
         "project": "read",
@@ -146,12 +142,23 @@ _ROLE_TABLE: dict[str, dict[str, str]] = {
         "accessory": "list",
         "artifact": "read list",
         "artifact-addition": "read",
-        "trust-policy": "read",
     },
 }
 
+# berth's resources, per role: a project's trust policy is read by its members, changed by its admins
+_BERTH_ROLE_TABLE: dict[str, dict[str, str]] = {
+    "projectAdmin": {"trust-policy": "read update"},
+    "maintainer": {"trust-policy": "read"},
+    "developer": {"trust-policy": "read"},
+    "guest": {"trust-policy": "read"},
+    "limitedGuest": {"trust-policy": "read"},
+}
+#: what berth adds to Harbor's role table, per role
+BERTH_ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
+    {role: _permissions(_BERTH_ROLE_TABLE[name]) for role, name in ROLE_NAMES.items()}
+)
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
-    {role: _permissions(_ROLE_TABLE[name]) for role, name in ROLE_NAMES.items()}
+    {role: _permissions(_ROLE_TABLE[name]) | BERTH_ROLE_PERMISSIONS[role] for role, name in ROLE_NAMES.items()}
 )
 
 #: what everyone, anonymous included, may do in a public project

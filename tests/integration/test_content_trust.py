@@ -233,6 +233,10 @@ def test_bad_signature_input_is_stored_and_never_a_500(api, v2, key):
     listed = api.get(f"/api/v2.0/projects/{project}/repositories/app/artifacts/v1",
                      params={"with_accessory": "true"})
     assert listed.status_code == 200 and len(listed.json()["accessories"]) == 4
+    accessories = api.get(f"/api/v2.0/projects/{project}/repositories/app/artifacts/v1/accessories",
+                          params={"q": "type=signature.cosign", "page_size": 3})
+    assert accessories.status_code == 200 and accessories.headers["X-Total-Count"] == "4"
+    assert len(accessories.json()) == 3 and {a["type"] for a in accessories.json()} == {"signature.cosign"}
     if importlib.util.find_spec("berth.sign.cosign") is not None:
         verdicts = [a.get("verification") or {} for a in listed.json()["accessories"]]
         assert all(v.get("verified") is False and v.get("reason") for v in verdicts), verdicts

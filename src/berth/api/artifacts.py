@@ -18,10 +18,11 @@ from berth.auth.rbac import Subject, is_allowed
 from berth.api.labels import label_body
 from berth.api.repositories import repository_in_project
 from berth.icons import icon_of_accessory, icon_of_type
-from berth.services.artifacts import ArtifactRecord, ArtifactService, TagRecord
+from berth.services.artifacts import AccessoryRecord, ArtifactRecord, ArtifactService, TagRecord
 from berth.security.roles import Permission
 from berth.services.labels import LabelRecord
 from berth.services.scans import SBOM_MIME_TYPE, VULNERABILITY_MIME_TYPES, ReportSummary
+from berth.query import AnyOf, QueryInvalid, parse_query
 from berth.services.errors import BadRequest
 from berth.services.registry import Registry
 from berth.sign.model import Verdict
@@ -99,6 +100,15 @@ def _verification(verdict: Verdict | None) -> schemas.SignatureVerification | No
         signed_at=harbor_time(verdict.signed_at) or None, attestation=verdict.attestation)
 
 
+def accessory_body(accessory: AccessoryRecord, verdicts: dict[str, Verdict]) -> schemas.Accessory:
+    a = accessory
+    return schemas.Accessory(
+        id=a.id, artifact_id=a.artifact_id, subject_artifact_id=a.subject_artifact_id,
+        subject_artifact_digest=a.subject_artifact_digest, subject_artifact_repo=a.subject_artifact_repo,
+        size=a.size, digest=a.digest, type=a.type, icon=icon_of_accessory(a.type),
+        creation_time=harbor_time(a.creation_time), verification=_verification(verdicts.get(a.digest)))
+
+
 async def artifact_body(
     registry: Registry, artifact: ArtifactRecord, options: Options, labels: list[LabelRecord] | None = None,
     reports: list[ReportSummary] | None = None, sbom: schemas.SBOMOverview | None = None,
@@ -128,15 +138,7 @@ async def artifact_body(
         scan_overview={r.mime_type: overview_body(r) for r in reports or [] if r.mime_type != SBOM_MIME_TYPE} or None,
         sbom_overview=sbom,
         addition_links=_addition_links(artifact) or None,
-        accessories=[
-            schemas.Accessory(id=a.id, artifact_id=a.artifact_id, subject_artifact_id=a.subject_artifact_id,
-                              subject_artifact_digest=a.subject_artifact_digest,
-                              subject_artifact_repo=a.subject_artifact_repo, size=a.size, digest=a.digest,
-                              type=a.type, icon=icon_of_accessory(a.type),
-                              creation_time=harbor_time(a.creation_time),
-                              verification=_verification(verdicts.get(a.digest)))
-            for a in artifact.accessories
-        ] if options.with_accessory else None,
+        accessories=[accessory_body(a, verdicts) for a in artifact.accessories] if options.with_accessory else None,
     )
 
 
@@ -263,6 +265,29 @@ async def get_artifact(
     signatures = await signatures_of(registry, [artifact], options)
     return await artifact_body(registry, artifact, options, labels.get(artifact.id), reports.get(artifact.digest),
                                sboms.get(artifact.digest), signatures.get(artifact.digest))
+
+
+@router.get(_ARTIFACTS + "/{reference}/accessories", operation_id="listAccessories",
+            response_model=list[schemas.Accessory], response_model_exclude_none=True)
+async def list_accessories(
+    request: Request, response: Response, registry: RegistryDep, subject: SubjectDep, paging: PagingDep,
+    project_name: str, repository_name: str, reference: str, q: str | None = None, sort: str | None = None,
+) -> list[schemas.Accessory]:
+    """The artifact's accessories, oldest first; `q` key: type (exact, or {a b} for any of them). A
+    signature carries its verdict under the project's trust policy (berth's `verification`)."""
+    name = await repository_in_project(registry, subject, project_name, repository_name, "accessory", "list")
+    try:
+        wanted = parse_query(q, ("type",)).get("type")
+    except QueryInvalid as error:
+        raise BadRequest(str(error)) from None
+    types = {str(v) for v in wanted.values} if isinstance(wanted, AnyOf) else None if wanted is None else {str(wanted)}
+    artifact = await registry.artifacts.get(name, reference)
+    found = [a for a in sorted(artifact.accessories, key=lambda a: (a.creation_time, a.id))
+             if types is None or a.type in types]
+    paging.headers(request, response, len(found))
+    signatures = await signatures_of(registry, [artifact], Options(*[False] * 5, True, False, False))
+    verdicts = signatures[artifact.digest].verdicts if artifact.digest in signatures else {}
+    return [accessory_body(a, verdicts) for a in found[paging.offset:paging.offset + paging.limit]]
 
 
 @router.delete(_ARTIFACTS + "/{reference}", operation_id="deleteArtifact")

@@ -11,12 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from berth.sign import cosign
 from berth.sign.model import Format, SignatureArtifact, Subject
 from berth.sign.policy import Identity, TrustPolicy, key_fingerprint
+from berth.sign.sigstore import hint_of
 from berth.sign.verify import format_of
 from berth.sign.verify import verify as verify_any
 
@@ -111,7 +116,8 @@ def test_a_signature_by_an_unknown_key_is_refused_but_a_good_one_beside_it_count
     assert _check(subject, unknown, KEY).reason == "no trusted key verifies the signature"
     verdict = _check(subject, artifact, KEY)
     assert verdict.verified
-    assert verdict.details["layers"] == ["no trusted key verifies the signature", "signature verified with a trusted key"]
+    assert verdict.details["layers"] == ["no trusted key verifies the signature",
+                                         "signature verified with a trusted key"]
 
 
 @pytest.mark.parametrize("name", ["dir-img-cosign-modified-manifest", "dir-img-cosign-manifest-digest-error"])
@@ -190,7 +196,8 @@ def test_keyless_with_another_root_does_not_chain():
     subject, artifact = _image("dir-img-cosign-fulcio-rekor-valid")
     verdict = _check(subject, artifact, _keyless(roots=[_text("pki_root_crts.pem")]))
     assert verdict.reason == "the certificate does not chain to a trusted root"
-    assert _check(subject, artifact, _keyless(roots=[])).reason == "the policy trusts no root for certificate signatures"
+    assert _check(subject, artifact, _keyless(roots=[])).reason == (
+        "the policy trusts no root for certificate signatures")
 
 
 def test_keyless_with_a_forged_log_promise_is_refused():
@@ -284,7 +291,8 @@ def test_a_key_signed_bundle_verifies_but_names_an_npm_package_not_this_image():
     assert (verdict.verified, verdict.attestation) == (False, True)
     assert verdict.reason.startswith("the signature is for sha512:76176ffa33808b54")
     wrong_key = TrustPolicy(cosign_public_keys=[_text("cosign.pub")], trusted_root=policy.trusted_root)
-    assert cosign.verify_bundle((KEY_BUNDLE / "bundle-publish.json").read_bytes(), V3_SUBJECT, wrong_key, NOW).reason == (
+    bundle = (KEY_BUNDLE / "bundle-publish.json").read_bytes()
+    assert cosign.verify_bundle(bundle, V3_SUBJECT, wrong_key, NOW).reason == (
         "no trusted key verifies the signature")
 
 
@@ -348,3 +356,77 @@ def test_random_mutations_of_a_keyless_signature_never_raise(position, value, wh
     subject, _ = _image("dir-img-cosign-fulcio-rekor-valid")
     verdict = _check(subject, _artifact([(descriptor, payload)]), _keyless())
     assert verdict.reason
+
+
+def _generated_keys() -> list[Any]:
+    return [ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP384R1()),
+            ec.generate_private_key(ec.SECP521R1()), rsa.generate_private_key(65537, 2048),
+            ed25519.Ed25519PrivateKey.generate()]
+
+
+def _sign(private: Any, data: bytes, prehashed: bool = False) -> bytes:
+    if isinstance(private, ec.EllipticCurvePrivateKey):
+        algorithm = hashes.SHA256() if prehashed else {256: hashes.SHA256(), 384: hashes.SHA384()}.get(
+            private.curve.key_size, hashes.SHA512())
+        return private.sign(data, ec.ECDSA(Prehashed(algorithm) if prehashed else algorithm))
+    if isinstance(private, rsa.RSAPrivateKey):
+        return private.sign(data, padding.PKCS1v15(), Prehashed(hashes.SHA256()) if prehashed else hashes.SHA256())
+    return private.sign(data)
+
+
+def _pem(private: Any) -> str:
+    return private.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+@pytest.mark.parametrize("private", _generated_keys(), ids=["p256", "p384", "p521", "rsa2048", "ed25519"])
+def test_every_key_type_cosign_signs_with_verifies(private):
+    subject, _ = _image("dir-img-cosign-valid")
+    descriptor, payload = _layer(IMAGES / "dir-img-cosign-valid" / "signature-1")
+    descriptor["annotations"]["dev.cosignproject.cosign/signature"] = base64.b64encode(_sign(private, payload)).decode()
+    policy = TrustPolicy(cosign_public_keys=[_text("cosign.pub"), _pem(private)])
+    verdict = _check(subject, _artifact([(descriptor, payload)]), policy)
+    assert verdict.verified, verdict.reason
+    assert verdict.signer == key_fingerprint(private.public_key())
+
+
+@pytest.mark.parametrize("private", _generated_keys()[:4], ids=["p256", "p384", "p521", "rsa2048"])
+def test_a_message_signature_bundle_over_the_image_digest_verifies(private):
+    digest = bytes.fromhex(V3_SUBJECT.digest.removeprefix("sha256:"))
+    bundle = {"mediaType": BUNDLE_TYPE, "verificationMaterial": {"publicKey": {"hint": hint_of(private.public_key())}},
+              "messageSignature": {"messageDigest": {"algorithm": "SHA2_256",
+                                                     "digest": base64.b64encode(digest).decode()},
+                                   "signature": base64.b64encode(_sign(private, digest, prehashed=True)).decode()}}
+    artifact = _bundle_artifact(json.dumps(bundle).encode())
+    policy = TrustPolicy(cosign_public_keys=[_pem(private)])
+    verdict = _check(V3_SUBJECT, artifact, policy, Format.COSIGN_BUNDLE)
+    assert (verdict.verified, verdict.attestation) == (True, False), verdict.reason
+    other = Subject("sha256:" + "0" * 64, 1, V3_SUBJECT.media_type)
+    reason = _check(other, artifact, policy, Format.COSIGN_BUNDLE).reason
+    assert reason == f"the signature is for {V3_SUBJECT.digest}, not this image"
+
+
+def test_a_dsse_bundle_with_cosigns_sign_predicate_is_a_signature():
+    private = _generated_keys()[0]
+    statement = {"_type": "https://in-toto.io/Statement/v1", "predicateType": "https://sigstore.dev/cosign/sign/v1",
+                 "subject": [{"name": "repo", "digest": {"sha256": V3_SUBJECT.digest.removeprefix("sha256:")}}],
+                 "predicate": {}}
+    payload = json.dumps(statement).encode()
+    pae = b"DSSEv1 %d %s %d %s" % (len(b"application/vnd.in-toto+json"), b"application/vnd.in-toto+json",
+                                   len(payload), payload)
+    bundle = {"mediaType": BUNDLE_TYPE, "verificationMaterial": {"publicKey": {"hint": "unknown"}},
+              "dsseEnvelope": {"payloadType": "application/vnd.in-toto+json",
+                               "payload": base64.b64encode(payload).decode(),
+                               "signatures": [{"sig": base64.b64encode(_sign(private, pae)).decode()}]}}
+    verdict = _check(V3_SUBJECT, _bundle_artifact(json.dumps(bundle).encode()),
+                     TrustPolicy(cosign_public_keys=[_text("cosign.pub"), _pem(private)]), Format.COSIGN_BUNDLE)
+    assert (verdict.verified, verdict.attestation) == (True, False)
+    assert verdict.reason == "bundle verified with a trusted key"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(position=st.integers(min_value=0), value=st.integers(min_value=0, max_value=127))
+def test_random_mutations_of_a_bundle_never_raise(position, value):
+    data = bytearray((V3_BUNDLE / "oci-attestation.sigstore.json").read_bytes())
+    data[position % len(data)] = value
+    verdict = _check(V3_SUBJECT, _bundle_artifact(bytes(data)), _public_good(), Format.COSIGN_BUNDLE)
+    assert verdict.reason and not verdict.verified

@@ -133,7 +133,8 @@ def _verify_layer(subject: Subject, artifact: SignatureArtifact, layer: dict[str
         raise Refused("the signature layer has no annotations")
     for name, value in annotations.items():
         if not isinstance(value, str) or len(value) > MAX_ANNOTATION_CHARS:
-            raise Refused(f"the annotation {str(name)[:80]} is not a string of at most {MAX_ANNOTATION_CHARS} characters")
+            raise Refused(
+                f"the annotation {str(name)[:80]} is not a string of at most {MAX_ANNOTATION_CHARS} characters")
     _check_simple_signing(payload, subject)
     if SIGNATURE not in annotations:
         raise Refused("the signature layer has no signature annotation")
@@ -203,7 +204,8 @@ def _verify_evidence(evidence: _Evidence, trust: Trust, now: datetime, kind: For
     signed_at, entry = verify_entries(evidence.entries, trust, evidence.signature, evidence.digest, key)
     details: dict[str, Any] = {"log_index": entry.log_index} if entry else {}
     if evidence.certificate is None:
-        return Verdict(True, kind, f"{what} verified with a trusted key", key_fingerprint(key), signed_at, details=details)
+        return Verdict(True, kind, f"{what} verified with a trusted key", key_fingerprint(key), signed_at,
+                       details=details)
     signer = verify_certificate(evidence.certificate, evidence.chain, trust, signed_at or now)
     return Verdict(True, kind, f"{what} verified with a certificate for {signer}", signer, signed_at, details=details)
 
@@ -258,7 +260,8 @@ def _bundle_entry(entry: object) -> LogEntry:
         return LogEntry(entry["canonicalizedBody"], int(entry["integratedTime"]), int(entry["logIndex"]),
                         b64decode(entry["logId"]["keyId"], "log id").hex(), b64decode(promise, "Rekor SET"))
     except (AssertionError, KeyError, TypeError, ValueError):
-        raise Refused("malformed Sigstore bundle: a tlog entry without body, times, log id or inclusion promise") from None
+        raise Refused(
+            "malformed Sigstore bundle: a tlog entry without body, times, log id or inclusion promise") from None
 
 
 def _verify_dsse(envelope: dict[str, Any], evidence: _Evidence, subject: Subject, trust: Trust,
@@ -276,7 +279,7 @@ def _verify_dsse(envelope: dict[str, Any], evidence: _Evidence, subject: Subject
     predicate = statement.get("predicateType")
     attestation = predicate != SIGN_PREDICATE
     pae = b"DSSEv1 %d %s %d %s" % (len(payload_type), payload_type.encode(), len(payload), payload)
-    verdict = Verdict(False, Format.COSIGN_BUNDLE, "")
+    failures: list[str] = []
     for signature in signatures:
         sig = b64decode(signature.get("sig") if isinstance(signature, dict) else None, "DSSE signature")
         try:
@@ -284,16 +287,17 @@ def _verify_dsse(envelope: dict[str, Any], evidence: _Evidence, subject: Subject
                 payload).hexdigest()), trust, now, Format.COSIGN_BUNDLE, "bundle")
             break
         except Refused as refused:
-            verdict = verdict if verdict.reason else Verdict(False, Format.COSIGN_BUNDLE, str(refused))
+            failures.append(str(refused))
+    else:  # no signature verifies: the first one's reason
+        return Verdict(False, Format.COSIGN_BUNDLE, failures[0], attestation=attestation)
     verdict = replace(verdict, attestation=attestation)
-    if not verdict.verified:
-        return verdict
     named = _statement_subjects(statement)
     if subject.digest not in named:
         return replace(verdict, verified=False,
                        reason=f"the signature is for {', '.join(named)[:200] or 'no digest'}, not this image")
     if attestation:
-        return replace(verdict, verified=False, reason=f"an attestation (predicate {str(predicate)[:200]}) is not a signature")
+        return replace(verdict, verified=False,
+                       reason=f"an attestation (predicate {str(predicate)[:200]}) is not a signature")
     return verdict
 
 

@@ -158,7 +158,8 @@ def verifies(key: PublicKeyTypes, signature: bytes, data: bytes, prehashed: bool
                     continue
             return False
         if isinstance(key, rsa.RSAPublicKey):
-            key.verify(signature, data, padding.PKCS1v15(), Prehashed(hashes.SHA256()) if prehashed else hashes.SHA256())
+            algorithm = Prehashed(hashes.SHA256()) if prehashed else hashes.SHA256()
+            key.verify(signature, data, padding.PKCS1v15(), algorithm)
             return True
         if isinstance(key, ed25519.Ed25519PublicKey) and not prehashed:
             key.verify(signature, data)
@@ -369,7 +370,9 @@ def _require_code_signing(
         raise ValueError("a certificate not for code signing")
 
 
-def _require_digital_signature(policy: verification.Policy, cert: x509.Certificate, usage: x509.KeyUsage | None) -> None:
+def _require_digital_signature(
+    policy: verification.Policy, cert: x509.Certificate, usage: x509.KeyUsage | None,
+) -> None:
     if usage is not None and not usage.digital_signature:
         raise ValueError("a certificate not for digital signatures")
 

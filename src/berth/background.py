@@ -49,7 +49,8 @@ def scan_settings(settings: Settings, pull_token: PullToken | None) -> ScanSetti
     return ScanSettings(
         storage_driver=settings.storage_driver, storage_options=settings.effective_storage_options,
         database_url=settings.effective_database_url, timeout_seconds=settings.scanner_timeout_seconds,
-        registry_url=public_base_url(settings), pull_token=pull_token,
+        registry_url=public_base_url(settings), pull_token=pull_token, workers=settings.scanner_workers,
+        nice=settings.scanner_nice,
     )
 
 

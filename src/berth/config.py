@@ -115,8 +115,11 @@ class Settings(BaseSettings):
     scanner_insecure_no_auth: bool = False
     #: registries the adapter may fetch from (host or host:port); empty: any
     scanner_registry_hosts: list[str] = Field(default_factory=list)
-    #: scans run at once (each in a process of its own), and how long one may take
+    #: scans one process runs at once (`berth scanner serve`, and each `berth serve` or `berth worker`
+    #: running scan jobs), each in a process of its own, and how long one may take
     scanner_workers: int = Field(1, ge=1, le=64)
+    #: the CPU niceness added to scan processes (0-19): a scan takes what the node's requests leave
+    scanner_nice: int = Field(10, ge=0, le=19)
     scanner_timeout_seconds: float = Field(300.0, gt=0, le=86400)
     #: how long a scan and its reports are kept after their last change (Harbor polls for up to 30 min)
     scanner_report_ttl_seconds: float = Field(3600.0, ge=3600, le=30 * 86400)

@@ -367,6 +367,30 @@ def test_a_worker_that_lost_its_lease_cannot_finish_retry_or_stop_the_new_owners
     assert done is True
 
 
+def test_a_kind_at_its_running_limit_leaves_the_free_slots_to_other_kinds(tmp_path) -> None:
+    """Scans are limited (max_running): with ten queued before a webhook delivery, a pool of four
+    slots with room for one scan claims one scan and the delivery, and leaves the other scans queued."""
+    url = _sqlite_url(tmp_path)
+    run_migrations(url)
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        db = Database(url)
+        store = JobStore(db)
+        try:
+            for _ in range(10):
+                await store.submit("SCAN", 0, "HEAVY", {})
+            await store.submit("DELIVERY", 0, "LIGHT", {})
+            first = await store.claim(["p/0", "p/1", "p/2", "p/3"], ["HEAVY", "LIGHT"], 60, {"HEAVY": 1})
+            full = await store.claim(["p/2", "p/3"], ["HEAVY", "LIGHT"], 60, {"HEAVY": 0})
+            return [c.kind for c in first], [c.kind for c in full]
+        finally:
+            await db.close()
+
+    first, full = asyncio.run(scenario())
+    assert sorted(first) == ["HEAVY", "LIGHT"]
+    assert full == []
+
+
 def test_the_execution_sweep_keeps_the_newest_executions_of_each_vendor(start_server, tmp_path) -> None:
     server = start_server(env=JOB_ENV)
     store = Store(_sqlite_url(server.data_dir))

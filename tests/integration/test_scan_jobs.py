@@ -6,6 +6,7 @@ as Harbor drives one, and SBOMs stored as accessories. The OSV samples are impor
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -22,7 +23,10 @@ import pytest
 
 from tests.conftest import BERTH, Server, start_adapter, start_berth
 
-from .helpers import V2, build_artifact, build_index, tiny_alpine_image, unique, write_oci_layout
+from .helpers import (
+    APK_INSTALLED, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, OS_RELEASE, V2, Image, build_artifact, build_index,
+    canonical_json, descriptor, file_layer, tiny_alpine_image, unique, write_oci_layout,
+)
 from .test_metrics import scrape, value
 from .test_webhooks import FAST_JOBS, Receiver
 
@@ -169,6 +173,9 @@ def test_manual_scan_can_be_stopped_while_pending_and_then_run(server, api):
     assert api.put("/api/v2.0/jobservice/queues/IMAGE_SCAN", json={"action": "pause"}).status_code == 200
     try:
         assert api.post(path + "/scan").status_code == 202
+        again = api.post(path + "/scan")  # Harbor's answer while a scan of the digest is pending
+        assert again.status_code == 409 and again.json()["errors"][0] == {
+            "code": "CONFLICT", "message": "a previous scan process is Pending"}, again.text
         # the jobs' Prometheus metrics count scans like any job
         assert value(scrape(f"{server.url}/metrics"), "harbor_task_queue_size", type="IMAGE_SCAN") >= 1
         stopped = api.post(path + "/scan/stop", json={"scan_type": "vulnerability"})
@@ -213,6 +220,34 @@ def test_scanning_an_index_scans_it_and_each_of_its_platforms(server, api):
     for digest in (index.digest, amd64.digest, arm64.digest):
         assert scan_status(api, repository, digest, "Success", "Error")["scan_status"] == "Success"
         assert ("mariadb", CVE) in findings(api, repository, digest)
+
+
+def test_a_corrupt_layer_is_skipped_and_the_report_log_says_so(server, api):
+    """The walk goes on past a layer that is not gzip: the scan succeeds with what it read, and the
+    report's log (Harbor's getReportLog) names the layer it skipped. The stored image is untouched."""
+    repository = f"{create_project(api)}/broken"
+    base, base_diff = file_layer({"etc/os-release": OS_RELEASE, "lib/apk/db/installed": APK_INSTALLED})
+    garbage = b"\x1f\x8b\x08\x00not a gzip stream at all" + os.urandom(64)
+    config = canonical_json({"architecture": "amd64", "os": "linux",
+                             "rootfs": {"type": "layers", "diff_ids": [base_diff, "sha256:" + "0" * 64]}})
+    manifest = canonical_json({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(OCI_CONFIG, config),
+                               "layers": [descriptor(OCI_LAYER_GZIP, base), descriptor(OCI_LAYER_GZIP, garbage)]})
+    image = Image(manifest, OCI_MANIFEST, [config, base, garbage])
+    garbage_digest = "sha256:" + hashlib.sha256(garbage).hexdigest()
+    with V2(server.url, auth=server.auth) as v2:
+        v2.push_image(repository, image, "1")
+    assert api.post(artifact_path(repository, "1") + "/scan").status_code == 202
+    done = scan_status(api, repository, "1", "Success", "Error")
+    assert done["scan_status"] == "Success"
+    assert ("mariadb", CVE) in findings(api, repository, "1")
+    log = api.get(artifact_path(repository, "1") + f"/scan/{done['report_id']}/log")
+    assert log.status_code == 200 and log.headers["content-type"].startswith("text/plain")
+    skipped = [line for line in log.text.splitlines() if "skipped:" in line]
+    assert len(skipped) == 1 and garbage_digest in skipped[0], log.text
+    unknown = api.get(artifact_path(repository, "1") + "/scan/no-such-report/log")
+    assert unknown.status_code == 404 and unknown.json()["errors"][0]["code"] == "NOT_FOUND"
+    with V2(server.url, auth=server.auth) as v2:  # the stored layer is as pushed
+        assert v2.request("GET", f"/v2/{repository}/blobs/{garbage_digest}").content == garbage
 
 
 def test_an_artifact_that_is_not_an_image_is_not_scanned(server, api):

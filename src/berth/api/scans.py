@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
+from fastapi.responses import PlainTextResponse
 
 from berth.api import schemas
 from berth.api.deps import RegistryDep, SubjectDep, harbor_time, require_system
@@ -46,6 +47,25 @@ async def stop_scan_artifact(
     if not await stop_unfinished(registry, name, artifact.digest, kind):
         raise NotFound(f"no {kind} scan of {name}@{artifact.digest} is pending or running")
     return Response(status_code=202)
+
+
+@router.get(_ARTIFACT + "/scan/{report_id}/log", operation_id="getReportLog", tags=["scan"],
+            response_class=PlainTextResponse)
+async def get_report_log(
+    registry: RegistryDep, subject: SubjectDep, project_name: str, repository_name: str, reference: str,
+    report_id: str,
+) -> PlainTextResponse:
+    """The log of the scan job that made the report (its `report_id` in the scan overview): what it
+    scanned, what the walk skipped and why, how it ended."""
+    name = await repository_in_project(registry, subject, project_name, repository_name, "scan", "read")
+    artifact = await registry.artifacts.get(name, reference)
+    job = await registry.scans.job_of(artifact.digest, report_id)
+    if job is None:
+        raise NotFound(f"report with uuid {report_id[:100]} does not exist")
+    try:
+        return PlainTextResponse(await registry.executions.task_log(job))
+    except NotFound:  # the job was swept (executions are kept for a while); the report outlives it
+        raise NotFound(f"the log of report {report_id[:100]} is no longer kept") from None
 
 
 # --- scan all ----------------------------------------------------------------------------------------

@@ -46,6 +46,9 @@ class JobKind:
     run: Callable[[JobContext], Awaitable[str | None]]
     #: attempts in all, the first included
     max_attempts: int = 1
+    #: at most this many of the kind run at once in one pool (None: as many as it has slots), so a
+    #: CPU-heavy kind (scans) neither starves the node's requests nor takes every slot from other kinds
+    max_running: int | None = None
 
 
 def load_kind(spec: str) -> JobKind:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -98,45 +98,64 @@ class JobStore:
 
     # --- the worker's side -----------------------------------------------------------------------
 
-    async def claim(self, owners: Sequence[str], kinds: Collection[str], lease_seconds: float) -> list[Claimed]:
-        """Claim up to len(owners) due tasks of `kinds` (skipping paused job types), one per owner."""
+    async def claim(
+        self, owners: Sequence[str], kinds: Collection[str], lease_seconds: float,
+        room: Mapping[str, int] | None = None,
+    ) -> list[Claimed]:
+        """Claim up to len(owners) due tasks of `kinds` (skipping paused job types), one per owner, and
+        at most `room[kind]` of a kind named there (a kind at its limit leaves its slot to the others)."""
         if not owners or not kinds:
             return []
         now = utcnow()
         claimed: list[Claimed] = []
+        left = dict(room or {})
+        free = list(owners)
         async with self._db.write() as conn:
             paused = set((await conn.execute(select(JobQueue.job_type).where(JobQueue.paused))).scalars())
-            allowed = [kind for kind in kinds if kind not in paused]
-            rows = (await conn.execute(
-                select(Task.id, Task.execution_id, Task.kind, Task.parameters, Task.run_count, Task.max_attempts,
-                       Task.status, Task.request_id)
-                .where(Task.kind.in_(allowed), or_(
-                    and_(Task.status == PENDING, Task.next_run_at <= now),
-                    and_(Task.status == RUNNING, Task.lease_expires_at < now),
-                ))
-                .order_by(Task.next_run_at, Task.id)
-                .limit(len(owners))
-                .with_for_update(skip_locked=True)
-            )).all()
-            free = iter(owners)
-            for row in rows:
-                if row.status == RUNNING and row.run_count >= row.max_attempts + LEASE_LOSSES_ALLOWED:
-                    await self._end(conn, row.id, row.execution_id, ERROR,
-                                    f"given up: its worker stopped during {row.run_count} attempts", now,
-                                    expected=RUNNING)
-                    continue
-                owner = next(free)
-                await conn.execute(
-                    update(Task).where(Task.id == row.id).values(
-                        status=RUNNING, lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds),
-                        run_count=Task.run_count + 1, start_time=func.coalesce(Task.start_time, now), update_time=now,
+            # each round either claims every row it read or fills a kind to its limit, which the next
+            # round leaves out: at most one round per limited kind, plus one
+            while free:
+                allowed = [kind for kind in kinds if kind not in paused and left.get(kind, 1) > 0]
+                if not allowed:
+                    break
+                rows = (await conn.execute(
+                    select(Task.id, Task.execution_id, Task.kind, Task.parameters, Task.run_count,
+                           Task.max_attempts, Task.status, Task.request_id)
+                    .where(Task.kind.in_(allowed), or_(
+                        and_(Task.status == PENDING, Task.next_run_at <= now),
+                        and_(Task.status == RUNNING, Task.lease_expires_at < now),
+                    ))
+                    .order_by(Task.next_run_at, Task.id)
+                    .limit(len(free))
+                    .with_for_update(skip_locked=True)
+                )).all()
+                skipped = False
+                for row in rows:
+                    if row.status == RUNNING and row.run_count >= row.max_attempts + LEASE_LOSSES_ALLOWED:
+                        await self._end(conn, row.id, row.execution_id, ERROR,
+                                        f"given up: its worker stopped during {row.run_count} attempts", now,
+                                        expected=RUNNING)
+                        continue
+                    if left.get(row.kind, 1) <= 0:
+                        skipped = True
+                        continue
+                    if row.kind in left:
+                        left[row.kind] -= 1
+                    owner = free.pop(0)
+                    await conn.execute(
+                        update(Task).where(Task.id == row.id).values(
+                            status=RUNNING, lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds),
+                            run_count=Task.run_count + 1, start_time=func.coalesce(Task.start_time, now),
+                            update_time=now,
+                        )
                     )
-                )
-                note = "re-run: the worker running it stopped renewing its lease" if row.status == RUNNING else None
-                if note:
-                    await self._log(conn, row.id, [note], now)
-                claimed.append(Claimed(row.id, row.execution_id, row.kind, json.loads(row.parameters or "{}"),
-                                       row.run_count + 1, row.max_attempts, owner, row.request_id or ""))
+                    note = "re-run: the worker running it stopped renewing its lease" if row.status == RUNNING else None
+                    if note:
+                        await self._log(conn, row.id, [note], now)
+                    claimed.append(Claimed(row.id, row.execution_id, row.kind, json.loads(row.parameters or "{}"),
+                                           row.run_count + 1, row.max_attempts, owner, row.request_id or ""))
+                if not skipped:
+                    break
         return claimed
 
     async def renew(self, pool_id: str, task_ids: Collection[int], lease_seconds: float) -> tuple[set[int], set[int]]:

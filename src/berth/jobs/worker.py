@@ -12,6 +12,7 @@ import contextlib
 import os
 import secrets
 import socket
+from collections import Counter
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -112,7 +113,8 @@ class WorkerPool:
             claimed: list[Claimed] = []
             if free:
                 try:
-                    claimed = await self._store.claim(free, self._kinds, self._settings.lease_seconds)
+                    claimed = await self._store.claim(free, self._kinds, self._settings.lease_seconds,
+                                                      self._room())
                 except Exception as exc:  # the database may be away for a moment: try again at the next poll
                     log_failure(log, "claiming jobs failed", exc)
             for claim in claimed:
@@ -121,6 +123,12 @@ class WorkerPool:
                 continue
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._settings.poll_seconds)
+
+    def _room(self) -> dict[str, int]:
+        """How many more tasks of each kind with a `max_running` this pool may start now."""
+        running = Counter(run.claim.kind for run in self._running.values())
+        return {name: max(0, kind.max_running - running[name])
+                for name, kind in self._kinds.items() if kind.max_running is not None}
 
     def _start(self, claim: Claimed) -> None:
         kind = self._kinds[claim.kind]

@@ -55,6 +55,8 @@ class AdapterConfig:
     credential: str | None
     workers: int = 1
     timeout_seconds: float = 300.0
+    #: the CPU niceness added to scan processes (the scanner_nice setting)
+    nice: int = 0
     report_ttl: timedelta = timedelta(hours=1)
     refresh_after_seconds: int = 5
     registry_hosts: frozenset[str] = frozenset()
@@ -64,7 +66,7 @@ class AdapterConfig:
     def from_settings(cls, settings: Settings, credential: str | None) -> AdapterConfig:
         return cls(
             database_url=settings.effective_database_url, credential=credential, workers=settings.scanner_workers,
-            timeout_seconds=settings.scanner_timeout_seconds,
+            timeout_seconds=settings.scanner_timeout_seconds, nice=settings.scanner_nice,
             report_ttl=timedelta(seconds=settings.scanner_report_ttl_seconds),
             refresh_after_seconds=settings.scanner_refresh_after_seconds,
             registry_hosts=frozenset(host.lower() for host in settings.scanner_registry_hosts),
@@ -100,7 +102,7 @@ class _Adapter:
         db = Database(config.database_url)
         self.store = store = ScanStore(db, config.report_ttl)
         self.runner = runner = ScanRunner(store, config.scanner, config.database_url, config.workers,
-                                          config.timeout_seconds)
+                                          config.timeout_seconds, config.nice)
         resumed = await runner.resume()
         if resumed:
             log.info("resumed scans left unfinished by the last run", count=resumed)

@@ -33,9 +33,10 @@ class LocalScan:
     scanner: ScannerInfo
 
 
-async def scan_locally(job: LocalScan, timeout: float) -> tuple[str, Any]:
-    """("ok", {"report": …} or {"sbom": …}) or ("error", message), from a process of its own."""
-    return await run_in_process(_scan_process, job, timeout)
+async def scan_locally(job: LocalScan, timeout: float, nice: int = 0) -> tuple[str, Any]:
+    """("ok", {"report": …} or {"sbom": …}, with "skipped": what the walk could not read) or
+    ("error", message), from a process of its own."""
+    return await run_in_process(_scan_process, job, timeout, nice)
 
 
 def _scan_process(pipe: Connection, job: LocalScan) -> None:
@@ -70,8 +71,9 @@ def render(job: LocalScan) -> dict[str, Any]:
         inventory, findings = engine.scan(source, job.artifact.digest, job.database_url if wants_findings else None)
         now = datetime.now(UTC)
         if wants_findings:
-            return {"report": vulnerability_report(inventory, findings, job.artifact, job.scanner, now)}
-        return {"sbom": spdx_document(inventory, job.artifact, job.scanner, now)}
+            return {"report": vulnerability_report(inventory, findings, job.artifact, job.scanner, now),
+                    "skipped": inventory.skipped}
+        return {"sbom": spdx_document(inventory, job.artifact, job.scanner, now), "skipped": inventory.skipped}
     finally:
         asyncio.run_coroutine_threadsafe(_close(db, driver), loop).result(30)
         loop.call_soon_threadsafe(loop.stop)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -17,11 +18,12 @@ _CONTEXT = multiprocessing.get_context("spawn")
 ProcessBody = Callable[[Connection, Any], None]
 
 
-async def run_in_process(body: ProcessBody, job: Any, timeout: float) -> tuple[str, Any]:
-    """("ok", result) or ("error", message) from `body(pipe, job)` run in a spawned process. A
-    cancelled caller (a stopped job) kills the process on its way out."""
+async def run_in_process(body: ProcessBody, job: Any, timeout: float, nice: int = 0) -> tuple[str, Any]:
+    """("ok", result) or ("error", message) from `body(pipe, job)` run in a spawned process, `nice`
+    steps below this one's CPU priority. A cancelled caller (a stopped job) kills the process on its
+    way out."""
     reader, writer = _CONTEXT.Pipe(duplex=False)
-    process = _CONTEXT.Process(target=body, args=(writer, job), daemon=True)
+    process = _CONTEXT.Process(target=_niced, args=(body, writer, job, nice), daemon=True)
     process.start()
     writer.close()  # the child holds the only write end: its death is an end of file here
     loop = asyncio.get_running_loop()
@@ -43,3 +45,11 @@ async def run_in_process(body: ProcessBody, job: Any, timeout: float) -> tuple[s
         if process.is_alive():
             process.kill()
         await asyncio.to_thread(process.join, 5)
+
+
+def _niced(body: ProcessBody, pipe: Connection, job: Any, nice: int) -> None:
+    """The child's entry: lower its CPU priority first, so the requests of the process that
+    started it come before the scan when both want a core."""
+    if nice:
+        os.nice(nice)
+    body(pipe, job)

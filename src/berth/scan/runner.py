@@ -35,11 +35,14 @@ class ScanJob:
 
 
 class ScanRunner:
-    def __init__(self, store: ScanStore, scanner: ScannerInfo, database_url: str, workers: int, timeout: float) -> None:
+    def __init__(
+        self, store: ScanStore, scanner: ScannerInfo, database_url: str, workers: int, timeout: float, nice: int = 0,
+    ) -> None:
         self.store = store
         self.scanner = scanner
         self.database_url = database_url
         self.timeout = timeout
+        self.nice = nice
         self._slots = asyncio.Semaphore(workers)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -88,7 +91,7 @@ class ScanRunner:
                 log_failure(log, "scan could not be recorded", exc, scan_id=scan_id)
 
     async def _in_process(self, job: ScanJob) -> tuple[str, Any]:
-        return await run_in_process(run_scan_process, job, self.timeout)
+        return await run_in_process(run_scan_process, job, self.timeout, self.nice)
 
 
 def run_scan_process(pipe: Connection, job: ScanJob) -> None:

@@ -82,7 +82,11 @@ class ScanJobService:
 
     async def scan_artifact(self, repository: str, digest: str, scan_type: str, trigger: str = "MANUAL") -> int:
         """Enqueue the scan of one artifact (and an index's children); returns the execution id.
-        BadRequest when no scanner is set for its project, or the artifact is not an image."""
+        Unprocessable when no scanner is set for its project, or the artifact is not an image;
+        Conflict, as in Harbor, while a scan of that type of the same digest is pending or running."""
+        unfinished = await self.unfinished_scans(None, digest, scan_type)
+        if unfinished:
+            raise Conflict(f"a previous scan process is {unfinished[0][1]}")
         async with self._db.write() as conn:
             target = await _target(conn, repository, digest)
             if target is None:
@@ -146,16 +150,18 @@ class ScanJobService:
                 select(Manifest.id).where(Manifest.type == IMAGE, Manifest.subject_digest.is_(None))
                 .where(~Manifest.digest.in_(select(ManifestChild.child_digest))).order_by(Manifest.id)
             )).scalars())
+        busy = await self._digests_in_scan(VULNERABILITY)  # Harbor counts these as conflicts and skips them
         queued = 0
         for start in range(0, len(ids), 200):
             async with self._db.write() as conn:
                 for artifact_id in ids[start:start + 200]:
                     target = await _target_by_id(conn, artifact_id)
-                    if target is not None and await self._enqueue(
+                    if target is not None and target.digest not in busy and await self._enqueue(
                             conn, target, VULNERABILITY, "", execution_id=ctx.execution_id) is not None:
                         queued += 1
             self._jobs.notify()
-        ctx.log(f"{queued} artifact(s) of {len(ids)} queued for scanning")
+        ctx.log(f"{queued} artifact(s) of {len(ids)} queued for scanning"
+                + (f" (those already being scanned are left to that scan: {len(busy)} digest(s))" if busy else ""))
         return f"{queued} artifact(s) queued"
 
     async def scan_all_stats(self, scheduled_only: bool = False) -> ScanAllStats:
@@ -187,9 +193,10 @@ class ScanJobService:
     # --- stopping -----------------------------------------------------------------------------------
 
     async def unfinished_scans(
-        self, repository: str, digest: str, scan_type: str,
+        self, repository: str | None, digest: str, scan_type: str,
     ) -> list[tuple[int, str, dict[str, Any]]]:
-        """(task id, status, parameters) of the artifact's scans of `scan_type` not yet ended."""
+        """(task id, status, parameters) of the artifact's scans of `scan_type` not yet ended (in
+        `repository`, or in any repository: reports are kept per digest)."""
         needle = json.dumps({"digest": digest})[1:-1]
         async with self._db.read() as conn:
             rows = (await conn.execute(select(Task.id, Task.status, Task.parameters).where(
@@ -198,9 +205,18 @@ class ScanJobService:
         found = []
         for row in rows:
             parameters = json.loads(row.parameters)
-            if parameters.get("repository") == repository and parameters.get("scan_type", VULNERABILITY) == scan_type:
+            if (repository is None or parameters.get("repository") == repository) \
+                    and parameters.get("scan_type", VULNERABILITY) == scan_type:
                 found.append((row.id, row.status, parameters))
         return found
+
+    async def _digests_in_scan(self, scan_type: str) -> set[str]:
+        """The digests with a scan of `scan_type` pending or running, outside this scan-all."""
+        async with self._db.read() as conn:
+            rows = (await conn.execute(select(Task.parameters).where(
+                Task.kind == IMAGE_SCAN, Task.status.in_((PENDING, RUNNING))))).scalars().all()
+        parsed = (json.loads(row) for row in rows)
+        return {str(p.get("digest")) for p in parsed if p.get("scan_type", VULNERABILITY) == scan_type}
 
     async def stop_task(self, task_id: int) -> bool:
         return await self._jobs.stop_task(task_id)

@@ -47,6 +47,8 @@ PullToken = Callable[[str, int], str]
 #: the name of berth's own scanner registration
 BUILTIN_SCANNER = "berth"
 EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
+#: what the walk could not read (a truncated layer, a database that does not parse), one execution-log line each
+SKIPPED_LOGGED = 50
 #: Harbor's names for a finished scan's severity counts
 _COUNTS = ("Critical", "High", "Medium", "Low", "Negligible", "Unknown")
 
@@ -63,6 +65,9 @@ class ScanSettings:
     registry_url: str
     #: None where no token key is at hand: external adapters cannot be driven from there
     pull_token: PullToken | None
+    #: scans this process runs at once (the IMAGE_SCAN kind's max_running), and their niceness
+    workers: int = 1
+    nice: int = 0
 
 
 class ScanFailure(Exception):
@@ -102,7 +107,7 @@ class ArtifactScans:
         self._settings = settings
 
     def kind(self) -> JobKind:
-        return JobKind(IMAGE_SCAN, self.run, max_attempts=SCAN_ATTEMPTS)
+        return JobKind(IMAGE_SCAN, self.run, max_attempts=SCAN_ATTEMPTS, max_running=self._settings.workers)
 
     async def run(self, ctx: JobContext) -> str:
         registry: Registry = ctx.services
@@ -122,7 +127,7 @@ class ArtifactScans:
         ctx.log(f"{scan_type} scan of {artifact.repository}@{artifact.digest} by {registration.name}")
         try:
             if is_builtin(registration):
-                report, scanner = await self._builtin(artifact, scan_type)
+                report, scanner = await self._builtin(artifact, scan_type, ctx)
             else:
                 report, scanner = await self._external(registration, registry, artifact, scan_type, ctx)
             sbom_digest = ""
@@ -143,13 +148,21 @@ class ArtifactScans:
         found = len(report.get("vulnerabilities") or []) if scan_type != SBOM else 0
         return f"{found} vulnerabilities" if scan_type != SBOM else f"SBOM {sbom_digest}"
 
-    async def _builtin(self, artifact: ArtifactRef, scan_type: str) -> tuple[dict[str, Any], ScannerInfo]:
+    async def _builtin(
+        self, artifact: ArtifactRef, scan_type: str, ctx: JobContext,
+    ) -> tuple[dict[str, Any], ScannerInfo]:
         s = self._settings
         reporter = ReportScanner()
         outcome, payload = await scan_locally(LocalScan(
-            s.storage_driver, s.storage_options, s.database_url, artifact, scan_type, reporter), s.timeout_seconds)
+            s.storage_driver, s.storage_options, s.database_url, artifact, scan_type, reporter), s.timeout_seconds,
+            s.nice)
         if outcome != "ok":
             raise ScanFailure(str(payload))
+        skipped = payload.get("skipped") or []
+        for note in skipped[:SKIPPED_LOGGED]:
+            ctx.log(f"skipped: {note}")
+        if len(skipped) > SKIPPED_LOGGED:
+            ctx.log(f"skipped: … and {len(skipped) - SKIPPED_LOGGED} more")
         scanner = ScannerInfo(reporter.name, reporter.vendor, reporter.version)
         return (payload["sbom"] if scan_type == SBOM else payload["report"]), scanner
 

@@ -211,6 +211,13 @@ class ScanReportService:
                 out.setdefault(row.digest, []).append(_summary(row))
         return out
 
+    async def job_of(self, digest: str, report_id: str) -> int | None:
+        """The task that made the artifact's report `report_id` (Harbor's report uuid), None if unknown."""
+        async with self._db.read() as conn:
+            job_id = await conn.scalar(select(ScanReport.job_id).where(
+                ScanReport.uuid == report_id, ScanReport.digest == digest))
+        return int(job_id) if job_id and job_id.isdigit() else None
+
     async def report(self, digest: str, registration_uuid: str, mime_types: Sequence[str]) -> tuple[str, Any] | None:
         """(MIME type, report JSON) of the first of `mime_types` a finished scan stored, else None."""
         async with self._db.read() as conn:

@@ -504,6 +504,19 @@ def test_malformed_envelope_is_a_failed_verdict(blob: bytes, kind: Format, reaso
     assert verdict.reason == reason
 
 
+def test_a_failing_blob_store_is_not_a_verdict() -> None:
+    """Storage errors propagate: a refusal would be cached as if the signature were bad."""
+    blob = fixture("jws_signature.sig")
+    signature = artifact(blob, Format.NOTATION_JWS)
+
+    def unavailable(digest: str, limit: int) -> bytes:
+        raise OSError("storage unavailable")
+
+    down = SignatureArtifact(digest=signature.digest, manifest=signature.manifest, read_blob=unavailable)
+    with pytest.raises(OSError, match="storage unavailable"):
+        verify(Format.NOTATION_JWS, layout_subject(), down, TrustPolicy(roots=[root_in(blob)]), NOW)
+
+
 def test_malformed_manifest_is_a_failed_verdict() -> None:
     broken = SignatureArtifact(digest="sha256:00", manifest={"layers": "nope"}, read_blob=lambda d, n: b"")
     verdict = verify(Format.NOTATION_JWS, IMAGE, broken, TrustPolicy(), NOW)

@@ -89,11 +89,17 @@ class Envelope:
 
 def verify(kind: Format, subject: Subject, artifact: SignatureArtifact, policy: TrustPolicy, now: datetime) -> Verdict:
     """The verdict of one Notation signature manifest on `subject`. Never raises for bad input: a
-    malformed manifest, envelope or certificate is a failed verdict with the reason."""
+    malformed manifest, envelope or certificate is a failed verdict with the reason. An error of the
+    blob reader other than its ValueError for the size cap (storage down) does propagate: it says
+    nothing about the signature, and a verdict may be cached."""
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     try:
-        return _verify(kind, subject, artifact, policy, now)
+        blob = _envelope_blob(kind, artifact)
+    except Refused as refused:
+        return Verdict(verified=False, format=kind, reason=refused.reason)
+    try:
+        return _verify(kind, blob, subject, policy, now)
     except Refused as refused:
         return Verdict(verified=False, format=kind, reason=refused.reason, signer=refused.signer)
     except Exception as error:  # noqa: BLE001 - the promise is a verdict for any input, parsers raise many types
@@ -101,8 +107,7 @@ def verify(kind: Format, subject: Subject, artifact: SignatureArtifact, policy: 
         return Verdict(verified=False, format=kind, reason=reason)
 
 
-def _verify(kind: Format, subject: Subject, artifact: SignatureArtifact, policy: TrustPolicy, now: datetime) -> Verdict:
-    blob = _envelope_blob(kind, artifact)
+def _verify(kind: Format, blob: bytes, subject: Subject, policy: TrustPolicy, now: datetime) -> Verdict:
     envelope = parse_cose(blob) if kind is Format.NOTATION_COSE else parse_jws(blob)
     header = envelope.header
     _check_header(header)

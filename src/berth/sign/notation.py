@@ -17,7 +17,7 @@ from typing import Any
 import cbor2
 import orjson
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -25,7 +25,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from berth.sign.model import Format, SignatureArtifact, Subject, Verdict
 from berth.sign.policy import TrustPolicy
-from berth.sign.timestamp import Timestamp, TimestampError, verify_token
+from berth.sign.timestamp import Timestamp, TimestampError, issued_by, verify_token
 
 PAYLOAD_TYPE = "application/vnd.cncf.notary.payload.v1+json"
 #: an envelope is a few KiB (a chain and a timestamp token); anything far larger is not one
@@ -56,6 +56,7 @@ _FORBIDDEN_USAGES = {
     ExtendedKeyUsageOID.EMAIL_PROTECTION: "emailProtection", ExtendedKeyUsageOID.TIME_STAMPING: "timeStamping",
     ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE: "anyExtendedKeyUsage",
 }
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
 _DN_NAMES = {"countryName": "C", "stateOrProvinceName": "ST", "localityName": "L", "organizationName": "O",
              "organizationalUnitName": "OU", "commonName": "CN", "emailAddress": "E"}
 
@@ -88,19 +89,25 @@ class Envelope:
 
 def verify(kind: Format, subject: Subject, artifact: SignatureArtifact, policy: TrustPolicy, now: datetime) -> Verdict:
     """The verdict of one Notation signature manifest on `subject`. Never raises for bad input: a
-    malformed manifest, envelope or certificate is a failed verdict with the reason."""
+    malformed manifest, envelope or certificate is a failed verdict with the reason. An error of the
+    blob reader other than its ValueError for the size cap (storage down) does propagate: it says
+    nothing about the signature, and a verdict may be cached."""
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     try:
-        return _verify(kind, subject, artifact, policy, now)
+        blob = _envelope_blob(kind, artifact)
+    except Refused as refused:
+        return Verdict(verified=False, format=kind, reason=refused.reason)
+    try:
+        return _verify(kind, blob, subject, policy, now)
     except Refused as refused:
         return Verdict(verified=False, format=kind, reason=refused.reason, signer=refused.signer)
     except Exception as error:  # noqa: BLE001 - the promise is a verdict for any input, parsers raise many types
-        return Verdict(verified=False, format=kind, reason=f"the Notation signature is malformed ({type(error).__name__})")
+        reason = f"the Notation signature is malformed ({type(error).__name__})"
+        return Verdict(verified=False, format=kind, reason=reason)
 
 
-def _verify(kind: Format, subject: Subject, artifact: SignatureArtifact, policy: TrustPolicy, now: datetime) -> Verdict:
-    blob = _envelope_blob(kind, artifact)
+def _verify(kind: Format, blob: bytes, subject: Subject, policy: TrustPolicy, now: datetime) -> Verdict:
     envelope = parse_cose(blob) if kind is Format.NOTATION_COSE else parse_jws(blob)
     header = envelope.header
     _check_header(header)
@@ -315,10 +322,10 @@ def check_chain(chain: list[x509.Certificate], signer: str) -> None:
     if not chain or len(chain) > MAX_CHAIN:
         raise Refused(f"the certificate chain must have 1 to {MAX_CHAIN} certificates", signer)
     for child, parent in itertools.pairwise(chain):
-        if not _issued(child, parent):
+        if not issued_by(child, parent):
             raise Refused(f"certificate {distinguished_name(child.subject)} is not issued by the next in the chain",
                           signer)
-    if not _issued(chain[-1], chain[-1]):
+    if not issued_by(chain[-1], chain[-1]):
         raise Refused("the certificate chain does not end in a self-signed root", signer)
     for position, certificate in enumerate(chain):
         _check_key_and_hash(certificate, signer)
@@ -405,14 +412,6 @@ def distinguished_name(name: x509.Name) -> str:
     return ", ".join(parts)
 
 
-def _issued(child: x509.Certificate, parent: x509.Certificate) -> bool:
-    try:
-        child.verify_directly_issued_by(parent)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
-        return False
-    return True
-
-
 def _extension(extensions: x509.Extensions, kind: type[Any]) -> Any:
     try:
         return extensions.get_extension_for_class(kind).value
@@ -464,7 +463,7 @@ def _base64(text: str, what: str) -> bytes:
 
 
 def _rfc3339(value: object, name: str) -> datetime:
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", value):
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
         raise Refused(f"the header {name} is not an RFC 3339 time")
     return _aware(datetime.fromisoformat(value), name)
 

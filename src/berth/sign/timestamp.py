@@ -181,14 +181,15 @@ def _check_authority(
                                  f"was not valid at {when.isoformat()}")
         if current in roots:
             return
-        issuer = next((c for c in [*roots, *certificates] if c != current and _issued(current, c)), None)
+        issuer = next((c for c in [*roots, *certificates] if c != current and issued_by(current, c)), None)
         if issuer is None:
             break
         current = issuer
     raise TimestampError(f"the timestamp authority {signer.subject.rfc4514_string()} is not trusted")
 
 
-def _issued(child: x509.Certificate, parent: x509.Certificate) -> bool:
+def issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    """Whether `parent` issued `child`: names chain and its key verifies the signature."""
     try:
         child.verify_directly_issued_by(parent)
     except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):

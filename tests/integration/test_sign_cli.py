@@ -34,8 +34,16 @@ needs_cosign_verifier = pytest.mark.skipif(not _has_cosign_verifier(),
                                            reason="berth.sign.cosign (the cosign verifier) is not merged here")
 
 
-def berth_run(*args: str, cwd: Path | None = None, password: str | None = PASSWORD) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "COSIGN_PASSWORD"}
+def berth_run(
+    *args: str, cwd: Path | None = None, password: str | None = PASSWORD, auth_file: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """The berth program with COSIGN_PASSWORD (or none), no terminal, and only `auth_file`'s stored
+    credentials (none by default: HOME points nowhere useful)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COSIGN_PASSWORD", "REGISTRY_AUTH_FILE", "DOCKER_CONFIG",
+                                                             "XDG_RUNTIME_DIR")}
+    env["HOME"] = str(cwd or Path("/nonexistent"))
+    if auth_file is not None:
+        env["REGISTRY_AUTH_FILE"] = str(auth_file)
     if password is not None:
         env["COSIGN_PASSWORD"] = password
     return subprocess.run([BERTH, *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env,
@@ -286,6 +294,14 @@ def test_sign_pushes_a_bundle_to_a_registry_without_the_referrers_api_under_the_
         assert sorted(line.split("\t")[1] for line in verified.stdout.splitlines()) == ["cosign", "cosign-bundle"]
 
 
+def test_sign_uses_the_credentials_skopeo_login_stored(berth, pushed, key_pair) -> None:
+    repository, digest = pushed
+    signed = berth_run("sign", f"{repository}:1", "--key", str(key_pair / "cosign.key"), "--plain-http",
+                       auth_file=AUTH_FILE)
+    assert signed.returncode == 0, signed.stderr
+    assert accessories(berth, repository, digest)[0][0] == "signature.cosign"
+
+
 def test_verify_of_an_unsigned_image_fails_with_one_line(berth, pushed, key_pair) -> None:
     repository, digest = pushed
     result = berth_run("verify", f"{repository}:1", "--key", str(key_pair / "cosign.pub"), *creds(berth))
@@ -302,8 +318,8 @@ def test_bad_input_is_one_line_never_a_traceback(berth, pushed, key_pair, tmp_pa
     assert_one_line_failure(berth_run("sign", f"{repository}:1", "--key", key, *creds(berth), password=None),
                             2, "COSIGN_PASSWORD")
     assert_one_line_failure(berth_run("sign", f"{repository}:nope", "--key", key, *creds(berth)), 1, "not found")
-    assert_one_line_failure(berth_run("sign", f"{repository}:1", "--key", key, "--plain-http"), 1,
-                            "authentication required")
+    assert_one_line_failure(berth_run("sign", f"{repository}:1", "--key", key, "--plain-http",
+                                      auth_file=tmp_path / "none.json"), 1, "authentication required")
     assert_one_line_failure(berth_run("sign", f"{repository}:1", "--key", key, "--creds", "admin:wrong",
                                       "--plain-http"), 1, "refused")
     assert_one_line_failure(berth_run("sign", "no-host", "--key", key), 2)

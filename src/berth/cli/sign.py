@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import click
 import typer
@@ -50,7 +50,9 @@ class SignatureFormat(str, Enum):
 
 
 CredsOption = Annotated[
-    Optional[str], typer.Option(help="USER:PASSWORD for the registry (a robot account works too).", show_default=False)
+    str | None, typer.Option(help="USER:PASSWORD for the registry (a robot account works too); without it, what "
+                             "skopeo/podman/docker login stored (REGISTRY_AUTH_FILE, auth.json, ~/.docker/config.json).",
+                             show_default=False)
 ]
 PlainHttpOption = Annotated[bool, typer.Option("--plain-http", help="Talk to the registry over plain HTTP.")]
 TlsVerifyOption = Annotated[
@@ -136,9 +138,9 @@ def verify(
     image: Annotated[str, typer.Argument(metavar="IMAGE", help="HOST/REPOSITORY:TAG, HOST/REPOSITORY@DIGEST "
                                          "(docker:// in front is fine) or oci:PATH[:TAG] (an OCI image layout).",
                                          show_default=False)],
-    policy: Annotated[Optional[Path], typer.Option(help="A trust policy (JSON, as PUT at /api/v2.0/projects/{p}/"
+    policy: Annotated[Path | None, typer.Option(help="A trust policy (JSON, as PUT at /api/v2.0/projects/{p}/"
                                                    "trust-policy).", show_default=False)] = None,
-    key: Annotated[Optional[Path], typer.Option(help="A cosign public key (cosign.pub): trust signatures made "
+    key: Annotated[Path | None, typer.Option(help="A cosign public key (cosign.pub): trust signatures made "
                                                 "with it (with --policy: in addition to the policy's keys).",
                                                 show_default=False)] = None,
     creds: CredsOption = None,
@@ -153,14 +155,14 @@ def verify(
     from berth.sign.repositories import RepositoryError, find_signatures, resolve
 
     try:
-        with _repository(image, creds, plain_http, tls_verify) as (repository, reference):
+        with _OpenRepository(image, creds, plain_http, tls_verify) as (repository, reference):
             described = resolve(repository, reference)
             artifacts = find_signatures(repository, described["digest"])
             subject = Subject(described["digest"], described["size"], described["mediaType"])
             verdicts = _verdicts(subject, artifacts, trust)
     except (RepositoryError, ValueError) as error:
         raise fail(f"cannot verify {image}: {error}") from None
-    where = f"{repository.name}@{subject.digest}"
+    where = image if image.endswith(subject.digest) else f"{image} ({subject.digest})"
     for verdict in verdicts:
         typer.echo(_line(verdict))
     if not verdicts:
@@ -198,7 +200,7 @@ def _registry_target(image: str) -> tuple[str, str, str]:
     return target.host, target.repository, target.reference
 
 
-class _repository:
+class _OpenRepository:
     """The registry repository or OCI layout IMAGE names, with the reference to resolve in it."""
 
     def __init__(self, image: str, creds: str | None, plain_http: bool, tls_verify: str) -> None:
@@ -236,8 +238,33 @@ def _registry(host: str, name: str, creds: str | None, plain_http: bool, tls_ver
         username, colon, password = creds.partition(":")
         if not colon:
             raise fail("--creds takes USER:PASSWORD", BAD_INPUT)
+    else:
+        username, password = _stored_credentials(host) or (None, None)
     return Registry(host, name, username=username, password=password, plain_http=plain_http,
                     tls_verify=verify_tls in ("true", "1", "yes"), push=push)
+
+
+def _stored_credentials(host: str) -> tuple[str, str] | None:
+    """The credentials `skopeo login`, `podman login` or `docker login` stored for `host` (their
+    `auths` files, base64 `user:password` entries; credential helpers are not run)."""
+    import base64
+    import binascii
+
+    import orjson
+
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    docker = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    candidates = [os.environ.get("REGISTRY_AUTH_FILE"), runtime and f"{runtime}/containers/auth.json",
+                  Path.home() / ".config" / "containers" / "auth.json", docker / "config.json"]
+    for candidate in filter(None, candidates):
+        try:
+            entry = orjson.loads(Path(candidate).read_bytes()).get("auths", {}).get(host, {})
+            user, colon, password = base64.b64decode(entry.get("auth", ""), validate=True).decode().partition(":")
+        except (OSError, ValueError, AttributeError, binascii.Error):
+            continue
+        if colon:
+            return user, password
+    return None
 
 
 def _signing_key(path: Path) -> SigningKey:

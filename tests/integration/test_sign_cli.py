@@ -330,3 +330,46 @@ def test_bad_input_is_one_line_never_a_traceback(berth, pushed, key_pair, tmp_pa
                             "cosign_public_keys")
     assert_one_line_failure(berth_run("verify", f"oci:{tmp_path}", "--key", str(key_pair / "cosign.pub")), 1,
                             "not an OCI image layout")
+
+
+def _layout_with_signatures(root: Path, signed_dir: Path) -> Path:
+    """An OCI layout holding a containers/image fixture's signed manifest (tag `1`) and its
+    `signature-N` files put back into the `sha256-<hex>.sig` manifest they were copied from."""
+    import base64
+    import hashlib
+
+    from .helpers import OCI_MANIFEST, canonical_json, descriptor
+
+    manifest = (signed_dir / "manifest.json").read_bytes()
+    layers, blobs = [], [manifest, b"{}"]
+    for signature in sorted(signed_dir.glob("signature-*")):
+        document = json.loads(signature.read_bytes().split(b"\n", 1)[1])
+        payload = base64.b64decode(document["payload"])
+        blobs.append(payload)
+        layers.append(descriptor(document["mimeType"], payload, annotations=document["annotations"]))
+    digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+    sig = canonical_json({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                          "config": descriptor("application/vnd.oci.image.config.v1+json", b"{}"), "layers": layers})
+    (root / "blobs" / "sha256").mkdir(parents=True)
+    for blob in [*blobs, sig]:
+        (root / "blobs" / "sha256" / hashlib.sha256(blob).hexdigest()).write_bytes(blob)
+    media_type = json.loads(manifest).get("mediaType", OCI_MANIFEST)
+    entries = [descriptor(media_type, manifest, annotations={"org.opencontainers.image.ref.name": "1"}),
+               descriptor(OCI_MANIFEST, sig, annotations={
+                   "org.opencontainers.image.ref.name": "sha256-" + digest.removeprefix("sha256:") + ".sig"})]
+    (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (root / "index.json").write_bytes(canonical_json({"schemaVersion": 2, "manifests": entries}))
+    return root
+
+
+@needs_cosign_verifier
+@pytest.mark.parametrize("made_by", ["dir-img-cosign-valid", "dir-img-cosign-valid-with-tag"])
+def test_verify_accepts_real_cosign_and_skopeo_signatures(made_by: str, tmp_path) -> None:
+    """dir-img-cosign-valid was signed by cosign, -with-tag by skopeo (containers/image's fixtures)."""
+    fixtures = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "signing" / "cosign-containers-image"
+    layout = _layout_with_signatures(tmp_path / "layout", fixtures / made_by)
+    verified = berth_run("verify", f"oci:{layout}:1", "--key", str(fixtures / "cosign.pub"))
+    assert verified.returncode == 0, (verified.stdout, verified.stderr)
+    assert verified.stdout.startswith("verified\tcosign\t")
+    stranger = berth_run("verify", f"oci:{layout}:1", "--key", str(fixtures / "cosign2.pub"))
+    assert_one_line_failure(stranger, 1, "verifies")

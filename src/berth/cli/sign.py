@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 
 if TYPE_CHECKING:
     from berth.sign.keys import SigningKey
-    from berth.sign.model import Verdict
+    from berth.sign.model import SignatureArtifact, Subject, Verdict
     from berth.sign.policy import TrustPolicy
     from berth.sign.repositories import Layout, Registry
 
@@ -171,7 +171,7 @@ def verify(
         raise fail(f"no signature of {where} verifies")
 
 
-def _verdicts(subject: Any, artifacts: list[Any], trust: TrustPolicy) -> list[Verdict]:
+def _verdicts(subject: Subject, artifacts: list[SignatureArtifact], trust: TrustPolicy) -> list[Verdict]:
     from berth.sign.verify import verify_all
 
     try:

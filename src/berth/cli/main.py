@@ -1,4 +1,5 @@
-"""`berth` commands: serve, worker, scanner serve, migrate, config (and vulndb, scan from their modules)."""
+"""`berth` commands: serve, worker, scanner serve, migrate, config (and vulndb, scan, sign, verify from their
+modules)."""
 
 from __future__ import annotations
 
@@ -435,10 +436,14 @@ def _redacted(url: str) -> str:
 def _add_subcommands() -> None:
     # imported here: the sub-app's module imports this one for load_settings and prepare
     from berth.cli.scan import scan
+    from berth.cli.sign import app as sign_app
+    from berth.cli.sign import verify
     from berth.cli.vulndb import app as vulndb_app
 
     app.add_typer(vulndb_app, name="vulndb")
     app.command("scan")(scan)
+    app.add_typer(sign_app, name="sign")
+    app.command("verify")(verify)
 
 
 _add_subcommands()

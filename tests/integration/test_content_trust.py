@@ -4,7 +4,6 @@ in enforce and audit mode on manifest GET/HEAD, with cosign tag-scheme signature
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -31,8 +30,6 @@ SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 COSIGN_ARTIFACT_SIG = "application/vnd.dev.cosign.artifact.sig.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 VIOLATION = "PROJECTPOLICYVIOLATION"
-needs_cosign = pytest.mark.skipif(importlib.util.find_spec("berth.sign.cosign") is None,
-                                  reason="the cosign verifier (branch sign-cosign) is not merged yet")
 
 
 @pytest.fixture(scope="module")
@@ -237,12 +234,10 @@ def test_bad_signature_input_is_stored_and_never_a_500(api, v2, key):
                           params={"q": "type=signature.cosign", "page_size": 3})
     assert accessories.status_code == 200 and accessories.headers["X-Total-Count"] == "4"
     assert len(accessories.json()) == 3 and {a["type"] for a in accessories.json()} == {"signature.cosign"}
-    if importlib.util.find_spec("berth.sign.cosign") is not None:
-        verdicts = [a.get("verification") or {} for a in listed.json()["accessories"]]
-        assert all(v.get("verified") is False and v.get("reason") for v in verdicts), verdicts
+    verdicts = [a.get("verification") or {} for a in listed.json()["accessories"]]
+    assert all(v.get("verified") is False and v.get("reason") for v in verdicts), verdicts
 
 
-@needs_cosign
 def test_a_trusted_signature_opens_the_pull_and_an_untrusted_one_says_why(api, v2, key):
     project = enforcing_project(api, key)
     repository = f"{project}/app"
@@ -270,10 +265,10 @@ def test_a_trusted_signature_opens_the_pull_and_an_untrusted_one_says_why(api, v
     tags = api.get(f"/api/v2.0/projects/{project}/repositories/app/artifacts",
                    params={"with_signature": "true"}).json()
     signed_by_digest = {a["digest"]: [t.get("signed") for t in a.get("tags") or []] for a in tags}
-    assert signed_by_digest[other.digest] == [False]
+    # Go's omitempty, as Harbor answers: a false `signed` is left out
+    assert signed_by_digest[other.digest] == [None]
 
 
-@needs_cosign
 def test_a_policy_change_is_applied_to_stored_verdicts_on_the_next_pull(api, v2, key):
     project = new_project(api)
     repository = f"{project}/app"

@@ -504,8 +504,9 @@ class NewTag(_In):
     name: str | None = None
 
 
-class SignatureVerification(HarborModel):
-    """berth's addition to an accessory that is a signature: its verdict under the trust policy in force."""
+class SignatureVerification(BaseModel):
+    """berth's addition to an accessory that is a signature: its verdict under the trust policy in force.
+    Not Harbor's, so every field is always there (`"verified": false` says more than a missing key)."""
 
     verified: bool
     format: str

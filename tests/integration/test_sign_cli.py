@@ -355,3 +355,44 @@ def test_verify_accepts_real_cosign_and_skopeo_signatures(made_by: str, tmp_path
     assert verified.stdout.startswith("verified\tcosign\t")
     stranger = berth_run("verify", f"oci:{layout}:1", "--key", str(fixtures / "cosign2.pub"))
     assert_one_line_failure(stranger, 1, "verifies")
+
+
+def test_the_readme_example_a_robot_signs_in_ci_and_the_enforced_pull_follows(berth, skopeo, key_pair, tmp_path) -> None:
+    """The README's worked example: an enforcing project refuses the pull of an unsigned image (412),
+    a CI robot with push access signs it with `berth sign` (its own pull of the tag passes the policy,
+    as cosign's does in Harbor), the pull then succeeds, and an image pushed over the tag is refused again."""
+    project = unique("enforced")
+    berth.create_project(project)
+    with berth.client() as api:
+        policy = {"mode": "enforce", "cosign_public_keys": [(key_pair / "cosign.pub").read_text()]}
+        assert api.put(f"/api/v2.0/projects/{project}/trust-policy", json=policy).status_code == 200
+        made = api.post("/api/v2.0/robots", json={
+            "name": "ci", "level": "project", "duration": -1, "permissions": [{
+                "kind": "project", "namespace": project,
+                "access": [{"resource": "repository", "action": "pull"}, {"resource": "repository", "action": "push"}],
+            }]})
+        assert made.status_code == 201, made.text
+    robot = f"{made.json()['name']}:{made.json()['secret']}"
+    repository = f"{berth.host}/{project}/app"
+
+    def push(marker: str) -> None:
+        layout = write_oci_layout(tmp_path / marker, {"v1": tiny_alpine_image(marker=unique(marker))})
+        copy(skopeo, f"oci:{layout}:v1", f"docker://{repository}:1", tmp_path, "--dest-creds", robot)
+
+    def inspect() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([skopeo, "--tmpdir", str(tmp_path), "inspect", "--tls-verify=false", "--creds", robot,
+                               f"docker://{repository}:1"], capture_output=True, text=True, timeout=60, check=False)
+
+    push("first")
+    refused = inspect()
+    assert refused.returncode != 0 and "no signature" in refused.stderr, refused.stderr
+    signed = berth_run("sign", f"{repository}:1", "--key", str(key_pair / "cosign.key"), "--creds", robot,
+                       "--plain-http")
+    assert signed.returncode == 0, signed.stderr
+    assert inspect().returncode == 0
+    verified = berth_run("verify", f"{repository}:1", "--key", str(key_pair / "cosign.pub"), "--creds", robot,
+                         "--plain-http")
+    assert verified.returncode == 0 and verified.stdout.startswith("verified\tcosign\t"), verified.stdout
+    push("second")
+    again = inspect()
+    assert again.returncode != 0 and "no signature" in again.stderr, again.stderr

@@ -15,8 +15,9 @@ from berth.scan.policy import Refused
 from berth.security.roles import ProjectRef
 from berth.sign.enforce import POLICY_VIOLATION
 
-#: signing clients that may read what they sign with push access (Harbor's User-Agent checks)
-_SIGNERS = ("cosign", "notation")
+#: signing clients that may read what they sign with push access (Harbor's User-Agent checks, and
+#: `berth sign`)
+_SIGNERS = ("cosign", "notation", "berth-sign")
 
 
 def bypasses(subject: Subject, project: ProjectRef, repository: str, user_agent: str) -> bool:

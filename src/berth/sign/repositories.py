@@ -15,7 +15,7 @@ from urllib.parse import urljoin
 import httpx
 import orjson
 
-from berth import mediatypes
+from berth import __version__, mediatypes
 from berth.references import InvalidDigest, is_digest_reference, parse_digest
 from berth.sign.model import SignatureArtifact
 from berth.sign.signer import SignatureManifest, referrers_index, referrers_tag, signature_tag
@@ -147,7 +147,10 @@ class Registry:
     ) -> None:
         self.host = host
         self.name = name
-        self._client = httpx.Client(verify=tls_verify, timeout=timeout)
+        # a signer's User-Agent: registries that let signers with push access read what they sign in a
+        # project that enforces signatures (Harbor: "cosign", "notation"; berth: also "berth-sign")
+        agent = f"berth-sign/{__version__}" if push else f"berth/{__version__}"
+        self._client = httpx.Client(verify=tls_verify, timeout=timeout, headers={"User-Agent": agent})
         #: the Basic `Authorization` value of the user's credentials, None for anonymous access
         self._basic = None
         if username is not None:

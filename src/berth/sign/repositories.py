@@ -254,7 +254,9 @@ class Registry:
             if response.status_code == 404:
                 return None
             if response.status_code != 200:
-                raise RepositoryError(f"manifest {self.name}:{reference}: HTTP {response.status_code}")
+                # the registry's reason (a policy's 412 says why), from at most 64 KiB of the error body
+                raise RepositoryError(f"manifest {self.name}:{reference}: HTTP {response.status_code}"
+                                      f"{_reason(_first_bytes(response, 64 << 10))}")
             data = _read_limited(response, MAX_MANIFEST_BYTES, f"manifest {reference}")
         finally:
             response.close()
@@ -428,8 +430,23 @@ def _declared_media_type(data: bytes) -> str:
 
 
 def _error_text(response: httpx.Response) -> str:
+    return _reason(response.content)
+
+
+def _reason(body: bytes) -> str:
+    """` (CODE: message)` of an OCI error body, else ""."""
     try:
-        errors = response.json().get("errors") or []
+        errors = orjson.loads(body).get("errors") or []
         return f" ({errors[0].get('code')}: {errors[0].get('message')})" if errors else ""
     except (ValueError, AttributeError, IndexError):
         return ""
+
+
+def _first_bytes(response: httpx.Response, limit: int) -> bytes:
+    """Up to `limit` bytes of a streamed body (the rest is left unread)."""
+    data = bytearray()
+    for chunk in response.iter_bytes():
+        data += chunk
+        if len(data) >= limit:
+            break
+    return bytes(data[:limit])

@@ -17,18 +17,26 @@ from berth.sign.enforce import POLICY_VIOLATION
 
 #: signing clients that may read what they sign with push access (Harbor's User-Agent checks)
 _SIGNERS = ("cosign", "notation")
+#: clients that only check the image is there before attaching a signature to it: sigstore-js's
+#: `sigstore attach` (0.10) HEADs the image with the user agent of npm's fetch stack: minipass-fetch's
+#: (make-fetch-happen's where that sets it)
+_ATTACHERS = ("minipass-fetch/", "make-fetch-happen/")
 
 
-def bypasses(subject: Subject, project: ProjectRef, repository: str, user_agent: str) -> bool:
+def bypasses(subject: Subject, project: ProjectRef, repository: str, user_agent: str, method: str = "GET") -> bool:
     """Harbor's SkipPolicyChecking: a registry bearer token holding scanner-pull (the scanner's robot,
-    and system administrators, whose tokens carry every action), or push from cosign or notation."""
+    and system administrators, whose tokens carry every action), or push from cosign or notation; and,
+    berth's addition, a HEAD with push from sigstore-js, which cannot attach to an image it may not HEAD."""
     if subject.kind != "token":
         return False
     actions = repository_actions(subject, project, repository)
     if "scanner-pull" in actions:
         return True
+    if "push" not in actions:
+        return False
     agent = user_agent.lower()
-    return "push" in actions and any(signer in agent for signer in _SIGNERS)
+    return any(signer in agent for signer in _SIGNERS) or (
+        method == "HEAD" and agent.startswith(_ATTACHERS))
 
 
 async def pull_refusal(front: Front, request: Request, repository: str, digest: str) -> Response | None:
@@ -48,4 +56,4 @@ async def pull_refusal(front: Front, request: Request, repository: str, digest: 
 
 
 def _bypasses(request: Request, project: ProjectRef, repository: str) -> bool:
-    return bypasses(request.state.subject, project, repository, request.headers.get("user-agent", ""))
+    return bypasses(request.state.subject, project, repository, request.headers.get("user-agent", ""), request.method)

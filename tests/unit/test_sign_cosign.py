@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from berth.services.artifacts import accessory_type
 from berth.sign import cosign
 from berth.sign.model import Format, SignatureArtifact, Subject
 from berth.sign.policy import Identity, TrustPolicy, key_fingerprint
@@ -430,3 +431,18 @@ def test_random_mutations_of_a_bundle_never_raise(position, value):
     data[position % len(data)] = value
     verdict = _check(V3_SUBJECT, _bundle_artifact(bytes(data)), _public_good(), Format.COSIGN_BUNDLE)
     assert verdict.reason and not verdict.verified
+
+
+@pytest.mark.parametrize(("media_type", "bundle"), [
+    ("application/vnd.dev.sigstore.bundle.v0.3+json", True),
+    ("application/vnd.dev.sigstore.bundle+json;version=0.2", True),  # sigstore-js, legacyCompatibility
+    ("application/vnd.dev.sigstore.bundle+json; version=0.3", True),
+    ("application/vnd.dev.sigstore.bundle+json", False),
+    ("application/vnd.dev.sigstore.bundle.v0.3+jsonx", False),
+    ("application/vnd.dev.cosign.artifact.sig.v1+json", False),
+])
+def test_a_sigstore_bundle_is_a_cosign_signature_in_either_media_type_spelling(media_type: str, bundle: bool):
+    manifest = {"artifactType": media_type, "layers": [{"mediaType": media_type}]}
+    assert (format_of(manifest) is Format.COSIGN_BUNDLE) is bundle
+    cosign_artifact = media_type == "application/vnd.dev.cosign.artifact.sig.v1+json"
+    assert (accessory_type(media_type) == "signature.cosign") is (bundle or cosign_artifact)

@@ -3,6 +3,9 @@ enforce mode, without a server."""
 
 from __future__ import annotations
 
+from berth.auth.rbac import Subject
+from berth.oci.policies import bypasses
+from berth.security.roles import ProjectRef
 from berth.sign.enforce import ALLOW, OFF, Requirement, decide, requirement
 from berth.sign.model import Format, Verdict
 
@@ -54,3 +57,25 @@ def test_audit_mode_allows_and_records_what_enforce_would_refuse() -> None:
     decision = decide(audit, [], [])
     assert not decision.refused and decision.audited and "no signature" in decision.message
     assert decide(audit, ["signature.cosign"], [GOOD]) is ALLOW
+
+
+def _token(*actions: str) -> Subject:
+    return Subject(name="signer", kind="token", access={"p/app": frozenset(actions)}, issued_at=10.0)
+
+
+def test_who_reads_an_image_the_policy_refuses() -> None:
+    """Harbor's bypasses (scanner-pull; cosign and notation with push), `berth sign` with push, and
+    berth's: any HEAD with push (`sigstore attach` checks the image is there with npm's fetch before it
+    attaches a bundle; a HEAD carries no content)."""
+    project = ProjectRef(1, False, 1.0)
+    sigstore_js = "minipass-fetch/6.0.1 (+https://github.com/isaacs/minipass-fetch)"
+    assert bypasses(_token("pull", "scanner-pull"), project, "p/app", "curl/8")
+    assert bypasses(_token("pull", "push"), project, "p/app", "cosign/v2.4.1 (linux; amd64)")
+    assert bypasses(_token("pull", "push"), project, "p/app", "berth-sign/0.1.0")
+    assert not bypasses(_token("pull"), project, "p/app", "cosign/v2.4.1 (linux; amd64)")
+    assert not bypasses(_token("pull"), project, "p/app", "berth-sign/0.1.0")
+    assert bypasses(_token("pull", "push"), project, "p/app", sigstore_js, "HEAD")
+    assert bypasses(_token("pull", "push"), project, "p/app", "curl/8", "HEAD")
+    assert not bypasses(_token("pull", "push"), project, "p/app", sigstore_js, "GET")
+    assert not bypasses(_token("pull"), project, "p/app", sigstore_js, "HEAD")
+    assert not bypasses(Subject(name="signer", kind="user"), project, "p/app", sigstore_js, "HEAD")

@@ -20,16 +20,21 @@ from berth.sign.enforce import POLICY_VIOLATION
 _SIGNERS = ("cosign", "notation", "berth-sign")
 
 
-def bypasses(subject: Subject, project: ProjectRef, repository: str, user_agent: str) -> bool:
+def bypasses(subject: Subject, project: ProjectRef, repository: str, user_agent: str, method: str = "GET") -> bool:
     """Harbor's SkipPolicyChecking: a registry bearer token holding scanner-pull (the scanner's robot,
-    and system administrators, whose tokens carry every action), or push from cosign or notation."""
+    and system administrators, whose tokens carry every action), or push from cosign, notation (or
+    `berth sign`); and, berth's addition, any HEAD with push: it carries no content, and signers that
+    check the image exists before attaching to it (sigstore-js's `sigstore attach`, whose User-Agent is
+    npm's fetch stack) cannot sign an image they may not HEAD."""
     if subject.kind != "token":
         return False
     actions = repository_actions(subject, project, repository)
     if "scanner-pull" in actions:
         return True
+    if "push" not in actions:
+        return False
     agent = user_agent.lower()
-    return "push" in actions and any(signer in agent for signer in _SIGNERS)
+    return method == "HEAD" or any(signer in agent for signer in _SIGNERS)
 
 
 async def pull_refusal(front: Front, request: Request, repository: str, digest: str) -> Response | None:
@@ -49,4 +54,4 @@ async def pull_refusal(front: Front, request: Request, repository: str, digest: 
 
 
 def _bypasses(request: Request, project: ProjectRef, repository: str) -> bool:
-    return bypasses(request.state.subject, project, repository, request.headers.get("user-agent", ""))
+    return bypasses(request.state.subject, project, repository, request.headers.get("user-agent", ""), request.method)

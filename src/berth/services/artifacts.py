@@ -41,7 +41,6 @@ COSIGN_SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 _ACCESSORY_TYPES = {
     "application/vnd.cncf.notary.signature": "signature.notation",
     "application/vnd.dev.cosign.artifact.sig.v1+json": "signature.cosign",
-    "application/vnd.dev.sigstore.bundle.v0.3+json": "signature.cosign",
     "application/vnd.goharbor.harbor.sbom.v1": "sbom.harbor",
 }
 
@@ -103,10 +102,14 @@ class ArtifactRecord:
 
 
 def accessory_type(artifact_type: str | None, content: bytes = b"") -> str:
-    """Harbor's accessory type: by artifactType, or a cosign simple-signing layer (cosign's tag scheme)."""
+    """Harbor's accessory type: by artifactType, or a cosign simple-signing layer (cosign's tag scheme).
+    A Sigstore bundle is a cosign signature in either spelling of its media type (Harbor knows only
+    `.v0.3+json`; sigstore-js's `sigstore attach` also writes `+json;version=0.2`)."""
     known = _ACCESSORY_TYPES.get(artifact_type or "")
     if known is not None:
         return known
+    if mediatypes.is_sigstore_bundle(artifact_type):
+        return "signature.cosign"
     if COSIGN_SIMPLESIGNING.encode() in content:
         layers = orjson.loads(content).get("layers") or []
         if any(isinstance(layer, dict) and layer.get("mediaType") == COSIGN_SIMPLESIGNING for layer in layers):

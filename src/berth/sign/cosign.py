@@ -13,6 +13,7 @@ from typing import Any, TypeGuard
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
+from berth.mediatypes import is_sigstore_bundle
 from berth.sign.model import Format, SignatureArtifact, Subject, Verdict
 from berth.sign.policy import TrustPolicy, key_fingerprint
 from berth.sign.sigstore import (
@@ -41,7 +42,6 @@ CERTIFICATE = "dev.sigstore.cosign/certificate"
 CHAIN = "dev.sigstore.cosign/chain"
 BUNDLE = "dev.sigstore.cosign/bundle"
 SIMPLESIGNING_TYPE = "cosign container image signature"
-BUNDLE_MEDIA_TYPES = ("application/vnd.dev.sigstore.bundle.v0.3+json", "application/vnd.dev.sigstore.bundle+json")
 IN_TOTO = "application/vnd.in-toto+json"
 SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
 
@@ -211,7 +211,7 @@ def _verify_evidence(evidence: _Evidence, trust: Trust, now: datetime, kind: For
 
 
 def _verify_bundle_artifact(subject: Subject, artifact: SignatureArtifact, trust: Trust, now: datetime) -> Verdict:
-    layers = [layer for layer in _layers(artifact) if str(layer.get("mediaType", "")).startswith(BUNDLE_MEDIA_TYPES)]
+    layers = [layer for layer in _layers(artifact) if is_sigstore_bundle(layer.get("mediaType"))]
     if len(layers) != 1:
         raise Refused(f"the manifest has {len(layers)} Sigstore bundle layers, not one")
     return _verify_bundle(_read_layer(artifact, layers[0]), subject, trust, now)

@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from berth.mediatypes import SIGSTORE_BUNDLE, is_sigstore_bundle
 from berth.sign.model import Format, SignatureArtifact, Subject, Verdict
 from berth.sign.policy import TrustPolicy
 
 COSIGN_SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 COSIGN_ARTIFACT_SIG = "application/vnd.dev.cosign.artifact.sig.v1+json"
-SIGSTORE_BUNDLE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 NOTATION_SIGNATURE = "application/vnd.cncf.notary.signature"
 JWS = "application/jose+json"
 COSE = "application/cose"
@@ -26,7 +26,7 @@ def format_of(manifest: dict[str, object]) -> Format | None:
     types = {layer.get("mediaType") for layer in layers}
     if artifact_type == NOTATION_SIGNATURE:
         return Format.NOTATION_COSE if COSE in types else Format.NOTATION_JWS if JWS in types else None
-    if artifact_type == SIGSTORE_BUNDLE:
+    if is_sigstore_bundle(artifact_type):
         return Format.COSIGN_BUNDLE
     if COSIGN_SIMPLESIGNING in types:
         return Format.COSIGN

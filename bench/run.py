@@ -26,7 +26,7 @@ cache is flushed (sync) and the files it reads (the source files for a push, the
 copy for a pull) are read once so they are warm.
 
 ROWSPEC for --only: comma-separated groups among push, pull, chunked, s3, manifest, small, tags,
-artifacts, metrics, scan (peak RSS and server CPU time are always reported). `metrics` starts a second berth with
+artifacts, metrics, scan, sign (peak RSS and server CPU time are always reported). `metrics` starts a second berth with
 BERTH_METRIC_ENABLED=true and measures manifest GET by tag on both (what counting every request
 costs), plus one /metrics scrape, in a second table: berth | berth+metrics. Pull without push still pushes the blobs
 first, unmeasured.
@@ -38,6 +38,16 @@ all.zip exports; one in ten names a package of the image). It times `berth vulnd
 the running berth's database, then `berth scan oci:… --format json` three times (median), sampling the
 scanning process's RSS every 50 ms. Last, it pushes the image with skopeo into enough repositories to keep
 scan-all busy, takes manifest GET by tag idle, starts scan-all and takes it again: the ratio of the two.
+
+`sign` (the signing issue's targets, berth only, in a table of its own): `berth sign generate-key-pair`
+makes a cosign key pair; project `benchsign` gets an enforcing trust policy with its public key; the
+same small image goes into bench/signed (no policy) and benchsign/signed, the latter signed with
+`berth sign` (cosign's tag scheme). After a check that an unsigned image there is refused (412) and
+a warm-up, hey takes manifest GET by tag on both, alternating which goes first, at least two rounds
+(--repeat N: N), each on an idle server: the median of the rounds' ratios enforcing/no-policy. Then
+`berth.sign.verify.verify` of one tag-scheme signature in-process (5,000 calls: median, p99), and ten
+signatures pushed by the bench: from sending the signature's manifest PUT to its verdict showing in
+GET /api/v2.0/…/artifacts/{digest}?with_accessory=true (polled every 2 ms): median, max.
 
 On a small machine the numbers are noisy (the client shares the CPUs with the servers):
 --repeat N alternates the servers N times on every pull and hey figure and keeps the median,
@@ -86,7 +96,7 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 ACCEPT = f"{OCI_MANIFEST}, {DOCKER_MANIFEST}"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-GROUPS = ("push", "pull", "chunked", "s3", "manifest", "small", "tags", "artifacts", "metrics", "scan")
+GROUPS = ("push", "pull", "chunked", "s3", "manifest", "small", "tags", "artifacts", "metrics", "scan", "sign")
 CONCURRENCY = 8  # concurrent blob clients
 CHUNK = 8 * MiB  # PATCH size of the chunked-push rows
 HEY_CONNECTIONS = 32
@@ -97,7 +107,8 @@ CLIENT_CPUS: set[int] = set()
 #: Authorization header per server base URL: berth is measured as kubelets and CI use it, with a
 #: registry bearer token from /service/token; the peer runs without authentication
 AUTH: dict[str, str] = {}
-BENCH_REPOSITORIES = ("bench/blobs", "bench/tags", "bench/image", "bench/artifacts", "bench/scanned")
+BENCH_REPOSITORIES = ("bench/blobs", "bench/tags", "bench/image", "bench/artifacts", "bench/scanned", "bench/signed",
+                      "benchsign/signed")
 #: Basic credentials per server for /api/v2.0 (the Harbor API takes no registry tokens)
 API_AUTH: dict[str, str] = {}
 REPEAT = 1  # --repeat: rounds of the pull and hey figures (servers alternate; the median counts)
@@ -279,13 +290,15 @@ class RssSampler(threading.Thread):
 
 
 def log_in_to_berth(server: Server, password: str) -> None:
-    """Create the `bench` project and take one bearer token for every bench repository."""
+    """Create the bench projects (`bench`, and `benchsign` for the signing group) and take one bearer
+    token for every bench repository."""
     basic = "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()
-    status, _, body = request(server.base, "POST", "/api/v2.0/projects",
-                              json.dumps({"project_name": "bench"}).encode(),
-                              {"Authorization": basic, "Content-Type": "application/json"})
-    if status not in (201, 409):
-        raise RuntimeError(f"creating the bench project failed: {status} {body[:200]!r}")
+    for project in dict.fromkeys(r.partition("/")[0] for r in BENCH_REPOSITORIES):
+        status, _, body = request(server.base, "POST", "/api/v2.0/projects",
+                                  json.dumps({"project_name": project}).encode(),
+                                  {"Authorization": basic, "Content-Type": "application/json"})
+        if status not in (201, 409):
+            raise RuntimeError(f"creating the {project} project failed: {status} {body[:200]!r}")
     query = urllib.parse.urlencode([("service", "harbor-registry"),
                                     *(("scope", f"repository:{r}:pull,push") for r in BENCH_REPOSITORIES)])
     status, _, body = request(server.base, "GET", f"/service/token?{query}", headers={"Authorization": basic})
@@ -1218,6 +1231,213 @@ def render_targets(rows: list[Target]) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- signing (the signing issue)
+
+SIGN_PROJECT = "benchsign"
+SIGNED_REPOSITORY = "signed"  # bench/signed (no policy) and benchsign/signed (enforcing)
+
+
+def image_variant(config: bytes, label: str) -> bytes:
+    """The bench image's config with a label: another image digest over the same layer."""
+    document = json.loads(config)
+    document["config"] = {"Labels": {"bench.variant": label}}
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def sign_figures(workdir: Path, server: Server, config: bytes, layer: bytes, duration: float,
+                 verify_rounds: int = 5000, push_rounds: int = 10) -> tuple[list[Target], list[str]]:
+    """Manifest GET by tag of the same image in `bench` (no policy) and in `benchsign` (an enforcing trust
+    policy with a fresh cosign key; the image signed with `berth sign`), as a ratio; the time one
+    tag-scheme cosign signature takes to verify, in-process and from its manifest PUT to its verdict
+    showing in the artifact API."""
+    from berth.sign.keys import load_private_key
+    from berth.sign.policy import TrustPolicy
+
+    rows = [
+        Target("manifest GET by tag @32, project without a policy, median", "req/s", "—"),
+        Target("manifest GET by tag @32, enforcing project, cached verdict, median", "req/s", "—"),
+        Target("manifest GET by tag, enforcing / no policy, median of the rounds' ratios", "×", ">= 0.9",
+               lambda v: v >= 0.9),
+        Target(f"verify one cosign signature (tag scheme) in-process, median of {verify_rounds:,}", "ms", "reported"),
+        Target(f"verify one cosign signature (tag scheme) in-process, p99 of {verify_rounds:,}", "ms", "reported"),
+        Target(f"signature manifest PUT to its verdict in the artifact API, median of {push_rounds}", "ms",
+               "reported"),
+        Target(f"signature manifest PUT to its verdict in the artifact API, max of {push_rounds}", "ms", "reported"),
+        Target(f"of which the signature manifest PUT (to its 201), median of {push_rounds}", "ms", "—"),
+    ]
+    notes: list[str] = []
+    user, password = base64.b64decode(API_AUTH[server.base].split()[1]).decode().split(":", 1)
+    env = {**os.environ, "COSIGN_PASSWORD": "bench-" + os.urandom(4).hex()}
+    prefix = workdir / "cosign"
+    subprocess.run([str(BERTH_BIN), "sign", "generate-key-pair", "--output-key-prefix", str(prefix)],
+                   env=env, check=True, capture_output=True)
+    public_pem = prefix.with_suffix(".pub").read_text()
+    signing_key = load_private_key(prefix.with_suffix(".key").read_bytes(), env["COSIGN_PASSWORD"].encode())
+    policy = {"mode": "enforce", "formats": ["cosign"], "cosign_public_keys": [public_pem]}
+    status, _, body = request(server.base, "PUT", f"/api/v2.0/projects/{SIGN_PROJECT}/trust-policy",
+                              json.dumps(policy).encode(), {"Content-Type": "application/json"})
+    if status != 200:
+        notes.append(f"PUT trust-policy failed: {status} {body[:200]!r}")
+        return rows, notes
+    plain, enforced = f"bench/{SIGNED_REPOSITORY}", f"{SIGN_PROJECT}/{SIGNED_REPOSITORY}"
+    image = push_image(server, plain, config, layer, "latest")
+    push_image(server, enforced, config, layer, "latest")
+    host = urllib.parse.urlsplit(server.base).netloc
+    signed = subprocess.run([str(BERTH_BIN), "sign", f"{host}/{enforced}:latest", "--key", str(prefix) + ".key",
+                             "--creds", f"{user}:{password}", "--plain-http"], env=env, capture_output=True, text=True)
+    if signed.returncode != 0:
+        notes.append(f"berth sign failed (rc {signed.returncode}): {signed.stderr.strip()[-300:]}")
+        return rows, notes
+    verdict = wait_for_verdict(server, SIGN_PROJECT, SIGNED_REPOSITORY, image.digest, 30.0)
+    if verdict is None or not verdict.get("verified"):
+        notes.append(f"the signature of {enforced}:latest has no passing verdict: {verdict}")
+        return rows, notes
+    # The check is on: an unsigned image in the enforcing project is refused (Basic auth: no token, so
+    # no administrator's bypass; the bench's bearer token is an administrator's).
+    push_image(server, enforced, image_variant(config, "unsigned"), layer, "unsigned")
+    status, _, _ = request(server.base, "GET", f"/v2/{enforced}/manifests/unsigned",
+                           headers={"Accept": ACCEPT, "Authorization": API_AUTH[server.base]})
+    notes.append(f"an unsigned image in {SIGN_PROJECT} answers {status} to a pull "
+                 + ("(refused: the policy is enforced)" if status == 412 else "(EXPECTED 412)"))
+
+    # Rounds alternate which project goes first (at least two rounds, so each goes first once), and each
+    # run starts once the server is idle: the pulls of the run before are still being written to the
+    # audit log for a while, which would count against whichever project comes second.
+    rounds = max(REPEAT, 2)
+    rates: dict[str, list[float]] = {plain: [], enforced: []}
+    ratios = []
+    for repo in rates:
+        run_hey(server.base + f"/v2/{repo}/manifests/latest", 1, HEY_CONNECTIONS, "GET", ACCEPT)  # warm-up
+    for round_no in range(rounds):
+        for repo in (plain, enforced) if round_no % 2 == 0 else (enforced, plain):
+            settle(server)
+            res = run_hey(server.base + f"/v2/{repo}/manifests/latest", duration, HEY_CONNECTIONS, "GET", ACCEPT)
+            bad = sum(n for c, n in res.codes.items() if c != 200) + res.errors
+            if bad:
+                notes.append(f"{repo}: {bad} of {sum(res.codes.values()) + res.errors} requests failed "
+                             f"({res.codes}, {res.error_text})")
+            rates[repo].append(res.rps)
+        log(f"sign: round {round_no + 1}/{rounds}: no policy {rates[plain][-1]:,.0f} req/s, "
+            f"enforcing {rates[enforced][-1]:,.0f} req/s")
+        ratios.append(rates[enforced][-1] / rates[plain][-1] if rates[plain][-1] else 0.0)
+    plain_runs, enforced_runs = rates[plain], rates[enforced]
+    rows[0].value, rows[1].value, rows[2].value = median(plain_runs), median(enforced_runs), median(ratios)
+
+    timings = time_verify(signing_key, TrustPolicy.model_validate(policy), f"{host}/{enforced}", image, verify_rounds)
+    rows[3].value, rows[4].value = median(timings), percentile(timings, 99)
+    log(f"sign: verify in-process: median {rows[3].value:.3f} ms, p99 {rows[4].value:.3f} ms")
+
+    delays, puts = [], []
+    for number in range(push_rounds):
+        delay = time_signature_push(puts, server, signing_key, enforced, image_variant(config, f"push-{number}"), layer,
+                                    f"push-{number}")
+        if delay is None:
+            notes.append(f"no passing verdict within 30 s of pushing signature {number + 1}")
+            break
+        delays.append(delay)
+    if delays:
+        rows[5].value, rows[6].value, rows[7].value = median(delays), max(delays), median(puts)
+        log(f"sign: PUT to verdict: median {rows[5].value:.1f} ms, max {rows[6].value:.1f} ms")
+    return rows, notes
+
+
+def settle(server: Server, idle_share: float = 0.1, limit: float = 15.0) -> None:
+    """Wait (at most `limit` s) until the server's processes use under `idle_share` of a CPU over 0.5 s."""
+    deadline = time.monotonic() + limit
+    before = server.cpu_seconds()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = server.cpu_seconds()
+        if now - before < idle_share * 0.5:
+            return
+        before = now
+
+
+def median(values: list[float]) -> float:
+    """The middle value; of an even count, the mean of the two middle ones (two rounds: AB and BA)."""
+    ordered, half = sorted(values), len(values) // 2
+    return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(pct / 100 * len(ordered)) - 1)]
+
+
+def time_verify(signing_key: Any, policy: Any, repository: str, image: Image, rounds: int) -> list[float]:
+    """Milliseconds per `berth.sign.verify.verify` of one tag-scheme signature of `image` (the manifest and
+    blobs in memory, the policy's key parsed once as the server keeps it), after 50 unmeasured calls."""
+    from berth.sign.model import SignatureArtifact, Subject
+    from berth.sign.signer import tag_signature
+    from berth.sign.verify import verify
+
+    signature = tag_signature(signing_key, repository, image.digest, None)
+    assert signature is not None
+    blobs = {blob.digest: blob.data for blob in signature.blobs}
+
+    def read_blob(digest: str, limit: int) -> bytes:
+        data = blobs[digest]
+        if len(data) > limit:
+            raise ValueError("over the limit")
+        return data
+
+    artifact = SignatureArtifact(signature.digest, json.loads(signature.manifest), read_blob, signature.tag)
+    subject = Subject(image.digest, len(image.manifest), OCI_MANIFEST)
+    now = dt.datetime.now(dt.UTC)
+    verdict = verify(subject, artifact, policy, now)
+    if verdict is None or not verdict.verified:
+        raise RuntimeError(f"the bench's own signature does not verify: {verdict}")
+    timings = []
+    for number in range(rounds + 50):
+        started = time.perf_counter_ns()
+        verify(subject, artifact, policy, now)
+        if number >= 50:
+            timings.append((time.perf_counter_ns() - started) / 1e6)
+    return timings
+
+
+def time_signature_push(puts: list[float], server: Server, signing_key: Any, repo: str, config: bytes, layer: bytes,
+                        tag: str) -> float | None:
+    """Push an image, then its tag-scheme signature (blobs first): milliseconds from sending the
+    signature's manifest PUT to a passing verdict on it in the artifact API (polled), None after 30 s;
+    the PUT's own milliseconds go to `puts`."""
+    from berth.sign.signer import tag_signature
+
+    image = push_image(server, repo, config, layer, tag)
+    host = urllib.parse.urlsplit(server.base).netloc
+    signature = tag_signature(signing_key, f"{host}/{repo}", image.digest, None)
+    assert signature is not None and signature.tag is not None
+    for blob in signature.blobs:
+        push_small_blob(server, repo, blob.data)
+    started = time.perf_counter()
+    status, _, body = request(server.base, "PUT", f"/v2/{repo}/manifests/{signature.tag}", signature.manifest,
+                              {"Content-Type": OCI_MANIFEST})
+    if status != 201:
+        raise RequestFailed(f"PUT signature {repo}:{signature.tag}", status, body)
+    puts.append((time.perf_counter() - started) * 1000)
+    project, _, name = repo.partition("/")
+    verdict = wait_for_verdict(server, project, name, image.digest, 30.0, started)
+    return None if verdict is None or not verdict.get("verified") else (time.perf_counter() - started) * 1000
+
+
+def wait_for_verdict(server: Server, project: str, repository: str, digest: str, timeout: float,
+                     since: float | None = None) -> dict[str, Any] | None:
+    """Poll the artifact (with_accessory) until a signature accessory carries its `verification`; that,
+    or None after `timeout`. (Reading it verifies too when the push's background verification has
+    not stored a verdict yet: either way it is what a client sees.)"""
+    path = (f"/api/v2.0/projects/{project}/repositories/{urllib.parse.quote(repository, safe='')}/artifacts/"
+            f"{digest}?with_accessory=true")
+    deadline = (since or time.perf_counter()) + timeout
+    while time.perf_counter() < deadline:
+        status, _, body = request(server.base, "GET", path)
+        if status == 200:
+            for accessory in json.loads(body).get("accessories") or []:
+                if accessory.get("type") == "signature.cosign" and accessory.get("verification"):
+                    return accessory["verification"]
+        time.sleep(0.002)
+    return None
+
+
 # ---------------------------------------------------------------- machine / main
 
 def machine_header(args: argparse.Namespace, sizes: list[int]) -> str:
@@ -1314,7 +1534,7 @@ def main() -> int:
     tag_count = args.tags or (1000 if args.quick else 10000)
     artifact_count = args.artifacts or (1000 if args.quick else 10000)
 
-    needs_hey = bool(groups & {"manifest", "small", "tags", "artifacts"})
+    needs_hey = bool(groups & {"manifest", "small", "tags", "artifacts", "sign"})
     for tool in ("curl", "hey") if needs_hey else ("curl",):
         if shutil.which(tool) is None:
             print(f"bench: {tool} is not installed", file=sys.stderr)
@@ -1401,6 +1621,10 @@ def main() -> int:
         scan_notes: list[str] = []
         if "scan" in groups:
             scan_rows, scan_notes = scan_figures(workdir, servers[0], args.database_url, args.duration)
+        sign_rows: list[Target] = []
+        sign_notes: list[str] = []
+        if "sign" in groups:
+            sign_rows, sign_notes = sign_figures(workdir, servers[0], config, layer, args.duration)
         metered_results = Results()
         if metered is not None:
             metrics_figures(metered_results, [servers[0], metered], config, layer, args.duration)
@@ -1424,6 +1648,9 @@ def main() -> int:
         if scan_rows:
             table += "\n\nScanning (`berth vulndb import`, `berth scan`; targets from issue 12):\n\n" + render_targets(
                 scan_rows) + "\n" + "".join(f"\n- {n}" for n in scan_notes)
+        if sign_rows:
+            table += ("\n\nSigning (trust policy `enforce` with a cosign key, `berth sign`; targets from the "
+                      "signing issue):\n\n" + render_targets(sign_rows) + "\n" + "".join(f"\n- {n}" for n in sign_notes))
         notes = "".join(f"\n- {n}" for n in results.notes + metered_results.notes)
         body = f"{table}\n\n{legend}\n" + (f"\nFailures:{notes}\n" if notes else "")
         print(header, file=sys.stderr)

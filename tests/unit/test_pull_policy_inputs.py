@@ -39,8 +39,8 @@ class Counted:
         self.statements += 1
 
 
-@pytest.fixture
-async def world(tmp_path) -> AsyncIterator[tuple[Counted, int, str]]:
+async def shop_with_image(tmp_path: Path) -> tuple[Counted, int]:
+    """A migrated SQLite database with project `shop` holding `shop/app@DIGEST`; the project's id."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'berth.db'}"
     await asyncio.to_thread(run_migrations, url)
     counted = Counted(url)
@@ -51,6 +51,12 @@ async def world(tmp_path) -> AsyncIterator[tuple[Counted, int, str]]:
             repository_id=repo, digest=DIGEST, media_type="application/vnd.oci.image.manifest.v1+json", size=len(IMAGE),
             content=IMAGE, type="IMAGE", config_media_type="application/vnd.oci.image.config.v1+json",
             created_at=utcnow()))
+    return counted, project
+
+
+@pytest.fixture
+async def world(tmp_path) -> AsyncIterator[tuple[Counted, int, str]]:
+    counted, project = await shop_with_image(tmp_path)
     scanner = await ScannerService(counted.db, SecretBox(b"k" * 32), EventBus()).create(
         RegistrationInput(name="example", url="http://127.0.0.1:1/example"))
     yield counted, project, scanner.uuid

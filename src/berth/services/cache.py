@@ -1,11 +1,17 @@
-"""Small in-process LRU caches for the read hot path (manifests by tag, blob links)."""
+"""Small in-process LRU caches for the read hot path (manifests by tag, blob links), and a read-through
+loader over one that keeps a busy key off the database once warm (the trust check's decisions)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
+
+import structlog
+
+log = structlog.get_logger("berth.cache")
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -45,6 +51,23 @@ class LruCache(Generic[K, V]):
         self._data.move_to_end(key)
         self.hits += 1
         return value
+
+    def lookup(self, key: K) -> tuple[V, bool] | None:
+        """The value and whether it is still fresh: an entry past the TTL is handed out, as stale, until
+        twice the TTL (ReadThrough refreshes it meanwhile), and forgotten after that."""
+        entry = self._data.get(key)
+        if entry is None:
+            self.misses += 1
+            return None
+        value, stored = entry
+        age = time.monotonic() - stored if self._ttl else 0.0
+        if age > 2 * self._ttl:
+            self._remove(key)
+            self.misses += 1
+            return None
+        self._data.move_to_end(key)
+        self.hits += 1
+        return value, age <= self._ttl
 
     @property
     def version(self) -> int:
@@ -89,3 +112,51 @@ class LruCache(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+class ReadThrough(Generic[K, V]):
+    """Reads through an LruCache with a TTL so that a busy key never waits on its loader once warm: an
+    entry past the TTL is answered at once while one background load refreshes it, and concurrent misses
+    of a key share one load (no herd of identical queries when an entry expires under load). A load
+    started before a discard never stores its answer, and no caller arriving after the discard joins it."""
+
+    def __init__(self, cache: LruCache[K, V]) -> None:
+        self.cache = cache
+        #: key -> (the cache version the load started at, the load)
+        self._loads: dict[K, tuple[int, asyncio.Task[V]]] = {}
+
+    @property
+    def loading(self) -> list[asyncio.Task[V]]:
+        """The loads under way (to wait for at shutdown)."""
+        return [task for _, task in self._loads.values() if not task.done()]
+
+    async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+        found = self.cache.lookup(key)
+        if found is None:
+            return await asyncio.shield(self._start(key, load))  # a cancelled caller leaves the load to others
+        value, fresh = found
+        if not fresh:
+            self._start(key, load)
+        return value
+
+    def _start(self, key: K, load: Callable[[], Awaitable[V]]) -> asyncio.Task[V]:
+        version = self.cache.version
+        running = self._loads.get(key)
+        if running is not None and running[0] == version:
+            return running[1]
+        task = asyncio.get_running_loop().create_task(self._load(key, load, version))
+        self._loads[key] = (version, task)
+
+        def done(_: asyncio.Task[V]) -> None:
+            if self._loads.get(key, (0, None))[1] is task:
+                del self._loads[key]
+            if not task.cancelled() and task.exception() is not None:  # a stale answer stands until the next try
+                log.warning("loading a cached value failed", error=repr(task.exception()))
+
+        task.add_done_callback(done)
+        return task
+
+    async def _load(self, key: K, load: Callable[[], Awaitable[V]], version: int) -> V:
+        value = await load()
+        self.cache.put(key, value, if_version=version)
+        return value

@@ -3,11 +3,12 @@ images' signatures (kept by image digest, signature digest and policy version), 
 manifest GET/HEAD check asks for (berth.sign.enforce decides; berth.sign.verify verifies).
 
 The hot path: a project without a policy or Harbor's switches costs one cached lookup; otherwise the
-decision for (repository, digest, policy version) is cached. This process forgets what it changes (a
-policy, project metadata, a pushed signature, a verdict); other nodes' changes arrive within
-POLICY_CACHE_SECONDS. Verification is CPU work on small blobs read first: it runs in a thread, once
-per (image, signature, policy version), when a signature is pushed or when a pull needs a verdict the
-current policy has not given yet.
+decision for (repository, digest, policy version) is cached. Once warm a pull never waits on the
+database: an entry past POLICY_CACHE_SECONDS is answered while one background read refreshes it
+(ReadThrough), so other nodes' changes arrive within that and one refresh; what this process changes (a
+policy, project metadata, a pushed signature, a verdict) it forgets at once. Verification is CPU work
+on small blobs read first: it runs in a thread, once per (image, signature, policy version), when a
+signature is pushed or when a pull needs a verdict the current policy has not given yet.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from berth.events.types import ContentTrustAudit, ResourceChanged
 from berth.references import InvalidDigest, parse_digest
 from berth.services.artifacts import accessory_type
 from berth.services.blobs import BlobService
-from berth.services.cache import LruCache
+from berth.services.cache import LruCache, ReadThrough
 from berth.services.manifests import cosign_subject
 from berth.services.projects import ProjectService
 from berth.sign.enforce import ALLOW, OFF, Decision, Requirement, decide, requirement
@@ -84,6 +85,8 @@ class TrustService:
         #: (repository, digest, policy version or "" for Harbor's switches) -> decision
         self._decisions: LruCache[tuple[str, str, str], Decision] = LruCache(100_000, ttl=ttl)
         self._audited: LruCache[tuple[str, str], bool] = LruCache(100_000, ttl=AUDIT_WINDOW_SECONDS)
+        self._requirements_read = ReadThrough(self._requirements)
+        self._decisions_read = ReadThrough(self._decisions)
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -128,10 +131,9 @@ class TrustService:
 
     async def requirement(self, project_id: int) -> tuple[Requirement, TrustPolicy | None]:
         """What the project asks of pulled manifests, with its policy (cached)."""
-        cached = self._requirements.get(project_id)
-        if cached is not None:
-            return cached
-        version = self._requirements.version
+        return await self._requirements_read.get(project_id, lambda: self._load_requirement(project_id))
+
+    async def _load_requirement(self, project_id: int) -> tuple[Requirement, TrustPolicy | None]:
         async with self._db.read() as conn:
             switches = dict((await conn.execute(
                 select(ProjectMetadata.name, ProjectMetadata.value).where(
@@ -143,7 +145,6 @@ class TrustService:
         required = requirement(
             policy.mode if policy else None, policy.formats if policy else (), policy.version if policy else "",
             _on(switches.get("enable_content_trust_cosign")), _on(switches.get("enable_content_trust")))
-        self._requirements.put(project_id, (required, policy), if_version=version)
         return required, policy
 
     # --- the pull check -----------------------------------------------------------------------------
@@ -154,12 +155,8 @@ class TrustService:
         required, policy = await self.requirement(project_id)
         if required is OFF or required.mode == "off":
             return ALLOW
-        key = (repository, digest, required.version)
-        decision = self._decisions.get(key)
-        if decision is None:
-            version = self._decisions.version
-            decision = await self._decide(required, policy, repository, digest)
-            self._decisions.put(key, decision, if_version=version)
+        decision = await self._decisions_read.get(
+            (repository, digest, required.version), lambda: self._decide(required, policy, repository, digest))
         if decision.audited and self._audited.get((digest, required.version)) is None:
             self._audited.put((digest, required.version), True)
             self._spawn(self._events.record_alone(self._db, ContentTrustAudit(
@@ -305,8 +302,8 @@ class TrustService:
 
     async def drained(self) -> None:
         """Wait for the background verifications and audit records started so far (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        while pending := [*self._tasks, *self._requirements_read.loading, *self._decisions_read.loading]:
+            await asyncio.gather(*pending, return_exceptions=True)
 
     def forget_projects(self) -> None:
         self._requirements.clear()

@@ -28,14 +28,6 @@ from berth.references import (
 )
 from berth.services.blobs import parse_blob_digest, touch_blobs
 from berth.services.cache import LruCache
-from berth.services.immutability import (
-    NO_RULES,
-    ImmutabilityService,
-    ImmutableRules,
-    TagImmutable,
-    delete_refused,
-    push_refused,
-)
 from berth.services.errors import (
     DigestInvalid,
     ManifestBlobUnknown,
@@ -43,6 +35,14 @@ from berth.services.errors import (
     ManifestTooLarge,
     ManifestUnknown,
     TagInvalid,
+)
+from berth.services.immutability import (
+    NO_RULES,
+    ImmutabilityService,
+    ImmutableRules,
+    TagImmutable,
+    delete_refused,
+    push_refused,
 )
 from berth.services.paging import Page, fetch_page
 from berth.services.quotas import QuotaService

@@ -23,8 +23,9 @@ from berth.services.blobs import BlobService
 from berth.services.cache import LruCache
 from berth.services.configurations import ConfigurationService
 from berth.services.executions import ExecutionService
+from berth.services.immutability import ImmutabilityService
 from berth.services.labels import LabelService
-from berth.services.manifests import ManifestService
+from berth.services.manifests import ManifestService, refuse_immutable_delete
 from berth.services.projects import ProjectService
 from berth.services.pull_policy import PullPolicyService
 from berth.services.pulls import PullRecorder
@@ -97,6 +98,9 @@ class Registry:
         self.trust = TrustService(db, self.projects, self.blobs, self.events)
         self.projects.changed_hooks.append(self.trust.forget_projects)
         self.manifests.pushed_hooks.append(self.trust.manifest_pushed)
+        # tag immutability: pushes, tag and artifact deletes ask the project's rules (cached)
+        self.immutability = ImmutabilityService(db, self.projects, self.events)
+        self.manifests.immutability = self.immutability
 
     @classmethod
     def open(cls, settings: Settings) -> Registry:
@@ -114,6 +118,11 @@ class Registry:
         """Delete a repository with its manifests, tags, blob links and open uploads (blob bytes stay
         for the garbage collector), and forget everything cached about it."""
         repo_id = await self.repositories.require(name)
+        rules = await self.immutability.rules_of_repository(name)
+        if rules:  # Harbor deletes artifact by artifact, and stops at the first with an immutable tag
+            async with self.db.read() as conn:
+                names = (await conn.execute(select(Tag.name).where(Tag.repository_id == repo_id))).scalars().all()
+            refuse_immutable_delete(rules, name, names)
         async with self.db.read() as conn:
             uploads = (await conn.execute(select(Upload.id).where(Upload.repository_id == repo_id))).scalars().all()
         for upload_id in uploads:
@@ -144,7 +153,7 @@ class Registry:
     def caches(self) -> dict[str, LruCache[Any, Any]]:
         """The in-process read caches by name, for their hit and miss counts."""
         return {**self.manifests.caches, **self.blobs.caches, **self.repositories.caches, **self.projects.caches,
-                **self.pull_policy.caches, **self.trust.caches}
+                **self.pull_policy.caches, **self.trust.caches, **self.immutability.caches}
 
     async def close(self) -> None:
         with contextlib.suppress(TimeoutError):

@@ -23,6 +23,7 @@ from berth.services.blobs import BlobService
 from berth.services.cache import LruCache
 from berth.services.configurations import ConfigurationService
 from berth.services.executions import ExecutionService
+from berth.services.gc import GarbageCollector
 from berth.services.labels import LabelService
 from berth.services.manifests import ManifestService
 from berth.services.projects import ProjectService
@@ -56,6 +57,8 @@ class Registry:
         max_manifest_bytes: int = MAX_MANIFEST_BYTES,
         tag_cache_ttl: float = 0.0,
         unscanned_pull_grace: float | None = None,
+        gc_grace_seconds: float = 7200.0,
+        upload_expiry_hours: float = 24.0,
     ) -> None:
         self.db = db
         self.storage = storage
@@ -97,6 +100,9 @@ class Registry:
         self.trust = TrustService(db, self.projects, self.blobs, self.events)
         self.projects.changed_hooks.append(self.trust.forget_projects)
         self.manifests.pushed_hooks.append(self.trust.manifest_pushed)
+        self.gc = GarbageCollector(db, storage, repositories=self.repositories, blobs=self.blobs, uploads=self.uploads,
+                                   artifacts=self.artifacts, quotas=self.quotas, grace_seconds=gc_grace_seconds,
+                                   upload_expiry_hours=upload_expiry_hours)
 
     @classmethod
     def open(cls, settings: Settings) -> Registry:
@@ -108,6 +114,8 @@ class Registry:
             box=SecretBox.from_file(settings.data_dir.resolve() / "secret.key", secret_key),
             tag_cache_ttl=settings.tag_cache_ttl,
             unscanned_pull_grace=settings.unscanned_pull_grace_seconds,
+            gc_grace_seconds=settings.gc_grace_seconds,
+            upload_expiry_hours=settings.upload_expiry_hours,
         )
 
     async def delete_repository(self, name: str) -> None:

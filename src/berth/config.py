@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(30.0, ge=0)
     #: abandoned upload sessions older than this are purged
     upload_expiry_hours: float = Field(24.0, gt=0)
+    #: the garbage collector deletes a blob only after it has been unreferenced this long (Harbor's
+    #: two-hour time window): a push linking it meanwhile keeps it
+    gc_grace_seconds: float = Field(7200.0, ge=0)
     #: seconds between writes of pull counts and pull times (counted in memory in between)
     pull_count_flush_seconds: float = Field(5.0, gt=0, le=3600)
 

@@ -52,6 +52,17 @@ async def test_write_then_stat_and_read_round_trip(driver: StorageDriver) -> Non
     assert await collect(driver.read(KEY)) == DATA
 
 
+async def test_modified_tells_when_an_object_was_written_and_none_when_missing(driver: StorageDriver) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    await driver.write("blobs/sha256/ab/abmodified/data", stream(b"x"))
+    when = await driver.modified("blobs/sha256/ab/abmodified/data")
+    assert when is not None and when.tzinfo is not None
+    assert before <= when <= datetime.now(UTC) + timedelta(seconds=5)
+    assert await driver.modified("blobs/sha256/ab/abnothing/data") is None
+
+
 async def test_empty_stream_stores_an_empty_object(driver: StorageDriver) -> None:
     assert await driver.write(KEY, stream(b"")) == 0
 

@@ -14,6 +14,7 @@ from berth.api import (
     artifacts,
     auditlogs,
     configurations,
+    gc,
     health,
     icons,
     immutable,
@@ -87,7 +88,7 @@ def create_api(
         users.router, usergroups.router, robots.router, robots.permissions_router, configurations.router,
         ldap.router, oidc.router, artifacts.router, repositories.router, quotas.router, quotas.search_router,
         quotas.statistic_router, labels.router, jobservice.router, schedules.router, webhooks.router,
-        webhooks.jobs_router, auditlogs.router, auditlogs.project_router, purge.router, icons.router,
+        webhooks.jobs_router, auditlogs.router, auditlogs.project_router, purge.router, gc.router, icons.router,
         scanners.router, scanners.project_router, allowlist.router, securityhub.router, scans.router, scanexport.router,
         trust.router, immutable.router,
     ):

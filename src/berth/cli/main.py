@@ -435,6 +435,7 @@ def _redacted(url: str) -> str:
 
 def _add_subcommands() -> None:
     # imported here: the sub-app's module imports this one for load_settings and prepare
+    from berth.cli.gc import gc
     from berth.cli.scan import scan
     from berth.cli.sign import app as sign_app
     from berth.cli.sign import verify
@@ -444,6 +445,7 @@ def _add_subcommands() -> None:
     app.command("scan")(scan)
     app.add_typer(sign_app, name="sign")
     app.command("verify")(verify)
+    app.command("gc")(gc)
 
 
 _add_subcommands()

@@ -76,6 +76,9 @@ class Blob(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     #: last time any repository linked or a manifest referenced it (GC grace window)
     last_linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: set by the garbage collector when it decides to delete the blob (its bytes go next, the row
+    #: last); a push that finds it set waits for the row to go and stores its bytes anew
+    gc_marked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RepositoryBlob(Base):

@@ -84,10 +84,28 @@ class MetricsExporter:
         yield CounterMetricFamily("berth_events_dropped", "Pull events dropped because the in-memory event queue "
                                   "was full (best effort; change events go through the outbox)",
                                   value=self._registry.events.dropped)
+        yield from self._gc()
         snapshot = self._snapshot
         if snapshot is not None:
             yield from _harbor_metrics(snapshot)
             yield from _berth_metrics(snapshot)
+
+    def _gc(self) -> Iterator[Metric]:
+        """Garbage collection runs of this process (the jobs it ran and `berth gc` is another process)."""
+        totals = self._registry.gc.totals
+        runs = CounterMetricFamily("berth_gc_runs", "Garbage collection runs ended, by status", labels=["status"])
+        for status in ("Success", "Error"):
+            runs.add_metric([status], totals.runs.get(status, 0))
+        yield runs
+        yield CounterMetricFamily("berth_gc_freed_bytes", "Blob bytes deleted by garbage collection",
+                                  value=totals.bytes)
+        yield CounterMetricFamily("berth_gc_freed_blobs", "Blobs deleted by garbage collection", value=totals.blobs)
+        yield GaugeMetricFamily("berth_gc_last_run_duration_seconds", "How long the last garbage collection took",
+                                value=totals.last_seconds)
+        yield GaugeMetricFamily("berth_gc_last_run_freed_bytes", "Bytes the last garbage collection freed "
+                                "(would free, when it was a dry run)", value=totals.last_bytes)
+        yield GaugeMetricFamily("berth_gc_last_run_timestamp_seconds", "When the last garbage collection ended "
+                                "(unix time; 0: none yet)", value=totals.last_end)
 
     def _caches(self) -> Iterator[Metric]:
         hits = CounterMetricFamily("berth_cache_hits", "Lookups answered from an in-process cache", labels=["cache"])

@@ -6,7 +6,7 @@ from typing import Any
 
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
@@ -100,9 +100,11 @@ class BlobService:
         self, conn, digest: str, size: int, repo_id: int, repository: str
     ) -> None:
         """Record a stored blob and link it into a repository (inside the caller's transaction);
-        QuotaExceededError when it does not fit."""
-        await self._quotas.charge(conn, repo_id, {digest: size}, repository=repository)
+        QuotaExceededError when it does not fit, BlobInCollection while the garbage collector is
+        deleting it (the caller waits and tries again, then stores its bytes anew)."""
         now = utcnow()
+        await claim_blob(conn, digest, now)
+        await self._quotas.charge(conn, repo_id, {digest: size}, repository=repository)
         await conn.execute(
             self._db.insert(Blob)
             .values(digest=digest, size=size, created_at=now, last_linked_at=now)
@@ -131,7 +133,8 @@ class BlobService:
                 .where(RepositoryBlob.repository_id == source_id, RepositoryBlob.digest.in_(digests))
             )).all())
             await self._quotas.charge(conn, repo_id, held, repository=repository)
-            await touch_blobs(conn, held, utcnow())
+            if await touch_blobs(conn, held, utcnow()):
+                raise BlobUnknown("blob unknown to registry: the garbage collector is deleting it")
             for digest in held:
                 await self.link(conn, repo_id, digest)
 
@@ -149,15 +152,38 @@ class BlobService:
             if size is None:
                 return None
         repo_id = await self._repositories.ensure(repository)
-        async with self._db.write() as conn:
-            # re-check inside the transaction: the blob row must still be there when linking
-            still = await conn.scalar(select(Blob.size).where(Blob.digest == str(digest)))
-            if still is None:
-                return None
-            await self._quotas.charge(conn, repo_id, {str(digest): still}, repository=repository)
-            await conn.execute(update(Blob).where(Blob.digest == str(digest)).values(last_linked_at=utcnow()))
-            await self.link(conn, repo_id, str(digest))
+        try:
+            await self._mount_in(repo_id, repository, digest)
+        except _Withdrawn:
+            return None
         return BlobInfo(str(digest), size)
+
+    async def _mount_in(self, repo_id: int, repository: str, digest: Digest) -> None:
+        async with self._db.write() as conn:
+            # re-check inside the transaction: the blob row must still be there, and not be on its
+            # way out (marked by the garbage collector), when linking; the touch fences the collector.
+            # Locks in the house order: the quota row (charge), then the blob, then the link.
+            still = await conn.scalar(select(Blob.size).where(Blob.digest == str(digest), Blob.gc_marked_at.is_(None)))
+            if still is None:
+                raise _Withdrawn
+            await self._quotas.charge(conn, repo_id, {str(digest): still}, repository=repository)
+            if await touch_blobs(conn, [str(digest)], utcnow()):
+                raise _Withdrawn  # rolls the charge back
+            await self.link(conn, repo_id, str(digest))
+
+    async def drop_link(self, repo_id: int, digest: str) -> None:
+        """Unlink a blob whose bytes could not be stored after it was recorded (quota recounted)."""
+        async with self._db.write() as conn:
+            held = await self._quotas.hold(conn, repo_id)
+            result = await conn.execute(delete(RepositoryBlob).where(
+                RepositoryBlob.repository_id == repo_id, RepositoryBlob.digest == digest))
+            if result.rowcount:
+                size = await conn.scalar(select(Blob.size).where(Blob.digest == digest))
+                await self._quotas.release(conn, held, digest, int(size or 0))
+        self._links.discard((repo_id, digest))
+
+    def forget_link(self, repo_id: int, digest: str) -> None:
+        self._links.discard((repo_id, digest))
 
     def forget_repository(self, repo_id: int) -> None:
         self._links.discard_where(lambda key: key[0] == repo_id)
@@ -180,14 +206,53 @@ class BlobService:
             raise BlobUnknown("blob unknown to registry", {"digest": str(digest)})
 
 
-async def touch_blobs(conn, digests: Iterable[str], now: datetime) -> None:  # type: ignore[no-untyped-def]
-    """Mark blobs as linked just now (the garbage collector's grace window starts again). The rows are
-    locked in digest order first: concurrent pushes that share blobs would otherwise lock them in
-    whatever order their scans meet them, and deadlock each other on PostgreSQL. FOR NO KEY UPDATE
-    leaves the key-share locks of foreign keys (manifest_blobs rows being inserted) alone."""
+async def touch_blobs(conn, digests: Iterable[str], now: datetime) -> set[str]:  # type: ignore[no-untyped-def]
+    """Mark blobs as linked just now (the garbage collector's grace window starts again); returns
+    those that are missing or that the collector has marked for deletion (not touched: the caller
+    must not link them). The rows are locked in digest order first: concurrent pushes that share
+    blobs would otherwise lock them in whatever order their scans meet them, and deadlock each other
+    on PostgreSQL. FOR NO KEY UPDATE leaves the key-share locks of foreign keys (manifest_blobs rows
+    being inserted) alone; a collector's conditional mark waits for the lock and then finds the
+    touch (berth.services.gc)."""
     ordered = sorted(set(digests))
     if not ordered:
+        return set()
+    rows = (await conn.execute(
+        select(Blob.digest, Blob.gc_marked_at).where(Blob.digest.in_(ordered)).order_by(Blob.digest)
+        .with_for_update(key_share=True))).all()
+    live = [row.digest for row in rows if row.gc_marked_at is None]
+    if live:
+        await conn.execute(update(Blob).where(Blob.digest.in_(live), Blob.gc_marked_at.is_(None))
+                           .values(last_linked_at=now))
+    return set(ordered) - set(live)
+
+
+class _Withdrawn(Exception):
+    """The blob went (or is going) while a mount was linking it."""
+
+
+class BlobInCollection(Exception):
+    """The garbage collector is deleting the blob: it cannot be linked until its row has gone."""
+
+
+#: a mark older than this belongs to a collector that died: a push may take the blob back
+STALE_MARK = timedelta(minutes=10)
+
+
+async def claim_blob(conn, digest: str, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    """Before a push records `digest` (inside its transaction): lock the blob's row if there is one;
+    BlobInCollection while the garbage collector is deleting it, unless its mark is stale (a
+    collector killed mid-run), which the push clears and so takes the blob back (its bytes are
+    stored again by the push after the record)."""
+    marked = await conn.scalar(select(Blob.gc_marked_at).where(Blob.digest == digest)
+                               .with_for_update(key_share=True))
+    if marked is None:
         return
-    await conn.execute(select(Blob.digest).where(Blob.digest.in_(ordered)).order_by(Blob.digest)
-                       .with_for_update(key_share=True))
-    await conn.execute(update(Blob).where(Blob.digest.in_(ordered)).values(last_linked_at=now))
+    if _aware(marked) > now - STALE_MARK:
+        raise BlobInCollection(digest)
+    await conn.execute(update(Blob).where(Blob.digest == digest, Blob.gc_marked_at == marked)
+                       .values(gc_marked_at=None, last_linked_at=now))
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

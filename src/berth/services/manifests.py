@@ -283,7 +283,10 @@ class ManifestService:
         rules = await self.immutable_rules(repository) if tags else NO_RULES
         now = utcnow()
         async with self._db.write() as conn:
-            await self._check_references(conn, repo_id, parsed)
+            if self._quotas is not None:
+                # the house's lock order: the project's quota row before link and blob rows
+                await self._quotas.hold(conn, repo_id)
+            await self._check_references(conn, repo_id, parsed, now)
             manifest_id = await conn.scalar(
                 select(Manifest.id).where(Manifest.repository_id == repo_id, Manifest.digest == digest)
             )
@@ -347,7 +350,11 @@ class ManifestService:
                 select(Manifest.id).where(Manifest.repository_id == repo_id, Manifest.digest == digest)
             )
         if parsed.blobs:
-            await touch_blobs(conn, parsed.blobs, now)
+            gone = await touch_blobs(conn, parsed.blobs, now)
+            if gone:
+                missing = sorted(gone)
+                raise ManifestBlobUnknown(
+                    f"manifest references blob unknown to the repository: {missing[0]}", {"digests": missing})
             await conn.execute(
                 self._db.insert(ManifestBlob)
                 .values([{"manifest_id": manifest_id, "digest": d} for d in parsed.blobs])
@@ -361,18 +368,26 @@ class ManifestService:
             )
         return manifest_id
 
-    async def _check_references(self, conn, repo_id: int | None, parsed: ParsedManifest) -> None:  # type: ignore[no-untyped-def]
-        """Raise MANIFEST_BLOB_UNKNOWN unless every blob and child is in the repository (None: a new one)."""
+    async def _check_references(  # type: ignore[no-untyped-def]
+        self, conn, repo_id: int | None, parsed: ParsedManifest, now=None,
+    ) -> None:
+        """Raise MANIFEST_BLOB_UNKNOWN unless every blob and child is in the repository (None: a new one).
+        Inside the push's transaction (`now` given) the links it relies on are locked in digest order
+        and touched: the garbage collector removes only links untouched for its grace window, and its
+        conditional delete, waiting for these locks, then finds them touched."""
         if parsed.blobs:
-            present = set() if repo_id is None else set(
-                (
-                    await conn.execute(
-                        select(RepositoryBlob.digest).where(
-                            RepositoryBlob.repository_id == repo_id, RepositoryBlob.digest.in_(parsed.blobs)
-                        )
-                    )
-                ).scalars()
-            )
+            present: set[str] = set()
+            if repo_id is not None:
+                wanted = sorted(set(parsed.blobs))
+                query = select(RepositoryBlob.digest).where(
+                    RepositoryBlob.repository_id == repo_id, RepositoryBlob.digest.in_(wanted))
+                if now is not None:
+                    query = query.order_by(RepositoryBlob.digest).with_for_update(key_share=True)
+                present = set((await conn.execute(query)).scalars())
+                if now is not None and present:
+                    await conn.execute(update(RepositoryBlob).where(
+                        RepositoryBlob.repository_id == repo_id, RepositoryBlob.digest.in_(sorted(present))
+                    ).values(linked_at=now))
             missing = [d for d in parsed.blobs if d not in present]
             if missing:
                 raise ManifestBlobUnknown(

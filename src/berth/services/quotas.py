@@ -63,6 +63,17 @@ async def usage_of(conn, project_id: int) -> int:  # type: ignore[no-untyped-def
     return int(await conn.scalar(select(func.coalesce(func.sum(held.c.size), 0))) or 0)
 
 
+async def recount_usage(conn, project_id: int) -> int:  # type: ignore[no-untyped-def]
+    """Set the project's used storage to a recount from its reference records (what usage_of sums:
+    the blob links and manifests the garbage collector also goes by), under the quota row's lock;
+    returns it."""
+    locked = await conn.scalar(select(Quota.id).where(Quota.project_id == project_id).with_for_update())
+    used = await usage_of(conn, project_id)
+    if locked is not None:
+        await conn.execute(update(Quota).where(Quota.id == locked).values(used_storage=used))
+    return used
+
+
 @dataclass(frozen=True, slots=True)
 class QuotaRecord:
     id: int

@@ -23,6 +23,7 @@ from berth.services.blobs import BlobService
 from berth.services.cache import LruCache
 from berth.services.configurations import ConfigurationService
 from berth.services.executions import ExecutionService
+from berth.services.gc import GarbageCollector
 from berth.services.immutability import ImmutabilityService
 from berth.services.labels import LabelService
 from berth.services.manifests import ManifestService, refuse_immutable_delete
@@ -57,6 +58,8 @@ class Registry:
         max_manifest_bytes: int = MAX_MANIFEST_BYTES,
         tag_cache_ttl: float = 0.0,
         unscanned_pull_grace: float | None = None,
+        gc_grace_seconds: float = 7200.0,
+        upload_expiry_hours: float = 24.0,
     ) -> None:
         self.db = db
         self.storage = storage
@@ -101,6 +104,9 @@ class Registry:
         # tag immutability: pushes, tag and artifact deletes ask the project's rules (cached)
         self.immutability = ImmutabilityService(db, self.projects, self.events)
         self.manifests.immutability = self.immutability
+        self.gc = GarbageCollector(db, storage, repositories=self.repositories, blobs=self.blobs, uploads=self.uploads,
+                                   artifacts=self.artifacts, quotas=self.quotas, grace_seconds=gc_grace_seconds,
+                                   upload_expiry_hours=upload_expiry_hours)
 
     @classmethod
     def open(cls, settings: Settings) -> Registry:
@@ -112,6 +118,8 @@ class Registry:
             box=SecretBox.from_file(settings.data_dir.resolve() / "secret.key", secret_key),
             tag_cache_ttl=settings.tag_cache_ttl,
             unscanned_pull_grace=settings.unscanned_pull_grace_seconds,
+            gc_grace_seconds=settings.gc_grace_seconds,
+            upload_expiry_hours=settings.upload_expiry_hours,
         )
 
     async def delete_repository(self, name: str) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy import delete, select, update
 from berth.db.models import Upload, utcnow
 from berth.db.session import Database
 from berth.references import DIGEST_ALGORITHMS, Digest
-from berth.services.blobs import BlobInfo, BlobService
+from berth.services.blobs import BlobInCollection, BlobInfo, BlobService
 from berth.services.errors import (
     BlobUploadInvalid,
     BlobUploadUnknown,
@@ -187,13 +187,11 @@ class UploadService:
                     "provided digest did not match uploaded content",
                     {"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"},
                 )
-            await self._commit(digest, parts)
             repo_id = await self._repositories.require(repository)
-            async with self._db.write() as conn:
-                await self._blobs.record(conn, str(digest), state.size, repo_id, repository)
-                await conn.execute(delete(Upload).where(Upload.id == state.id))
+            await self._record_then_store(digest, state.size, repo_id, repository, parts)
+            await self._delete_row(state.id)
         except (DigestInvalid, BlobUploadInvalid, QuotaExceededError):
-            # over quota: nothing was linked; the stored bytes, if new, stay for garbage collection
+            # over quota: nothing was linked, nothing moved
             await self.discard(state.id)
             raise
         self._hashing.pop(state.id, None)
@@ -218,10 +216,8 @@ class UploadService:
                     "provided digest did not match uploaded content",
                     {"expected": str(digest), "actual": f"{digest.algorithm}:{hasher.hexdigest()}"},
                 )
-            await self._commit(digest, [key])
             repo_id = await self._repositories.ensure(repository)
-            async with self._db.write() as conn:
-                await self._blobs.record(conn, str(digest), size, repo_id, repository)
+            await self._record_then_store(digest, size, repo_id, repository, [key])
         finally:
             await self._storage.delete_prefix(paths.upload_dir(upload_id))
         return BlobInfo(str(digest), size)
@@ -295,6 +291,33 @@ class UploadService:
                 hasher.update(chunk)
         return hasher.hexdigest()
 
+    async def _record_then_store(
+        self, digest: Digest, size: int, repo_id: int, repository: str, parts: list[str],
+    ) -> None:
+        """Link the blob, then make sure its bytes are stored. In this order the garbage collector
+        cannot take the bytes away: once the row is recorded (and touched) it is not collectable for
+        the grace window, and a blob the collector had marked is waited for (its bytes and row go)
+        before it is recorded again. The bytes found stored before the record might have been on
+        their way out, so they are looked for only after it."""
+        waited = 0.0
+        while True:
+            try:
+                async with self._db.write() as conn:
+                    await self._blobs.record(conn, str(digest), size, repo_id, repository)
+                break
+            except BlobInCollection:
+                if waited >= _MARK_WAIT_SECONDS:
+                    raise BlobUploadInvalid("the blob is being garbage collected: try again") from None
+                await asyncio.sleep(0.05)
+                waited += 0.05
+        try:
+            await self._commit(digest, parts)
+        except BaseException:
+            # the bytes are not stored: the link must not promise them (the row stays, unlinked, for GC)
+            with contextlib.suppress(Exception):
+                await self._blobs.drop_link(repo_id, str(digest))
+            raise
+
     async def _commit(self, digest: Digest, parts: list[str]) -> None:
         final = paths.blob_path(digest)
         if await self._storage.stat(final) is not None:
@@ -337,6 +360,9 @@ class UploadService:
     def _lock(self, upload_id: str) -> asyncio.Lock:
         return self._locks.setdefault(upload_id, asyncio.Lock())
 
+
+#: how long a push waits for the garbage collector to finish deleting a blob it pushes again
+_MARK_WAIT_SECONDS = 30.0
 
 #: chunks read ahead when parts are concatenated (object store reads come in 1-8 MiB chunks)
 _PREFETCH = 2

@@ -7,6 +7,7 @@ object visible under its key before all of its bytes are stored.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Protocol
 
 
@@ -48,6 +49,9 @@ class StorageDriver(Protocol):
 
     async def delete_prefix(self, prefix: str) -> None:
         """Remove every key under prefix/."""
+
+    async def modified(self, key: str) -> datetime | None:
+        """When the object at key was last written, or None when it does not exist."""
 
     def list(self, prefix: str) -> AsyncIterator[str]:
         """Yield every key under prefix/ (in no particular order)."""

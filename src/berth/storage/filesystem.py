@@ -19,6 +19,7 @@ import shutil
 import stat as stat_mode
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from anyio import to_thread
@@ -137,6 +138,13 @@ class FilesystemDriver:
 
     async def delete_prefix(self, prefix: str) -> None:
         await to_thread.run_sync(_delete_tree, self._path(prefix.rstrip("/")), self.root)
+
+    async def modified(self, key: str) -> datetime | None:
+        try:
+            stat = await to_thread.run_sync(os.stat, self._path(key))
+        except FileNotFoundError:
+            return None
+        return datetime.fromtimestamp(stat.st_mtime, UTC)
 
     async def list(self, prefix: str) -> AsyncIterator[str]:
         start = self._path(prefix.rstrip("/"))

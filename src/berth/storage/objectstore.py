@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -208,6 +208,14 @@ class ObjectStoreDriver:
                 # A concurrent delete won a race; Azure and GCS report that per object.
                 for path in paths:
                     await self.delete(self._key(path))
+
+    async def modified(self, key: str) -> datetime | None:
+        try:
+            meta = await obstore.head_async(self.store, self._path(key))
+        except FileNotFoundError:
+            return None
+        value = meta["last_modified"]
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
     async def list(self, prefix: str) -> AsyncIterator[str]:
         stream = obstore.list(self.store, self._path(prefix.rstrip("/")), chunk_size=_LIST_BATCH)

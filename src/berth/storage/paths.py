@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import uuid
 
-from berth.references import Digest
+from berth.references import Digest, parse_digest
 
 BLOBS = "blobs"
 UPLOADS = "uploads"
@@ -42,6 +42,28 @@ _OFFSET_WIDTH = 21
 
 def blob_path(digest: Digest) -> str:
     return f"{BLOBS}/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}/data"
+
+
+def blob_digest_of(key: str) -> Digest | None:
+    """The digest whose bytes a blob key holds (inverse of blob_path), None for other keys."""
+    parts = key.split("/")
+    if len(parts) != 5 or parts[0] != BLOBS or parts[4] != "data" or parts[3][:2] != parts[2]:
+        return None
+    try:
+        return parse_digest(f"{parts[1]}:{parts[3]}")
+    except ValueError:
+        return None
+
+
+def upload_id_of(key: str) -> str | None:
+    """The upload session a key under uploads/ belongs to, None for other keys."""
+    parts = key.split("/")
+    if len(parts) < 2 or parts[0] != UPLOADS:
+        return None
+    try:
+        return canonical_upload_id(parts[1])
+    except ValueError:
+        return None
 
 
 def upload_dir(upload_id: str) -> str:

@@ -1,7 +1,7 @@
 """online garbage collection: a blob being deleted carries the time the collector marked it
 
 Revision ID: 0019
-Revises: 0016
+Revises: 0017
 Create Date: 2027-01-10 10:00:00.000000
 
 A marked blob is on its way out: no push may link it until the collector has removed its bytes and

@@ -424,7 +424,7 @@ def _certificates(ders: list[bytes]) -> list[x509.Certificate]:
         raise Refused(f"the certificate chain must have 1 to {MAX_CHAIN} certificates")
     try:
         return [x509.load_der_x509_certificate(der) for der in ders]
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         raise Refused("a certificate in the chain does not parse") from None
 
 

@@ -213,7 +213,7 @@ def _certificates(pem: str, what: str) -> list[x509.Certificate]:
         raise ValueError(f"{what} is over {MAX_PEM_CHARS} characters")
     try:
         certificates = x509.load_pem_x509_certificates(pem.encode())
-    except ValueError as error:
+    except (ValueError, x509.InvalidVersion) as error:  # InvalidVersion is no ValueError
         raise ValueError(f"{what} is not PEM X.509: {error}") from None
     if not certificates:
         raise ValueError(f"{what} holds no certificate")

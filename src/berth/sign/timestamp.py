@@ -60,7 +60,7 @@ def verify_token(token: bytes, message: bytes, roots: list[x509.Certificate]) ->
         return _verify(token, message, roots)
     except TimestampError:
         raise
-    except (ValueError, TypeError, IndexError, OverflowError, UnsupportedAlgorithm) as error:
+    except (ValueError, TypeError, IndexError, OverflowError, UnsupportedAlgorithm, x509.InvalidVersion) as error:
         raise TimestampError(f"the timestamp token is malformed ({error})") from None
 
 

@@ -103,8 +103,10 @@ class BlobService:
         QuotaExceededError when it does not fit, BlobInCollection while the garbage collector is
         deleting it (the caller waits and tries again, then stores its bytes anew)."""
         now = utcnow()
-        await claim_blob(conn, digest, now)
+        # the house's lock order: the quota row (charge), then the blob (claim), then the link; a
+        # blob locked before the quota row deadlocked against manifest pushes on PostgreSQL
         await self._quotas.charge(conn, repo_id, {digest: size}, repository=repository)
+        await claim_blob(conn, digest, now)
         await conn.execute(
             self._db.insert(Blob)
             .values(digest=digest, size=size, created_at=now, last_linked_at=now)

@@ -30,6 +30,7 @@ from berth.services.pull_policy import PullPolicyService
 from berth.services.pulls import PullRecorder
 from berth.services.quotas import QuotaService
 from berth.services.repositories import RepositoryService
+from berth.services.retention import RetentionService
 from berth.services.robots import RobotService
 from berth.services.scanners import ScannerService
 from berth.services.scan_export import ScanExportService
@@ -94,6 +95,8 @@ class Registry:
         self.scans.changed_hooks.append(self.pull_policy.forget_artifact)
         self.system_allowlist.changed_hooks.append(self.pull_policy.forget_system_allowlist)
         # content trust: policies, verdicts and the pull decision; a pushed signature is verified
+        # tag retention: deletes through the artifact service, as a user's delete
+        self.retention = RetentionService(db, self.jobs, self.schedules, self.artifacts, self.events)
         self.trust = TrustService(db, self.projects, self.blobs, self.events)
         self.projects.changed_hooks.append(self.trust.forget_projects)
         self.manifests.pushed_hooks.append(self.trust.manifest_pushed)

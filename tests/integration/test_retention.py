@@ -404,3 +404,28 @@ def test_access_by_role(api: httpx.Client, server: Server) -> None:
     # audit rows for the policy's changes
     logs = api.get(f"{BASE}/projects/{project}/logs", params={"page_size": 100}).json()
     assert {log["operation"] for log in logs if log["resource_type"] == "tag_retention"} >= {"create", "update"}
+
+
+# --- immutability ----------------------------------------------------------------------------------------
+
+
+def test_immutable_artifacts_survive_retention(api: httpx.Client, server: Server) -> None:
+    project, project_id = new_project(api)
+    response = api.post(f"{BASE}/projects/{project}/immutabletagrules", json={
+        "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "release-*"}],
+        "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]}})
+    assert response.status_code == 201, response.text
+    frozen = push(server, f"{project}/app", ["build-1", "release-1.0"], seed=1300)
+    plain = push(server, f"{project}/app", ["build-2"], seed=1301)
+    policy_id = create(api, policy(project_id, [rule("latestPushedK", 0)]))  # would delete everything
+    dry = run(api, policy_id, dry_run=True)
+    [dry_task] = tasks(api, policy_id, dry["id"])
+    dry_table = task_table(api, policy_id, dry["id"], dry_task["id"])
+    real = run(api, policy_id, dry_run=False)
+    [real_task] = tasks(api, policy_id, real["id"])
+    assert task_table(api, policy_id, real["id"], real_task["id"]) == dry_table
+    marks = {line.split()[1]: line.rstrip(" |").rsplit(" ", 1)[1] for line in dry_table}
+    assert marks == {frozen: "IMMUTABLE", plain: "DEL"}
+    assert (real_task["total"], real_task["retained"]) == (2, 1)
+    left = [a["digest"] for a in api.get(f"{BASE}/projects/{project}/repositories/app/artifacts").json()]
+    assert left == [frozen]

@@ -16,6 +16,7 @@ from berth.api import (
     configurations,
     health,
     icons,
+    immutable,
     jobservice,
     labels,
     ldap,
@@ -89,7 +90,7 @@ def create_api(
         quotas.statistic_router, labels.router, jobservice.router, schedules.router, webhooks.router,
         webhooks.jobs_router, auditlogs.router, auditlogs.project_router, purge.router, icons.router,
         scanners.router, scanners.project_router, allowlist.router, securityhub.router, scans.router, scanexport.router,
-        trust.router, retention.router,
+        trust.router, immutable.router, retention.router,
     ):
         app.include_router(router)
     return app

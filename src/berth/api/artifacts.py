@@ -116,6 +116,10 @@ async def artifact_body(
 ) -> schemas.Artifact:
     verdicts = signatures.verdicts if signatures else {}
     tags = [_tag(tag) for tag in artifact.tags] if options.with_tag else None
+    if tags and options.with_immutable_status:
+        rules = await registry.immutability.rules_of_repository(artifact.repository_name)
+        for tag in tags:
+            tag.immutable = rules.immutable(artifact.repository_name, tag.name)
     if tags and options.with_signature:
         for tag in tags:
             tag.signed = signatures.signed if signatures else False
@@ -311,7 +315,12 @@ async def list_tags(
     name = await repository_in_project(registry, subject, project_name, repository_name, "tag", "list")
     found, total = await registry.artifacts.tags(name, reference, q=q, sort=sort, offset=paging.offset, limit=paging.limit)
     paging.headers(request, response, total)
-    return [_tag(tag) for tag in found]
+    tags = [_tag(tag) for tag in found]
+    if with_immutable_status:
+        rules = await registry.immutability.rules_of_repository(name)
+        for tag in tags:
+            tag.immutable = rules.immutable(name, tag.name)
+    return tags
 
 
 @router.post(_ARTIFACTS + "/{reference}/tags", operation_id="createTag", status_code=201)

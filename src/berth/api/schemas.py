@@ -500,6 +500,30 @@ class Tag(HarborModel):
     signed: bool | None = None
 
 
+class ImmutableSelector(HarborModel):
+    kind: str | None = None
+    decoration: str | None = None
+    pattern: str | None = None
+    extras: str | None = None
+
+
+class ImmutableRule(HarborModel):
+    """A tag immutability rule (swagger tag `immutable`); bodies in are the same model."""
+
+    id: Int64 | None = None
+    priority: Int64 | None = None
+    disabled: bool | None = None
+    action: str | None = None
+    template: str | None = None
+    params: dict[str, Any] | None = None
+    tag_selectors: list[ImmutableSelector] | None = None
+    scope_selectors: dict[str, list[ImmutableSelector]] | None = None
+
+
+class ImmutableRuleIn(ImmutableRule, _In):
+    pass
+
+
 class NewTag(_In):
     name: str | None = None
 

@@ -766,6 +766,28 @@ class TrustPolicyRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ImmutableTagRule(Base):
+    """A project's tag immutability rule (Harbor's ImmutableRule): selectors as JSON in Harbor's shape.
+    `fingerprint` is the digest of what the rule matches (action, template, selectors), so the same
+    rule twice in a project is a conflict whatever its priority or switch."""
+
+    __tablename__ = "immutable_tag_rules"
+    __table_args__ = (UniqueConstraint("project_id", "fingerprint"), _NO_ID_REUSE)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    action: Mapped[str] = mapped_column(String(64))
+    template: Mapped[str] = mapped_column(String(64))
+    tag_selectors: Mapped[str] = mapped_column(Text, default="[]")
+    scope_selectors: Mapped[str] = mapped_column(Text, default="{}")
+    params: Mapped[str] = mapped_column(Text, default="{}")
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    creation_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    update_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class SignatureVerdict(Base):
     """The verdict on one signature of one image under one policy version. Verification depends on the
     image's digest, the signature's digest and the policy alone, so the row holds wherever they meet."""

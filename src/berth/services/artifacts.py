@@ -26,7 +26,8 @@ from berth.references import is_digest_reference, is_valid_tag
 from berth.services.blobs import BlobService, parse_blob_digest
 from berth.services.cache import LruCache
 from berth.services.errors import BadRequest, Conflict, Denied, NotFound, PreconditionFailed
-from berth.services.manifests import ManifestService, parse_manifest
+from berth.services.immutability import delete_refused, update_refused
+from berth.services.manifests import ManifestService, parse_manifest, refuse_immutable_delete
 from berth.services.querying import condition, conditions, fits, orderings
 from berth.services.quotas import QuotaService
 from berth.services.repositories import RepositoryService
@@ -316,10 +317,14 @@ class ArtifactService:
     # --- writes ----------------------------------------------------------------------------------
 
     async def delete(self, repository: str, reference: str) -> None:
-        """Delete an artifact with its accessories and the children no one else needs (as Harbor)."""
+        """Delete an artifact with its accessories and the children no one else needs (as Harbor);
+        refused (412) while an index lists it or one of its tags is immutable."""
         artifact = await self.get(repository, reference)
         if await self._parents(artifact.repository_id, artifact.digest):
             raise _ReferencedByOthers("the deleting artifact is referenced by others")
+        # before its accessories go: the manifest delete checks again, in its transaction
+        refuse_immutable_delete(await self._manifests.immutable_rules(repository), repository,
+                                [tag.name for tag in artifact.tags])
         await self._delete_deeply(repository, artifact.repository_id, artifact.digest, root=True)
 
     async def _parents(self, repo_id: int, digest: str) -> int:
@@ -381,7 +386,8 @@ class ArtifactService:
             for child in parsed.children:
                 await self._copy_deeply(source, source_id, child, target, [], root=False)
             await self._blobs.link_from(source, target, list(parsed.blobs))
-        await self._manifests.put(target, digest, content, row.media_type, extra_tags=tags)
+        await self._manifests.put(target, digest, content, row.media_type, extra_tags=tags,
+                                  immutable_refusal=lambda _repository, tag: update_refused(tag))
         for accessory in accessories:
             await self._copy_deeply(source, source_id, accessory, target, [], root=False)
 
@@ -442,6 +448,8 @@ class ArtifactService:
         artifact = await self.get(repository, reference)
         if name not in {tag.name for tag in artifact.tags}:
             raise NotFound(f"tag {name} not found on {repository}@{artifact.digest}")
+        if (await self._manifests.immutable_rules(repository)).immutable(repository, name):
+            raise delete_refused(name)
         async with self._db.write() as conn:
             await conn.execute(delete(Tag).where(and_(Tag.repository_id == artifact.repository_id, Tag.name == name)))
             await self._events.record(conn, TagDeleted(repository=repository, tag=name, digest=artifact.digest))

@@ -50,6 +50,7 @@ EVENT_TYPES: tuple[str, ...] = (
     # berth's additions
     "create_tag", "delete_tag", "update_robot", "create_scanner", "update_scanner", "delete_scanner",
     "update_trust_policy", "audit_content_trust",
+    "create_immutable_tag_rule", "update_immutable_tag_rule", "delete_immutable_tag_rule",
 )
 #: Harbor's purge keyword for every event type but the artifact ones
 OTHER_EVENTS = "other"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, true, update
 
 from berth import mediatypes
 from berth.artifact_types import artifact_media_types
@@ -28,6 +28,14 @@ from berth.references import (
 )
 from berth.services.blobs import parse_blob_digest, touch_blobs
 from berth.services.cache import LruCache
+from berth.services.immutability import (
+    NO_RULES,
+    ImmutabilityService,
+    ImmutableRules,
+    TagImmutable,
+    delete_refused,
+    push_refused,
+)
 from berth.services.errors import (
     DigestInvalid,
     ManifestBlobUnknown,
@@ -195,6 +203,8 @@ class ManifestService:
         #: told of every stored manifest after its commit: (repository, digest, the subject it is an
         #: accessory of, or None); a hook must not raise, nor block (content trust verifies in the background)
         self.pushed_hooks: list[Callable[[str, str, str | None], None]] = []
+        #: the tag immutability rules (the registry sets it; None: no tag is immutable)
+        self.immutability: ImmutabilityService | None = None
         #: (repository name, tag or digest) -> record; 64 MiB of manifests at most
         self._cache: LruCache[tuple[str, str], ManifestRecord] = LruCache(
             max_entries=50_000, max_weight=64 * 1024 * 1024, weigh=lambda r: len(r.content) + 200, ttl=cache_ttl
@@ -237,7 +247,11 @@ class ManifestService:
         content: bytes,
         content_type: str | None,
         extra_tags: list[str] | None = None,
+        immutable_refusal: Callable[[str, str], TagImmutable] = push_refused,
     ) -> PutResult:
+        """Store the manifest and point `reference` (a tag) and `extra_tags` at it. A tag that already
+        points at another manifest and is immutable is refused with `immutable_refusal(repository, tag)`
+        (re-pushing the manifest it points at is fine)."""
         if len(content) > self.max_bytes:
             raise ManifestTooLarge(f"manifest exceeds the {self.max_bytes} byte limit")
         tags = list(extra_tags or [])
@@ -266,12 +280,20 @@ class ManifestService:
             # a new repository holds no blobs yet: refuse before creating it
             await self._check_references(None, None, parsed)
             repo_id = await self._repositories.ensure(repository)
+        rules = await self.immutable_rules(repository) if tags else NO_RULES
         now = utcnow()
         async with self._db.write() as conn:
             await self._check_references(conn, repo_id, parsed)
             manifest_id = await conn.scalar(
                 select(Manifest.id).where(Manifest.repository_id == repo_id, Manifest.digest == digest)
             )
+            if rules:
+                moved = (await conn.execute(select(Tag.name).where(
+                    Tag.repository_id == repo_id, Tag.name.in_(tags),
+                    Tag.manifest_id != manifest_id if manifest_id is not None else true()))).scalars().all()
+                for tag in sorted(moved):
+                    if rules.immutable(repository, tag) and cosign_subject(tag) is None:
+                        raise immutable_refusal(repository, tag)
             if manifest_id is None:
                 if self._quotas is not None:
                     # its blobs are in the repository already (checked above): only the manifest is new
@@ -372,10 +394,15 @@ class ManifestService:
                     f"index references manifest unknown to the repository: {missing[0]}", {"digests": missing}
                 )
 
+    async def immutable_rules(self, repository: str) -> ImmutableRules:
+        return NO_RULES if self.immutability is None else await self.immutability.rules_of_repository(repository)
+
     async def delete(self, repository: str, reference: str) -> None:
-        """Delete a tag (by tag) or a manifest and every tag on it (by digest)."""
+        """Delete a tag (by tag) or a manifest and every tag on it (by digest); an immutable tag is
+        refused (Harbor's 412), and so is a manifest that has one."""
         _check_reference(reference)
         repo_id = await self._repositories.require(repository)
+        rules = await self.immutable_rules(repository)
         deleted: ArtifactDeleted | None = None
         async with self._db.write() as conn:
             if is_digest_reference(reference):
@@ -385,6 +412,7 @@ class ManifestService:
                     Manifest.repository_id == repo_id, Manifest.digest == str(digest)))).first()
                 if row is not None:
                     tags = (await conn.execute(select(Tag.name).where(Tag.manifest_id == row.id))).scalars().all()
+                    refuse_immutable_delete(rules, repository, tags)
                     deleted = ArtifactDeleted(repository=repository, digest=str(digest), media_type=row.media_type,
                                               tags=tuple(sorted(tags)))
                 result = await conn.execute(
@@ -395,6 +423,9 @@ class ManifestService:
                 if deleted is not None and result.rowcount:
                     await self._events.record(conn, deleted)
             else:
+                if rules.immutable(repository, reference) and await conn.scalar(select(Tag.id).where(
+                        Tag.repository_id == repo_id, Tag.name == reference)) is not None:
+                    refuse_immutable_delete(rules, repository, [reference])
                 result = await conn.execute(
                     delete(Tag).where(Tag.repository_id == repo_id, Tag.name == reference)
                 )
@@ -444,6 +475,14 @@ class ManifestService:
         if last:
             query = query.where(Manifest.digest > last)
         return query.order_by(Manifest.digest)
+
+
+def refuse_immutable_delete(rules: ImmutableRules, repository: str, tags: Iterable[str]) -> None:
+    """Raise Harbor's 412 for the first immutable tag of `tags` (cosign's tag-scheme accessory tags aside:
+    they go with their subject)."""
+    for tag in sorted(rules.immutable_tags(repository, tags)):
+        if cosign_subject(tag) is None:
+            raise delete_refused(tag)
 
 
 def _referrer_descriptor(row: Any) -> dict[str, Any]:

@@ -23,14 +23,15 @@ from berth.services.blobs import BlobService
 from berth.services.cache import LruCache
 from berth.services.configurations import ConfigurationService
 from berth.services.executions import ExecutionService
+from berth.services.immutability import ImmutabilityService
 from berth.services.labels import LabelService
-from berth.services.manifests import ManifestService
+from berth.services.manifests import ManifestService, refuse_immutable_delete
 from berth.services.projects import ProjectService
 from berth.services.pull_policy import PullPolicyService
 from berth.services.pulls import PullRecorder
 from berth.services.quotas import QuotaService
 from berth.services.repositories import RepositoryService
-from berth.services.retention import RetentionService
+from berth.services.retention import RetentionService, immutable_by_rules
 from berth.services.robots import RobotService
 from berth.services.scanners import ScannerService
 from berth.services.scan_export import ScanExportService
@@ -95,11 +96,15 @@ class Registry:
         self.scans.changed_hooks.append(self.pull_policy.forget_artifact)
         self.system_allowlist.changed_hooks.append(self.pull_policy.forget_system_allowlist)
         # content trust: policies, verdicts and the pull decision; a pushed signature is verified
-        # tag retention: deletes through the artifact service, as a user's delete
-        self.retention = RetentionService(db, self.jobs, self.schedules, self.artifacts, self.events)
         self.trust = TrustService(db, self.projects, self.blobs, self.events)
         self.projects.changed_hooks.append(self.trust.forget_projects)
         self.manifests.pushed_hooks.append(self.trust.manifest_pushed)
+        # tag immutability: pushes, tag and artifact deletes ask the project's rules (cached)
+        self.immutability = ImmutabilityService(db, self.projects, self.events)
+        self.manifests.immutability = self.immutability
+        # tag retention: deletes through the artifact service, as a user's delete, never what is immutable
+        self.retention = RetentionService(db, self.jobs, self.schedules, self.artifacts, self.events,
+                                          immutable_by_rules(self.immutability))
 
     @classmethod
     def open(cls, settings: Settings) -> Registry:
@@ -117,6 +122,11 @@ class Registry:
         """Delete a repository with its manifests, tags, blob links and open uploads (blob bytes stay
         for the garbage collector), and forget everything cached about it."""
         repo_id = await self.repositories.require(name)
+        rules = await self.immutability.rules_of_repository(name)
+        if rules:  # Harbor deletes artifact by artifact, and stops at the first with an immutable tag
+            async with self.db.read() as conn:
+                names = (await conn.execute(select(Tag.name).where(Tag.repository_id == repo_id))).scalars().all()
+            refuse_immutable_delete(rules, name, names)
         async with self.db.read() as conn:
             uploads = (await conn.execute(select(Upload.id).where(Upload.repository_id == repo_id))).scalars().all()
         for upload_id in uploads:
@@ -147,7 +157,7 @@ class Registry:
     def caches(self) -> dict[str, LruCache[Any, Any]]:
         """The in-process read caches by name, for their hit and miss counts."""
         return {**self.manifests.caches, **self.blobs.caches, **self.repositories.caches, **self.projects.caches,
-                **self.pull_policy.caches, **self.trust.caches}
+                **self.pull_policy.caches, **self.trust.caches, **self.immutability.caches}
 
     async def close(self) -> None:
         with contextlib.suppress(TimeoutError):

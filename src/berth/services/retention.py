@@ -45,6 +45,7 @@ from berth.retention.evaluate import DELETE, ERROR, Candidate, Decision, Outcome
 from berth.retention.policy import Policy, Rule, load_policy, parse_policy, parse_rule
 from berth.services.artifacts import ArtifactService
 from berth.services.errors import BadRequest, NotFound, RegistryError, ServiceError
+from berth.services.immutability import ImmutabilityService
 from berth.services.schedules import ScheduleService
 
 log = structlog.get_logger("berth.retention")
@@ -60,8 +61,21 @@ ImmutableCheck = Callable[[int, str, Sequence[tuple[str, Sequence[str]]]], Await
 
 
 async def no_immutable_rules(project_id: int, repository: str, artifacts: Sequence[tuple[str, Sequence[str]]]) -> set[str]:
-    """Until immutability rules exist, nothing is protected."""
+    """Nothing is protected (a registry without immutability rules, unit tests)."""
     return set()
+
+
+def immutable_by_rules(immutability: ImmutabilityService) -> ImmutableCheck:
+    """The project's tag immutability rules decide: an artifact with an immutable tag is immutable
+    (Harbor's performer asks its rule matcher with all the candidate's tags)."""
+
+    async def check(project_id: int, repository: str, artifacts: Sequence[tuple[str, Sequence[str]]]) -> set[str]:
+        rules = await immutability.rules(project_id)
+        if not rules:
+            return set()
+        return {digest for digest, tags in artifacts if rules.immutable_tags(repository, tags)}
+
+    return check
 
 
 @dataclass(frozen=True, slots=True)

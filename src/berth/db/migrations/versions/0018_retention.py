@@ -1,7 +1,7 @@
 """tag retention policies
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-10 10:00:00.000000
 
 One policy per project (Harbor's `retention_id` project metadata points at it); its executions,
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision = '0018'
-down_revision = '0016'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 

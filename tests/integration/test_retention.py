@@ -5,9 +5,9 @@ TAG_RETENTION webhook, and access by role."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Server, start_berth
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.conftest import Server, _fresh_postgres_database, start_berth
 
 from .helpers import V2, build_image, unique
 from .test_webhooks import FAST_JOBS, Receiver
@@ -27,8 +30,12 @@ ALL_TAGS = [{"kind": "doublestar", "decoration": "matches", "pattern": "**"}]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[Server]:
-    berth = start_berth(tmp_path_factory.mktemp("retention") / "data", {**FAST_JOBS}, projects=())
+def server(database: str, database_urls: dict[str, str | None], tmp_path_factory) -> Iterator[Server]:
+    """A berth of this module's own, on SQLite and on PostgreSQL."""
+    env = {**FAST_JOBS}
+    if database == "postgresql":
+        env["BERTH_DATABASE_URL"] = _fresh_postgres_database(database_urls["postgresql"] or "", "berth_retention")
+    berth = start_berth(tmp_path_factory.mktemp(f"retention-{database}") / "data", env, projects=())
     yield berth
     berth.stop()
 
@@ -105,18 +112,24 @@ def task_table(api: httpx.Client, policy_id: int, execution_id: int, task_id: in
     return [line for line in response.text.splitlines() if line.startswith("| sha256:")]
 
 
-def store_state(data_dir: Path) -> tuple[dict[str, str], dict[str, list[Any]]]:
+def store_state(server: Server) -> tuple[dict[str, str], dict[str, list[Any]]]:
     """Every storage file's sha256, and every row of the tables that hold artifacts and their tags."""
+    data_dir = server.data_dir
     files = {p.relative_to(data_dir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
              for p in sorted((data_dir / "storage").rglob("*")) if p.is_file()}
-    connection = sqlite3.connect(f"file:{data_dir / 'berth.db'}?mode=ro", uri=True)
-    try:
-        rows = {table: connection.execute(f'SELECT * FROM "{table}" ORDER BY 1, 2').fetchall()
-                for table in ("repositories", "manifests", "manifest_blobs", "manifest_children", "tags", "blobs",
-                              "repository_blobs", "artifact_labels", "quotas")}
-    finally:
-        connection.close()
-    return files, rows
+    url = (server.env or {}).get("BERTH_DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'berth.db'}"
+
+    async def read() -> dict[str, list[Any]]:
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return {table: [tuple(row) for row in await conn.execute(text(f'SELECT * FROM "{table}" ORDER BY 1, 2'))]
+                        for table in ("repositories", "manifests", "manifest_blobs", "manifest_children", "tags",
+                                      "blobs", "repository_blobs", "artifact_labels", "quotas")}
+        finally:
+            await engine.dispose()
+
+    return files, asyncio.run(read())
 
 
 # --- policies --------------------------------------------------------------------------------------------
@@ -248,10 +261,10 @@ def test_dry_run_changes_nothing_and_reports_exactly_what_the_real_run_deletes(a
         rule("always", tags=[{"kind": "doublestar", "decoration": "matches", "pattern": "latest",
                               "extras": '{"untagged":false}'}]),
     ]))
-    before = store_state(server.data_dir)
+    before = store_state(server)
     dry = run(api, policy_id, dry_run=True)
     assert dry["status"] == "Success" and dry["dry_run"] is True and dry["trigger"] == "MANUAL"
-    assert store_state(server.data_dir) == before
+    assert store_state(server) == before
 
     dry_tasks = {t["repository"]: t for t in tasks(api, policy_id, dry["id"])}
     assert sorted(dry_tasks) == ["app", "other", "team/web"]  # the "always" rule takes every repository

@@ -32,6 +32,7 @@ from berth.events.types import (
     ScanStopped,
     TagCreated,
     TagDeleted,
+    TagRetentionFinished,
 )
 from berth.services.audit import AuditService
 from berth.services.configurations import ConfigurationService
@@ -59,6 +60,10 @@ SAMPLES = [
                       "scan_status": "Success", "summary": {"total": 2, "summary": {"High": 2}}}}),
     ScanFailed(repository="p/app", digest=DIGEST, occurred_at=WHEN),
     ScanStopped(repository="p/app", digest=DIGEST, scan_type="sbom", occurred_at=WHEN),
+    TagRetentionFinished(project="p", operator="admin", occurred_at=WHEN, retention={
+        "total": 2, "retained": 1, "project_name": "p", "retention_policy_id": 7, "result": "SUCCESS",
+        "retention_rule": [{"template": "always"}],
+        "deleted_artifact": [{"type": "image", "status": "SUCCESS", "name_tag": "app:1", "references": None}]}),
 ]
 
 

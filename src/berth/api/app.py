@@ -27,6 +27,7 @@ from berth.api import (
     purge,
     quotas,
     repositories,
+    retention,
     robots,
     scanexport,
     scanners,
@@ -90,7 +91,7 @@ def create_api(
         quotas.statistic_router, labels.router, jobservice.router, schedules.router, webhooks.router,
         webhooks.jobs_router, auditlogs.router, auditlogs.project_router, purge.router, gc.router, icons.router,
         scanners.router, scanners.project_router, allowlist.router, securityhub.router, scans.router, scanexport.router,
-        trust.router, immutable.router,
+        trust.router, immutable.router, retention.router,
     ):
         app.include_router(router)
     return app

@@ -1056,3 +1056,115 @@ class Schedule(HarborModel):
     update_time: str | None = None
     schedule: ScheduleObj | None = None
     parameters: dict[str, Any] | None = None
+
+
+# --- tag retention (swagger tag Retention) -------------------------------------------------------------
+
+
+class RetentionSelector(HarborModel):
+    kind: str | None = None
+    decoration: str | None = None
+    pattern: str | None = None
+    extras: str | None = None
+
+
+class RetentionRule(HarborModel):
+    id: int | None = None
+    priority: int | None = None
+    disabled: bool | None = None
+    action: str | None = None
+    template: str | None = None
+    params: dict[str, Any] | None = None
+    tag_selectors: list[RetentionSelector] | None = None
+    scope_selectors: dict[str, list[RetentionSelector]] | None = None
+
+
+class RetentionRuleTrigger(HarborModel):
+    kind: str | None = None
+    settings: dict[str, Any] | None = None
+    references: dict[str, Any] | None = None
+
+
+class RetentionPolicyScope(HarborModel):
+    level: str | None = None
+    ref: int | None = None
+
+
+class RetentionPolicy(HarborModel):
+    id: Int64 | None = None
+    algorithm: str | None = None
+    rules: list[RetentionRule] | None = None
+    trigger: RetentionRuleTrigger | None = None
+    scope: RetentionPolicyScope | None = None
+
+
+class RetentionPolicyIn(_In):
+    """A RetentionPolicy body, read loosely: berth.retention.policy checks it and says what is wrong
+    in Harbor's words (a 400), where a typed model would answer a bare 422."""
+
+    id: Any = None
+    algorithm: Any = None
+    rules: Any = None
+    trigger: Any = None
+    scope: Any = None
+
+    def as_body(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in ("algorithm", "rules", "trigger", "scope")
+                if getattr(self, name) is not None}
+
+
+class RetentionRuleParamMetadata(HarborModel):
+    type: str | None = None
+    unit: str | None = None
+    required: bool | None = None
+
+
+class RetentionRuleMetadata(HarborModel):
+    rule_template: str | None = None
+    display_text: str | None = None
+    action: str | None = None
+    params: list[RetentionRuleParamMetadata] | None = None
+
+
+class RetentionSelectorMetadata(HarborModel):
+    display_text: str | None = None
+    kind: str | None = None
+    decorations: list[str] | None = None
+
+
+class RetentionMetadata(HarborModel):
+    templates: list[RetentionRuleMetadata] | None = None
+    scope_selectors: list[RetentionSelectorMetadata] | None = None
+    tag_selectors: list[RetentionSelectorMetadata] | None = None
+
+
+class RetentionExecution(HarborModel):
+    id: Int64 | None = None
+    policy_id: Int64 | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    status: str | None = None
+    trigger: str | None = None
+    dry_run: bool | None = None
+
+
+class RetentionExecutionTask(HarborModel):
+    id: Int64 | None = None
+    execution_id: Int64 | None = None
+    repository: str | None = None
+    job_id: str | None = None
+    status: str | None = None
+    status_code: int = 0
+    status_revision: Int64 | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    total: int = 0
+    retained: int = 0
+
+
+class RetentionDryRun(_In):
+    dry_run: bool | None = None
+
+
+class RetentionAction(_In):
+    action: str | None = None

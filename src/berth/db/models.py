@@ -809,3 +809,17 @@ class SignatureVerdict(Base):
     signed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attestation: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RetentionPolicyRow(Base):
+    """A project's tag retention policy (Harbor's policy.Metadata as JSON; one per project). Ids are
+    never reused: executions keep the id of the policy they ran for."""
+
+    __tablename__ = "retention_policies"
+    __table_args__ = (_NO_ID_REUSE,)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), unique=True)
+    data: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

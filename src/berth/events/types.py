@@ -172,6 +172,20 @@ class ContentTrustAudit(ArtifactEvent):
     policy_version: str = ""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TagRetentionFinished(Event):
+    """A retention task deleted artifacts of one repository (Harbor's TAG_RETENTION; a dry run, or a
+    task that deleted nothing, tells nothing). `retention` is Harbor's event_data.retention object but
+    its `harbor_hostname`, which the webhook fills in."""
+
+    project: str
+    retention: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def project_name(self) -> str | None:
+        return self.project
+
+
 # --- administration: what the audit log records ----------------------------------------------------
 
 
@@ -200,5 +214,5 @@ class ResourceChanged(Event):
 EVENT_CLASSES: dict[str, type[Event]] = {cls.__name__: cls for cls in (
     ArtifactPushed, ArtifactPulled, ArtifactDeleted, TagCreated, TagDeleted, RepositoryDeleted, QuotaExceeded,
     QuotaWarning, ResourceChanged, ScanCompleted, ScanFailed, ScanStopped, CveAllowlistExpiring,
-    ContentTrustAudit,
+    ContentTrustAudit, TagRetentionFinished,
 )}

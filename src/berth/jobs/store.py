@@ -256,10 +256,11 @@ class JobStore:
                     update_time=now,
                 ))
                 await self._log(conn, ids, ["stopped before it ran"], now)
-            for execution_id in sorted({row.execution_id for row in pending}):
-                await refresh_execution(conn, execution_id, now)
+            # task rows before execution rows, as a finishing task takes them (refresh_execution)
             flagged = await conn.execute(update(Task).where(*where, Task.status == RUNNING)
                                          .values(stop_requested=True, update_time=now))
+            for execution_id in sorted({row.execution_id for row in pending}):
+                await refresh_execution(conn, execution_id, now)
         return len(pending) + flagged.rowcount
 
     # --- queues and pools --------------------------------------------------------------------------
@@ -332,7 +333,12 @@ def _held_by(task: Claimed):  # type: ignore[no-untyped-def]
 
 async def refresh_execution(conn: AsyncConnection, execution_id: int, now: datetime) -> None:
     """An execution's status from its tasks, as Harbor derives it: Running while any task is not
-    done, then Error if any failed, else Stopped if any stopped, else Success."""
+    done, then Error if any failed, else Stopped if any stopped, else Success.
+
+    The execution row is locked first: two of its tasks ending at once on PostgreSQL (READ COMMITTED)
+    would each count the other as still running, and leave the execution Running for good. The
+    second waits here, and its count then sees the first one's commit."""
+    await conn.execute(select(Execution.id).where(Execution.id == execution_id).with_for_update())
     counts = dict((await conn.execute(
         select(Task.status, func.count()).where(Task.execution_id == execution_id).group_by(Task.status)
     )).all())

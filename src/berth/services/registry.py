@@ -32,6 +32,7 @@ from berth.services.pull_policy import PullPolicyService
 from berth.services.pulls import PullRecorder
 from berth.services.quotas import QuotaService
 from berth.services.repositories import RepositoryService
+from berth.services.retention import RetentionService, immutable_by_rules
 from berth.services.robots import RobotService
 from berth.services.scanners import ScannerService
 from berth.services.scan_export import ScanExportService
@@ -107,6 +108,9 @@ class Registry:
         self.gc = GarbageCollector(db, storage, repositories=self.repositories, blobs=self.blobs, uploads=self.uploads,
                                    artifacts=self.artifacts, quotas=self.quotas, grace_seconds=gc_grace_seconds,
                                    upload_expiry_hours=upload_expiry_hours)
+        # tag retention: deletes through the artifact service, as a user's delete, never what is immutable
+        self.retention = RetentionService(db, self.jobs, self.schedules, self.artifacts, self.events,
+                                          immutable_by_rules(self.immutability))
 
     @classmethod
     def open(cls, settings: Settings) -> Registry:

@@ -48,16 +48,25 @@ class ScheduleService:
         except ScheduleInvalid as exc:
             raise BadRequest(str(exc)) from None
         async with self._db.write() as conn:
-            await conn.execute(delete(Schedule).where(
-                Schedule.vendor_type == vendor_type, Schedule.vendor_id == vendor_id))
-            if schedule.cron is None:
+            if not await self.put(conn, vendor_type, vendor_id, schedule.type, schedule.cron, kind, parameters):
                 return None
-            now = utcnow()
-            await conn.execute(self._db.insert(Schedule).values(
-                vendor_type=vendor_type, vendor_id=vendor_id, schedule_type=schedule.type, cron=schedule.cron,
-                kind=kind, parameters=json.dumps(parameters), last_tick=now, creation_time=now, update_time=now,
-            ))
         return await self.get(vendor_type, vendor_id)
+
+    async def put(
+        self, conn: Any, vendor_type: str, vendor_id: int, schedule_type: str, cron: str | None, kind: str,
+        parameters: dict[str, Any],
+    ) -> bool:
+        """Replace the schedule on `conn`, in the caller's transaction (a cron already validated); no
+        cron removes it. Returns whether one is stored."""
+        await conn.execute(delete(Schedule).where(Schedule.vendor_type == vendor_type, Schedule.vendor_id == vendor_id))
+        if not cron:
+            return False
+        now = utcnow()
+        await conn.execute(self._db.insert(Schedule).values(
+            vendor_type=vendor_type, vendor_id=vendor_id, schedule_type=schedule_type, cron=cron,
+            kind=kind, parameters=json.dumps(parameters), last_tick=now, creation_time=now, update_time=now,
+        ))
+        return True
 
     async def ensure(
         self, vendor_type: str, vendor_id: int, schedule_type: str, cron: str, kind: str, parameters: dict[str, Any],

@@ -11,7 +11,7 @@ SWEEP_CRON = "0 0 0 * * *"
 #: executions kept per vendor (a webhook policy, the audit purge ...): Harbor's defaults
 RETAIN = {"WEBHOOK": 50, "SLACK": 50, "PURGE_AUDIT_LOG": 10, SWEEP: 10, "SCAN_DATA_EXPORT": 50, "VULNDB_UPDATE": 10,
           "SYSTEM_ARTIFACT_CLEANUP": 50, "CVE_ALLOWLIST_EXPIRY": 10,
-          "GARBAGE_COLLECTION": 50}
+          "GARBAGE_COLLECTION": 50, "RETENTION": 50}
 
 
 async def run_sweep(ctx: JobContext) -> str:

@@ -24,6 +24,7 @@ from berth.events.types import (
     ScanEvent,
     ScanFailed,
     ScanStopped,
+    TagRetentionFinished,
 )
 from berth.webhook.policy import CLOUDEVENTS_FORMAT, SLACK
 
@@ -34,7 +35,7 @@ _EVENT_TYPES: dict[type[Event], str] = {
     ArtifactPushed: "PUSH_ARTIFACT", ArtifactPulled: "PULL_ARTIFACT", ArtifactDeleted: "DELETE_ARTIFACT",
     QuotaExceeded: "QUOTA_EXCEED", QuotaWarning: "QUOTA_WARNING", CveAllowlistExpiring: "CVE_ALLOWLIST_EXPIRING",
     ScanCompleted: "SCANNING_COMPLETED", ScanFailed: "SCANNING_FAILED", ScanStopped: "SCANNING_STOPPED",
-    ContentTrustAudit: "CONTENT_TRUST_AUDIT",
+    ContentTrustAudit: "CONTENT_TRUST_AUDIT", TagRetentionFinished: "TAG_RETENTION",
 }
 #: Harbor's scan type names the resource's overview key after (src/controller/event/handler/webhook/scan)
 _SBOM = "sbom"
@@ -77,6 +78,13 @@ def harbor_payload(event: Event, facts: RepositoryFacts, ext_host: str) -> dict[
     if isinstance(event, CveAllowlistExpiring):
         return {"type": event_type, "occur_at": int(event.occurred_at.timestamp()), "operator": event.operator,
                 "event_data": allowlist_event_data(event, facts)}
+    if isinstance(event, TagRetentionFinished):
+        # Harbor's retention handler: the host of the external URL, without its port
+        retention = {**event.retention, "harbor_hostname": ext_host.split(":")[0]}
+        order = ("total", "retained", "harbor_hostname", "project_name", "retention_policy_id", "retention_rule",
+                 "result", "deleted_artifact")
+        return {"type": event_type, "occur_at": int(event.occurred_at.timestamp()), "operator": event.operator,
+                "event_data": {"retention": {key: retention[key] for key in order if key in retention}}}
     if event_type is None or not isinstance(event, ArtifactEvent | QuotaEvent):
         raise ValueError(f"webhooks do not notify {type(event).__name__}")
     namespace, _, name = event.repository.partition("/")

@@ -1,7 +1,7 @@
 """online garbage collection: a blob being deleted carries the time the collector marked it
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2027-01-10 10:00:00.000000
 
 A marked blob is on its way out: no push may link it until the collector has removed its bytes and
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision = '0019'
-down_revision = '0017'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 

@@ -60,8 +60,9 @@ def verify_token(token: bytes, message: bytes, roots: list[x509.Certificate]) ->
         return _verify(token, message, roots)
     except TimestampError:
         raise
-    except (ValueError, TypeError, IndexError, OverflowError, UnsupportedAlgorithm, x509.InvalidVersion) as error:
-        raise TimestampError(f"the timestamp token is malformed ({error})") from None
+    except Exception as error:  # noqa: BLE001 - untrusted DER: cryptography raises ValueError, InvalidVersion,
+        # DuplicateExtension, UnsupportedAlgorithm… for it; each is a malformed token, never a crash
+        raise TimestampError(f"the timestamp token is malformed ({type(error).__name__}: {error})") from None
 
 
 def _verify(token: bytes, message: bytes, roots: list[x509.Certificate]) -> Timestamp:

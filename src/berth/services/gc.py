@@ -309,9 +309,16 @@ class GarbageCollector:
             mark = _unique_now()
             digests = [row.digest for row in rows]
             async with self._db.write() as conn:
-                # the mark: conditional, so a push that touched (linked) a blob first keeps it
-                await conn.execute(update(Blob).where(Blob.digest.in_(digests), self._collectable(cutoff))
-                                   .values(gc_marked_at=mark))
+                # the mark: conditional, so a push that touched (linked) a blob first keeps it. The rows
+                # are locked in digest order, as pushes lock them (touch_blobs), and those a push holds
+                # are skipped: it is touching them, so they are not garbage (PostgreSQL; SQLite has one
+                # writer at a time)
+                free = (await conn.execute(
+                    select(Blob.digest).where(Blob.digest.in_(digests), self._collectable(cutoff))
+                    .order_by(Blob.digest).with_for_update(skip_locked=True))).scalars().all()
+                if free:
+                    await conn.execute(update(Blob).where(Blob.digest.in_(free), self._collectable(cutoff))
+                                       .values(gc_marked_at=mark))
             freed = await self._delete_marked(digests, mark, parameters.workers)
             report.blobs += len(freed)
             report.bytes += sum(freed.values())

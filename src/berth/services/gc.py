@@ -39,7 +39,7 @@ from berth.jobs.kinds import JobContext, JobKind
 from berth.references import parse_digest
 from berth.services.artifacts import ArtifactService
 from berth.services.blobs import BlobService
-from berth.services.errors import NotFound, PreconditionFailed
+from berth.services.errors import ManifestUnknown, NameUnknown, NotFound, PreconditionFailed
 from berth.services.quotas import QuotaService, recount_usage
 from berth.services.repositories import RepositoryService
 from berth.services.uploads import UploadService
@@ -136,17 +136,21 @@ class GarbageCollector:
 
     async def _untagged(self, parameters: GcParameters, cutoff: datetime, report: GcReport, step: Progress) -> None:
         """Artifacts without a tag that are neither an accessory nor a child of an index (those go with
-        their subject or parent), pushed before the grace window (an index's children come first)."""
-        parent = aliased(Manifest)
+        their subject or parent), pushed before the grace window (an index's children come first);
+        and accessories whose subject has gone (a run killed between the two deletes)."""
+        parent, subject = aliased(Manifest), aliased(Manifest)
         is_child = exists().where(ManifestChild.child_digest == Manifest.digest, parent.id == ManifestChild.manifest_id,
                                   parent.repository_id == Manifest.repository_id)
+        has_subject = exists().where(subject.repository_id == Manifest.repository_id,
+                                     subject.digest == Manifest.subject_digest)
         last = 0
         while True:
             async with self._db.read() as conn:
                 rows = (await conn.execute(
                     select(Manifest.id, Manifest.digest, Repository.name)
                     .join(Repository, Repository.id == Manifest.repository_id)
-                    .where(Manifest.id > last, Manifest.created_at < cutoff, Manifest.subject_digest.is_(None),
+                    .where(Manifest.id > last, Manifest.created_at < cutoff,
+                           Manifest.subject_digest.is_(None) | ~has_subject,
                            ~exists().where(Tag.manifest_id == Manifest.id), ~is_child)
                     .order_by(Manifest.id).limit(BATCH))).all()
             if not rows:
@@ -156,10 +160,10 @@ class GarbageCollector:
                     report.artifacts += 1
                     continue
                 try:
-                    await self._artifacts.delete(row.name, row.digest)
+                    await self._artifacts.delete_unused(row.name, row.digest)
                     report.artifacts += 1
-                except (NotFound, PreconditionFailed):
-                    pass  # gone meanwhile, tagged again, or now a child of another
+                except (NotFound, ManifestUnknown, NameUnknown, PreconditionFailed):
+                    pass  # gone meanwhile (another delete, another node's run), tagged again, or now a child
             step("artifacts", report.artifacts, None)
             last = rows[-1].id
 

@@ -26,7 +26,7 @@ cache is flushed (sync) and the files it reads (the source files for a push, the
 copy for a pull) are read once so they are warm.
 
 ROWSPEC for --only: comma-separated groups among push, pull, chunked, s3, manifest, small, tags,
-artifacts, metrics, scan, sign (peak RSS and server CPU time are always reported). `metrics` starts a second berth with
+artifacts, metrics, scan, sign, gc (peak RSS and server CPU time are always reported). `metrics` starts a second berth with
 BERTH_METRIC_ENABLED=true and measures manifest GET by tag on both (what counting every request
 costs), plus one /metrics scrape, in a second table: berth | berth+metrics. Pull without push still pushes the blobs
 first, unmeasured.
@@ -48,6 +48,15 @@ a warm-up, hey takes manifest GET by tag on both, alternating which goes first, 
 `berth.sign.verify.verify` of one tag-scheme signature in-process (5,000 calls: median, p99), and ten
 signatures pushed by the bench: from sending the signature's manifest PUT to its verdict showing in
 GET /api/v2.0/…/artifacts/{digest}?with_accessory=true (polled every 2 ms): median, max.
+
+`gc` (issue 14's targets, berth only, in a table of its own): bench/gc_seed.py writes 100,000 blobs
+(--gc-blobs) into berth's database and storage folder the way pushes and deletes leave them (files at
+their blob paths, rows, images with tags and links; half the blobs unreferenced, a day old, half of
+those still linked), then `berth gc` runs as its own process while hey takes manifest GET by tag (of a
+pushed image) idle and during the run: the ratio (a note says whether the run was still going when
+the loaded figure ended). The run's duration and the GC process's peak RSS (sampled every 50 ms) are
+taken; the same is done with a tenth of the blobs, to show that memory does not grow with the count.
+Afterwards the blob files left are counted against the referenced blobs.
 
 On a small machine the numbers are noisy (the client shares the CPUs with the servers):
 --repeat N alternates the servers N times on every pull and hey figure and keeps the median,
@@ -96,7 +105,8 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 ACCEPT = f"{OCI_MANIFEST}, {DOCKER_MANIFEST}"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-GROUPS = ("push", "pull", "chunked", "s3", "manifest", "small", "tags", "artifacts", "metrics", "scan", "sign")
+GROUPS = ("push", "pull", "chunked", "s3", "manifest", "small", "tags", "artifacts", "metrics", "scan", "sign",
+          "gc")
 CONCURRENCY = 8  # concurrent blob clients
 CHUNK = 8 * MiB  # PATCH size of the chunked-push rows
 HEY_CONNECTIONS = 32
@@ -108,7 +118,7 @@ CLIENT_CPUS: set[int] = set()
 #: registry bearer token from /service/token; the peer runs without authentication
 AUTH: dict[str, str] = {}
 BENCH_REPOSITORIES = ("bench/blobs", "bench/tags", "bench/image", "bench/artifacts", "bench/scanned", "bench/signed",
-                      "benchsign/signed")
+                      "benchsign/signed", "bench/gc-live")
 #: Basic credentials per server for /api/v2.0 (the Harbor API takes no registry tokens)
 API_AUTH: dict[str, str] = {}
 REPEAT = 1  # --repeat: rounds of the pull and hey figures (servers alternate; the median counts)
@@ -1221,6 +1231,98 @@ def scan_figures(workdir: Path, server: Server, database_url: str | None, durati
     return rows, notes
 
 
+def gc_figures(workdir: Path, server: Server, config: bytes, layer: bytes, database_url: str | None,
+               duration: float, blobs: int) -> tuple[list[Target], list[str]]:
+    """`berth gc` over `blobs` seeded blobs (half garbage): its time, peak RSS and manifest GET by tag
+    during the run as a ratio to idle; then its peak RSS over a tenth as many."""
+    import gc_seed
+
+    url = database_url or f"sqlite+aiosqlite:///{server.data_dir / 'berth.db'}"
+    database = ["--data-dir", str(server.data_dir)] + (["--database-url", database_url] if database_url else [])
+    small = blobs // 10
+    rows = [
+        Target(f"full GC run, {blobs:,} blobs of which {blobs // 2:,} unreferenced", "s", "< 120", lambda v: v < 120),
+        Target("manifest GET by tag req/s during the run, ratio to no GC", "×", ">= 0.8", lambda v: v >= 0.8),
+        Target(f"peak RSS of the GC process, {blobs:,} blobs", "MiB", "flat"),
+        Target(f"peak RSS of the GC process, {small:,} blobs", "MiB", "flat"),
+        Target(f"full GC run, {small:,} blobs", "s", "—"),
+    ]
+    notes: list[str] = []
+    push_image(server, "bench/gc-live", config, layer, "latest")
+
+    def seeded(prefix: str, count: int) -> None:
+        started = time.perf_counter()
+        gc_seed.seed(server.data_dir, url, "bench", prefix, count, count // 2)
+        log(f"gc: seeded {count:,} blobs ({count // 2:,} garbage) in {time.perf_counter() - started:.0f} s")
+
+    def sampled_gc() -> tuple[subprocess.Popen, dict[str, float]]:
+        """`berth gc` started, with a thread sampling its RSS; the dict gets seconds and peak once it ends."""
+        figures: dict[str, float] = {"peak": 0.0}
+        err = open(workdir / "gc.err", "wb")  # noqa: SIM115 (closed by the sampler)
+        started = time.perf_counter()
+        proc = spawn([str(BERTH_BIN), "gc", "--workers", "4", *database], stdout=subprocess.PIPE, stderr=err,
+                     stdin=subprocess.DEVNULL)
+
+        def sample() -> None:
+            try:
+                root = psutil.Process(proc.pid)
+                while proc.poll() is None:
+                    try:
+                        figures["peak"] = max(figures["peak"], root.memory_info().rss)
+                    except psutil.Error:
+                        pass
+                    time.sleep(0.05)
+            except psutil.NoSuchProcess:
+                pass
+            proc.wait()
+            figures["seconds"] = time.perf_counter() - started
+            err.close()
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        figures_thread[0] = thread
+        return proc, figures
+
+    figures_thread: list[threading.Thread | None] = [None]
+
+    def finish_gc(proc: subprocess.Popen, figures: dict[str, float]) -> str:
+        out = proc.communicate(timeout=1800)[0].decode()
+        if figures_thread[0] is not None:
+            figures_thread[0].join()
+        if proc.returncode != 0:
+            raise RuntimeError(f"berth gc failed (rc {proc.returncode}): {(workdir / 'gc.err').read_text()[-400:]}")
+        return out.strip()
+
+    # a tenth first, alone in the registry, then the full count (which finds the tenth's live half too)
+    seeded("gc-small", small)
+    proc, figures = sampled_gc()
+    finish_gc(proc, figures)
+    rows[4].value, rows[3].value = figures["seconds"], figures["peak"] / MiB
+    log(f"gc: {small:,} blobs: {rows[4].value:.1f} s, peak RSS {rows[3].value:.0f} MiB")
+    seeded("gc-big", blobs)
+    running: dict[str, Any] = {}
+
+    def start() -> Callable[[], None]:
+        running["proc"], running["figures"] = sampled_gc()
+
+        def finish() -> None:
+            if running["proc"].poll() is None:
+                notes.append("the GC run was still going when the loaded figure ended")
+            else:
+                notes.append("the GC run ENDED before the loaded figure did: the ratio overstates")
+        return finish
+
+    rows[1].value = get_ratio_under_load(server, "bench/gc-live", "latest", start, duration)
+    summary = finish_gc(running["proc"], running["figures"])
+    rows[0].value, rows[2].value = running["figures"]["seconds"], running["figures"]["peak"] / MiB
+    notes.append(f"berth gc over {blobs:,} blobs: {summary}")
+    log(f"gc: {blobs:,} blobs: {rows[0].value:.1f} s, peak RSS {rows[2].value:.0f} MiB")
+    left = sum(1 for _ in (server.data_dir / "storage" / "blobs").glob("*/*/*/data"))
+    notes.append(f"blob files left after the runs: {left:,} (the live images' {(blobs + small) // 2:,}, and "
+                 f"the blobs other groups and bench/gc-live pushed)")
+    return rows, notes
+
+
 def render_targets(rows: list[Target]) -> str:
     lines = ["| figure | berth | target | met |", "|---|---:|---:|:---:|"]
     for row in rows:
@@ -1503,6 +1605,8 @@ def main() -> int:
     parser.add_argument("--tags", type=int, help="tags in the tags-list repository (default 10000, quick 1000)")
     parser.add_argument("--artifacts", type=int,
                         help="artifacts (two tags each) in the artifact-list repository (default 10000, quick 1000)")
+    parser.add_argument("--gc-blobs", type=int, help="blobs seeded for the gc group, half unreferenced "
+                        "(default 100000, quick 10000)")
     parser.add_argument("--database-url", help="berth's database (default: SQLite in its data folder); "
                         "e.g. the PostgreSQL of scripts/with-postgres: $BERTH_TEST_POSTGRES_URL")
     parser.add_argument("--tmp", type=Path, help="parent folder for the temp folder (default: system temp)")
@@ -1534,7 +1638,7 @@ def main() -> int:
     tag_count = args.tags or (1000 if args.quick else 10000)
     artifact_count = args.artifacts or (1000 if args.quick else 10000)
 
-    needs_hey = bool(groups & {"manifest", "small", "tags", "artifacts", "sign"})
+    needs_hey = bool(groups & {"manifest", "small", "tags", "artifacts", "sign", "gc"})
     for tool in ("curl", "hey") if needs_hey else ("curl",):
         if shutil.which(tool) is None:
             print(f"bench: {tool} is not installed", file=sys.stderr)
@@ -1625,6 +1729,11 @@ def main() -> int:
         sign_notes: list[str] = []
         if "sign" in groups:
             sign_rows, sign_notes = sign_figures(workdir, servers[0], config, layer, args.duration)
+        gc_rows: list[Target] = []
+        gc_notes: list[str] = []
+        if "gc" in groups:
+            gc_rows, gc_notes = gc_figures(workdir, servers[0], config, layer, args.database_url, args.duration,
+                                           args.gc_blobs or (10_000 if args.quick else 100_000))
         metered_results = Results()
         if metered is not None:
             metrics_figures(metered_results, [servers[0], metered], config, layer, args.duration)
@@ -1651,6 +1760,9 @@ def main() -> int:
         if sign_rows:
             table += ("\n\nSigning (trust policy `enforce` with a cosign key, `berth sign`; targets from the "
                       "signing issue):\n\n" + render_targets(sign_rows) + "\n" + "".join(f"\n- {n}" for n in sign_notes))
+        if gc_rows:
+            table += ("\n\nGarbage collection (`berth gc` while serving; targets from issue 14):\n\n"
+                      + render_targets(gc_rows) + "\n" + "".join(f"\n- {n}" for n in gc_notes))
         notes = "".join(f"\n- {n}" for n in results.notes + metered_results.notes)
         body = f"{table}\n\n{legend}\n" + (f"\nFailures:{notes}\n" if notes else "")
         print(header, file=sys.stderr)

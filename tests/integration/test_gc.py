@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
@@ -16,8 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import BERTH, start_berth
-from tests.integration.helpers import V2, assert_store_unchanged, build_image, sha256, snapshot_store, unique
+from sqlalchemy import text
+
+from berth.db.models import Base
+from berth.db.session import Database
+from tests.conftest import BERTH, Server, _fresh_postgres_database, start_berth
+from tests.integration.helpers import (
+    V2, StoreSnapshot, assert_store_unchanged, build_image, sha256, snapshot_store, unique,
+)
 
 GRACE = "2"
 ENV = {"BERTH_GC_GRACE_SECONDS": GRACE, "BERTH_JOB_POLL_SECONDS": "0.2", "BERTH_METRIC_ENABLED": "true"}
@@ -43,14 +48,57 @@ def _run_gc(client: httpx.Client, **parameters: object) -> dict:
     raise AssertionError("GC did not finish")
 
 
-def _cli(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([BERTH, "gc", "--data-dir", str(data_dir), *args],
-                            env={**os.environ, **ENV, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def _cli(server: Server, *args: str) -> subprocess.Popen[bytes]:
+    """`berth gc` on the server's data folder and database."""
+    return subprocess.Popen([BERTH, "gc", "--data-dir", str(server.data_dir), *args],
+                            env={**os.environ, **server.env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-@pytest.fixture
-def server(tmp_path):
-    server = start_berth(tmp_path / "data", ENV, projects=("library",))
+def _database_url(server: Server) -> str:
+    return server.env.get("BERTH_DATABASE_URL") or f"sqlite+aiosqlite:///{server.data_dir / 'berth.db'}"
+
+
+def _sql(server: Server, statement: str, *rows: dict[str, object]) -> list[tuple]:
+    """Run one statement on the server's database (once per parameter row, in one transaction)."""
+    async def go() -> list[tuple]:
+        db = Database(_database_url(server))
+        try:
+            async with db.write() as conn:
+                if len(rows) > 1:
+                    await conn.execute(text(statement), list(rows))
+                    return []
+                result = await conn.execute(text(statement), rows[0] if rows else {})
+                return [tuple(row) for row in result] if result.returns_rows else []
+        finally:
+            await db.close()
+    return asyncio.run(go())
+
+
+def _snapshot(server: Server) -> StoreSnapshot:
+    """The data folder's files and each table's row count, on either database."""
+    if "BERTH_DATABASE_URL" not in server.env:
+        return snapshot_store(server.data_dir)
+    files = {path.relative_to(server.data_dir).as_posix(): path.stat().st_size
+             for path in sorted(server.data_dir.rglob("*")) if path.is_file()}
+    rows = {table: _sql(server, f'SELECT count(*) FROM "{table}"')[0][0]
+            for table in Base.metadata.tables if table not in ("audit_logs", "event_outbox")}
+    return StoreSnapshot(files, rows)
+
+
+def _database_env(database: str, database_urls: dict[str, str | None]) -> dict[str, str]:
+    """ENV, on a fresh PostgreSQL database when `database` is postgresql."""
+    if database == "sqlite":
+        return dict(ENV)
+    if not database_urls["postgresql"]:
+        if os.environ.get("CI"):
+            pytest.fail("BERTH_TEST_POSTGRES_URL is not set: make test starts PostgreSQL and sets it")
+        pytest.skip("PostgreSQL not configured (run through make test)")
+    return {**ENV, "BERTH_DATABASE_URL": _fresh_postgres_database(database_urls["postgresql"], "berth_gc")}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def server(request, database_urls, tmp_path):
+    server = start_berth(tmp_path / "data", _database_env(request.param, database_urls), projects=("library",))
     yield server
     server.stop()
 
@@ -139,27 +187,23 @@ def test_dry_run_reports_and_leaves_the_store_identical(server) -> None:
         v2.push_image("library/dry", image, "v1")
         assert v2.request("DELETE", f"/v2/library/dry/manifests/{image.digest}").status_code == 202
     time.sleep(float(GRACE) + 0.5)
-    before = snapshot_store(server.data_dir)
-    done = _cli(server.data_dir, "--dry-run")
+    before = _snapshot(server)
+    done = _cli(server, "--dry-run")
     out, err = done.communicate(timeout=60)
     assert done.returncode == 0, err.decode()
     assert f"would free {sum(len(b) for b in image.blobs)} bytes in {len(image.blobs)} blob(s)" in out.decode()
-    assert_store_unchanged(before, snapshot_store(server.data_dir))
+    assert_store_unchanged(before, _snapshot(server))
 
 
-def _quota_matches_recount(data_dir: Path) -> None:
-    connection = sqlite3.connect(data_dir / "berth.db")
-    try:
-        for project_id, used in connection.execute("SELECT project_id, used_storage FROM quotas"):
-            recount = connection.execute("""
-                SELECT coalesce(sum(size), 0) FROM (
-                  SELECT b.digest, b.size FROM blobs b JOIN repository_blobs rb ON rb.digest = b.digest
-                    JOIN repositories r ON r.id = rb.repository_id WHERE r.project_id = ?
-                  UNION SELECT m.digest, m.size FROM manifests m JOIN repositories r ON r.id = m.repository_id
-                    WHERE r.project_id = ?)""", (project_id, project_id)).fetchone()[0]
-            assert used is None or used == recount, (project_id, used, recount)
-    finally:
-        connection.close()
+def _quota_matches_recount(server: Server) -> None:
+    for project_id, used in _sql(server, "SELECT project_id, used_storage FROM quotas"):
+        [(recount,)] = _sql(server, """
+            SELECT coalesce(sum(size), 0) FROM (
+              SELECT b.digest, b.size FROM blobs b JOIN repository_blobs rb ON rb.digest = b.digest
+                JOIN repositories r ON r.id = rb.repository_id WHERE r.project_id = :p
+              UNION SELECT m.digest, m.size FROM manifests m JOIN repositories r ON r.id = m.repository_id
+                WHERE r.project_id = :p) AS held""", {"p": project_id})
+        assert used is None or used == recount, (project_id, used, recount)
 
 
 def test_quota_usage_equals_the_recount_after_pushes_deletes_mounts_and_runs(server) -> None:
@@ -188,7 +232,7 @@ def test_quota_usage_equals_the_recount_after_pushes_deletes_mounts_and_runs(ser
             time.sleep(float(GRACE) + 0.3)
             _run_gc(client, delete_untagged=rng.random() < 0.5)
             client.get("/api/v2.0/quotas")
-            _quota_matches_recount(server.data_dir)
+            _quota_matches_recount(server)
         for repo, digest in pushed:
             manifest = v2.get_manifest(repo, digest)
             if manifest.status_code == 200:
@@ -197,26 +241,22 @@ def test_quota_usage_equals_the_recount_after_pushes_deletes_mounts_and_runs(ser
                     assert blob.status_code == 200 and sha256(blob.content) == layer["digest"]
 
 
-def _seed_garbage(data_dir: Path, count: int) -> list[str]:
+def _seed_garbage(server: Server, count: int) -> list[str]:
     """`count` blobs nothing references, last linked long ago, half with a row, half orphan files only."""
-    connection = sqlite3.connect(data_dir / "berth.db")
-    old = (datetime.now(UTC) - timedelta(days=1)).isoformat(sep=" ")
-    digests = []
-    try:
-        for i in range(count):
-            data = f"garbage {i}".encode()
-            digest = sha256(data)
-            path = _blob_file(data_dir, digest)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-            os.utime(path, (time.time() - 86400, time.time() - 86400))
-            if i % 2 == 0:
-                connection.execute("INSERT INTO blobs (digest, size, created_at, last_linked_at) VALUES (?, ?, ?, ?)",
-                                   (digest, len(data), old, old))
-            digests.append(digest)
-        connection.commit()
-    finally:
-        connection.close()
+    old = datetime.now(UTC) - timedelta(days=1)
+    digests, rows = [], []
+    for i in range(count):
+        data = f"garbage {i}".encode()
+        digest = sha256(data)
+        path = _blob_file(server.data_dir, digest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        os.utime(path, (time.time() - 86400, time.time() - 86400))
+        if i % 2 == 0:
+            rows.append({"digest": digest, "size": len(data), "old": old})
+        digests.append(digest)
+    _sql(server, "INSERT INTO blobs (digest, size, created_at, last_linked_at) VALUES (:digest, :size, :old, :old)",
+         *rows)
     return digests
 
 
@@ -224,35 +264,32 @@ def test_a_run_killed_mid_way_is_finished_by_the_next_with_no_dangling_reference
     with V2(server.url, auth=server.auth) as v2:
         image = build_image(21)
         v2.push_image("library/live", image, "v1")
-        garbage = _seed_garbage(server.data_dir, 3000)
-        killed = _cli(server.data_dir, "--workers", "4")
+        garbage = _seed_garbage(server, 3000)
+        killed = _cli(server, "--workers", "4")
         time.sleep(1.5)
         killed.send_signal(signal.SIGKILL)
         killed.wait(30)
         # whatever the kill left (marks, rows without files, files without rows), pulls still work
         for blob in image.blobs:
             assert v2.request("GET", f"/v2/library/live/blobs/{sha256(blob)}").status_code == 200
-        again = _cli(server.data_dir)
+        again = _cli(server)
         out, err = again.communicate(timeout=120)
         assert again.returncode == 0, err.decode()
         assert not any(_blob_file(server.data_dir, digest).exists() for digest in garbage)
-        connection = sqlite3.connect(server.data_dir / "berth.db")
-        try:
-            left = connection.execute("SELECT count(*) FROM blobs WHERE gc_marked_at IS NOT NULL").fetchone()[0]
-            dangling = connection.execute("SELECT mb.digest FROM manifest_blobs mb LEFT JOIN blobs b "
-                                          "ON b.digest = mb.digest WHERE b.digest IS NULL").fetchall()
-        finally:
-            connection.close()
+        [(left,)] = _sql(server, "SELECT count(*) FROM blobs WHERE gc_marked_at IS NOT NULL")
+        dangling = _sql(server, "SELECT mb.digest FROM manifest_blobs mb LEFT JOIN blobs b "
+                                "ON b.digest = mb.digest WHERE b.digest IS NULL")
         assert left == 0 and dangling == []
         for blob in image.blobs:
             pulled = v2.request("GET", f"/v2/library/live/blobs/{sha256(blob)}")
             assert pulled.status_code == 200 and pulled.content == blob
 
 
-def test_gc_on_s3_deletes_the_objects(request, tmp_path) -> None:
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_gc_on_s3_deletes_the_objects(database, database_urls, request, tmp_path) -> None:
     from tests.integration.test_object_storage import _storage_env
 
-    env = {**ENV, **_storage_env("s3", request, False)}
+    env = {**_database_env(database, database_urls), **_storage_env("s3", request, False)}
     server = start_berth(tmp_path / "data", env, projects=("library",))
     try:
         with V2(server.url, auth=server.auth) as v2, server.client() as client:

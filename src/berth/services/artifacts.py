@@ -330,6 +330,25 @@ class ArtifactService:
                                 [tag.name for tag in artifact.tags])
         await self._delete_deeply(repository, artifact.repository_id, artifact.digest, root=True)
 
+    async def delete_unused(self, repository: str, digest: str) -> None:
+        """The garbage collector's delete of an untagged artifact: the manifest goes first, only if
+        it is still untagged and no index lists it (a push may have tagged it since GC looked), then
+        its accessories and the children no one else needs. PreconditionFailed if it is in use."""
+        artifact = await self.get(repository, digest)
+        if artifact.tags:
+            raise PreconditionFailed("the artifact was tagged meanwhile")
+        async with self._db.read() as conn:
+            accessories = (await conn.execute(select(Manifest.digest).where(
+                Manifest.repository_id == artifact.repository_id,
+                Manifest.subject_digest == artifact.digest))).scalars().all()
+            children = (await conn.execute(select(ManifestChild.child_digest).where(
+                ManifestChild.manifest_id == artifact.id))).scalars().all()
+        await self._manifests.delete(repository, artifact.digest, unused_only=True)
+        for accessory in accessories:
+            await self._delete_deeply(repository, artifact.repository_id, accessory, root=True)
+        for child in children:
+            await self._delete_deeply(repository, artifact.repository_id, child, root=False)
+
     async def _parents(self, repo_id: int, digest: str) -> int:
         async with self._db.read() as conn:
             return int(await conn.scalar(

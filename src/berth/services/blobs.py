@@ -103,15 +103,20 @@ class BlobService:
         QuotaExceededError when it does not fit, BlobInCollection while the garbage collector is
         deleting it (the caller waits and tries again, then stores its bytes anew)."""
         now = utcnow()
-        # the house's lock order: the quota row (charge), then the blob (claim), then the link; a
-        # blob locked before the quota row deadlocked against manifest pushes on PostgreSQL
+        # the house's lock order, as a manifest PUT takes it: the quota row, then the blob, then the link
+        # (blob first would deadlock with a PUT in the project that references the same blob)
         await self._quotas.charge(conn, repo_id, {digest: size}, repository=repository)
         await claim_blob(conn, digest, now)
-        await conn.execute(
+        recorded = await conn.scalar(
             self._db.insert(Blob)
             .values(digest=digest, size=size, created_at=now, last_linked_at=now)
-            .on_conflict_do_update(index_elements=[Blob.digest], set_={"last_linked_at": now})
+            .on_conflict_do_update(index_elements=[Blob.digest], set_={"last_linked_at": now},
+                                   where=Blob.gc_marked_at.is_(None))
+            .returning(Blob.digest)
         )
+        if recorded is None:
+            # the collector recorded the digest after claim_blob looked (an orphan file it is deleting)
+            raise BlobInCollection(digest)
         await self.link(conn, repo_id, digest)
 
     async def link(self, conn, repo_id: int, digest: str) -> None:  # type: ignore[no-untyped-def]

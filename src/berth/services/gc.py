@@ -39,7 +39,7 @@ from berth.jobs.kinds import JobContext, JobKind
 from berth.references import parse_digest
 from berth.services.artifacts import ArtifactService
 from berth.services.blobs import BlobService
-from berth.services.errors import NotFound, PreconditionFailed
+from berth.services.errors import ManifestUnknown, NameUnknown, NotFound, PreconditionFailed
 from berth.services.quotas import QuotaService, recount_usage
 from berth.services.repositories import RepositoryService
 from berth.services.uploads import UploadService
@@ -136,17 +136,21 @@ class GarbageCollector:
 
     async def _untagged(self, parameters: GcParameters, cutoff: datetime, report: GcReport, step: Progress) -> None:
         """Artifacts without a tag that are neither an accessory nor a child of an index (those go with
-        their subject or parent), pushed before the grace window (an index's children come first)."""
-        parent = aliased(Manifest)
+        their subject or parent), pushed before the grace window (an index's children come first);
+        and accessories whose subject has gone (a run killed between the two deletes)."""
+        parent, subject = aliased(Manifest), aliased(Manifest)
         is_child = exists().where(ManifestChild.child_digest == Manifest.digest, parent.id == ManifestChild.manifest_id,
                                   parent.repository_id == Manifest.repository_id)
+        has_subject = exists().where(subject.repository_id == Manifest.repository_id,
+                                     subject.digest == Manifest.subject_digest)
         last = 0
         while True:
             async with self._db.read() as conn:
                 rows = (await conn.execute(
                     select(Manifest.id, Manifest.digest, Repository.name)
                     .join(Repository, Repository.id == Manifest.repository_id)
-                    .where(Manifest.id > last, Manifest.created_at < cutoff, Manifest.subject_digest.is_(None),
+                    .where(Manifest.id > last, Manifest.created_at < cutoff,
+                           Manifest.subject_digest.is_(None) | ~has_subject,
                            ~exists().where(Tag.manifest_id == Manifest.id), ~is_child)
                     .order_by(Manifest.id).limit(BATCH))).all()
             if not rows:
@@ -156,10 +160,10 @@ class GarbageCollector:
                     report.artifacts += 1
                     continue
                 try:
-                    await self._artifacts.delete(row.name, row.digest)
+                    await self._artifacts.delete_unused(row.name, row.digest)
                     report.artifacts += 1
-                except (NotFound, PreconditionFailed):
-                    pass  # gone meanwhile, tagged again, or now a child of another
+                except (NotFound, ManifestUnknown, NameUnknown, PreconditionFailed):
+                    pass  # gone meanwhile (another delete, another node's run), tagged again, or now a child
             step("artifacts", report.artifacts, None)
             last = rows[-1].id
 
@@ -309,9 +313,16 @@ class GarbageCollector:
             mark = _unique_now()
             digests = [row.digest for row in rows]
             async with self._db.write() as conn:
-                # the mark: conditional, so a push that touched (linked) a blob first keeps it
-                await conn.execute(update(Blob).where(Blob.digest.in_(digests), self._collectable(cutoff))
-                                   .values(gc_marked_at=mark))
+                # the mark: conditional, so a push that touched (linked) a blob first keeps it. The rows
+                # are locked in digest order, as pushes lock them (touch_blobs), and those a push holds
+                # are skipped: it is touching them, so they are not garbage (PostgreSQL; SQLite has one
+                # writer at a time)
+                free = (await conn.execute(
+                    select(Blob.digest).where(Blob.digest.in_(digests), self._collectable(cutoff))
+                    .order_by(Blob.digest).with_for_update(skip_locked=True))).scalars().all()
+                if free:
+                    await conn.execute(update(Blob).where(Blob.digest.in_(free), self._collectable(cutoff))
+                                       .values(gc_marked_at=mark))
             freed = await self._delete_marked(digests, mark, parameters.workers)
             report.blobs += len(freed)
             report.bytes += sum(freed.values())

@@ -34,6 +34,7 @@ from berth.services.errors import (
     ManifestInvalid,
     ManifestTooLarge,
     ManifestUnknown,
+    PreconditionFailed,
     TagInvalid,
 )
 from berth.services.immutability import (
@@ -412,9 +413,11 @@ class ManifestService:
     async def immutable_rules(self, repository: str) -> ImmutableRules:
         return NO_RULES if self.immutability is None else await self.immutability.rules_of_repository(repository)
 
-    async def delete(self, repository: str, reference: str) -> None:
+    async def delete(self, repository: str, reference: str, *, unused_only: bool = False) -> None:
         """Delete a tag (by tag) or a manifest and every tag on it (by digest); an immutable tag is
-        refused (Harbor's 412), and so is a manifest that has one."""
+        refused (Harbor's 412), and so is a manifest that has one. `unused_only` (the garbage
+        collector's untagged artifacts): PreconditionFailed if the manifest has a tag or an index of
+        the repository lists it, checked under the quota row's lock, which pushes take first."""
         _check_reference(reference)
         repo_id = await self._repositories.require(repository)
         rules = await self.immutable_rules(repository)
@@ -427,6 +430,8 @@ class ManifestService:
                     Manifest.repository_id == repo_id, Manifest.digest == str(digest)))).first()
                 if row is not None:
                     tags = (await conn.execute(select(Tag.name).where(Tag.manifest_id == row.id))).scalars().all()
+                    if unused_only and (tags or await self._listed_by_index(conn, repo_id, str(digest))):
+                        raise PreconditionFailed("the artifact was tagged or listed by an index meanwhile")
                     refuse_immutable_delete(rules, repository, tags)
                     deleted = ArtifactDeleted(repository=repository, digest=str(digest), media_type=row.media_type,
                                               tags=tuple(sorted(tags)))
@@ -453,6 +458,12 @@ class ManifestService:
         self._repositories.tags_changed(repo_id)
         if result.rowcount == 0:
             raise ManifestUnknown("manifest unknown to registry", {"reference": reference})
+
+    @staticmethod
+    async def _listed_by_index(conn, repo_id: int, digest: str) -> bool:  # type: ignore[no-untyped-def]
+        return await conn.scalar(
+            select(ManifestChild.manifest_id).join(Manifest, Manifest.id == ManifestChild.manifest_id)
+            .where(Manifest.repository_id == repo_id, ManifestChild.child_digest == digest).limit(1)) is not None
 
     def forget_tag(self, repository: str, tag: str) -> None:
         """A tag moved or went away through another service (the artifacts API)."""

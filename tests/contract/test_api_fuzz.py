@@ -24,7 +24,7 @@ SEED = 20261202
 EXAMPLES_PER_OPERATION = int(os.environ.get("BERTH_FUZZ_EXAMPLES", "5"))
 #: fuzz only the operations of one swagger tag (BERTH_FUZZ_TAG="scan data export"), by hand, for a new tag
 ONLY_TAG = os.environ.get("BERTH_FUZZ_TAG")
-#: nothing listens here: where a body names an LDAP or OIDC server, berth is pointed at it instead of
+#: nothing listens here: where a body names an LDAP, OIDC, scanner or registry server, berth is pointed at it instead of
 #: whatever host the fuzzer made up (tests never reach the internet)
 CLOSED = "127.0.0.1:1"
 #: configuration items the fuzzer must not change, fixed by the config file (berth answers 400 to a
@@ -38,7 +38,8 @@ FIXED_CONFIGURATIONS: dict[str, Any] = {
 }
 #: where a generated body names a server to connect to, per operationId
 _SERVER_FIELDS = {"pingLdap": ("ldap_url", f"ldap://{CLOSED}"), "pingOIDC": ("url", f"http://{CLOSED}"),
-                  "pingScanner": ("url", f"http://{CLOSED}")}
+                  "pingScanner": ("url", f"http://{CLOSED}"), "createRegistry": ("url", f"http://{CLOSED}"),
+                  "updateRegistry": ("url", f"http://{CLOSED}"), "pingRegistry": ("url", f"http://{CLOSED}")}
 
 # What cannot lock the run out, so it needs no exclusion: every request carries the admin's correct
 # password (failed logins, and so throttling, never happen); berth refuses to delete user 1 or to

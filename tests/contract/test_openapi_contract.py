@@ -20,6 +20,7 @@ METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 EXTRA_FIELDS: dict[str, str] = {
     "ConfigurationsResponse.pull_audit_log_disable": "a Harbor item (PULL_AUDIT_LOG_DISABLE) its swagger omits",
     "Accessory.verification": "a signature's verdict under the project's trust policy (berth verifies signatures)",
+    "RegistryProviderInfo.supported": "whether berth has an adapter for the type (Harbor lists only its own)",
     "Tag.signed": "with_signature's answer, as Harbor's Tag had it before 2.5 (verified under a trust policy)",
 }
 #: operations berth serves that Harbor's swagger does not have, as operationId: why

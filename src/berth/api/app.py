@@ -26,6 +26,7 @@ from berth.api import (
     projects,
     purge,
     quotas,
+    registries,
     repositories,
     retention,
     robots,
@@ -91,7 +92,7 @@ def create_api(
         quotas.statistic_router, labels.router, jobservice.router, schedules.router, webhooks.router,
         webhooks.jobs_router, auditlogs.router, auditlogs.project_router, purge.router, gc.router, icons.router,
         scanners.router, scanners.project_router, allowlist.router, securityhub.router, scans.router, scanexport.router,
-        trust.router, immutable.router, retention.router,
+        trust.router, immutable.router, retention.router, registries.router,
     ):
         app.include_router(router)
     return app

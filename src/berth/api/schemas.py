@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from berth.api.keep_empty import KEEP_EMPTY, MAPS
-from berth.api.numbers import Int32, Int64
+from berth.api.numbers import Int32, Int64, RowId
 from berth.services.configurations import ITEMS, UNSUPPORTED
 
 
@@ -326,13 +326,16 @@ class SystemInfo(HarborModel):
 
 
 class RegistryCredential(HarborModel):
+    #: basic, oauth or secret
     type: str | None = None
     access_key: str | None = None
+    #: answered as "*****" when one is stored (never the secret itself)
     access_secret: str | None = None
 
 
 class Registry(HarborModel):
-    """A remote registry (proxy cache and replication, later issues)."""
+    """A registry endpoint (api/registries.py); `ca_certificate`: PEM CA certificates that verify the
+    endpoint's server instead of the system's."""
 
     id: int | None = None
     url: str | None = None
@@ -1168,3 +1171,82 @@ class RetentionDryRun(_In):
 
 class RetentionAction(_In):
     action: str | None = None
+
+
+# --- registries (swagger tag `registry`) -----------------------------------------------------------------
+
+
+class RegistryIn(_In):
+    """createRegistry's body (Harbor's Registry): id, status and the times are read and ignored."""
+
+    id: int | None = None
+    status: str | None = None
+    creation_time: str | None = None
+    update_time: str | None = None
+    url: str | None = None
+    name: str | None = None
+    credential: RegistryCredential | None = None
+    type: str | None = None
+    insecure: bool | None = None
+    ca_certificate: str | None = None
+    description: str | None = None
+
+
+class _RegistryAccess(_In):
+    """How to reach an endpoint, in RegistryUpdate and RegistryPing: each field left out keeps the stored one."""
+
+    url: str | None = None
+    credential_type: str | None = None
+    access_key: str | None = None
+    #: left out (or "*****"): the stored secret stays
+    access_secret: str | None = None
+    insecure: bool | None = None
+    ca_certificate: str | None = None
+
+
+class RegistryUpdate(_RegistryAccess):
+    name: str | None = None
+    description: str | None = None
+
+
+class RegistryPing(_RegistryAccess):
+    id: RowId | None = None
+    type: str | None = None
+
+
+class FilterStyle(HarborModel):
+    type: str | None = None
+    style: str | None = None
+    values: list[str] | None = None
+
+
+class RegistryInfo(HarborModel):
+    type: str | None = None
+    description: str | None = None
+    supported_resource_filters: list[FilterStyle] | None = None
+    supported_triggers: list[str] | None = None
+    supported_copy_by_chunk: bool | None = None
+
+
+class RegistryEndpoint(HarborModel):
+    key: str | None = None
+    value: str | None = None
+
+
+class RegistryProviderEndpointPattern(HarborModel):
+    endpoint_type: str | None = None
+    endpoints: list[RegistryEndpoint] | None = None
+
+
+class RegistryProviderCredentialPattern(HarborModel):
+    access_key_type: str | None = None
+    access_key_data: str | None = None
+    access_secret_type: str | None = None
+    access_secret_data: str | None = None
+
+
+class RegistryProviderInfo(HarborModel):
+    endpoint_pattern: RegistryProviderEndpointPattern | None = None
+    credential_pattern: RegistryProviderCredentialPattern | None = None
+    #: berth's addition: whether berth has an adapter for the type (the others are refused); always sent
+    supported: bool | None = None

@@ -823,3 +823,31 @@ class RetentionPolicyRow(Base):
     data: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RemoteRegistry(Base):
+    """A registry endpoint Harbor's way (model.Registry): another registry berth replicates with or
+    proxies. The access secret is sealed with the secret box; the access key is shown, as Harbor does."""
+
+    __tablename__ = "registries"
+    __table_args__ = (_NO_ID_REUSE,)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: the adapter type: docker-registry, harbor (Harbor's other types are refused)
+    type: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(1024))
+    #: basic, oauth or secret ("" without a credential)
+    credential_type: Mapped[str] = mapped_column(String(16), default="")
+    access_key: Mapped[str] = mapped_column(Text, default="")
+    #: sealed with the secret box ("" when none)
+    access_secret: Mapped[str] = mapped_column(Text, default="")
+    #: true: the server's certificate is not verified (Harbor's opt-out)
+    insecure: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: PEM CA certificates that verify the server instead of the system's ("" for the system's)
+    ca_certificate: Mapped[str] = mapped_column(Text, default="")
+    #: healthy, unhealthy or unknown (as the last check found it)
+    status: Mapped[str] = mapped_column(String(16), default="unknown")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

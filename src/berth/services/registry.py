@@ -34,6 +34,7 @@ from berth.services.quotas import QuotaService
 from berth.services.repositories import RepositoryService
 from berth.services.retention import RetentionService, immutable_by_rules
 from berth.services.robots import RobotService
+from berth.services.registries import RegistryService
 from berth.services.scanners import ScannerService
 from berth.services.scan_export import ScanExportService
 from berth.services.scan_jobs import ScanJobService
@@ -87,6 +88,7 @@ class Registry:
         self.webhooks = WebhookService(db, box)
         self.audit = AuditService(db, self.configurations, SyslogForwarder())
         self.scanners = ScannerService(db, box, self.events)
+        self.registries = RegistryService(db, box, self.events)
         self.scans = ScanReportService(db, self.events)
         self.scan_exports = ScanExportService(db, storage, self.jobs)
         self.scan_jobs = ScanJobService(db, self.jobs)

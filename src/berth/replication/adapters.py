@@ -1,0 +1,381 @@
+"""Adapters to other registries, Harbor's way (src/pkg/reg/adapter): one small interface (ping, info,
+list repositories, list tags) over httpx, with Docker token auth and Basic auth.
+
+`docker-registry` speaks the OCI distribution API (any CNCF distribution, zot, berth); `harbor` speaks
+Harbor's /api/v2.0 for what the distribution API lacks (berth speaks it too). Harbor's other adapter
+types are known by name and refused (`UnsupportedType`).
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+from collections.abc import AsyncIterator, Generator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import httpx
+
+#: Harbor's registered adapter types (src/pkg/reg/model, the factories Harbor 2.x registers)
+HARBOR_TYPES = (
+    "harbor", "docker-hub", "docker-registry", "huawei-SWR", "google-gcr", "aws-ecr", "azure-acr", "ali-acr",
+    "jfrog-artifactory", "quay", "gitlab", "dtr", "tencent-tcr", "github-ghcr", "volcengine-cr",
+)
+#: the ones berth has an adapter for
+SUPPORTED_TYPES = ("docker-registry", "harbor")
+#: Harbor's credential types (`secret` is Harbor's internal one; berth sends it like the others)
+CREDENTIAL_TYPES = ("basic", "oauth", "secret")
+#: a ping or a listing page waits this long for the other side (an API call waits on it)
+TIMEOUT_SECONDS = 10.0
+#: entries asked for per page of `_catalog`, tags and Harbor's lists
+PAGE_SIZE = 100
+#: Harbor's endpoint patterns for the types with a fixed endpoint (the others have none)
+_FIXED_ENDPOINTS = {"docker-hub": ("https://hub.docker.com", "https://hub.docker.com")}
+
+_CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^,\s]*))')
+_NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+
+
+class UnsupportedType(ValueError):
+    """A registry type berth has no adapter for (one of Harbor's others, or no type at all)."""
+
+
+class PingFailed(Exception):
+    """The endpoint is not a healthy registry; `reason` says why in words for the API's answer."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a registry answers and how to reach it (the opened credential, never stored like this)."""
+
+    type: str
+    url: str
+    access_key: str = ""
+    access_secret: str = ""
+    insecure: bool = False
+    #: PEM CA certificates to verify the server with, instead of the system's
+    ca_certificate: str = ""
+
+    @property
+    def has_credential(self) -> bool:
+        return bool(self.access_key or self.access_secret)
+
+
+@dataclass(frozen=True, slots=True)
+class FilterStyle:
+    type: str
+    style: str
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryInfo:
+    """Harbor's RegistryInfo after the controller's `process`: the resource types as a radio filter."""
+
+    type: str
+    description: str = ""
+    filters: tuple[FilterStyle, ...] = ()
+    triggers: tuple[str, ...] = ("manual", "scheduled")
+    copy_by_chunk: bool = False
+
+
+@dataclass(slots=True)
+class _Token:
+    value: str
+    scopes: set[str] = field(default_factory=set)
+
+
+def type_problem(type_: str) -> str | None:
+    """Why a registry of this type cannot be used, or None (pure)."""
+    if type_ in SUPPORTED_TYPES:
+        return None
+    if type_ in HARBOR_TYPES:
+        return (f"registry type {type_} is not supported by berth: the supported types are "
+                f"{', '.join(SUPPORTED_TYPES)}")
+    return f"invalid registry type {type_[:64]!r}: the supported types are {', '.join(SUPPORTED_TYPES)}"
+
+
+def provider_infos() -> dict[str, dict[str, Any]]:
+    """Harbor's listRegistryProviderInfos answer for every Harbor type, with berth's `supported` flag."""
+    infos: dict[str, dict[str, Any]] = {}
+    for type_ in HARBOR_TYPES:
+        info: dict[str, Any] = {"supported": type_ in SUPPORTED_TYPES}
+        if type_ in _FIXED_ENDPOINTS:
+            key, value = _FIXED_ENDPOINTS[type_]
+            info["endpoint_pattern"] = {"endpoint_type": "EndpointPatternTypeFix",
+                                        "endpoints": [{"key": key, "value": value}]}
+        infos[type_] = info
+    return infos
+
+
+def tls_verify(endpoint: Endpoint) -> ssl.SSLContext | bool:
+    """What httpx verifies the server with: nothing when insecure, the custom CA when one is given,
+    else the system's. A CA that is not PEM raises ValueError."""
+    if endpoint.insecure:
+        return False
+    if endpoint.ca_certificate.strip():
+        try:
+            return ssl.create_default_context(cadata=endpoint.ca_certificate)
+        except (ssl.SSLError, ValueError, TypeError) as exc:
+            raise ValueError(f"invalid CA certificate: {exc}") from None
+    return True
+
+
+def create_adapter(endpoint: Endpoint, transport: httpx.AsyncBaseTransport | None = None) -> Adapter:
+    problem = type_problem(endpoint.type)
+    if problem:
+        raise UnsupportedType(problem)
+    kind = HarborAdapter if endpoint.type == "harbor" else DockerRegistryAdapter
+    return kind(endpoint, transport)
+
+
+class _ChallengeAuth(httpx.Auth):
+    """Docker's auth: answer a `Bearer` challenge with a token from its realm (the credential as Basic
+    auth there), a `Basic` challenge with the credential. A token service's refusal is the response."""
+
+    requires_response_body = True
+
+    def __init__(self, access_key: str, access_secret: str) -> None:
+        self._basic = httpx.BasicAuth(access_key, access_secret) if (access_key or access_secret) else None
+        self._tokens: dict[str, str] = {}
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        scope = _scope_of(request.url.path)
+        if scope in self._tokens:
+            request.headers["Authorization"] = f"Bearer {self._tokens[scope]}"
+        response = yield request
+        if response.status_code != 401:
+            return
+        scheme, params = _challenge(response.headers.get("WWW-Authenticate", ""))
+        if scheme == "basic" and self._basic is not None:
+            yield next(self._basic.auth_flow(request))
+        elif scheme == "bearer" and params.get("realm"):
+            query = {"service": params["service"]} if params.get("service") else {}
+            if scope:
+                query["scope"] = scope
+            token_request = httpx.Request("GET", params["realm"] + ("?" + urlencode(query) if query else ""))
+            if self._basic is not None:
+                token_request = next(self._basic.auth_flow(token_request))
+            token_response = yield token_request
+            if token_response.status_code != 200:
+                return  # the token service's answer is the caller's (401: wrong credentials)
+            try:
+                body = token_response.json()
+                token = body.get("token") or body.get("access_token")
+            except (ValueError, AttributeError):
+                token = None
+            if not isinstance(token, str) or not token:
+                return
+            self._tokens[scope] = token
+            request.headers["Authorization"] = f"Bearer {token}"
+            yield request
+
+
+def _scope_of(path: str) -> str:
+    """The token scope a /v2 request needs ("" for the base check)."""
+    if path.rstrip("/") == "/v2/_catalog":
+        return "registry:catalog:*"
+    match = re.match(r"^/v2/(.+)/(?:tags|manifests|blobs)/", path)
+    return f"repository:{match.group(1)}:pull" if match else ""
+
+
+def _challenge(header: str) -> tuple[str, dict[str, str]]:
+    scheme, _, rest = header.strip().partition(" ")
+    return scheme.lower(), {k.lower(): a or b for k, a, b in _CHALLENGE_PARAM.findall(rest)}
+
+
+def _failure(exc: Exception) -> PingFailed:
+    """Why a request did not get an answer, in words."""
+    chain: BaseException | None = exc
+    while chain is not None:
+        if isinstance(chain, ssl.SSLError):
+            return PingFailed(f"TLS error: {getattr(chain, 'reason', None) or chain}")
+        chain = chain.__cause__ or chain.__context__
+    text = str(exc)
+    if "SSL" in text or "CERTIFICATE" in text.upper():
+        return PingFailed(f"TLS error: {text}")
+    if isinstance(exc, httpx.TimeoutException):
+        return PingFailed("unreachable: the connection timed out")
+    if isinstance(exc, httpx.ConnectError):
+        return PingFailed(f"unreachable: {text or 'the connection was refused'}")
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return PingFailed(f"invalid URL: {text}")
+    return PingFailed(f"unreachable: {type(exc).__name__}: {text}")
+
+
+class Adapter:
+    """One registry endpoint. Use as `async with create_adapter(endpoint) as adapter:`."""
+
+    type = ""
+
+    def __init__(self, endpoint: Endpoint, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.endpoint = endpoint
+        self._client = httpx.AsyncClient(
+            base_url=endpoint.url.rstrip("/"), verify=tls_verify(endpoint), transport=transport,
+            auth=_ChallengeAuth(endpoint.access_key, endpoint.access_secret), timeout=TIMEOUT_SECONDS,
+            follow_redirects=False, headers={"User-Agent": "berth-replication"},
+        )
+
+    async def __aenter__(self) -> Adapter:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._client.aclose()
+
+    async def _get(self, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self._client.get(path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise _failure(exc) from None
+
+    # --- the interface ---------------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Raise PingFailed unless the endpoint answers as a registry (and takes the credential, if any)."""
+        await self._ping_distribution()
+
+    def info(self) -> RegistryInfo:
+        raise NotImplementedError
+
+    async def repositories(self) -> AsyncIterator[str]:
+        """Every repository's full name, through the distribution `_catalog` (paged with `n`/`last`)."""
+        async for page in self._pages("/v2/_catalog", "repositories"):
+            for name in page:
+                yield name
+
+    async def tags(self, repository: str) -> list[str]:
+        """A repository's tags (paged with `n`/`last` through `Link`); [] for an unknown repository."""
+        tags: list[str] = []
+        try:
+            async for page in self._pages(f"/v2/{repository}/tags/list", "tags"):
+                tags.extend(page)
+        except _NotFound:
+            return []
+        return tags
+
+    # --- distribution helpers ----------------------------------------------------------------------
+
+    async def _ping_distribution(self) -> None:
+        response = await self._get("/v2/")
+        if response.status_code == 200:
+            if not _speaks_distribution(response):
+                raise PingFailed("not a registry: GET /v2/ answered without the Docker-Distribution-API-Version "
+                                 "header")
+            return
+        if response.status_code in (401, 403):
+            if not self.endpoint.has_credential and _speaks_distribution(response):
+                return  # Harbor's PingSimple: without a credential, reachable is healthy
+            if self.endpoint.has_credential:
+                raise PingFailed(f"wrong credentials: the registry answered {response.status_code} "
+                                 f"{response.reason_phrase or 'Unauthorized'}")
+        raise PingFailed(f"not a registry: GET /v2/ answered HTTP {response.status_code}")
+
+    async def _pages(self, path: str, key: str) -> AsyncIterator[list[str]]:
+        url: str | None = f"{path}?n={PAGE_SIZE}"
+        while url:
+            response = await self._get(url)
+            if response.status_code == 404:
+                raise _NotFound(path)
+            if response.status_code != 200:
+                raise PingFailed(f"GET {path} answered HTTP {response.status_code}")
+            try:
+                values = response.json().get(key) or []
+            except (ValueError, AttributeError):
+                raise PingFailed(f"GET {path} answered something that is not JSON") from None
+            yield [str(value) for value in values]
+            link = _NEXT_LINK.search(response.headers.get("Link", ""))
+            url = _same_origin(path, link.group(1)) if link and values else None
+
+
+class _NotFound(Exception):
+    pass
+
+
+def _speaks_distribution(response: httpx.Response) -> bool:
+    return "docker-distribution-api-version" in response.headers or \
+        response.headers.get("WWW-Authenticate", "").lower().startswith(("bearer", "basic"))
+
+
+def _same_origin(path: str, link: str) -> str | None:
+    """The next page's path and query (a Link to another host is not followed)."""
+    parts = urlsplit(urljoin(path, link))
+    if parts.netloc:
+        return None
+    return parts.path + ("?" + parts.query if parts.query else "")
+
+
+class DockerRegistryAdapter(Adapter):
+    """Any OCI distribution registry (Harbor's `native` adapter)."""
+
+    type = "docker-registry"
+
+    def info(self) -> RegistryInfo:
+        return RegistryInfo(type=self.type, filters=(
+            FilterStyle("name", "input"), FilterStyle("tag", "input"), FilterStyle("resource", "radio", ("image",)),
+        ))
+
+
+class HarborAdapter(Adapter):
+    """Harbor (or berth): its API's ping and system info, projects and repositories listed through it;
+    the registry side (credentials, tags) through /v2 as for any registry."""
+
+    type = "harbor"
+
+    async def ping(self) -> None:
+        response = await self._get("/api/v2.0/ping")
+        if response.status_code != 200 or response.text.strip().strip('"') != "Pong":
+            raise PingFailed(f"not a Harbor registry: GET /api/v2.0/ping answered HTTP {response.status_code}"
+                             + ("" if response.status_code != 200 else " without Pong"))
+        await self._ping_distribution()
+
+    async def system_info(self) -> dict[str, Any]:
+        response = await self._get("/api/v2.0/systeminfo", auth=self._basic_auth())
+        if response.status_code != 200:
+            raise PingFailed(f"GET /api/v2.0/systeminfo answered HTTP {response.status_code}")
+        try:
+            return dict(response.json())
+        except (ValueError, TypeError):
+            raise PingFailed("GET /api/v2.0/systeminfo answered something that is not JSON") from None
+
+    def info(self) -> RegistryInfo:
+        return RegistryInfo(type=self.type, copy_by_chunk=True, filters=(
+            FilterStyle("name", "input"), FilterStyle("tag", "input"), FilterStyle("label", "list"),
+            FilterStyle("resource", "radio", ("image", "artifact")),
+        ))
+
+    async def repositories(self) -> AsyncIterator[str]:
+        """Every repository in every project the credential sees, through Harbor's API."""
+        async for project in self._api_pages("/api/v2.0/projects"):
+            name = project.get("name")
+            if isinstance(name, str) and name:
+                async for repository in self._api_pages(f"/api/v2.0/projects/{name}/repositories"):
+                    if isinstance(repository.get("name"), str):
+                        yield repository["name"]
+
+    def _basic_auth(self) -> httpx.Auth | None:
+        return httpx.BasicAuth(self.endpoint.access_key, self.endpoint.access_secret) \
+            if self.endpoint.has_credential else None
+
+    async def _api_pages(self, path: str) -> AsyncIterator[dict[str, Any]]:
+        page = 1
+        while True:
+            response = await self._get(path, params={"page": page, "page_size": PAGE_SIZE}, auth=self._basic_auth())
+            if response.status_code != 200:
+                raise PingFailed(f"GET {path} answered HTTP {response.status_code}")
+            try:
+                items = response.json()
+            except ValueError:
+                raise PingFailed(f"GET {path} answered something that is not JSON") from None
+            if not isinstance(items, list):
+                raise PingFailed(f"GET {path} answered something that is not a list")
+            for item in items:
+                if isinstance(item, dict):
+                    yield item
+            if len(items) < PAGE_SIZE:
+                return
+            page += 1

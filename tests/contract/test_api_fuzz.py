@@ -24,8 +24,8 @@ SEED = 20261202
 EXAMPLES_PER_OPERATION = int(os.environ.get("BERTH_FUZZ_EXAMPLES", "5"))
 #: fuzz only the operations of one swagger tag (BERTH_FUZZ_TAG="scan data export"), by hand, for a new tag
 ONLY_TAG = os.environ.get("BERTH_FUZZ_TAG")
-#: nothing listens here: where a body names an LDAP, OIDC, scanner or registry server, berth is pointed at it instead of
-#: whatever host the fuzzer made up (tests never reach the internet)
+#: nothing listens here: where a body names an LDAP, OIDC, scanner or registry server, berth is pointed
+#: at it instead of whatever host the fuzzer made up (tests never reach the internet)
 CLOSED = "127.0.0.1:1"
 #: configuration items the fuzzer must not change, fixed by the config file (berth answers 400 to a
 #: PUT /configurations naming them), each for a reason:

@@ -1179,7 +1179,7 @@ class RetentionAction(_In):
 class RegistryIn(_In):
     """createRegistry's body (Harbor's Registry): id, status and the times are read and ignored."""
 
-    id: int | None = None
+    id: Int64 | None = None
     status: str | None = None
     creation_time: str | None = None
     update_time: str | None = None

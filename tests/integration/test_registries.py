@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -12,7 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from berth.replication import adapters
+from berth.replication.adapters import Endpoint, create_adapter
 from tests.conftest import Server, free_port, start_berth
+
+from .helpers import V2, build_image
 
 API = "/api/v2.0"
 PASSWORD = "Harbor12345"
@@ -247,3 +252,32 @@ def test_adapter_types_list_harbors_and_mark_berths(api):
     assert set(infos) == set(types)
     assert {name for name, info in infos.items() if info["supported"]} == {"docker-registry", "harbor"}
     assert infos["docker-hub"]["endpoint_pattern"]["endpoints"][0]["value"] == "https://hub.docker.com"
+
+
+# --- the adapters' listings -----------------------------------------------------------------------------
+
+
+def _listing(endpoint: Endpoint, repository: str) -> tuple[list[str], list[str]]:
+    async def run() -> tuple[list[str], list[str]]:
+        async with create_adapter(endpoint) as adapter:
+            return [name async for name in adapter.repositories()], await adapter.tags(repository)
+
+    return asyncio.run(run())
+
+
+def test_adapters_list_repositories_and_tags_page_by_page(peer, target, monkeypatch):
+    monkeypatch.setattr(adapters, "PAGE_SIZE", 2)  # three tags: two pages through Link
+    image = build_image(seed=7101)
+    for server, repository in ((peer, "mirror/app"), (target, "team/app")):
+        with V2(server.url, auth=server.auth) as v2:
+            for tag in ("1.0", "1.1", "2.0"):
+                assert v2.push_image(repository, image, tag).status_code == 201
+    repositories, tags = _listing(Endpoint(type="docker-registry", url=peer.url), "mirror/app")
+    assert "mirror/app" in repositories and sorted(tags) == ["1.0", "1.1", "2.0"]
+    credential = {"access_key": "admin", "access_secret": target.admin_password}
+    repositories, tags = _listing(Endpoint(type="harbor", url=target.url, **credential), "team/app")
+    assert "team/app" in repositories and sorted(tags) == ["1.0", "1.1", "2.0"]
+    # the distribution API of berth too, with token auth for the catalog and the tags
+    repositories, tags = _listing(Endpoint(type="docker-registry", url=target.url, **credential), "team/app")
+    assert "team/app" in repositories and sorted(tags) == ["1.0", "1.1", "2.0"]
+    assert _listing(Endpoint(type="docker-registry", url=peer.url), "no/such")[1] == []

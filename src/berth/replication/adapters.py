@@ -136,44 +136,64 @@ def create_adapter(endpoint: Endpoint, transport: httpx.AsyncBaseTransport | Non
 
 class _ChallengeAuth(httpx.Auth):
     """Docker's auth: answer a `Bearer` challenge with a token from its realm (the credential as Basic
-    auth there), a `Basic` challenge with the credential. A token service's refusal is the response."""
+    auth there), a `Basic` challenge with the credential. With a credential, the challenge is learnt
+    from `/v2/` first, as docker does: a registry may answer an anonymous request with less (berth's
+    catalog lists only public repositories) instead of a 401. A token service's refusal is the response."""
 
     requires_response_body = True
 
     def __init__(self, access_key: str, access_secret: str) -> None:
         self._basic = httpx.BasicAuth(access_key, access_secret) if (access_key or access_secret) else None
+        self._challenge: tuple[str, dict[str, str]] | None = None
         self._tokens: dict[str, str] = {}
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         scope = _scope_of(request.url.path)
-        if scope in self._tokens:
+        if self._basic is not None and self._challenge is None and request.url.path.startswith("/v2/"):
+            probe = yield httpx.Request("GET", request.url.copy_with(path="/v2/", query=None))
+            self._challenge = _challenge(probe.headers.get("WWW-Authenticate", "")) \
+                if probe.status_code == 401 else ("", {})
+        if self._challenge and self._challenge[0] == "basic" and self._basic is not None:
+            request = next(self._basic.auth_flow(request))
+        elif scope in self._tokens or (self._challenge and self._challenge[0] == "bearer"
+                                       and self._challenge[1].get("realm") and self._basic is not None):
+            if scope not in self._tokens:
+                token_response = yield self._token_request(self._challenge[1], scope)  # type: ignore[index]
+                if not self._remember(token_response, scope):
+                    return  # the token service's answer is the caller's (401: wrong credentials)
             request.headers["Authorization"] = f"Bearer {self._tokens[scope]}"
         response = yield request
         if response.status_code != 401:
             return
         scheme, params = _challenge(response.headers.get("WWW-Authenticate", ""))
-        if scheme == "basic" and self._basic is not None:
+        if scheme == "basic" and self._basic is not None and "Authorization" not in request.headers:
             yield next(self._basic.auth_flow(request))
         elif scheme == "bearer" and params.get("realm"):
-            query = {"service": params["service"]} if params.get("service") else {}
-            if scope:
-                query["scope"] = scope
-            token_request = httpx.Request("GET", params["realm"] + ("?" + urlencode(query) if query else ""))
-            if self._basic is not None:
-                token_request = next(self._basic.auth_flow(token_request))
-            token_response = yield token_request
-            if token_response.status_code != 200:
-                return  # the token service's answer is the caller's (401: wrong credentials)
-            try:
-                body = token_response.json()
-                token = body.get("token") or body.get("access_token")
-            except (ValueError, AttributeError):
-                token = None
-            if not isinstance(token, str) or not token:
-                return
-            self._tokens[scope] = token
-            request.headers["Authorization"] = f"Bearer {token}"
-            yield request
+            self._tokens.pop(scope, None)  # expired, or too narrow
+            token_response = yield self._token_request(params, scope)
+            if self._remember(token_response, scope):
+                request.headers["Authorization"] = f"Bearer {self._tokens[scope]}"
+                yield request
+
+    def _token_request(self, params: dict[str, str], scope: str) -> httpx.Request:
+        query = {"service": params["service"]} if params.get("service") else {}
+        if scope:
+            query["scope"] = scope
+        token_request = httpx.Request("GET", params.get("realm", "") + ("?" + urlencode(query) if query else ""))
+        return next(self._basic.auth_flow(token_request)) if self._basic is not None else token_request
+
+    def _remember(self, response: httpx.Response, scope: str) -> bool:
+        if response.status_code != 200:
+            return False
+        try:
+            body = response.json()
+            token = body.get("token") or body.get("access_token")
+        except (ValueError, AttributeError):
+            return False
+        if not isinstance(token, str) or not token:
+            return False
+        self._tokens[scope] = token
+        return True
 
 
 def _scope_of(path: str) -> str:

@@ -1,0 +1,151 @@
+"""Replication policies (/replication/policies): CRUD as Harbor answers it, validation (400 and
+nothing stored), what berth refuses as not supported yet, system administrators only; and Harbor's
+flattening of repository paths into the destination namespace."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from berth.replication.policy import Filter, Policy, PolicyInvalid, replace_namespace
+from tests.conftest import Server, start_berth
+
+API = "/api/v2.0"
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Iterator[Server]:
+    server = start_berth(tmp_path_factory.mktemp("source") / "data", projects=())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def api(source: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=source.url + API, auth=source.auth, timeout=60.0) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def registry_id(api, peer) -> int:
+    response = api.post("/registries", json={"name": "peer", "type": "docker-registry", "url": peer.url})
+    assert response.status_code == 201, response.text
+    return int(response.headers["Location"].rsplit("/", 1)[1])
+
+
+def _policy(registry_id: int, **fields: object) -> dict[str, object]:
+    return {"name": "to-peer", "dest_registry": {"id": registry_id}, "enabled": True,
+            "trigger": {"type": "manual"}, **fields}
+
+
+def _id(response: httpx.Response) -> int:
+    assert response.status_code == 201, response.text
+    return int(response.headers["Location"].rsplit("/", 1)[1])
+
+
+def _message(response: httpx.Response) -> str:
+    return response.json()["errors"][0]["message"]
+
+
+def test_policy_crud_as_harbor_answers_it(api, registry_id):
+    created = api.post("/replication/policies", json=_policy(
+        registry_id, description="nightly", dest_namespace="mirror", dest_namespace_replace_count=1, override=True,
+        speed=1024, filters=[{"type": "name", "value": "library/**"},
+                             {"type": "tag", "value": "v*", "decoration": "excludes"}]))
+    policy_id = _id(created)
+    assert created.headers["Location"] == f"{API}/replication/policies/{policy_id}"
+    got = api.get(f"/replication/policies/{policy_id}").json()
+    assert got["name"] == "to-peer" and got["description"] == "nightly" and got["enabled"] is True
+    assert got["dest_registry"]["id"] == registry_id and got["dest_registry"]["name"] == "peer"
+    assert got["src_registry"]["name"] == "Local" and got["src_registry"]["type"] == "harbor"
+    assert got["dest_namespace"] == "mirror" and got["dest_namespace_replace_count"] == 1
+    assert got["override"] is True and got["speed"] == 1024 and got["trigger"]["type"] == "manual"
+    assert got["filters"] == [{"type": "name", "value": "library/**"},
+                              {"type": "tag", "value": "v*", "decoration": "excludes"}]
+    assert got["creation_time"].endswith("Z")
+
+    assert api.post("/replication/policies", json=_policy(registry_id)).status_code == 409
+    listed = api.get("/replication/policies", params={"name": "to-"})
+    assert listed.headers["X-Total-Count"] == "1" and listed.json()[0]["id"] == policy_id
+
+    # a registry a policy replicates with cannot go (Harbor's 412)
+    assert api.delete(f"/registries/{registry_id}").status_code == 412
+
+    updated = api.put(f"/replication/policies/{policy_id}", json=_policy(registry_id, name="renamed", enabled=False))
+    assert updated.status_code == 200, updated.text
+    got = api.get(f"/replication/policies/{policy_id}").json()
+    assert got["name"] == "renamed" and "enabled" not in got and "filters" not in got
+    assert got["dest_namespace_replace_count"] == -1  # Harbor's legacy mode when none is given
+
+    other = _id(api.post("/replication/policies", json=_policy(registry_id, name="other")))
+    assert api.put(f"/replication/policies/{other}", json=_policy(registry_id, name="renamed")).status_code == 409
+
+    for existing in (policy_id, other):
+        assert api.delete(f"/replication/policies/{existing}").status_code == 200
+    assert api.get(f"/replication/policies/{policy_id}").status_code == 404
+    assert api.delete(f"/replication/policies/{policy_id}").status_code == 404
+    assert api.put(f"/replication/policies/{policy_id}", json=_policy(registry_id)).status_code == 404
+
+
+@pytest.mark.parametrize(("fields", "reason"), [
+    ({"name": ""}, "empty name"),
+    ({"dest_registry": None}, "cannot be both empty"),
+    ({"dest_registry": {"id": 99999}}, "registry 99999 not found"),
+    ({"src_registry": {"id": 1}, "dest_registry": None}, "not supported yet: pull-based"),
+    ({"src_registry": {"id": 1}}, "either src_registry or dest_registry"),
+    ({"trigger": {"type": "event_based"}}, "not supported yet: event_based"),
+    ({"trigger": {"type": "scheduled", "trigger_settings": {"cron": "0 0 * * * *"}}}, "not supported yet: scheduled"),
+    ({"trigger": {"type": "sometimes"}}, "invalid trigger type"),
+    ({"filters": [{"type": "label", "value": ["a"]}]}, "not supported yet: the label filter"),
+    ({"filters": [{"type": "colour", "value": "red"}]}, "invalid filter type"),
+    ({"filters": [{"type": "tag", "value": "v*", "decoration": "maybe"}]}, "invalid filter decoration"),
+    ({"filters": [{"type": "name", "value": "a"}, {"type": "name", "value": "b"}]}, "only one name filter"),
+    ({"filters": [{"type": "tag", "value": 3}]}, "must be strings"),
+    ({"dest_namespace": "Bad Namespace"}, "invalid destination namespace"),
+    ({"dest_namespace_replace_count": -2}, "invalid dest_namespace_replace_count"),
+    ({"speed": -5}, "invalid speed"),
+    ({"replicate_deletion": True}, "not supported yet: replicate_deletion"),
+    ({"copy_by_chunk": True}, "not supported yet: copy_by_chunk"),
+])
+def test_an_invalid_or_unsupported_policy_is_refused_and_nothing_stored(api, registry_id, fields, reason):
+    response = api.post("/replication/policies", json=_policy(registry_id, **{"name": "refused", **fields}))
+    assert response.status_code == 400, response.text
+    assert reason in _message(response)
+    assert api.get("/replication/policies", params={"name": "refused"}).json() == []
+
+
+def test_policies_are_for_system_administrators_only(api, source, registry_id):
+    assert api.post("/users", json={"username": "dev", "email": "dev@example.com", "realname": "dev",
+                                    "password": "Passw0rd1"}).status_code == 201
+    policy_id = _id(api.post("/replication/policies", json=_policy(registry_id, name="guarded")))
+    with httpx.Client(base_url=source.url + API, auth=("dev", "Passw0rd1"), timeout=30.0) as dev:
+        assert dev.get("/replication/policies").status_code == 403
+        assert dev.get(f"/replication/policies/{policy_id}").status_code == 403
+        assert dev.post("/replication/policies", json=_policy(registry_id, name="mine")).status_code == 403
+        assert dev.put(f"/replication/policies/{policy_id}", json=_policy(registry_id)).status_code == 403
+        assert dev.delete(f"/replication/policies/{policy_id}").status_code == 403
+    with httpx.Client(base_url=source.url + API, timeout=30.0) as anonymous:
+        assert anonymous.get("/replication/policies").status_code == 401
+    assert api.delete(f"/replication/policies/{policy_id}").status_code == 200
+
+
+@pytest.mark.parametrize(("count", "expected"), [
+    (-1, "n/image"), (0, "n/a/b/c/image"), (1, "n/b/c/image"), (2, "n/c/image"), (3, "n/image"),
+])
+def test_flattening_is_harbors(count, expected):
+    assert replace_namespace("a/b/c/image", "n", count) == expected
+    assert replace_namespace("a/b/c/image", "", count) == "a/b/c/image"
+
+
+def test_flattening_deeper_than_the_path_is_refused():
+    with pytest.raises(PolicyInvalid, match="flattening level is 4"):
+        replace_namespace("a/b/c/image", "n", 4)
+
+
+def test_filters_are_doublestar_with_matches_and_excludes():
+    policy = Policy(name="p", dest_registry_id=1, filters=(
+        Filter("name", "library/**"), Filter("tag", "{v1,v2}*", "excludes")))
+    assert policy.takes_repository("library/a/b") and not policy.takes_repository("team/a")
+    assert policy.takes_tag("latest") and not policy.takes_tag("v1.2")

@@ -1,9 +1,11 @@
-"""Replication policies (/replication/policies): CRUD as Harbor answers it, validation (400 and
-nothing stored), what berth refuses as not supported yet, system administrators only; and Harbor's
-flattening of repository paths into the destination namespace."""
+"""Replication (/replication/policies, /replication/executions): policy CRUD as Harbor answers it,
+validation (400 and nothing stored), what berth refuses as not supported yet, system administrators
+only, Harbor's flattening; and a push run from berth to the Debian docker-registry on 127.0.0.1."""
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -12,12 +14,14 @@ import pytest
 from berth.replication.policy import Filter, Policy, PolicyInvalid, replace_namespace
 from tests.conftest import Server, start_berth
 
+from .helpers import V2, build_image, build_index
+
 API = "/api/v2.0"
 
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory) -> Iterator[Server]:
-    server = start_berth(tmp_path_factory.mktemp("source") / "data", projects=())
+    server = start_berth(tmp_path_factory.mktemp("source") / "data", projects=("library", "team"))
     yield server
     server.stop()
 
@@ -126,6 +130,8 @@ def test_policies_are_for_system_administrators_only(api, source, registry_id):
         assert dev.post("/replication/policies", json=_policy(registry_id, name="mine")).status_code == 403
         assert dev.put(f"/replication/policies/{policy_id}", json=_policy(registry_id)).status_code == 403
         assert dev.delete(f"/replication/policies/{policy_id}").status_code == 403
+        assert dev.post("/replication/executions", json={"policy_id": policy_id}).status_code == 403
+        assert dev.get("/replication/executions").status_code == 403
     with httpx.Client(base_url=source.url + API, timeout=30.0) as anonymous:
         assert anonymous.get("/replication/policies").status_code == 401
     assert api.delete(f"/replication/policies/{policy_id}").status_code == 200
@@ -149,3 +155,79 @@ def test_filters_are_doublestar_with_matches_and_excludes():
         Filter("name", "library/**"), Filter("tag", "{v1,v2}*", "excludes")))
     assert policy.takes_repository("library/a/b") and not policy.takes_repository("team/a")
     assert policy.takes_tag("latest") and not policy.takes_tag("v1.2")
+
+
+# --- a push run -------------------------------------------------------------------------------------------
+
+
+def _run(api: httpx.Client, policy_id: int) -> dict[str, object]:
+    execution_id = _id(api.post("/replication/executions", json={"policy_id": policy_id}))
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        execution = api.get(f"/replication/executions/{execution_id}").json()
+        if execution["status"] != "InProgress":
+            return execution
+        time.sleep(0.3)
+    raise AssertionError(f"execution {execution_id} still running")
+
+
+def _logs(api: httpx.Client, execution_id: object) -> list[str]:
+    tasks = api.get(f"/replication/executions/{execution_id}/tasks").json()
+    return [api.get(f"/replication/executions/{execution_id}/tasks/{t['id']}/log").text for t in tasks]
+
+
+def test_push_replication_copies_exactly_the_filtered_artifacts_and_skips_what_arrived(api, source, peer, registry_id):
+    app, other = build_image(seed=8101), build_image(seed=8102)
+    index = build_index([build_image(seed=8103), build_image(seed=8104)], [("linux", "amd64"), ("linux", "arm64")])
+    signature = build_image(seed=8105, layers=1)
+    with V2(source.url, auth=source.auth) as v2:
+        for tag in ("1.0", "2.0"):
+            v2.push_image("library/app", app, tag)
+        v2.push_image("library/app", signature, app.digest.replace(":", "-") + ".sig")
+        v2.push_image("library/multi", index, "1.0")
+        v2.push_image("team/other", other, "1.0")
+    policy_id = _id(api.post("/replication/policies", json=_policy(
+        registry_id, name="push-run", dest_namespace="replica", dest_namespace_replace_count=1,
+        filters=[{"type": "name", "value": "library/**"}])))
+
+    execution = _run(api, policy_id)
+    assert execution["status"] == "Succeed", execution
+    assert execution["total"] == 2 and execution["succeed"] == 2 and execution["trigger"] == "manual"
+    tasks = api.get(f"/replication/executions/{execution['id']}/tasks").json()
+    assert sorted(t["dst_resource"] for t in tasks) == ["replica/app:[1.0,2.0]", "replica/multi:[1.0]"]
+    assert all(t["status"] == "Success" and t["resource_type"] == "artifact" for t in tasks)
+
+    with V2(peer.url) as target:
+        for tag in ("1.0", "2.0"):
+            got = target.get_manifest("replica/app", tag)
+            assert got.status_code == 200 and got.headers["Docker-Content-Digest"] == app.digest
+        sig = target.get_manifest("replica/app", app.digest.replace(":", "-") + ".sig")
+        assert sig.headers["Docker-Content-Digest"] == signature.digest
+        assert target.get_manifest("replica/multi", "1.0").headers["Docker-Content-Digest"] == index.digest
+        for image in (app, signature, *index.children):
+            assert target.get_manifest("replica/multi" if image in index.children else "replica/app",
+                                       image.digest).content == image.manifest
+            for blob in image.blobs:
+                digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+                repository = "replica/multi" if image in index.children else "replica/app"
+                assert target.http.get(f"/v2/{repository}/blobs/{digest}").content == blob
+        assert target.get_manifest("replica/other", "1.0").status_code == 404
+        assert target.get_manifest("team/other", "1.0").status_code == 404
+
+    logs = _logs(api, execution["id"])
+    assert all("pushed (" in log for log in logs)
+
+    again = _run(api, policy_id)
+    assert again["status"] == "Succeed" and again["succeed"] == 2
+    logs = _logs(api, again["id"])
+    assert all("pushed (" not in log and "the destination has it, skipped" in log for log in logs), logs
+    assert api.get("/replication/executions", params={"policy_id": policy_id}).headers["X-Total-Count"] == "2"
+
+
+def test_a_disabled_or_unknown_policy_does_not_start(api, registry_id):
+    policy_id = _id(api.post("/replication/policies", json=_policy(registry_id, name="off", enabled=False)))
+    assert "disabled" in _message(api.post("/replication/executions", json={"policy_id": policy_id}))
+    assert api.post("/replication/executions", json={"policy_id": 99999}).status_code == 400
+    assert api.get("/replication/executions/99999").status_code == 404
+    assert api.put("/replication/executions/99999").status_code == 404
+    assert api.delete(f"/replication/policies/{policy_id}").status_code == 200

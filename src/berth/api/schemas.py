@@ -1298,3 +1298,35 @@ class ReplicationPolicy(ReplicationPolicyIn):
 
     src_registry: Registry | None = None  # type: ignore[assignment]
     dest_registry: Registry | None = None  # type: ignore[assignment]
+
+
+class StartReplicationExecution(_In):
+    policy_id: Int64 | None = None
+
+
+class ReplicationExecution(HarborModel):
+    id: int | None = None
+    policy_id: int | None = None
+    status: str | None = None
+    trigger: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    status_text: str | None = None
+    total: int | None = None
+    failed: int | None = None
+    succeed: int | None = None
+    in_progress: int | None = None
+    stopped: int | None = None
+
+
+class ReplicationTask(HarborModel):
+    id: int | None = None
+    execution_id: int | None = None
+    status: str | None = None
+    job_id: str | None = None
+    operation: str | None = None
+    resource_type: str | None = None
+    src_resource: str | None = None
+    dst_resource: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None

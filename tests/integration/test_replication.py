@@ -100,7 +100,9 @@ def test_policy_crud_as_harbor_answers_it(api, registry_id):
     ({"src_registry": {"id": 1}, "dest_registry": None}, "not supported yet: pull-based"),
     ({"src_registry": {"id": 1}}, "either src_registry or dest_registry"),
     ({"trigger": {"type": "event_based"}}, "not supported yet: event_based"),
-    ({"trigger": {"type": "scheduled", "trigger_settings": {"cron": "0 0 * * * *"}}}, "not supported yet: scheduled"),
+    ({"trigger": {"type": "scheduled", "trigger_settings": {"cron": "0 * * * * *"}}}, "Minutes of time"),
+    ({"trigger": {"type": "scheduled", "trigger_settings": {"cron": "every day"}}}, "invalid cron string"),
+    ({"trigger": {"type": "scheduled"}}, "invalid cron string"),
     ({"trigger": {"type": "sometimes"}}, "invalid trigger type"),
     ({"filters": [{"type": "label", "value": ["a"]}]}, "not supported yet: the label filter"),
     ({"filters": [{"type": "colour", "value": "red"}]}, "invalid filter type"),
@@ -118,6 +120,25 @@ def test_an_invalid_or_unsupported_policy_is_refused_and_nothing_stored(api, reg
     assert response.status_code == 400, response.text
     assert reason in _message(response)
     assert api.get("/replication/policies", params={"name": "refused"}).json() == []
+
+
+def test_a_scheduled_policy_is_on_berths_schedules_until_it_goes(api, registry_id):
+    def schedules() -> list[dict[str, object]]:
+        return [s for s in api.get("/schedules", params={"page_size": 100}).json()
+                if s.get("vendor_type") == "REPLICATION"]
+
+    scheduled = {"type": "scheduled", "trigger_settings": {"cron": "0 30 2 * * *"}}
+    policy_id = _id(api.post("/replication/policies", json=_policy(registry_id, name="nightly", trigger=scheduled)))
+    got = api.get(f"/replication/policies/{policy_id}").json()
+    assert got["trigger"] == scheduled
+    assert [(s["vendor_id"], s["cron"]) for s in schedules()] == [(policy_id, "0 30 2 * * *")]
+    assert api.put(f"/replication/policies/{policy_id}", json=_policy(registry_id, name="nightly")).status_code == 200
+    assert schedules() == []
+    assert api.put(f"/replication/policies/{policy_id}",
+                   json=_policy(registry_id, name="nightly", trigger=scheduled)).status_code == 200
+    assert len(schedules()) == 1
+    assert api.delete(f"/replication/policies/{policy_id}").status_code == 200
+    assert schedules() == []
 
 
 def test_policies_are_for_system_administrators_only(api, source, registry_id):

@@ -15,7 +15,7 @@ FILTER_TYPES = ("name", "tag", "label", "resource")
 DECORATIONS = ("matches", "excludes")
 TRIGGER_TYPES = ("manual", "scheduled", "event_based")
 #: what berth runs today; the rest of Harbor's is refused with a 400 that says so
-SUPPORTED_TRIGGERS = ("manual",)
+SUPPORTED_TRIGGERS = ("manual", "scheduled")
 SUPPORTED_FILTERS = ("name", "tag")
 _FLAGS = glob.GLOBSTAR | glob.BRACE | glob.DOTGLOB | glob.FORCEUNIX
 
@@ -118,9 +118,9 @@ def parse_trigger(raw: dict[str, Any] | None) -> tuple[str, str]:
     if kind not in TRIGGER_TYPES:
         raise PolicyInvalid(f"invalid trigger type {str(kind)[:50]!r}")
     if kind not in SUPPORTED_TRIGGERS:
-        raise PolicyInvalid(f"not supported yet: {kind} triggers (berth runs replication policies manually)")
+        raise PolicyInvalid(f"not supported yet: {kind} triggers (berth runs replication policies manually or on a cron schedule)")
     cron = ((raw or {}).get("trigger_settings") or {}).get("cron") or ""
-    if kind == "scheduled":  # kept for when the scheduled trigger lands: Harbor's rules
+    if kind == "scheduled":  # Harbor's rules
         try:
             validate_cron(cron)
         except ScheduleInvalid as exc:

@@ -90,7 +90,8 @@ class Registry:
         self.audit = AuditService(db, self.configurations, SyslogForwarder())
         self.scanners = ScannerService(db, box, self.events)
         self.registries = RegistryService(db, box, self.events)
-        self.replication = ReplicationService(db, self.events, self.jobs, self.registries, self.manifests, self.blobs)
+        self.replication = ReplicationService(db, self.events, self.jobs, self.schedules, self.registries,
+                                              self.manifests, self.blobs)
         self.scans = ScanReportService(db, self.events)
         self.scan_exports = ScanExportService(db, storage, self.jobs)
         self.scan_jobs = ScanJobService(db, self.jobs)

@@ -33,6 +33,7 @@ from berth.services.blobs import BlobService
 from berth.services.errors import BadRequest, Conflict, NotFound, PreconditionFailed, RegistryError
 from berth.services.manifests import ManifestService
 from berth.services.registries import RegistryService
+from berth.services.schedules import ScheduleService
 from berth.services.querying import conditions, orderings
 
 REPLICATION = "REPLICATION"
@@ -79,9 +80,10 @@ class PolicyRecord:
 
 class ReplicationService:
     def __init__(
-        self, db: Database, events: EventBus, jobs: JobStore, registries: RegistryService, manifests: ManifestService,
-        blobs: BlobService,
+        self, db: Database, events: EventBus, jobs: JobStore, schedules: ScheduleService, registries: RegistryService,
+        manifests: ManifestService, blobs: BlobService,
     ) -> None:
+        self._schedules = schedules
         self._db = db
         self._events = events
         self._jobs = jobs
@@ -119,6 +121,7 @@ class ReplicationService:
                     name=policy.name, dest_registry_id=policy.dest_registry_id, data=json.dumps(policy.as_json()),
                     created_at=now, updated_at=now,
                 ).returning(ReplicationPolicyRow.id)))
+                await self._schedule(conn, policy_id, policy)
                 await self._audit(conn, "create", policy.name)
         except IntegrityError:  # a concurrent create with the same name won
             raise _taken(policy.name) from None
@@ -134,6 +137,7 @@ class ReplicationService:
                                                      data=json.dumps(policy.as_json()), updated_at=utcnow()))
                 if changed.rowcount != 1:
                     raise NotFound(f"policy {policy_id} not found")
+                await self._schedule(conn, policy_id, policy)
                 await self._audit(conn, "update", policy.name)
         except IntegrityError:
             raise _taken(policy.name) from None
@@ -147,9 +151,15 @@ class ReplicationService:
             raise PreconditionFailed(f"the policy {policy_id} has running executions, stop them first")
         async with self._db.write() as conn:
             await conn.execute(delete(ReplicationPolicyRow).where(ReplicationPolicyRow.id == policy_id))
+            await self._schedules.put(conn, REPLICATION, policy_id, "Custom", None, LAUNCH, {})
             await conn.execute(delete(Execution).where(
                 Execution.vendor_type == REPLICATION, Execution.vendor_id == policy_id))
             await self._audit(conn, "delete", record.policy.name)
+
+    async def _schedule(self, conn: AsyncConnection, policy_id: int, policy: Policy) -> None:
+        """A scheduled trigger's cron on berth's schedules (none for a manual one: the schedule goes)."""
+        cron = policy.cron if policy.trigger == "scheduled" else None
+        await self._schedules.put(conn, REPLICATION, policy_id, "Custom", cron, LAUNCH, {"policy_id": policy_id})
 
     async def using_registry(self, registry_id: int) -> list[str]:
         """The names of the policies replicating with the registry (Harbor refuses its deletion: 412)."""
@@ -232,6 +242,9 @@ class ReplicationService:
         if data is None:
             raise JobFatal(f"replication policy {policy_id} no longer exists")
         policy = load_policy(json.loads(data))
+        if not policy.enabled:  # a schedule's tick while the policy is disabled
+            ctx.log(f"policy {policy.name} is disabled, nothing replicated")
+            return "the policy is disabled"
         async with self._db.read() as conn:
             rows = (await conn.execute(
                 select(Repository.name, Manifest.digest, Tag.name.label("tag"))

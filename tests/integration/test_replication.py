@@ -243,6 +243,21 @@ def test_push_replication_copies_exactly_the_filtered_artifacts_and_skips_what_a
     logs = _logs(api, again["id"])
     assert all("pushed (" not in log and "the destination has it, skipped" in log for log in logs), logs
     assert api.get("/replication/executions", params={"policy_id": policy_id}).headers["X-Total-Count"] == "2"
+    assert api.put(f"/replication/executions/{again['id']}").status_code == 200  # stopping a finished run: no-op
+
+    # override off: a destination tag that points elsewhere stays
+    elsewhere = build_image(seed=8106, layers=1)
+    with V2(peer.url) as target:
+        target.push_image("replica/app", elsewhere, "1.0")
+    assert api.put(f"/replication/policies/{policy_id}", json=_policy(
+        registry_id, name="push-run", dest_namespace="replica", dest_namespace_replace_count=1, override=False,
+        filters=[{"type": "name", "value": "library/app"}])).status_code == 200
+    third = _run(api, policy_id)
+    assert third["status"] == "Succeed" and third["total"] == 1
+    assert "tag 1.0: the destination has " + elsewhere.digest + " and override is off, skipped" in _logs(api, third["id"])[0]
+    with V2(peer.url) as target:
+        assert target.get_manifest("replica/app", "1.0").headers["Docker-Content-Digest"] == elsewhere.digest
+        assert target.get_manifest("replica/app", "2.0").headers["Docker-Content-Digest"] == app.digest
 
 
 def test_a_disabled_or_unknown_policy_does_not_start(api, registry_id):

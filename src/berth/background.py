@@ -13,6 +13,7 @@ from berth.services.allowlist_expiry import CHECK, CHECK_CRON, CHECK_KIND
 from berth.services.audit import PURGE_AUDIT, run_purge
 from berth.services.gc import GC_KIND
 from berth.services.registry import Registry
+from berth.services.replication import replication_job_kinds
 from berth.services.retention import retention_job_kinds
 from berth.services.scan_export import CLEANUP, CLEANUP_CRON, export_job_kinds
 from berth.services.scan_jobs import SCAN_ALL, run_scan_all
@@ -32,6 +33,7 @@ def job_kinds(settings: Settings, pull_token: PullToken | None = None) -> dict[s
     kinds.append(CHECK_KIND)
     kinds.append(GC_KIND)
     kinds.extend(retention_job_kinds())
+    kinds.extend(replication_job_kinds())
     kinds.extend(export_job_kinds(settings.scan_export_retention_hours * 3600))
     kinds.append(update_kind(settings.vulndb_update_sources))
     kinds.extend(webhook_job_kinds(settings.webhook_timeout_seconds, settings.webhook_max_retries))

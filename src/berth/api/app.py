@@ -28,6 +28,7 @@ from berth.api import (
     quotas,
     registries,
     repositories,
+    replication,
     retention,
     robots,
     scanexport,
@@ -92,7 +93,7 @@ def create_api(
         quotas.statistic_router, labels.router, jobservice.router, schedules.router, webhooks.router,
         webhooks.jobs_router, auditlogs.router, auditlogs.project_router, purge.router, gc.router, icons.router,
         scanners.router, scanners.project_router, allowlist.router, securityhub.router, scans.router, scanexport.router,
-        trust.router, immutable.router, retention.router, registries.router,
+        trust.router, immutable.router, retention.router, registries.router, replication.router,
     ):
         app.include_router(router)
     return app

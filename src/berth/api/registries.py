@@ -12,7 +12,7 @@ from berth.api import schemas
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, require_system
 from berth.api.numbers import RowId
 from berth.replication.adapters import HARBOR_TYPES, provider_infos
-from berth.services.errors import BadRequest
+from berth.services.errors import BadRequest, PreconditionFailed
 from berth.services.registries import (
     MASKED_SECRET, RegistryEndpoint, RegistryInput, check_health, endpoint_of, input_problem, normalized_url,
 )
@@ -128,6 +128,10 @@ async def update_registry(
 @router.delete("/registries/{id}", operation_id="deleteRegistry")
 async def delete_registry(registry: RegistryDep, subject: SubjectDep, id: RowId) -> Response:
     require_system(subject, RESOURCE, "delete")
+    await registry.registries.get(id)
+    using = await registry.replication.using_registry(id)
+    if using:  # Harbor's 412
+        raise PreconditionFailed(f"the registry {id} is referenced by replication policies: {', '.join(using)[:300]}")
     await registry.registries.delete(id)
     return Response(status_code=200)
 

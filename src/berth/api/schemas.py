@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from functools import cache
 
+from annotated_types import Interval
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -1250,3 +1251,82 @@ class RegistryProviderInfo(HarborModel):
     credential_pattern: RegistryProviderCredentialPattern | None = None
     #: berth's addition: whether berth has an adapter for the type (the others are refused); always sent
     supported: bool | None = None
+
+
+class ReplicationFilter(HarborModel):
+    type: str | None = None
+    #: a string for name, tag and resource filters; a list of strings for label filters
+    value: Any = None
+    decoration: str | None = None
+
+
+class ReplicationTriggerSettings(HarborModel):
+    cron: str | None = None
+
+
+class ReplicationTrigger(HarborModel):
+    type: str | None = None
+    trigger_settings: ReplicationTriggerSettings | None = None
+
+
+class ReplicationPolicyIn(_In):
+    """createReplicationPolicy's and updateReplicationPolicy's body: integers bounded (Harbor's int8
+    flattening level, int32 speed); id and the times are read and ignored."""
+
+    id: Int64 | None = None
+    name: str | None = None
+    description: str | None = None
+    src_registry: RegistryIn | None = None
+    dest_registry: RegistryIn | None = None
+    dest_namespace: str | None = None
+    dest_namespace_replace_count: Annotated[int, Interval(ge=-128, le=127)] | None = None
+    trigger: ReplicationTrigger | None = None
+    filters: list[ReplicationFilter] | None = None
+    replicate_deletion: bool | None = None
+    deletion: bool | None = None
+    override: bool | None = None
+    enabled: bool | None = None
+    creation_time: str | None = None
+    update_time: str | None = None
+    speed: Int32 | None = None
+    copy_by_chunk: bool | None = None
+    single_active_replication: bool | None = None
+
+
+class ReplicationPolicy(ReplicationPolicyIn):
+    """Harbor's ReplicationPolicy as berth answers it (api/replication.py): whole Registry bodies."""
+
+    src_registry: Registry | None = None  # type: ignore[assignment]
+    dest_registry: Registry | None = None  # type: ignore[assignment]
+
+
+class StartReplicationExecution(_In):
+    policy_id: Int64 | None = None
+
+
+class ReplicationExecution(HarborModel):
+    id: int | None = None
+    policy_id: int | None = None
+    status: str | None = None
+    trigger: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    status_text: str | None = None
+    total: int | None = None
+    failed: int | None = None
+    succeed: int | None = None
+    in_progress: int | None = None
+    stopped: int | None = None
+
+
+class ReplicationTask(HarborModel):
+    id: int | None = None
+    execution_id: int | None = None
+    status: str | None = None
+    job_id: str | None = None
+    operation: str | None = None
+    resource_type: str | None = None
+    src_resource: str | None = None
+    dst_resource: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None

@@ -851,3 +851,18 @@ class RemoteRegistry(Base):
     status: Mapped[str] = mapped_column(String(16), default="unknown")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReplicationPolicyRow(Base):
+    """A replication policy (berth.replication.policy's as_json); push-based, so its destination is a
+    registry endpoint and its source this berth. Ids are never reused: executions keep theirs."""
+
+    __tablename__ = "replication_policies"
+    __table_args__ = (_NO_ID_REUSE,)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    dest_registry_id: Mapped[int] = mapped_column(Integer, index=True)
+    data: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

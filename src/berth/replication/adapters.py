@@ -134,7 +134,7 @@ def create_adapter(endpoint: Endpoint, transport: httpx.AsyncBaseTransport | Non
     return kind(endpoint, transport)
 
 
-class _ChallengeAuth(httpx.Auth):
+class ChallengeAuth(httpx.Auth):
     """Docker's auth: answer a `Bearer` challenge with a token from its realm (the credential as Basic
     auth there), a `Basic` challenge with the credential. With a credential, the challenge is learnt
     from `/v2/` first, as docker does: a registry may answer an anonymous request with less (berth's
@@ -142,13 +142,15 @@ class _ChallengeAuth(httpx.Auth):
 
     requires_response_body = True
 
-    def __init__(self, access_key: str, access_secret: str) -> None:
+    def __init__(self, access_key: str, access_secret: str, actions: str = "pull") -> None:
+        #: the token scope's actions on a repository ("pull,push" for a push client)
+        self._actions = actions
         self._basic = httpx.BasicAuth(access_key, access_secret) if (access_key or access_secret) else None
         self._challenge: tuple[str, dict[str, str]] | None = None
         self._tokens: dict[str, str] = {}
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        scope = _scope_of(request.url.path)
+        scope = _scope_of(request.url.path, self._actions)
         if self._basic is not None and self._challenge is None and request.url.path.startswith("/v2/"):
             probe = yield httpx.Request("GET", request.url.copy_with(path="/v2/", query=None))
             self._challenge = _challenge(probe.headers.get("WWW-Authenticate", "")) \
@@ -196,12 +198,12 @@ class _ChallengeAuth(httpx.Auth):
         return True
 
 
-def _scope_of(path: str) -> str:
+def _scope_of(path: str, actions: str = "pull") -> str:
     """The token scope a /v2 request needs ("" for the base check)."""
     if path.rstrip("/") == "/v2/_catalog":
         return "registry:catalog:*"
     match = re.match(r"^/v2/(.+)/(?:tags|manifests|blobs)/", path)
-    return f"repository:{match.group(1)}:pull" if match else ""
+    return f"repository:{match.group(1)}:{actions}" if match else ""
 
 
 def _challenge(header: str) -> tuple[str, dict[str, str]]:
@@ -209,7 +211,7 @@ def _challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), {k.lower(): a or b for k, a, b in _CHALLENGE_PARAM.findall(rest)}
 
 
-def _failure(exc: Exception) -> PingFailed:
+def failure_reason(exc: Exception) -> PingFailed:
     """Why a request did not get an answer, in words."""
     chain: BaseException | None = exc
     while chain is not None:
@@ -237,7 +239,7 @@ class Adapter:
         self.endpoint = endpoint
         self._client = httpx.AsyncClient(
             base_url=endpoint.url.rstrip("/"), verify=tls_verify(endpoint), transport=transport,
-            auth=_ChallengeAuth(endpoint.access_key, endpoint.access_secret), timeout=TIMEOUT_SECONDS,
+            auth=ChallengeAuth(endpoint.access_key, endpoint.access_secret), timeout=TIMEOUT_SECONDS,
             follow_redirects=False, headers={"User-Agent": "berth-replication"},
         )
 
@@ -251,7 +253,7 @@ class Adapter:
         try:
             return await self._client.get(path, **kwargs)
         except httpx.HTTPError as exc:
-            raise _failure(exc) from None
+            raise failure_reason(exc) from None
 
     # --- the interface ---------------------------------------------------------------------------------
 

@@ -204,7 +204,7 @@ class RegistryService:
         return await self.get(registry_id)
 
     async def delete(self, registry_id: int) -> RegistryEndpoint:
-        # Harbor refuses (412) while a replication policy or a proxy-cache project uses it: neither exists yet
+        # Harbor refuses (412) while a replication policy (api/registries.py checks) or a proxy-cache project uses it
         current = await self.get(registry_id)
         async with self._db.write() as conn:
             await conn.execute(delete(RemoteRegistry).where(RemoteRegistry.id == registry_id))

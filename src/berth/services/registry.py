@@ -35,6 +35,7 @@ from berth.services.repositories import RepositoryService
 from berth.services.retention import RetentionService, immutable_by_rules
 from berth.services.robots import RobotService
 from berth.services.registries import RegistryService
+from berth.services.replication import ReplicationService
 from berth.services.scanners import ScannerService
 from berth.services.scan_export import ScanExportService
 from berth.services.scan_jobs import ScanJobService
@@ -89,6 +90,8 @@ class Registry:
         self.audit = AuditService(db, self.configurations, SyslogForwarder())
         self.scanners = ScannerService(db, box, self.events)
         self.registries = RegistryService(db, box, self.events)
+        self.replication = ReplicationService(db, self.events, self.jobs, self.schedules, self.registries,
+                                              self.manifests, self.blobs)
         self.scans = ScanReportService(db, self.events)
         self.scan_exports = ScanExportService(db, storage, self.jobs)
         self.scan_jobs = ScanJobService(db, self.jobs)

@@ -1,0 +1,248 @@
+"""Swagger tag `replication`, the policies: `/replication/policies` CRUD, system administrators only,
+as Harbor (src/server/v2.0/handler/replication.go). Push-based policies with name and tag filters and
+a manual trigger; what berth does not do yet (pull-based policies, scheduled and event-based triggers,
+label and resource filters, deletion replication, chunked copy) is refused with a 400 saying so, and
+nothing is stored."""
+
+from __future__ import annotations
+
+import re
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request, Response
+from fastapi.responses import PlainTextResponse
+
+from berth.api import schemas
+from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, require_system
+from berth.api.numbers import BigRowId, Int64, RowId
+from berth.api.registries import registry_body
+from berth.replication.policy import Policy, PolicyInvalid, parse_filters, parse_trigger
+from berth.services.errors import BadRequest, NotFound
+from berth.services.registry import Registry
+from berth.services.replication import ExecutionRow, PolicyRecord
+
+router = APIRouter(tags=["replication"])
+RESOURCE = "replication-policy"
+#: Harbor's dest_namespace_replace_count is an int8
+_MAX_REPLACE_COUNT = 127
+_MAX_SPEED = 2**31 - 1
+#: Harbor's execution statuses (InProgress for a running one)
+_EXECUTION_STATUS = {"Running": "InProgress", "Error": "Failed", "Success": "Succeed"}
+#: a destination namespace: one or more repository path components
+_NAMESPACE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*)*")
+
+
+@router.get("/replication/policies", operation_id="listReplicationPolicies",
+            response_model=list[schemas.ReplicationPolicy])
+async def list_policies(
+    request: Request, response: Response, registry: RegistryDep, subject: SubjectDep, paging: PagingDep,
+    q: str | None = None, sort: str | None = None, name: str | None = None,
+) -> list[schemas.ReplicationPolicy]:
+    """`q` key: name; `name` (older) is a fuzzy match on the name."""
+    require_system(subject, RESOURCE, "list")
+    found, total = await registry.replication.list(q, sort, paging.offset, paging.limit, name)
+    paging.headers(request, response, total)
+    return [await _body(request, registry, record) for record in found]
+
+
+@router.post("/replication/policies", operation_id="createReplicationPolicy", status_code=201)
+async def create_policy(
+    request: Request, registry: RegistryDep, subject: SubjectDep,
+    policy: Annotated[schemas.ReplicationPolicyIn, Body()],
+) -> Response:
+    """400 when the policy is invalid or asks for what berth does not do yet; 409 when the name is taken."""
+    require_system(subject, RESOURCE, "create")
+    policy_id = await registry.replication.create(_policy(policy))
+    return Response(status_code=201, headers={"Location": f"{request.url.path.rstrip('/')}/{policy_id}"})
+
+
+@router.get("/replication/policies/{id}", operation_id="getReplicationPolicy",
+            response_model=schemas.ReplicationPolicy)
+async def get_policy(request: Request, registry: RegistryDep, subject: SubjectDep, id: RowId) -> schemas.ReplicationPolicy:
+    require_system(subject, RESOURCE, "read")
+    return await _body(request, registry, await registry.replication.get(id))
+
+
+@router.put("/replication/policies/{id}", operation_id="updateReplicationPolicy")
+async def update_policy(
+    registry: RegistryDep, subject: SubjectDep, id: RowId, policy: Annotated[schemas.ReplicationPolicyIn, Body()],
+) -> Response:
+    """Replace the policy with the body (validated as on create)."""
+    require_system(subject, RESOURCE, "update")
+    await registry.replication.get(id)
+    await registry.replication.update(id, _policy(policy))
+    return Response(status_code=200)
+
+
+@router.delete("/replication/policies/{id}", operation_id="deleteReplicationPolicy")
+async def delete_policy(registry: RegistryDep, subject: SubjectDep, id: RowId) -> Response:
+    require_system(subject, RESOURCE, "delete")
+    await registry.replication.delete(id)
+    return Response(status_code=200)
+
+
+@router.post("/replication/executions", operation_id="startReplication", status_code=201)
+async def start_replication(
+    request: Request, registry: RegistryDep, subject: SubjectDep,
+    execution: Annotated[schemas.StartReplicationExecution, Body()],
+) -> Response:
+    """Run a policy now, as a durable job: one task per artifact its filters take."""
+    require_system(subject, "replication", "create")
+    if execution.policy_id is None or not 0 < execution.policy_id < 2**31:
+        raise BadRequest(f"policy {execution.policy_id} not found")
+    try:
+        await registry.replication.get(execution.policy_id)
+    except NotFound:
+        raise BadRequest(f"policy {execution.policy_id} not found") from None
+    execution_id = await registry.replication.start(execution.policy_id, subject.name or "anonymous")
+    return Response(status_code=201, headers={"Location": f"{request.url.path.rstrip('/')}/{execution_id}"})
+
+
+@router.get("/replication/executions", operation_id="listReplicationExecutions",
+            response_model=list[schemas.ReplicationExecution])
+async def list_executions(
+    request: Request, response: Response, registry: RegistryDep, subject: SubjectDep, paging: PagingDep,
+    policy_id: Int64 | None = None, status: str | None = None, trigger: str | None = None, sort: str | None = None,
+) -> list[schemas.ReplicationExecution]:
+    require_system(subject, "replication", "list")
+    found, total = await registry.replication.executions(policy_id, status, trigger, paging.offset, paging.limit)
+    paging.headers(request, response, total)
+    return [_execution(e) for e in found]
+
+
+@router.get("/replication/executions/{id}", operation_id="getReplicationExecution",
+            response_model=schemas.ReplicationExecution)
+async def get_execution(registry: RegistryDep, subject: SubjectDep, id: BigRowId) -> schemas.ReplicationExecution:
+    require_system(subject, "replication", "read")
+    return _execution(await registry.replication.execution(id))
+
+
+@router.put("/replication/executions/{id}", operation_id="stopReplication")
+async def stop_replication(registry: RegistryDep, subject: SubjectDep, id: BigRowId) -> Response:
+    """Stop a run: its pending tasks at once, a running one at its worker's next heartbeat."""
+    require_system(subject, "replication", "create")
+    await registry.replication.stop(id)
+    return Response(status_code=200)
+
+
+@router.get("/replication/executions/{id}/tasks", operation_id="listReplicationTasks",
+            response_model=list[schemas.ReplicationTask])
+async def list_tasks(
+    request: Request, response: Response, registry: RegistryDep, subject: SubjectDep, id: BigRowId,
+    paging: PagingDep, status: str | None = None, resource_type: str | None = None, sort: str | None = None,
+) -> list[schemas.ReplicationTask]:
+    """One task per artifact (resource_type `artifact`)."""
+    require_system(subject, "replication", "list")
+    if resource_type and resource_type != "artifact":
+        await registry.replication.execution(id)
+        paging.headers(request, response, 0)
+        return []
+    rows, total = await registry.replication.tasks(id, status, paging.offset, paging.limit)
+    paging.headers(request, response, total)
+    return [_task(row) for row in rows]
+
+
+@router.get("/replication/executions/{id}/tasks/{task_id}/log", operation_id="getReplicationLog",
+            response_class=PlainTextResponse,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+async def get_log(registry: RegistryDep, subject: SubjectDep, id: BigRowId, task_id: BigRowId) -> PlainTextResponse:
+    """What the task copied and skipped, blob by blob."""
+    require_system(subject, "replication", "read")
+    return PlainTextResponse(await registry.replication.task_log(id, task_id))
+
+
+def _execution(row: ExecutionRow) -> schemas.ReplicationExecution:
+    counts = row.counts
+    return schemas.ReplicationExecution(
+        id=row.id, policy_id=row.policy_id, status=_EXECUTION_STATUS.get(row.status, row.status),
+        trigger=row.trigger.lower(), start_time=harbor_time(row.start_time), end_time=harbor_time(row.end_time),
+        status_text=row.status_message, total=sum(counts.values()), failed=counts.get("Error", 0),
+        succeed=counts.get("Success", 0), in_progress=counts.get("Running", 0) + counts.get("Pending", 0),
+        stopped=counts.get("Stopped", 0),
+    )
+
+
+def _task(row: Any) -> schemas.ReplicationTask:
+    extra = json.loads(row.extra_attrs or "{}")
+    return schemas.ReplicationTask(
+        id=row.id, execution_id=row.execution_id, status=row.status, job_id=str(row.id), operation="copy",
+        resource_type="artifact", src_resource=str(extra.get("src_resource") or ""),
+        dst_resource=str(extra.get("dst_resource") or ""), start_time=harbor_time(row.start_time),
+        end_time=harbor_time(row.end_time),
+    )
+
+
+def _policy(body: schemas.ReplicationPolicyIn) -> Policy:
+    """Harbor's Policy.Validate, then berth's limits; BadRequest with the reason."""
+    try:
+        return _validated(body)
+    except PolicyInvalid as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _validated(body: schemas.ReplicationPolicyIn) -> Policy:
+    if not body.name or not body.name.strip():
+        raise PolicyInvalid("empty name")
+    if len(body.name) > 255:
+        raise PolicyInvalid("the name is longer than 255 characters")
+    source = body.src_registry.id if body.src_registry and body.src_registry.id else 0
+    destination = body.dest_registry.id if body.dest_registry and body.dest_registry.id else 0
+    if source and destination:
+        raise PolicyInvalid("either src_registry or dest_registry should be empty")
+    if not source and not destination:
+        raise PolicyInvalid("src_registry and dest_registry cannot be both empty")
+    if source:
+        raise PolicyInvalid("not supported yet: pull-based replication (a policy with src_registry); "
+                            "berth replicates push-based, to a dest_registry")
+    if not 0 < destination < 2**31:
+        raise PolicyInvalid(f"registry {destination} not found")
+    namespace = body.dest_namespace or ""
+    if namespace and (len(namespace) > 255 or not _NAMESPACE.fullmatch(namespace)):
+        raise PolicyInvalid(f"invalid destination namespace {namespace[:100]!r}")
+    replace_count = -1 if body.dest_namespace_replace_count is None else body.dest_namespace_replace_count
+    if not -1 <= replace_count <= _MAX_REPLACE_COUNT:
+        raise PolicyInvalid(f"invalid dest_namespace_replace_count {replace_count}: -1 to {_MAX_REPLACE_COUNT}")
+    speed = body.speed or 0
+    if not -1 <= speed <= _MAX_SPEED:
+        raise PolicyInvalid(f"invalid speed {speed}: KB/s, -1 or 0 for no limit")
+    if body.replicate_deletion or body.deletion:
+        raise PolicyInvalid("not supported yet: replicate_deletion")
+    if body.copy_by_chunk:
+        raise PolicyInvalid("not supported yet: copy_by_chunk")
+    if body.single_active_replication:
+        raise PolicyInvalid("not supported yet: single_active_replication")
+    filters = parse_filters([f.model_dump() for f in body.filters or []])
+    kind, cron = parse_trigger(body.trigger.model_dump() if body.trigger else None)
+    return Policy(
+        name=body.name, description=body.description or "", dest_registry_id=destination, dest_namespace=namespace,
+        dest_namespace_replace_count=replace_count, trigger=kind, cron=cron, filters=filters,
+        override=bool(body.override), enabled=bool(body.enabled), speed=speed,
+    )
+
+
+async def _body(request: Request, registry: Registry, record: PolicyRecord) -> schemas.ReplicationPolicy:
+    policy = record.policy
+    try:
+        destination: schemas.Registry | None = registry_body(await registry.registries.get(policy.dest_registry_id))
+    except NotFound:
+        destination = None
+    trigger = schemas.ReplicationTrigger(
+        type=policy.trigger,
+        trigger_settings=schemas.ReplicationTriggerSettings(cron=policy.cron or None))
+    return schemas.ReplicationPolicy(
+        id=record.id, name=policy.name, description=policy.description, src_registry=_local(request),
+        dest_registry=destination, dest_namespace=policy.dest_namespace,
+        dest_namespace_replace_count=policy.dest_namespace_replace_count, trigger=trigger,
+        filters=[schemas.ReplicationFilter(**f.as_json()) for f in policy.filters],
+        replicate_deletion=False, deletion=False, override=policy.override, enabled=policy.enabled,
+        creation_time=harbor_time(record.created_at), update_time=harbor_time(record.updated_at), speed=policy.speed,
+        copy_by_chunk=False, single_active_replication=False,
+    )
+
+
+def _local(request: Request) -> schemas.Registry:
+    """This berth as a push policy's source: Harbor's "Local" registry (id 0)."""
+    return schemas.Registry(id=0, name="Local", type="harbor", url=str(request.base_url).rstrip("/"),
+                            status="healthy")
+

@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import _fresh_postgres_database
 
 from .helpers import OCI_MANIFEST, V2, build_image, canonical_json
+from .test_audit_log import wait_for
 
 PUSHES = 1000
 
@@ -106,8 +107,9 @@ def test_a_burst_of_pushes_gives_every_audit_row_and_webhook_delivery(database, 
         with server.client() as http:
             executions = http.get(f"{policy_path}/executions", params={"page_size": 1})
             assert executions.headers["X-Total-Count"] == str(PUSHES)
-            audit = http.get("/api/v2.0/projects/burst/auditlog-exts",
-                             params={"q": "operation=create,resource_type=artifact", "page_size": 1})
+            audit = wait_for(lambda: http.get("/api/v2.0/projects/burst/auditlog-exts",
+                                              params={"q": "operation=create,resource_type=artifact", "page_size": 1}),
+                             lambda r: r.status_code != 200 or r.headers["X-Total-Count"] == str(PUSHES))
             assert audit.status_code == 200, audit.text
             assert audit.headers["X-Total-Count"] == str(PUSHES)
         print(f"\n{database}: {PUSHES} manifest pushes by 8 clients in {pushed_in:.1f} s "

@@ -11,6 +11,7 @@ from tests.conftest import start_berth
 from tests.oidc_server import OidcServer, browser_login, oidc_provider  # noqa: F401  (fixture)
 
 from .helpers import unique
+from .test_audit_log import wait_audit
 
 CLI_SECRET = "Cli-secret-0001"
 
@@ -104,7 +105,7 @@ def test_the_cli_secret_logs_docker_in_and_groups_grant_project_roles(oidc_berth
     assert pushed.status_code == 202
     assert httpx.get(f"{oidc_berth.url}/v2/", auth=("alice", "Not-the-secret1")).status_code == 401
     with oidc_berth.client() as api:  # the callback's log-in is in the audit log, as in Harbor
-        logins = api.get("/api/v2.0/auditlog-exts", params={"q": "resource=alice,operation=login"}).json()
+        logins = wait_audit(api, "resource=alice,operation=login", 1)
         assert logins and logins[-1]["username"] == "alice" and logins[-1]["operation_result"] is True
 
 

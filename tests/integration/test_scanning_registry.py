@@ -30,6 +30,7 @@ from berth.services.scans import REPORT_V11, ScannerInfo, ScanReportService
 from tests.conftest import AUTH_FILE, Server
 
 from .helpers import build_image, unique, write_oci_layout
+from .test_audit_log import wait_audit
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "scanning" / "harbor-examples"
 REPORT = EXAMPLES / "vulnerability-report-v1.1.json"
@@ -116,7 +117,7 @@ def test_scanner_registration_is_created_read_listed_updated_and_deleted(api):
     assert api.get(f"/api/v2.0/scanners/{uid}").status_code == 404
     assert api.delete(f"/api/v2.0/scanners/{uid}").status_code == 404
 
-    events = api.get("/api/v2.0/auditlog-exts", params={"q": f"resource={body['name']}"}).json()
+    events = wait_audit(api, f"resource={body['name']},resource_type=scanner", 3)
     assert {e["operation"] for e in events if e["resource_type"] == "scanner"} == {"create", "update", "delete"}
 
 

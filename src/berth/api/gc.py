@@ -3,7 +3,6 @@ history, logs and stop (Harbor's src/server/v2.0/handler/gc.go). System resource
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request, Response
@@ -11,31 +10,15 @@ from fastapi.responses import PlainTextResponse
 
 from berth.api import schemas
 from berth.api.numbers import BigRowId
-from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, require_system
-from berth.api.executions import exec_history_body, schedule_body
+from berth.api.deps import PagingDep, RegistryDep, SubjectDep, require_system
+from berth.api.executions import SystemJob
 from berth.gc import GC, GcParametersInvalid, parse_parameters
-from berth.services.errors import BadRequest, Conflict, NotFound
-from berth.services.executions import ExecutionRecord
+from berth.services.errors import BadRequest, Conflict
 from berth.services.registry import Registry
 
 router = APIRouter(tags=["gc"])
 _RESOURCE = "garbage-collection"
-
-
-async def _history(registry: Registry, record: ExecutionRecord) -> schemas.ExecHistory:
-    """One run as Harbor shows it: its parameters (a scheduled run's: the schedule's), its trigger."""
-    parameters = {k: v for k, v in record.extra_attrs.items() if k in ("delete_untagged", "dry_run", "workers")}
-    if not parameters and record.trigger == "SCHEDULE":
-        schedule = await registry.schedules.get(GC, 0)
-        parameters = schedule.parameters if schedule else {}
-    return exec_history_body(record, GC, json.dumps(parameters))
-
-
-async def _execution(registry: Registry, gc_id: int) -> ExecutionRecord:
-    try:
-        return await registry.executions.get_execution(gc_id, GC)
-    except NotFound:
-        raise NotFound(f"gc job with id {gc_id} not found") from None
+_JOB = SystemJob(GC, _RESOURCE, "gc", lambda key: key in ("delete_untagged", "dry_run", "workers"))
 
 
 @router.get("/system/gc", operation_id="getGCHistory", response_model=list[schemas.ExecHistory])
@@ -43,26 +26,12 @@ async def gc_history(
     request: Request, response: Response, registry: RegistryDep, subject: SubjectDep, paging: PagingDep,
     q: str | None = None, sort: str | None = None,
 ) -> list[schemas.ExecHistory]:
-    require_system(subject, _RESOURCE, "list")
-    records, total = await registry.executions.list_executions(GC, 0, q=q, sort=sort, offset=paging.offset,
-                                                               limit=paging.limit)
-    paging.headers(request, response, total)
-    return [await _history(registry, record) for record in records]
+    return await _JOB.page(request, response, registry, subject, paging, q, sort)
 
 
 @router.get("/system/gc/schedule", operation_id="getGCSchedule", response_model=schemas.ExecHistory | None)
 async def get_gc_schedule(registry: RegistryDep, subject: SubjectDep) -> Any:
-    """The schedule as Harbor shows it (a GCHistory whose job_kind is the cron); an empty 200 when
-    there is none."""
-    require_system(subject, _RESOURCE, "read")
-    schedule = await registry.schedules.get(GC, 0)
-    if schedule is None:
-        return Response(status_code=200)
-    return schemas.ExecHistory(
-        id=schedule.id, job_name="", job_kind=schedule.cron, job_parameters=json.dumps(schedule.parameters),
-        schedule=schedule_body(schedule), job_status="", creation_time=harbor_time(schedule.creation_time),
-        update_time=harbor_time(schedule.update_time),
-    )
+    return await _JOB.schedule(registry, subject)
 
 
 async def _kick(registry: Registry, body: schemas.SystemScheduleIn) -> int:
@@ -113,20 +82,14 @@ async def update_gc_schedule(
 
 @router.get("/system/gc/{gc_id}", operation_id="getGC", response_model=schemas.ExecHistory)
 async def get_gc(registry: RegistryDep, subject: SubjectDep, gc_id: BigRowId) -> schemas.ExecHistory:
-    require_system(subject, _RESOURCE, "read")
-    return await _history(registry, await _execution(registry, gc_id))
+    return await _JOB.get(registry, subject, gc_id)
 
 
 @router.put("/system/gc/{gc_id}", operation_id="stopGC")
 async def stop_gc(registry: RegistryDep, subject: SubjectDep, gc_id: BigRowId) -> Response:
-    require_system(subject, _RESOURCE, "stop")
-    await _execution(registry, gc_id)
-    await registry.executions.stop_execution(gc_id)
-    return Response(status_code=200)
+    return await _JOB.stop(registry, subject, gc_id)
 
 
 @router.get("/system/gc/{gc_id}/log", operation_id="getGCLog", response_class=PlainTextResponse)
 async def get_gc_log(registry: RegistryDep, subject: SubjectDep, gc_id: BigRowId) -> PlainTextResponse:
-    require_system(subject, _RESOURCE, "read")
-    await _execution(registry, gc_id)
-    return PlainTextResponse(await registry.executions.execution_log(gc_id))
+    return await _JOB.log(registry, subject, gc_id)

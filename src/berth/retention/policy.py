@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from berth.retention.selectors import SelectorInvalid, check_pattern
+from berth.patterns import PatternInvalid, check
 from berth.schedules import ScheduleInvalid, validate_cron
 
 #: Harbor's limit (server/v2.0/handler/retention.go)
@@ -291,8 +291,8 @@ def _selector(raw: Any, decorations: dict[str, tuple[str, ...]], where: str) -> 
             raise PolicyInvalid(f"invalid selector extras {extras[:100]!r}: JSON text like {{\"untagged\":true}}")
     if kind == DOUBLESTAR:
         try:
-            check_pattern(pattern)
-        except SelectorInvalid as exc:
+            check(pattern)
+        except PatternInvalid as exc:
             raise PolicyInvalid(str(exc)) from None
     return Selector(kind, decoration, pattern, extras)
 

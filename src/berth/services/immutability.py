@@ -3,7 +3,7 @@ pure decision which tags they make immutable, and the refusals that protect thos
 
 A rule holds a tag when it is enabled, its first repository selector selects the repository (its
 name without the project) and its first tag selector selects the tag, as Harbor's rule matcher does.
-Patterns are doublestar globs (`*`, `**`, `?`, `[...]`, `{a,b}`), evaluated with wcmatch.
+Patterns are doublestar globs (`*`, `**`, `?`, `[...]`, `{a,b}`; berth.patterns).
 
 The enabled rules of a project are kept in memory: this process forgets a project's rules when it
 changes them; other nodes' changes arrive within RULE_CACHE_SECONDS.
@@ -14,7 +14,6 @@ answers) or `rules_of_repository(repository)` for the pure `ImmutableRules`.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,8 +23,8 @@ from typing import Any
 
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from wcmatch import glob
 
+from berth import patterns
 from berth.db.models import ImmutableTagRule, utcnow
 from berth.db.session import Database
 from berth.events.bus import EventBus
@@ -47,9 +46,6 @@ REPOSITORY_SCOPE = "repository"
 TAG_DECORATIONS = {"matches": False, "excludes": True}
 #: repository selector decorations (Harbor's portal sends repoMatches/repoExcludes) -> excludes
 REPOSITORY_DECORATIONS = {"repoMatches": False, "repoExcludes": True, "matches": False, "excludes": True}
-MAX_PATTERN_LENGTH = 1024
-#: doublestar's syntax: globstar, braces, dots matched like any character; no negation, no extglob
-_FLAGS = glob.GLOBSTAR | glob.BRACE | glob.DOTGLOB | glob.FORCEUNIX
 _AUDIT_RESOURCE = "immutable_tag_rule"
 
 
@@ -82,16 +78,6 @@ def repository_path(repository: str) -> str:
     return repository.partition("/")[2]
 
 
-@functools.lru_cache(maxsize=4096)
-def _compiled(pattern: str) -> Any:
-    return glob.compile(pattern, flags=_FLAGS)
-
-
-def pattern_matches(pattern: str, value: str) -> bool:
-    """Whether the doublestar `pattern` matches `value`; an empty pattern matches everything (Harbor)."""
-    return not pattern or bool(_compiled(pattern).match(value))
-
-
 @dataclass(frozen=True, slots=True)
 class Selector:
     kind: str
@@ -100,7 +86,7 @@ class Selector:
     extras: str = ""
 
     def selects(self, value: str, excludes: bool) -> bool:
-        return pattern_matches(self.pattern, value) != excludes
+        return patterns.matches(self.pattern, value) != excludes
 
     def as_json(self) -> dict[str, str]:
         out = {"kind": self.kind, "decoration": self.decoration, "pattern": self.pattern}
@@ -181,14 +167,12 @@ def _selector(value: object, where: str, decorations: Mapping[str, bool]) -> Sel
         raise RuleInvalid(f"{where}.decoration must be one of {', '.join(decorations)}, got {str(decoration)[:100]!r}")
     if not isinstance(pattern, str) or not pattern.strip():
         raise RuleInvalid(f"{where}.pattern can not be empty")
-    if len(pattern) > MAX_PATTERN_LENGTH:
-        raise RuleInvalid(f"{where}.pattern is longer than {MAX_PATTERN_LENGTH} characters")
     if not isinstance(extras, str):
         raise RuleInvalid(f"{where}.extras must be a string")
     try:
-        _compiled(pattern)
-    except Exception:  # wcmatch's limit on brace expansions, and whatever it cannot parse
-        raise RuleInvalid(f"{where}.pattern {pattern[:100]!r} is not a valid doublestar pattern") from None
+        patterns.check(pattern)
+    except patterns.PatternInvalid as exc:
+        raise RuleInvalid(f"{where}.pattern {pattern[:100]!r} is not a valid doublestar pattern: {exc}") from None
     return Selector(KIND, str(decoration), pattern, extras)
 
 

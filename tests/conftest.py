@@ -26,6 +26,24 @@ TEST_PROJECTS = (
     "artifacts", "ranges", "pages", "chunks", "mount", "tags", "types", "digests", "edges", "parity",
     "large", "restart", "mirror", "b", "bad", "plain", "team",
 )
+#: the test files that take longest (a `--durations` run), longest first. `make test` hands whole files
+#: to its two workers in collection order, so these go first: a long file started last would leave
+#: one worker idle while the other finishes it.
+SLOW_FILES = (
+    "tests/integration/test_gc.py", "tests/contract/test_api_fuzz.py", "tests/integration/test_event_burst.py",
+    "tests/integration/test_protocol.py", "tests/integration/test_jobs.py", "tests/integration/test_scan_jobs.py",
+    "tests/integration/test_scanning_registry.py", "tests/integration/test_gc_concurrency.py",
+    "tests/integration/test_cli_object_store.py", "tests/integration/test_outbox_crash.py",
+    "tests/integration/test_large_blobs.py", "tests/integration/test_allowlist_expiry.py",
+    "tests/integration/test_retention.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.partition("::")[0], len(SLOW_FILES)))
+
+
 # credentials for skopeo (containers-auth.json format; start_berth adds each server). Passed to skopeo
 # as REGISTRY_AUTH_FILE in its own environment only: docker-registry would read that variable as config.
 AUTH_FILE = Path(f"/tmp/berth-tests-{os.getpid()}-auth.json")
@@ -228,16 +246,32 @@ def _fresh_postgres_database(base_url: str, name: str) -> str:
     return base_url.rsplit("/", 1)[0] + "/" + name
 
 
-@pytest.fixture(scope="session")
-def berth(database, database_urls, tmp_path_factory) -> Iterator[Server]:
-    """One berth server per database kind, shared by the session's integration tests."""
+def _session_berth(database: str, database_urls: dict[str, str | None], tmp_path_factory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp(f"berth-{database}")
     env = {}
     if database == "postgresql":
-        env["BERTH_DATABASE_URL"] = _fresh_postgres_database(database_urls["postgresql"], "berth_it")
+        env["BERTH_DATABASE_URL"] = _fresh_postgres_database(database_urls["postgresql"], "berth_it")  # type: ignore[arg-type]
     server = start_berth(root / "data", env)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def berth_sqlite(database_urls, tmp_path_factory) -> Iterator[Server]:
+    yield from _session_berth("sqlite", database_urls, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def berth_postgresql(database_urls, tmp_path_factory) -> Iterator[Server]:
+    yield from _session_berth("postgresql", database_urls, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def berth(request, database) -> Server:
+    """One berth server per database kind, shared by the session's integration tests. Both live for
+    the whole session: `make test` runs a file's SQLite tests, then its PostgreSQL ones, then the
+    next file's, and a server parametrized by the database would be restarted at each switch."""
+    return request.getfixturevalue(f"berth_{database}")
 
 
 @pytest.fixture

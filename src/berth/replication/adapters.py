@@ -430,7 +430,9 @@ class DockerRegistryAdapter(Adapter):
     type = "docker-registry"
 
     def info(self) -> RegistryInfo:
-        return RegistryInfo(type=self.type, filters=(
+        # copy_by_chunk: Harbor's native adapter says no, but the distribution API's chunked uploads and
+        # Range reads are all berth's chunked copy uses, and any distribution registry has them
+        return RegistryInfo(type=self.type, copy_by_chunk=True, filters=(
             FilterStyle("name", "input"), FilterStyle("tag", "input"), FilterStyle("resource", "radio", ("image",)),
         ))
 

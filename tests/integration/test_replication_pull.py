@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from berth.replication.policy import PolicyInvalid, pull_target
+from berth.replication.policy import Policy, PolicyInvalid, load_policy, parse_filters, pull_target
 from tests.conftest import Server, start_berth
 
 from .helpers import OCI_INDEX, V2, Image, build_artifact, build_image, build_index, canonical_json, descriptor
@@ -30,7 +30,7 @@ CHUNK = 4096
 def local(tmp_path_factory) -> Iterator[Server]:
     """The berth that pulls (and, for copy_by_chunk, pushes); retries come fast."""
     server = start_berth(tmp_path_factory.mktemp("local") / "data", projects=("src",), env={
-        "BERTH_JOB_RETRY_BASE_SECONDS": "0.05", "BERTH_REPLICATION_CHUNK_SIZE": str(CHUNK)})
+        "BERTH_JOB_RETRY_BASE_SECONDS": "0.05", "BERTH_JOB_POLL_SECONDS": "0.2", "BERTH_REPLICATION_CHUNK_SIZE": str(CHUNK)})
     yield server
     server.stop()
 
@@ -131,11 +131,14 @@ def test_pull_from_berth_through_the_harbor_adapter_with_label_and_resource_filt
     web, other = build_image(seed=8201), build_image(seed=8211, layers=1)  # web is the app pulled above
     chart = build_artifact(b"chart", artifact_type=None, config_media_type="application/vnd.cncf.helm.config.v1+json",
                            layer_media_type="application/vnd.cncf.helm.chart.content.v1.tar+gzip")
+    attestation = build_artifact(b'{"predicateType": "https://slsa.dev/provenance/v1"}', subject=web,
+                                 artifact_type="application/vnd.in-toto+json")
     with httpx.Client(base_url=remote.url + API, auth=remote.auth, timeout=30.0) as there:
         with V2(remote.url, auth=remote.auth) as v2:
             v2.push_image("team/web", web, "1.0")
             v2.push_image("team/web", other, "2.0")
             v2.push_image("team/web", chart, "chart")
+            v2.push_image("team/web", attestation)  # a referrer: berth answers the referrers API
         assert there.put("/projects/team", json={"metadata": {"public": "true"}}).status_code == 200
         label = _id(there.post("/labels", json={"name": "prod", "scope": "g"}))
         for reference in ("1.0", "chart"):
@@ -157,12 +160,16 @@ def test_pull_from_berth_through_the_harbor_adapter_with_label_and_resource_filt
     logs = _logs(api, execution["id"])
     assert list(logs) == ["team/web:[1.0]"]
     # the same image came from the peer before: its blobs are linked, not fetched again
-    assert "fetched (" not in logs["team/web:[1.0]"] and "berth has it, linked without fetching" in logs["team/web:[1.0]"]
+    for blob in web.blobs:
+        assert f"blob sha256:{hashlib.sha256(blob).hexdigest()}: berth has it, linked without fetching" \
+            in logs["team/web:[1.0]"]
     assert api.get("/projects/team").json()["metadata"]["public"] == "true"  # as the source project
     with V2(local.url, auth=local.auth) as here:
         assert here.get_manifest("team/web", "1.0").headers["Docker-Content-Digest"] == web.digest
         assert here.get_manifest("team/web", "2.0").status_code == 404
         assert here.get_manifest("team/web", "chart").status_code == 404
+        referrers = here.http.get(f"/v2/team/web/referrers/{web.digest}").json()["manifests"]
+        assert [r["digest"] for r in referrers] == [attestation.digest]
 
     excluded = _id(api.post("/replication/policies", json=_pull_policy(registry_id, "not-prod", filters=[
         {"type": "label", "value": ["prod"], "decoration": "excludes"}])))
@@ -286,3 +293,14 @@ def test_push_with_copy_by_chunk_and_a_label_filter_to_docker_registry(api, loca
         for blob in shipped.blobs:
             assert target.http.get(f"/v2/chunked/app/blobs/sha256:{hashlib.sha256(blob).hexdigest()}").content == blob
         assert target.get_manifest("chunked/app", "2.0").status_code == 404
+
+
+def test_label_and_resource_filters_are_harbors():
+    policy = Policy(name="p", dest_registry_id=1, filters=parse_filters([
+        {"type": "label", "value": ["prod", "eu"]}, {"type": "resource", "value": "image"}]))
+    assert policy.takes_labels({"prod", "eu", "x"}) and not policy.takes_labels({"prod"})
+    assert policy.takes_kind("IMAGE") and not policy.takes_kind("CHART")
+    excluding = Policy(name="p", dest_registry_id=1, filters=parse_filters([
+        {"type": "label", "value": ["prod", "eu"], "decoration": "excludes"}]))
+    assert excluding.takes_labels({"prod"}) and not excluding.takes_labels({"prod", "eu"})
+    assert load_policy(excluding.as_json()) == excluding

@@ -30,7 +30,8 @@ CHUNK = 4096
 def local(tmp_path_factory) -> Iterator[Server]:
     """The berth that pulls (and, for copy_by_chunk, pushes); retries come fast."""
     server = start_berth(tmp_path_factory.mktemp("local") / "data", projects=("src",), env={
-        "BERTH_JOB_RETRY_BASE_SECONDS": "0.05", "BERTH_JOB_POLL_SECONDS": "0.2", "BERTH_REPLICATION_CHUNK_SIZE": str(CHUNK)})
+        "BERTH_JOB_RETRY_BASE_SECONDS": "0.05", "BERTH_JOB_POLL_SECONDS": "0.2",
+        "BERTH_REPLICATION_CHUNK_SIZE": str(CHUNK)})
     yield server
     server.stop()
 

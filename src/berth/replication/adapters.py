@@ -478,7 +478,8 @@ class HarborAdapter(Adapter):
         """The repository's tagged artifacts with their labels and type, through Harbor's artifact list
         (the repository name double-encoded, as Harbor's clients send it); cosign tags from /v2."""
         project, _, rest = repository.partition("/")
-        path = f"/api/v2.0/projects/{quote(project, safe='')}/repositories/{quote(quote(rest, safe=''), safe='')}/artifacts"
+        encoded = quote(quote(rest, safe=""), safe="")
+        path = f"/api/v2.0/projects/{quote(project, safe='')}/repositories/{encoded}/artifacts"
         tags = await self.tags(repository)
         found = []
         async for item in self._api_pages(path, {"with_tag": "true", "with_label": "true"}):

@@ -117,12 +117,13 @@ class Policy:
 def load_policy(data: dict[str, Any]) -> Policy:
     """A stored policy (as_json), already valid."""
     return Policy(
-        name=data["name"], description=data.get("description", ""), dest_registry_id=int(data.get("dest_registry_id") or 0),
+        name=data["name"], description=data.get("description", ""),
+        dest_registry_id=int(data.get("dest_registry_id") or 0),
         dest_namespace=data.get("dest_namespace", ""),
         dest_namespace_replace_count=int(data.get("dest_namespace_replace_count", -1)),
         trigger=data.get("trigger", "manual"), cron=data.get("cron", ""),
-        filters=tuple(Filter(f["type"], tuple(f["value"]) if f["type"] == "label" else f["value"], f.get("decoration", ""))
-                      for f in data.get("filters", [])),
+        filters=tuple(Filter(f["type"], tuple(f["value"]) if f["type"] == "label" else f["value"],
+                             f.get("decoration", "")) for f in data.get("filters", [])),
         override=bool(data.get("override")), enabled=bool(data.get("enabled", True)), speed=int(data.get("speed", 0)),
         src_registry_id=int(data.get("src_registry_id") or 0), copy_by_chunk=bool(data.get("copy_by_chunk")),
     )

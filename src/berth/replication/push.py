@@ -94,7 +94,8 @@ class PushClient:
             last = end == size - 1
             if last:
                 url += ("&" if "?" in url else "?") + f"digest={digest}"
-            sent = await self._send("PUT" if last else "PATCH", url, content=self._limited(read(start, end - start + 1)),
+            piece = self._limited(read(start, end - start + 1))
+            sent = await self._send("PUT" if last else "PATCH", url, content=piece,
                                     headers={"Content-Length": str(end - start + 1), "Content-Range": f"{start}-{end}",
                                              "Content-Type": "application/octet-stream"})
             if sent.status_code != (201 if last else 202):

@@ -26,6 +26,7 @@ from berth.replication.pull import PullClient, PullFailed, RemoteManifest
 from berth.services.blobs import BlobService
 from berth.services.errors import (
     BlobUnknown,
+    Conflict,
     DigestInvalid,
     ManifestUnknown,
     NameUnknown,
@@ -60,8 +61,8 @@ class _Pulled:
 
 class PullReplication:
     def __init__(
-        self, db: Database, jobs: JobStore, registries: RegistryService, projects: ProjectService, manifests: ManifestService,
-        blobs: BlobService, uploads: UploadService, chunk_size: int,
+        self, db: Database, jobs: JobStore, registries: RegistryService, projects: ProjectService,
+        manifests: ManifestService, blobs: BlobService, uploads: UploadService, chunk_size: int,
     ) -> None:
         self._db = db
         self._jobs = jobs
@@ -149,7 +150,8 @@ class PullReplication:
         self, ctx: JobContext, targets: dict[tuple[str, str], str], public: dict[str, bool],
     ) -> set[str]:
         """Harbor's PrepareForPush: create the destination projects that are missing (public when
-        every source project landing there is); returns the proxy-cache projects, which are skipped."""
+        every source project landing there is); returns the projects nothing is replicated into: proxy
+        caches (as Harbor skips them) and names that cannot be a project."""
         wanted: dict[str, bool] = {}
         for (repository, _), target in targets.items():
             project = target.split("/", 1)[0]
@@ -162,8 +164,11 @@ class PullReplication:
                 try:
                     await self._projects.create(project, ADMIN_ID, metadata={"public": str(is_public).lower()})
                     ctx.log(f"project {project} created ({'public' if is_public else 'private'})")
-                except ServiceError as exc:  # a concurrent run created it (409), or the name is not a project's
-                    ctx.log(f"project {project}: {exc}")
+                except Conflict:  # a concurrent run created it
+                    pass
+                except ServiceError as exc:  # a name berth does not take for a project
+                    ctx.log(f"project {project} cannot be created: {exc}; nothing is replicated into it")
+                    skipped.add(project)
                 continue
             if record.registry_id:
                 ctx.log(f"project {project} is a proxy cache: nothing is replicated into it")

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from berth.replication.policy import Policy, PolicyInvalid, load_policy, parse_filters, pull_target
+from berth.replication.policy import Policy, PolicyInvalid, load_policy, parse_filters, pull_target, specific_paths
 from tests.conftest import Server, start_berth
 
 from .helpers import OCI_INDEX, V2, Image, build_artifact, build_image, build_index, canonical_json, descriptor
@@ -193,6 +193,13 @@ def test_a_bad_pull_policy_is_refused(api, peer_id, fields, reason):
     assert api.get("/replication/policies", params={"name": "refused"}).json() == []
 
 
+def test_a_name_filter_without_wildcards_names_its_repositories():
+    assert specific_paths("library/{nginx,redis}") == ["library/nginx", "library/redis"]
+    assert specific_paths("a/b") == ["a/b"]
+    assert specific_paths("library/*") is None and specific_paths("") is None and specific_paths("a/{b}/{c,d}") == [
+        "a/b/c", "a/b/d"]
+
+
 def test_pulled_repositories_need_a_project():
     assert pull_target("library/alpine", "", -1) == "library/alpine"
     assert pull_target("alpine", "mirror", -1) == "mirror/alpine"
@@ -201,9 +208,11 @@ def test_pulled_repositories_need_a_project():
 
 
 @pytest.fixture(scope="module")
-def broken() -> Iterator[tuple[str, Image]]:
+def broken() -> Iterator[tuple[str, Image, list[str]]]:
     """A registry that serves `bad/short` (a layer cut off mid-body) and `bad/garbage` (a layer of the
-    right length but other bytes): everything else is as a registry answers it."""
+    right length but other bytes): everything else is as a registry answers it. The list: the paths
+    it was asked for."""
+    asked: list[str] = []
     image = build_image(seed=8221, layers=1)
     manifest, (config, layer) = image.manifest, image.blobs
     blobs = {"sha256:" + hashlib.sha256(b).hexdigest(): b for b in (config, layer)}
@@ -227,12 +236,13 @@ def broken() -> Iterator[tuple[str, Image]]:
 
         def do_GET(self) -> None:  # noqa: N802
             path = self.path.split("?", 1)[0]
-            repository = "bad/short" if path.startswith("/v2/bad/short/") else "bad/garbage"
+            asked.append(path)
+            repository = next((r for r in ("bad/short", "bad/garbage") if path.startswith(f"/v2/{r}/")), "")
             if path == "/v2/":
                 self._send(200, b"{}")
             elif path == "/v2/_catalog":
                 self._send(200, json.dumps({"repositories": ["bad/garbage", "bad/short"]}).encode())
-            elif path.endswith("/tags/list"):
+            elif path.endswith("/tags/list") and repository:
                 self._send(200, json.dumps({"name": repository, "tags": ["1.0"]}).encode())
             elif "/manifests/" in path and path.rsplit("/", 1)[1] in ("1.0", image.digest):
                 self._send(200, manifest, image.media_type, digest=image.digest)
@@ -250,15 +260,16 @@ def broken() -> Iterator[tuple[str, Image]]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", image
+    yield f"http://127.0.0.1:{server.server_address[1]}", image, asked
     server.shutdown()
 
 
 def test_a_truncated_or_garbage_blob_fails_the_task_and_is_never_stored(api, local, broken):
-    url, image = broken
+    url, image, asked = broken
     layer_digest = "sha256:" + hashlib.sha256(image.blobs[1]).hexdigest()
     registry_id = _id(api.post("/registries", json={"name": "broken", "type": "docker-registry", "url": url}))
-    policy_id = _id(api.post("/replication/policies", json=_pull_policy(registry_id, "from-broken")))
+    policy_id = _id(api.post("/replication/policies", json=_pull_policy(
+        registry_id, "from-broken", filters=[{"type": "name", "value": "bad/{short,garbage,absent}"}])))
     execution = _run(api, policy_id)
     assert execution["status"] == "Failed" and execution["failed"] == 2, execution
     logs = _logs(api, execution["id"])
@@ -272,6 +283,8 @@ def test_a_truncated_or_garbage_blob_fails_the_task_and_is_never_stored(api, loc
             assert here.http.head(f"/v2/{repository}/blobs/{layer_digest}").status_code == 404
     stored = [p for p in Path(local.data_dir).rglob("*") if layer_digest.split(":")[1] in str(p)]
     assert stored == []
+    # the name filter names its repositories: they are asked for, the catalog is not (as Harbor does)
+    assert "/v2/_catalog" not in asked and "/v2/bad/absent/tags/list" in asked
 
 
 def test_push_with_copy_by_chunk_and_a_label_filter_to_docker_registry(api, local, peer, peer_id):

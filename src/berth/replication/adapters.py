@@ -482,7 +482,12 @@ class HarborAdapter(Adapter):
         path = f"/api/v2.0/projects/{quote(project, safe='')}/repositories/{encoded}/artifacts"
         tags = await self.tags(repository)
         found = []
-        async for item in self._api_pages(path, {"with_tag": "true", "with_label": "true"}):
+        pages = self._api_pages(path, {"with_tag": "true", "with_label": "true"}, absent_ok=True)
+        try:
+            items = [item async for item in pages]
+        except _NotFound:  # a repository a name filter names, and the source does not have
+            return []
+        for item in items:
             names = tuple(str(t.get("name")) for t in item.get("tags") or [] if isinstance(t, dict)
                           and isinstance(t.get("name"), str) and not ACCESSORY_TAG.fullmatch(t["name"]))
             digest = item.get("digest")

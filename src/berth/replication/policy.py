@@ -98,6 +98,13 @@ class Policy:
         """Whether the filters look at an artifact's kind (a listing that lacks it must look)."""
         return any(f.type == "resource" and f.value == "image" for f in self.filters)
 
+    @property
+    def named_repositories(self) -> list[str] | None:
+        """The repositories a name filter names outright (`a/b`, `a/{b,c}`): a run asks for those
+        instead of listing the catalog, as Harbor does (a registry may refuse its catalog); else None."""
+        pattern = next((str(f.value) for f in self.filters if f.type == "name"), "")
+        return specific_paths(pattern)
+
     def takes_repository(self, repository: str) -> bool:
         return all(f.takes(repository) for f in self.filters if f.type == "name")
 
@@ -227,6 +234,33 @@ def _match(pattern: str, value: str) -> bool:
         return bool(glob.globmatch(value, pattern, flags=_FLAGS))
     except Exception:
         return False
+
+
+def specific_paths(pattern: str) -> list[str] | None:
+    """Harbor's IsSpecificPath (src/pkg/reg/util/pattern.go): the names a pattern without wildcards
+    stands for, each component a literal or one `{x,y}` alternation; None when it is a real pattern."""
+    if not pattern:
+        return None
+    paths = [""]
+    for component in pattern.split("/"):
+        choices = _specific_component(component)
+        if choices is None:
+            return None
+        paths = [f"{path}/{choice}" if path else choice for path in paths for choice in choices]
+        if len(paths) > 1000:
+            return None
+    return paths
+
+
+def _specific_component(component: str) -> list[str] | None:
+    if not component or any(c in component for c in "*?[\\]^"):
+        return None
+    if not any(c in component for c in "{},"):
+        return [component]
+    start, end = component.find("{"), component.rfind("}")
+    if component.count("{") != 1 or start == -1 or end < start:
+        return None
+    return [component[:start] + choice + component[end + 1:] for choice in component[start + 1:end].split(",")]
 
 
 def pull_target(repository: str, namespace: str, replace_count: int) -> str:

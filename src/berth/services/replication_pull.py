@@ -12,6 +12,7 @@ the artifact's accessories: cosign tags and referrers (the referrers API, or its
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 import orjson
 
@@ -102,7 +103,8 @@ class PullReplication:
         public: dict[str, bool] = {}
         try:
             async with self._registries.adapter(registry) as adapter:
-                async for repository in adapter.repositories():
+                named = policy.named_repositories
+                async for repository in _listed(named) if named is not None else adapter.repositories():
                     if not policy.takes_repository(repository):
                         continue
                     for artifact in await adapter.artifacts(repository, with_kind=policy.wants_kind):
@@ -271,6 +273,11 @@ class PullReplication:
                 pulled.blobs += 1
                 ctx.log(f"blob {digest}: fetched ({size} bytes)")
         pulled.done.add(digest)
+
+
+async def _listed(names: list[str]) -> AsyncIterator[str]:
+    for name in names:
+        yield name
 
 
 def _blob_sizes(content: bytes) -> dict[str, int]:

@@ -110,7 +110,8 @@ class PullClient:
                 async for chunk in response.aiter_bytes():
                     body += chunk
                     if len(body) > MAX_MANIFEST_BYTES:
-                        raise PullFailed(f"manifest {repository}:{reference} is larger than {MAX_MANIFEST_BYTES} bytes")
+                        raise PullFailed(f"manifest {repository}:{reference} is larger than "
+                                         f"{MAX_MANIFEST_BYTES} bytes")
             finally:
                 await response.aclose()
         except httpx.HTTPError as exc:

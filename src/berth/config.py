@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     #: a failed attempt is retried after this many seconds, each next retry twice as late, at most retry_max
     job_retry_base_seconds: float = Field(2.0, ge=0, le=3600)
     job_retry_max_seconds: float = Field(300.0, ge=0, le=86400)
+    #: a replication policy with copy_by_chunk moves blobs larger than this in pieces of this size
+    #: (Harbor's REPLICATION_CHUNK_SIZE, 10 MiB)
+    replication_chunk_size: int = Field(10 * 1024 * 1024, ge=1024, le=1024**3)
     #: how often each job-running process looks for due cron schedules
     schedule_poll_seconds: float = Field(5.0, gt=0, le=60)
     #: extra job kinds, "module:attribute" naming a berth.jobs.kinds.JobKind (plug-ins and tests)

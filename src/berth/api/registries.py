@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from berth.api import schemas
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, require_system
 from berth.api.numbers import RowId
-from berth.replication.adapters import HARBOR_TYPES, provider_infos
+from berth.replication.adapters import HARBOR_TYPES, PingFailed, provider_infos
 from berth.services.errors import BadRequest, PreconditionFailed
 from berth.services.registries import (
     MASKED_SECRET, RegistryEndpoint, RegistryInput, check_health, endpoint_of, input_problem, normalized_url,
@@ -143,9 +143,15 @@ async def get_registry_info(registry: RegistryDep, subject: SubjectDep, id: RowI
     stored = await registry.registries.get(id)
     async with registry.registries.adapter(stored) as adapter:
         info = adapter.info()
+        # the label filter lists the endpoint's labels, as Harbor's adapter does
+        try:
+            labels = await adapter.label_names() if any(f.type == "label" for f in info.filters) else []
+        except PingFailed:  # unreachable now: the filter is still there, without its values
+            labels = []
     return schemas.RegistryInfo(
         type=info.type, description=info.description, supported_triggers=list(info.triggers),
-        supported_resource_filters=[schemas.FilterStyle(type=f.type, style=f.style, values=list(f.values))
+        supported_resource_filters=[schemas.FilterStyle(type=f.type, style=f.style,
+                                                        values=labels if f.type == "label" else list(f.values))
                                     for f in info.filters],
         supported_copy_by_chunk=info.copy_by_chunk,
     )

@@ -1,8 +1,8 @@
 """Swagger tag `replication`, the policies: `/replication/policies` CRUD, system administrators only,
-as Harbor (src/server/v2.0/handler/replication.go). Push-based policies with name and tag filters and
-a manual trigger; what berth does not do yet (pull-based policies, scheduled and event-based triggers,
-label and resource filters, deletion replication, chunked copy) is refused with a 400 saying so, and
-nothing is stored."""
+as Harbor (src/server/v2.0/handler/replication.go). Push-based and pull-based policies with name, tag,
+label and resource filters, manual and scheduled triggers, copy_by_chunk; what berth does not do yet
+(event-based triggers, deletion replication, single active replication) is refused with a 400 saying
+so, and nothing is stored."""
 
 from __future__ import annotations
 
@@ -192,11 +192,8 @@ def _validated(body: schemas.ReplicationPolicyIn) -> Policy:
         raise PolicyInvalid("either src_registry or dest_registry should be empty")
     if not source and not destination:
         raise PolicyInvalid("src_registry and dest_registry cannot be both empty")
-    if source:
-        raise PolicyInvalid("not supported yet: pull-based replication (a policy with src_registry); "
-                            "berth replicates push-based, to a dest_registry")
-    if not 0 < destination < 2**31:
-        raise PolicyInvalid(f"registry {destination} not found")
+    if not 0 < (source or destination) < 2**31:
+        raise PolicyInvalid(f"registry {source or destination} not found")
     namespace = body.dest_namespace or ""
     if namespace and (len(namespace) > 255 or not _NAMESPACE.fullmatch(namespace)):
         raise PolicyInvalid(f"invalid destination namespace {namespace[:100]!r}")
@@ -208,8 +205,6 @@ def _validated(body: schemas.ReplicationPolicyIn) -> Policy:
         raise PolicyInvalid(f"invalid speed {speed}: KB/s, -1 or 0 for no limit")
     if body.replicate_deletion or body.deletion:
         raise PolicyInvalid("not supported yet: replicate_deletion")
-    if body.copy_by_chunk:
-        raise PolicyInvalid("not supported yet: copy_by_chunk")
     if body.single_active_replication:
         raise PolicyInvalid("not supported yet: single_active_replication")
     filters = parse_filters([f.model_dump() for f in body.filters or []])
@@ -217,32 +212,34 @@ def _validated(body: schemas.ReplicationPolicyIn) -> Policy:
     return Policy(
         name=body.name, description=body.description or "", dest_registry_id=destination, dest_namespace=namespace,
         dest_namespace_replace_count=replace_count, trigger=kind, cron=cron, filters=filters,
-        override=bool(body.override), enabled=bool(body.enabled), speed=speed,
+        override=bool(body.override), enabled=bool(body.enabled), speed=speed, src_registry_id=source,
+        copy_by_chunk=bool(body.copy_by_chunk),
     )
 
 
 async def _body(request: Request, registry: Registry, record: PolicyRecord) -> schemas.ReplicationPolicy:
     policy = record.policy
     try:
-        destination: schemas.Registry | None = registry_body(await registry.registries.get(policy.dest_registry_id))
+        remote: schemas.Registry | None = registry_body(await registry.registries.get(policy.registry_id))
     except NotFound:
-        destination = None
+        remote = None
+    source, destination = (remote, _local(request)) if policy.pull else (_local(request), remote)
     trigger = schemas.ReplicationTrigger(
         type=policy.trigger,
         trigger_settings=schemas.ReplicationTriggerSettings(cron=policy.cron or None))
     return schemas.ReplicationPolicy(
-        id=record.id, name=policy.name, description=policy.description, src_registry=_local(request),
+        id=record.id, name=policy.name, description=policy.description, src_registry=source,
         dest_registry=destination, dest_namespace=policy.dest_namespace,
         dest_namespace_replace_count=policy.dest_namespace_replace_count, trigger=trigger,
         filters=[schemas.ReplicationFilter(**f.as_json()) for f in policy.filters],
         replicate_deletion=False, deletion=False, override=policy.override, enabled=policy.enabled,
         creation_time=harbor_time(record.created_at), update_time=harbor_time(record.updated_at), speed=policy.speed,
-        copy_by_chunk=False, single_active_replication=False,
+        copy_by_chunk=policy.copy_by_chunk, single_active_replication=False,
     )
 
 
 def _local(request: Request) -> schemas.Registry:
-    """This berth as a push policy's source: Harbor's "Local" registry (id 0)."""
+    """This berth as a push policy's source or a pull policy's destination: Harbor's "Local" registry (id 0)."""
     return schemas.Registry(id=0, name="Local", type="harbor", url=str(request.base_url).rstrip("/"),
                             status="healthy")
 

@@ -1,5 +1,6 @@
 """Adapters to other registries, Harbor's way (src/pkg/reg/adapter): one small interface (ping, info,
-list repositories, list tags) over httpx, with Docker token auth and Basic auth.
+list repositories, list tags, list a repository's artifacts) over httpx, with Docker token auth and
+Basic auth.
 
 `docker-registry` speaks the OCI distribution API (any CNCF distribution, zot, berth); `harbor` speaks
 Harbor's /api/v2.0 for what the distribution API lacks (berth speaks it too). Harbor's other adapter
@@ -8,14 +9,17 @@ types are known by name and refused (`UnsupportedType`).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import ssl
 from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import httpx
+
+from berth.artifact_types import artifact_media_types, artifact_type
 
 #: Harbor's registered adapter types (src/pkg/reg/model, the factories Harbor 2.x registers)
 HARBOR_TYPES = (
@@ -82,6 +86,24 @@ class RegistryInfo:
     filters: tuple[FilterStyle, ...] = ()
     triggers: tuple[str, ...] = ("manual", "scheduled")
     copy_by_chunk: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteArtifact:
+    """A tagged artifact of a source registry, as a pull-based run selects it."""
+
+    digest: str
+    tags: tuple[str, ...]
+    #: its labels' names (Harbor's API lists them; a plain registry has none)
+    labels: tuple[str, ...] = ()
+    #: Harbor's type (IMAGE, CHART, ...), "" when the listing did not look
+    kind: str = ""
+    #: cosign's tags about it (sha256-<hex>.sig, .att, .sbom): copied with it
+    accessory_tags: tuple[str, ...] = ()
+
+
+#: cosign's accessory tags and the referrers tag schema's: they go with their subject, not on their own
+ACCESSORY_TAG = re.compile(r"sha256-[0-9a-f]{64}(?:\.(?:sig|att|sbom))?")
 
 
 @dataclass(slots=True)
@@ -177,6 +199,17 @@ class ChallengeAuth(httpx.Auth):
                 request.headers["Authorization"] = f"Bearer {self._tokens[scope]}"
                 yield request
 
+    def headers_for(self, path: str) -> dict[str, str]:
+        """The Authorization a request to `path` carries with what the flow has learnt so far: a streamed
+        response cannot go through the flow (it reads every response's body), so a streaming client
+        sends one request through it first, then streams with these headers."""
+        scope = _scope_of(path, self._actions)
+        if scope in self._tokens:
+            return {"Authorization": f"Bearer {self._tokens[scope]}"}
+        if self._challenge and self._challenge[0] == "basic" and self._basic is not None:
+            return {"Authorization": next(self._basic.auth_flow(httpx.Request("GET", "/"))).headers["Authorization"]}
+        return {}
+
     def _token_request(self, params: dict[str, str], scope: str) -> httpx.Request:
         query = {"service": params["service"]} if params.get("service") else {}
         if scope:
@@ -202,7 +235,7 @@ def _scope_of(path: str, actions: str = "pull") -> str:
     """The token scope a /v2 request needs ("" for the base check)."""
     if path.rstrip("/") == "/v2/_catalog":
         return "registry:catalog:*"
-    match = re.match(r"^/v2/(.+)/(?:tags|manifests|blobs)/", path)
+    match = re.match(r"^/v2/(.+)/(?:tags|manifests|blobs|referrers)/", path)
     return f"repository:{match.group(1)}:{actions}" if match else ""
 
 
@@ -264,11 +297,50 @@ class Adapter:
     def info(self) -> RegistryInfo:
         raise NotImplementedError
 
+    async def label_names(self) -> list[str]:
+        """The labels a label filter may name (a plain registry has none)."""
+        return []
+
     async def repositories(self) -> AsyncIterator[str]:
         """Every repository's full name, through the distribution `_catalog` (paged with `n`/`last`)."""
         async for page in self._pages("/v2/_catalog", "repositories"):
             for name in page:
                 yield name
+
+    async def artifacts(self, repository: str, with_kind: bool = False) -> list[RemoteArtifact]:
+        """The repository's tagged artifacts: its tags grouped by the digest each resolves to (a HEAD
+        per tag; a GET when `with_kind`, to tell an image from other artifacts)."""
+        tags = await self.tags(repository)
+        by_digest: dict[str, list[str]] = {}
+        kinds: dict[str, str] = {}
+        for tag in tags:
+            if ACCESSORY_TAG.fullmatch(tag):
+                continue
+            digest, kind = await self._resolve(repository, tag, with_kind)
+            if digest:
+                by_digest.setdefault(digest, []).append(tag)
+                kinds[digest] = kind
+        return [RemoteArtifact(digest, tuple(names), kind=kinds[digest],
+                               accessory_tags=_accessory_tags(tags, digest)) for digest, names in by_digest.items()]
+
+    async def _resolve(self, repository: str, tag: str, with_kind: bool) -> tuple[str, str]:
+        """(digest, Harbor type or "") of a tag; ("", "") when it went meanwhile."""
+        path = f"/v2/{repository}/manifests/{tag}"
+        try:
+            response = await self._client.request("GET" if with_kind else "HEAD", path,
+                                                   headers={"Accept": MANIFEST_ACCEPT})
+        except httpx.HTTPError as exc:
+            raise failure_reason(exc) from None
+        if response.status_code == 404:
+            return "", ""
+        if response.status_code != 200:
+            raise PingFailed(f"{'GET' if with_kind else 'HEAD'} {path} answered HTTP {response.status_code}")
+        digest = response.headers.get("Docker-Content-Digest", "")
+        if not digest or with_kind:
+            if not with_kind:
+                return await self._resolve(repository, tag, True)
+            digest = digest or "sha256:" + hashlib.sha256(response.content).hexdigest()
+        return digest, _kind(response) if with_kind else ""
 
     async def tags(self, repository: str) -> list[str]:
         """A repository's tags (paged with `n`/`last` through `Link`); [] for an unknown repository."""
@@ -318,6 +390,27 @@ class _NotFound(Exception):
     pass
 
 
+MANIFEST_ACCEPT = ", ".join((
+    "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.distribution.manifest.list.v2+json",
+))
+
+
+def _accessory_tags(tags: list[str], digest: str) -> tuple[str, ...]:
+    prefix = digest.replace(":", "-") + "."
+    return tuple(t for t in tags if t.startswith(prefix) and ACCESSORY_TAG.fullmatch(t))
+
+
+def _kind(response: httpx.Response) -> str:
+    """Harbor's type of the manifest in a GET's body ("UNKNOWN" when it is no manifest)."""
+    try:
+        doc = response.json()
+        media_type = doc.get("mediaType") or response.headers.get("Content-Type", "").split(";", 1)[0]
+        return artifact_type(*artifact_media_types(str(media_type), doc))
+    except (ValueError, AttributeError, TypeError):
+        return "UNKNOWN"
+
+
 def _speaks_distribution(response: httpx.Response) -> bool:
     return "docker-distribution-api-version" in response.headers or \
         response.headers.get("WWW-Authenticate", "").lower().startswith(("bearer", "basic"))
@@ -337,7 +430,9 @@ class DockerRegistryAdapter(Adapter):
     type = "docker-registry"
 
     def info(self) -> RegistryInfo:
-        return RegistryInfo(type=self.type, filters=(
+        # copy_by_chunk: Harbor's native adapter says no, but the distribution API's chunked uploads and
+        # Range reads are all berth's chunked copy uses, and any distribution registry has them
+        return RegistryInfo(type=self.type, copy_by_chunk=True, filters=(
             FilterStyle("name", "input"), FilterStyle("tag", "input"), FilterStyle("resource", "radio", ("image",)),
         ))
 
@@ -379,14 +474,64 @@ class HarborAdapter(Adapter):
                     if isinstance(repository.get("name"), str):
                         yield repository["name"]
 
+    async def artifacts(self, repository: str, with_kind: bool = False) -> list[RemoteArtifact]:
+        """The repository's tagged artifacts with their labels and type, through Harbor's artifact list
+        (the repository name double-encoded, as Harbor's clients send it); cosign tags from /v2."""
+        project, _, rest = repository.partition("/")
+        encoded = quote(quote(rest, safe=""), safe="")
+        path = f"/api/v2.0/projects/{quote(project, safe='')}/repositories/{encoded}/artifacts"
+        tags = await self.tags(repository)
+        found = []
+        pages = self._api_pages(path, {"with_tag": "true", "with_label": "true"}, absent_ok=True)
+        try:
+            items = [item async for item in pages]
+        except _NotFound:  # a repository a name filter names, and the source does not have
+            return []
+        for item in items:
+            names = tuple(str(t.get("name")) for t in item.get("tags") or [] if isinstance(t, dict)
+                          and isinstance(t.get("name"), str) and not ACCESSORY_TAG.fullmatch(t["name"]))
+            digest = item.get("digest")
+            if names and isinstance(digest, str):
+                labels = tuple(str(label.get("name")) for label in item.get("labels") or [] if isinstance(label, dict))
+                found.append(RemoteArtifact(digest, names, labels, str(item.get("type") or "UNKNOWN"),
+                                            _accessory_tags(tags, digest)))
+        return found
+
+    async def label_names(self) -> list[str]:
+        """Harbor's global labels (ListLabels: an older Harbor without labels answers 404: none)."""
+        names = []
+        try:
+            async for label in self._api_pages("/api/v2.0/labels", {"scope": "g"}, absent_ok=True):
+                if isinstance(label.get("name"), str):
+                    names.append(label["name"])
+        except _NotFound:
+            return []
+        return names
+
+    async def project_public(self, project: str) -> bool:
+        """Whether the project is public there (a project a pull creates here copies it, as Harbor's)."""
+        response = await self._get(f"/api/v2.0/projects/{quote(project, safe='')}", auth=self._basic_auth())
+        if response.status_code != 200:
+            return False
+        try:
+            return str((response.json().get("metadata") or {}).get("public", "false")).lower() == "true"
+        except (ValueError, AttributeError):
+            return False
+
     def _basic_auth(self) -> httpx.Auth | None:
         return httpx.BasicAuth(self.endpoint.access_key, self.endpoint.access_secret) \
             if self.endpoint.has_credential else None
 
-    async def _api_pages(self, path: str) -> AsyncIterator[dict[str, Any]]:
+    async def _api_pages(
+        self, path: str, params: dict[str, str] | None = None, absent_ok: bool = False,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every item of a paged Harbor list; with `absent_ok`, a 404 raises _NotFound."""
         page = 1
         while True:
-            response = await self._get(path, params={"page": page, "page_size": PAGE_SIZE}, auth=self._basic_auth())
+            response = await self._get(path, params={**(params or {}), "page": page, "page_size": PAGE_SIZE},
+                                       auth=self._basic_auth())
+            if response.status_code == 404 and absent_ok:
+                raise _NotFound(path)
             if response.status_code != 200:
                 raise PingFailed(f"GET {path} answered HTTP {response.status_code}")
             try:

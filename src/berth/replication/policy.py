@@ -1,6 +1,8 @@
 """Replication policies as Harbor validates them (src/pkg/reg/model/policy.go), and the pure decisions a
-run makes from one: which repositories and tags its filters take (doublestar, wcmatch), and where a
-repository lands on the destination (`replace_namespace`, Harbor's flattening)."""
+run makes from one: which repositories, tags, labels and kinds of artifact its filters take (doublestar,
+wcmatch), and where a repository lands on the destination (`replace_namespace`, Harbor's flattening).
+A policy is push-based (`dest_registry_id`: this berth to an endpoint) or pull-based (`src_registry_id`:
+an endpoint to this berth)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,10 @@ DECORATIONS = ("matches", "excludes")
 TRIGGER_TYPES = ("manual", "scheduled", "event_based")
 #: what berth runs today; the rest of Harbor's is refused with a 400 that says so
 SUPPORTED_TRIGGERS = ("manual", "scheduled")
-SUPPORTED_FILTERS = ("name", "tag")
+#: copy_by_chunk's chunk size: Harbor's default REPLICATION_CHUNK_SIZE (10 MiB)
+CHUNK_SIZE = 10 * 1024 * 1024
+#: Harbor's resource filter values: `image` takes container images (and their indexes) only, `artifact` any
+RESOURCE_TYPES = ("image", "artifact")
 _FLAGS = glob.GLOBSTAR | glob.BRACE | glob.DOTGLOB | glob.FORCEUNIX
 
 
@@ -27,15 +32,16 @@ class PolicyInvalid(ValueError):
 @dataclass(frozen=True, slots=True)
 class Filter:
     type: str
-    value: str
+    #: a pattern (name, tag), a resource type, or the label names (a label filter)
+    value: str | tuple[str, ...]
     decoration: str = ""
 
     def takes(self, value: str) -> bool:
-        matched = _match(self.value, value)
+        matched = _match(str(self.value), value)
         return not matched if self.decoration == "excludes" else matched
 
     def as_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"type": self.type, "value": self.value}
+        body: dict[str, Any] = {"type": self.type, "value": list(self.value) if self.type == "label" else self.value}
         if self.decoration:
             body["decoration"] = self.decoration
         return body
@@ -56,6 +62,48 @@ class Policy:
     enabled: bool = True
     #: KB/s per task; 0 or less: no limit
     speed: int = 0
+    #: a pull-based policy's source endpoint (0: push-based, the source is this berth)
+    src_registry_id: int = 0
+    #: blobs copied in chunks (PATCH ... PUT to a destination, HTTP Range from a source)
+    copy_by_chunk: bool = False
+
+    @property
+    def pull(self) -> bool:
+        return self.src_registry_id > 0
+
+    @property
+    def registry_id(self) -> int:
+        """The endpoint the policy replicates with: its source (pull) or its destination (push)."""
+        return self.src_registry_id or self.dest_registry_id
+
+    @property
+    def label_filter(self) -> Filter | None:
+        return next((f for f in self.filters if f.type == "label" and f.value), None)
+
+    def takes_labels(self, labels: set[str]) -> bool:
+        """Harbor's label filter: `matches` takes an artifact that has every label named, `excludes` one
+        that lacks at least one of them."""
+        wanted = self.label_filter
+        if wanted is None:
+            return True
+        has_all = all(label in labels for label in wanted.value)
+        return not has_all if wanted.decoration == "excludes" else has_all
+
+    def takes_kind(self, kind: str) -> bool:
+        """The resource filter: `image` takes Harbor's IMAGE artifacts only; `artifact` (or none) any."""
+        return all(f.value != "image" or kind == "IMAGE" for f in self.filters if f.type == "resource")
+
+    @property
+    def wants_kind(self) -> bool:
+        """Whether the filters look at an artifact's kind (a listing that lacks it must look)."""
+        return any(f.type == "resource" and f.value == "image" for f in self.filters)
+
+    @property
+    def named_repositories(self) -> list[str] | None:
+        """The repositories a name filter names outright (`a/b`, `a/{b,c}`): a run asks for those
+        instead of listing the catalog, as Harbor does (a registry may refuse its catalog); else None."""
+        pattern = next((str(f.value) for f in self.filters if f.type == "name"), "")
+        return specific_paths(pattern)
 
     def takes_repository(self, repository: str) -> bool:
         return all(f.takes(repository) for f in self.filters if f.type == "name")
@@ -69,35 +117,41 @@ class Policy:
             "dest_namespace": self.dest_namespace, "dest_namespace_replace_count": self.dest_namespace_replace_count,
             "trigger": self.trigger, "cron": self.cron, "filters": [f.as_json() for f in self.filters],
             "override": self.override, "enabled": self.enabled, "speed": self.speed,
+            "src_registry_id": self.src_registry_id, "copy_by_chunk": self.copy_by_chunk,
         }
 
 
 def load_policy(data: dict[str, Any]) -> Policy:
     """A stored policy (as_json), already valid."""
     return Policy(
-        name=data["name"], description=data.get("description", ""), dest_registry_id=int(data["dest_registry_id"]),
+        name=data["name"], description=data.get("description", ""),
+        dest_registry_id=int(data.get("dest_registry_id") or 0),
         dest_namespace=data.get("dest_namespace", ""),
         dest_namespace_replace_count=int(data.get("dest_namespace_replace_count", -1)),
         trigger=data.get("trigger", "manual"), cron=data.get("cron", ""),
-        filters=tuple(Filter(f["type"], f["value"], f.get("decoration", "")) for f in data.get("filters", [])),
+        filters=tuple(Filter(f["type"], tuple(f["value"]) if f["type"] == "label" else f["value"],
+                             f.get("decoration", "")) for f in data.get("filters", [])),
         override=bool(data.get("override")), enabled=bool(data.get("enabled", True)), speed=int(data.get("speed", 0)),
+        src_registry_id=int(data.get("src_registry_id") or 0), copy_by_chunk=bool(data.get("copy_by_chunk")),
     )
 
 
 def parse_filters(raw: list[dict[str, Any]] | None) -> tuple[Filter, ...]:
-    """Harbor's Policy.Validate for filters: known types, one of each, string values that compile,
-    `matches`/`excludes` decorations (none on name filters: Harbor ignores it there)."""
+    """Harbor's Policy.Validate for filters: known types, one of each, string values that compile (a
+    label filter's: a list of label names; a resource filter's: image or artifact), `matches`/`excludes`
+    decorations (none on name filters: Harbor ignores it there; none on resource filters)."""
     filters, seen = [], set()
     for item in raw or []:
         kind = item.get("type")
         if kind not in FILTER_TYPES:
             raise PolicyInvalid(f"invalid filter type {str(kind)[:50]!r}")
-        if kind not in SUPPORTED_FILTERS:
-            raise PolicyInvalid(f"not supported yet: the {kind} filter (berth replicates with name and tag filters)")
         if kind in seen:
             raise PolicyInvalid(f"only one {kind} filter is supported")
         seen.add(kind)
         value = item.get("value")
+        if kind == "label":
+            filters.extend(_label_filter(item))
+            continue
         if not isinstance(value, str):
             raise PolicyInvalid(f"{kind} filters must be strings")
         decoration = item.get("decoration") or ""
@@ -105,11 +159,30 @@ def parse_filters(raw: list[dict[str, Any]] | None) -> tuple[Filter, ...]:
             raise PolicyInvalid(f"invalid filter decoration {str(decoration)[:50]!r}: matches or excludes")
         if kind == "name":
             decoration = ""
+        if kind == "resource":
+            if decoration:
+                raise PolicyInvalid("only tag and label filter support decoration")
+            if value not in RESOURCE_TYPES:
+                raise PolicyInvalid(f"invalid resource filter: {value[:50]!r} (image or artifact)")
+            filters.append(Filter(kind, value))
+            continue
         if value and not _compiles(value):
             raise PolicyInvalid(f"invalid {kind} filter pattern {value[:100]!r}")
         if value:
             filters.append(Filter(kind, value, decoration))
     return tuple(filters)
+
+
+def _label_filter(item: dict[str, Any]) -> list[Filter]:
+    value, decoration = item.get("value"), item.get("decoration") or ""
+    if not isinstance(value, list) or not all(isinstance(label, str) for label in value):
+        raise PolicyInvalid("the type of label filter value isn't string slice")
+    if decoration not in ("", *DECORATIONS):
+        raise PolicyInvalid(f"invalid filter decoration {str(decoration)[:50]!r}: matches or excludes")
+    if len(value) > 100 or any(len(label) > 128 for label in value):
+        raise PolicyInvalid("a label filter names at most 100 labels of at most 128 characters")
+    labels = tuple(dict.fromkeys(label for label in value if label))
+    return [Filter("label", labels, decoration)] if labels else []
 
 
 def parse_trigger(raw: dict[str, Any] | None) -> tuple[str, str]:
@@ -161,3 +234,41 @@ def _match(pattern: str, value: str) -> bool:
         return bool(glob.globmatch(value, pattern, flags=_FLAGS))
     except Exception:
         return False
+
+
+def specific_paths(pattern: str) -> list[str] | None:
+    """Harbor's IsSpecificPath (src/pkg/reg/util/pattern.go): the names a pattern without wildcards
+    stands for, each component a literal or one `{x,y}` alternation; None when it is a real pattern."""
+    if not pattern:
+        return None
+    paths = [""]
+    for component in pattern.split("/"):
+        choices = _specific_component(component)
+        if choices is None:
+            return None
+        paths = [f"{path}/{choice}" if path else choice for path in paths for choice in choices]
+        if len(paths) > 1000:
+            return None
+    return paths
+
+
+def _specific_component(component: str) -> list[str] | None:
+    if not component or any(c in component for c in "*?[\\]^"):
+        return None
+    if not any(c in component for c in "{},"):
+        return [component]
+    start, end = component.find("{"), component.rfind("}")
+    if component.count("{") != 1 or start == -1 or end < start:
+        return None
+    return [component[:start] + choice + component[end + 1:] for choice in component[start + 1:end].split(",")]
+
+
+def pull_target(repository: str, namespace: str, replace_count: int) -> str:
+    """Where a pulled repository lands in this berth: Harbor's flattening, then its rule for a Harbor
+    destination (RepositoryPathComponentTypeAtLeastTwo): a project and a name at least."""
+    target = replace_namespace(repository, namespace, replace_count)
+    components = target.split("/")
+    if len(components) < 2:
+        raise PolicyInvalid(f"the destination repository {target!r} contains only {len(components)} path components "
+                            f"{components}, but the destination registry requires at least 2")
+    return target

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import urljoin
 
 import httpx
@@ -71,6 +71,38 @@ class PushClient:
                                 headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"})
         if done.status_code != 201:
             raise PushFailed(f"upload of {digest}: {_status(done)}")
+
+    async def push_blob_in_chunks(
+        self, repository: str, digest: str, size: int, read: Callable[[int, int], AsyncIterator[bytes]],
+        chunk_size: int,
+    ) -> int:
+        """copy_by_chunk, as Harbor's transfer does it: a blob larger than `chunk_size` goes up in PATCH
+        requests of at most that many bytes (`Content-Range: start-end`), the last one a PUT with the
+        digest; a smaller one in one PUT. `read(offset, length)` streams that part of the blob. Returns
+        the requests that carried bytes."""
+        if size <= chunk_size:
+            await self.push_blob(repository, digest, size, read(0, size))
+            return 1
+        started = await self._send("POST", f"/v2/{repository}/blobs/uploads/")
+        location = started.headers.get("Location")
+        if started.status_code != 202 or not location:
+            raise PushFailed(f"start upload of {digest}: {_status(started)}")
+        start, requests = 0, 0
+        while start < size:
+            end = min(start + chunk_size, size) - 1
+            url = urljoin(str(self._client.base_url) + "/", location)
+            last = end == size - 1
+            if last:
+                url += ("&" if "?" in url else "?") + f"digest={digest}"
+            piece = self._limited(read(start, end - start + 1))
+            sent = await self._send("PUT" if last else "PATCH", url, content=piece,
+                                    headers={"Content-Length": str(end - start + 1), "Content-Range": f"{start}-{end}",
+                                             "Content-Type": "application/octet-stream"})
+            if sent.status_code != (201 if last else 202):
+                raise PushFailed(f"upload of {digest}, bytes {start}-{end}: {_status(sent)}")
+            location = sent.headers.get("Location") or location
+            start, requests = end + 1, requests + 1
+        return requests
 
     async def put_manifest(self, repository: str, reference: str, media_type: str, content: bytes) -> None:
         response = await self._send("PUT", f"/v2/{repository}/manifests/{reference}", content=content,

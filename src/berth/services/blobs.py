@@ -158,6 +158,18 @@ class BlobService:
             size = await self.exists_in_project(digest, repository.split("/", 1)[0])
             if size is None:
                 return None
+        return await self._link_known(repository, digest, size)
+
+    async def link_stored(self, repository: str, digest: Digest) -> BlobInfo | None:
+        """Link into `repository` a blob berth stores in any repository (for system jobs that read
+        across projects, such as a pull-based replication); None when berth does not have it."""
+        async with self._db.read() as conn:
+            size = await conn.scalar(select(Blob.size).where(Blob.digest == str(digest), Blob.gc_marked_at.is_(None)))
+        if size is None:
+            return None
+        return await self._link_known(repository, digest, size)
+
+    async def _link_known(self, repository: str, digest: Digest, size: int) -> BlobInfo | None:
         repo_id = await self._repositories.ensure(repository)
         try:
             await self._mount_in(repo_id, repository, digest)

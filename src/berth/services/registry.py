@@ -14,6 +14,7 @@ from berth.db.session import Database
 from berth.events.bus import EventBus
 from berth.events.types import ArtifactDeleted, RepositoryDeleted
 from berth.jobs.store import JobStore
+from berth.replication.policy import CHUNK_SIZE
 from berth.security.keys import SecretBox
 from berth.services.artifacts import ArtifactService
 from berth.services.audit import AuditService
@@ -36,6 +37,7 @@ from berth.services.retention import RetentionService, immutable_by_rules
 from berth.services.robots import RobotService
 from berth.services.registries import RegistryService
 from berth.services.replication import ReplicationService
+from berth.services.replication_pull import PullReplication
 from berth.services.scanners import ScannerService
 from berth.services.scan_export import ScanExportService
 from berth.services.scan_jobs import ScanJobService
@@ -63,6 +65,7 @@ class Registry:
         unscanned_pull_grace: float | None = None,
         gc_grace_seconds: float = 7200.0,
         upload_expiry_hours: float = 24.0,
+        replication_chunk_size: int = CHUNK_SIZE,
     ) -> None:
         self.db = db
         self.storage = storage
@@ -92,6 +95,9 @@ class Registry:
         self.registries = RegistryService(db, box, self.events)
         self.replication = ReplicationService(db, self.events, self.jobs, self.schedules, self.registries,
                                               self.manifests, self.blobs)
+        self.replication.chunk_size = replication_chunk_size
+        self.replication.pull = PullReplication(db, self.jobs, self.registries, self.projects, self.manifests,
+                                                self.blobs, self.uploads, replication_chunk_size)
         self.scans = ScanReportService(db, self.events)
         self.scan_exports = ScanExportService(db, storage, self.jobs)
         self.scan_jobs = ScanJobService(db, self.jobs)
@@ -129,6 +135,7 @@ class Registry:
             unscanned_pull_grace=settings.unscanned_pull_grace_seconds,
             gc_grace_seconds=settings.gc_grace_seconds,
             upload_expiry_hours=settings.upload_expiry_hours,
+            replication_chunk_size=settings.replication_chunk_size,
         )
 
     async def delete_repository(self, name: str) -> None:

@@ -1,6 +1,6 @@
 """Replication policies (Harbor's src/controller/replication): stored as berth.replication.policy's
-JSON, name unique, the destination a registry endpoint that exists; an audit row for every change.
-Push-based only: the source is this berth.
+JSON, name unique, the endpoint (a push policy's destination, a pull policy's source) a registry that
+exists; an audit row for every change. Pull-based runs are berth.services.replication_pull's.
 
 A run is an execution of vendor REPLICATION (vendor id: the policy). Its first task
 (REPLICATION_LAUNCH, hidden from the task list) lists the local artifacts the filters take and adds
@@ -27,12 +27,14 @@ from berth.events.types import ResourceChanged
 from berth.jobs.kinds import JobContext, JobFailed, JobFatal, JobKind
 from berth.jobs.store import JobStore
 from berth.references import parse_digest
-from berth.replication.policy import Policy, PolicyInvalid, load_policy, replace_namespace
+from berth.replication.policy import CHUNK_SIZE, Policy, PolicyInvalid, load_policy, replace_namespace
 from berth.replication.push import PushClient, PushFailed
 from berth.services.blobs import BlobService
 from berth.services.errors import BadRequest, Conflict, NotFound, PreconditionFailed, RegistryError
 from berth.services.manifests import ManifestService
+from berth.services.labels import LabelService
 from berth.services.registries import RegistryService
+from berth.services.replication_pull import PullReplication
 from berth.services.schedules import ScheduleService
 from berth.services.querying import conditions, orderings
 
@@ -90,6 +92,10 @@ class ReplicationService:
         self._registries = registries
         self._manifests = manifests
         self._blobs = blobs
+        #: pull-based runs (the registry sets it)
+        self.pull: PullReplication | None = None
+        #: copy_by_chunk's chunk size (Harbor's REPLICATION_CHUNK_SIZE)
+        self.chunk_size = CHUNK_SIZE
 
     async def list(
         self, q: str | None, sort: str | None, offset: int, limit: int, name: str | None = None,
@@ -113,12 +119,13 @@ class ReplicationService:
         return _record(row)
 
     async def create(self, policy: Policy) -> int:
+        await self._check_source(policy)
         now = utcnow()
         try:
             async with self._db.write() as conn:
                 await self._check(conn, policy, None)
                 policy_id = int(await conn.scalar(self._db.insert(ReplicationPolicyRow).values(
-                    name=policy.name, dest_registry_id=policy.dest_registry_id, data=json.dumps(policy.as_json()),
+                    name=policy.name, dest_registry_id=policy.registry_id, data=json.dumps(policy.as_json()),
                     created_at=now, updated_at=now,
                 ).returning(ReplicationPolicyRow.id)))
                 await self._schedule(conn, policy_id, policy)
@@ -129,11 +136,12 @@ class ReplicationService:
 
     async def update(self, policy_id: int, policy: Policy) -> None:
         await self.get(policy_id)
+        await self._check_source(policy)
         try:
             async with self._db.write() as conn:
                 await self._check(conn, policy, policy_id)
                 changed = await conn.execute(update(ReplicationPolicyRow).where(ReplicationPolicyRow.id == policy_id)
-                                             .values(name=policy.name, dest_registry_id=policy.dest_registry_id,
+                                             .values(name=policy.name, dest_registry_id=policy.registry_id,
                                                      data=json.dumps(policy.as_json()), updated_at=utcnow()))
                 if changed.rowcount != 1:
                     raise NotFound(f"policy {policy_id} not found")
@@ -245,15 +253,20 @@ class ReplicationService:
         if not policy.enabled:  # a schedule's tick while the policy is disabled
             ctx.log(f"policy {policy.name} is disabled, nothing replicated")
             return "the policy is disabled"
+        if policy.pull:
+            return await self._puller().launch(ctx, int(policy_id), policy)
         async with self._db.read() as conn:
             rows = (await conn.execute(
-                select(Repository.name, Manifest.digest, Tag.name.label("tag"))
+                select(Repository.name, Manifest.digest, Tag.name.label("tag"), Manifest.id, Manifest.type)
                 .join(Tag, Tag.repository_id == Repository.id).join(Manifest, Manifest.id == Tag.manifest_id)
                 .order_by(Repository.name, Manifest.digest, Tag.name))).all()
+        rows = [row for row in rows if not _ACCESSORY_TAG.fullmatch(row.tag) and policy.takes_repository(row.name)
+                and policy.takes_tag(row.tag) and policy.takes_kind(row.type)]
+        if policy.label_filter:  # Harbor's label filter: the artifact's labels (berth's labels service)
+            labels = await LabelService(self._db).of_artifacts(list({row.id for row in rows}))
+            rows = [row for row in rows if policy.takes_labels({label.name for label in labels[row.id]})]
         artifacts: dict[tuple[str, str], list[str]] = {}
-        for repository, digest, tag in rows:
-            if _ACCESSORY_TAG.fullmatch(tag) or not policy.takes_repository(repository) or not policy.takes_tag(tag):
-                continue
+        for repository, digest, tag, _, _ in rows:
             artifacts.setdefault((repository, digest), []).append(tag)
         ctx.log(f"policy {policy.name}: {len(artifacts)} artifact(s) selected")
         problems = 0
@@ -268,7 +281,7 @@ class ReplicationService:
                 await self._jobs.create_task(conn, ctx.execution_id, REPLICATION, {
                     "policy_id": policy_id, "registry_id": policy.dest_registry_id, "repository": repository,
                     "digest": digest, "tags": tags, "target": target, "override": policy.override,
-                    "speed": policy.speed,
+                    "speed": policy.speed, "chunk": policy.copy_by_chunk,
                 }, max_attempts=ATTEMPTS, extra_attrs={
                     "src_resource": f"{repository}:[{','.join(tags)}]", "dst_resource": f"{target}:[{','.join(tags)}]"})
         self._jobs.notify()
@@ -278,10 +291,13 @@ class ReplicationService:
 
     async def copy(self, ctx: JobContext) -> str:
         """REPLICATION: copy one artifact with its children, blobs, tags and accessories."""
+        if "source_registry_id" in ctx.parameters:
+            return await self._puller().copy(ctx)
         try:
             p = ctx.parameters
             repository, digest, target = str(p["repository"]), str(p["digest"]), str(p["target"])
             tags, override, speed = [str(t) for t in p["tags"]], bool(p["override"]), int(p["speed"])
+            chunk_size = self.chunk_size if p.get("chunk") else 0
             registry = await self._registries.get(int(p["registry_id"]))
         except (KeyError, TypeError, ValueError, NotFound) as exc:
             raise JobFatal(f"cannot run: {exc}") from None
@@ -294,12 +310,12 @@ class ReplicationService:
                     if existing and existing != digest and not override:
                         ctx.log(f"tag {tag}: the destination has {existing} and override is off, skipped")
                         continue
-                    await self._copy_manifest(ctx, client, repository, digest, target, copied)
+                    await self._copy_manifest(ctx, client, repository, digest, target, copied, chunk_size)
                     record = await self._manifests.get(repository, digest)
                     await client.put_manifest(target, tag, record.media_type, record.content)
                     ctx.log(f"tag {tag} -> {digest}")
                 for accessory_digest, accessory_tag in await self._accessories(repository, digest):
-                    await self._copy_manifest(ctx, client, repository, accessory_digest, target, copied)
+                    await self._copy_manifest(ctx, client, repository, accessory_digest, target, copied, chunk_size)
                     if accessory_tag:
                         record = await self._manifests.get(repository, accessory_digest)
                         await client.put_manifest(target, accessory_tag, record.media_type, record.content)
@@ -315,6 +331,7 @@ class ReplicationService:
 
     async def _copy_manifest(
         self, ctx: JobContext, client: PushClient, repository: str, digest: str, target: str, copied: _Copied,
+        chunk_size: int = 0,
     ) -> None:
         """The manifest by digest, after its children (an index) or blobs (an image) are there."""
         if digest in copied.done:
@@ -322,17 +339,18 @@ class ReplicationService:
         record = await self._manifests.get(repository, digest)
         document = json.loads(record.content)
         for child in document.get("manifests") or []:
-            await self._copy_manifest(ctx, client, repository, str(child["digest"]), target, copied)
+            await self._copy_manifest(ctx, client, repository, str(child["digest"]), target, copied, chunk_size)
         for blob in [document["config"]] if isinstance(document.get("config"), dict) else []:
-            await self._copy_blob(ctx, client, target, blob, copied)
+            await self._copy_blob(ctx, client, target, blob, copied, chunk_size)
         for blob in document.get("layers") or []:
-            await self._copy_blob(ctx, client, target, blob, copied)
+            await self._copy_blob(ctx, client, target, blob, copied, chunk_size)
         await client.put_manifest(target, digest, record.media_type, record.content)
         copied.manifests += 1
         copied.done.add(digest)
 
     async def _copy_blob(
         self, ctx: JobContext, client: PushClient, target: str, blob: dict[str, Any], copied: _Copied,
+        chunk_size: int = 0,
     ) -> None:
         digest, size = str(blob["digest"]), int(blob["size"])
         if digest in copied.done:
@@ -340,6 +358,12 @@ class ReplicationService:
         if await client.has_blob(target, digest):
             copied.skipped += 1
             ctx.log(f"blob {digest}: the destination has it, skipped")
+        elif chunk_size:
+            parsed = parse_digest(digest)
+            requests = await client.push_blob_in_chunks(
+                target, digest, size, lambda offset, length: self._blobs.read(parsed, offset, length), chunk_size)
+            copied.blobs += 1
+            ctx.log(f"blob {digest}: pushed ({size} bytes in {requests} request(s) of at most {chunk_size} bytes)")
         else:
             await client.push_blob(target, digest, size, self._blobs.read(parse_digest(digest)))
             copied.blobs += 1
@@ -366,8 +390,21 @@ class ReplicationService:
             query = query.where(ReplicationPolicyRow.id != policy_id)
         if await conn.scalar(query) is not None:
             raise _taken(policy.name)
-        if await conn.scalar(select(RemoteRegistry.id).where(RemoteRegistry.id == policy.dest_registry_id)) is None:
-            raise BadRequest(f"registry {policy.dest_registry_id} not found")
+        if await conn.scalar(select(RemoteRegistry.id).where(RemoteRegistry.id == policy.registry_id)) is None:
+            raise BadRequest(f"registry {policy.registry_id} not found")
+
+    async def _check_source(self, policy: Policy) -> None:
+        """A pull policy's filters against what its source offers (400 when it does not)."""
+        if policy.pull and self.pull is not None:
+            try:
+                await self.pull.check(policy)
+            except PolicyInvalid as exc:
+                raise BadRequest(str(exc)) from None
+
+    def _puller(self) -> PullReplication:
+        if self.pull is None:
+            raise JobFatal("pull-based replication is not set up in this process")
+        return self.pull
 
     async def _audit(self, conn: AsyncConnection, operation: str, name: str) -> None:
         await self._events.record(conn, ResourceChanged(

@@ -58,13 +58,13 @@ the loaded figure ended). The run's duration and the GC process's peak RSS (samp
 taken; the same is done with a tenth of the blobs, to show that memory does not grow with the count.
 Afterwards the blob files left are counted against the referenced blobs.
 
-`replication` (issue 15's target, in a table of its own): a second berth process is started as the
-destination; 50 images (benchrepl/img-00 … img-49:v1) of 5 distinct random layers each (200 MB in all;
+`replication` (issue 15's target, in a table of its own): every copy goes to a fresh berth process (its
+own data folder and SQLite: no copy finds blobs an earlier one stored there); 50 images (benchrepl/img-00 … img-49:v1) of 5 distinct random layers each (200 MB in all;
 gzip with stored blocks, so incompressible and seen as compressed) are pushed into the first through
 /v2. Then, in the same run, a push policy (endpoint of type harbor, manual trigger, flattened into the
-destination project rpN) runs once: MB/s from the execution's start_time to its end_time; and
-`skopeo sync --src yaml --dest docker --preserve-digests` copies the same 50 tags between the same two
-servers into project skN: MB/s of its wall time. The ratio is the figure (>= 1.0), with the source
+destination's project rpN) runs once: MB/s from the execution's start_time to its end_time; and
+`skopeo sync --src yaml --dest docker --preserve-digests` copies the same 50 tags from the same source
+into another fresh berth's project skN: MB/s of its wall time. The ratio is the figure (>= 1.0), with the source
 berth's peak RSS during its run and the CPU seconds of both berth processes during each copy. Both
 copies are checked on the destination afterwards. --repeat N: N rounds alternating which goes first;
 the median round's ratio counts.
@@ -1713,68 +1713,78 @@ def repl_skopeo_run(workdir: Path, source: Server, dest: Server, password: str, 
         raise RuntimeError(f"skopeo sync failed ({rc}): {err.strip()[-400:]}")
 
 
+def repl_destination(workdir: Path, name: str, env_args: list[str], berth_env: dict[str, str | None],
+                     basic: str, project: str) -> Server:
+    """A fresh berth process (its own data folder and SQLite) with one project, as a copy's destination."""
+    port, data = free_port(), workdir / f"{name}-data"
+    data.mkdir()
+    dest = Server(name, [*env_args[:5], str(port), "--data-dir", str(data), *env_args[8:]], data, port,
+                  workdir / f"{name}.log", {**berth_env, "BERTH_DATABASE_URL": None})
+    log(f"starting {dest.name} on {dest.base}")
+    dest.start()
+    status, _, body = repl_api(dest, basic, "POST", "/projects", {"project_name": project})
+    if status != 201:
+        dest.stop()
+        raise RequestFailed(f"creating project {project} on {name}", status, body)
+    return dest
+
+
 def replication_figures(workdir: Path, source: Server, admin_password: str, env_args: list[str],
-                        berth_env: dict[str, str], images: int, layers: int, total: int,
+                        berth_env: dict[str, str | None], images: int, layers: int, total: int,
                         rounds: int) -> tuple[list[Target], list[str]]:
-    """Push replication from `source` to a second berth process (one policy, one execution) next to
-    `skopeo sync` of the same images between the same two servers; `rounds` alternate which goes first."""
+    """Push replication from `source` to a fresh berth process (one policy, one execution) next to
+    `skopeo sync` of the same images from `source` to another fresh berth process; `rounds` alternate
+    which goes first. A fresh destination for every copy: none finds blobs that an earlier one stored."""
     if shutil.which("skopeo") is None:
         raise StartFailed("skopeo is not installed (apt-get install skopeo)")
     basic = API_AUTH[source.base]
-    dest_port, dest_data = free_port(), workdir / "repl-dest-data"
-    dest_data.mkdir()
-    dest = Server("berth-dest", [*env_args[:5], str(dest_port), "--data-dir", str(dest_data), *env_args[8:]],
-                  dest_data, dest_port, workdir / "repl-dest.log", {**berth_env, "BERTH_DATABASE_URL": None})
-    log(f"starting {dest.name} on {dest.base}")
-    dest.start()
     notes: list[str] = []
-    try:
-        for project in [REPL_PROJECT] + [f"{kind}{r}" for r in range(rounds) for kind in ("rp", "sk")]:
-            for server in (source, dest) if project == REPL_PROJECT else (dest,):
-                status, _, body = repl_api(server, basic, "POST", "/projects", {"project_name": project})
-                if status not in (201, 409):
-                    raise RequestFailed(f"creating project {project}", status, body)
-        repositories = [f"{REPL_PROJECT}/img-{i:02d}" for i in range(images)]
-        layer_size = total // (images * layers)
-        log(f"seeding {images} images of {layers} × {layer_size / 1e6:.2f} MB layers into {source.name}")
-        from concurrent.futures import ThreadPoolExecutor
-        with ThreadPoolExecutor(4) as pool:
-            sizes = list(pool.map(lambda i: repl_seed_image(source, basic, repositories[i], 15_000 + i, layers,
-                                                             layer_size), range(images)))
-        copied = sum(sizes)
-        status, headers, body = repl_api(source, basic, "POST", "/registries", {
-            "name": "bench-dest", "type": "harbor", "url": dest.base,
-            "credential": {"type": "basic", "access_key": "admin", "access_secret": admin_password}})
-        if status != 201:
-            raise RequestFailed("adding the destination registry", status, body)
-        registry_id = int(headers["location"].rsplit("/", 1)[1])
-        settle(source)
-        results: list[ReplRound] = []
-        for r in range(rounds):
-            rnd = ReplRound()
-            order = ("berth", "skopeo") if r % 2 == 0 else ("skopeo", "berth")
-            for who in order:
+    status, _, body = repl_api(source, basic, "POST", "/projects", {"project_name": REPL_PROJECT})
+    if status not in (201, 409):
+        raise RequestFailed(f"creating project {REPL_PROJECT}", status, body)
+    repositories = [f"{REPL_PROJECT}/img-{i:02d}" for i in range(images)]
+    layer_size = total // (images * layers)
+    log(f"seeding {images} images of {layers} × {layer_size / 1e6:.2f} MB layers into {source.name}")
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(4) as pool:
+        sizes = list(pool.map(lambda i: repl_seed_image(source, basic, repositories[i], 15_000 + i, layers,
+                                                         layer_size), range(images)))
+    copied = sum(sizes)
+    results: list[ReplRound] = []
+    for r in range(rounds):
+        rnd = ReplRound()
+        order = ("berth", "skopeo") if r % 2 == 0 else ("skopeo", "berth")
+        for who in order:
+            namespace = f"{'rp' if who == 'berth' else 'sk'}{r}"
+            dest = repl_destination(workdir, f"dest-{namespace}", env_args, berth_env, basic, namespace)
+            try:
+                settle(source)
+                settle(dest)
                 cpu_before = (source.cpu_seconds(), dest.cpu_seconds())
                 if who == "berth":
-                    log(f"round {r + 1}: berth push replication to {dest.name}/rp{r}")
-                    repl_berth_run(source, basic, registry_id, f"rp{r}", rnd, images)
+                    status, headers, body = repl_api(source, basic, "POST", "/registries", {
+                        "name": dest.name, "type": "harbor", "url": dest.base,
+                        "credential": {"type": "basic", "access_key": "admin", "access_secret": admin_password}})
+                    if status != 201:
+                        raise RequestFailed("adding the destination registry", status, body)
+                    log(f"round {r + 1}: berth push replication to {dest.name}")
+                    repl_berth_run(source, basic, int(headers["location"].rsplit("/", 1)[1]), namespace, rnd, images)
                     log(f"berth: {copied / rnd.berth_seconds / 1e6:,.1f} MB/s ({rnd.berth_seconds:.2f} s; "
                         f"{rnd.berth_wall:.2f} s to seeing it end)")
                 else:
-                    log(f"round {r + 1}: skopeo sync to {dest.name}/sk{r}")
-                    repl_skopeo_run(workdir, source, dest, admin_password, repositories, f"sk{r}", rnd)
+                    log(f"round {r + 1}: skopeo sync to {dest.name}")
+                    repl_skopeo_run(workdir, source, dest, admin_password, repositories, namespace, rnd)
                     log(f"skopeo: {copied / rnd.skopeo_seconds / 1e6:,.1f} MB/s ({rnd.skopeo_seconds:.2f} s)")
                 cpu = (source.cpu_seconds() - cpu_before[0], dest.cpu_seconds() - cpu_before[1])
                 setattr(rnd, f"{who}_cpu", cpu)
                 log(f"{who}: CPU seconds of the source berth {cpu[0]:.1f}, of the destination {cpu[1]:.1f}")
-            for kind in ("rp", "sk"):
                 # skopeo sync keeps the last path component; the policy flattens the same way (count -1)
-                found = repl_check(dest, basic, [f"{kind}{r}/{repo.rsplit('/', 1)[1]}" for repo in repositories])
+                found = repl_check(dest, basic, [f"{namespace}/{repo.rsplit('/', 1)[1]}" for repo in repositories])
                 if found != images:
-                    raise RuntimeError(f"{dest.name} has {found} of the {images} images under {kind}{r}/")
-            results.append(rnd)
-    finally:
-        dest.stop()
+                    raise RuntimeError(f"{dest.name} has {found} of the {images} images under {namespace}/")
+            finally:
+                dest.stop()
+        results.append(rnd)
     ratios = [copied / r.berth_seconds / (copied / r.skopeo_seconds) for r in results]
     middle = sorted(range(len(results)), key=lambda i: ratios[i])[(len(results) - 1) // 2]
     best = results[middle]

@@ -26,7 +26,7 @@ cache is flushed (sync) and the files it reads (the source files for a push, the
 copy for a pull) are read once so they are warm.
 
 ROWSPEC for --only: comma-separated groups among push, pull, chunked, s3, manifest, small, tags,
-artifacts, metrics, scan, sign, gc (peak RSS and server CPU time are always reported). `metrics` starts a second berth with
+artifacts, metrics, scan, sign, gc, replication (peak RSS and server CPU time are always reported). `metrics` starts a second berth with
 BERTH_METRIC_ENABLED=true and measures manifest GET by tag on both (what counting every request
 costs), plus one /metrics scrape, in a second table: berth | berth+metrics. Pull without push still pushes the blobs
 first, unmeasured.
@@ -57,6 +57,17 @@ pushed image) idle and during the run: the ratio (a note says whether the run wa
 the loaded figure ended). The run's duration and the GC process's peak RSS (sampled every 50 ms) are
 taken; the same is done with a tenth of the blobs, to show that memory does not grow with the count.
 Afterwards the blob files left are counted against the referenced blobs.
+
+`replication` (issue 15's target, in a table of its own): every copy goes to a fresh berth process (its
+own data folder and SQLite: no copy finds blobs an earlier one stored there); 50 images (benchrepl/img-00 … img-49:v1) of 5 distinct random layers each (200 MB in all;
+gzip with stored blocks, so incompressible and seen as compressed) are pushed into the first through
+/v2. Then, in the same run, a push policy (endpoint of type harbor, manual trigger, flattened into the
+destination's project rpN) runs once: MB/s from the execution's start_time to its end_time; and
+`skopeo sync --src yaml --dest docker --preserve-digests` copies the same 50 tags from the same source
+into another fresh berth's project skN: MB/s of its wall time. The ratio is the figure (>= 1.0), with the source
+berth's peak RSS during its run and the CPU seconds of both berth processes during each copy. Both
+copies are checked on the destination afterwards. --repeat N: N rounds alternating which goes first;
+the median round's ratio counts.
 
 On a small machine the numbers are noisy (the client shares the CPUs with the servers):
 --repeat N alternates the servers N times on every pull and hey figure and keeps the median,
@@ -106,7 +117,7 @@ ACCEPT = f"{OCI_MANIFEST}, {DOCKER_MANIFEST}"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 GROUPS = ("push", "pull", "chunked", "s3", "manifest", "small", "tags", "artifacts", "metrics", "scan", "sign",
-          "gc")
+          "gc", "replication")
 CONCURRENCY = 8  # concurrent blob clients
 CHUNK = 8 * MiB  # PATCH size of the chunked-push rows
 HEY_CONNECTIONS = 32
@@ -141,9 +152,11 @@ def spawn(args: list[str], **kwargs) -> subprocess.Popen:
     return proc
 
 
-def run_child(args: list[str], timeout: float | None = None) -> tuple[int, str, str]:
-    """Run a client command (curl, hey), tracked so that cleanup can end it; (rc, stdout, stderr)."""
-    proc = spawn(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def run_child(args: list[str], timeout: float | None = None, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run a client command (curl, hey), tracked so that cleanup can end it; (rc, stdout, stderr).
+    `env`: variables set for it on top of this process's."""
+    proc = spawn(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                 env={**os.environ, **env} if env else None)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -1540,6 +1553,268 @@ def wait_for_verdict(server: Server, project: str, repository: str, digest: str,
     return None
 
 
+# ---------------------------------------------------------------- replication (issue 15)
+
+REPL_PROJECT = "benchrepl"  # the source's images: benchrepl/img-00 … img-49, tag v1
+
+
+@dataclass
+class ReplRound:
+    berth_seconds: float = 0.0  # execution start_time to end_time (the API's, in ms)
+    berth_wall: float = 0.0  # POST /executions to the poll that saw it end
+    skopeo_seconds: float = 0.0
+    source_rss: int = 0  # the source berth's peak RSS during its replication run
+    #: CPU seconds of the (source, destination) berth process trees during each copy
+    berth_cpu: tuple[float, float] = (0.0, 0.0)
+    skopeo_cpu: tuple[float, float] = (0.0, 0.0)
+
+
+class PeakRss(threading.Thread):
+    """The peak RSS of one server's process tree while the `with` block runs (sampled every 50 ms)."""
+
+    def __init__(self, server: Server) -> None:
+        super().__init__(daemon=True, name="peak-rss")
+        self.server = server
+        self.peak = 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.peak = max(self.peak, self.server.rss())
+            self._halt.wait(0.05)
+
+    def __enter__(self) -> PeakRss:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._halt.set()
+        self.join(2)
+
+
+def repl_token(server: Server, basic: str, repositories: list[str]) -> str:
+    query = urllib.parse.urlencode([("service", "harbor-registry"),
+                                    *(("scope", f"repository:{r}:pull,push") for r in repositories)])
+    status, _, body = request(server.base, "GET", f"/service/token?{query}", headers={"Authorization": basic})
+    if status != 200:
+        raise RuntimeError(f"getting a token failed: {status} {body[:200]!r}")
+    return "Bearer " + json.loads(body)["token"]
+
+
+def repl_seed_image(server: Server, basic: str, repository: str, seed: int, layers: int, layer_size: int) -> int:
+    """One image of `layers` distinct random layers (gzip with stored blocks: incompressible, and what a
+    registry client sees as an already compressed layer), pushed POST + PUT per blob; its bytes in all."""
+    import gzip
+
+    rng = random.Random(seed)
+    raw = [rng.randbytes(layer_size) for _ in range(layers)]
+    blobs = [gzip.compress(data, compresslevel=0, mtime=0) for data in raw]
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Labels": {"bench.seed": str(seed)}},
+                         "rootfs": {"type": "layers",
+                                    "diff_ids": ["sha256:" + hashlib.sha256(d).hexdigest() for d in raw]}},
+                        separators=(",", ":")).encode()
+    headers = {"Authorization": repl_token(server, basic, [repository])}
+    descriptors = []
+    for data in [config, *blobs]:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        status, got, body = request(server.base, "POST", f"/v2/{repository}/blobs/uploads/", headers=headers)
+        if status != 202:
+            raise RequestFailed(f"POST upload {repository}", status, body)
+        location = urllib.parse.urljoin(server.base, got["location"])
+        status, _, body = request(server.base, "PUT", with_digest(location, digest), data,
+                                  {**headers, "Content-Type": "application/octet-stream"})
+        if status != 201:
+            raise RequestFailed(f"PUT blob {repository} {digest[:19]}", status, body)
+        descriptors.append({"digest": digest, "size": len(data)})
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, **descriptors[0]},
+        "layers": [{"mediaType": OCI_LAYER + "+gzip", **d} for d in descriptors[1:]],
+    }, separators=(",", ":")).encode()
+    status, _, body = request(server.base, "PUT", f"/v2/{repository}/manifests/v1", manifest,
+                              {**headers, "Content-Type": OCI_MANIFEST})
+    if status != 201:
+        raise RequestFailed(f"PUT manifest {repository}:v1", status, body)
+    return sum(d["size"] for d in descriptors) + len(manifest)
+
+
+def repl_api(server: Server, basic: str, method: str, path: str, document: Any = None) -> tuple[int, dict, bytes]:
+    body = json.dumps(document).encode() if document is not None else None
+    return request(server.base, method, f"/api/v2.0{path}", body,
+                   {"Authorization": basic, "Content-Type": "application/json"}, timeout=60)
+
+
+def repl_check(dest: Server, basic: str, repositories: list[str]) -> int:
+    """How many of the repositories the destination has tag v1 of."""
+    found = 0
+    for repository in repositories:
+        status, _, _ = request(dest.base, "HEAD", f"/v2/{repository}/manifests/v1",
+                               headers={"Authorization": repl_token(dest, basic, [repository]), "Accept": ACCEPT})
+        found += status == 200
+    return found
+
+
+def harbor_seconds(start: str, end: str) -> float:
+    parse = lambda text: dt.datetime.fromisoformat(text.replace("Z", "+00:00"))  # noqa: E731
+    return (parse(end) - parse(start)).total_seconds()
+
+
+def repl_berth_run(source: Server, basic: str, registry_id: int, namespace: str, rnd: ReplRound,
+                   count: int) -> None:
+    status, headers, body = repl_api(source, basic, "POST", "/replication/policies", {
+        "name": f"bench-{namespace}", "dest_registry": {"id": registry_id}, "dest_namespace": namespace,
+        "dest_namespace_replace_count": -1, "filters": [{"type": "name", "value": f"{REPL_PROJECT}/**"}],
+        "trigger": {"type": "manual"}, "enabled": True, "override": True})
+    if status != 201:
+        raise RequestFailed("creating the replication policy", status, body)
+    policy_id = int(headers["location"].rsplit("/", 1)[1])
+    prepare_measurement([])
+    with PeakRss(source) as rss:
+        started = time.perf_counter()
+        status, headers, body = repl_api(source, basic, "POST", "/replication/executions", {"policy_id": policy_id})
+        if status != 201:
+            raise RequestFailed("starting the replication", status, body)
+        execution_id = int(headers["location"].rsplit("/", 1)[1])
+        deadline = time.monotonic() + 900
+        while True:
+            status, _, body = repl_api(source, basic, "GET", f"/replication/executions/{execution_id}")
+            execution = json.loads(body) if status == 200 else {}
+            if execution.get("status") not in (None, "InProgress"):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"replication execution {execution_id} still running after 900 s")
+            time.sleep(0.2)
+        rnd.berth_wall = time.perf_counter() - started
+    rnd.source_rss = rss.peak
+    if execution["status"] != "Succeed" or execution.get("succeed") != count:
+        raise RuntimeError(f"replication execution {execution_id} ended {execution['status']}: "
+                           f"{execution.get('succeed')} of {count} tasks succeeded ({execution.get('status_text')})")
+    rnd.berth_seconds = harbor_seconds(execution["start_time"], execution["end_time"])
+
+
+def repl_skopeo_run(workdir: Path, source: Server, dest: Server, password: str, repositories: list[str],
+                    namespace: str, rnd: ReplRound) -> None:
+    yaml_path = workdir / "skopeo-sync.yaml"
+    source_host = source.base.removeprefix("http://")
+    yaml_path.write_text(
+        f"{source_host}:\n  tls-verify: false\n  credentials:\n    username: admin\n    password: {password}\n"
+        "  images:\n" + "".join(f"    {r}: [v1]\n" for r in repositories))
+    home = workdir / f"skopeo-home-{namespace}"  # no blob-info cache from another run
+    home.mkdir()
+    prepare_measurement([])
+    started = time.perf_counter()
+    rc, _, err = run_child(
+        ["skopeo", "sync", "--src", "yaml", "--dest", "docker", "--dest-tls-verify=false",
+         "--dest-creds", f"admin:{password}", "--preserve-digests", str(yaml_path),
+         f"{dest.base.removeprefix('http://')}/{namespace}"],
+        timeout=900, env={"HOME": str(home), "XDG_DATA_HOME": str(home / "data"), "XDG_RUNTIME_DIR": str(home / "run")})
+    rnd.skopeo_seconds = time.perf_counter() - started
+    if rc != 0:
+        raise RuntimeError(f"skopeo sync failed ({rc}): {err.strip()[-400:]}")
+
+
+def repl_destination(workdir: Path, name: str, env_args: list[str], berth_env: dict[str, str | None],
+                     basic: str, project: str) -> Server:
+    """A fresh berth process (its own data folder and SQLite) with one project, as a copy's destination."""
+    port, data = free_port(), workdir / f"{name}-data"
+    data.mkdir()
+    dest = Server(name, [*env_args[:5], str(port), "--data-dir", str(data), *env_args[8:]], data, port,
+                  workdir / f"{name}.log", {**berth_env, "BERTH_DATABASE_URL": None})
+    log(f"starting {dest.name} on {dest.base}")
+    dest.start()
+    status, _, body = repl_api(dest, basic, "POST", "/projects", {"project_name": project})
+    if status != 201:
+        dest.stop()
+        raise RequestFailed(f"creating project {project} on {name}", status, body)
+    return dest
+
+
+def replication_figures(workdir: Path, source: Server, admin_password: str, env_args: list[str],
+                        berth_env: dict[str, str | None], images: int, layers: int, total: int,
+                        rounds: int) -> tuple[list[Target], list[str]]:
+    """Push replication from `source` to a fresh berth process (one policy, one execution) next to
+    `skopeo sync` of the same images from `source` to another fresh berth process; `rounds` alternate
+    which goes first. A fresh destination for every copy: none finds blobs that an earlier one stored."""
+    if shutil.which("skopeo") is None:
+        raise StartFailed("skopeo is not installed (apt-get install skopeo)")
+    basic = API_AUTH[source.base]
+    notes: list[str] = []
+    status, _, body = repl_api(source, basic, "POST", "/projects", {"project_name": REPL_PROJECT})
+    if status not in (201, 409):
+        raise RequestFailed(f"creating project {REPL_PROJECT}", status, body)
+    repositories = [f"{REPL_PROJECT}/img-{i:02d}" for i in range(images)]
+    layer_size = total // (images * layers)
+    log(f"seeding {images} images of {layers} × {layer_size / 1e6:.2f} MB layers into {source.name}")
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(4) as pool:
+        sizes = list(pool.map(lambda i: repl_seed_image(source, basic, repositories[i], 15_000 + i, layers,
+                                                         layer_size), range(images)))
+    copied = sum(sizes)
+    results: list[ReplRound] = []
+    for r in range(rounds):
+        rnd = ReplRound()
+        order = ("berth", "skopeo") if r % 2 == 0 else ("skopeo", "berth")
+        for who in order:
+            namespace = f"{'rp' if who == 'berth' else 'sk'}{r}"
+            dest = repl_destination(workdir, f"dest-{namespace}", env_args, berth_env, basic, namespace)
+            try:
+                settle(source)
+                settle(dest)
+                cpu_before = (source.cpu_seconds(), dest.cpu_seconds())
+                if who == "berth":
+                    status, headers, body = repl_api(source, basic, "POST", "/registries", {
+                        "name": dest.name, "type": "harbor", "url": dest.base,
+                        "credential": {"type": "basic", "access_key": "admin", "access_secret": admin_password}})
+                    if status != 201:
+                        raise RequestFailed("adding the destination registry", status, body)
+                    log(f"round {r + 1}: berth push replication to {dest.name}")
+                    repl_berth_run(source, basic, int(headers["location"].rsplit("/", 1)[1]), namespace, rnd, images)
+                    log(f"berth: {copied / rnd.berth_seconds / 1e6:,.1f} MB/s ({rnd.berth_seconds:.2f} s; "
+                        f"{rnd.berth_wall:.2f} s to seeing it end)")
+                else:
+                    log(f"round {r + 1}: skopeo sync to {dest.name}")
+                    repl_skopeo_run(workdir, source, dest, admin_password, repositories, namespace, rnd)
+                    log(f"skopeo: {copied / rnd.skopeo_seconds / 1e6:,.1f} MB/s ({rnd.skopeo_seconds:.2f} s)")
+                cpu = (source.cpu_seconds() - cpu_before[0], dest.cpu_seconds() - cpu_before[1])
+                setattr(rnd, f"{who}_cpu", cpu)
+                log(f"{who}: CPU seconds of the source berth {cpu[0]:.1f}, of the destination {cpu[1]:.1f}")
+                # skopeo sync keeps the last path component; the policy flattens the same way (count -1)
+                found = repl_check(dest, basic, [f"{namespace}/{repo.rsplit('/', 1)[1]}" for repo in repositories])
+                if found != images:
+                    raise RuntimeError(f"{dest.name} has {found} of the {images} images under {namespace}/")
+            finally:
+                dest.stop()
+        results.append(rnd)
+    ratios = [copied / r.berth_seconds / (copied / r.skopeo_seconds) for r in results]
+    middle = sorted(range(len(results)), key=lambda i: ratios[i])[(len(results) - 1) // 2]
+    best = results[middle]
+    label = f"{images} images × {layers} layers ({copied / 1e6:.0f} MB) berth → berth"
+    rows = [
+        Target(f"push replication, {label}", "MB/s", "", None, copied / best.berth_seconds / 1e6),
+        Target(f"skopeo sync, {label}", "MB/s", "", None, copied / best.skopeo_seconds / 1e6),
+        Target("replication / skopeo sync", "×", ">= 1.0", lambda v: v >= 1.0, ratios[middle]),
+        Target("source berth peak RSS during the replication", "MiB", "", None, best.source_rss / MiB),
+    ]
+    notes.append(f"berth: one push policy (Harbor type endpoint), one execution of {images} REPLICATION tasks; "
+                 f"MB/s from the execution's start_time to its end_time; skopeo {skopeo_version()}: `skopeo sync "
+                 f"--src yaml --dest docker --preserve-digests` of the same {images} tags, wall time")
+    if len(results) > 1:
+        notes.append("rounds (berth MB/s, skopeo MB/s, ratio): " + "; ".join(
+            f"{copied / r.berth_seconds / 1e6:.1f}, {copied / r.skopeo_seconds / 1e6:.1f}, {q:.2f}"
+            for r, q in zip(results, ratios, strict=True)) + " (median round shown)")
+    notes.append(f"CPU seconds (source berth, destination berth) during the copy: replication "
+                 f"{best.berth_cpu[0]:.1f}, {best.berth_cpu[1]:.1f}; skopeo sync {best.skopeo_cpu[0]:.1f}, "
+                 f"{best.skopeo_cpu[1]:.1f} (skopeo's own not counted)")
+    notes.append(f"berth's run as the bench saw it (POST to the poll that saw it end, every 0.2 s): "
+                 f"{best.berth_wall:.2f} s against {best.berth_seconds:.2f} s between the execution's times")
+    return rows, notes
+
+
+def skopeo_version() -> str:
+    rc, out, _ = run_child(["skopeo", "--version"], timeout=10)
+    return out.split()[-1] if rc == 0 and out.split() else "?"
+
+
 # ---------------------------------------------------------------- machine / main
 
 def machine_header(args: argparse.Namespace, sizes: list[int]) -> str:
@@ -1731,6 +2006,11 @@ def main() -> int:
             sign_rows, sign_notes = sign_figures(workdir, servers[0], config, layer, args.duration)
         gc_rows: list[Target] = []
         gc_notes: list[str] = []
+        repl_rows: list[Target] = []
+        repl_notes: list[str] = []
+        if "replication" in groups:
+            repl_rows, repl_notes = replication_figures(workdir, servers[0], admin_password, env_args, berth_env,
+                                                        50, 5, 200 * 10**6, REPEAT)
         if "gc" in groups:
             gc_rows, gc_notes = gc_figures(workdir, servers[0], config, layer, args.database_url, args.duration,
                                            args.gc_blobs or (10_000 if args.quick else 100_000))
@@ -1763,6 +2043,10 @@ def main() -> int:
         if gc_rows:
             table += ("\n\nGarbage collection (`berth gc` while serving; targets from issue 14):\n\n"
                       + render_targets(gc_rows) + "\n" + "".join(f"\n- {n}" for n in gc_notes))
+        if repl_rows:
+            table += ("\n\nReplication (a push policy to a second berth, and `skopeo sync` between the same two; "
+                      "targets from issue 15):\n\n" + render_targets(repl_rows) + "\n"
+                      + "".join(f"\n- {n}" for n in repl_notes))
         notes = "".join(f"\n- {n}" for n in results.notes + metered_results.notes)
         body = f"{table}\n\n{legend}\n" + (f"\nFailures:{notes}\n" if notes else "")
         print(header, file=sys.stderr)

@@ -9,6 +9,7 @@ types are known by name and refused (`UnsupportedType`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import ssl
@@ -137,15 +138,27 @@ def provider_infos() -> dict[str, dict[str, Any]]:
 
 def tls_verify(endpoint: Endpoint) -> ssl.SSLContext | bool:
     """What httpx verifies the server with: nothing when insecure, the custom CA when one is given,
-    else the system's. A CA that is not PEM raises ValueError."""
+    else the system's (httpx's default bundle). A CA that is not PEM raises ValueError. The contexts
+    are made once per process and shared: loading the CA bundle costs tens of milliseconds of CPU,
+    which every client (one per replication task) would otherwise pay again, even for http://."""
     if endpoint.insecure:
         return False
     if endpoint.ca_certificate.strip():
         try:
-            return ssl.create_default_context(cadata=endpoint.ca_certificate)
+            return _custom_ca_context(endpoint.ca_certificate)
         except (ssl.SSLError, ValueError, TypeError) as exc:
             raise ValueError(f"invalid CA certificate: {exc}") from None
-    return True
+    return _default_context()
+
+
+@functools.cache
+def _default_context() -> ssl.SSLContext:
+    return httpx.create_ssl_context()
+
+
+@functools.lru_cache(maxsize=64)
+def _custom_ca_context(ca_certificate: str) -> ssl.SSLContext:
+    return ssl.create_default_context(cadata=ca_certificate)
 
 
 def create_adapter(endpoint: Endpoint, transport: httpx.AsyncBaseTransport | None = None) -> Adapter:

@@ -99,7 +99,6 @@ def test_policy_crud_as_harbor_answers_it(api, registry_id):
     ({"dest_registry": {"id": 99999}}, "registry 99999 not found"),
     ({"src_registry": {"id": 1}, "dest_registry": None}, "not supported yet: pull-based"),
     ({"src_registry": {"id": 1}}, "either src_registry or dest_registry"),
-    ({"trigger": {"type": "event_based"}}, "not supported yet: event_based"),
     ({"trigger": {"type": "scheduled", "trigger_settings": {"cron": "0 * * * * *"}}}, "Minutes of time"),
     ({"trigger": {"type": "scheduled", "trigger_settings": {"cron": "every day"}}}, "invalid cron string"),
     ({"trigger": {"type": "scheduled"}}, "invalid cron string"),
@@ -112,7 +111,6 @@ def test_policy_crud_as_harbor_answers_it(api, registry_id):
     ({"dest_namespace": "Bad Namespace"}, "invalid destination namespace"),
     ({"dest_namespace_replace_count": -2}, "invalid dest_namespace_replace_count"),
     ({"speed": -5}, "invalid speed"),
-    ({"replicate_deletion": True}, "not supported yet: replicate_deletion"),
     ({"copy_by_chunk": True}, "not supported yet: copy_by_chunk"),
 ])
 def test_an_invalid_or_unsupported_policy_is_refused_and_nothing_stored(api, registry_id, fields, reason):

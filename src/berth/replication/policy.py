@@ -15,7 +15,7 @@ FILTER_TYPES = ("name", "tag", "label", "resource")
 DECORATIONS = ("matches", "excludes")
 TRIGGER_TYPES = ("manual", "scheduled", "event_based")
 #: what berth runs today; the rest of Harbor's is refused with a 400 that says so
-SUPPORTED_TRIGGERS = ("manual", "scheduled")
+SUPPORTED_TRIGGERS = ("manual", "scheduled", "event_based")
 SUPPORTED_FILTERS = ("name", "tag")
 _FLAGS = glob.GLOBSTAR | glob.BRACE | glob.DOTGLOB | glob.FORCEUNIX
 
@@ -56,6 +56,10 @@ class Policy:
     enabled: bool = True
     #: KB/s per task; 0 or less: no limit
     speed: int = 0
+    #: with an event-based trigger, local deletions (artifacts, tags) are deleted on the destination too
+    replicate_deletion: bool = False
+    #: who created the policy (Harbor's creator; the REPLICATION webhook's policy_creator)
+    creator: str = ""
 
     def takes_repository(self, repository: str) -> bool:
         return all(f.takes(repository) for f in self.filters if f.type == "name")
@@ -69,6 +73,7 @@ class Policy:
             "dest_namespace": self.dest_namespace, "dest_namespace_replace_count": self.dest_namespace_replace_count,
             "trigger": self.trigger, "cron": self.cron, "filters": [f.as_json() for f in self.filters],
             "override": self.override, "enabled": self.enabled, "speed": self.speed,
+            "replicate_deletion": self.replicate_deletion, "creator": self.creator,
         }
 
 
@@ -81,6 +86,7 @@ def load_policy(data: dict[str, Any]) -> Policy:
         trigger=data.get("trigger", "manual"), cron=data.get("cron", ""),
         filters=tuple(Filter(f["type"], f["value"], f.get("decoration", "")) for f in data.get("filters", [])),
         override=bool(data.get("override")), enabled=bool(data.get("enabled", True)), speed=int(data.get("speed", 0)),
+        replicate_deletion=bool(data.get("replicate_deletion")), creator=str(data.get("creator") or ""),
     )
 
 
@@ -118,7 +124,7 @@ def parse_trigger(raw: dict[str, Any] | None) -> tuple[str, str]:
     if kind not in TRIGGER_TYPES:
         raise PolicyInvalid(f"invalid trigger type {str(kind)[:50]!r}")
     if kind not in SUPPORTED_TRIGGERS:
-        raise PolicyInvalid(f"not supported yet: {kind} triggers (berth runs replication policies manually or on a cron schedule)")
+        raise PolicyInvalid(f"not supported yet: {kind} triggers")
     cron = ((raw or {}).get("trigger_settings") or {}).get("cron") or ""
     if kind == "scheduled":  # Harbor's rules
         try:

@@ -28,7 +28,7 @@ from berth.jobs.kinds import JobContext, JobFailed, JobFatal, JobKind
 from berth.jobs.store import JobStore
 from berth.references import parse_digest
 from berth.replication.policy import Policy, PolicyInvalid, load_policy, replace_namespace
-from berth.replication.push import PushClient, PushFailed
+from berth.replication.push import MountMemory, PushClient, PushFailed
 from berth.services.blobs import BlobService
 from berth.services.errors import BadRequest, Conflict, NotFound, PreconditionFailed, RegistryError
 from berth.services.manifests import ManifestService
@@ -41,7 +41,7 @@ LAUNCH = "REPLICATION_LAUNCH"
 #: Harbor retries a replication task (its MaxFails is 3)
 ATTEMPTS = 3
 #: cosign's accessory tags (`sha256-<hex>.sig`, `.att`, `.sbom`): copied with their subject, not on their own
-_ACCESSORY_TAG = re.compile(r"sha256-[0-9a-f]{64}\.(?:sig|att|sbom)")
+ACCESSORY_TAG = re.compile(r"sha256-[0-9a-f]{64}\.(?:sig|att|sbom)")
 _KEYS = {"name": ReplicationPolicyRow.name}
 _SORTS = {**_KEYS, "id": ReplicationPolicyRow.id, "creation_time": ReplicationPolicyRow.created_at,
           "update_time": ReplicationPolicyRow.updated_at}
@@ -90,6 +90,8 @@ class ReplicationService:
         self._registries = registries
         self._manifests = manifests
         self._blobs = blobs
+        #: which destination repository got which blob: the next one mounts it (best effort)
+        self._mounts = MountMemory()
 
     async def list(
         self, q: str | None, sort: str | None, offset: int, limit: int, name: str | None = None,
@@ -252,7 +254,7 @@ class ReplicationService:
                 .order_by(Repository.name, Manifest.digest, Tag.name))).all()
         artifacts: dict[tuple[str, str], list[str]] = {}
         for repository, digest, tag in rows:
-            if _ACCESSORY_TAG.fullmatch(tag) or not policy.takes_repository(repository) or not policy.takes_tag(tag):
+            if ACCESSORY_TAG.fullmatch(tag) or not policy.takes_repository(repository) or not policy.takes_tag(tag):
                 continue
             artifacts.setdefault((repository, digest), []).append(tag)
         ctx.log(f"policy {policy.name}: {len(artifacts)} artifact(s) selected")
@@ -260,17 +262,13 @@ class ReplicationService:
         async with self._db.write() as conn:
             for (repository, digest), tags in artifacts.items():
                 try:
-                    target = replace_namespace(repository, policy.dest_namespace, policy.dest_namespace_replace_count)
+                    parameters, attrs = copy_task(policy_id, policy, repository, digest, tags)
                 except PolicyInvalid as exc:
                     ctx.log(f"{repository}@{digest}: {exc}")
                     problems += 1
                     continue
-                await self._jobs.create_task(conn, ctx.execution_id, REPLICATION, {
-                    "policy_id": policy_id, "registry_id": policy.dest_registry_id, "repository": repository,
-                    "digest": digest, "tags": tags, "target": target, "override": policy.override,
-                    "speed": policy.speed,
-                }, max_attempts=ATTEMPTS, extra_attrs={
-                    "src_resource": f"{repository}:[{','.join(tags)}]", "dst_resource": f"{target}:[{','.join(tags)}]"})
+                await self._jobs.create_task(conn, ctx.execution_id, REPLICATION, parameters,
+                                             max_attempts=ATTEMPTS, extra_attrs=attrs)
         self._jobs.notify()
         if problems:
             raise JobFatal(f"{problems} artifact(s) cannot be placed on the destination (see the log)")
@@ -288,7 +286,7 @@ class ReplicationService:
         ctx.log(f"copying {repository}@{digest} to {registry.url}/{target}")
         copied = _Copied()
         try:
-            async with PushClient(self._registries.endpoint(registry), speed) as client:
+            async with PushClient(self._registries.endpoint(registry), speed, mounts=self._mounts) as client:
                 for tag in tags:
                     existing = await client.has_manifest(target, tag)
                     if existing and existing != digest and not override:
@@ -341,9 +339,9 @@ class ReplicationService:
             copied.skipped += 1
             ctx.log(f"blob {digest}: the destination has it, skipped")
         else:
-            await client.push_blob(target, digest, size, self._blobs.read(parse_digest(digest)))
+            how = await client.push_blob(target, digest, size, self._blobs.read(parse_digest(digest)))
             copied.blobs += 1
-            ctx.log(f"blob {digest}: pushed ({size} bytes)")
+            ctx.log(f"blob {digest}: {how} ({size} bytes)")
         copied.done.add(digest)
 
     async def _accessories(self, repository: str, digest: str) -> list[tuple[str, str]]:
@@ -374,6 +372,23 @@ class ReplicationService:
             resource_type="replication_policy", operation=operation, resource=name))
 
 
+def copy_task(
+    policy_id: int, policy: Policy, repository: str, digest: str, tags: list[str], operation: str = "copy",
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(parameters, extra attributes) of the REPLICATION task that copies (or, with operation
+    "deletion" / "tag deletion", deletes on the destination) one artifact; PolicyInvalid when the
+    repository cannot be placed on the destination (pure)."""
+    target = replace_namespace(repository, policy.dest_namespace, policy.dest_namespace_replace_count)
+    parameters = {
+        "policy_id": policy_id, "registry_id": policy.dest_registry_id, "repository": repository,
+        "digest": digest, "tags": tags, "target": target, "override": policy.override, "speed": policy.speed,
+    }
+    attrs = {"src_resource": f"{repository}:[{','.join(tags)}]", "dst_resource": f"{target}:[{','.join(tags)}]"}
+    if operation != "copy":
+        parameters["operation"] = attrs["operation"] = operation
+    return parameters, attrs
+
+
 def _taken(name: str) -> Conflict:
     return Conflict(f"policy {name[:300]} already exists")
 
@@ -387,6 +402,8 @@ def replication_job_kinds() -> list[JobKind]:
         return await ctx.services.replication.launch(ctx)
 
     async def copy(ctx: JobContext) -> str:
+        if ctx.parameters.get("operation", "copy") != "copy":  # an event-based policy's deletion
+            return await ctx.services.replication_events.delete(ctx)
         return await ctx.services.replication.copy(ctx)
 
     return [JobKind(LAUNCH, launch, 1), JobKind(REPLICATION, copy, ATTEMPTS)]

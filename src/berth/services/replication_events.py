@@ -22,6 +22,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import aliased
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -182,7 +183,16 @@ class ReplicationEvents:
     # --- the REPLICATION webhook ------------------------------------------------------------------------
 
     async def task_ended(self, conn: AsyncConnection, task_id: int, status: str) -> None:
-        """The REPLICATION task end hook: Harbor's REPLICATION event for the task, in its transaction."""
+        """The REPLICATION task end hook: Harbor's REPLICATION event for the task, in its transaction. A
+        database error rolls the ending back (to be tried again); anything else costs the webhook only."""
+        try:
+            await self._task_ended(conn, task_id, status)
+        except DBAPIError:
+            raise
+        except Exception:
+            log.exception("REPLICATION webhook event not recorded", task=task_id, status=status)
+
+    async def _task_ended(self, conn: AsyncConnection, task_id: int, status: str) -> None:
         row = (await conn.execute(
             select(Task.id, Task.execution_id, Task.extra_attrs, Task.status_message, Task.kind,
                    Execution.trigger, Execution.start_time, Execution.vendor_id)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -24,9 +23,10 @@ from .helpers import V2, Image, build_image, canonical_json, descriptor
 from .test_webhooks import Receiver
 
 API = "/api/v2.0"
-#: short retries and polls, so a failing run ends in about a second, and metrics as fresh as a scrape
+#: short retries and polls, so a failing run ends in about a second; a short lease, so a killed berth's
+#: task runs again soon after the restart; metrics as fresh as a scrape
 ENV = {"BERTH_JOB_RETRY_BASE_SECONDS": "0.2", "BERTH_JOB_RETRY_MAX_SECONDS": "0.4", "BERTH_JOB_POLL_SECONDS": "0.2",
-       "BERTH_METRIC_ENABLED": "true", "BERTH_METRIC_REFRESH_SECONDS": "0"}
+       "BERTH_JOB_LEASE_SECONDS": "4", "BERTH_METRIC_ENABLED": "true", "BERTH_METRIC_REFRESH_SECONDS": "0"}
 
 
 @pytest.fixture(scope="module")
@@ -212,6 +212,15 @@ def _big_image(seed: int, sizes: tuple[int, ...]) -> Image:
     return Image(manifest, "application/vnd.oci.image.manifest.v1+json", [config, *layers])
 
 
+def _second_layer_arriving(peer: Server, repository: str, first_layer: str) -> None:
+    """Once the first layer is on the docker-registry and bytes of the second are arriving (its upload
+    session's data file on the registry's disk grows, at the policy's speed)."""
+    _wait(lambda: httpx.head(f"{peer.url}/v2/{repository}/blobs/{first_layer}", timeout=5).status_code,
+          lambda status: status == 200, "the first layer on the destination")
+    uploads = peer.data_dir / "docker/registry/v2/repositories" / repository / "_uploads"
+    _wait(lambda: [f.stat().st_size for f in uploads.glob("*/data")], any, "the second layer arriving")
+
+
 def _restart(peer: Server) -> None:
     """The docker-registry again, on its port, over the data it had."""
     config = peer.data_dir.parent / "config.yml"
@@ -232,15 +241,16 @@ def test_destination_killed_mid_copy_fails_cleanly_then_a_new_run_skips_what_arr
     layer_digests = image.layer_digests
     _id(api.post("/replication/executions", json={"policy_id": policy_id}))
 
-    # once the first layer is there (and the second on its way at 512 KB/s), the destination dies
-    _wait(lambda: httpx.head(f"{target.url}/v2/slow/big/blobs/{layer_digests[0]}", timeout=5).status_code,
-          lambda status: status == 200, "the first layer on the destination")
+    _second_layer_arriving(target, "slow/big", layer_digests[0])
     target.stop(sig=9)
     failed = _finished(api, policy_id, 1)[0]
     assert failed["status"] == "Failed" and failed["failed"] == 1, failed
     log = _log(api, failed["id"])
     assert "failed: " in log and "attempt 3 of 3" in log, log
-    assert re.search(r"unreachable|upload of sha256:|RemoteProtocolError|ReadError|WriteError", log), log
+    # the first attempt broke off mid-blob; the retries found nobody there
+    assert f"failed: upload of {layer_digests[1]} ({second} bytes) broke off: the destination closed the " \
+           "connection" in log, log
+    assert "failed: unreachable: " in log, log
 
     _restart(target)
     started = time.monotonic()
@@ -264,3 +274,33 @@ def test_destination_killed_mid_copy_fails_cleanly_then_a_new_run_skips_what_arr
     assert _sample(metrics, "berth_replication_tasks", policy="slow", status="Error") == 1
     assert _sample(metrics, "berth_replication_tasks", policy="slow", status="Success") == 1
     assert _sample(metrics, "berth_replication_lag_seconds", policy="slow") is None  # manual: no promise
+
+
+def test_berth_killed_mid_copy_resumes_the_same_execution_without_copying_what_arrived(
+        api, source, target, registry_id):
+    first, second = 256 * 1024, 1024 * 1024
+    image = _big_image(9501, (first, second))
+    with V2(source.url, auth=source.auth) as v2:
+        v2.push_image("slow/resumed", image, "1.0")
+    policy_id = _id(api.post("/replication/policies", json={
+        "name": "resumed", "dest_registry": {"id": registry_id}, "enabled": True, "speed": 512,
+        "filters": [{"type": "name", "value": "slow/resumed"}]}))
+    execution_id = _id(api.post("/replication/executions", json={"policy_id": policy_id}))
+    layer_digests = image.layer_digests
+    _second_layer_arriving(target, "slow/resumed", layer_digests[0])
+
+    # berth dies in the middle of the second layer; back, it runs the task again once its lease has run
+    # out: the same execution ends, having pushed only what had not arrived
+    source.stop(sig=9)
+    restarted = start_berth(source.data_dir, ENV, port=source.port, projects=())
+    source.process, source.log_path = restarted.process, restarted.log_path
+    done = _finished(api, policy_id, 1)
+    assert [e["id"] for e in done] == [execution_id] and done[0]["status"] == "Succeed", done
+    log = _log(api, execution_id)
+    _, interrupted, after = log.partition("re-run: the worker running it stopped renewing its lease")
+    assert interrupted, log
+    assert f"blob {layer_digests[0]}: the destination has it, skipped" in after, log
+    assert f"blob {layer_digests[1]}: pushed ({second} bytes)" in after, log
+    assert f"blob {layer_digests[0]}: pushed" not in after, log
+    with V2(target.url) as peer:
+        assert peer.get_manifest("slow/resumed", "1.0").headers["Docker-Content-Digest"] == image.digest

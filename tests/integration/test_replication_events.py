@@ -133,6 +133,8 @@ def test_event_based_policy_replicates_pushes_and_deletions_with_webhooks_and_me
 
     executions = _finished(api, policy_id, 4)
     assert {e["trigger"] for e in executions} == {"event_based"} and len(executions) == 4
+    listed = api.get("/replication/executions", params={"policy_id": policy_id, "trigger": "event_based"})
+    assert listed.headers["X-Total-Count"] == "4"
     assert all(e["status"] == "Succeed" and e["total"] == 1 for e in executions), executions
     with V2(target.url) as peer:
         for repository, image, tag in (("evt/app", app, "1.0"), ("evt/app", app, "1.1"), ("evt/tool", tool, "1.0"),

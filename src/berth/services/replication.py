@@ -201,8 +201,8 @@ class ReplicationService:
             query = query.where(Execution.vendor_id == policy_id)
         if status:
             query = query.where(Execution.status == status)
-        if trigger:
-            query = query.where(Execution.trigger == trigger)
+        if trigger:  # as the API shows it ("event_based"), or as stored ("EVENT_BASED")
+            query = query.where(Execution.trigger == trigger.upper())
         async with self._db.read() as conn:
             total = int(await conn.scalar(select(func.count()).select_from(query.subquery())) or 0)
             ids = (await conn.execute(query.order_by(Execution.id.desc()).offset(offset).limit(limit))).scalars().all()

@@ -183,8 +183,15 @@ def test_event_based_policy_replicates_pushes_and_deletions_with_webhooks_and_me
     failed = [b["event_data"]["replication"] for b in bodies if b["event_data"]["replication"]["job_status"] == "Error"]
     assert len(failed) == 1 and "by digest only" in failed[0]["failed_artifact"][0]["fail_reason"]
 
-    # metrics: the failed tag deletion is a change not on the destination: lag counts from its start
+    # metrics: the failed tag deletion is a change not on the destination: lag counts from its start; a
+    # scheduled policy that never ran counts from its creation
+    nightly = _id(api.post("/replication/policies", json={
+        "name": "nightly", "dest_registry": {"id": registry_id}, "enabled": True,
+        "trigger": {"type": "scheduled", "trigger_settings": {"cron": "0 0 3 * * *"}}}))
     metrics = _scrape(source)
+    assert 0 < _sample(metrics, "berth_replication_lag_seconds", policy="nightly", trigger="scheduled") < 120
+    assert _sample(metrics, "berth_replication_last_success_timestamp_seconds", policy="nightly") == 0
+    assert api.delete(f"/replication/policies/{nightly}").status_code == 200
     assert _sample(metrics, "berth_replication_tasks", policy="on-push", status="Success") == 5
     assert _sample(metrics, "berth_replication_tasks", policy="on-push", status="Error") == 1
     lag = _sample(metrics, "berth_replication_lag_seconds", policy="on-push", trigger="event_based")

@@ -69,6 +69,7 @@ class Background:
         self.pool: WorkerPool | None = None
         self.scheduler: Scheduler | None = None
         self.outbox: OutboxDispatcher | None = None
+        registry.replication_events.local_endpoint = public_base_url(settings)
         if run_jobs:
             self.outbox = OutboxDispatcher(registry.db, settings.job_poll_seconds)
             self.pool = WorkerPool(registry.jobs, job_kinds(settings, pull_token), registry, PoolSettings(
@@ -95,6 +96,7 @@ class Background:
             self.outbox.subscribe("audit", self.registry.audit.record_events)
             self.outbox.subscribe("webhooks", webhooks.deliver)
             self.outbox.subscribe("scan-on-push", self.registry.scan_jobs.on_push)
+            self.outbox.subscribe("replication", self.registry.replication_events.on_changes)
             self.registry.events.wake_outbox = self.outbox.wake
             self.outbox.start()
         if self.pool is not None:

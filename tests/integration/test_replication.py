@@ -99,7 +99,6 @@ def test_policy_crud_as_harbor_answers_it(api, registry_id):
     ({"dest_registry": {"id": 99999}}, "registry 99999 not found"),
     ({"src_registry": {"id": 99999}, "dest_registry": None}, "registry 99999 not found"),
     ({"src_registry": {"id": 1}}, "either src_registry or dest_registry"),
-    ({"trigger": {"type": "event_based"}}, "not supported yet: event_based"),
     ({"trigger": {"type": "scheduled", "trigger_settings": {"cron": "0 * * * * *"}}}, "Minutes of time"),
     ({"trigger": {"type": "scheduled", "trigger_settings": {"cron": "every day"}}}, "invalid cron string"),
     ({"trigger": {"type": "scheduled"}}, "invalid cron string"),
@@ -113,7 +112,7 @@ def test_policy_crud_as_harbor_answers_it(api, registry_id):
     ({"dest_namespace": "Bad Namespace"}, "invalid destination namespace"),
     ({"dest_namespace_replace_count": -2}, "invalid dest_namespace_replace_count"),
     ({"speed": -5}, "invalid speed"),
-    ({"replicate_deletion": True}, "not supported yet: replicate_deletion"),
+
 ])
 def test_an_invalid_or_unsupported_policy_is_refused_and_nothing_stored(api, registry_id, fields, reason):
     response = api.post("/replication/policies", json=_policy(registry_id, **{"name": "refused", **fields}))

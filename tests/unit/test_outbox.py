@@ -33,6 +33,7 @@ from berth.events.types import (
     TagCreated,
     TagDeleted,
     TagRetentionFinished,
+    ReplicationStatusChanged,
 )
 from berth.services.audit import AuditService
 from berth.services.configurations import ConfigurationService
@@ -64,6 +65,9 @@ SAMPLES = [
         "total": 2, "retained": 1, "project_name": "p", "retention_policy_id": 7, "result": "SUCCESS",
         "retention_rule": [{"template": "always"}],
         "deleted_artifact": [{"type": "image", "status": "SUCCESS", "name_tag": "app:1", "references": None}]}),
+    ReplicationStatusChanged(project="p", operator="EVENT_BASED", occurred_at=WHEN, replication={
+        "job_status": "Success", "trigger_type": "EVENT_BASED", "execution_id": 3, "task_id": 4,
+        "successful_artifact": [{"type": "artifact", "status": "Success", "name_tag": "app:[1]", "references": None}]}),
 ]
 
 

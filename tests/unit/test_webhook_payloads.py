@@ -6,10 +6,21 @@ import json
 import re
 import subprocess
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 
-from berth.events.types import ArtifactDeleted, ArtifactPulled, ArtifactPushed, QuotaExceeded, QuotaWarning, TagCreated
+from berth.events.types import (
+    ArtifactDeleted,
+    ArtifactPulled,
+    ArtifactPushed,
+    QuotaExceeded,
+    QuotaWarning,
+    ReplicationStatusChanged,
+    TagCreated,
+)
+from berth.replication.policy import Policy
+from berth.services.replication_events import replication_data
 from berth.webhook.delivery import signature
 from berth.webhook.payloads import (
     _SLACK_TEMPLATE,
@@ -120,3 +131,27 @@ def test_signature_is_hmac_sha256_of_the_body():
     # the value from GitHub's webhook documentation example, same construction
     assert signature("It's a Secret to Everybody", b"Hello, World!") == (
         "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
+
+
+def test_a_replication_task_becomes_harbors_replication_payload():
+    destination = SimpleNamespace(name="dr", type="docker-registry", url="https://dr.example.com", credential_type="")
+    data = replication_data(
+        status="Error", policy=Policy(name="p", dest_registry_id=1, creator="admin"), destination=destination,
+        trigger="SCHEDULE", started=WHEN, source="library/app:[1.0]", target="mirror/app:[1.0]",
+        local_endpoint="https://reg.example.com", message="upload of sha256:ab: 500", execution_id=3, task_id=4)
+    event = ReplicationStatusChanged(project="library", operator="SCHEDULE", occurred_at=WHEN, replication=data)
+    payload = harbor_payload(event, FACTS, "reg.example.com:443")
+    assert event_type_of(event) == "REPLICATION" and payload["operator"] == "SCHEDULE"
+    replication = payload["event_data"]["replication"]
+    # Go's field order, empty fields (description, authentication_type, override_mode false) left out
+    assert list(replication) == ["harbor_hostname", "job_status", "artifact_type", "trigger_type", "policy_creator",
+                                 "execution_timestamp", "src_resource", "dest_resource", "failed_artifact",
+                                 "execution_id", "task_id"]
+    assert replication["harbor_hostname"] == "reg.example.com"
+    assert replication["src_resource"] == {"registry_type": "harbor", "endpoint": "https://reg.example.com",
+                                           "namespace": "library"}
+    assert replication["dest_resource"]["namespace"] == "mirror"
+    assert replication["failed_artifact"] == [{"type": "artifact", "status": "Error", "name_tag": "app:[1.0]",
+                                               "references": None, "fail_reason": "upload of sha256:ab: 500"}]
+    assert json.loads(cloudevents_body(payload, project_id=7, policy_id=2, request_id="r", event_id="e")[1])["type"] \
+        == "harbor.replication.status.changed"

@@ -1,13 +1,14 @@
 """Swagger tag `replication`, the policies: `/replication/policies` CRUD, system administrators only,
 as Harbor (src/server/v2.0/handler/replication.go). Push-based and pull-based policies with name, tag,
-label and resource filters, manual and scheduled triggers, copy_by_chunk; what berth does not do yet
-(event-based triggers, deletion replication, single active replication) is refused with a 400 saying
-so, and nothing is stored."""
+label and resource filters, manual, scheduled and event-based triggers (push-based only), deletion
+replication, copy_by_chunk; what berth does not do yet (single active replication) is refused with a
+400 saying so, and nothing is stored."""
 
 from __future__ import annotations
 
 import re
 import json
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request, Response
@@ -53,7 +54,7 @@ async def create_policy(
 ) -> Response:
     """400 when the policy is invalid or asks for what berth does not do yet; 409 when the name is taken."""
     require_system(subject, RESOURCE, "create")
-    policy_id = await registry.replication.create(_policy(policy))
+    policy_id = await registry.replication.create(replace(_policy(policy), creator=subject.name or ""))
     return Response(status_code=201, headers={"Location": f"{request.url.path.rstrip('/')}/{policy_id}"})
 
 
@@ -70,8 +71,8 @@ async def update_policy(
 ) -> Response:
     """Replace the policy with the body (validated as on create)."""
     require_system(subject, RESOURCE, "update")
-    await registry.replication.get(id)
-    await registry.replication.update(id, _policy(policy))
+    existing = await registry.replication.get(id)
+    await registry.replication.update(id, replace(_policy(policy), creator=existing.policy.creator))
     return Response(status_code=200)
 
 
@@ -166,7 +167,8 @@ def _execution(row: ExecutionRow) -> schemas.ReplicationExecution:
 def _task(row: Any) -> schemas.ReplicationTask:
     extra = json.loads(row.extra_attrs or "{}")
     return schemas.ReplicationTask(
-        id=row.id, execution_id=row.execution_id, status=row.status, job_id=str(row.id), operation="copy",
+        id=row.id, execution_id=row.execution_id, status=row.status, job_id=str(row.id),
+        operation=str(extra.get("operation") or "copy"),
         resource_type="artifact", src_resource=str(extra.get("src_resource") or ""),
         dst_resource=str(extra.get("dst_resource") or ""), start_time=harbor_time(row.start_time),
         end_time=harbor_time(row.end_time),
@@ -203,17 +205,18 @@ def _validated(body: schemas.ReplicationPolicyIn) -> Policy:
     speed = body.speed or 0
     if not -1 <= speed <= _MAX_SPEED:
         raise PolicyInvalid(f"invalid speed {speed}: KB/s, -1 or 0 for no limit")
-    if body.replicate_deletion or body.deletion:
-        raise PolicyInvalid("not supported yet: replicate_deletion")
+
     if body.single_active_replication:
         raise PolicyInvalid("not supported yet: single_active_replication")
     filters = parse_filters([f.model_dump() for f in body.filters or []])
     kind, cron = parse_trigger(body.trigger.model_dump() if body.trigger else None)
+    if kind == "event_based" and source:  # events are this berth's: Harbor offers them to push policies only
+        raise PolicyInvalid("the event-based trigger is for push-based policies (the source must be this registry)")
     return Policy(
         name=body.name, description=body.description or "", dest_registry_id=destination, dest_namespace=namespace,
         dest_namespace_replace_count=replace_count, trigger=kind, cron=cron, filters=filters,
         override=bool(body.override), enabled=bool(body.enabled), speed=speed, src_registry_id=source,
-        copy_by_chunk=bool(body.copy_by_chunk),
+        copy_by_chunk=bool(body.copy_by_chunk), replicate_deletion=bool(body.replicate_deletion or body.deletion),
     )
 
 
@@ -232,7 +235,7 @@ async def _body(request: Request, registry: Registry, record: PolicyRecord) -> s
         dest_registry=destination, dest_namespace=policy.dest_namespace,
         dest_namespace_replace_count=policy.dest_namespace_replace_count, trigger=trigger,
         filters=[schemas.ReplicationFilter(**f.as_json()) for f in policy.filters],
-        replicate_deletion=False, deletion=False, override=policy.override, enabled=policy.enabled,
+        replicate_deletion=policy.replicate_deletion, deletion=policy.replicate_deletion, override=policy.override, enabled=policy.enabled,
         creation_time=harbor_time(record.created_at), update_time=harbor_time(record.updated_at), speed=policy.speed,
         copy_by_chunk=policy.copy_by_chunk, single_active_replication=False,
     )

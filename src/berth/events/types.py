@@ -186,6 +186,20 @@ class TagRetentionFinished(Event):
         return self.project
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplicationStatusChanged(Event):
+    """A replication task ended (Harbor's REPLICATION event, one per task reaching Success, Error or
+    Stopped). `replication` is Harbor's event_data.replication object but its `harbor_hostname`, which
+    the webhook fills in; `project` is the project whose webhook policies hear of it (the source's)."""
+
+    project: str
+    replication: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def project_name(self) -> str | None:
+        return self.project
+
+
 # --- administration: what the audit log records ----------------------------------------------------
 
 
@@ -214,5 +228,5 @@ class ResourceChanged(Event):
 EVENT_CLASSES: dict[str, type[Event]] = {cls.__name__: cls for cls in (
     ArtifactPushed, ArtifactPulled, ArtifactDeleted, TagCreated, TagDeleted, RepositoryDeleted, QuotaExceeded,
     QuotaWarning, ResourceChanged, ScanCompleted, ScanFailed, ScanStopped, CveAllowlistExpiring,
-    ContentTrustAudit, TagRetentionFinished,
+    ContentTrustAudit, TagRetentionFinished, ReplicationStatusChanged,
 )}

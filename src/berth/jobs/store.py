@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +32,10 @@ SCHEDULER = "SCHEDULER"
 #: rows per IN list when a statement names many tasks
 _CHUNK = 500
 
+#: called in the transaction that ends a task (connection, task id, final status): Harbor's task status
+#: change post funcs, e.g. the REPLICATION webhook; an error rolls the ending back
+EndHook = Callable[[AsyncConnection, int, str], Awaitable[None]]
+
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
@@ -50,6 +54,8 @@ class JobStore:
         self._db = db
         #: set by this process's worker pool: enqueuing wakes it at once instead of at its next poll
         self.wakeup: asyncio.Event | None = None
+        #: job kind -> what runs when one of its tasks ends (Success, Error, Stopped)
+        self.end_hooks: dict[str, EndHook] = {}
 
     # --- enqueueing ------------------------------------------------------------------------------
 
@@ -134,7 +140,7 @@ class JobStore:
                     if row.status == RUNNING and row.run_count >= row.max_attempts + LEASE_LOSSES_ALLOWED:
                         await self._end(conn, row.id, row.execution_id, ERROR,
                                         f"given up: its worker stopped during {row.run_count} attempts", now,
-                                        expected=RUNNING)
+                                        expected=RUNNING, kind=row.kind)
                         continue
                     if left.get(row.kind, 1) <= 0:
                         skipped = True
@@ -183,7 +189,8 @@ class JobStore:
         """End the attempt for good (Success, Error, Stopped); False if the lease was lost meanwhile."""
         now = utcnow()
         async with self._db.write() as conn:
-            if not await self._end(conn, task.id, task.execution_id, status, message, now, owner=task.owner):
+            if not await self._end(conn, task.id, task.execution_id, status, message, now, owner=task.owner,
+                                   kind=task.kind):
                 return False
             await self._merge_extra(conn, task.id, extra_attrs)
             await self._log(conn, task.id, lines, now)
@@ -247,7 +254,8 @@ class JobStore:
         now = utcnow()
         async with self._db.write() as conn:
             pending = (await conn.execute(
-                select(Task.id, Task.execution_id).where(*where, Task.status == PENDING).with_for_update(skip_locked=True)
+                select(Task.id, Task.execution_id, Task.kind).where(*where, Task.status == PENDING)
+                .with_for_update(skip_locked=True)
             )).all()
             for start in range(0, len(pending), _CHUNK):
                 ids = [row.id for row in pending[start:start + _CHUNK]]
@@ -261,6 +269,9 @@ class JobStore:
                                          .values(stop_requested=True, update_time=now))
             for execution_id in sorted({row.execution_id for row in pending}):
                 await refresh_execution(conn, execution_id, now)
+            for row in pending:
+                if row.kind in self.end_hooks:
+                    await self.end_hooks[row.kind](conn, row.id, STOPPED)
         return len(pending) + flagged.rowcount
 
     # --- queues and pools --------------------------------------------------------------------------
@@ -307,7 +318,7 @@ class JobStore:
 
     async def _end(
         self, conn: AsyncConnection, task_id: int, execution_id: int, status: str, message: str, now: datetime,
-        *, owner: str | None = None, expected: str | None = None,
+        *, owner: str | None = None, expected: str | None = None, kind: str = "",
     ) -> bool:
         """End the task if it is still held by `owner` (a worker) or still in status `expected`; the
         condition is in the UPDATE itself, so a concurrent claim or finish cannot slip in between."""
@@ -323,6 +334,8 @@ class JobStore:
         if ended.rowcount != 1:
             return False
         await refresh_execution(conn, execution_id, now)
+        if kind in self.end_hooks:
+            await self.end_hooks[kind](conn, task_id, status)
         return True
 
 

@@ -196,8 +196,27 @@ def _berth_metrics(snapshot: _Snapshot) -> Iterator[Metric]:
                             value=snapshot.gauges.uploads_open)
     yield GaugeMetricFamily("berth_event_outbox_pending", "Change events not yet handed to the audit log and webhooks",
                             value=snapshot.gauges.outbox_pending)
+    yield from _replication_metrics(snapshot.gauges)
     if snapshot.capacity is not None:
         free, total = snapshot.capacity
         yield GaugeMetricFamily("berth_storage_free_bytes", "Free bytes on the volume holding the blobs", value=free)
         yield GaugeMetricFamily("berth_storage_total_bytes", "Size in bytes of the volume holding the blobs",
                                 value=total)
+
+
+def _replication_metrics(gauges: Gauges) -> Iterator[Metric]:
+    """Per replication policy (services.replication_events.replication_gauges defines the lag)."""
+    lag = GaugeMetricFamily("berth_replication_lag_seconds", "Age of the oldest local change a replication policy "
+                            "covers that is not known to be on its destination (event-based), or time since its "
+                            "last completely successful run started (scheduled)", labels=["policy", "trigger"])
+    last = GaugeMetricFamily("berth_replication_last_success_timestamp_seconds", "When the policy's last completely "
+                             "successful execution started (unix time; 0: none yet)", labels=["policy"])
+    tasks = GaugeMetricFamily("berth_replication_tasks", "Replication tasks of the executions kept, by status",
+                              labels=["policy", "status"])
+    for policy in gauges.replication:
+        if policy.lag is not None:
+            lag.add_metric([policy.name, policy.trigger], policy.lag)
+        last.add_metric([policy.name], policy.last_success)
+        for status in ("Pending", "Running", "Success", "Error", "Stopped"):
+            tasks.add_metric([policy.name, status], policy.tasks.get(status, 0))
+    yield from (lag, last, tasks)

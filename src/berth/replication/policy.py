@@ -17,7 +17,7 @@ FILTER_TYPES = ("name", "tag", "label", "resource")
 DECORATIONS = ("matches", "excludes")
 TRIGGER_TYPES = ("manual", "scheduled", "event_based")
 #: what berth runs today; the rest of Harbor's is refused with a 400 that says so
-SUPPORTED_TRIGGERS = ("manual", "scheduled")
+SUPPORTED_TRIGGERS = ("manual", "scheduled", "event_based")
 #: copy_by_chunk's chunk size: Harbor's default REPLICATION_CHUNK_SIZE (10 MiB)
 CHUNK_SIZE = 10 * 1024 * 1024
 #: Harbor's resource filter values: `image` takes container images (and their indexes) only, `artifact` any
@@ -104,6 +104,10 @@ class Policy:
         instead of listing the catalog, as Harbor does (a registry may refuse its catalog); else None."""
         pattern = next((str(f.value) for f in self.filters if f.type == "name"), "")
         return specific_paths(pattern)
+    #: with an event-based trigger, local deletions (artifacts, tags) are deleted on the destination too
+    replicate_deletion: bool = False
+    #: who created the policy (Harbor's creator; the REPLICATION webhook's policy_creator)
+    creator: str = ""
 
     def takes_repository(self, repository: str) -> bool:
         return all(f.takes(repository) for f in self.filters if f.type == "name")
@@ -118,6 +122,7 @@ class Policy:
             "trigger": self.trigger, "cron": self.cron, "filters": [f.as_json() for f in self.filters],
             "override": self.override, "enabled": self.enabled, "speed": self.speed,
             "src_registry_id": self.src_registry_id, "copy_by_chunk": self.copy_by_chunk,
+            "replicate_deletion": self.replicate_deletion, "creator": self.creator,
         }
 
 
@@ -133,6 +138,7 @@ def load_policy(data: dict[str, Any]) -> Policy:
                              f.get("decoration", "")) for f in data.get("filters", [])),
         override=bool(data.get("override")), enabled=bool(data.get("enabled", True)), speed=int(data.get("speed", 0)),
         src_registry_id=int(data.get("src_registry_id") or 0), copy_by_chunk=bool(data.get("copy_by_chunk")),
+        replicate_deletion=bool(data.get("replicate_deletion")), creator=str(data.get("creator") or ""),
     )
 
 
@@ -191,7 +197,7 @@ def parse_trigger(raw: dict[str, Any] | None) -> tuple[str, str]:
     if kind not in TRIGGER_TYPES:
         raise PolicyInvalid(f"invalid trigger type {str(kind)[:50]!r}")
     if kind not in SUPPORTED_TRIGGERS:
-        raise PolicyInvalid(f"not supported yet: {kind} triggers (berth runs replication policies manually or on a cron schedule)")
+        raise PolicyInvalid(f"not supported yet: {kind} triggers")
     cron = ((raw or {}).get("trigger_settings") or {}).get("cron") or ""
     if kind == "scheduled":  # Harbor's rules
         try:

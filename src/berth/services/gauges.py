@@ -12,6 +12,7 @@ from berth.db.models import EventOutbox, Project, ProjectMember, ProjectMetadata
 from berth.db.session import Database
 from berth.jobs.store import RUNNING
 from berth.services.quotas import QuotaService
+from berth.services.replication_events import PolicyGauge, replication_gauges
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,8 @@ class Gauges:
     #: change events written and not yet handed to the audit log and webhooks (a backlog that grows
     #: means no process runs jobs, or a subscriber keeps failing)
     outbox_pending: int = 0
+    #: per replication policy: lag and task counts
+    replication: list[PolicyGauge] = field(default_factory=list)
 
 
 async def read_gauges(db: Database, quotas: QuotaService) -> Gauges:
@@ -64,6 +67,7 @@ async def read_gauges(db: Database, quotas: QuotaService) -> Gauges:
             running[key] = running.get(key, 0) + 1
         schedules = int(await conn.scalar(select(func.count()).select_from(Schedule)) or 0)
         outbox_pending = int(await conn.scalar(select(func.count()).select_from(EventOutbox)) or 0)
+        replication = await replication_gauges(conn)
     result = []
     for project_id, name, public in projects:
         hard, used = limits.get(project_id, (-1, 0))
@@ -72,4 +76,4 @@ async def read_gauges(db: Database, quotas: QuotaService) -> Gauges:
         repositories, pulls = repos.get(project_id, (0, 0))
         result.append(ProjectGauges(name, public == "true", repositories, pulls, members.get(project_id, 0),
                                     hard, int(used)))
-    return Gauges(result, uploads_open, running, schedules, outbox_pending)
+    return Gauges(result, uploads_open, running, schedules, outbox_pending, replication)

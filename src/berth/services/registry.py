@@ -36,7 +36,8 @@ from berth.services.repositories import RepositoryService
 from berth.services.retention import RetentionService, immutable_by_rules
 from berth.services.robots import RobotService
 from berth.services.registries import RegistryService
-from berth.services.replication import ReplicationService
+from berth.services.replication import REPLICATION, ReplicationService
+from berth.services.replication_events import ReplicationEvents
 from berth.services.replication_pull import PullReplication
 from berth.services.scanners import ScannerService
 from berth.services.scan_export import ScanExportService
@@ -98,6 +99,9 @@ class Registry:
         self.replication.chunk_size = replication_chunk_size
         self.replication.pull = PullReplication(db, self.jobs, self.registries, self.projects, self.manifests,
                                                 self.blobs, self.uploads, replication_chunk_size)
+        # event-based replication, deletions on the destination, and the REPLICATION webhook of each task
+        self.replication_events = ReplicationEvents(db, self.events, self.jobs, self.registries)
+        self.jobs.end_hooks[REPLICATION] = self.replication_events.task_ended
         self.scans = ScanReportService(db, self.events)
         self.scan_exports = ScanExportService(db, storage, self.jobs)
         self.scan_jobs = ScanJobService(db, self.jobs)

@@ -28,7 +28,7 @@ from berth.jobs.kinds import JobContext, JobFailed, JobFatal, JobKind
 from berth.jobs.store import JobStore
 from berth.references import parse_digest
 from berth.replication.policy import CHUNK_SIZE, Policy, PolicyInvalid, load_policy, replace_namespace
-from berth.replication.push import PushClient, PushFailed
+from berth.replication.push import MountMemory, PushClient, PushFailed
 from berth.services.blobs import BlobService
 from berth.services.errors import BadRequest, Conflict, NotFound, PreconditionFailed, RegistryError
 from berth.services.manifests import ManifestService
@@ -43,7 +43,7 @@ LAUNCH = "REPLICATION_LAUNCH"
 #: Harbor retries a replication task (its MaxFails is 3)
 ATTEMPTS = 3
 #: cosign's accessory tags (`sha256-<hex>.sig`, `.att`, `.sbom`): copied with their subject, not on their own
-_ACCESSORY_TAG = re.compile(r"sha256-[0-9a-f]{64}\.(?:sig|att|sbom)")
+ACCESSORY_TAG = re.compile(r"sha256-[0-9a-f]{64}\.(?:sig|att|sbom)")
 _KEYS = {"name": ReplicationPolicyRow.name}
 _SORTS = {**_KEYS, "id": ReplicationPolicyRow.id, "creation_time": ReplicationPolicyRow.created_at,
           "update_time": ReplicationPolicyRow.updated_at}
@@ -96,6 +96,8 @@ class ReplicationService:
         self.pull: PullReplication | None = None
         #: copy_by_chunk's chunk size (Harbor's REPLICATION_CHUNK_SIZE)
         self.chunk_size = CHUNK_SIZE
+        #: which destination repository got which blob: the next one mounts it (best effort)
+        self._mounts = MountMemory()
 
     async def list(
         self, q: str | None, sort: str | None, offset: int, limit: int, name: str | None = None,
@@ -207,8 +209,8 @@ class ReplicationService:
             query = query.where(Execution.vendor_id == policy_id)
         if status:
             query = query.where(Execution.status == status)
-        if trigger:
-            query = query.where(Execution.trigger == trigger)
+        if trigger:  # as the API shows it ("event_based"), or as stored ("EVENT_BASED")
+            query = query.where(Execution.trigger == trigger.upper())
         async with self._db.read() as conn:
             total = int(await conn.scalar(select(func.count()).select_from(query.subquery())) or 0)
             ids = (await conn.execute(query.order_by(Execution.id.desc()).offset(offset).limit(limit))).scalars().all()
@@ -260,7 +262,7 @@ class ReplicationService:
                 select(Repository.name, Manifest.digest, Tag.name.label("tag"), Manifest.id, Manifest.type)
                 .join(Tag, Tag.repository_id == Repository.id).join(Manifest, Manifest.id == Tag.manifest_id)
                 .order_by(Repository.name, Manifest.digest, Tag.name))).all()
-        rows = [row for row in rows if not _ACCESSORY_TAG.fullmatch(row.tag) and policy.takes_repository(row.name)
+        rows = [row for row in rows if not ACCESSORY_TAG.fullmatch(row.tag) and policy.takes_repository(row.name)
                 and policy.takes_tag(row.tag) and policy.takes_kind(row.type)]
         if policy.label_filter:  # Harbor's label filter: the artifact's labels (berth's labels service)
             labels = await LabelService(self._db).of_artifacts(list({row.id for row in rows}))
@@ -273,17 +275,13 @@ class ReplicationService:
         async with self._db.write() as conn:
             for (repository, digest), tags in artifacts.items():
                 try:
-                    target = replace_namespace(repository, policy.dest_namespace, policy.dest_namespace_replace_count)
+                    parameters, attrs = copy_task(policy_id, policy, repository, digest, tags)
                 except PolicyInvalid as exc:
                     ctx.log(f"{repository}@{digest}: {exc}")
                     problems += 1
                     continue
-                await self._jobs.create_task(conn, ctx.execution_id, REPLICATION, {
-                    "policy_id": policy_id, "registry_id": policy.dest_registry_id, "repository": repository,
-                    "digest": digest, "tags": tags, "target": target, "override": policy.override,
-                    "speed": policy.speed, "chunk": policy.copy_by_chunk,
-                }, max_attempts=ATTEMPTS, extra_attrs={
-                    "src_resource": f"{repository}:[{','.join(tags)}]", "dst_resource": f"{target}:[{','.join(tags)}]"})
+                await self._jobs.create_task(conn, ctx.execution_id, REPLICATION, parameters,
+                                             max_attempts=ATTEMPTS, extra_attrs=attrs)
         self._jobs.notify()
         if problems:
             raise JobFatal(f"{problems} artifact(s) cannot be placed on the destination (see the log)")
@@ -304,7 +302,7 @@ class ReplicationService:
         ctx.log(f"copying {repository}@{digest} to {registry.url}/{target}")
         copied = _Copied()
         try:
-            async with PushClient(self._registries.endpoint(registry), speed) as client:
+            async with PushClient(self._registries.endpoint(registry), speed, mounts=self._mounts) as client:
                 for tag in tags:
                     existing = await client.has_manifest(target, tag)
                     if existing and existing != digest and not override:
@@ -365,9 +363,9 @@ class ReplicationService:
             copied.blobs += 1
             ctx.log(f"blob {digest}: pushed ({size} bytes in {requests} request(s) of at most {chunk_size} bytes)")
         else:
-            await client.push_blob(target, digest, size, self._blobs.read(parse_digest(digest)))
+            how = await client.push_blob(target, digest, size, self._blobs.read(parse_digest(digest)))
             copied.blobs += 1
-            ctx.log(f"blob {digest}: pushed ({size} bytes)")
+            ctx.log(f"blob {digest}: {how} ({size} bytes)")
         copied.done.add(digest)
 
     async def _accessories(self, repository: str, digest: str) -> list[tuple[str, str]]:
@@ -411,6 +409,24 @@ class ReplicationService:
             resource_type="replication_policy", operation=operation, resource=name))
 
 
+def copy_task(
+    policy_id: int, policy: Policy, repository: str, digest: str, tags: list[str], operation: str = "copy",
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(parameters, extra attributes) of the REPLICATION task that copies (or, with operation
+    "deletion" / "tag deletion", deletes on the destination) one artifact; PolicyInvalid when the
+    repository cannot be placed on the destination (pure)."""
+    target = replace_namespace(repository, policy.dest_namespace, policy.dest_namespace_replace_count)
+    parameters = {
+        "policy_id": policy_id, "registry_id": policy.dest_registry_id, "repository": repository,
+        "digest": digest, "tags": tags, "target": target, "override": policy.override, "speed": policy.speed,
+        "chunk": policy.copy_by_chunk,
+    }
+    attrs = {"src_resource": f"{repository}:[{','.join(tags)}]", "dst_resource": f"{target}:[{','.join(tags)}]"}
+    if operation != "copy":
+        parameters["operation"] = attrs["operation"] = operation
+    return parameters, attrs
+
+
 def _taken(name: str) -> Conflict:
     return Conflict(f"policy {name[:300]} already exists")
 
@@ -424,6 +440,8 @@ def replication_job_kinds() -> list[JobKind]:
         return await ctx.services.replication.launch(ctx)
 
     async def copy(ctx: JobContext) -> str:
+        if ctx.parameters.get("operation", "copy") != "copy":  # an event-based policy's deletion
+            return await ctx.services.replication_events.delete(ctx)
         return await ctx.services.replication.copy(ctx)
 
     return [JobKind(LAUNCH, launch, 1), JobKind(REPLICATION, copy, ATTEMPTS)]

@@ -20,6 +20,7 @@ from berth.events.types import (
     QuotaEvent,
     QuotaExceeded,
     QuotaWarning,
+    ReplicationStatusChanged,
     ScanCompleted,
     ScanEvent,
     ScanFailed,
@@ -36,6 +37,7 @@ _EVENT_TYPES: dict[type[Event], str] = {
     QuotaExceeded: "QUOTA_EXCEED", QuotaWarning: "QUOTA_WARNING", CveAllowlistExpiring: "CVE_ALLOWLIST_EXPIRING",
     ScanCompleted: "SCANNING_COMPLETED", ScanFailed: "SCANNING_FAILED", ScanStopped: "SCANNING_STOPPED",
     ContentTrustAudit: "CONTENT_TRUST_AUDIT", TagRetentionFinished: "TAG_RETENTION",
+    ReplicationStatusChanged: "REPLICATION",
 }
 #: Harbor's scan type names the resource's overview key after (src/controller/event/handler/webhook/scan)
 _SBOM = "sbom"
@@ -85,6 +87,11 @@ def harbor_payload(event: Event, facts: RepositoryFacts, ext_host: str) -> dict[
                  "result", "deleted_artifact")
         return {"type": event_type, "occur_at": int(event.occurred_at.timestamp()), "operator": event.operator,
                 "event_data": {"retention": {key: retention[key] for key in order if key in retention}}}
+    if isinstance(event, ReplicationStatusChanged):
+        # Harbor's replication handler: the host of the external URL, without its port, goes first
+        replication = {"harbor_hostname": ext_host.split(":")[0], **event.replication}
+        return {"type": event_type, "occur_at": int(event.occurred_at.timestamp()), "operator": event.operator,
+                "event_data": {"replication": replication}}
     if event_type is None or not isinstance(event, ArtifactEvent | QuotaEvent):
         raise ValueError(f"webhooks do not notify {type(event).__name__}")
     namespace, _, name = event.repository.partition("/")

@@ -35,7 +35,7 @@ def upstream(tmp_path_factory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory) -> Iterator[Server]:
-    server = start_berth(tmp_path_factory.mktemp("proxy") / "data", {
+    server = start_berth(tmp_path_factory.mktemp("proxy") / "data", projects=("team",), env={
         "BERTH_MIRROR_PROJECTS": json.dumps({"*": MIRROR}), "BERTH_METRIC_ENABLED": "true",
     })
     yield server

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import structlog
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from berth.oci import blobs
@@ -30,6 +30,15 @@ async def serve(front: Front, request: Request, route: str, params: dict[str, st
         verb = "delete" if method == "DELETE" else "push"
         preposition = "in" if verb == "delete" else "to"
         raise Denied(f"can not {verb} artifact {preposition} a proxy project: {name}")
+    if route not in ("manifests", "blobs"):
+        return None
+    canonical = await front.registry.proxy_cache.canonical_name(name)
+    path = request.scope["path"]
+    # (a mirror-mode request names no project: it is served as it is, the upstream name is the same)
+    if canonical != name and path.startswith(f"/v2/{name}/"):
+        target = "/v2/" + canonical + path[len("/v2/") + len(name):]
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        return RedirectResponse(front.url(target) + (f"?{query}" if query else ""), 301)
     if route == "manifests":
         record = await front.registry.proxy_cache.manifest(name, params["reference"])
         return await manifest_response(front, request, name, params["reference"], record)
@@ -49,7 +58,6 @@ async def serve(front: Front, request: Request, route: str, params: dict[str, st
                 return response
             stream = await front.registry.proxy_cache.open_blob(name, digest)
             return _UpstreamBlobResponse(stream.chunks, stream.size, headers)  # type: ignore[return-value]
-    return None
 
 
 class _UpstreamBlobResponse:

@@ -167,6 +167,13 @@ class ProxyCacheService:
         self._proxies[project_name] = proxy
         return proxy
 
+    async def canonical_name(self, name: str) -> str:
+        """The name the project caches `name` under: Docker Hub's one-segment names are `library/` ones
+        (Harbor redirects `<project>/nginx` to `<project>/library/nginx`, so both are one cache)."""
+        project, _, repository = name.partition("/")
+        proxy = await self._proxy(project)
+        return f"{project}/{upstream_repository(proxy.registry_type, repository)}"
+
     async def _target(self, name: str) -> tuple[_Proxy, str]:
         """The project's proxy and the repository to ask its upstream for."""
         project, _, repository = name.partition("/")

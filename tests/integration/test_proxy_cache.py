@@ -9,6 +9,7 @@ import http.server
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,6 +38,7 @@ def upstream(tmp_path_factory) -> Iterator[Server]:
 def proxy(tmp_path_factory) -> Iterator[Server]:
     server = start_berth(tmp_path_factory.mktemp("proxy") / "data", projects=("team",), env={
         "BERTH_MIRROR_PROJECTS": json.dumps({"*": MIRROR}), "BERTH_METRIC_ENABLED": "true",
+        "BERTH_PULL_COUNT_FLUSH_SECONDS": "0.2",
     })
     yield server
     server.stop()
@@ -113,11 +115,15 @@ def test_first_pull_fetches_the_second_is_local_and_a_moved_tag_is_seen(skopeo, 
     before = _blob_fetches(upstream)
     assert _pull(skopeo, proxy, f"{cache}/team/app:v1", tmp_path) == first
     assert _blob_fetches(upstream) == before + 3  # config and two layers
+    # the cached artifact has a pull time (Harbor's retention for proxy projects keeps what was pulled)
+    artifacts = f"{proxy.url}{API}/projects/{cache}/repositories/team%252Fapp/artifacts"
+    deadline = time.monotonic() + 10
+    while not (listed := httpx.get(artifacts, auth=proxy.auth).json()) or listed[0]["pull_time"].startswith("0001"):
+        assert time.monotonic() < deadline, listed
+        time.sleep(0.1)
+    assert [a["digest"] for a in listed] == [first]
     assert _pull(skopeo, proxy, f"{cache}/team/app:v1", tmp_path) == first
     assert _blob_fetches(upstream) == before + 3  # all local: only the tag was revalidated
-    listed = httpx.get(f"{proxy.url}{API}/projects/{cache}/repositories/team%252Fapp/artifacts",
-                       auth=proxy.auth).json()
-    assert [a["digest"] for a in listed] == [first]
     # the tag moves upstream: the next pull revalidates and gets the new image
     second = _push_upstream(skopeo, upstream, tmp_path, 72, "team/app:v1")
     assert _pull(skopeo, proxy, f"{cache}/team/app:v1", tmp_path) == second

@@ -33,6 +33,7 @@ from berth.services.errors import (
 )
 from berth.services.manifests import ManifestRecord, ManifestService
 from berth.services.projects import ProjectService
+from berth.services.pulls import PullRecorder
 from berth.services.registries import RegistryService
 from berth.services.uploads import UploadService
 from berth.storage.paths import Digest
@@ -109,13 +110,14 @@ class BlobStream:
 class ProxyCacheService:
     def __init__(
         self, projects: ProjectService, registries: RegistryService, manifests: ManifestService, blobs: BlobService,
-        uploads: UploadService, *, max_manifest_bytes: int, revalidate_seconds: float = 0.0,
+        uploads: UploadService, pulls: PullRecorder, *, max_manifest_bytes: int, revalidate_seconds: float = 0.0,
     ) -> None:
         self._projects = projects
         self._registries = registries
         self._manifests = manifests
         self._blobs = blobs
         self._uploads = uploads
+        self._pulls = pulls
         self._max_manifest = max_manifest_bytes
         self._revalidate = revalidate_seconds
         self._proxies: dict[str, _Proxy] = {}
@@ -290,6 +292,8 @@ class ProxyCacheService:
         except RegistryError as exc:  # not something berth stores (serving it still helps the client)
             log.warning("proxy cache cannot keep a manifest", repository=pending.repository, digest=fetched.digest,
                         error=exc.message[:300])
+            return True
+        self._pulls.mark_pulled(pending.repository, fetched.digest, pending.tag)
         return True
 
     async def _retag(self, name: str, tag: str, record: ManifestRecord) -> None:

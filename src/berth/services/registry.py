@@ -117,7 +117,7 @@ class Registry:
                                    upload_expiry_hours=upload_expiry_hours)
         # proxy-cache projects: pulls that miss locally go to the project's upstream registry
         self.proxy_cache = ProxyCacheService(self.projects, self.registries, self.manifests, self.blobs, self.uploads,
-                                             max_manifest_bytes=max_manifest_bytes,
+                                             self.pulls, max_manifest_bytes=max_manifest_bytes,
                                              revalidate_seconds=proxy_revalidate_seconds)
         self.projects.changed_hooks.append(self.proxy_cache.forget)
         self.registries.changed_hooks.append(self.proxy_cache.forget)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import httpx
 
 from berth import mediatypes
+from berth.proxy.body import BodyFailed, ThreadedBody
 from berth.references import digest_of, is_digest_reference
 from berth.replication.adapters import ChallengeAuth, Endpoint, distribution_url, failure_reason, tls_verify
 
@@ -85,8 +86,9 @@ class UpstreamClient:
         self._max = max_connections if max_connections > 0 else 0
         self._in_flight = 0
         self._max_manifest = max_manifest_bytes
+        self._verify = tls_verify(endpoint)
         self._client = httpx.AsyncClient(
-            base_url=distribution_url(endpoint), verify=tls_verify(endpoint), transport=transport,
+            base_url=distribution_url(endpoint), verify=self._verify, transport=transport,
             auth=_StreamingAuth(endpoint.access_key, endpoint.access_secret),
             timeout=httpx.Timeout(30.0, connect=CONNECT_SECONDS), follow_redirects=True,
             limits=httpx.Limits(max_connections=self._max or 100, max_keepalive_connections=20),
@@ -146,19 +148,44 @@ class UpstreamClient:
     @asynccontextmanager
     async def blob(self, repository: str, digest: str) -> AsyncIterator[tuple[int | None, AsyncIterator[bytes]]]:
         """(declared size or None, the bytes) of a blob as the upstream sends them (not yet verified:
-        the caller checks the digest before it keeps anything)."""
-        async with self._slot(), self._client.stream("GET", f"/v2/{repository}/blobs/{digest}") as response:
-            if response.status_code != 200:
-                await response.aread()
-                _raise_for(response, f"blob {digest}")
-            length = response.headers.get("Content-Length")
-            yield (int(length) if length and length.isdigit() else None), self._paced(response)
+        the caller checks the digest before it keeps anything).
 
-    async def _paced(self, response: httpx.Response) -> AsyncIterator[bytes]:
+        A HEAD through httpx first (credentials, token, redirects); when it was answered where it was
+        asked, the body is read by a ThreadedBody with the same Authorization; a blob redirected
+        elsewhere (a CDN's URL signed for GET only) streams through httpx."""
+        path = f"/v2/{repository}/blobs/{digest}"
+        async with self._slot():
+            head = await self._send("HEAD", path)
+            _raise_for(head, f"blob {digest}")
+            if head.url.copy_with(path="/", query=None) == self._client.base_url.copy_with(path="/", query=None):
+                headers = {"User-Agent": "berth-proxy-cache", "Accept-Encoding": "identity"}
+                if head.request.headers.get("Authorization"):
+                    headers["Authorization"] = head.request.headers["Authorization"]
+                body = ThreadedBody(str(head.url), headers, self._verify, 30.0)
+                try:
+                    try:
+                        length = await body.start()
+                    except BodyFailed as exc:
+                        if exc.status:
+                            _raise_for(httpx.Response(exc.status), f"blob {digest}")
+                        raise UpstreamUnavailable(exc.reason) from None
+                    yield length, self._paced(body.chunks())
+                finally:
+                    body.close()
+                return
+            async with self._client.stream("GET", path) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    _raise_for(response, f"blob {digest}")
+                length_text = response.headers.get("Content-Length")
+                yield (int(length_text) if length_text and length_text.isdigit() else None), \
+                    self._paced(response.aiter_raw(_CHUNK))
+
+    async def _paced(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """The body in chunks, at most `proxy_speed_kb` KB/s; a cut connection is UpstreamUnavailable."""
         received, start = 0, time.monotonic()
         try:
-            async for chunk in response.aiter_raw(_CHUNK):
+            async for chunk in chunks:
                 yield chunk
                 received += len(chunk)
                 if self._speed:
@@ -167,6 +194,8 @@ class UpstreamClient:
                         await asyncio.sleep(ahead)
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(f"the upstream connection broke: {failure_reason(exc).reason}") from None
+        except BodyFailed as exc:
+            raise UpstreamUnavailable(exc.reason) from None
 
     # --- plumbing ------------------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ from berth.services.manifests import ManifestRecord, ManifestService
 from berth.services.projects import ProjectService
 from berth.services.pulls import PullRecorder
 from berth.services.registries import RegistryService
-from berth.services.uploads import UploadService
+from berth.services.uploads import UploadService, hashed
 from berth.storage.paths import Digest
 
 log = structlog.get_logger("berth.proxy")
@@ -354,14 +354,16 @@ class ProxyCacheService:
 
     async def _fill(self, proxy: _Proxy, name: str, upstream: str, digest: Digest, fill: _Fill) -> None:
         """Read the blob from upstream into an upload that keeps it only if its digest is right, handing
-        each chunk to the client on the way."""
+        each chunk to the client on the way. The client's last chunk goes as soon as the digest is
+        checked here, without waiting for the store to make the blob durable (the upload checks it
+        again before it links it)."""
         try:
             async with proxy.client.blob(upstream, str(digest)) as (size, chunks):
                 fill.size = size
 
                 async def tee() -> AsyncIterator[bytes]:
                     fill.started.set()
-                    async for chunk in chunks:
+                    async for chunk in _verified(chunks, digest, fill):
                         await fill.offer(chunk)
                         yield chunk
 
@@ -378,11 +380,11 @@ class ProxyCacheService:
             if not isinstance(exc, Exception):
                 raise
             return
-        try:  # before the client gets its last chunk: a finished pull has its manifest stored
+        fill.finish(ok=True)
+        try:
             await self._settle(name)
         except Exception:
             log.exception("proxy cache could not store a waiting manifest", repository=name)
-        fill.finish(ok=True)
 
 
 def proxy_retention_policy(project_id: int) -> dict[str, Any]:
@@ -408,6 +410,15 @@ def _unusable(exc: UpstreamUnavailable | UpstreamInvalid) -> UpstreamUnusable:
     return UpstreamUnusable(f"the upstream registry answered wrongly: {exc}"[:500])
 
 
+async def _verified(chunks: AsyncIterator[bytes], digest: Digest, fill: _Fill) -> AsyncIterator[bytes]:
+    """The chunks (hashed on a worker thread as an upload hashes them); at their end the fill is told
+    whether they are the blob `digest` names, before the store has written and synced them."""
+    hasher = digest.hasher()
+    async for chunk in hashed(chunks, hasher):
+        yield chunk
+    fill.finish(ok=hasher.hexdigest() == digest.hex)
+
+
 _DONE, _FAILED = object(), object()
 
 
@@ -421,12 +432,18 @@ class _Fill:
         self.size: int | None = None
         self._queue: asyncio.Queue[object] = asyncio.Queue(_QUEUE_CHUNKS)
         self._client_gone = False
+        self._finished = False
 
     async def offer(self, chunk: bytes) -> None:
         if not self._client_gone:
             await self._queue.put(chunk)
 
     def finish(self, ok: bool) -> None:
+        """The client's verdict (the first one counts: once the digest is checked, the store's own
+        outcome does not change what the client got)."""
+        if self._finished:
+            return
+        self._finished = True
         marker = _DONE if ok else _FAILED
         if self._client_gone:
             return

@@ -85,10 +85,10 @@ def _pull(skopeo: str, proxy: Server, reference: str, tmp: Path) -> str:
 
 
 def _cached(proxy: Server, project: str, repository: str, digest: str) -> dict:
-    """Wait for the cache to have stored `digest` (it stores after the client has its bytes); its artifact."""
+    """The artifact the cache stored for `digest` (polled: the pull that fetched it may still be ending)."""
     url = f"{proxy.url}{API}/projects/{project}/repositories/{repository.replace('/', '%252F')}/artifacts/{digest}"
     deadline = time.monotonic() + 10
-    while (response := httpx.get(url, auth=proxy.auth)).status_code != 200:
+    while (response := httpx.get(url, auth=proxy.auth, timeout=30)).status_code != 200:
         assert time.monotonic() < deadline, response.text
         time.sleep(0.05)
     return response.json()
@@ -148,9 +148,9 @@ def test_the_cache_serves_when_the_upstream_is_down(skopeo, api, proxy, tmp_path
         peer.stop()
     assert _pull(skopeo, proxy, "downstream/lib/tool:1.0", tmp_path) == digest
     assert "proxy cache serves its cached copy" in proxy.log()
-    never_cached = httpx.get(f"{proxy.url}/v2/downstream/lib/other/manifests/1.0", auth=proxy.auth)
+    never_cached = httpx.get(f"{proxy.url}/v2/downstream/lib/other/manifests/1.0", auth=proxy.auth, timeout=30)
     assert never_cached.status_code == 503 and never_cached.json()["errors"][0]["code"] == "UNAVAILABLE"
-    metrics = httpx.get(f"{proxy.url}/metrics").text
+    metrics = httpx.get(f"{proxy.url}/metrics", timeout=30).text
     assert re.search(r'berth_proxy_cache_stale_served_total\{reason="unreachable"\} [1-9]', metrics)
 
 
@@ -162,11 +162,11 @@ def test_pushes_and_deletes_in_a_proxy_project_are_refused(skopeo, proxy, cache,
     except AssertionError as exc:
         command_error = str(exc)
     assert command_error is not None and "can not push artifact to a proxy project" in command_error
-    upload = httpx.post(f"{proxy.url}/v2/{cache}/team/pushed/blobs/uploads/", auth=proxy.auth)
+    upload = httpx.post(f"{proxy.url}/v2/{cache}/team/pushed/blobs/uploads/", auth=proxy.auth, timeout=30)
     assert upload.status_code == 403
     assert upload.json()["errors"][0] == {
         "code": "DENIED", "message": f"can not push artifact to a proxy project: {cache}/team/pushed"}
-    deleted = httpx.delete(f"{proxy.url}/v2/{cache}/team/app/manifests/v1", auth=proxy.auth)
+    deleted = httpx.delete(f"{proxy.url}/v2/{cache}/team/app/manifests/v1", auth=proxy.auth, timeout=30)
     assert deleted.status_code == 403 and deleted.json()["errors"][0]["code"] == "DENIED"
 
 
@@ -245,7 +245,7 @@ def test_mirror_mode_serves_pulls_without_a_project_prefix(skopeo, proxy, upstre
     assert _pull(skopeo, proxy, "team/base:3", tmp_path) == digest
     # containerd names the upstream it mirrors (`ns`): the mirror serves, whatever berth holds
     response = httpx.get(f"{proxy.url}/v2/team/base/manifests/3", params={"ns": "registry.example"},
-                         auth=proxy.auth, headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+                         auth=proxy.auth, headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}, timeout=30)
     assert response.status_code == 200 and response.headers["Docker-Content-Digest"] == digest
     raw = run_skopeo(skopeo, "inspect", "--raw", "--tls-verify=false", f"docker://{proxy.host}/{cache}/mirrored/base:3",
                      tmp=tmp_path)

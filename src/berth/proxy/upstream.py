@@ -150,29 +150,33 @@ class UpstreamClient:
         """(declared size or None, the bytes) of a blob as the upstream sends them (not yet verified:
         the caller checks the digest before it keeps anything).
 
-        A HEAD through httpx first (credentials, token, redirects); when it was answered where it was
-        asked, the body is read by a ThreadedBody with the same Authorization; a blob redirected
-        elsewhere (a CDN's URL signed for GET only) streams through httpx."""
+        A HEAD through httpx first (credentials, token); when the registry answers it itself, the body
+        is read by a ThreadedBody with the same Authorization; a blob it redirects elsewhere (a CDN's
+        or a bucket's URL, signed for GET only) streams through httpx, which follows the redirect."""
         path = f"/v2/{repository}/blobs/{digest}"
         async with self._slot():
-            head = await self._send("HEAD", path)
-            _raise_for(head, f"blob {digest}")
-            if head.url.copy_with(path="/", query=None) == self._client.base_url.copy_with(path="/", query=None):
+            head = await self._send("HEAD", path, follow_redirects=False)
+            if head.status_code == 200:
                 headers = {"User-Agent": "berth-proxy-cache", "Accept-Encoding": "identity"}
                 if head.request.headers.get("Authorization"):
                     headers["Authorization"] = head.request.headers["Authorization"]
                 body = ThreadedBody(str(head.url), headers, self._verify, 30.0)
                 try:
-                    try:
-                        length = await body.start()
-                    except BodyFailed as exc:
+                    length = await body.start()
+                except BodyFailed as exc:
+                    body.close()
+                    if not 300 <= exc.status < 400:  # a GET redirected elsewhere: httpx follows it below
                         if exc.status:
                             _raise_for(httpx.Response(exc.status), f"blob {digest}")
                         raise UpstreamUnavailable(exc.reason) from None
-                    yield length, self._paced(body.chunks())
-                finally:
-                    body.close()
-                return
+                else:
+                    try:
+                        yield length, self._paced(body.chunks())
+                    finally:
+                        body.close()
+                    return
+            elif not head.is_redirect:
+                _raise_for(head, f"blob {digest}")
             async with self._client.stream("GET", path) as response:
                 if response.status_code != 200:
                     await response.aread()
@@ -211,9 +215,11 @@ class UpstreamClient:
         finally:
             self._in_flight -= 1
 
-    async def _send(self, method: str, url: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    async def _send(
+        self, method: str, url: str, headers: dict[str, str] | None = None, follow_redirects: bool = True,
+    ) -> httpx.Response:
         try:
-            return await self._client.request(method, url, headers=headers)
+            return await self._client.request(method, url, headers=headers, follow_redirects=follow_redirects)
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(failure_reason(exc).reason) from None
 

@@ -35,7 +35,7 @@ from berth.services.manifests import ManifestRecord, ManifestService
 from berth.services.projects import ProjectService
 from berth.services.pulls import PullRecorder
 from berth.services.registries import RegistryService
-from berth.services.uploads import UploadService, hashed
+from berth.services.uploads import UploadService
 from berth.storage.paths import Digest
 
 log = structlog.get_logger("berth.proxy")
@@ -354,16 +354,15 @@ class ProxyCacheService:
 
     async def _fill(self, proxy: _Proxy, name: str, upstream: str, digest: Digest, fill: _Fill) -> None:
         """Read the blob from upstream into an upload that keeps it only if its digest is right, handing
-        each chunk to the client on the way. The client's last chunk goes as soon as the digest is
-        checked here, without waiting for the store to make the blob durable (the upload checks it
-        again before it links it)."""
+        each chunk to the client on the way. The client's last chunk goes once the blob is stored and
+        linked: a pull that follows at once finds it (a link promises bytes in place)."""
         try:
             async with proxy.client.blob(upstream, str(digest)) as (size, chunks):
                 fill.size = size
 
                 async def tee() -> AsyncIterator[bytes]:
                     fill.started.set()
-                    async for chunk in _verified(chunks, digest, fill):
+                    async for chunk in chunks:
                         await fill.offer(chunk)
                         yield chunk
 
@@ -380,11 +379,11 @@ class ProxyCacheService:
             if not isinstance(exc, Exception):
                 raise
             return
-        fill.finish(ok=True)
-        try:
+        try:  # before the client gets its last chunk: a finished pull has its manifest stored
             await self._settle(name)
         except Exception:
             log.exception("proxy cache could not store a waiting manifest", repository=name)
+        fill.finish(ok=True)
 
 
 def proxy_retention_policy(project_id: int) -> dict[str, Any]:
@@ -410,15 +409,6 @@ def _unusable(exc: UpstreamUnavailable | UpstreamInvalid) -> UpstreamUnusable:
     return UpstreamUnusable(f"the upstream registry answered wrongly: {exc}"[:500])
 
 
-async def _verified(chunks: AsyncIterator[bytes], digest: Digest, fill: _Fill) -> AsyncIterator[bytes]:
-    """The chunks (hashed on a worker thread as an upload hashes them); at their end the fill is told
-    whether they are the blob `digest` names, before the store has written and synced them."""
-    hasher = digest.hasher()
-    async for chunk in hashed(chunks, hasher):
-        yield chunk
-    fill.finish(ok=hasher.hexdigest() == digest.hex)
-
-
 _DONE, _FAILED = object(), object()
 
 
@@ -439,8 +429,7 @@ class _Fill:
             await self._queue.put(chunk)
 
     def finish(self, ok: bool) -> None:
-        """The client's verdict (the first one counts: once the digest is checked, the store's own
-        outcome does not change what the client got)."""
+        """The client's verdict (once)."""
         if self._finished:
             return
         self._finished = True

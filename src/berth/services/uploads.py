@@ -119,14 +119,14 @@ class UploadService:
         hasher = hashing.hasher.copy() if hashing is not None and hashing.offset == state.size else None
         if self._storage.can_append:
             # the bytes past state.size are not the upload's until the UPDATE below records them
-            written = await self._append_to_file(state, hashed(chunks, hasher))
+            written = await self._append_to_file(state, _hashed(chunks, hasher))
             if length is not None and written != length:
                 raise SizeInvalid(f"received {written} bytes, Content-Length said {length}")
             if written == 0:
                 return state
         else:
             key = paths.upload_part_path(state.id, state.size)
-            written = await self._storage.write(key, hashed(chunks, hasher))
+            written = await self._storage.write(key, _hashed(chunks, hasher))
             if length is not None and written != length:
                 await self._storage.delete(key)
                 raise SizeInvalid(f"received {written} bytes, Content-Length said {length}")
@@ -208,7 +208,7 @@ class UploadService:
         key = paths.upload_part_path(upload_id, 0)
         hasher = digest.hasher()
         try:
-            size = await self._storage.write(key, hashed(chunks, hasher))
+            size = await self._storage.write(key, _hashed(chunks, hasher))
             if length is not None and size != length:
                 raise SizeInvalid(f"received {size} bytes, Content-Length said {length}")
             if hasher.hexdigest() != digest.hex:
@@ -371,7 +371,7 @@ _PREFETCH = 2
 _HASH_BATCH = 1024 * 1024
 
 
-async def hashed(chunks: AsyncIterator[bytes], hasher: "hashlib._Hash | None") -> AsyncIterator[bytes]:
+async def _hashed(chunks: AsyncIterator[bytes], hasher: "hashlib._Hash | None") -> AsyncIterator[bytes]:
     """Pass chunks through while `hasher` digests them.
 
     Hashing runs on a worker thread, one 1 MiB batch behind the stream (hashlib

@@ -24,7 +24,7 @@ log = structlog.get_logger("berth.oci")
 _API_VERSION = (API_VERSION_HEADER[0].lower().encode(), API_VERSION_HEADER[1].encode())
 
 #: the proxy-cache front's name for the routes it answers itself
-_PROXIED = {id(blobs.get_blob): "blobs", id(manifests.get_manifest): "manifests"}
+_PROXIED: dict[Handler, str] = {blobs.get_blob: "blobs", manifests.get_manifest: "manifests"}
 
 _ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
     (re.compile(r"/v2/(?P<name>.+)/blobs/uploads/?"), {"POST": uploads.start_upload}),
@@ -120,7 +120,7 @@ class OciApp:
             request.state.subject = allowed
             if name is not None and request.state.project.registry_id:
                 # a proxy-cache project: pulls through the cache, pushes refused; tag lists are local
-                proxied = await proxy.serve(self.front, request, _PROXIED.get(id(handler), ""), params)
+                proxied = await proxy.serve(self.front, request, _PROXIED.get(handler, ""), params)
                 if proxied is not None:
                     return proxied
             return await handler(self.front, request, **params)

@@ -26,7 +26,7 @@ cache is flushed (sync) and the files it reads (the source files for a push, the
 copy for a pull) are read once so they are warm.
 
 ROWSPEC for --only: comma-separated groups among push, pull, chunked, s3, manifest, small, tags,
-artifacts, metrics, scan, sign, gc, replication (peak RSS and server CPU time are always reported). `metrics` starts a second berth with
+artifacts, metrics, scan, sign, gc, replication, proxy (peak RSS and server CPU time are always reported). `metrics` starts a second berth with
 BERTH_METRIC_ENABLED=true and measures manifest GET by tag on both (what counting every request
 costs), plus one /metrics scrape, in a second table: berth | berth+metrics. Pull without push still pushes the blobs
 first, unmeasured.
@@ -68,6 +68,12 @@ into another fresh berth's project skN: MB/s of its wall time. The ratio is the 
 berth's peak RSS during its run and the CPU seconds of both berth processes during each copy. Both
 copies are checked on the destination afterwards. --repeat N: N rounds alternating which goes first;
 the median round's ratio counts.
+`proxy` (issue 15's targets, in a table of its own): an image of four random layers (64 MiB each; quick:
+16 MiB) pushed to the peer and to an ordinary berth project; berth gets the peer as a registry endpoint
+and one proxy-cache project per round (three rounds at least, --repeat N: N). Each round pulls the image
+(manifest by tag, then every blob at once with curl, as a runtime does) cold through its proxy project and
+from the peer directly, then again through the proxy (now cached) and from the ordinary project: the
+medians of the rounds' ratios cold/direct and cached/local.
 
 On a small machine the numbers are noisy (the client shares the CPUs with the servers):
 --repeat N alternates the servers N times on every pull and hey figure and keeps the median,
@@ -88,6 +94,7 @@ import os
 import platform
 import random
 import re
+import statistics
 import shutil
 import signal
 import socket
@@ -117,7 +124,7 @@ ACCEPT = f"{OCI_MANIFEST}, {DOCKER_MANIFEST}"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 GROUPS = ("push", "pull", "chunked", "s3", "manifest", "small", "tags", "artifacts", "metrics", "scan", "sign",
-          "gc", "replication")
+          "gc", "replication", "proxy")
 CONCURRENCY = 8  # concurrent blob clients
 CHUNK = 8 * MiB  # PATCH size of the chunked-push rows
 HEY_CONNECTIONS = 32
@@ -129,7 +136,7 @@ CLIENT_CPUS: set[int] = set()
 #: registry bearer token from /service/token; the peer runs without authentication
 AUTH: dict[str, str] = {}
 BENCH_REPOSITORIES = ("bench/blobs", "bench/tags", "bench/image", "bench/artifacts", "bench/scanned", "bench/signed",
-                      "benchsign/signed", "bench/gc-live")
+                      "benchsign/signed", "bench/gc-live", "bench/proxy-local")
 #: Basic credentials per server for /api/v2.0 (the Harbor API takes no registry tokens)
 API_AUTH: dict[str, str] = {}
 REPEAT = 1  # --repeat: rounds of the pull and hey figures (servers alternate; the median counts)
@@ -1346,6 +1353,138 @@ def render_targets(rows: list[Target]) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- proxy cache (issue 15)
+
+PROXY_REPOSITORY = "img"
+
+
+def pull_whole_image(base: str, repo: str, tag: str, auth: str | None) -> int:
+    """GET the manifest by tag, then every blob at once (curl to /dev/null, as a runtime pulls layers
+    in parallel); the bytes pulled. Raises RequestFailed."""
+    headers = {"Accept": ACCEPT, **({"Authorization": auth} if auth else {})}
+    status, _, body = request(base, "GET", f"/v2/{repo}/manifests/{tag}", headers=headers)
+    if status != 200:
+        raise RequestFailed(f"GET manifest {repo}:{tag}", status, body)
+    manifest = json.loads(body)
+    blobs = [manifest["config"], *manifest["layers"]]
+
+    def fetch(descriptor: dict) -> None:
+        args = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", "--max-time", "900",
+                *(["-H", f"Authorization: {auth}"] if auth else []), f"{base}/v2/{repo}/blobs/{descriptor['digest']}"]
+        rc, out, err = run_child(args, timeout=960)
+        parts = out.split()
+        if rc != 0 or not parts or parts[0] != "200" or int(parts[1]) != descriptor["size"]:
+            raise RequestFailed(f"GET blob {descriptor['digest'][:19]} (curl rc {rc}; {out} {err.strip()[:200]})",
+                                int(parts[0]) if parts and parts[0].isdigit() else 0)
+
+    _, errors = run_clients(fetch, [(d,) for d in blobs])
+    if errors:
+        raise errors[0]
+    return len(body) + sum(d["size"] for d in blobs)
+
+
+def proxy_figures(workdir: Path, berth: Server, peer: Server, layers: int, layer_size: int,
+                  ) -> tuple[list[Target], list[str]]:
+    """A proxy-cache project on berth over the peer: an image of `layers` random layers pulled cold through
+    the proxy (each round its own fresh proxy project) against the same pull from the peer directly, and
+    pulled again once cached against the same image pulled from an ordinary berth project."""
+    rows = [
+        Target("cold pull through the proxy, median", "MB/s", "—"),
+        Target("the same pull from the upstream directly, median", "MB/s", "—"),
+        Target("cold proxy pull / direct upstream pull, median of the rounds' ratios", "×", ">= 0.8",
+               lambda v: v >= 0.8),
+        Target("cached pull through the proxy, median", "MB/s", "—"),
+        Target("the same pull from an ordinary berth project, median", "MB/s", "—"),
+        Target("cached proxy pull / local pull, median of the rounds' ratios", "×", ">= 0.9", lambda v: v >= 0.9),
+    ]
+    notes: list[str] = []
+    rounds = max(REPEAT, 3)
+    folder = workdir / "proxy-blobs"
+    folder.mkdir()
+    files = [BlobFile(folder / f"layer-{i}", layer_size, _generate(str(folder / f"layer-{i}"), layer_size, 1500 + i))
+             for i in range(layers)]
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [
+        f.digest for f in files]}, "config": {}}, separators=(",", ":")).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": "sha256:" + hashlib.sha256(config).hexdigest(),
+                   "size": len(config)},
+        "layers": [{"mediaType": OCI_LAYER, "digest": f.digest, "size": f.size} for f in files],
+    }, separators=(",", ":")).encode()
+    local = "bench/proxy-local"
+    for server, repo in ((peer, f"bench/{PROXY_REPOSITORY}"), (berth, local)):
+        push_small_blob(server, repo, config)
+        for f in files:
+            push_one(server, repo, f)
+        status, _, body = request(server.base, "PUT", f"/v2/{repo}/manifests/v1", manifest,
+                                  {"Content-Type": OCI_MANIFEST})
+        if status != 201:
+            raise RequestFailed(f"PUT manifest {repo}:v1 on {server.name}", status, body)
+    status, headers, body = request(berth.base, "POST", "/api/v2.0/registries", json.dumps(
+        {"name": "bench-peer", "type": "docker-registry", "url": peer.base}).encode(),
+        {"Content-Type": "application/json"})
+    if status != 201:
+        notes.append(f"creating the registry failed: {status} {body[:200]!r}")
+        return rows, notes
+    registry_id = int(headers["location"].rsplit("/", 1)[1])
+    projects = [f"benchproxy{i}" for i in range(rounds)]
+    for project in projects:
+        status, _, body = request(berth.base, "POST", "/api/v2.0/projects", json.dumps(
+            {"project_name": project, "registry_id": registry_id}).encode(), {"Content-Type": "application/json"})
+        if status != 201:
+            notes.append(f"creating proxy project {project} failed: {status} {body[:200]!r}")
+            return rows, notes
+    query = urllib.parse.urlencode([("service", "harbor-registry"), *(
+        ("scope", f"repository:{r}:pull") for r in (local, *(f"{p}/bench/{PROXY_REPOSITORY}" for p in projects)))])
+    status, _, body = request(berth.base, "GET", f"/service/token?{query}",
+                              headers={"Authorization": API_AUTH[berth.base]})
+    if status != 200:
+        notes.append(f"getting a token failed: {status} {body[:200]!r}")
+        return rows, notes
+    token = "Bearer " + json.loads(body)["token"]
+
+    def timed(base: str, repo: str, auth: str | None) -> float:
+        os.sync()
+        started = time.perf_counter()
+        size = pull_whole_image(base, repo, "v1", auth)
+        return size / 1e6 / (time.perf_counter() - started)
+
+    upstream = f"bench/{PROXY_REPOSITORY}"
+    pull_whole_image(peer.base, upstream, "v1", None)  # warm-up: every layer in the page cache
+    pull_whole_image(berth.base, local, "v1", token)
+    rates: dict[str, list[float]] = {"cold": [], "direct": [], "cached": [], "local": []}
+    cold_ratios, cached_ratios = [], []
+    for round_no, project in enumerate(projects):
+        proxied = f"{project}/{upstream}"
+        try:
+            first = round_no % 2 == 0
+            direct = timed(peer.base, upstream, None) if first else 0.0
+            cold = timed(berth.base, proxied, token)
+            direct = direct or timed(peer.base, upstream, None)
+            settle(berth)
+            cached = timed(berth.base, proxied, token) if first else 0.0
+            local_rate = timed(berth.base, local, token)
+            cached = cached or timed(berth.base, proxied, token)
+        except RequestFailed as exc:
+            notes.append(f"round {round_no}: {exc}")
+            continue
+        for key, value in (("cold", cold), ("direct", direct), ("cached", cached), ("local", local_rate)):
+            rates[key].append(value)
+        cold_ratios.append(cold / direct)
+        cached_ratios.append(cached / local_rate)
+        log(f"proxy round {round_no}: cold {cold:.0f} / direct {direct:.0f} MB/s, "
+            f"cached {cached:.0f} / local {local_rate:.0f} MB/s")
+    if cold_ratios:
+        median = statistics.median
+        for row, value in zip(rows, (median(rates["cold"]), median(rates["direct"]), median(cold_ratios),
+                                     median(rates["cached"]), median(rates["local"]), median(cached_ratios))):
+            row.value = value
+    notes.append(f"image: {layers} random layers of {size_label(layer_size)} and a config; {rounds} rounds, "
+                 "each cold pull into a proxy project of its own; blobs fetched all at once (curl), "
+                 "the manifest by tag (the proxy revalidates it with a HEAD upstream)")
+    return rows, notes
+
+
 # ---------------------------------------------------------------- signing (the signing issue)
 
 SIGN_PROJECT = "benchsign"
@@ -2014,6 +2153,11 @@ def main() -> int:
         if "gc" in groups:
             gc_rows, gc_notes = gc_figures(workdir, servers[0], config, layer, args.database_url, args.duration,
                                            args.gc_blobs or (10_000 if args.quick else 100_000))
+        proxy_rows: list[Target] = []
+        proxy_notes: list[str] = []
+        if "proxy" in groups:
+            proxy_rows, proxy_notes = proxy_figures(workdir, servers[0], servers[1], 4,
+                                                    16 * MiB if args.quick else 64 * MiB)
         metered_results = Results()
         if metered is not None:
             metrics_figures(metered_results, [servers[0], metered], config, layer, args.duration)
@@ -2047,6 +2191,9 @@ def main() -> int:
             table += ("\n\nReplication (a push policy to a second berth, and `skopeo sync` between the same two; "
                       "targets from issue 15):\n\n" + render_targets(repl_rows) + "\n"
                       + "".join(f"\n- {n}" for n in repl_notes))
+        if proxy_rows:
+            table += ("\n\nProxy cache (a proxy project over the peer; targets from issue 15):\n\n"
+                      + render_targets(proxy_rows) + "\n" + "".join(f"\n- {n}" for n in proxy_notes))
         notes = "".join(f"\n- {n}" for n in results.notes + metered_results.notes)
         body = f"{table}\n\n{legend}\n" + (f"\nFailures:{notes}\n" if notes else "")
         print(header, file=sys.stderr)

@@ -185,22 +185,23 @@ def start_adapter(data_dir: Path, api_key: str) -> Server:
     return server
 
 
-def start_peer(root: Path) -> Server:
-    """The Debian docker-registry (CNCF distribution 2.8) with deletes enabled."""
+def start_peer(root: Path, log_level: str = "warn", port: int | None = None) -> Server:
+    """The Debian docker-registry (CNCF distribution 2.8) with deletes enabled; at log_level "info" its
+    log has a line per request (`http.request.uri`), for tests that check what was asked of it."""
     binary = shutil.which("docker-registry")
     if binary is None:
         raise RuntimeError("docker-registry is not installed (make test installs it)")
-    port = free_port()
+    port = port or free_port()
     root.mkdir(parents=True, exist_ok=True)
     config = root / "config.yml"
     config.write_text(
         "version: 0.1\n"
-        "log:\n  level: warn\n"
+        f"log:\n  level: {log_level}\n"
         f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n  delete:\n    enabled: true\n"
         f"http:\n  addr: 127.0.0.1:{port}\n"
     )
     log_path = root / "peer.log"
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:
         process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
     server = Server("peer", port, process, root / "data", log_path)
     wait_http(f"{server.url}/v2/", process)

@@ -82,6 +82,7 @@ class BerthApp:
             registry.users, registry.projects, registry.robots, registry.groups, registry.configurations,
             TokenIssuer(TokenKeyRing(settings.keys_dir)), limiter,
         )
+        self.auth.mirror_projects = dict(settings.mirror_projects)
         await self._bootstrap(registry)
         secure = settings.tls_cert is not None or (settings.public_url or "").startswith("https://")
         sessions = SessionStore(db, self.auth, secure_cookies=secure)

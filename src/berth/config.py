@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     #: seconds a cached tag -> digest answer may be served without re-checking the database
     #: (0 = until invalidated by a write on this node; set > 0 when several nodes share a database)
     tag_cache_ttl: float = Field(0.0, ge=0)
+    #: a proxy-cache project asks its upstream whether a tag moved at most once per this many seconds
+    #: per tag (0: on every pull, as Harbor does)
+    proxy_revalidate_seconds: float = Field(0.0, ge=0, le=86400)
+    #: mirror mode: the proxy-cache project that serves pulls without a project prefix, by the upstream
+    #: a runtime names (containerd's `?ns=`; none named means docker.io), `*` for any other:
+    #: {"docker.io": "hub"} serves `/v2/library/nginx/...` through project `hub`
+    mirror_projects: dict[str, str] = Field(default_factory=dict)
     #: with a project's prevent_vul on, an image without a successful scan (none yet, pending, running,
     #: failed, stopped) is refused for at most this many seconds after its push or its scan's start;
     #: unset: refused until a scan succeeds (Harbor's behaviour)

@@ -124,7 +124,7 @@ def test_list_pages_and_sorts(api, peer):
     ({"name": "bad-url", "type": "docker-registry", "url": "ftp://127.0.0.1/"}, "invalid HTTP scheme: ftp"),
     ({"name": "bad-url", "type": "docker-registry", "url": "http://"}, "invalid URL"),
     ({"name": "bad-type", "type": "aws-ecr", "url": "http://127.0.0.1:1"},
-     "registry type aws-ecr is not supported by berth: the supported types are docker-registry, harbor"),
+     "registry type aws-ecr is not supported by berth: the supported types are docker-registry, harbor, docker-hub"),
     ({"name": "bad-type", "type": "nonsense", "url": "http://127.0.0.1:1"}, "invalid registry type 'nonsense'"),
     ({"name": "bad-cred", "type": "harbor", "url": "http://127.0.0.1:1", "credential": {"type": "token"}},
      "invalid credential type 'token'"),
@@ -250,7 +250,7 @@ def test_adapter_types_list_harbors_and_mark_berths(api):
     assert {"docker-registry", "harbor", "docker-hub", "aws-ecr"} <= set(types)
     infos = api.get("/replication/adapterinfos").json()
     assert set(infos) == set(types)
-    assert {name for name, info in infos.items() if info["supported"]} == {"docker-registry", "harbor"}
+    assert {name for name, info in infos.items() if info["supported"]} == {"docker-registry", "harbor", "docker-hub"}
     assert infos["docker-hub"]["endpoint_pattern"]["endpoints"][0]["value"] == "https://hub.docker.com"
 
 

@@ -11,7 +11,8 @@ from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, proj
 from berth.auth.rbac import Subject, is_allowed_system
 from berth.security.roles import ALL_PROJECTS, Permission, Role
 from berth.services.errors import BadRequest, Forbidden, NotFound
-from berth.services.projects import ProjectFilter, ProjectRecord, normalize_allowlist
+from berth.services.projects import PROXY_KEYS, ProjectFilter, ProjectRecord, normalize_allowlist
+from berth.services.proxy_cache import PROXY_REGISTRY_TYPES, proxy_retention_policy
 from berth.services.users import ADMIN_ID
 
 router = APIRouter(tags=["project"])
@@ -87,17 +88,19 @@ async def create_project(
         raise Forbidden("Only system level robot can create project")
     if config["project_creation_restriction"] == "adminonly" and not subject.sysadmin and subject.kind != "robot":
         raise Forbidden("Only system admin can create project")
-    if project.registry_id is not None:
-        if not subject.sysadmin:
-            raise Forbidden("Only system admin can create proxy cache project")
-        raise BadRequest("proxy cache projects are not supported yet (registry_id)")
+    if project.registry_id is not None and not subject.sysadmin:
+        raise Forbidden("Only system admin can create proxy cache project")
     if not project.project_name:
         raise BadRequest("project_name is required")
     metadata: dict[str, Any] = project.metadata.model_dump(exclude_none=True) if project.metadata else {}
     if project.public is not None and not metadata.get("public"):
         metadata["public"] = "true" if project.public else "false"
-    for key in ("proxy_speed_kb", "max_upstream_conn", "proxy_cache_filter_pattern", "proxy_cache_filter_kind"):
-        metadata.pop(key, None)  # only proxy-cache projects use these
+    if project.registry_id is not None:
+        await _check_proxy_registry(registry, project.registry_id)
+        metadata.pop("enable_content_trust", None)  # Harbor drops it for proxy projects (goharbor/harbor#12940)
+    else:
+        for key in PROXY_KEYS:
+            metadata.pop(key, None)  # only proxy-cache projects use these
     storage_limit = None
     if config["quota_per_project_enable"]:
         storage_limit = project.storage_limit
@@ -109,8 +112,24 @@ async def create_project(
     owner = subject.user_id if subject.kind == "user" else ADMIN_ID
     created = await registry.projects.create(
         project.project_name, owner, metadata=metadata, storage_limit=storage_limit, allowlist=allowlist,
+        registry_id=project.registry_id,
     )
+    if project.registry_id is not None:
+        # Harbor's default for cached content: keep what was pulled in the last 7 days, checked daily
+        await registry.retention.create(proxy_retention_policy(created.id), created.name)
     return Response(status_code=201, headers={"Location": f"{request.scope.get('root_path', '')}/projects/{created.id}"})
+
+
+async def _check_proxy_registry(registry: Any, registry_id: int) -> None:
+    """Harbor's validateProjectReq: the upstream must exist and be of a type that may be proxied."""
+    if registry_id <= 0:
+        raise BadRequest(f"{registry_id} is invalid value of registry_id, it should be geater than 0")
+    try:
+        upstream = await registry.registries.get(registry_id)
+    except NotFound:
+        raise BadRequest(f"registry {registry_id} not found") from None
+    if upstream.type not in PROXY_REGISTRY_TYPES:
+        raise BadRequest(f"unsupported registry type {upstream.type}")
 
 
 @router.get("/projects/{project_name_or_id}", operation_id="getProject", response_model=schemas.Project, response_model_exclude_none=True)
@@ -130,6 +149,8 @@ async def update_project(
     if project.public is not None and not metadata.get("public"):
         metadata["public"] = "true" if project.public else "false"
     metadata.pop("retention_id", None)  # set by the retention API only
+    if target.registry_id:
+        metadata.pop("enable_content_trust", None)  # as on create
     allowlist = None
     expires: int | None | bool = False
     if project.cve_allowlist is not None:

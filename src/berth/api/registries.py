@@ -132,6 +132,8 @@ async def delete_registry(registry: RegistryDep, subject: SubjectDep, id: RowId)
     using = await registry.replication.using_registry(id)
     if using:  # Harbor's 412
         raise PreconditionFailed(f"the registry {id} is referenced by replication policies: {', '.join(using)[:300]}")
+    if await registry.projects.using_registry(id):  # Harbor's 412 and message
+        raise PreconditionFailed(f"the registry {id} is referenced by proxy cache project, cannot delete it")
     await registry.registries.delete(id)
     return Response(status_code=200)
 

@@ -80,6 +80,8 @@ class Authenticator:
         self.configurations = configurations
         self.tokens = tokens
         self.limiter = limiter or LoginLimiter()
+        #: mirror mode's proxy projects (Settings.mirror_projects): the token service grants pull there too
+        self.mirror_projects: dict[str, str] = {}
         self._remembered: dict[bytes, _Remembered] = {}
 
     def _versions(self) -> tuple[int, int, int]:

@@ -67,10 +67,12 @@ async def issue_token(auth: Authenticator, request: Request) -> Response:
 async def _grant(auth: Authenticator, subject: Subject, kind: str, name: str, wanted: tuple[str, ...]) -> dict:  # type: ignore[type-arg]
     """One `access` entry: what of `wanted` the subject may do (an empty list when nothing)."""
     allowed: frozenset[str] = frozenset()
-    if kind == "repository" and "/" in name and is_valid_name(name):
-        project = await auth.projects.ref(name.split("/", 1)[0])
+    if kind == "repository" and is_valid_name(name):
+        project = await auth.projects.ref(name.split("/", 1)[0]) if "/" in name else None
         if project is not None:
             allowed = repository_actions(subject, project, name)
+        if "pull" not in allowed and await _mirror_pull(auth, subject, name):
+            allowed = frozenset({"pull"})
         actions = [action for action in REPOSITORY_ACTIONS if action in allowed]
     elif kind == "registry" and name == "catalog":
         # the catalog itself shows each caller only what it may see
@@ -78,3 +80,15 @@ async def _grant(auth: Authenticator, subject: Subject, kind: str, name: str, wa
     else:
         actions = []
     return {"type": kind, "name": name, "actions": actions}
+
+
+async def _mirror_pull(auth: Authenticator, subject: Subject, name: str) -> bool:
+    """Mirror mode: whether a proxy project configured as a mirror lets `subject` pull `name` through
+    it (the /v2 front checks the very project each request goes to)."""
+    for target in set(auth.mirror_projects.values()):
+        project = await auth.projects.ref(target)
+        mirrored = f"{target}/{name}"
+        if project is not None and project.registry_id and is_valid_name(mirrored) \
+                and "pull" in repository_actions(subject, project, mirrored):
+            return True
+    return False

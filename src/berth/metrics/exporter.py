@@ -85,6 +85,7 @@ class MetricsExporter:
                                   "was full (best effort; change events go through the outbox)",
                                   value=self._registry.events.dropped)
         yield from self._gc()
+        yield from self._proxy_cache()
         snapshot = self._snapshot
         if snapshot is not None:
             yield from _harbor_metrics(snapshot)
@@ -106,6 +107,22 @@ class MetricsExporter:
                                 "(would free, when it was a dry run)", value=totals.last_bytes)
         yield GaugeMetricFamily("berth_gc_last_run_timestamp_seconds", "When the last garbage collection ended "
                                 "(unix time; 0: none yet)", value=totals.last_end)
+
+    def _proxy_cache(self) -> Iterator[Metric]:
+        """What proxy-cache projects answered locally, fetched upstream, or served stale (this process)."""
+        totals = self._registry.proxy_cache.totals
+        requests = CounterMetricFamily("berth_proxy_cache_requests", "Proxy-cache manifest and blob requests, by "
+                                       "where they were answered from", labels=["source"])
+        requests.add_metric(["local"], totals.local)
+        requests.add_metric(["upstream"], totals.fetched)
+        yield requests
+        stale = CounterMetricFamily("berth_proxy_cache_stale_served", "Cached manifests served because the upstream "
+                                    "failed, by reason", labels=["reason"])
+        for reason in ("unreachable", "rate_limited", "not_found", "max_upstream_conn"):
+            stale.add_metric([reason], totals.stale.get(reason, 0))
+        yield stale
+        yield CounterMetricFamily("berth_proxy_cache_rejected_blobs", "Upstream blobs not kept: cut short or not "
+                                  "what their digest says", value=totals.rejected)
 
     def _caches(self) -> Iterator[Metric]:
         hits = CounterMetricFamily("berth_cache_hits", "Lookups answered from an in-process cache", labels=["cache"])

@@ -15,6 +15,7 @@ from berth.auth.tokens import SERVICE
 from berth.events.actor import Actor, set_actor
 from berth.oci.context import Front
 from berth.oci.errors import error_response
+from berth.security.roles import ProjectRef
 from berth.services.errors import ServiceError
 
 #: the action each method needs on a repository (uploads always need push, whatever the method)
@@ -40,8 +41,12 @@ def _challenge(front: Front, request: Request, message: str, scope: str | None =
     return error_response(401, "UNAUTHORIZED", message, None, {"WWW-Authenticate": challenge})
 
 
-async def authorize(front: Front, request: Request, name: str | None, upload: bool) -> Subject | Response:
-    """The request's Subject when it may proceed, else the 401/429 response to send."""
+async def authorize(
+    front: Front, request: Request, name: str | None, upload: bool, claimed: str | None = None,
+) -> Subject | Response:
+    """The request's Subject when it may proceed, else the 401/429 response to send; the project's
+    reference goes to `request.state.project`. `claimed`: the name the client asked for, when mirror
+    mode serves it as `name` (a token names what it was issued for)."""
     header = request.headers.get("authorization")
     try:
         subject = await front.auth.from_authorization(header, client_address(request), bearer=True)
@@ -58,16 +63,29 @@ async def authorize(front: Front, request: Request, name: str | None, upload: bo
     action = "push" if upload else _METHOD_ACTIONS.get(method, "pull")
     if header is None and method in ("GET", "HEAD"):
         # always challenge anonymous reads, so clients fetch a token (Harbor #11271)
-        return _refuse(front, request, name, action, "authorize header needed to send HEAD to repository")
+        return _refuse(front, request, claimed or name, action, "authorize header needed to send HEAD to repository")
     project_name, slash, _ = name.partition("/")
     project = await front.registry.projects.ref(project_name) if slash else None
     if project is None:
         if not slash:
             return _refuse(front, request, name, action, f"repository {name} is not in a project: use <project>/<repository>")
         return _refuse(front, request, name, action, f"project {project_name} not found")
-    if action not in repository_actions(subject, project, name):
-        return _refuse(front, request, name, action, f"unauthorized to access repository: {name}, action: {action}")
+    if action not in await _actions(front, subject, project, name, claimed or name):
+        return _refuse(front, request, claimed or name, action,
+                       f"unauthorized to access repository: {claimed or name}, action: {action}")
+    request.state.project = project
     return subject
+
+
+async def _actions(front: Front, subject: Subject, project: ProjectRef, name: str, claimed: str) -> frozenset[str]:
+    if claimed == name:
+        return repository_actions(subject, project, name)
+    # mirror mode: a token's claims name what the client asked for; the proxy project's roles decide
+    if subject.access is not None:
+        if "pull" not in subject.access.get(claimed, frozenset()):
+            return frozenset()
+        subject = await front.auth.subject_by_name(subject.name) if subject.name else ANONYMOUS
+    return repository_actions(subject, project, name) & {"pull"}
 
 
 def _refuse(front: Front, request: Request, name: str, action: str, message: str) -> Response:

@@ -53,6 +53,13 @@ async def negotiate(front: Front, name: str, record: ManifestRecord, accept_head
 
 async def get_manifest(front: Front, request: Request, name: str, reference: str) -> Response:
     record = await front.registry.manifests.get(name, reference)
+    return await manifest_response(front, request, name, reference, record)
+
+
+async def manifest_response(
+    front: Front, request: Request, name: str, reference: str, record: ManifestRecord,
+) -> Response:
+    """GET/HEAD's answer with `record` (the project's pull policies first, then content negotiation)."""
     refusal = await pull_refusal(front, request, name, record.digest)
     if refusal is not None:
         return refusal

@@ -11,16 +11,20 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from berth.guard import FaultGuard
-from berth.oci import blobs, listing, manifests, referrers, uploads
+from berth.oci import blobs, listing, manifests, proxy, referrers, uploads
 from berth.oci.access import authorize
 from berth.oci.context import Front
 from berth.oci.errors import API_VERSION_HEADER, error_response, registry_error_response
 from berth.services.errors import NameInvalid, RegistryError, ServiceError
+from berth.services.proxy_cache import UpstreamUnusable
 from berth.references import MAX_NAME_LENGTH, is_valid_name
 
 Handler = Callable[..., Awaitable[Response]]
 log = structlog.get_logger("berth.oci")
 _API_VERSION = (API_VERSION_HEADER[0].lower().encode(), API_VERSION_HEADER[1].encode())
+
+#: the proxy-cache front's name for the routes it answers itself
+_PROXIED: dict[Handler, str] = {blobs.get_blob: "blobs", manifests.get_manifest: "manifests"}
 
 _ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
     (re.compile(r"/v2/(?P<name>.+)/blobs/uploads/?"), {"POST": uploads.start_upload}),
@@ -105,15 +109,28 @@ class OciApp:
                     f"invalid repository name (the OCI grammar, at most {MAX_NAME_LENGTH} characters)",
                     {"name": name[:300]},
                 )
-            allowed = await authorize(self.front, request, name, upload="/blobs/uploads" in path)
+            claimed = name
+            if name is not None and method in ("GET", "HEAD") and self.front.settings.mirror_projects:
+                mirrored = await proxy.mirrored_name(self.front, request, name)
+                if mirrored is not None:
+                    name = params["name"] = mirrored
+            allowed = await authorize(self.front, request, name, upload="/blobs/uploads" in path, claimed=claimed)
             if isinstance(allowed, Response):
                 return allowed
             request.state.subject = allowed
+            if name is not None and request.state.project.registry_id:
+                # a proxy-cache project: pulls through the cache, pushes refused; tag lists are local
+                proxied = await proxy.serve(self.front, request, _PROXIED.get(handler, ""), params)
+                if proxied is not None:
+                    return proxied
             return await handler(self.front, request, **params)
+        except UpstreamUnusable as exc:  # a proxy-cache miss the upstream could not serve
+            return error_response(exc.status, exc.code, exc.message)
         except RegistryError as exc:
             return registry_error_response(exc)
         except ServiceError as exc:  # a policy refusal (quota: 403 DENIED), in the same error envelope
             return error_response(exc.status, exc.code, exc.message)
+
         except ClientDisconnect:
             log.info("client disconnected", method=method, path=path)
             return Response(b"", 400)

@@ -27,8 +27,8 @@ HARBOR_TYPES = (
     "harbor", "docker-hub", "docker-registry", "huawei-SWR", "google-gcr", "aws-ecr", "azure-acr", "ali-acr",
     "jfrog-artifactory", "quay", "gitlab", "dtr", "tencent-tcr", "github-ghcr", "volcengine-cr",
 )
-#: the ones berth has an adapter for
-SUPPORTED_TYPES = ("docker-registry", "harbor")
+#: the ones berth has an adapter for (docker-hub: the distribution API at Docker Hub's registry endpoint)
+SUPPORTED_TYPES = ("docker-registry", "harbor", "docker-hub")
 #: Harbor's credential types (`secret` is Harbor's internal one; berth sends it like the others)
 CREDENTIAL_TYPES = ("basic", "oauth", "secret")
 #: a ping or a listing page waits this long for the other side (an API call waits on it)
@@ -37,6 +37,8 @@ TIMEOUT_SECONDS = 10.0
 PAGE_SIZE = 100
 #: Harbor's endpoint patterns for the types with a fixed endpoint (the others have none)
 _FIXED_ENDPOINTS = {"docker-hub": ("https://hub.docker.com", "https://hub.docker.com")}
+#: where Docker Hub answers the distribution API (Harbor's dockerhub adapter talks to it for /v2)
+DOCKER_HUB_REGISTRY = "https://registry-1.docker.io"
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^,\s]*))')
 _NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
@@ -161,11 +163,19 @@ def _custom_ca_context(ca_certificate: str) -> ssl.SSLContext:
     return ssl.create_default_context(cadata=ca_certificate)
 
 
+def distribution_url(endpoint: Endpoint) -> str:
+    """Where the endpoint answers the distribution API (/v2): its URL, but Docker Hub's registry host
+    for a `docker-hub` endpoint (whose URL is the Hub's web address)."""
+    if endpoint.type == "docker-hub":
+        return DOCKER_HUB_REGISTRY
+    return endpoint.url.rstrip("/")
+
+
 def create_adapter(endpoint: Endpoint, transport: httpx.AsyncBaseTransport | None = None) -> Adapter:
     problem = type_problem(endpoint.type)
     if problem:
         raise UnsupportedType(problem)
-    kind = HarborAdapter if endpoint.type == "harbor" else DockerRegistryAdapter
+    kind = {"harbor": HarborAdapter, "docker-hub": DockerHubAdapter}.get(endpoint.type, DockerRegistryAdapter)
     return kind(endpoint, transport)
 
 
@@ -284,7 +294,7 @@ class Adapter:
     def __init__(self, endpoint: Endpoint, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.endpoint = endpoint
         self._client = httpx.AsyncClient(
-            base_url=endpoint.url.rstrip("/"), verify=tls_verify(endpoint), transport=transport,
+            base_url=distribution_url(endpoint), verify=tls_verify(endpoint), transport=transport,
             auth=ChallengeAuth(endpoint.access_key, endpoint.access_secret), timeout=TIMEOUT_SECONDS,
             follow_redirects=False, headers={"User-Agent": "berth-replication"},
         )
@@ -448,6 +458,13 @@ class DockerRegistryAdapter(Adapter):
         return RegistryInfo(type=self.type, copy_by_chunk=True, filters=(
             FilterStyle("name", "input"), FilterStyle("tag", "input"), FilterStyle("resource", "radio", ("image",)),
         ))
+
+
+class DockerHubAdapter(DockerRegistryAdapter):
+    """Docker Hub through its distribution API (berth uses it as a proxy-cache upstream; Docker Hub
+    has no `_catalog`, so it lists nothing for replication)."""
+
+    type = "docker-hub"
 
 
 class HarborAdapter(Adapter):

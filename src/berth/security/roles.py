@@ -186,6 +186,8 @@ class ProjectRef:
     public: bool
     #: unix time the project was created (tokens issued before it do not open it)
     created_at: float = 0.0
+    #: the upstream registry endpoint of a proxy-cache project (0: an ordinary project)
+    registry_id: int = 0
 
 
 # --- system level and robots ---------------------------------------------------------------------

@@ -249,10 +249,12 @@ class ManifestService:
         content_type: str | None,
         extra_tags: list[str] | None = None,
         immutable_refusal: Callable[[str, str], TagImmutable] = push_refused,
+        partial_index: bool = False,
     ) -> PutResult:
         """Store the manifest and point `reference` (a tag) and `extra_tags` at it. A tag that already
         points at another manifest and is immutable is refused with `immutable_refusal(repository, tag)`
-        (re-pushing the manifest it points at is fine)."""
+        (re-pushing the manifest it points at is fine). `partial_index` (a proxy cache keeping an index
+        whose platforms were not all pulled): an index may list manifests the repository lacks."""
         if len(content) > self.max_bytes:
             raise ManifestTooLarge(f"manifest exceeds the {self.max_bytes} byte limit")
         tags = list(extra_tags or [])
@@ -279,7 +281,7 @@ class ManifestService:
         repo_id = await self._repositories.find(self._repositories.validate(repository))
         if repo_id is None:
             # a new repository holds no blobs yet: refuse before creating it
-            await self._check_references(None, None, parsed)
+            await self._check_references(None, None, parsed, partial_index=partial_index)
             repo_id = await self._repositories.ensure(repository)
         rules = await self.immutable_rules(repository) if tags else NO_RULES
         now = utcnow()
@@ -287,7 +289,7 @@ class ManifestService:
             if self._quotas is not None:
                 # the house's lock order: the project's quota row before link and blob rows
                 await self._quotas.hold(conn, repo_id)
-            await self._check_references(conn, repo_id, parsed, now)
+            await self._check_references(conn, repo_id, parsed, now, partial_index=partial_index)
             manifest_id = await conn.scalar(
                 select(Manifest.id).where(Manifest.repository_id == repo_id, Manifest.digest == digest)
             )
@@ -370,7 +372,7 @@ class ManifestService:
         return manifest_id
 
     async def _check_references(  # type: ignore[no-untyped-def]
-        self, conn, repo_id: int | None, parsed: ParsedManifest, now=None,
+        self, conn, repo_id: int | None, parsed: ParsedManifest, now=None, *, partial_index: bool = False,
     ) -> None:
         """Raise MANIFEST_BLOB_UNKNOWN unless every blob and child is in the repository (None: a new one).
         Inside the push's transaction (`now` given) the links it relies on are locked in digest order
@@ -394,7 +396,7 @@ class ManifestService:
                 raise ManifestBlobUnknown(
                     f"manifest references blob unknown to the repository: {missing[0]}", {"digests": missing}
                 )
-        if parsed.children:
+        if parsed.children and not partial_index:
             present = set() if repo_id is None else set(
                 (
                     await conn.execute(

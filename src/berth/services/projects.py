@@ -52,6 +52,8 @@ METADATA_KEYS = (
     *_BOOL_KEYS, "severity", "retention_id", "proxy_speed_kb", "max_upstream_conn",
     "proxy_cache_filter_pattern", "proxy_cache_filter_kind",
 )
+#: metadata only a proxy-cache project uses
+PROXY_KEYS = ("proxy_speed_kb", "max_upstream_conn", "proxy_cache_filter_pattern", "proxy_cache_filter_kind")
 #: what `q` and `sort` may name in a project list (Harbor's keys)
 _PROJECT_KEYS = {
     "name": Project.name, "project_id": Project.id, "owner_id": Project.owner_id, "registry_id": Project.registry_id,
@@ -153,7 +155,7 @@ class ProjectRecord:
 
     @property
     def ref(self) -> ProjectRef:
-        return ProjectRef(self.id, self.public, _ts(self.created_at))
+        return ProjectRef(self.id, self.public, _ts(self.created_at), self.registry_id or 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,14 +214,14 @@ class ProjectService:
         async with self._db.read() as conn:
             row = (
                 await conn.execute(
-                    select(Project.id, Project.created_at, ProjectMetadata.value)
+                    select(Project.id, Project.created_at, Project.registry_id, ProjectMetadata.value)
                     .outerjoin(ProjectMetadata, and_(ProjectMetadata.project_id == Project.id, ProjectMetadata.name == "public"))
                     .where(Project.name == name)
                 )
             ).first()
         if row is None:
             return None
-        ref = ProjectRef(row.id, row.value == "true", _ts(row.created_at))
+        ref = ProjectRef(row.id, row.value == "true", _ts(row.created_at), row.registry_id or 0)
         self._refs.put(name, ref, if_version=version)
         return ref
 
@@ -238,6 +240,7 @@ class ProjectService:
     async def create(
         self, name: str, owner_id: int | None, *, metadata: Mapping[str, object] | None = None,
         storage_limit: int | None = None, allowlist: list[str] | None = None, add_owner_as_admin: bool = True,
+        registry_id: int | None = None,
     ) -> ProjectRecord:
         problem = name_problem(name)
         if problem:
@@ -261,7 +264,7 @@ class ProjectService:
                     raise Conflict(f"The project named {name} already exists")
                 project_id = await conn.scalar(
                     self._db.insert(Project)
-                    .values(name=name, owner_id=owner_id, created_at=now, updated_at=now)
+                    .values(name=name, owner_id=owner_id, registry_id=registry_id, created_at=now, updated_at=now)
                     .returning(Project.id)
                 )
                 for key, value in meta.items():
@@ -617,6 +620,12 @@ class ProjectService:
         ).subquery()
         async with self._db.read() as conn:
             return int(await conn.scalar(select(func.coalesce(func.sum(per_project.c.size), 0))) or 0)
+
+    async def using_registry(self, registry_id: int) -> list[str]:
+        """The proxy-cache projects whose upstream is registry `registry_id`."""
+        async with self._db.read() as conn:
+            rows = await conn.execute(select(Project.name).where(Project.registry_id == registry_id).order_by(Project.name))
+            return list(rows.scalars())
 
     async def public_ids(self) -> set[int]:
         async with self._db.read() as conn:

@@ -44,6 +44,18 @@ class PullRecorder:
         if tag is not None:
             self._tags[(repository, tag)] = now
 
+    def mark_pulled(self, repository: str, digest: str, tag: str | None = None) -> None:
+        """Set pull times without counting a pull: the proxy cache stores a manifest after the pull that
+        fetched it was counted (a pull time keeps it from Harbor's 7-days-since-pull retention)."""
+        now = utcnow()
+        entry = self._pending.get((repository, digest))
+        if entry is None:
+            self._pending[(repository, digest)] = _Pending(0, now)
+        else:
+            entry.last = now
+        if tag is not None:
+            self._tags[(repository, tag)] = now
+
     async def flush(self) -> int:
         """Write the pending counts; returns how many pulls were written."""
         pending, self._pending = self._pending, {}

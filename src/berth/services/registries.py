@@ -7,6 +7,7 @@ Talking to an endpoint is berth.replication.adapters'; `RegistryService.adapter`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -130,6 +131,8 @@ class RegistryService:
         self._db = db
         self._box = box
         self._events = events
+        #: called after every update and delete (proxy-cache projects forget their upstream clients)
+        self.changed_hooks: list[Callable[[], None]] = []
 
     def endpoint(self, registry: RegistryEndpoint) -> Endpoint:
         """What an adapter needs, with the access secret opened."""
@@ -201,15 +204,21 @@ class RegistryService:
             except IntegrityError:
                 raise Conflict(f"registry {data.name} already exists") from None
             await self._audit(conn, "update", data.name)
+        self._changed()
         return await self.get(registry_id)
 
     async def delete(self, registry_id: int) -> RegistryEndpoint:
-        # Harbor refuses (412) while a replication policy (api/registries.py checks) or a proxy-cache project uses it
+        # Harbor refuses (412) while a replication policy or a proxy-cache project uses it (api/registries.py checks)
         current = await self.get(registry_id)
         async with self._db.write() as conn:
             await conn.execute(delete(RemoteRegistry).where(RemoteRegistry.id == registry_id))
             await self._audit(conn, "delete", current.name)
+        self._changed()
         return current
+
+    def _changed(self) -> None:
+        for hook in self.changed_hooks:
+            hook()
 
     # --- helpers ------------------------------------------------------------------------------------
 

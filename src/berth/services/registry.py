@@ -30,6 +30,7 @@ from berth.services.labels import LabelService
 from berth.services.manifests import ManifestService, refuse_immutable_delete
 from berth.services.projects import ProjectService
 from berth.services.pull_policy import PullPolicyService
+from berth.services.proxy_cache import ProxyCacheService
 from berth.services.pulls import PullRecorder
 from berth.services.quotas import QuotaService
 from berth.services.repositories import RepositoryService
@@ -67,6 +68,7 @@ class Registry:
         gc_grace_seconds: float = 7200.0,
         upload_expiry_hours: float = 24.0,
         replication_chunk_size: int = CHUNK_SIZE,
+        proxy_revalidate_seconds: float = 0.0,
     ) -> None:
         self.db = db
         self.storage = storage
@@ -123,6 +125,12 @@ class Registry:
         self.gc = GarbageCollector(db, storage, repositories=self.repositories, blobs=self.blobs, uploads=self.uploads,
                                    artifacts=self.artifacts, quotas=self.quotas, grace_seconds=gc_grace_seconds,
                                    upload_expiry_hours=upload_expiry_hours)
+        # proxy-cache projects: pulls that miss locally go to the project's upstream registry
+        self.proxy_cache = ProxyCacheService(self.projects, self.registries, self.manifests, self.blobs, self.uploads,
+                                             self.pulls, max_manifest_bytes=max_manifest_bytes,
+                                             revalidate_seconds=proxy_revalidate_seconds)
+        self.projects.changed_hooks.append(self.proxy_cache.forget)
+        self.registries.changed_hooks.append(self.proxy_cache.forget)
         # tag retention: deletes through the artifact service, as a user's delete, never what is immutable
         self.retention = RetentionService(db, self.jobs, self.schedules, self.artifacts, self.events,
                                           immutable_by_rules(self.immutability))
@@ -140,6 +148,7 @@ class Registry:
             gc_grace_seconds=settings.gc_grace_seconds,
             upload_expiry_hours=settings.upload_expiry_hours,
             replication_chunk_size=settings.replication_chunk_size,
+            proxy_revalidate_seconds=settings.proxy_revalidate_seconds,
         )
 
     async def delete_repository(self, name: str) -> None:
@@ -186,6 +195,7 @@ class Registry:
     async def close(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.trust.drained(), 10.0)
+        await self.proxy_cache.close()
         await self.events.stop()
         await self.pulls.flush()
         await self.storage.close()

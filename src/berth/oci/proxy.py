@@ -1,0 +1,101 @@
+"""/v2 in a proxy-cache project, and mirror mode: pulls go through services/proxy_cache.py, pushes
+and deletes are refused with Harbor's 403. Ordinary projects never come here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import structlog
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from berth.oci import blobs
+from berth.oci.context import Front
+from berth.oci.manifests import manifest_response
+from berth.proxy.names import mirror_project
+from berth.references import is_valid_name
+from berth.services.blobs import parse_blob_digest
+from berth.services.errors import BlobUnknown, Denied
+
+log = structlog.get_logger("berth.proxy")
+
+
+async def serve(front: Front, request: Request, route: str, params: dict[str, str]) -> Response | None:
+    """The response for a request in a proxy-cache project; None: the ordinary handler answers
+    (tag lists, referrers: what is cached)."""
+    name = params["name"]
+    method = request.method
+    if method not in ("GET", "HEAD"):
+        verb = "delete" if method == "DELETE" else "push"
+        preposition = "in" if verb == "delete" else "to"
+        raise Denied(f"can not {verb} artifact {preposition} a proxy project: {name}")
+    if route not in ("manifests", "blobs"):
+        return None
+    canonical = await front.registry.proxy_cache.canonical_name(name)
+    path = request.scope["path"]
+    # (a mirror-mode request names no project: it is served as it is, the upstream name is the same)
+    if canonical != name and path.startswith(f"/v2/{name}/"):
+        target = "/v2/" + canonical + path[len("/v2/") + len(name):]
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        return RedirectResponse(front.url(target) + (f"?{query}" if query else ""), 301)
+    if route == "manifests":
+        record = await front.registry.proxy_cache.manifest(name, params["reference"])
+        return await manifest_response(front, request, name, params["reference"], record)
+    if route == "blobs":
+        try:
+            return await blobs.get_blob(front, request, name, params["digest_text"])
+        except BlobUnknown:
+            digest = parse_blob_digest(params["digest_text"])
+            if await front.registry.proxy_cache.link_local(name, digest):
+                return await blobs.get_blob(front, request, name, params["digest_text"])
+            headers = {"Docker-Content-Digest": str(digest), "Content-Type": "application/octet-stream",
+                       "ETag": f'"{digest}"'}
+            if method == "HEAD":
+                size = await front.registry.proxy_cache.blob_size(name, digest)
+                response = Response(b"", 200, headers)
+                response.headers["content-length"] = str(size)
+                return response
+            stream = await front.registry.proxy_cache.open_blob(name, digest)
+            return _UpstreamBlobResponse(stream.chunks, stream.size, headers)  # type: ignore[return-value]
+
+
+class _UpstreamBlobResponse:
+    """Streams a blob as it comes from upstream. When the cache finds it cut short or wrong, the
+    response stops before its last chunk: the client sees a broken transfer, never a whole wrong blob."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], size: int | None, headers: dict[str, str]) -> None:
+        self._chunks = chunks
+        self._headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        if size is not None:
+            self._headers.append((b"content-length", str(size).encode()))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self._headers})
+        try:
+            async for chunk in self._chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except Exception as exc:  # the body is cut: the server closes the connection
+            log.warning("proxy cache cut a blob response", error=str(exc)[:300])
+            return
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def mirrored_name(front: Front, request: Request, name: str) -> str | None:
+    """Mirror mode: the name in the proxy project a prefix-less pull is served from, or None.
+
+    With containerd's `ns` the runtime says it uses berth as a mirror: the configured project
+    serves it. Without `ns` (Docker's registry-mirrors, or a plain pull), a real project wins when it
+    is a proxy project or holds the repository (berth's own images stay reachable); anything else
+    goes to the mirror.
+    """
+    namespace = request.query_params.get("ns")
+    target = mirror_project(namespace, front.settings.mirror_projects)
+    if target is None or name.partition("/")[0] == target:
+        return None
+    if not namespace and "/" in name:
+        project = await front.registry.projects.ref(name.partition("/")[0])
+        if project is not None and (project.registry_id or await front.registry.repositories.find(name) is not None):
+            return None
+    mirrored = f"{target}/{name}"
+    return mirrored if is_valid_name(mirrored) else None

@@ -1,0 +1,469 @@
+"""Proxy-cache projects (Harbor's repoproxy): a pull that misses locally is fetched from the project's
+upstream registry, streamed to the client while it is stored, and served locally from then on.
+
+- A manifest by tag is revalidated with a HEAD upstream on every pull (or once per
+  `proxy_revalidate_seconds`); when the upstream is unreachable, errors or rate-limits (429) the
+  cached copy is served, and counted.
+- A blob's bytes are kept only once their digest is verified; the client is sent the last chunk only
+  then, so a truncated or wrong upstream blob is neither stored nor ever served whole.
+- A manifest whose blobs are not all here yet waits in memory (`_pending`) and is stored as soon as the
+  client's blob pulls bring the last of them; an index is stored at once (with the platforms pulled).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from berth.proxy.names import filter_problem, upstream_repository
+from berth.proxy.upstream import (
+    TooManyUpstreamRequests, UpstreamClient, UpstreamInvalid, UpstreamManifest, UpstreamNotFound,
+    UpstreamUnavailable,
+)
+from berth.references import is_digest_reference
+from berth.services.blobs import BlobService
+from berth.services.errors import (
+    BlobUnknown, ManifestBlobUnknown, ManifestUnknown, NameUnknown, NotFound, RegistryError, TooManyRequests,
+)
+from berth.services.manifests import ManifestRecord, ManifestService
+from berth.services.projects import ProjectService
+from berth.services.pulls import PullRecorder
+from berth.services.registries import RegistryService
+from berth.services.uploads import UploadService
+from berth.storage.paths import Digest
+
+log = structlog.get_logger("berth.proxy")
+
+#: the registry types a proxy-cache project may have as its upstream (of Harbor's permitted ones, those
+#: berth has an adapter for)
+PROXY_REGISTRY_TYPES = ("docker-registry", "harbor", "docker-hub")
+#: Harbor's default retention for a proxy project (src/server/v2.0/handler/project.go): 7 days since pull
+PROXY_RETENTION_DAYS = 7
+#: a proxy project's settings (its upstream client with them) are re-read at least this often
+SETTINGS_TTL = 60.0
+#: a manifest waits this long for its blobs to arrive before it is forgotten
+PENDING_SECONDS = 600.0
+_PENDING_MAX = 1000
+_QUEUE_CHUNKS = 16
+
+
+class UpstreamUnusable(RegistryError):
+    """The upstream could not be used and nothing is cached: 503 UNAVAILABLE (429 when it rate-limits)."""
+
+    code = "UNAVAILABLE"
+
+    def __init__(self, message: str, status: int = 503) -> None:
+        super().__init__(message)
+        self.status = status
+        if status == 429:
+            self.code = "TOOMANYREQUESTS"
+
+
+@dataclass(slots=True)
+class _Proxy:
+    """One proxy project as the cache uses it."""
+
+    project: str
+    registry_type: str
+    client: UpstreamClient
+    local_on_not_found: bool
+    filter_pattern: str
+    filter_kind: str
+    loaded: float
+
+
+@dataclass(slots=True)
+class _Pending:
+    repository: str
+    tag: str | None
+    upstream: UpstreamManifest
+    since: float
+
+
+@dataclass(slots=True)
+class ProxyTotals:
+    """What the cache did since start, for /metrics (berth_proxy_cache_*)."""
+
+    #: manifest and blob requests answered locally / fetched from upstream
+    local: int = 0
+    fetched: int = 0
+    #: cached copies served because the upstream failed, by reason (unreachable, rate_limited, error)
+    stale: dict[str, int] = field(default_factory=dict)
+    #: upstream blobs refused because their bytes were not what their digest says
+    rejected: int = 0
+
+
+@dataclass(slots=True)
+class BlobStream:
+    """An upstream blob on its way to the client and the store."""
+
+    size: int | None
+    chunks: AsyncIterator[bytes]
+
+
+class ProxyCacheService:
+    def __init__(
+        self, projects: ProjectService, registries: RegistryService, manifests: ManifestService, blobs: BlobService,
+        uploads: UploadService, pulls: PullRecorder, *, max_manifest_bytes: int, revalidate_seconds: float = 0.0,
+    ) -> None:
+        self._projects = projects
+        self._registries = registries
+        self._manifests = manifests
+        self._blobs = blobs
+        self._uploads = uploads
+        self._pulls = pulls
+        self._max_manifest = max_manifest_bytes
+        self._revalidate = revalidate_seconds
+        self._proxies: dict[str, _Proxy] = {}
+        self._retired: list[UpstreamClient] = []
+        #: (repository, tag) -> (digest, monotonic time it was last confirmed upstream)
+        self._confirmed: dict[tuple[str, str], tuple[str, float]] = {}
+        self._pending: dict[tuple[str, str], _Pending] = {}
+        self._fills: set[asyncio.Task[None]] = set()
+        self.totals = ProxyTotals()
+
+    # --- settings --------------------------------------------------------------------------------------
+
+    def forget(self) -> None:
+        """A project or registry changed: re-read every proxy project's settings at its next pull."""
+        self._retired.extend(proxy.client for proxy in self._proxies.values())
+        self._proxies.clear()
+
+    async def close(self) -> None:
+        for task in list(self._fills):
+            task.cancel()
+        self.forget()
+        for client in self._retired:
+            with contextlib.suppress(Exception):
+                await client.aclose()
+        self._retired.clear()
+
+    async def _proxy(self, project_name: str) -> _Proxy:
+        proxy = self._proxies.get(project_name)
+        if proxy is not None and time.monotonic() - proxy.loaded < SETTINGS_TTL:
+            return proxy
+        project = await self._projects.get(project_name, by_name=True)
+        if not project.registry_id:
+            raise NameUnknown(f"project {project_name} is not a proxy cache project")
+        try:
+            stored = await self._registries.get(project.registry_id)
+        except NotFound:
+            raise UpstreamUnusable(f"the upstream registry {project.registry_id} of project {project_name} "
+                                   "no longer exists") from None
+        meta = project.metadata
+        client = UpstreamClient(
+            self._registries.endpoint(stored), speed_kb=_int(meta.get("proxy_speed_kb")),
+            max_connections=_int(meta.get("max_upstream_conn")), max_manifest_bytes=self._max_manifest,
+        )
+        if proxy is not None:
+            self._retired.append(proxy.client)
+        proxy = _Proxy(project_name, stored.type, client, meta.get("proxy_cache_local_on_not_found") == "true",
+                       meta.get("proxy_cache_filter_pattern", ""), meta.get("proxy_cache_filter_kind", ""),
+                       time.monotonic())
+        self._proxies[project_name] = proxy
+        return proxy
+
+    async def canonical_name(self, name: str) -> str:
+        """The name the project caches `name` under: Docker Hub's one-segment names are `library/` ones
+        (Harbor redirects `<project>/nginx` to `<project>/library/nginx`, so both are one cache)."""
+        project, _, repository = name.partition("/")
+        proxy = await self._proxy(project)
+        return f"{project}/{upstream_repository(proxy.registry_type, repository)}"
+
+    async def _target(self, name: str) -> tuple[_Proxy, str]:
+        """The project's proxy and the repository to ask its upstream for."""
+        project, _, repository = name.partition("/")
+        proxy = await self._proxy(project)
+        problem = filter_problem(repository, proxy.filter_pattern, proxy.filter_kind)
+        if problem:
+            raise NameUnknown(problem)
+        return proxy, upstream_repository(proxy.registry_type, repository)
+
+    # --- manifests ------------------------------------------------------------------------------------
+
+    async def manifest(self, name: str, reference: str) -> ManifestRecord:
+        """The manifest to serve for `name:reference` in a proxy project (local, or fetched and kept)."""
+        if is_digest_reference(reference):
+            local = await self._local_manifest(name, reference)
+            if local is not None:  # content-addressed: a cached digest never changes
+                self.totals.local += 1
+                return local
+            proxy, upstream = await self._target(name)
+            fetched = await self._upstream(proxy, name, reference, None, lambda: proxy.client.get_manifest(
+                upstream, reference))
+            assert isinstance(fetched, UpstreamManifest)
+            return await self._keep(name, None, fetched)
+        local = await self._local_manifest(name, reference)
+        key = (name, reference)
+        confirmed = self._confirmed.get(key)
+        if local is not None and confirmed is not None and confirmed[0] == local.digest \
+                and time.monotonic() - confirmed[1] < self._revalidate:
+            self.totals.local += 1
+            return local
+        proxy, upstream = await self._target(name)
+        if local is None:
+            fetched = await self._upstream(proxy, name, reference, None, lambda: proxy.client.get_manifest(
+                upstream, reference))
+            assert isinstance(fetched, UpstreamManifest)
+            self._confirmed[key] = (fetched.digest, time.monotonic())
+            return await self._keep(name, reference, fetched)
+        head = await self._upstream(proxy, name, reference, local, lambda: proxy.client.head_manifest(
+            upstream, reference))
+        if isinstance(head, ManifestRecord):  # the upstream failed: the cached copy
+            return head
+        self._confirmed[key] = (head.digest, time.monotonic())
+        if head.digest == local.digest:
+            self.totals.local += 1
+            return local
+        # the tag moved upstream: the new manifest (by digest, so it is verified), unless it is here already
+        known = await self._local_manifest(name, head.digest)
+        if known is not None:
+            await self._retag(name, reference, known)
+            self.totals.local += 1
+            return known
+        fetched = await self._upstream(proxy, name, reference, local, lambda: proxy.client.get_manifest(
+            upstream, head.digest))
+        if isinstance(fetched, ManifestRecord):
+            return fetched
+        return await self._keep(name, reference, fetched)
+
+    async def _local_manifest(self, name: str, reference: str) -> ManifestRecord | None:
+        try:
+            return await self._manifests.get(name, reference)
+        except (ManifestUnknown, NameUnknown):
+            return None
+
+    async def _upstream(
+        self, proxy: _Proxy, name: str, reference: str, local: ManifestRecord | None, call: Any,
+    ) -> UpstreamManifest | ManifestRecord:
+        """`call()`'s answer; when the upstream fails, the cached copy (`local`) if there is one."""
+        try:
+            return await call()
+        except UpstreamNotFound:
+            if local is not None and proxy.local_on_not_found:
+                self._stale(name, reference, "not_found", "the upstream no longer has it")
+                return local
+            raise ManifestUnknown("manifest unknown to registry", {"reference": reference}) from None
+        except TooManyUpstreamRequests as exc:
+            if local is not None:
+                self._stale(name, reference, "max_upstream_conn", str(exc))
+                return local
+            raise TooManyRequests(str(exc)) from None
+        except (UpstreamUnavailable, UpstreamInvalid) as exc:
+            rate_limited = isinstance(exc, UpstreamUnavailable) and exc.rate_limited
+            reason = exc.reason if isinstance(exc, UpstreamUnavailable) else str(exc)
+            if local is not None:
+                self._stale(name, reference, "rate_limited" if rate_limited else "unreachable", reason)
+                return local
+            raise UpstreamUnusable(f"the upstream registry is unavailable: {reason}"[:500],
+                                   429 if rate_limited else 503) from None
+
+    def _stale(self, name: str, reference: str, why: str, reason: str) -> None:
+        self.totals.stale[why] = self.totals.stale.get(why, 0) + 1
+        log.warning("proxy cache serves its cached copy", repository=name, reference=reference, why=why,
+                    reason=reason[:300])
+
+    async def _keep(self, name: str, tag: str | None, fetched: UpstreamManifest) -> ManifestRecord:
+        """Store a manifest fetched from upstream (or keep it waiting for its blobs); the record to serve."""
+        assert fetched.content is not None
+        self.totals.fetched += 1
+        record = ManifestRecord(fetched.digest, fetched.media_type, fetched.content)
+        if not await self._store(_Pending(name, tag, fetched, time.monotonic())):
+            if len(self._pending) >= _PENDING_MAX:
+                self._expire(force=True)
+            self._pending[(name, fetched.digest)] = _Pending(name, tag, fetched, time.monotonic())
+        return record
+
+    async def _store(self, pending: _Pending) -> bool:
+        """Store a manifest whose blobs are all here; False while some are missing."""
+        fetched = pending.upstream
+        assert fetched.content is not None
+        try:
+            await self._manifests.put(pending.repository, pending.tag or fetched.digest, fetched.content,
+                                      fetched.media_type or None, partial_index=True)
+        except ManifestBlobUnknown:
+            return False
+        except RegistryError as exc:  # not something berth stores (serving it still helps the client)
+            log.warning("proxy cache cannot keep a manifest", repository=pending.repository, digest=fetched.digest,
+                        error=exc.message[:300])
+            return True
+        self._pulls.mark_pulled(pending.repository, fetched.digest, pending.tag)
+        return True
+
+    async def _retag(self, name: str, tag: str, record: ManifestRecord) -> None:
+        with contextlib.suppress(RegistryError):
+            await self._manifests.put(name, tag, record.content, record.media_type, partial_index=True)
+
+    async def _settle(self, name: str) -> None:
+        """A blob of `name` arrived: store the manifests that were waiting for it."""
+        self._expire()
+        for key, pending in list(self._pending.items()):
+            if pending.repository == name and key in self._pending and await self._store(pending):
+                self._pending.pop(key, None)
+
+    def _expire(self, force: bool = False) -> None:
+        now = time.monotonic()
+        for key, pending in list(self._pending.items()):
+            if force or now - pending.since > PENDING_SECONDS:
+                self._pending.pop(key, None)
+                force = False
+
+    # --- blobs ------------------------------------------------------------------------------------------
+
+    async def link_local(self, name: str, digest: Digest) -> bool:
+        """Link a blob another repository of the project holds already (no upstream fetch)."""
+        return await self._blobs.mount(name, digest, None) is not None
+
+    async def blob_size(self, name: str, digest: Digest) -> int:
+        proxy, upstream = await self._target(name)
+        try:
+            return await proxy.client.head_blob(upstream, str(digest))
+        except UpstreamNotFound:
+            raise BlobUnknown("blob unknown to registry", {"digest": str(digest)}) from None
+        except TooManyUpstreamRequests as exc:
+            raise TooManyRequests(str(exc)) from None
+        except (UpstreamUnavailable, UpstreamInvalid) as exc:
+            raise _unusable(exc) from None
+
+    async def open_blob(self, name: str, digest: Digest) -> BlobStream:
+        """Start fetching a blob from upstream into the store; its bytes for the client as they come.
+        Fails (before any byte) when the upstream does not have it or cannot be reached."""
+        proxy, upstream = await self._target(name)
+        fill = _Fill()
+        task = asyncio.create_task(self._fill(proxy, name, upstream, digest, fill))
+        self._fills.add(task)
+        task.add_done_callback(self._fills.discard)
+        await fill.started.wait()
+        if fill.error is not None:
+            error = fill.error
+            if isinstance(error, UpstreamNotFound):
+                raise BlobUnknown("blob unknown to registry", {"digest": str(digest)})
+            if isinstance(error, TooManyUpstreamRequests):
+                raise TooManyRequests(str(error))
+            if isinstance(error, UpstreamUnavailable | UpstreamInvalid):
+                raise _unusable(error)
+            raise error
+        self.totals.fetched += 1
+        return BlobStream(fill.size, fill.chunks())
+
+    async def _fill(self, proxy: _Proxy, name: str, upstream: str, digest: Digest, fill: _Fill) -> None:
+        """Read the blob from upstream into an upload that keeps it only if its digest is right, handing
+        each chunk to the client on the way. The client's last chunk goes once the blob is stored and
+        linked: a pull that follows at once finds it (a link promises bytes in place)."""
+        try:
+            async with proxy.client.blob(upstream, str(digest)) as (size, chunks):
+                fill.size = size
+
+                async def tee() -> AsyncIterator[bytes]:
+                    fill.started.set()
+                    async for chunk in chunks:
+                        await fill.offer(chunk)
+                        yield chunk
+
+                await self._uploads.monolithic(name, digest, tee(), size)
+        except BaseException as exc:
+            if not fill.started.is_set():
+                fill.error = exc if isinstance(exc, Exception) else UpstreamUnavailable("cancelled")
+                fill.started.set()
+            else:
+                self.totals.rejected += 1
+                log.warning("proxy cache refused an upstream blob", repository=name, digest=str(digest),
+                            error=str(getattr(exc, "message", exc))[:300])
+            fill.finish(ok=False)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        try:  # before the client gets its last chunk: a finished pull has its manifest stored
+            await self._settle(name)
+        except Exception:
+            log.exception("proxy cache could not store a waiting manifest", repository=name)
+        fill.finish(ok=True)
+
+
+def proxy_retention_policy(project_id: int) -> dict[str, Any]:
+    """The retention policy Harbor gives a new proxy project: every tag of every repository that was
+    pulled in the last 7 days is retained, the rest goes, daily at midnight."""
+    return {
+        "algorithm": "or",
+        "rules": [{
+            "id": 1, "priority": 1, "action": "retain", "template": "nDaysSinceLastPull",
+            "params": {"nDaysSinceLastPull": PROXY_RETENTION_DAYS},
+            "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "**"}],
+            "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]},
+        }],
+        "trigger": {"kind": "Schedule", "settings": {"cron": "0 0 0 * * *"}},
+        "scope": {"level": "project", "ref": project_id},
+    }
+
+
+def _unusable(exc: UpstreamUnavailable | UpstreamInvalid) -> UpstreamUnusable:
+    if isinstance(exc, UpstreamUnavailable):
+        return UpstreamUnusable(f"the upstream registry is unavailable: {exc.reason}"[:500],
+                                429 if exc.rate_limited else 503)
+    return UpstreamUnusable(f"the upstream registry answered wrongly: {exc}"[:500])
+
+
+_DONE, _FAILED = object(), object()
+
+
+class _Fill:
+    """Hands the chunks of one upstream blob from the task that stores them to the client's response.
+    The response holds the last chunk back until the store has verified the digest."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.error: BaseException | None = None
+        self.size: int | None = None
+        self._queue: asyncio.Queue[object] = asyncio.Queue(_QUEUE_CHUNKS)
+        self._client_gone = False
+        self._finished = False
+
+    async def offer(self, chunk: bytes) -> None:
+        if not self._client_gone:
+            await self._queue.put(chunk)
+
+    def finish(self, ok: bool) -> None:
+        """The client's verdict (once)."""
+        if self._finished:
+            return
+        self._finished = True
+        marker = _DONE if ok else _FAILED
+        if self._client_gone:
+            return
+        try:
+            self._queue.put_nowait(marker)
+        except asyncio.QueueFull:  # the client is slow: it gets the marker after the chunks it has not read
+            asyncio.get_running_loop().create_task(self._queue.put(marker))
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        held: bytes | None = None
+        try:
+            while True:
+                item = await self._queue.get()
+                if item is _DONE:
+                    if held:
+                        yield held
+                    return
+                if item is _FAILED:
+                    raise UpstreamUnavailable("the upstream blob was cut short or is not what its digest says")
+                if held is not None:
+                    yield held
+                held = item  # type: ignore[assignment]
+        finally:
+            # the client left (or got everything): the store goes on without it
+            self._client_gone = True
+            while not self._queue.empty():
+                self._queue.get_nowait()
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0

@@ -1,0 +1,252 @@
+"""Proxy-cache projects against the Debian docker-registry as upstream, skopeo as the client: the first
+pull fetches, the second is local (the upstream's log shows no blob fetch), a moved tag is seen, the
+cache serves when the upstream is down, pushes are refused, a bad upstream blob is never kept, and
+mirror mode serves pulls without a project prefix. Everything on 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from berth.references import parse_digest
+from berth.storage import paths
+from tests.conftest import Server, start_berth, start_peer
+
+from .helpers import build_image, sha256, write_oci_layout
+from .test_skopeo import copy, run_skopeo
+
+API = "/api/v2.0"
+MIRROR = "hub"
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory) -> Iterator[Server]:
+    server = start_peer(tmp_path_factory.mktemp("upstream"), log_level="info")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory) -> Iterator[Server]:
+    server = start_berth(tmp_path_factory.mktemp("proxy") / "data", projects=("team",), env={
+        "BERTH_MIRROR_PROJECTS": json.dumps({"*": MIRROR}), "BERTH_METRIC_ENABLED": "true",
+        "BERTH_PULL_COUNT_FLUSH_SECONDS": "0.2",
+    })
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def api(proxy: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=proxy.url + API, auth=proxy.auth, timeout=60.0) as client:
+        yield client
+
+
+def _registry(api: httpx.Client, name: str, url: str) -> int:
+    response = api.post("/registries", json={"name": name, "type": "docker-registry", "url": url})
+    assert response.status_code == 201, response.text
+    return int(response.headers["Location"].rsplit("/", 1)[1])
+
+
+def _proxy_project(api: httpx.Client, name: str, registry_id: int, **metadata: str) -> None:
+    response = api.post("/projects", json={"project_name": name, "registry_id": registry_id,
+                                           "metadata": {"public": "true", **metadata}})
+    assert response.status_code == 201, response.text
+
+
+@pytest.fixture(scope="module")
+def cache(api, upstream) -> str:
+    """A proxy project over the upstream (also the mirror's project)."""
+    _proxy_project(api, MIRROR, _registry(api, "upstream", upstream.url))
+    return MIRROR
+
+
+def _push_upstream(skopeo: str, upstream: Server, tmp: Path, seed: int, reference: str) -> str:
+    image = build_image(seed=seed, layers=2)
+    layout = write_oci_layout(tmp / f"layout-{seed}", {"v": image})
+    copy(skopeo, f"oci:{layout}:v", f"docker://{upstream.host}/{reference}", tmp)
+    return image.digest
+
+
+def _pull(skopeo: str, proxy: Server, reference: str, tmp: Path) -> str:
+    """Pull through berth into an OCI layout; the manifest digest skopeo got."""
+    out = tmp / f"out-{len(list(tmp.iterdir()))}"
+    copy(skopeo, f"docker://{proxy.host}/{reference}", f"oci:{out}:x", tmp)
+    index = json.loads((out / "index.json").read_text())
+    return index["manifests"][0]["digest"]
+
+
+def _cached(proxy: Server, project: str, repository: str, digest: str) -> dict:
+    """The artifact the cache stored for `digest` (polled: the pull that fetched it may still be ending)."""
+    url = f"{proxy.url}{API}/projects/{project}/repositories/{repository.replace('/', '%252F')}/artifacts/{digest}"
+    deadline = time.monotonic() + 10
+    while (response := httpx.get(url, auth=proxy.auth, timeout=30)).status_code != 200:
+        assert time.monotonic() < deadline, response.text
+        time.sleep(0.05)
+    return response.json()
+
+
+def _blob_fetches(upstream: Server) -> int:
+    return len(re.findall(r'http\.request\.method=GET .*?http\.request\.uri="/v2/[^"]+/blobs/sha256:', upstream.log()))
+
+
+def test_proxy_project_rules_as_harbor_has_them(api, cache, proxy):
+    project = api.get(f"/projects/{cache}").json()
+    assert project["registry_id"] > 0
+    policy = api.get(f"/retentions/{project['metadata']['retention_id']}").json()
+    rule = policy["rules"][0]
+    assert rule["template"] == "nDaysSinceLastPull" and rule["params"] == {"nDaysSinceLastPull": 7}
+    assert policy["trigger"]["settings"]["cron"] == "0 0 0 * * *"
+    for registry_id, message in ((0, "0 is invalid value of registry_id"), (999999, "registry 999999 not found")):
+        refused = api.post("/projects", json={"project_name": "nope", "registry_id": registry_id})
+        assert refused.status_code == 400 and message in refused.json()["errors"][0]["message"]
+    in_use = api.delete(f"/registries/{project['registry_id']}")
+    assert in_use.status_code == 412
+    assert in_use.json()["errors"][0]["message"] == (
+        f"the registry {project['registry_id']} is referenced by proxy cache project, cannot delete it")
+    user = {"username": "proxyuser", "password": "Passw0rd!x", "email": "p@example.com", "realname": "p"}
+    assert api.post("/users", json=user).status_code == 201
+    with httpx.Client(base_url=proxy.url + API, auth=("proxyuser", "Passw0rd!x")) as client:
+        forbidden = client.post("/projects", json={"project_name": "mine", "registry_id": project["registry_id"]})
+    assert forbidden.status_code == 403
+    assert forbidden.json()["errors"][0]["message"] == "Only system admin can create proxy cache project"
+
+
+def test_first_pull_fetches_the_second_is_local_and_a_moved_tag_is_seen(skopeo, proxy, upstream, cache, tmp_path):
+    first = _push_upstream(skopeo, upstream, tmp_path, 71, "team/app:v1")
+    before = _blob_fetches(upstream)
+    assert _pull(skopeo, proxy, f"{cache}/team/app:v1", tmp_path) == first
+    assert _blob_fetches(upstream) == before + 3  # config and two layers
+    # the cached artifact gets a pull time (Harbor's retention for proxy projects keeps what was pulled)
+    deadline = time.monotonic() + 10
+    while _cached(proxy, cache, "team/app", first)["pull_time"].startswith("0001"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert _pull(skopeo, proxy, f"{cache}/team/app:v1", tmp_path) == first
+    assert _blob_fetches(upstream) == before + 3  # all local: only the tag was revalidated
+    # the tag moves upstream: the next pull revalidates and gets the new image
+    second = _push_upstream(skopeo, upstream, tmp_path, 72, "team/app:v1")
+    assert _pull(skopeo, proxy, f"{cache}/team/app:v1", tmp_path) == second
+
+
+def test_the_cache_serves_when_the_upstream_is_down(skopeo, api, proxy, tmp_path):
+    peer = start_peer(tmp_path / "down")
+    try:
+        _proxy_project(api, "downstream", _registry(api, "down", peer.url))
+        digest = _push_upstream(skopeo, peer, tmp_path, 73, "lib/tool:1.0")
+        assert _pull(skopeo, proxy, "downstream/lib/tool:1.0", tmp_path) == digest
+        _cached(proxy, "downstream", "lib/tool", digest)
+    finally:
+        peer.stop()
+    assert _pull(skopeo, proxy, "downstream/lib/tool:1.0", tmp_path) == digest
+    assert "proxy cache serves its cached copy" in proxy.log()
+    never_cached = httpx.get(f"{proxy.url}/v2/downstream/lib/other/manifests/1.0", auth=proxy.auth, timeout=30)
+    assert never_cached.status_code == 503 and never_cached.json()["errors"][0]["code"] == "UNAVAILABLE"
+    metrics = httpx.get(f"{proxy.url}/metrics", timeout=30).text
+    assert re.search(r'berth_proxy_cache_stale_served_total\{reason="unreachable"\} [1-9]', metrics)
+
+
+def test_pushes_and_deletes_in_a_proxy_project_are_refused(skopeo, proxy, cache, tmp_path):
+    layout = write_oci_layout(tmp_path / "layout", {"v": build_image(seed=74, layers=1)})
+    command_error = None
+    try:
+        copy(skopeo, f"oci:{layout}:v", f"docker://{proxy.host}/{cache}/team/pushed:v", tmp_path)
+    except AssertionError as exc:
+        command_error = str(exc)
+    assert command_error is not None and "can not push artifact to a proxy project" in command_error
+    upload = httpx.post(f"{proxy.url}/v2/{cache}/team/pushed/blobs/uploads/", auth=proxy.auth, timeout=30)
+    assert upload.status_code == 403
+    assert upload.json()["errors"][0] == {
+        "code": "DENIED", "message": f"can not push artifact to a proxy project: {cache}/team/pushed"}
+    deleted = httpx.delete(f"{proxy.url}/v2/{cache}/team/app/manifests/v1", auth=proxy.auth, timeout=30)
+    assert deleted.status_code == 403 and deleted.json()["errors"][0]["code"] == "DENIED"
+
+
+class _BrokenUpstream(http.server.BaseHTTPRequestHandler):
+    """A registry whose blobs are wrong: `good` is served whole, `garbage` with other bytes of the same
+    length, `cut` stops half way."""
+
+    blobs: dict[str, tuple[bytes, str]] = {}
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._answer(body=True)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._answer(body=False)
+
+    def _answer(self, body: bool) -> None:
+        if self.path.rstrip("/") == "/v2":
+            return self._send(200, b"{}", {"Docker-Distribution-API-Version": "registry/2.0"}, body)
+        digest = self.path.rsplit("/", 1)[-1]
+        if "/blobs/" in self.path and digest in self.blobs:
+            data, mode = self.blobs[digest]
+            if mode == "garbage":
+                data = bytes(len(data))
+            if mode == "cut" and body:
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            return self._send(200, data, {"Docker-Content-Digest": digest}, body)
+        self._send(404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"unknown"}]}', {}, body)
+
+    def _send(self, status: int, data: bytes, headers: dict[str, str], body: bool) -> None:
+        self.send_response(status)
+        for key, value in {"Content-Length": str(len(data)), **headers}.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if body:
+            self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_wrong_or_truncated_upstream_blob_is_never_stored_nor_served_whole(api, proxy):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BrokenUpstream)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        _proxy_project(api, "broken", _registry(api, "broken", f"http://127.0.0.1:{server.server_port}"))
+        payloads = {mode: (mode.encode() * 300_000) for mode in ("good", "garbage", "cut")}
+        _BrokenUpstream.blobs = {sha256(data): (data, mode) for mode, data in payloads.items()}
+        for mode, data in payloads.items():
+            digest = sha256(data)
+            url = f"{proxy.url}/v2/broken/x/blobs/{digest}"
+            for _ in range(2):  # a refused blob is fetched (and refused) again, never served from the cache
+                try:
+                    received = httpx.get(url, auth=proxy.auth, timeout=30).content
+                except httpx.HTTPError:
+                    received = None
+                assert (received == data) if mode == "good" else (received is None), mode
+            stored = proxy.data_dir / "storage" / paths.blob_path(parse_digest(digest))
+            assert stored.exists() == (mode == "good"), mode
+    finally:
+        server.shutdown()
+
+
+def test_mirror_mode_serves_pulls_without_a_project_prefix(skopeo, proxy, upstream, cache, tmp_path):
+    digest = _push_upstream(skopeo, upstream, tmp_path, 75, "mirrored/base:3")
+    copy(skopeo, f"docker://{upstream.host}/mirrored/base:3", f"docker://{upstream.host}/team/base:3", tmp_path,
+         "--preserve-digests")
+    # no project `mirrored` in berth: the pull goes through the mirror's proxy project
+    assert _pull(skopeo, proxy, "mirrored/base:3", tmp_path) == digest
+    # `team` is a project without that repository: the mirror serves it too
+    assert _pull(skopeo, proxy, "team/base:3", tmp_path) == digest
+    # containerd names the upstream it mirrors (`ns`): the mirror serves, whatever berth holds
+    response = httpx.get(f"{proxy.url}/v2/team/base/manifests/3", params={"ns": "registry.example"},
+                         auth=proxy.auth, headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}, timeout=30)
+    assert response.status_code == 200 and response.headers["Docker-Content-Digest"] == digest
+    raw = run_skopeo(skopeo, "inspect", "--raw", "--tls-verify=false", f"docker://{proxy.host}/{cache}/mirrored/base:3",
+                     tmp=tmp_path)
+    assert sha256(raw.encode()) == digest

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from wcmatch import glob
+from berth import patterns
 
 #: Docker Hub keeps official images under `library/`: `proxy/nginx` is `library/nginx` there (as docker does it)
 DOCKER_HUB_TYPE = "docker-hub"
@@ -33,7 +33,11 @@ def filter_problem(repository: str, pattern: str, kind: str) -> str | None:
         except re.error:
             matched = False
     else:
-        matched = glob.globmatch(repository, pattern, flags=glob.GLOBSTAR | glob.BRACE)
+        try:
+            patterns.check(pattern)
+            matched = patterns.matches(pattern, repository)
+        except patterns.PatternInvalid:
+            matched = False
     return None if matched else f'repository "{repository}" does not match project repository filter'
 
 

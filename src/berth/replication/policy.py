@@ -1,6 +1,6 @@
 """Replication policies as Harbor validates them (src/pkg/reg/model/policy.go), and the pure decisions a
 run makes from one: which repositories, tags, labels and kinds of artifact its filters take (doublestar,
-wcmatch), and where a repository lands on the destination (`replace_namespace`, Harbor's flattening).
+berth.patterns), and where a repository lands on the destination (`replace_namespace`, Harbor's flattening).
 A policy is push-based (`dest_registry_id`: this berth to an endpoint) or pull-based (`src_registry_id`:
 an endpoint to this berth)."""
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from wcmatch import glob
+from berth import patterns
 
 from berth.schedules import ScheduleInvalid, validate_cron
 
@@ -22,7 +22,6 @@ SUPPORTED_TRIGGERS = ("manual", "scheduled", "event_based")
 CHUNK_SIZE = 10 * 1024 * 1024
 #: Harbor's resource filter values: `image` takes container images (and their indexes) only, `artifact` any
 RESOURCE_TYPES = ("image", "artifact")
-_FLAGS = glob.GLOBSTAR | glob.BRACE | glob.DOTGLOB | glob.FORCEUNIX
 
 
 class PolicyInvalid(ValueError):
@@ -229,17 +228,14 @@ def replace_namespace(repository: str, namespace: str, replace_count: int) -> st
 
 def _compiles(pattern: str) -> bool:
     try:
-        glob.globmatch("x", pattern, flags=_FLAGS)
-    except Exception:  # wcmatch's limit on brace expansions, bad ranges
+        patterns.check(pattern)
+    except patterns.PatternInvalid:
         return False
     return True
 
 
 def _match(pattern: str, value: str) -> bool:
-    try:
-        return bool(glob.globmatch(value, pattern, flags=_FLAGS))
-    except Exception:
-        return False
+    return patterns.matches(pattern, value)
 
 
 def specific_paths(pattern: str) -> list[str] | None:

@@ -28,6 +28,7 @@ from tests.certs import write_self_signed
 from tests.conftest import AUTH_FILE, BERTH, Server, _fresh_postgres_database, start_berth
 
 from .helpers import V2, build_image, unique, write_oci_layout
+from .test_audit_log import wait_audit
 
 FAST_JOBS = {"BERTH_JOB_POLL_SECONDS": "0.2", "BERTH_JOB_RETRY_BASE_SECONDS": "0.2"}
 PASSWORD = "Passw0rd-hooks"
@@ -312,6 +313,9 @@ def test_nothing_is_sent_while_notifications_are_disabled(hooks, api, receiver):
         assert api.put("/api/v2.0/configurations", json={"notification_enable": False}).status_code == 200
         try:
             assert v2.push_image(f"{project}/quiet", build_image(seed=73), "1").status_code == 201
+            # the switch is read when the outbox hands the event on, after the response; its audit
+            # row is written in that same delivery, so once it is there the webhook was decided
+            assert wait_audit(api, f"resource=~{project}/quiet", 1)
         finally:
             assert api.put("/api/v2.0/configurations", json={"notification_enable": True}).status_code == 200
         assert v2.push_image(f"{project}/loud", build_image(seed=74), "1").status_code == 201

@@ -34,9 +34,7 @@ def api(source: Server) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def registry_id(api, peer) -> int:
-    response = api.post("/registries", json={"name": "peer", "type": "docker-registry", "url": peer.url})
-    assert response.status_code == 201, response.text
-    return int(response.headers["Location"].rsplit("/", 1)[1])
+    return _id(api.post("/registries", json={"name": "peer", "type": "docker-registry", "url": peer.url}))
 
 
 def _policy(registry_id: int, **fields: object) -> dict[str, object]:

@@ -25,26 +25,6 @@ CONNECT_SECONDS = 3.0
 _CHUNK = 256 * 1024
 
 
-class _StreamingAuth(ChallengeAuth):
-    """ChallengeAuth that reads only the bodies it looks at (challenges, tokens), so that a blob's body
-    streams to the cache instead of being read whole into memory first."""
-
-    requires_response_body = False
-
-    async def async_auth_flow(self, request: httpx.Request) -> AsyncIterator[httpx.Request]:  # type: ignore[override]
-        flow = self.auth_flow(request)
-        request = next(flow)
-        while True:
-            response = yield request
-            path = response.request.url.path
-            if response.status_code == 401 or not path.startswith("/v2/") or path == "/v2/":
-                await response.aread()
-            try:
-                request = flow.send(response)
-            except StopIteration:
-                break
-
-
 class UpstreamUnavailable(Exception):
     """The upstream did not answer usefully: unreachable, a TLS error, 5xx, 401/403, or 429 (`rate_limited`)."""
 
@@ -89,7 +69,7 @@ class UpstreamClient:
         self._verify = tls_verify(endpoint)
         self._client = httpx.AsyncClient(
             base_url=distribution_url(endpoint), verify=self._verify, transport=transport,
-            auth=_StreamingAuth(endpoint.access_key, endpoint.access_secret),
+            auth=ChallengeAuth(endpoint.access_key, endpoint.access_secret),
             timeout=httpx.Timeout(30.0, connect=CONNECT_SECONDS), follow_redirects=True,
             limits=httpx.Limits(max_connections=self._max or 100, max_keepalive_connections=20),
             headers={"User-Agent": "berth-proxy-cache"},

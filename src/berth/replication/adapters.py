@@ -13,7 +13,7 @@ import functools
 import hashlib
 import re
 import ssl
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
@@ -183,9 +183,12 @@ class ChallengeAuth(httpx.Auth):
     """Docker's auth: answer a `Bearer` challenge with a token from its realm (the credential as Basic
     auth there), a `Basic` challenge with the credential. With a credential, the challenge is learnt
     from `/v2/` first, as docker does: a registry may answer an anonymous request with less (berth's
-    catalog lists only public repositories) instead of a 401. A token service's refusal is the response."""
+    catalog lists only public repositories) instead of a 401. A token service's refusal is the response.
 
-    requires_response_body = True
+    Only the bodies the flow looks at are read (challenges, the `/v2/` probe, tokens): the caller's own
+    response is left to the caller, so a blob streams instead of being read whole into memory."""
+
+    requires_response_body = False
 
     def __init__(self, access_key: str, access_secret: str, actions: str = "pull") -> None:
         #: the token scope's actions on a repository ("pull,push" for a push client)
@@ -222,16 +225,29 @@ class ChallengeAuth(httpx.Auth):
                 request.headers["Authorization"] = f"Bearer {self._tokens[scope]}"
                 yield request
 
-    def headers_for(self, path: str) -> dict[str, str]:
-        """The Authorization a request to `path` carries with what the flow has learnt so far: a streamed
-        response cannot go through the flow (it reads every response's body), so a streaming client
-        sends one request through it first, then streams with these headers."""
-        scope = _scope_of(path, self._actions)
-        if scope in self._tokens:
-            return {"Authorization": f"Bearer {self._tokens[scope]}"}
-        if self._challenge and self._challenge[0] == "basic" and self._basic is not None:
-            return {"Authorization": next(self._basic.auth_flow(httpx.Request("GET", "/"))).headers["Authorization"]}
-        return {}
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        flow = self.auth_flow(request)
+        sent = next(flow)
+        while True:
+            response = yield sent
+            if response.status_code == 401 or sent is not request:
+                response.read()
+            try:
+                sent = flow.send(response)
+            except StopIteration:
+                return
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        flow = self.auth_flow(request)
+        sent = next(flow)
+        while True:
+            response = yield sent
+            if response.status_code == 401 or sent is not request:  # a challenge, the probe, a token
+                await response.aread()
+            try:
+                sent = flow.send(response)
+            except StopIteration:
+                return
 
     def _token_request(self, params: dict[str, str], scope: str) -> httpx.Request:
         query = {"service": params["service"]} if params.get("service") else {}

@@ -60,12 +60,9 @@ class PullClient:
     ) -> None:
         self._speed = speed_kb * 1024 if speed_kb > 0 else 0
         self._chunk = max(0, chunk_size)
-        self._auth = ChallengeAuth(endpoint.access_key, endpoint.access_secret)
-        #: repositories whose authorization the auth flow has learnt (see _stream)
-        self._primed: set[str] = set()
         self._client = httpx.AsyncClient(
             base_url=endpoint.url.rstrip("/"), verify=tls_verify(endpoint), transport=transport,
-            auth=self._auth,
+            auth=ChallengeAuth(endpoint.access_key, endpoint.access_secret),
             timeout=httpx.Timeout(TIMEOUT_SECONDS, read=300.0), follow_redirects=False,
             headers={"User-Agent": "berth-replication"},
         )
@@ -78,28 +75,16 @@ class PullClient:
     async def __aexit__(self, *exc: object) -> None:
         await self._client.aclose()
 
-    async def _stream(
-        self, repository: str, path: str, headers: dict[str, str], follow_redirects: bool = False,
-    ) -> httpx.Response:
-        """A streamed GET (the caller closes it) with the authorization the auth flow learnt from a
-        HEAD of the same path, once per repository (and again after a 401: a token expired)."""
-        for attempt in (1, 2):
-            if repository not in self._primed or attempt == 2:
-                await self._client.head(path, headers={k: v for k, v in headers.items() if k != "Range"})
-                self._primed.add(repository)
-            request = self._client.build_request("GET", path, headers={**headers, **self._auth.headers_for(path)})
-            response = await self._client.send(request, stream=True, auth=None, follow_redirects=follow_redirects)
-            if response.status_code != 401 or attempt == 2:
-                return response
-            await response.aclose()
-        raise AssertionError("unreachable")
+    async def _stream(self, path: str, headers: dict[str, str], follow_redirects: bool = False) -> httpx.Response:
+        """A streamed GET (the caller closes it)."""
+        request = self._client.build_request("GET", path, headers=headers)
+        return await self._client.send(request, stream=True, follow_redirects=follow_redirects)
 
     async def manifest(self, repository: str, reference: str) -> RemoteManifest:
         """The manifest under a tag or digest; PullFailed when it is missing, too large, or its bytes
         do not match the digest asked for (or the one the source announces)."""
         try:
-            response = await self._stream(repository, f"/v2/{repository}/manifests/{reference}",
-                                          {"Accept": MANIFEST_ACCEPT})
+            response = await self._stream(f"/v2/{repository}/manifests/{reference}", {"Accept": MANIFEST_ACCEPT})
             try:
                 if response.status_code == 404:
                     raise PullFailed(f"manifest {repository}:{reference}: the source does not have it")
@@ -137,7 +122,7 @@ class PullClient:
             headers = {"Range": f"bytes={received}-{min(size, received + self._chunk) - 1}"} if ranged else {}
             before = received
             try:
-                response = await self._stream(repository, f"/v2/{repository}/blobs/{digest}", headers, True)
+                response = await self._stream(f"/v2/{repository}/blobs/{digest}", headers, True)
                 try:
                     if response.status_code == 404:
                         raise PullFailed(f"blob {digest}: the source does not have it")

@@ -14,6 +14,7 @@ from berth.db.session import Database
 from berth.events.bus import EventBus
 from berth.events.types import ArtifactDeleted, RepositoryDeleted
 from berth.jobs.store import JobStore
+from berth.replication import REPLICATION
 from berth.replication.policy import CHUNK_SIZE
 from berth.security.keys import SecretBox
 from berth.services.artifacts import ArtifactService
@@ -37,7 +38,7 @@ from berth.services.repositories import RepositoryService
 from berth.services.retention import RetentionService, immutable_by_rules
 from berth.services.robots import RobotService
 from berth.services.registries import RegistryService
-from berth.services.replication import REPLICATION, ReplicationService
+from berth.services.replication import ReplicationService
 from berth.services.replication_events import ReplicationEvents
 from berth.services.replication_pull import PullReplication
 from berth.services.scanners import ScannerService

@@ -27,6 +27,7 @@ from berth.events.types import ResourceChanged
 from berth.jobs.kinds import JobContext, JobFailed, JobFatal, JobKind
 from berth.jobs.store import JobStore
 from berth.references import parse_digest
+from berth.replication import ATTEMPTS, LAUNCH, REPLICATION
 from berth.replication.policy import CHUNK_SIZE, Policy, PolicyInvalid, load_policy, replace_namespace
 from berth.replication.push import MountMemory, PushClient, PushFailed
 from berth.services.blobs import BlobService
@@ -38,10 +39,6 @@ from berth.services.replication_pull import PullReplication
 from berth.services.schedules import ScheduleService
 from berth.services.querying import conditions, orderings
 
-REPLICATION = "REPLICATION"
-LAUNCH = "REPLICATION_LAUNCH"
-#: Harbor retries a replication task (its MaxFails is 3)
-ATTEMPTS = 3
 #: cosign's accessory tags (`sha256-<hex>.sig`, `.att`, `.sbom`): copied with their subject, not on their own
 ACCESSORY_TAG = re.compile(r"sha256-[0-9a-f]{64}\.(?:sig|att|sbom)")
 _KEYS = {"name": ReplicationPolicyRow.name}

@@ -33,11 +33,12 @@ from berth.events.outbox import OutboxEvent
 from berth.events.types import ArtifactDeleted, ArtifactPushed, Event, ReplicationStatusChanged, TagCreated, TagDeleted
 from berth.jobs.kinds import JobContext, JobFailed, JobFatal
 from berth.jobs.store import ERROR, SUCCESS, JobStore
+from berth.replication import ATTEMPTS, REPLICATION
 from berth.replication.policy import Policy, PolicyInvalid, load_policy
 from berth.replication.push import DeleteRefused, PushClient, PushFailed
 from berth.services.errors import NotFound
 from berth.services.registries import RegistryService
-from berth.services.replication import ACCESSORY_TAG, ATTEMPTS, REPLICATION, copy_task
+from berth.services.replication import ACCESSORY_TAG, copy_task
 
 log = structlog.get_logger("berth.replication")
 

@@ -21,6 +21,7 @@ from berth.db.session import Database
 from berth.jobs.kinds import JobContext, JobFailed, JobFatal
 from berth.jobs.store import JobStore
 from berth.references import InvalidDigest, parse_digest
+from berth.replication import ATTEMPTS, REPLICATION
 from berth.replication.adapters import HarborAdapter, PingFailed, RemoteArtifact
 from berth.replication.policy import Policy, PolicyInvalid, pull_target
 from berth.replication.pull import PullClient, PullFailed, RemoteManifest
@@ -41,11 +42,6 @@ from berth.services.projects import ProjectService
 from berth.services.registries import RegistryService
 from berth.services.uploads import UploadService
 from berth.services.users import ADMIN_ID
-
-#: the copy task's kind (ReplicationService's REPLICATION: the task list shows push and pull alike)
-REPLICATION = "REPLICATION"
-#: Harbor retries a replication task (its MaxFails is 3)
-ATTEMPTS = 3
 
 
 @dataclass(slots=True)

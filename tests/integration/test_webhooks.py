@@ -50,7 +50,7 @@ class Received:
 
 
 class Receiver:
-    """An HTTP server on 127.0.0.1 that records every POST and answers 500 to the first N on a path."""
+    """An HTTP server on 127.0.0.1 that records every whole POST and answers 500 to the first N on a path."""
 
     def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         self.received: list[Received] = []
@@ -60,7 +60,11 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                if len(body) < length:  # the sender went away mid-request (a killed server): not a delivery
+                    self.close_connection = True
+                    return
                 with receiver._lock:
                     failing = receiver._failures.get(self.path, 0)
                     if failing:

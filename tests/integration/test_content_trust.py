@@ -24,6 +24,7 @@ from .helpers import (
     descriptor,
     unique,
 )
+from .test_audit_log import wait_audit
 from .test_webhooks import FAST_JOBS, Receiver, create_policy, poll
 
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -134,9 +135,9 @@ def test_policy_round_trips_and_a_bad_one_is_refused_keeping_the_old(api, key):
     by_id = api.get(f"/api/v2.0/projects/{api.get(f'/api/v2.0/projects/{project}').json()['project_id']}/trust-policy")
     assert by_id.json() == stored
 
-    logs = api.get("/api/v2.0/audit-logs", params={"page_size": 100}).json()
-    assert any(log["operation"] == "update" and log["resource_type"] == "trust_policy"
-               and log["resource"] == project for log in logs), logs
+    logs = wait_audit(api, f"resource={project},resource_type=trust_policy,operation=update", 1,
+                      path="/api/v2.0/audit-logs")
+    assert logs, "the trust policy change is audited"
 
 
 def new_developer(api: httpx.Client, project: str) -> tuple[str, str]:

@@ -18,6 +18,7 @@ from berth.replication.adapters import Endpoint, create_adapter
 from tests.conftest import Server, free_port, start_berth
 
 from .helpers import V2, build_image
+from .test_audit_log import wait_for
 
 API = "/api/v2.0"
 PASSWORD = "Harbor12345"
@@ -170,9 +171,10 @@ def test_credential_is_sealed_masked_and_kept_on_update(api, source, target):
     wrong = api.put(f"/registries/{registry_id}", json={"access_secret": "wrong-Password1"})
     assert wrong.status_code == 400 and "wrong credentials" in _message(wrong)
     assert _stored_row(source.data_dir / "berth.db", registry_id)["access_secret"] == row["access_secret"]
-    audit = api.get("/audit-logs", params={"q": "resource_type=registry", "sort": "-op_time"}).json()
-    assert {(entry["operation"], entry["resource"]) for entry in audit} >= {
-        ("create", "target-sealed"), ("update", "target-kept")}
+    wanted = {("create", "target-sealed"), ("update", "target-kept")}
+    audit = wait_for(lambda: api.get("/audit-logs", params={"q": "resource_type=registry", "sort": "-op_time"}).json(),
+                     lambda rows: {(entry["operation"], entry["resource"]) for entry in rows} >= wanted)
+    assert {(entry["operation"], entry["resource"]) for entry in audit} >= wanted
     api.delete(f"/registries/{registry_id}")
 
 

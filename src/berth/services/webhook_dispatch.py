@@ -72,6 +72,7 @@ class WebhookDispatcher:
         """The outbox subscriber: write the deliveries of `batch` on `conn`, the delivery transaction
         (an error rolls the delivery back, to be tried again), skipping events that already have theirs."""
         done = set((await conn.execute(select(Execution.event_id).where(
+            Execution.vendor_type.in_(VENDOR_TYPES.values()),  # replication executions carry event ids too
             Execution.event_id.in_([item.id for item in batch])))).scalars())
         deliveries = await self._plan([(item.id, item.event) for item in batch if item.id not in done])
         if deliveries:

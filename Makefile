@@ -8,7 +8,7 @@ DATA ?= ./data
 # pytest-xdist workers (test files are spread over them whole); 0 runs everything in one process
 TEST_JOBS ?= 2
 
-.PHONY: install install-test test-tools serve test bench clean
+.PHONY: install install-test test-tools serve test lint bench clean
 
 install: $(VENV)/.installed
 
@@ -30,7 +30,10 @@ test-tools:
 serve: install
 	$(BIN)/berth serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
 
-test: install-test test-tools
+lint: install-test
+	$(BIN)/ruff check -q src tests bench
+
+test: install-test test-tools lint
 	scripts/with-postgres $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 bench: install-test

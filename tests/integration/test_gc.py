@@ -21,7 +21,7 @@ from berth.db.models import Base
 from berth.db.session import Database
 from tests.conftest import BERTH, Server, _fresh_postgres_database, start_berth
 from tests.integration.helpers import (
-    V2, StoreSnapshot, assert_store_unchanged, build_image, sha256, snapshot_store, unique,
+    V2, StoreSnapshot, assert_store_unchanged, build_image, sha256, snapshot_store,
 )
 
 GRACE = "2"

@@ -41,7 +41,7 @@ from berth.events.bus import EventBus
 from berth.events.types import ResourceChanged, TagRetentionFinished
 from berth.jobs.kinds import JobContext, JobFatal, JobKind
 from berth.jobs.store import JobStore
-from berth.retention.evaluate import DELETE, ERROR, Candidate, Decision, Outcome, evaluate_retention, log_table, rules_for
+from berth.retention.evaluate import ERROR, Candidate, Decision, Outcome, evaluate_retention, log_table, rules_for
 from berth.retention.policy import Policy, Rule, load_policy, parse_policy, parse_rule
 from berth.services.artifacts import ArtifactService
 from berth.services.errors import BadRequest, NotFound, RegistryError, ServiceError

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from berth.mediatypes import SIGSTORE_BUNDLE, is_sigstore_bundle
+from berth.mediatypes import is_sigstore_bundle
 from berth.sign.model import Format, SignatureArtifact, Subject, Verdict
 from berth.sign.policy import TrustPolicy
 

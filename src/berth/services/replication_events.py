@@ -118,6 +118,8 @@ class ReplicationEvents:
                 log.warning("event-based replication skipped", policy=policy.name, repository=work.repository,
                             reason=str(exc))
                 continue
+            if work.operation == "copy":  # no launch task prepares the destination (its project) for it
+                parameters["prepare"] = True
             execution_id = await self._jobs.create_execution(
                 conn, REPLICATION, policy_id, EVENT_BASED, {"operator": item.event.operator}, event_id=item.id)
             await self._jobs.create_task(conn, execution_id, REPLICATION, parameters, max_attempts=ATTEMPTS,

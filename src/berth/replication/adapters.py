@@ -42,7 +42,8 @@ _FIXED_ENDPOINTS = {"docker-hub": ("https://hub.docker.com", "https://hub.docker
 DOCKER_HUB_REGISTRY = "https://registry-1.docker.io"
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^,\s]*))')
-_NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+#: a `Link` header's next page
+NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
 class UnsupportedType(ValueError):
@@ -423,7 +424,7 @@ class Adapter:
             except (ValueError, AttributeError):
                 raise PingFailed(f"GET {path} answered something that is not JSON") from None
             yield [str(value) for value in values]
-            link = _NEXT_LINK.search(response.headers.get("Link", ""))
+            link = NEXT_LINK.search(response.headers.get("Link", ""))
             url = _same_origin(path, link.group(1)) if link and values else None
 
 

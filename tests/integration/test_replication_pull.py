@@ -373,6 +373,23 @@ def test_push_to_harbor_creates_the_destination_project_and_copies_untagged_arti
     assert again["status"] == "Succeed" and list(_logs(api, again["id"])) == ["shipped/app:[p1]"]
     assert "created on the destination" not in "".join(_logs(api, again["id"]).values())
 
+    # an event-based task prepares its destination project itself (no launch task runs before it)
+    live = _id(api.post("/replication/policies", json={
+        "name": "to-harbor-on-push", "dest_registry": {"id": remote_id}, "enabled": True,
+        "dest_namespace": "evented", "trigger": {"type": "event_based"}, "filters": [{"type": "name", "value": "src/live"}]}))
+    with V2(local.url, auth=local.auth) as here:
+        here.push_image("src/live", tagged, "1.0")
+    deadline = time.monotonic() + 30
+    while not (ended := [e for e in api.get("/replication/executions", params={"policy_id": live}).json()
+                         if e["status"] != "InProgress"]):
+        assert time.monotonic() < deadline, "the push's execution did not end"
+        time.sleep(0.1)
+    assert ended[0]["status"] == "Succeed", _logs(api, ended[0]["id"])
+    assert "project evented created on the destination (public)" in _logs(api, ended[0]["id"])["evented/live:[1.0]"]
+    with V2(remote.url, auth=remote.auth) as v2:
+        assert v2.get_manifest("evented/live", "1.0").headers["Docker-Content-Digest"] == tagged.digest
+    assert api.delete(f"/replication/policies/{live}").status_code == 200
+
 
 def test_pull_from_harbor_lists_only_the_named_project_and_takes_untagged_artifacts(api, local, remote, remote_id):
     kept, loose, elsewhere = (build_image(seed=seed, layers=1) for seed in (8251, 8252, 8253))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, exists, func, literal, select, update
+from sqlalchemy import Select, delete, exists, func, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
@@ -512,7 +512,7 @@ def _untagged_roots() -> Select:
     parent = aliased(Manifest)
     child = exists().where(ManifestChild.child_digest == Manifest.digest, ManifestChild.manifest_id == parent.id,
                            parent.repository_id == Manifest.repository_id)
-    return (select(Repository.name, Manifest.digest, literal("").label("tag"), Manifest.id, Manifest.type)
+    return (select(Repository.name, Manifest.digest, literal_column("''").label("tag"), Manifest.id, Manifest.type)
             .join(Manifest, Manifest.repository_id == Repository.id)
             .where(~exists().where(Tag.manifest_id == Manifest.id), Manifest.subject_digest.is_(None), ~child)
             .order_by(Repository.name, Manifest.digest))

@@ -57,3 +57,48 @@ def check(pattern: str) -> None:
 def matches(pattern: str, value: str) -> bool:
     """Whether `pattern` (already checked) matches `value`; an empty pattern matches everything."""
     return not pattern or bool(_compiled(pattern).match(value))
+
+
+def matches_empty(pattern: str) -> bool:
+    """Whether doublestar matches the empty string with `pattern` (Harbor's tag filter asks it of an
+    untagged artifact): wcmatch never matches "", doublestar does when the pattern can stand for
+    nothing: stars, `**/` (zero path segments), a brace group with such an alternative (`{,v*}`)."""
+    return not pattern or _stands_for_nothing(pattern)
+
+
+def _stands_for_nothing(pattern: str) -> bool:
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            i += 3
+        elif pattern[i] == "*":
+            i += 1
+        elif pattern[i] == "{":
+            end, alternatives = _brace_group(pattern, i)
+            if end < 0 or not any(_stands_for_nothing(a) for a in alternatives):
+                return False
+            i = end + 1
+        else:
+            return False
+    return True
+
+
+def _brace_group(pattern: str, start: int) -> tuple[int, list[str]]:
+    """(index of the `}` closing the group at `start`, its top-level alternatives); -1 when unclosed."""
+    depth, begin, alternatives, i = 0, start + 1, [], start
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return i, [*alternatives, pattern[begin:i]]
+        elif char == "," and depth == 1:
+            alternatives.append(pattern[begin:i])
+            begin = i + 1
+        i += 1
+    return -1, []

@@ -20,7 +20,17 @@ from berth.references import parse_digest
 from berth.storage import paths
 from tests.conftest import Server, start_berth, start_peer
 
-from .helpers import build_image, sha256, write_oci_layout
+from .helpers import (
+    OCI_INDEX,
+    V2,
+    build_artifact,
+    build_image,
+    canonical_json,
+    descriptor,
+    next_link,
+    sha256,
+    write_oci_layout,
+)
 from .test_skopeo import copy, run_skopeo
 
 API = "/api/v2.0"
@@ -250,3 +260,70 @@ def test_mirror_mode_serves_pulls_without_a_project_prefix(skopeo, proxy, upstre
     raw = run_skopeo(skopeo, "inspect", "--raw", "--tls-verify=false", f"docker://{proxy.host}/{cache}/mirrored/base:3",
                      tmp=tmp_path)
     assert sha256(raw.encode()) == digest
+
+
+# --- referrers (Harbor's proxy_referrer_api) ------------------------------------------------------------
+
+
+def _digests(response: httpx.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith(OCI_INDEX)
+    return [m["digest"] for m in response.json()["manifests"]]
+
+
+def test_referrers_are_asked_of_the_upstream_when_the_project_proxies_them(api, proxy):
+    subject = build_image(seed=75, layers=1)
+    sbom = build_artifact(b'{"spdxVersion": "SPDX-2.3"}', subject=subject)
+    signature = build_artifact(b"signature", subject=subject, artifact_type="application/vnd.example.sig")
+    with V2(proxy.url, auth=proxy.auth) as v2:
+        v2.push_image("team/signed", subject, "1.0")
+        v2.push_image("team/signed", sbom)
+        v2.push_image("team/signed", signature)
+    # berth as its own upstream: a registry with the referrers API (and a private project, so a credential)
+    response = api.post("/registries", json={"name": "itself", "type": "docker-registry", "url": proxy.url,
+                                             "credential": {"type": "basic", "access_key": "admin",
+                                                            "access_secret": proxy.admin_password}})
+    assert response.status_code == 201, response.text
+    itself = int(response.headers["Location"].rsplit("/", 1)[1])
+    _proxy_project(api, "refproxy", itself, proxy_referrer_api="true")
+    _proxy_project(api, "reflocal", itself)
+    path = f"/v2/refproxy/team/signed/referrers/{subject.digest}"
+    with V2(proxy.url, auth=proxy.auth) as v2:
+        assert sorted(_digests(v2.http.get(path))) == sorted([sbom.digest, signature.digest])
+        filtered = v2.http.get(path, params={"artifactType": "application/vnd.example.sig"})
+        assert _digests(filtered) == [signature.digest] and filtered.headers["OCI-Filters-Applied"] == "artifactType"
+        # the upstream's pages, with a Link to the next one here
+        first = v2.http.get(path, params={"n": "1"})
+        assert len(_digests(first)) == 1 and first.headers["Link"].startswith(f"<{path}?")
+        second = v2.http.get(next_link(first))
+        assert sorted(_digests(first) + _digests(second)) == sorted([sbom.digest, signature.digest])
+        # Harbor's default (proxy_referrer_api unset): the referrers the cache holds, none yet
+        assert _digests(v2.http.get(f"/v2/reflocal/team/signed/referrers/{subject.digest}")) == []
+
+
+def test_referrers_through_the_tag_schema_are_remembered_when_the_upstream_is_down(api, proxy, tmp_path):
+    subject, lonely = build_image(seed=76, layers=1), build_image(seed=77, layers=1)
+    sbom = build_artifact(b'{"spdxVersion": "SPDX-2.3"}', subject=subject)
+    peer = start_peer(tmp_path / "referrers")
+    path = f"/v2/refcache/lib/app/referrers/{subject.digest}"
+    try:
+        _proxy_project(api, "refcache", _registry(api, "referrers", peer.url), proxy_referrer_api="true")
+        with V2(peer.url) as upstream:
+            upstream.push_image("lib/app", subject, "1.0")
+            upstream.push_image("lib/app", lonely, "2.0")
+            upstream.push_image("lib/app", sbom)
+            # distribution 2.8 has no referrers API: the index under the tag schema's tag lists the referrer
+            index = canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                                    "manifests": [descriptor(sbom.media_type, sbom.manifest)]})
+            tag = subject.digest.replace(":", "-")
+            assert upstream.put_manifest("lib/app", tag, index, OCI_INDEX).status_code == 201
+        with V2(proxy.url, auth=proxy.auth) as v2:
+            assert _digests(v2.http.get(path)) == [sbom.digest]
+            assert _digests(v2.http.get(f"/v2/refcache/lib/app/referrers/{lonely.digest}")) == []
+    finally:
+        peer.stop()
+    with V2(proxy.url, auth=proxy.auth) as v2:
+        assert _digests(v2.http.get(path)) == [sbom.digest]  # the answer remembered
+        # never asked while the upstream was up: what the cache holds (nothing)
+        assert _digests(v2.http.get(f"/v2/refcache/lib/app/referrers/{lonely.digest}?artifactType=x")) == []
+    assert any("serves its cached copy" in line and subject.digest in line for line in proxy.log().splitlines())

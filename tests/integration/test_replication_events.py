@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import Server, start_berth, start_peer, wait_http
 
-from .helpers import V2, Image, build_image, canonical_json, descriptor
+from .helpers import V2, Image, build_artifact, build_image, canonical_json, descriptor
 from .test_webhooks import Receiver
 
 API = "/api/v2.0"
@@ -236,6 +236,29 @@ def _restart(peer: Server) -> None:
     with peer.log_path.open("ab") as log:
         peer.process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
     wait_http(f"{peer.url}/v2/", peer.process)
+
+
+def test_an_untagged_push_is_copied_by_digest_and_a_referrer_brings_its_subject(api, source, target, registry_id):
+    source.create_project("loose")
+    policy_id = _id(api.post("/replication/policies", json={
+        "name": "loose-on-push", "dest_registry": {"id": registry_id}, "enabled": True,
+        "trigger": {"type": "event_based"}, "filters": [{"type": "name", "value": "loose/**"}]}))
+    subject, untagged = build_image(seed=9311, layers=1), build_image(seed=9312, layers=1)
+    sbom = build_artifact(b'{"spdxVersion": "SPDX-2.3"}', subject=subject)
+    with V2(source.url, auth=source.auth) as v2:
+        v2.push_image("loose/app", subject, "1.0")
+        _finished(api, policy_id, 1)
+        v2.push_image("loose/app", untagged)  # by digest: no tag filter takes the empty tag, as Harbor's
+        v2.push_image("loose/app", sbom)  # a referrer: its subject is copied again, with it
+    executions = _finished(api, policy_id, 3)
+    assert all(e["status"] == "Succeed" and e["total"] == 1 for e in executions), executions
+    resources = sorted(api.get(f"/replication/executions/{e['id']}/tasks").json()[0]["dst_resource"]
+                       for e in executions)
+    assert resources == ["loose/app:[1.0]", "loose/app:[1.0]", "loose/app:[]"]
+    with V2(target.url) as peer:
+        assert peer.get_manifest("loose/app", untagged.digest).content == untagged.manifest
+        assert peer.get_manifest("loose/app", sbom.digest).content == sbom.manifest
+    assert api.delete(f"/replication/policies/{policy_id}").status_code == 200
 
 
 def test_destination_killed_mid_copy_fails_cleanly_then_a_new_run_skips_what_arrived(api, source, target, registry_id):

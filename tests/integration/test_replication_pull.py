@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,7 +16,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from berth.replication.policy import Policy, PolicyInvalid, load_policy, parse_filters, pull_target, specific_paths
+from berth.replication.policy import (
+    Policy,
+    PolicyInvalid,
+    destination_projects,
+    load_policy,
+    named_projects,
+    parse_filters,
+    pull_target,
+    specific_paths,
+)
 from tests.conftest import Server, start_berth
 
 from .helpers import OCI_INDEX, V2, Image, build_artifact, build_image, build_index, canonical_json, descriptor
@@ -53,6 +63,14 @@ def api(local: Server) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="module")
 def peer_id(api, peer) -> int:
     return _id(api.post("/registries", json={"name": "peer", "type": "docker-registry", "url": peer.url}))
+
+
+@pytest.fixture(scope="module")
+def remote_id(api, remote) -> int:
+    """The second berth as a `harbor` endpoint, with its admin's credential (which may create projects)."""
+    return _id(api.post("/registries", json={
+        "name": "remote-berth", "type": "harbor", "url": remote.url,
+        "credential": {"type": "basic", "access_key": "admin", "access_secret": remote.admin_password}}))
 
 
 def _pull_policy(registry_id: int, name: str, **fields: object) -> dict[str, object]:
@@ -128,7 +146,8 @@ def test_pull_from_docker_registry_with_filters_flattening_chunks_and_a_signatur
     assert all("fetched (" not in log and "has it, skipped" in log for log in _logs(api, again["id"]).values())
 
 
-def test_pull_from_berth_through_the_harbor_adapter_with_label_and_resource_filters(api, local, remote, peer_id):
+def test_pull_from_berth_through_the_harbor_adapter_with_label_and_resource_filters(
+        api, local, remote, peer_id, remote_id):
     web, other = build_image(seed=8201), build_image(seed=8211, layers=1)  # web is the app pulled above
     chart = build_artifact(b"chart", artifact_type=None, config_media_type="application/vnd.cncf.helm.config.v1+json",
                            layer_media_type="application/vnd.cncf.helm.chart.content.v1.tar+gzip")
@@ -145,9 +164,7 @@ def test_pull_from_berth_through_the_harbor_adapter_with_label_and_resource_filt
         for reference in ("1.0", "chart"):
             assert there.post(f"/projects/team/repositories/web/artifacts/{reference}/labels",
                               json={"id": label}).status_code == 200
-    registry_id = _id(api.post("/registries", json={
-        "name": "remote-berth", "type": "harbor", "url": remote.url,
-        "credential": {"type": "basic", "access_key": "admin", "access_secret": remote.admin_password}}))
+    registry_id = remote_id
     info = api.get(f"/registries/{registry_id}/info").json()
     assert {"type": "label", "style": "list", "values": ["prod"]} in info["supported_resource_filters"]
     assert info["supported_copy_by_chunk"] is True
@@ -318,3 +335,111 @@ def test_label_and_resource_filters_are_harbors():
         {"type": "label", "value": ["prod", "eu"], "decoration": "excludes"}]))
     assert excluding.takes_labels({"prod"}) and not excluding.takes_labels({"prod", "eu"})
     assert load_policy(excluding.as_json()) == excluding
+
+
+# --- a harbor destination's projects, untagged artifacts, Harbor's project listing shortcut ----------------
+
+
+def test_push_to_harbor_creates_the_destination_project_and_copies_untagged_artifacts(api, local, remote, remote_id):
+    tagged, loose = build_image(seed=8241, layers=1), build_image(seed=8242, layers=1)
+    with V2(local.url, auth=local.auth) as here:
+        here.push_image("src/app", tagged, "p1")
+        here.push_image("src/app", loose)  # by digest: an untagged artifact
+    assert api.put("/projects/src", json={"metadata": {"public": "true"}}).status_code == 200
+    with httpx.Client(base_url=remote.url + API, auth=remote.auth, timeout=30.0) as there:
+        assert there.get("/projects/shipped").status_code == 404
+        policy_id = _id(api.post("/replication/policies", json={
+            "name": "to-harbor", "dest_registry": {"id": remote_id}, "enabled": True, "dest_namespace": "shipped",
+            "filters": [{"type": "name", "value": "src/app"}]}))
+        execution = _run(api, policy_id)
+        assert execution["status"] == "Succeed", (execution, _logs(api, execution["id"]))
+        logs = _logs(api, execution["id"])
+        assert "shipped/app:[]" in logs and "shipped/app:[p1]" in logs
+        assert f"untagged {loose.digest} copied by digest" in logs["shipped/app:[]"]
+        # Harbor's PrepareForPush: created through the API, public as the source project is
+        project = there.get("/projects/shipped")
+        assert project.status_code == 200 and project.json()["metadata"]["public"] == "true"
+        untagged = there.get("/projects/shipped/repositories/app/artifacts", params={"q": "tags=nil"}).json()
+        assert [a["digest"] for a in untagged] == [loose.digest]
+    with V2(remote.url, auth=remote.auth) as v2:
+        assert v2.get_manifest("shipped/app", "p1").headers["Docker-Content-Digest"] == tagged.digest
+        assert v2.get_manifest("shipped/app", loose.digest).content == loose.manifest
+
+    # Harbor's tag filter on an untagged artifact: a pattern that cannot match the empty tag leaves it out
+    assert api.put(f"/replication/policies/{policy_id}", json={
+        "name": "to-harbor", "dest_registry": {"id": remote_id}, "enabled": True, "dest_namespace": "shipped",
+        "filters": [{"type": "name", "value": "src/app"}, {"type": "tag", "value": "p*"}]}).status_code == 200
+    again = _run(api, policy_id)
+    assert again["status"] == "Succeed" and list(_logs(api, again["id"])) == ["shipped/app:[p1]"]
+    assert "created on the destination" not in "".join(_logs(api, again["id"]).values())
+
+    # an event-based task prepares its destination project itself (no launch task runs before it)
+    live = _id(api.post("/replication/policies", json={
+        "name": "to-harbor-on-push", "dest_registry": {"id": remote_id}, "enabled": True,
+        "dest_namespace": "evented", "trigger": {"type": "event_based"}, "filters": [{"type": "name", "value": "src/live"}]}))
+    with V2(local.url, auth=local.auth) as here:
+        here.push_image("src/live", tagged, "1.0")
+    deadline = time.monotonic() + 30
+    while not (ended := [e for e in api.get("/replication/executions", params={"policy_id": live}).json()
+                         if e["status"] != "InProgress"]):
+        assert time.monotonic() < deadline, "the push's execution did not end"
+        time.sleep(0.1)
+    assert ended[0]["status"] == "Succeed", _logs(api, ended[0]["id"])
+    assert "project evented created on the destination (public)" in _logs(api, ended[0]["id"])["evented/live:[1.0]"]
+    with V2(remote.url, auth=remote.auth) as v2:
+        assert v2.get_manifest("evented/live", "1.0").headers["Docker-Content-Digest"] == tagged.digest
+    assert api.delete(f"/replication/policies/{live}").status_code == 200
+
+
+def test_pull_from_harbor_lists_only_the_named_project_and_takes_untagged_artifacts(api, local, remote, remote_id):
+    kept, loose, elsewhere = (build_image(seed=seed, layers=1) for seed in (8251, 8252, 8253))
+    remote.create_project("crew", "other")
+    with V2(remote.url, auth=remote.auth) as v2:
+        v2.push_image("crew/loose", kept, "1.0")
+        v2.push_image("crew/loose", loose)
+        v2.push_image("other/thing", elsewhere, "1.0")
+    policy_id = _id(api.post("/replication/policies", json=_pull_policy(
+        remote_id, "crew-only", dest_namespace="crewcopy", filters=[{"type": "name", "value": "crew/lo*"}])))
+    mark = len(remote.log())
+    execution = _run(api, policy_id)
+    assert execution["status"] == "Succeed", (execution, _logs(api, execution["id"]))
+    logs = _logs(api, execution["id"])
+    assert sorted(logs) == ["crewcopy/loose:[1.0]", "crewcopy/loose:[]"]
+    assert f"untagged {loose.digest} copied by digest" in logs["crewcopy/loose:[]"]
+    with V2(local.url, auth=local.auth) as here:
+        assert here.get_manifest("crewcopy/loose", "1.0").headers["Docker-Content-Digest"] == kept.digest
+        assert here.get_manifest("crewcopy/loose", loose.digest).content == loose.manifest
+    # the name filter's first component names the project: only its repositories were listed
+    deadline = time.monotonic() + 10
+    while "/api/v2.0/projects/crew/repositories" not in remote.log()[mark:] and time.monotonic() < deadline:
+        time.sleep(0.1)  # the access log is written in batches
+    asked = remote.log()[mark:]
+    assert "/api/v2.0/projects/crew/repositories" in asked
+    assert "/api/v2.0/projects/other/repositories" not in asked and "/api/v2.0/projects/team/" not in asked
+
+
+@pytest.mark.parametrize(("tag_filter", "untagged_taken"), [
+    (None, True), ({"value": "**"}, True), ({"value": "*"}, True), ({"value": "{,v*}"}, True),
+    ({"value": "v*"}, False), ({"value": "v*", "decoration": "excludes"}, True),
+    ({"value": "**", "decoration": "excludes"}, False),
+])
+def test_untagged_artifacts_follow_harbors_tag_filter(tag_filter, untagged_taken):
+    policy = Policy(name="p", dest_registry_id=1, filters=parse_filters(
+        [{"type": "tag", **tag_filter}] if tag_filter else []))
+    assert (policy.selected_tags(()) == []) is untagged_taken
+    assert policy.selected_tags(()) in ([], None)
+
+
+def test_a_tagged_artifact_goes_with_the_tags_the_filter_takes():
+    matching = Policy(name="p", dest_registry_id=1, filters=parse_filters([{"type": "tag", "value": "v*"}]))
+    assert matching.selected_tags(("v1", "latest")) == ["v1"] and matching.selected_tags(("latest",)) is None
+    excluding = Policy(name="p", dest_registry_id=1, filters=parse_filters(
+        [{"type": "tag", "value": "v*", "decoration": "excludes"}]))
+    assert excluding.selected_tags(("v1", "latest")) == ["latest"] and excluding.selected_tags(("v1",)) is None
+
+
+def test_harbors_project_shortcut_reads_the_first_component():
+    assert named_projects("team/**") == ["team"] and named_projects("{a, b}/x*") == ["a", "b"]
+    assert named_projects("te*/app") is None and named_projects("**") is None and named_projects("") is None
+    assert destination_projects([("pub/a", "n/a"), ("priv/b", "n/b"), ("pub/c", "m/c")],
+                                {"pub": True, "priv": False}) == {"n": False, "m": True}

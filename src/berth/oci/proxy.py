@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import orjson
 import structlog
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from berth import mediatypes
 from berth.oci import blobs
 from berth.oci.context import Front
 from berth.oci.manifests import manifest_response
@@ -23,14 +25,14 @@ log = structlog.get_logger("berth.proxy")
 
 async def serve(front: Front, request: Request, route: str, params: dict[str, str]) -> Response | None:
     """The response for a request in a proxy-cache project; None: the ordinary handler answers
-    (tag lists, referrers: what is cached)."""
+    (tag lists; referrers unless the project proxies them: what is cached)."""
     name = params["name"]
     method = request.method
     if method not in ("GET", "HEAD"):
         verb = "delete" if method == "DELETE" else "push"
         preposition = "in" if verb == "delete" else "to"
         raise Denied(f"can not {verb} artifact {preposition} a proxy project: {name}")
-    if route not in ("manifests", "blobs"):
+    if route not in ("manifests", "blobs", "referrers"):
         return None
     canonical = await front.registry.proxy_cache.canonical_name(name)
     path = request.scope["path"]
@@ -39,6 +41,8 @@ async def serve(front: Front, request: Request, route: str, params: dict[str, st
         target = "/v2/" + canonical + path[len("/v2/") + len(name):]
         query = request.scope.get("query_string", b"").decode("latin-1")
         return RedirectResponse(front.url(target) + (f"?{query}" if query else ""), 301)
+    if route == "referrers":
+        return await _referrers(front, request, name, params["digest_text"])
     if route == "manifests":
         record = await front.registry.proxy_cache.manifest(name, params["reference"])
         return await manifest_response(front, request, name, params["reference"], record)
@@ -58,6 +62,20 @@ async def serve(front: Front, request: Request, route: str, params: dict[str, st
                 return response
             stream = await front.registry.proxy_cache.open_blob(name, digest)
             return _UpstreamBlobResponse(stream.chunks, stream.size, headers)  # type: ignore[return-value]
+
+
+async def _referrers(front: Front, request: Request, name: str, digest_text: str) -> Response | None:
+    """The upstream's referrers of a digest (a project with `proxy_referrer_api`), its next page's Link
+    pointing here; None: the local listing answers."""
+    digest = parse_blob_digest(digest_text)
+    query = {key: value for key in ("artifactType", "n", "last") if (value := request.query_params.get(key))}
+    found = await front.registry.proxy_cache.referrers(name, digest, query)
+    if found is None:
+        return None
+    headers = {"OCI-Filters-Applied": found.filters_applied} if found.filters_applied else {}
+    if found.next_query:
+        headers["Link"] = f'<{front.url(f"/v2/{name}/referrers/{digest}")}?{found.next_query}>; rel="next"'
+    return Response(orjson.dumps(found.index), 200, headers, media_type=mediatypes.OCI_INDEX)
 
 
 class _UpstreamBlobResponse:

@@ -24,7 +24,8 @@ log = structlog.get_logger("berth.oci")
 _API_VERSION = (API_VERSION_HEADER[0].lower().encode(), API_VERSION_HEADER[1].encode())
 
 #: the proxy-cache front's name for the routes it answers itself
-_PROXIED: dict[Handler, str] = {blobs.get_blob: "blobs", manifests.get_manifest: "manifests"}
+_PROXIED: dict[Handler, str] = {
+    blobs.get_blob: "blobs", manifests.get_manifest: "manifests", referrers.list_referrers: "referrers"}
 
 _ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
     (re.compile(r"/v2/(?P<name>.+)/blobs/uploads/?"), {"POST": uploads.start_upload}),

@@ -9,13 +9,23 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import httpx
+import orjson
 
 from berth import mediatypes
 from berth.proxy.body import BodyFailed, ThreadedBody
-from berth.references import digest_of, is_digest_reference
-from berth.replication.adapters import ChallengeAuth, Endpoint, distribution_url, failure_reason, tls_verify
+from berth.references import InvalidDigest, digest_of, is_digest_reference, parse_digest
+from berth.replication.adapters import (
+    NEXT_LINK,
+    ChallengeAuth,
+    Endpoint,
+    distribution_url,
+    failure_reason,
+    tls_verify,
+)
 
 #: what berth accepts from the upstream: every manifest type it stores, so a tag is cached as the upstream has it
 ACCEPT = ", ".join((mediatypes.OCI_INDEX, mediatypes.DOCKER_MANIFEST_LIST, mediatypes.OCI_MANIFEST,
@@ -55,6 +65,17 @@ class UpstreamManifest:
     content: bytes | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class UpstreamReferrers:
+    """An upstream's referrers index (validated), and what its answer said about filters and paging."""
+
+    index: dict[str, Any]
+    #: the upstream's OCI-Filters-Applied ("artifactType" when it filtered)
+    filters_applied: str = ""
+    #: the query of the upstream's next page ("" when this is the last)
+    next_query: str = ""
+
+
 class UpstreamClient:
     """One proxy project's upstream; kept open between pulls (its connections are reused)."""
 
@@ -92,26 +113,58 @@ class UpstreamClient:
 
     async def get_manifest(self, repository: str, reference: str) -> UpstreamManifest:
         """The manifest's bytes, their digest checked against `reference` when it is a digest."""
-        async with self._slot(), self._client.stream(
-            "GET", f"/v2/{repository}/manifests/{reference}", headers={"Accept": ACCEPT}
-        ) as response:
-            if response.status_code != 200:
-                await response.aread()
-                _raise_for(response, f"manifest {repository}:{reference}")
-            body = bytearray()
-            try:
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > self._max_manifest:
-                        raise UpstreamInvalid(f"the upstream manifest exceeds {self._max_manifest} bytes")
-            except httpx.HTTPError as exc:
-                raise UpstreamUnavailable(failure_reason(exc).reason) from None
-        content = bytes(body)
+        response, content = await self._document(f"/v2/{repository}/manifests/{reference}", ACCEPT,
+                                                 f"manifest {repository}:{reference}")
         algorithm = reference.split(":", 1)[0] if is_digest_reference(reference) else "sha256"
         digest = digest_of(content, algorithm)
         if is_digest_reference(reference) and digest != reference:
             raise UpstreamInvalid(f"the upstream answered {digest} for manifest {reference}")
         return UpstreamManifest(digest, _media_type(response), len(content), content)
+
+    async def referrers(self, repository: str, digest: str, query: dict[str, str]) -> UpstreamReferrers:
+        """The upstream's referrers of `digest`: its referrers API, asked with the client's query
+        (`artifactType`, `n`, `last`); on a registry without the API (404, 405: distribution 2.8) the
+        index under the referrers tag schema's tag (`sha256-<hex>`), filtered by `artifactType` here,
+        or an empty index when there is no such tag, as an OCI client falls back."""
+        path = f"/v2/{repository}/referrers/{digest}" + (f"?{urlencode(query)}" if query else "")
+        response, content = await self._document(path, mediatypes.OCI_INDEX, f"the referrers of {digest}",
+                                                 absent=(404, 405))
+        if response.status_code == 200:
+            link = NEXT_LINK.search(response.headers.get("Link", ""))
+            return UpstreamReferrers(_referrers_index(content, digest), response.headers.get("OCI-Filters-Applied", ""),
+                                     urlsplit(link.group(1)).query if link else "")
+        try:
+            tagged = await self.get_manifest(repository, digest.replace(":", "-"))
+        except UpstreamNotFound:
+            return UpstreamReferrers({"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": []})
+        assert tagged.content is not None
+        index = _referrers_index(tagged.content, digest)
+        wanted = query.get("artifactType")
+        if not wanted:
+            return UpstreamReferrers(index)
+        index["manifests"] = [m for m in index["manifests"] if m.get("artifactType") == wanted]
+        return UpstreamReferrers(index, "artifactType")
+
+    async def _document(
+        self, path: str, accept: str, what: str, absent: tuple[int, ...] = (),
+    ) -> tuple[httpx.Response, bytes]:
+        """A GET of a JSON document (a manifest, a referrers index), at most the manifest size limit;
+        a status in `absent` comes back with no content, any other but 200 raises (`_raise_for`)."""
+        async with self._slot(), self._client.stream("GET", path, headers={"Accept": accept}) as response:
+            if response.status_code != 200:
+                await response.aread()
+                if response.status_code in absent:
+                    return response, b""
+                _raise_for(response, what)
+            body = bytearray()
+            try:
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > self._max_manifest:
+                        raise UpstreamInvalid(f"the upstream's {what} exceeds {self._max_manifest} bytes")
+            except httpx.HTTPError as exc:
+                raise UpstreamUnavailable(failure_reason(exc).reason) from None
+        return response, bytes(body)
 
     # --- blobs ---------------------------------------------------------------------------------------
 
@@ -202,6 +255,20 @@ class UpstreamClient:
             return await self._client.request(method, url, headers=headers, follow_redirects=follow_redirects)
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(failure_reason(exc).reason) from None
+
+
+def _referrers_index(content: bytes, digest: str) -> dict[str, Any]:
+    """An image index whose entries are descriptors with valid digests (UpstreamInvalid otherwise)."""
+    try:
+        doc = orjson.loads(content)
+        manifests = doc["manifests"] if isinstance(doc, dict) else None
+        if not isinstance(manifests, list) or not all(isinstance(m, dict) for m in manifests):
+            raise ValueError("no list of descriptors")
+        for descriptor in manifests:
+            parse_digest(str(descriptor.get("digest")))
+    except (orjson.JSONDecodeError, KeyError, ValueError, InvalidDigest) as exc:
+        raise UpstreamInvalid(f"the upstream's referrers of {digest} are not an image index ({exc})") from None
+    return {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": manifests}
 
 
 def _media_type(response: httpx.Response) -> str:

@@ -13,7 +13,7 @@ import functools
 import hashlib
 import re
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode, urljoin, urlsplit
 import httpx
 
 from berth.artifact_types import artifact_media_types, artifact_type
+from berth.replication.policy import named_projects
 
 #: Harbor's registered adapter types (src/pkg/reg/model, the factories Harbor 2.x registers)
 HARBOR_TYPES = (
@@ -41,7 +42,8 @@ _FIXED_ENDPOINTS = {"docker-hub": ("https://hub.docker.com", "https://hub.docker
 DOCKER_HUB_REGISTRY = "https://registry-1.docker.io"
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^,\s]*))')
-_NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+#: a `Link` header's next page
+NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
 class UnsupportedType(ValueError):
@@ -93,7 +95,7 @@ class RegistryInfo:
 
 @dataclass(frozen=True, slots=True)
 class RemoteArtifact:
-    """A tagged artifact of a source registry, as a pull-based run selects it."""
+    """An artifact of a source registry, as a pull-based run selects it (no tags: an untagged one)."""
 
     digest: str
     tags: tuple[str, ...]
@@ -340,8 +342,9 @@ class Adapter:
         """The labels a label filter may name (a plain registry has none)."""
         return []
 
-    async def repositories(self) -> AsyncIterator[str]:
-        """Every repository's full name, through the distribution `_catalog` (paged with `n`/`last`)."""
+    async def repositories(self, name_pattern: str = "") -> AsyncIterator[str]:
+        """Every repository's full name, through the distribution `_catalog` (paged with `n`/`last`);
+        the name filter's pattern is the caller's to apply (the catalog cannot be narrowed)."""
         async for page in self._pages("/v2/_catalog", "repositories"):
             for name in page:
                 yield name
@@ -421,7 +424,7 @@ class Adapter:
             except (ValueError, AttributeError):
                 raise PingFailed(f"GET {path} answered something that is not JSON") from None
             yield [str(value) for value in values]
-            link = _NEXT_LINK.search(response.headers.get("Link", ""))
+            link = NEXT_LINK.search(response.headers.get("Link", ""))
             url = _same_origin(path, link.group(1)) if link and values else None
 
 
@@ -448,6 +451,10 @@ def _kind(response: httpx.Response) -> str:
         return artifact_type(*artifact_media_types(str(media_type), doc))
     except (ValueError, AttributeError, TypeError):
         return "UNKNOWN"
+
+
+def _is_public(project: dict[str, Any]) -> bool:
+    return str((project.get("metadata") or {}).get("public", "false")).lower() == "true"
 
 
 def _speaks_distribution(response: httpx.Response) -> bool:
@@ -489,6 +496,11 @@ class HarborAdapter(Adapter):
 
     type = "harbor"
 
+    def __init__(self, endpoint: Endpoint, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        super().__init__(endpoint, transport)
+        #: project name -> public, for the projects seen so far
+        self._public: dict[str, bool] = {}
+
     async def ping(self) -> None:
         response = await self._get("/api/v2.0/ping")
         if response.status_code != 200 or response.text.strip().strip('"') != "Pong":
@@ -511,17 +523,71 @@ class HarborAdapter(Adapter):
             FilterStyle("resource", "radio", ("image", "artifact")),
         ))
 
-    async def repositories(self) -> AsyncIterator[str]:
-        """Every repository in every project the credential sees, through Harbor's API."""
-        async for project in self._api_pages("/api/v2.0/projects"):
+    async def repositories(self, name_pattern: str = "") -> AsyncIterator[str]:
+        """The repositories of the projects to look in, through Harbor's API, as Harbor's ListProjects
+        chooses them: the projects the name filter's first component names (`team/**`: team only),
+        or, when it names none (a pattern) or none of those exist, every project the credential sees."""
+        projects = [project for name in named_projects(name_pattern) or [] if (project := await self._project(name))]
+        if not projects:
+            projects = [project async for project in self._api_pages("/api/v2.0/projects")]
+        for project in projects:
             name = project.get("name")
             if isinstance(name, str) and name:
-                async for repository in self._api_pages(f"/api/v2.0/projects/{name}/repositories"):
+                self._public[name] = _is_public(project)
+                async for repository in self._api_pages(f"/api/v2.0/projects/{quote(name, safe='')}/repositories"):
                     if isinstance(repository.get("name"), str):
                         yield repository["name"]
 
+    async def _project(self, name: str) -> dict[str, Any] | None:
+        """The project by name, or None when the credential does not see it there (404, 403)."""
+        path = f"/api/v2.0/projects/{quote(name, safe='')}"
+        status, project = await self._api_get(path, headers={"X-Is-Resource-Name": "true"})
+        if status in (403, 404):
+            return None
+        if status != 200:
+            raise PingFailed(f"GET {path[:200]} answered HTTP {status}")
+        return project if isinstance(project, dict) else None
+
+    async def _api_get(
+        self, path: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        """A GET of Harbor's API with the credential: (status, the JSON body of a 200, else None);
+        PingFailed when a 200's body is not JSON."""
+        response = await self._get(path, params=params, headers=headers, auth=self._basic_auth())
+        if response.status_code != 200:
+            return response.status_code, None
+        try:
+            return 200, response.json()
+        except ValueError:
+            raise PingFailed(f"GET {path[:200]} answered something that is not JSON") from None
+
+    async def prepare_for_push(self, wanted: Mapping[str, bool]) -> tuple[list[str], set[str]]:
+        """Harbor's PrepareForPush on this destination: of the projects wanted (name -> public), create
+        those it does not have (`POST /api/v2.0/projects` with the `public` metadata only; a 409, a
+        concurrent creation, is fine). Returns (the projects created, the wanted ones that are proxy
+        caches there: nothing is pushed into those). PingFailed when listing or creating fails."""
+        if not wanted:
+            return [], set()
+        query = "name={" + " ".join(f"'{name}'" for name in wanted) + "}"
+        existing = {str(project.get("name")): project
+                    async for project in self._api_pages("/api/v2.0/projects", {"q": query})}
+        created = []
+        for name, public in wanted.items():
+            if name in existing:
+                continue
+            try:
+                response = await self._client.post("/api/v2.0/projects", auth=self._basic_auth(), json={
+                    "project_name": name, "metadata": {"public": str(public).lower()}})
+            except httpx.HTTPError as exc:
+                raise failure_reason(exc) from None
+            if response.status_code == 201:
+                created.append(name)
+            elif response.status_code != 409:
+                raise PingFailed(f"creating the project {name} failed: HTTP {response.status_code} {response.text[:200]}")
+        return created, {name for name, project in existing.items() if name in wanted and project.get("registry_id")}
+
     async def artifacts(self, repository: str, with_kind: bool = False) -> list[RemoteArtifact]:
-        """The repository's tagged artifacts with their labels and type, through Harbor's artifact list
+        """The repository's artifacts (untagged ones too) with their labels and type, through Harbor's artifact list
         (the repository name double-encoded, as Harbor's clients send it); cosign tags from /v2."""
         project, _, rest = repository.partition("/")
         encoded = quote(quote(rest, safe=""), safe="")
@@ -534,10 +600,12 @@ class HarborAdapter(Adapter):
         except _NotFound:  # a repository a name filter names, and the source does not have
             return []
         for item in items:
-            names = tuple(str(t.get("name")) for t in item.get("tags") or [] if isinstance(t, dict)
-                          and isinstance(t.get("name"), str) and not ACCESSORY_TAG.fullmatch(t["name"]))
+            tagged = [t for t in item.get("tags") or [] if isinstance(t, dict) and isinstance(t.get("name"), str)]
+            names = tuple(str(t["name"]) for t in tagged if not ACCESSORY_TAG.fullmatch(t["name"]))
             digest = item.get("digest")
-            if names and isinstance(digest, str):
+            # an untagged artifact is listed too (the tag filter decides); one tagged only with accessory
+            # tags is an accessory, copied with its subject
+            if (names or not tagged) and isinstance(digest, str):
                 labels = tuple(str(label.get("name")) for label in item.get("labels") or [] if isinstance(label, dict))
                 found.append(RemoteArtifact(digest, names, labels, str(item.get("type") or "UNKNOWN"),
                                             _accessory_tags(tags, digest)))
@@ -555,14 +623,12 @@ class HarborAdapter(Adapter):
         return names
 
     async def project_public(self, project: str) -> bool:
-        """Whether the project is public there (a project a pull creates here copies it, as Harbor's)."""
-        response = await self._get(f"/api/v2.0/projects/{quote(project, safe='')}", auth=self._basic_auth())
-        if response.status_code != 200:
-            return False
-        try:
-            return str((response.json().get("metadata") or {}).get("public", "false")).lower() == "true"
-        except (ValueError, AttributeError):
-            return False
+        """Whether the project is public there (a project a pull creates here copies it, as Harbor's);
+        known without asking for a project `repositories` listed."""
+        if project not in self._public:
+            found = await self._project(project)
+            self._public[project] = found is not None and _is_public(found)
+        return self._public[project]
 
     def _basic_auth(self) -> httpx.Auth | None:
         return httpx.BasicAuth(self.endpoint.access_key, self.endpoint.access_secret) \
@@ -574,16 +640,11 @@ class HarborAdapter(Adapter):
         """Every item of a paged Harbor list; with `absent_ok`, a 404 raises _NotFound."""
         page = 1
         while True:
-            response = await self._get(path, params={**(params or {}), "page": page, "page_size": PAGE_SIZE},
-                                       auth=self._basic_auth())
-            if response.status_code == 404 and absent_ok:
+            status, items = await self._api_get(path, {**(params or {}), "page": page, "page_size": PAGE_SIZE})
+            if status == 404 and absent_ok:
                 raise _NotFound(path)
-            if response.status_code != 200:
-                raise PingFailed(f"GET {path} answered HTTP {response.status_code}")
-            try:
-                items = response.json()
-            except ValueError:
-                raise PingFailed(f"GET {path} answered something that is not JSON") from None
+            if status != 200:
+                raise PingFailed(f"GET {path} answered HTTP {status}")
             if not isinstance(items, list):
                 raise PingFailed(f"GET {path} answered something that is not a list")
             for item in items:

@@ -6,6 +6,7 @@ an endpoint to this berth)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,8 +102,7 @@ class Policy:
     def named_repositories(self) -> list[str] | None:
         """The repositories a name filter names outright (`a/b`, `a/{b,c}`): a run asks for those
         instead of listing the catalog, as Harbor does (a registry may refuse its catalog); else None."""
-        pattern = next((str(f.value) for f in self.filters if f.type == "name"), "")
-        return specific_paths(pattern)
+        return specific_paths(self.name_pattern)
     #: with an event-based trigger, local deletions (artifacts, tags) are deleted on the destination too
     replicate_deletion: bool = False
     #: who created the policy (Harbor's creator; the REPLICATION webhook's policy_creator)
@@ -113,6 +113,24 @@ class Policy:
 
     def takes_tag(self, tag: str) -> bool:
         return all(f.takes(tag) for f in self.filters if f.type == "tag")
+
+    def selected_tags(self, tags: Sequence[str]) -> list[str] | None:
+        """Harbor's tag filter (artifactTagFilter) on one artifact: the tags to replicate, or None when
+        the artifact is left out. An untagged artifact (no tags) is taken, to be copied by digest, when
+        the pattern matches the empty string as doublestar does (no tag filter, `**`, `*`), or, with
+        `excludes`, when it does not."""
+        if not tags:
+            wanted = next((f for f in self.filters if f.type == "tag"), None)
+            if wanted is None:
+                return []
+            matched = patterns.matches_empty(str(wanted.value))
+            return [] if matched != (wanted.decoration == "excludes") else None
+        taken = [tag for tag in tags if self.takes_tag(tag)]
+        return taken or None
+
+    @property
+    def name_pattern(self) -> str:
+        return next((str(f.value) for f in self.filters if f.type == "name"), "")
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -254,6 +272,13 @@ def specific_paths(pattern: str) -> list[str] | None:
     return paths
 
 
+def named_projects(pattern: str) -> list[str] | None:
+    """The projects a name filter's first path component names outright (`team/**`, `{a,b}/*`), as
+    Harbor's adapter reads it (IsSpecificPathComponent, names trimmed); None when it is a pattern."""
+    names = _specific_component(pattern.split("/", 1)[0]) if pattern else None
+    return [name.strip() for name in names] if names is not None else None
+
+
 def _specific_component(component: str) -> list[str] | None:
     if not component or any(c in component for c in "*?[\\]^"):
         return None
@@ -274,3 +299,14 @@ def pull_target(repository: str, namespace: str, replace_count: int) -> str:
         raise PolicyInvalid(f"the destination repository {target!r} contains only {len(components)} path components "
                             f"{components}, but the destination registry requires at least 2")
     return target
+
+
+def destination_projects(placements: Iterable[tuple[str, str]], public: Mapping[str, bool]) -> dict[str, bool]:
+    """Harbor's PrepareForPush on (source repository, destination repository) pairs: each destination
+    project, public when every source project landing in it is public (`public`: source project ->
+    public; one it does not name counts as private), as Harbor merges the `public` metadata (pure)."""
+    wanted: dict[str, bool] = {}
+    for repository, target in placements:
+        project = target.split("/", 1)[0]
+        wanted[project] = wanted.get(project, True) and public.get(repository.split("/", 1)[0], False)
+    return wanted

@@ -8,6 +8,8 @@ upstream registry, streamed to the client while it is stored, and served locally
   then, so a truncated or wrong upstream blob is neither stored nor ever served whole.
 - A manifest whose blobs are not all here yet waits in memory (`_pending`) and is stored as soon as the
   client's blob pulls bring the last of them; an index is stored at once (with the platforms pulled).
+- Referrers are asked of the upstream when the project's `proxy_referrer_api` is on, the answer
+  remembered for when the upstream fails; otherwise the local listing answers.
 """
 
 from __future__ import annotations
@@ -15,16 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import structlog
 
 from berth.proxy.names import filter_problem, upstream_repository
 from berth.proxy.upstream import (
     TooManyUpstreamRequests, UpstreamClient, UpstreamInvalid, UpstreamManifest, UpstreamNotFound,
-    UpstreamUnavailable,
+    UpstreamReferrers, UpstreamUnavailable,
 )
 from berth.references import is_digest_reference
 from berth.services.blobs import BlobService
@@ -50,6 +54,8 @@ SETTINGS_TTL = 60.0
 #: a manifest waits this long for its blobs to arrive before it is forgotten
 PENDING_SECONDS = 600.0
 _PENDING_MAX = 1000
+#: referrers answers remembered for when the upstream fails (Harbor keeps them in its cache for 7 days)
+_REFERRERS_MAX = 10_000
 _QUEUE_CHUNKS = 16
 
 
@@ -76,6 +82,8 @@ class _Proxy:
     filter_pattern: str
     filter_kind: str
     loaded: float
+    #: Harbor's proxy_referrer_api: referrers asked of the upstream (else listed from what is cached)
+    referrer_api: bool = False
 
 
 @dataclass(slots=True)
@@ -126,6 +134,8 @@ class ProxyCacheService:
         self._confirmed: dict[tuple[str, str], tuple[str, float]] = {}
         self._pending: dict[tuple[str, str], _Pending] = {}
         self._fills: set[asyncio.Task[None]] = set()
+        #: (repository, subject digest, query) -> the upstream's last referrers answer (most recent last)
+        self._referrers: OrderedDict[tuple[str, str, str], UpstreamReferrers] = OrderedDict()
         self.totals = ProxyTotals()
 
     # --- settings --------------------------------------------------------------------------------------
@@ -165,7 +175,7 @@ class ProxyCacheService:
             self._retired.append(proxy.client)
         proxy = _Proxy(project_name, stored.type, client, meta.get("proxy_cache_local_on_not_found") == "true",
                        meta.get("proxy_cache_filter_pattern", ""), meta.get("proxy_cache_filter_kind", ""),
-                       time.monotonic())
+                       time.monotonic(), meta.get("proxy_referrer_api") == "true")
         self._proxies[project_name] = proxy
         return proxy
 
@@ -313,6 +323,36 @@ class ProxyCacheService:
             if force or now - pending.since > PENDING_SECONDS:
                 self._pending.pop(key, None)
                 force = False
+
+    # --- referrers --------------------------------------------------------------------------------------
+
+    async def referrers(self, name: str, digest: Digest, query: dict[str, str]) -> UpstreamReferrers | None:
+        """Harbor's proxied referrers API (a project whose `proxy_referrer_api` is true): the upstream's
+        answer (its referrers API, or the referrers tag schema), remembered, and served again when the
+        upstream fails; None when the project does not proxy referrers, or the upstream fails and no
+        answer is remembered: the local listing answers (what the cache holds), as Harbor falls back."""
+        proxy, upstream = await self._target(name)
+        if not proxy.referrer_api:
+            return None
+        key = (name, str(digest), urlencode(sorted(query.items())))
+        try:
+            found = await proxy.client.referrers(upstream, str(digest), query)
+        except (UpstreamUnavailable, UpstreamInvalid, UpstreamNotFound, TooManyUpstreamRequests) as exc:
+            remembered = self._referrers.get(key)
+            rate_limited = isinstance(exc, UpstreamUnavailable) and exc.rate_limited
+            reason = exc.reason if isinstance(exc, UpstreamUnavailable) else str(exc)
+            if remembered is None:
+                log.warning("proxy cache lists the referrers it holds", repository=name, digest=str(digest),
+                            reason=reason[:300])
+                return None
+            self._stale(name, str(digest), "rate_limited" if rate_limited else "unreachable", reason)
+            return remembered
+        self.totals.fetched += 1
+        self._referrers[key] = found
+        self._referrers.move_to_end(key)
+        while len(self._referrers) > _REFERRERS_MAX:
+            self._referrers.popitem(last=False)
+        return found
 
     # --- blobs ------------------------------------------------------------------------------------------
 

@@ -16,11 +16,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, delete, exists, func, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
 
-from berth.db.models import Execution, Manifest, RemoteRegistry, ReplicationPolicyRow, Repository, Tag, Task, TaskLog, utcnow
+from berth.db.models import (
+    Execution,
+    Manifest,
+    ManifestChild,
+    Project,
+    ProjectMetadata,
+    RemoteRegistry,
+    ReplicationPolicyRow,
+    Repository,
+    Tag,
+    Task,
+    TaskLog,
+    utcnow,
+)
 from berth.db.session import Database
 from berth.events.bus import EventBus
 from berth.events.types import ResourceChanged
@@ -28,13 +42,21 @@ from berth.jobs.kinds import JobContext, JobFailed, JobFatal, JobKind
 from berth.jobs.store import JobStore
 from berth.references import parse_digest
 from berth.replication import ATTEMPTS, LAUNCH, REPLICATION
-from berth.replication.policy import CHUNK_SIZE, Policy, PolicyInvalid, load_policy, replace_namespace
+from berth.replication.adapters import HarborAdapter, PingFailed
+from berth.replication.policy import (
+    CHUNK_SIZE,
+    Policy,
+    PolicyInvalid,
+    destination_projects,
+    load_policy,
+    replace_namespace,
+)
 from berth.replication.push import MountMemory, PushClient, PushFailed
 from berth.services.blobs import BlobService
 from berth.services.errors import BadRequest, Conflict, NotFound, PreconditionFailed, RegistryError
 from berth.services.manifests import ManifestService
 from berth.services.labels import LabelService
-from berth.services.registries import RegistryService
+from berth.services.registries import RegistryEndpoint, RegistryService
 from berth.services.replication_pull import PullReplication
 from berth.services.schedules import ScheduleService
 from berth.services.querying import conditions, orderings
@@ -241,8 +263,8 @@ class ReplicationService:
     # --- the jobs -------------------------------------------------------------------------------------
 
     async def launch(self, ctx: JobContext) -> str:
-        """REPLICATION_LAUNCH: one REPLICATION task per local artifact the filters take (a tag filter
-        takes an artifact when one of its tags matches; cosign accessory tags go with their subject)."""
+        """REPLICATION_LAUNCH: one REPLICATION task per local artifact the filters take (`_selected`),
+        after the destination is prepared (`_prepare_destination`)."""
         policy_id = ctx.parameters.get("policy_id")
         async with self._db.read() as conn:
             data = await conn.scalar(select(ReplicationPolicyRow.data).where(ReplicationPolicyRow.id == policy_id))
@@ -254,35 +276,85 @@ class ReplicationService:
             return "the policy is disabled"
         if policy.pull:
             return await self._puller().launch(ctx, int(policy_id), policy)
-        async with self._db.read() as conn:
-            rows = (await conn.execute(
-                select(Repository.name, Manifest.digest, Tag.name.label("tag"), Manifest.id, Manifest.type)
-                .join(Tag, Tag.repository_id == Repository.id).join(Manifest, Manifest.id == Tag.manifest_id)
-                .order_by(Repository.name, Manifest.digest, Tag.name))).all()
-        rows = [row for row in rows if not ACCESSORY_TAG.fullmatch(row.tag) and policy.takes_repository(row.name)
-                and policy.takes_tag(row.tag) and policy.takes_kind(row.type)]
-        if policy.label_filter:  # Harbor's label filter: the artifact's labels (berth's labels service)
-            labels = await LabelService(self._db).of_artifacts(list({row.id for row in rows}))
-            rows = [row for row in rows if policy.takes_labels({label.name for label in labels[row.id]})]
-        artifacts: dict[tuple[str, str], list[str]] = {}
-        for repository, digest, tag, _, _ in rows:
-            artifacts.setdefault((repository, digest), []).append(tag)
+        try:
+            registry = await self._registries.get(policy.dest_registry_id)
+        except NotFound:
+            raise JobFatal(f"the destination registry {policy.dest_registry_id} no longer exists") from None
+        artifacts = await self._selected(policy)
         ctx.log(f"policy {policy.name}: {len(artifacts)} artifact(s) selected")
-        problems = 0
+        problems, tasks = 0, []
+        for (repository, digest), tags in artifacts.items():
+            try:
+                tasks.append(copy_task(policy_id, policy, repository, digest, tags))
+            except PolicyInvalid as exc:
+                ctx.log(f"{repository}@{digest}: {exc}")
+                problems += 1
+        try:
+            skipped = await self._prepare_destination(ctx, registry, [(p["repository"], p["target"]) for p, _ in tasks])
+        except PingFailed as exc:
+            ctx.log(f"preparing the destination failed: {exc.reason}")
+            raise JobFailed(f"preparing the destination failed: {exc.reason}") from None
+        tasks = [(p, attrs) for p, attrs in tasks if str(p["target"]).split("/", 1)[0] not in skipped]
         async with self._db.write() as conn:
-            for (repository, digest), tags in artifacts.items():
-                try:
-                    parameters, attrs = copy_task(policy_id, policy, repository, digest, tags)
-                except PolicyInvalid as exc:
-                    ctx.log(f"{repository}@{digest}: {exc}")
-                    problems += 1
-                    continue
+            for parameters, attrs in tasks:
                 await self._jobs.create_task(conn, ctx.execution_id, REPLICATION, parameters,
                                              max_attempts=ATTEMPTS, extra_attrs=attrs)
         self._jobs.notify()
         if problems:
             raise JobFatal(f"{problems} artifact(s) cannot be placed on the destination (see the log)")
-        return f"{len(artifacts)} artifact(s) queued"
+        return f"{len(tasks)} artifact(s) queued"
+
+    async def _selected(self, policy: Policy) -> dict[tuple[str, str], list[str]]:
+        """(repository, digest) -> the tags to replicate, of the local artifacts the policy's filters
+        take, as Harbor's filters decide: a tagged artifact with the tags the tag filter takes (cosign
+        accessory tags go with their subject), an untagged one (copied by digest) when the tag filter
+        takes the empty tag; an index's children and referrers travel with their parent or subject."""
+        untagged = policy.selected_tags(()) is not None
+        async with self._db.read() as conn:
+            rows = (await conn.execute(
+                select(Repository.name, Manifest.digest, Tag.name.label("tag"), Manifest.id, Manifest.type)
+                .join(Tag, Tag.repository_id == Repository.id).join(Manifest, Manifest.id == Tag.manifest_id)
+                .order_by(Repository.name, Manifest.digest, Tag.name))).all()
+            if untagged:
+                rows += (await conn.execute(_untagged_roots())).all()
+        found: dict[tuple[str, str], tuple[int, list[str]]] = {}
+        for row in rows:
+            if (row.tag and ACCESSORY_TAG.fullmatch(row.tag)) or not policy.takes_repository(row.name) \
+                    or not policy.takes_kind(row.type):
+                continue
+            _, tags = found.setdefault((row.name, row.digest), (row.id, []))
+            if row.tag:
+                tags.append(row.tag)
+        if policy.label_filter:  # Harbor's label filter: the artifact's labels (berth's labels service)
+            labels = await LabelService(self._db).of_artifacts(list({manifest_id for manifest_id, _ in found.values()}))
+            found = {key: (manifest_id, tags) for key, (manifest_id, tags) in found.items()
+                     if policy.takes_labels({label.name for label in labels[manifest_id]})}
+        return {key: taken for key, (_, tags) in found.items() if (taken := policy.selected_tags(tags)) is not None}
+
+    async def _prepare_destination(
+        self, ctx: JobContext, registry: RegistryEndpoint, placements: list[tuple[str, str]],
+    ) -> set[str]:
+        """For a `harbor` destination, Harbor's PrepareForPush: the destination projects that are missing
+        are created through its API, public when every local project landing in one is; returns the
+        destination projects nothing is pushed into (proxy caches there). Other registry types have
+        no projects: nothing to do."""
+        if registry.type != "harbor" or not placements:
+            return set()
+        async with self._db.read() as conn:
+            public = {name: value == "true" for name, value in await conn.execute(
+                select(Project.name, ProjectMetadata.value).join(ProjectMetadata, ProjectMetadata.project_id == Project.id)
+                .where(ProjectMetadata.name == "public",
+                       Project.name.in_({repository.split("/", 1)[0] for repository, _ in placements})))}
+        wanted = destination_projects(placements, public)
+        async with self._registries.adapter(registry) as adapter:
+            if not isinstance(adapter, HarborAdapter):
+                return set()
+            created, proxies = await adapter.prepare_for_push(wanted)
+        for name in created:
+            ctx.log(f"project {name} created on the destination ({'public' if wanted[name] else 'private'})")
+        for name in sorted(proxies):
+            ctx.log(f"project {name} is a proxy cache on the destination: nothing is replicated into it")
+        return proxies
 
     async def copy(self, ctx: JobContext) -> str:
         """REPLICATION: copy one artifact with its children, blobs, tags and accessories."""
@@ -297,9 +369,19 @@ class ReplicationService:
         except (KeyError, TypeError, ValueError, NotFound) as exc:
             raise JobFatal(f"cannot run: {exc}") from None
         ctx.log(f"copying {repository}@{digest} to {registry.url}/{target}")
+        if p.get("prepare"):  # an event's task: no launch prepared the destination
+            try:
+                if await self._prepare_destination(ctx, registry, [(repository, target)]):
+                    return "the destination project is a proxy cache: skipped"
+            except PingFailed as exc:
+                ctx.log(f"failed: preparing the destination: {exc.reason}")
+                raise JobFailed(f"preparing the destination failed: {exc.reason}") from None
         copied = _Copied()
         try:
             async with PushClient(self._registries.endpoint(registry), speed, mounts=self._mounts) as client:
+                if not tags:  # an untagged artifact: by digest
+                    await self._copy_manifest(ctx, client, repository, digest, target, copied, chunk_size)
+                    ctx.log(f"untagged {digest} copied by digest")
                 for tag in tags:
                     existing = await client.has_manifest(target, tag)
                     if existing and existing != digest and not override:
@@ -422,6 +504,18 @@ def copy_task(
     if operation != "copy":
         parameters["operation"] = attrs["operation"] = operation
     return parameters, attrs
+
+
+def _untagged_roots() -> Select:
+    """(name, digest, id, type, tag "") of the local artifacts without a tag that Harbor lists on their
+    own: neither a child of an index in their repository nor an accessory (a referrer)."""
+    parent = aliased(Manifest)
+    child = exists().where(ManifestChild.child_digest == Manifest.digest, ManifestChild.manifest_id == parent.id,
+                           parent.repository_id == Manifest.repository_id)
+    return (select(Repository.name, Manifest.digest, literal_column("''").label("tag"), Manifest.id, Manifest.type)
+            .join(Manifest, Manifest.repository_id == Repository.id)
+            .where(~exists().where(Tag.manifest_id == Manifest.id), Manifest.subject_digest.is_(None), ~child)
+            .order_by(Repository.name, Manifest.digest))
 
 
 def _taken(name: str) -> Conflict:

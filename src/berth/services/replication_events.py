@@ -118,6 +118,8 @@ class ReplicationEvents:
                 log.warning("event-based replication skipped", policy=policy.name, repository=work.repository,
                             reason=str(exc))
                 continue
+            if work.operation == "copy":  # no launch task prepares the destination (its project) for it
+                parameters["prepare"] = True
             execution_id = await self._jobs.create_execution(
                 conn, REPLICATION, policy_id, EVENT_BASED, {"operator": item.event.operator}, event_id=item.id)
             await self._jobs.create_task(conn, execution_id, REPLICATION, parameters, max_attempts=ATTEMPTS,
@@ -126,24 +128,30 @@ class ReplicationEvents:
             after_commit(conn, self._jobs.notify)
 
     async def _work(self, conn: AsyncConnection, policy: Policy, event: Event) -> _Work | None:
-        """What the policy does about the event, or None (Harbor's getRelatedPolicies and filters).
-        Only tagged artifacts are replicated, as a full run does: the tags the filters take; a cosign
-        accessory tag (`sha256-<hex>.sig`) brings its subject, whose copy carries its accessories."""
+        """What the policy does about the event, or None (Harbor's getRelatedPolicies and filters):
+        the tags the tag filter takes, or an untagged push (copied by digest) when the tag filter takes
+        the empty tag, as a full run selects; a cosign accessory tag (`sha256-<hex>.sig`) or an OCI
+        referrer pushed brings its subject, whose copy carries its accessories."""
         if not isinstance(event, _CHANGES) or not policy.takes_repository(event.repository):
             return None
         if isinstance(event, ArtifactPushed | TagCreated):
             tags = event.tags if isinstance(event, ArtifactPushed) else (event.tag,)
-            digest = event.digest
+            digest: str | None = event.digest
             subjects = [t for t in tags if ACCESSORY_TAG.fullmatch(t)]
-            if subjects:  # the subject's tags as they are now
+            if subjects:
                 digest = "sha256:" + subjects[0][len("sha256-"):].rpartition(".")[0]
+            elif not tags:  # pushed by digest: a referrer goes with its subject
+                digest = await conn.scalar(
+                    select(Manifest.subject_digest).join(Repository, Repository.id == Manifest.repository_id)
+                    .where(Repository.name == event.repository, Manifest.digest == event.digest)) or event.digest
+            if digest != event.digest:  # the subject's tags as they are now
                 tags = tuple((await conn.execute(
                     select(Tag.name).join(Manifest, Manifest.id == Tag.manifest_id)
                     .join(Repository, Repository.id == Tag.repository_id)
                     .where(Repository.name == event.repository, Manifest.digest == digest)
                     .order_by(Tag.name))).scalars())
-            taken = tuple(t for t in tags if not ACCESSORY_TAG.fullmatch(t) and policy.takes_tag(t))
-            return _Work("copy", event.repository, digest, taken) if taken and digest else None
+            taken = policy.selected_tags([t for t in tags if not ACCESSORY_TAG.fullmatch(t)])
+            return _Work("copy", event.repository, digest, tuple(taken)) if taken is not None and digest else None
         if not policy.replicate_deletion:
             return None
         if isinstance(event, ArtifactDeleted):

@@ -1,8 +1,8 @@
 """Pull-based replication (a policy with `src_registry`): a registry endpoint's artifacts copied into
 this berth through its own services, as a `docker push` stores them.
 
-REPLICATION_LAUNCH lists the source's repositories (name filter) and their tagged artifacts (tag,
-label and resource filters) through the endpoint's adapter, creates the destination projects that are
+REPLICATION_LAUNCH lists the source's repositories (name filter) and their artifacts (tag, label and
+resource filters; an untagged one, copied by digest, as Harbor's tag filter takes it) through the endpoint's adapter, creates the destination projects that are
 missing (public when the source project is, as Harbor's PrepareForPush), and adds one REPLICATION task
 per artifact. The task fetches the manifest (children first for an index), each blob berth does not
 have (streamed into an upload that verifies size and digest before anything is linked), stores the
@@ -23,7 +23,7 @@ from berth.jobs.store import JobStore
 from berth.references import InvalidDigest, parse_digest
 from berth.replication import ATTEMPTS, REPLICATION
 from berth.replication.adapters import HarborAdapter, PingFailed, RemoteArtifact
-from berth.replication.policy import Policy, PolicyInvalid, pull_target
+from berth.replication.policy import Policy, PolicyInvalid, destination_projects, pull_target
 from berth.replication.pull import PullClient, PullFailed, RemoteManifest
 from berth.services.blobs import BlobService
 from berth.services.errors import (
@@ -100,12 +100,15 @@ class PullReplication:
         try:
             async with self._registries.adapter(registry) as adapter:
                 named = policy.named_repositories
-                async for repository in _listed(named) if named is not None else adapter.repositories():
+                listed = _listed(named) if named is not None else adapter.repositories(policy.name_pattern)
+                async for repository in listed:
                     if not policy.takes_repository(repository):
                         continue
                     for artifact in await adapter.artifacts(repository, with_kind=policy.wants_kind):
-                        tags = sorted(t for t in artifact.tags if policy.takes_tag(t))
-                        if tags and policy.takes_labels(set(artifact.labels)) and policy.takes_kind(artifact.kind):
+                        taken = policy.selected_tags(artifact.tags)
+                        tags = sorted(taken or ())
+                        if taken is not None and policy.takes_labels(set(artifact.labels)) \
+                                and policy.takes_kind(artifact.kind):
                             selected.append((repository, RemoteArtifact(
                                 artifact.digest, tuple(tags), artifact.labels, artifact.kind, artifact.accessory_tags)))
                     project = repository.split("/", 1)[0]
@@ -150,10 +153,7 @@ class PullReplication:
         """Harbor's PrepareForPush: create the destination projects that are missing (public when
         every source project landing there is); returns the projects nothing is replicated into: proxy
         caches (as Harbor skips them) and names that cannot be a project."""
-        wanted: dict[str, bool] = {}
-        for (repository, _), target in targets.items():
-            project = target.split("/", 1)[0]
-            wanted[project] = wanted.get(project, True) and public.get(repository.split("/", 1)[0], False)
+        wanted = destination_projects(((repository, target) for (repository, _), target in targets.items()), public)
         skipped = set()
         for project, is_public in wanted.items():
             try:
@@ -189,6 +189,9 @@ class PullReplication:
         try:
             async with PullClient(self._registries.endpoint(registry), speed,
                                   self._chunk_size if chunk else 0) as client:
+                if not tags:  # an untagged artifact: by digest
+                    await self._copy_manifest(ctx, client, repository, digest, target, pulled)
+                    ctx.log(f"untagged {digest} copied by digest")
                 for tag in tags:
                     existing = await self._local_digest(target, tag)
                     if existing and existing != digest and not override:

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from berth import mediatypes
 from berth.references import parse_digest
 from berth.sign.keys import SigningKey
-from berth.sign.verify import COSIGN_SIMPLESIGNING, SIGSTORE_BUNDLE
+from berth.sign.verify import COSIGN_SIMPLESIGNING
 
 #: the layer annotation cosign keeps a tag-scheme signature in (base64 of the DER signature)
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
@@ -188,7 +188,7 @@ def sigstore_bundle(key: SigningKey, repository: str, digest: str) -> bytes:
     payload = statement(repository, digest)
     signature = sign_bytes(key, pae(IN_TOTO_PAYLOAD, payload))
     return orjson.dumps({
-        "mediaType": SIGSTORE_BUNDLE,
+        "mediaType": mediatypes.SIGSTORE_BUNDLE,
         "verificationMaterial": {"publicKey": {"hint": key_hint(key)}},
         "dsseEnvelope": {
             "payload": base64.b64encode(payload).decode(),
@@ -203,12 +203,12 @@ def bundle_referrer(
 ) -> SignatureManifest:
     """The OCI 1.1 manifest cosign v3 pushes for a key-signed image: the bundle as its one layer,
     `subject` (the image's descriptor: mediaType, digest, size) as its subject."""
-    bundle = Blob(SIGSTORE_BUNDLE, sigstore_bundle(key, repository, subject["digest"]))
+    bundle = Blob(mediatypes.SIGSTORE_BUNDLE, sigstore_bundle(key, repository, subject["digest"]))
     config = Blob(mediatypes.OCI_EMPTY, EMPTY_CONFIG)
     manifest = orjson.dumps({
         "schemaVersion": 2,
         "mediaType": mediatypes.OCI_MANIFEST,
-        "artifactType": SIGSTORE_BUNDLE,
+        "artifactType": mediatypes.SIGSTORE_BUNDLE,
         "config": config.descriptor(),
         "layers": [bundle.descriptor()],
         "subject": {k: subject[k] for k in ("mediaType", "digest", "size")},

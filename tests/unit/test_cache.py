@@ -4,7 +4,6 @@ loader over it: one load per key at a time, stale answers while refreshing, noth
 from __future__ import annotations
 
 import asyncio
-import time
 
 from berth.services.cache import LruCache, ReadThrough
 
@@ -29,10 +28,12 @@ def test_weight_bound_evicts_and_refuses_oversized_values() -> None:
 
 
 def test_entries_expire_after_the_ttl() -> None:
-    cache: LruCache[str, int] = LruCache(max_entries=10, ttl=0.05)
+    now = [0.0]
+    cache: LruCache[str, int] = LruCache(max_entries=10, ttl=10, clock=lambda: now[0])
     cache.put("a", 1)
+    now[0] = 10
     assert cache.get("a") == 1
-    time.sleep(0.06)
+    now[0] = 10.5
     assert cache.get("a") is None
 
 
@@ -73,22 +74,24 @@ async def test_concurrent_misses_share_one_load() -> None:
 
 
 async def test_an_expired_entry_is_answered_at_once_and_refreshed_once_in_the_background() -> None:
-    reads: ReadThrough[str, int] = ReadThrough(LruCache(max_entries=10, ttl=0.05))
+    now = [0.0]
+    reads: ReadThrough[str, int] = ReadThrough(LruCache(max_entries=10, ttl=10, clock=lambda: now[0]))
     load = _Loads()
     load.release.set()
     assert await reads.get("k", load) == 1
-    await asyncio.sleep(0.06)
+    now[0] = 12  # past the TTL, not past twice it
     assert [await reads.get("k", load) for _ in range(5)] == [1] * 5  # stale, no waiting on the load
     await asyncio.gather(*reads.loading)
     assert load.calls == 2 and await reads.get("k", load) == 2
 
 
 async def test_an_entry_past_twice_the_ttl_is_loaded_again_before_answering() -> None:
-    reads: ReadThrough[str, int] = ReadThrough(LruCache(max_entries=10, ttl=0.02))
+    now = [0.0]
+    reads: ReadThrough[str, int] = ReadThrough(LruCache(max_entries=10, ttl=10, clock=lambda: now[0]))
     load = _Loads()
     load.release.set()
     assert await reads.get("k", load) == 1
-    await asyncio.sleep(0.05)
+    now[0] = 25
     assert await reads.get("k", load) == 2
 
 

@@ -26,6 +26,7 @@ class LruCache(Generic[K, V]):
         max_weight: int | None = None,
         weigh: Callable[[V], int] | None = None,
         ttl: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._data: OrderedDict[K, tuple[V, float]] = OrderedDict()
         self._max_entries = max_entries
@@ -33,6 +34,7 @@ class LruCache(Generic[K, V]):
         self._weigh = weigh or (lambda _: 1)
         self._weight = 0
         self._ttl = ttl
+        self._clock = clock
         self._version = 0
         #: lookups answered from the cache and not (plain ints: the metrics endpoint reads them)
         self.hits = 0
@@ -44,7 +46,7 @@ class LruCache(Generic[K, V]):
             self.misses += 1
             return None
         value, stored = entry
-        if self._ttl and time.monotonic() - stored > self._ttl:
+        if self._ttl and self._clock() - stored > self._ttl:
             self._remove(key)
             self.misses += 1
             return None
@@ -60,7 +62,7 @@ class LruCache(Generic[K, V]):
             self.misses += 1
             return None
         value, stored = entry
-        age = time.monotonic() - stored if self._ttl else 0.0
+        age = self._clock() - stored if self._ttl else 0.0
         if age > 2 * self._ttl:
             self._remove(key)
             self.misses += 1
@@ -83,7 +85,7 @@ class LruCache(Generic[K, V]):
         if self._max_weight is not None and weight > self._max_weight:
             return
         self._remove(key)
-        self._data[key] = (value, time.monotonic() if self._ttl else 0.0)
+        self._data[key] = (value, self._clock() if self._ttl else 0.0)
         self._weight += weight
         while len(self._data) > self._max_entries or (
             self._max_weight is not None and self._weight > self._max_weight

@@ -51,8 +51,10 @@ def browser() -> Iterator[object]:
 class Visitor:
     """One browser context (one person's cookies) that checks every page it lands on."""
 
-    def __init__(self, browser, server: Server, shots: Path, name: str) -> None:  # type: ignore[no-untyped-def]
-        self.context = browser.new_context(base_url=server.url)
+    def __init__(self, browser, server: Server, shots: Path, name: str,  # type: ignore[no-untyped-def]
+                 scheme: str = "light") -> None:
+        self.context = browser.new_context(base_url=server.url, color_scheme=scheme)
+        self.context.grant_permissions(["clipboard-read", "clipboard-write"])
         self.context.set_default_timeout(TIMEOUT_MS)
         self.page = self.context.new_page()
         self.errors: list[str] = []
@@ -86,6 +88,13 @@ class Visitor:
         self.page.get_by_label("User name").fill(user)
         self.page.get_by_label("Password").fill(password)
         self.page.get_by_role("button", name="Log in").click()
+
+    def arrive(self, path: str, user: str, password: str) -> None:
+        """Open `path`, log in on the way (no session yet), and land on `path`."""
+        self.page.goto(path)
+        self.page.wait_for_url(re.compile(r"/login\?next="))
+        self.log_in(user, password)
+        self.page.wait_for_url(re.compile(re.escape(path) + "$"))
 
     def close(self) -> None:
         assert not self.errors, "console errors:\n" + "\n".join(self.errors)
@@ -122,7 +131,6 @@ def test_log_in_create_a_project_see_a_pushed_image_and_log_out(server, browser,
     page.get_by_role("button", name="Create project").click()
     page.wait_for_url(re.compile(rf"/projects/{project}$"))
     assert "of 1.0 GiB used" in page.locator("article", has_text="Storage quota").inner_text()
-    admin.check("project-summary")
 
     with server.client() as api:
         assert api.post(f"/api/v2.0/projects/{project}/members",
@@ -134,6 +142,8 @@ def test_log_in_create_a_project_see_a_pushed_image_and_log_out(server, browser,
 
     page.reload()
     assert "1 repository" in page.inner_text("main") and "2 members" in page.inner_text("main")
+    assert "1 artifact" in page.inner_text("main") and page.get_by_role("progressbar").get_attribute("value") != "0"
+    admin.check("project-summary")
     page.get_by_role("link", name="Repositories", exact=True).click()
     page.get_by_role("link", name=f"{project}/app").wait_for()
     admin.check("repositories")
@@ -157,27 +167,23 @@ def test_log_in_create_a_project_see_a_pushed_image_and_log_out(server, browser,
     layers = page.locator("table", has=page.get_by_role("columnheader", name="Media type"))
     assert layers.locator("tbody tr").count() == 2
     assert "layer 1" in page.inner_text("main")  # the build history
+    page.get_by_role("button", name="Copy").first.click()
+    page.get_by_role("status").filter(has_text="Copied.").wait_for()
+    assert page.evaluate("navigator.clipboard.readText()") == f"docker pull {server.host}/{project}/app@{image.digest}"
     admin.check("artifact")
 
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url(re.compile(r"/login$"))
     # without a session a page sends the browser to log in, and back to it afterwards
-    page.goto(f"/projects/{project}/repositories/app")
-    page.wait_for_url(re.compile(r"/login\?next="))
-    admin.log_in("admin", server.admin_password)
-    page.wait_for_url(re.compile(rf"/projects/{project}/repositories/app$"))
+    admin.arrive(f"/projects/{project}/repositories/app", "admin", server.admin_password)
     admin.close()
 
 
 def test_a_guest_sees_no_delete_controls_and_the_server_refuses_them_anyway(server, browser, people, tmp_path):
-    if "digest" not in people:
-        pytest.skip("needs the project and image of the test before")
-    guest = Visitor(browser, server, tmp_path, "guest")
+    project, digest = people["project"], people.get("digest") or pytest.skip("needs the first test's image")
+    guest = Visitor(browser, server, tmp_path, "guest", scheme="dark")  # axe checks the dark colours too
     page = guest.page
-    project, digest = people["project"], people["digest"]
-    page.goto(f"/projects/{project}/repositories/app")
-    guest.log_in(people["guest"], PASSWORD)
-    page.wait_for_url(re.compile(rf"/projects/{project}/repositories/app$"))
+    guest.arrive(f"/projects/{project}/repositories/app", people["guest"], PASSWORD)
     assert page.get_by_role("row", name=re.compile("1.0")).is_visible()
     assert page.get_by_role("button", name=re.compile("Delete")).count() == 0
     guest.check("artifacts")
@@ -201,14 +207,10 @@ def test_a_guest_sees_no_delete_controls_and_the_server_refuses_them_anyway(serv
 
 
 def test_an_admin_deletes_an_artifact_from_its_page(server, browser, people, tmp_path):
-    if "digest" not in people:
-        pytest.skip("needs the project and image of the first test")
+    project, digest = people["project"], people.get("digest") or pytest.skip("needs the first test's image")
     admin = Visitor(browser, server, tmp_path, "delete")
     page = admin.page
-    project, digest = people["project"], people["digest"]
-    page.goto(f"/projects/{project}/repositories/app/artifacts/{digest}")
-    admin.log_in("admin", server.admin_password)
-    page.wait_for_url(re.compile(rf"/artifacts/{digest}$"))
+    admin.arrive(f"/projects/{project}/repositories/app/artifacts/{digest}", "admin", server.admin_password)
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete this artifact").click()
     page.wait_for_url(re.compile(rf"/projects/{project}/repositories/app$"))

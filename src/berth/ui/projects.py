@@ -84,7 +84,7 @@ class ProjectPages:
         return self.ui.render(
             request, "project.html", project=project, tab="summary", hard=hard, used=used, members=members,
             artifacts=artifacts, upstream=upstream, role=_role(subject.roles.get(project.id, ())),
-            percent=min(100, round(used * 100 / hard)) if hard > 0 else None,
+            percent=min(100.0, used * 100 / hard) if hard > 0 else None,
         )
 
     async def repositories(self, request: Request) -> Response:

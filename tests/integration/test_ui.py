@@ -257,11 +257,39 @@ def test_the_other_fronts_keep_their_paths_and_errors_are_pages(server):
         assert client.get("/").headers["location"] == "/login"
         # a page for logged-in users only sends the browser to log in, then back (never to another site)
         assert client.get("/projects?name=a").headers["location"] == "/login?next=%2Fprojects%3Fname%3Da"
+        expired = client.get("/projects?name=a", headers={"HX-Request": "true"})  # htmx: the whole page goes
+        assert expired.status_code == 204 and expired.headers["hx-redirect"] == "/login?next=%2Fprojects%3Fname%3Da"
         assert 'name="next" value="/"' in client.get("/login?next=//evil.example/").text
-        client.post("/login", data={"principal": "admin", "password": server.admin_password,
-                                    "csrftoken": re.search(r'name="csrftoken" value="([^"]+)"',
-                                                           client.get("/login").text).group(1)})
+        log_in(client, "admin", server.admin_password)
         missing = client.get("/projects/no-such-project")
         assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
         assert "project no-such-project not found" in missing.text and "Traceback" not in missing.text
         assert client.get("/projects/no-such-project/repositories/x/artifacts/sha256:" + "0" * 64).status_code == 404
+
+
+def log_in(client: httpx.Client, user: str, password: str) -> None:
+    """Log `client` in through the log-in form, as a browser would (its CSRF token included)."""
+    token = re.search(r'name="csrftoken" value="([^"]+)"', client.get("/login").text)
+    assert token
+    response = client.post("/login", data={"principal": user, "password": password, "csrftoken": token.group(1)})
+    assert response.status_code == 303, response.text
+
+
+def test_lists_page_with_permalinks_that_keep_their_filters(server):
+    with server.client() as api:
+        for i in range(17):
+            assert api.post("/api/v2.0/projects", json={"project_name": f"paged-{i:02d}"}).status_code in (201, 409)
+    with httpx.Client(base_url=server.url) as client:
+        log_in(client, "admin", server.admin_password)
+        first = client.get("/projects", params={"name": "paged-"})
+        assert "17 projects matching" in first.text and "Page 1 of 2" in first.text
+        assert 'href="?name=paged-&amp;page=2"' in first.text and "paged-14" in first.text
+        second = client.get("/projects?name=paged-&page=2")
+        assert "paged-16" in second.text and "paged-14" not in second.text
+        assert 'href="?name=paged-&amp;page=1"' in second.text
+        # htmx asks for the list alone; a page restored from history is whole
+        fragment = client.get("/projects?name=paged-&page=2", headers={"HX-Request": "true"})
+        assert fragment.text.lstrip().startswith('<section id="projects"') and "paged-16" in fragment.text
+        restored = client.get("/projects?name=paged-&page=2",
+                              headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+        assert restored.text.startswith("<!doctype html>")

@@ -69,7 +69,10 @@ def create_ui(ui: Ui, *, secure_cookies: bool) -> ASGIApp:
 
     async def login_required(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LoginRequired)
-        return ui.redirect("/login?" + urlencode({"next": exc.target}))
+        target = "/login?" + urlencode({"next": exc.target})
+        if ui.partial(request):  # htmx would swap the log-in page into the list: send the whole page there
+            return Response(status_code=204, headers={"HX-Redirect": target})
+        return ui.redirect(target)
 
     async def crashed(request: Request, exc: Exception) -> Response:
         # FaultGuard logs it with its traceback; the browser gets a page without one

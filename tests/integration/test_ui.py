@@ -293,3 +293,20 @@ def test_lists_page_with_permalinks_that_keep_their_filters(server):
         restored = client.get("/projects?name=paged-&page=2",
                               headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
         assert restored.text.startswith("<!doctype html>")
+
+
+def test_the_project_form_shows_the_services_refusals(server, people):
+    with httpx.Client(base_url=server.url) as client:
+        log_in(client, "admin", server.admin_password)
+        token = re.search(r'name="csrftoken" value="([^"]+)"', client.get("/projects/new").text).group(1)  # type: ignore[union-attr]
+        bad = client.post("/projects/new", data={"project_name": "Not A Name", "csrftoken": token})
+        assert bad.status_code == 400 and 'aria-invalid="true"' in bad.text and 'value="Not A Name"' in bad.text
+        assert "Traceback" not in bad.text
+        taken = client.post("/projects/new", data={"project_name": "library", "csrftoken": token})
+        assert taken.status_code == 409 and "The project named library already exists" in taken.text
+    with httpx.Client(base_url=server.url) as client:
+        log_in(client, people["guest"], PASSWORD)
+        token = re.search(r'name="csrftoken" value="([^"]+)"', client.get("/projects/new").text).group(1)  # type: ignore[union-attr]
+        # a field only administrators see, sent anyway: the same service refuses it as for the API
+        proxy = client.post("/projects/new", data={"project_name": "guest-proxy", "registry_id": "1", "csrftoken": token})
+        assert proxy.status_code == 403 and "Only system admin can create proxy cache project" in proxy.text

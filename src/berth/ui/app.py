@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+import structlog
 from asgi_csrf import Errors, asgi_csrf
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -27,6 +28,9 @@ _PREFIXES = ("/projects/", "/static/")
 #: a form is a few fields: larger bodies are refused before anything reads them
 MAX_FORM_BYTES = 64 * 1024
 _CSRF_COOKIE = "berth_csrf"
+#: what scripts/install-ui-assets puts in static/vendor/
+VENDOR_FILES = ("htmx.min.js", "pico.min.css")
+log = structlog.get_logger("berth.ui")
 
 
 def owns(path: str) -> bool:
@@ -35,6 +39,10 @@ def owns(path: str) -> bool:
 
 
 def create_ui(ui: Ui, *, secure_cookies: bool) -> ASGIApp:
+    missing = [name for name in VENDOR_FILES if not (STATIC / "vendor" / name).is_file()]
+    if missing:
+        log.warning("the web UI's assets are missing: its pages come without style and htmx "
+                    "(make install, or scripts/install-ui-assets, installs them)", missing=missing)
     sessions, projects, artifacts = SessionPages(ui), ProjectPages(ui), ArtifactPages(ui)
     routes = [
         Route("/", sessions.home),

@@ -265,6 +265,8 @@ def test_the_other_fronts_keep_their_paths_and_errors_are_pages(server):
         assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
         assert "project no-such-project not found" in missing.text and "Traceback" not in missing.text
         assert client.get("/projects/no-such-project/repositories/x/artifacts/sha256:" + "0" * 64).status_code == 404
+        assert client.get("/projects/library/repositories/x/artifacts/sha256:" + "0" * 64 + "/delete").status_code == 404
+        assert client.post("/projects/library/repositories/x", data={}).status_code == 403  # no CSRF token
 
 
 def log_in(client: httpx.Client, user: str, password: str) -> None:
@@ -310,3 +312,22 @@ def test_the_project_form_shows_the_services_refusals(server, people):
         # a field only administrators see, sent anyway: the same service refuses it as for the API
         proxy = client.post("/projects/new", data={"project_name": "guest-proxy", "registry_id": "1", "csrftoken": token})
         assert proxy.status_code == 403 and "Only system admin can create proxy cache project" in proxy.text
+
+
+def test_behind_tls_the_cookies_are_secure(tmp_path):
+    """berth behind a TLS proxy (public_url https): the session and CSRF cookies only travel over TLS."""
+    server = start_berth(tmp_path / "data", {"BERTH_PUBLIC_URL": "https://registry.example.test"}, projects=())
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            page = client.get("/login")
+            csrf = page.headers["set-cookie"]
+            assert csrf.startswith("berth_csrf=") and "Secure" in csrf and "SameSite=Lax" in csrf
+            token = re.search(r'name="csrftoken" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+            logged_in = client.post("/login", data={"principal": "admin", "password": server.admin_password,
+                                                    "csrftoken": token},
+                                    headers={"cookie": f"berth_csrf={csrf.split(';')[0].split('=', 1)[1]}"})
+            assert logged_in.status_code == 303, logged_in.text
+            sid = next(v for k, v in logged_in.headers.multi_items() if k == "set-cookie" and v.startswith("sid="))
+            assert "Secure" in sid and "HttpOnly" in sid and "SameSite=lax" in sid
+    finally:
+        server.stop()

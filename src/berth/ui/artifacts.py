@@ -14,7 +14,7 @@ from berth import mediatypes
 from berth.auth.rbac import Subject
 from berth.references import is_valid_name
 from berth.services.artifacts import ArtifactRecord
-from berth.services.errors import NotFound
+from berth.services.errors import NotFound, ServiceError
 from berth.services.projects import ProjectRecord
 from berth.services.scans import SBOM_MIME_TYPE, ReportSummary
 from berth.ui.pages import Pager, Ui
@@ -33,9 +33,8 @@ class ArtifactPages:
         match = _PATH.fullmatch(request.path_params["rest"])
         if match is None:
             raise NotFound("no such page")
-        post = request.method == "POST"
-        if post != bool(match["delete"]):
-            raise NotFound("no such page") if not post else _NotAllowed()
+        if (request.method == "POST") != bool(match["delete"]):
+            raise NotFound("no such page") if request.method != "POST" else _NotAllowed("this page takes no form")
         subject = await self.ui.viewer(request)
         project = await self.ui.project(subject, request.path_params["project"], "repository", "list")
         name = f"{project.name}/{match['repository']}"
@@ -115,8 +114,5 @@ class ArtifactPages:
         return self.ui.redirect(f"/projects/{project.name}/repositories/{name[len(project.name) + 1:]}")
 
 
-class _NotAllowed(NotFound):
+class _NotAllowed(ServiceError):
     status, code = 405, "METHOD_NOT_ALLOWED"
-
-    def __init__(self) -> None:
-        super().__init__("this page takes no form")

@@ -191,7 +191,7 @@ def test_a_guest_sees_no_delete_controls_and_the_server_refuses_them_anyway(serv
     page.wait_for_url(re.compile(rf"/artifacts/{digest}$"))
     assert page.get_by_role("button", name=re.compile("Delete")).count() == 0
     guest.check("artifact")
-    page.goto("/projects/new")  # a guest in one project may still create their own (the default setting)
+    page.goto("/projects/-/new")  # a guest in one project may still create their own (the default setting)
     assert page.get_by_label("Project name").is_visible() and page.get_by_label("Proxy cache").count() == 0
 
     # the form a guest never sees, sent with a valid token: refused by the RBAC decision
@@ -242,7 +242,7 @@ def test_a_form_without_its_csrf_token_is_refused_with_a_page_that_says_so(serve
         assert "HttpOnly" in cookie and "SameSite=lax" in cookie
         # a state-changing request without the token changes nothing: still logged in afterwards
         assert browser.post("/logout").status_code == 403
-        assert browser.post("/projects/new", data={"project_name": "by-forgery"}).status_code == 403
+        assert browser.post("/projects/-/new", data={"project_name": "by-forgery"}).status_code == 403
         assert browser.get("/projects").status_code == 200
         assert browser.get("/projects/by-forgery").status_code == 404
 
@@ -300,17 +300,17 @@ def test_lists_page_with_permalinks_that_keep_their_filters(server):
 def test_the_project_form_shows_the_services_refusals(server, people):
     with httpx.Client(base_url=server.url) as client:
         log_in(client, "admin", server.admin_password)
-        token = re.search(r'name="csrftoken" value="([^"]+)"', client.get("/projects/new").text).group(1)  # type: ignore[union-attr]
-        bad = client.post("/projects/new", data={"project_name": "Not A Name", "csrftoken": token})
+        token = re.search(r'name="csrftoken" value="([^"]+)"', client.get("/projects/-/new").text).group(1)  # type: ignore[union-attr]
+        bad = client.post("/projects/-/new", data={"project_name": "Not A Name", "csrftoken": token})
         assert bad.status_code == 400 and 'aria-invalid="true"' in bad.text and 'value="Not A Name"' in bad.text
         assert "Traceback" not in bad.text
-        taken = client.post("/projects/new", data={"project_name": "library", "csrftoken": token})
+        taken = client.post("/projects/-/new", data={"project_name": "library", "csrftoken": token})
         assert taken.status_code == 409 and "The project named library already exists" in taken.text
     with httpx.Client(base_url=server.url) as client:
         log_in(client, people["guest"], PASSWORD)
-        token = re.search(r'name="csrftoken" value="([^"]+)"', client.get("/projects/new").text).group(1)  # type: ignore[union-attr]
+        token = re.search(r'name="csrftoken" value="([^"]+)"', client.get("/projects/-/new").text).group(1)  # type: ignore[union-attr]
         # a field only administrators see, sent anyway: the same service refuses it as for the API
-        proxy = client.post("/projects/new", data={"project_name": "guest-proxy", "registry_id": "1", "csrftoken": token})
+        proxy = client.post("/projects/-/new", data={"project_name": "guest-proxy", "registry_id": "1", "csrftoken": token})
         assert proxy.status_code == 403 and "Only system admin can create proxy cache project" in proxy.text
 
 

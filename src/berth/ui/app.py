@@ -52,8 +52,8 @@ def create_ui(ui: Ui, *, secure_cookies: bool) -> ASGIApp:
         Route("/oidc-onboard", sessions.onboard_form, methods=["GET"]),
         Route("/oidc-onboard", sessions.onboard, methods=["POST"]),
         Route("/projects", projects.list, methods=["GET"]),
-        Route("/projects/new", projects.new_form, methods=["GET"]),
-        Route("/projects/new", projects.create, methods=["POST"]),
+        Route("/projects/-/new", projects.new_form, methods=["GET"]),
+        Route("/projects/-/new", projects.create, methods=["POST"]),
         Route("/projects/{project}", projects.summary, methods=["GET"]),
         Route("/projects/{project}/repositories", projects.repositories, methods=["GET"]),
         Route("/projects/{project}/repositories/{rest:path}", artifacts.dispatch, methods=["GET", "POST"]),
@@ -104,7 +104,7 @@ def create_ui(ui: Ui, *, secure_cookies: bool) -> ASGIApp:
         app, cookie_name=_CSRF_COOKIE, signing_secret=ui.registry.box.derive("berth-ui-csrf"),
         cookie_secure=secure_cookies, cookie_samesite="Lax", send_csrf_failed=csrf_failed,
         # a browser with no cookie at all is checked too: log-in forms are no exception (login CSRF)
-        always_protect={"/login", "/logout", "/oidc-onboard", "/projects/new"},
+        always_protect={"/login", "/logout", "/oidc-onboard", "/projects/-/new"},
     )
     assert CSRF_FIELD == "csrftoken"  # asgi-csrf's form field name
     return FaultGuard(_LimitedBody(protected, ui), lambda status, code, message: _plain_error(status))

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright import sync_api as playwright_api
 
 from tests.conftest import REPO, Server, start_berth
 
 from .helpers import V2, build_image
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = "/usr/bin/chromium"
 AXE = REPO / ".tools" / "node_modules" / "axe-core" / "axe.min.js"

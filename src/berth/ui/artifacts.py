@@ -21,7 +21,8 @@ from berth.ui.pages import Pager, Ui
 
 #: /projects/<project>/repositories/<repository>[/artifacts/<digest>[/delete]]: repository names hold
 #: slashes, digests a colon, which no repository name holds, so the split is never ambiguous
-_PATH = re.compile(r"(?P<repository>.+?)(?:/artifacts/(?P<digest>sha256:[0-9a-f]{64})(?P<delete>/delete)?)?")
+_PATH = re.compile(
+    r"(?P<repository>.+?)(?:/artifacts/(?P<digest>sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})(?P<delete>/delete)?)?")
 
 
 class ArtifactPages:

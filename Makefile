@@ -8,9 +8,13 @@ DATA ?= ./data
 # pytest-xdist workers (test files are spread over them whole); 0 runs everything in one process
 TEST_JOBS ?= 2
 
-.PHONY: install install-test test-tools serve test lint bench clean
+.PHONY: install install-test test-tools ui-assets serve test lint bench clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed ui-assets
+
+# the web UI's htmx and Pico CSS, from npm into src/berth/ui/static/vendor/ (pinned in the script)
+ui-assets:
+	scripts/install-ui-assets
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e .
 	@touch $@
 
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test ui-assets
 
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
@@ -41,4 +45,4 @@ bench: install-test
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .tools data .pytest_cache
+	rm -rf $(VENV) .tools data .pytest_cache src/berth/ui/static/vendor

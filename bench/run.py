@@ -26,7 +26,7 @@ cache is flushed (sync) and the files it reads (the source files for a push, the
 copy for a pull) are read once so they are warm.
 
 ROWSPEC for --only: comma-separated groups among push, pull, chunked, s3, manifest, small, tags,
-artifacts, metrics, scan, sign, gc, replication, proxy (peak RSS and server CPU time are always reported). `metrics` starts a second berth with
+artifacts, metrics, scan, sign, gc, replication, proxy, ui (peak RSS and server CPU time are always reported). `metrics` starts a second berth with
 BERTH_METRIC_ENABLED=true and measures manifest GET by tag on both (what counting every request
 costs), plus one /metrics scrape, in a second table: berth | berth+metrics. Pull without push still pushes the blobs
 first, unmeasured.
@@ -124,7 +124,7 @@ ACCEPT = f"{OCI_MANIFEST}, {DOCKER_MANIFEST}"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 GROUPS = ("push", "pull", "chunked", "s3", "manifest", "small", "tags", "artifacts", "metrics", "scan", "sign",
-          "gc", "replication", "proxy")
+          "gc", "replication", "proxy", "ui")
 CONCURRENCY = 8  # concurrent blob clients
 CHUNK = 8 * MiB  # PATCH size of the chunked-push rows
 HEY_CONNECTIONS = 32
@@ -1091,24 +1091,118 @@ async def _push_artifacts(server: Server, repo: str, config_digest: str, config_
     return errors
 
 
+def seed_artifacts(results: Results, berth: Server, config: bytes, layer: bytes, count: int) -> bool:
+    """Push `count` artifacts with two tags each into bench/artifacts (once per run); False on failures."""
+    if SEEDED.get(berth.base) == count:
+        return True
+    log(f"berth: pushing {count:,} artifacts with {2 * count:,} tags")
+    push_image(berth, ARTIFACTS_REPO, config, layer, "seed")
+    errors = asyncio.run(_push_artifacts(
+        berth, ARTIFACTS_REPO, "sha256:" + hashlib.sha256(config).hexdigest(), len(config),
+        "sha256:" + hashlib.sha256(layer).hexdigest(), len(layer), count))
+    if errors:
+        results.failure("berth", "artifact push", f"{len(errors)}+ failures, first: {errors[0]}")
+        return False
+    SEEDED[berth.base] = count
+    return True
+
+
+ARTIFACTS_REPO = "bench/artifacts"
+#: server base URL -> how many artifacts seed_artifacts pushed there
+SEEDED: dict[str, int] = {}
+
+
 def artifact_figures(results: Results, servers: list[Server], config: bytes, layer: bytes, count: int,
                      duration: float) -> None:
     """The Harbor API's artifact list of a big repository (berth only: the peer has no Harbor API)."""
     berth = next(s for s in servers if s.name == "berth")
-    repo = "bench/artifacts"
-    log(f"berth: pushing {count:,} artifacts with {2 * count:,} tags")
-    push_image(berth, repo, config, layer, "seed")
-    errors = asyncio.run(_push_artifacts(
-        berth, repo, "sha256:" + hashlib.sha256(config).hexdigest(), len(config),
-        "sha256:" + hashlib.sha256(layer).hexdigest(), len(layer), count))
     label = f"artifact list ({count:,} artifacts, {2 * count:,} tags), page of 100 by push time"
-    if errors:
-        results.failure("berth", "artifact push", f"{len(errors)}+ failures, first: {errors[0]}")
+    if not seed_artifacts(results, berth, config, layer, count):
         return
-    path = "/api/v2.0/projects/bench/repositories/artifacts/artifacts?page=2&page_size=100&sort=-push_time"
+    path = f"/api/v2.0/projects/bench/repositories/{ARTIFACTS_REPO.partition('/')[2]}/artifacts" \
+           "?page=2&page_size=100&sort=-push_time"
     hey_figures(results, [berth], label, path, duration, TAG_CONNECTIONS, "GET", None, 200, {})
     for row in results.rows[-3:]:
         row.values["peer"] = "n/a"
+
+
+# ---------------------------------------------------------------- web UI (issue 16)
+
+UI_PROJECTS = 1000
+UI_REQUESTS = 50
+
+
+def ui_session(server: Server, password: str) -> str:
+    """A Cookie header for an admin logged in through the web UI's form (its CSRF token included)."""
+    def call(method: str, path: str, body: bytes | None, headers: dict[str, str]) -> http.client.HTTPResponse:
+        conn = http.client.HTTPConnection("127.0.0.1", int(server.base.rsplit(":", 1)[1]), timeout=30)
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        response.body = response.read()  # type: ignore[attr-defined]
+        conn.close()
+        return response
+
+    page = call("GET", "/login", None, {})
+    csrf = page.getheader("set-cookie", "").split(";", 1)[0]
+    token = re.search(rb'name="csrftoken" value="([^"]+)"', page.body)  # type: ignore[attr-defined]
+    if not csrf or token is None:
+        raise RuntimeError("the log-in page gave no CSRF token")
+    form = urllib.parse.urlencode({"principal": "admin", "password": password, "csrftoken": token.group(1).decode()})
+    answer = call("POST", "/login", form.encode(), {"Cookie": csrf, "Content-Type": "application/x-www-form-urlencoded"})
+    sid = next((v.split(";", 1)[0] for k, v in answer.getheaders() if k.lower() == "set-cookie" and v.startswith("sid=")), "")
+    if answer.status != 303 or not sid:
+        raise RuntimeError(f"the web UI log-in failed: {answer.status}")
+    return f"{csrf}; {sid}"
+
+
+def ui_figures(results: Results, servers: list[Server], config: bytes, layer: bytes, count: int,
+               password: str) -> None:
+    """Server time of two web UI pages (berth only): a page of the artifact list of a repository with
+    `count` artifacts, and of the project list with UI_PROJECTS projects. Sequential GETs on one
+    keep-alive connection, as a browser asks: the median and p99 of UI_REQUESTS, after 5 unmeasured."""
+    berth = next(s for s in servers if s.name == "berth")
+    if not seed_artifacts(results, berth, config, layer, count):
+        return
+    log(f"berth: creating {UI_PROJECTS:,} projects")
+    basic = API_AUTH[berth.base]
+    for i in range(UI_PROJECTS):
+        status, _, body = request(berth.base, "POST", "/api/v2.0/projects",
+                                  json.dumps({"project_name": f"ui-bench-{i:04d}"}).encode(),
+                                  {"Authorization": basic, "Content-Type": "application/json"})
+        if status not in (201, 409):
+            results.failure("berth", "UI projects", f"creating a project: {status} {body[:200]!r}")
+            return
+    cookie = ui_session(berth, password)
+    pages = (
+        (f"web UI: artifact list page ({count:,} artifacts)", f"/projects/bench/repositories/"
+         f"{ARTIFACTS_REPO.partition('/')[2]}?page=2"),
+        (f"web UI: project list page ({UI_PROJECTS:,}+ projects)", "/projects?page=2"),
+        (f"web UI: project list search ({UI_PROJECTS:,}+ projects)", "/projects?name=bench-09"),
+    )
+    conn = http.client.HTTPConnection("127.0.0.1", int(berth.base.rsplit(":", 1)[1]), timeout=30)
+    try:
+        for label, path in pages:
+            times = []
+            for i in range(UI_REQUESTS + 5):
+                started = time.perf_counter()
+                conn.request("GET", path, headers={"Cookie": cookie})
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    results.failure("berth", label, f"{response.status} for {path}")
+                    break
+                if i >= 5:
+                    times.append((time.perf_counter() - started) * 1000)
+            if len(times) != UI_REQUESTS:
+                continue
+            times.sort()
+            median, p99 = times[len(times) // 2], times[min(len(times) - 1, int(len(times) * 0.99))]
+            log(f"berth: {label}: median {median:.1f} ms, p99 {p99:.1f} ms")
+            for figure, value in (("median", median), ("p99", p99)):
+                row = results.row(f"{label} {figure}", "ms", higher_is_better=False)
+                row.values["berth"], row.values["peer"] = value, "n/a"
+    finally:
+        conn.close()
 
 
 # ---------------------------------------------------------------- scanning (issue 12)
@@ -2135,6 +2229,8 @@ def main() -> int:
             tag_figures(results, servers[:2], config, layer, tag_count, args.duration)
         if "artifacts" in groups:
             artifact_figures(results, servers[:2], config, layer, artifact_count, args.duration)
+        if "ui" in groups:
+            ui_figures(results, servers[:2], config, layer, artifact_count, admin_password)
         scan_rows: list[Target] = []
         scan_notes: list[str] = []
         if "scan" in groups:

@@ -40,6 +40,9 @@ from berth.security.passwords import generate_secret
 from berth.services.registry import Registry
 from berth.services.users import ADMIN_ID
 from berth.scan.adapter import Adapter
+from berth.ui.app import create_ui
+from berth.ui.app import owns as ui_owns
+from berth.ui.pages import Ui
 
 log = structlog.get_logger("berth")
 
@@ -61,6 +64,7 @@ class BerthApp:
         self._oci: OciApp | None = None
         self._api: ASGIApp | None = None
         self._login: ASGIApp | None = None
+        self._ui: ASGIApp | None = None
         self._token: ASGIApp = FaultGuard(self._issue_token, harbor_render)
         self._housekeeping: asyncio.Task[None] | None = None
         self._key_watch: asyncio.Task[None] | None = None
@@ -88,6 +92,7 @@ class BerthApp:
         sessions = SessionStore(db, self.auth, secure_cookies=secure)
         self._web = WebLogin(self.auth, sessions, box, settings)
         self._login = FaultGuard(self._web, harbor_render)
+        self._ui = create_ui(Ui(registry, self.auth, sessions, self._web, settings), secure_cookies=secure)
         self._oci = OciApp(Front(registry, settings, self.auth))
         job_types = sorted({*job_kinds(settings), SCHEDULER})
         self._api = create_api(registry, self.auth, settings, sessions, self._web, job_types)
@@ -273,6 +278,9 @@ class BerthApp:
         if self._metrics is not None and self._metrics_server is None and path.rstrip("/") == self._metrics.path:
             await self._metrics(scope, receive, send)
             return scope
+        if self._ui is not None and ui_owns(path):
+            await self._ui(scope, receive, send)
+            return scope
         await error_response(404, "NOT_FOUND", "no such endpoint")(scope, receive, send)
         return scope
 
@@ -329,6 +337,8 @@ def _operation(path: str, scope: Scope, metrics: MetricsExporter | None) -> tupl
         return "token", "token"
     if path.startswith("/c/"):
         return "web", path.removeprefix("/c/").split("/", 1)[0] or "unknown"
+    if ui_owns(path):
+        return "ui", "static" if path.startswith("/static/") else "page"
     if metrics is not None and path.rstrip("/") == metrics.path:
         return "metrics", "metrics"
     return "other", "unknown"

@@ -4,6 +4,8 @@ CLI secret that `docker login` uses in place of a password."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
@@ -120,10 +122,28 @@ def test_without_auto_onboard_the_user_picks_a_name_first(oidc_provider, tmp_pat
         assert landed.status_code == 302 and landed.headers["location"] == "/oidc-onboard?username=dave"
         assert browser.get("/api/v2.0/users/current").status_code == 401
         assert browser.post("/c/oidc/onboard", json={"username": "bad name"}).status_code == 400
-        assert browser.post("/c/oidc/onboard", json={"username": "dave-chosen"}).status_code == 200
+        # the web UI's page at that address finishes it with a form (the same onboarding)
+        form = browser.get(landed.headers["location"])
+        assert form.status_code == 200 and 'value="dave"' in form.text
+        token = re.search(r'name="csrftoken" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+        refused = browser.post("/oidc-onboard", data={"username": "bad name", "csrftoken": token})
+        assert refused.status_code == 400 and "illegal characters" in refused.text
+        done = browser.post("/oidc-onboard", data={"username": "dave-chosen", "csrftoken": token})
+        assert done.status_code == 303 and done.headers["location"] == "/projects"
         assert browser.get("/api/v2.0/users/current").json()["username"] == "dave-chosen"
     finally:
         server.stop()
+
+
+def test_the_web_ui_offers_oidc_and_the_login_returns_to_the_page_asked_for(oidc_berth):
+    browser = httpx.Client(base_url=oidc_berth.url, timeout=30)
+    page = browser.get("/login", params={"next": "/projects/library"})
+    assert 'href="/c/oidc/login?redirect_url=/projects/library"' in page.text
+    for asked, back in (("/projects/library", "/projects/library"), ("//evil.example/", "/")):
+        start = browser.get("/c/oidc/login", params={"redirect_url": asked})
+        landed = browser.get(browser_login(browser, start.headers["location"], "alice"))
+        assert landed.status_code == 302 and landed.headers["location"] == back
+    assert browser.get("/projects/library").status_code == 200
 
 
 def test_a_callback_with_a_forged_state_or_an_aborted_login_is_refused(oidc_berth):

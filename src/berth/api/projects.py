@@ -8,11 +8,11 @@ from fastapi import APIRouter, Body, Query, Request, Response
 
 from berth.api import schemas
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, project_for, require_login
-from berth.auth.rbac import Subject, is_allowed_system
-from berth.security.roles import ALL_PROJECTS, Permission, Role
+from berth.auth.rbac import Subject, is_allowed_system, member_project_ids
+from berth.security.roles import Permission, Role
 from berth.services.errors import BadRequest, Forbidden, NotFound
-from berth.services.projects import PROXY_KEYS, ProjectFilter, ProjectRecord, normalize_allowlist
-from berth.services.proxy_cache import PROXY_REGISTRY_TYPES, proxy_retention_policy
+from berth.services.project_creation import create_project as new_project
+from berth.services.projects import ProjectFilter, ProjectRecord, normalize_allowlist
 from berth.services.users import ADMIN_ID
 
 router = APIRouter(tags=["project"])
@@ -44,15 +44,6 @@ def project_body(project: ProjectRecord, subject: Subject) -> schemas.Project:
     )
 
 
-def _member_ids(subject: Subject) -> set[int] | None:
-    """Projects the caller belongs to (None: all of them, for admins and all-project robots)."""
-    if subject.sysadmin:
-        return None
-    if subject.grants is not None:
-        return None if ALL_PROJECTS in subject.grants else set(subject.grants)
-    return set(subject.roles)
-
-
 @router.get("/projects", operation_id="listProjects", response_model=list[schemas.Project], response_model_exclude_none=True)
 async def list_projects(
     request: Request, response: Response, registry: RegistryDep, subject: SubjectDep, paging: PagingDep,
@@ -61,7 +52,7 @@ async def list_projects(
 ) -> list[schemas.Project]:
     """Projects the caller may see: public ones, and those it is a member of (admins: all)."""
     filt = ProjectFilter(name=name, public=public, owner=owner)
-    members = _member_ids(subject)
+    members = member_project_ids(subject)
     if members is not None:
         filt.ids, filt.include_public = members, True
     found, total = await registry.projects.list(filt, offset=paging.offset, limit=paging.limit, q=q, sort=sort)
@@ -83,53 +74,20 @@ async def create_project(
     request: Request, registry: RegistryDep, subject: SubjectDep, project: Annotated[schemas.ProjectReq, Body()],
 ) -> Response:
     require_login(subject)
-    config = await registry.configurations.all()
     if subject.kind == "robot" and not is_allowed_system(subject, Permission("project", "create")):
         raise Forbidden("Only system level robot can create project")
-    if config["project_creation_restriction"] == "adminonly" and not subject.sysadmin and subject.kind != "robot":
-        raise Forbidden("Only system admin can create project")
-    if project.registry_id is not None and not subject.sysadmin:
-        raise Forbidden("Only system admin can create proxy cache project")
-    if not project.project_name:
-        raise BadRequest("project_name is required")
     metadata: dict[str, Any] = project.metadata.model_dump(exclude_none=True) if project.metadata else {}
     if project.public is not None and not metadata.get("public"):
         metadata["public"] = "true" if project.public else "false"
-    if project.registry_id is not None:
-        await _check_proxy_registry(registry, project.registry_id)
-        metadata.pop("enable_content_trust", None)  # Harbor drops it for proxy projects (goharbor/harbor#12940)
-    else:
-        for key in PROXY_KEYS:
-            metadata.pop(key, None)  # only proxy-cache projects use these
-    storage_limit = None
-    if config["quota_per_project_enable"]:
-        storage_limit = project.storage_limit
-        if storage_limit is None or storage_limit == 0 or not subject.sysadmin:
-            storage_limit = config["storage_per_project"]
     allowlist = normalize_allowlist(
         [item.model_dump() for item in (project.cve_allowlist.items or [])] if project.cve_allowlist else None
     )
-    owner = subject.user_id if subject.kind == "user" else ADMIN_ID
-    created = await registry.projects.create(
-        project.project_name, owner, metadata=metadata, storage_limit=storage_limit, allowlist=allowlist,
-        registry_id=project.registry_id,
+    created = await new_project(
+        registry, project.project_name, owner_id=subject.user_id if subject.kind == "user" else ADMIN_ID,
+        sysadmin=subject.sysadmin, unrestricted=subject.sysadmin or subject.kind == "robot", metadata=metadata,
+        storage_limit=project.storage_limit, allowlist=allowlist, registry_id=project.registry_id,
     )
-    if project.registry_id is not None:
-        # Harbor's default for cached content: keep what was pulled in the last 7 days, checked daily
-        await registry.retention.create(proxy_retention_policy(created.id), created.name)
     return Response(status_code=201, headers={"Location": f"{request.scope.get('root_path', '')}/projects/{created.id}"})
-
-
-async def _check_proxy_registry(registry: Any, registry_id: int) -> None:
-    """Harbor's validateProjectReq: the upstream must exist and be of a type that may be proxied."""
-    if registry_id <= 0:
-        raise BadRequest(f"{registry_id} is invalid value of registry_id, it should be geater than 0")
-    try:
-        upstream = await registry.registries.get(registry_id)
-    except NotFound:
-        raise BadRequest(f"registry {registry_id} not found") from None
-    if upstream.type not in PROXY_REGISTRY_TYPES:
-        raise BadRequest(f"unsupported registry type {upstream.type}")
 
 
 @router.get("/projects/{project_name_or_id}", operation_id="getProject", response_model=schemas.Project, response_model_exclude_none=True)

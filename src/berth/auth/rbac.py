@@ -131,6 +131,16 @@ def repository_actions(subject: Subject, project: ProjectRef, repository: str) -
 _LIST_REPOSITORIES = Permission("repository", "list")
 
 
+def member_project_ids(subject: Subject) -> set[int] | None:
+    """The projects `subject` belongs to, which a project list shows besides the public ones (None:
+    every project, for system administrators and robots of all projects)."""
+    if subject.sysadmin:
+        return None
+    if subject.grants is not None:
+        return None if ALL_PROJECTS in subject.grants else set(subject.grants)
+    return set(subject.roles)
+
+
 def visible_project_ids(subject: Subject, public_ids: set[int]) -> set[int] | None:
     """Projects whose repositories `subject` may list or pull (None: every project)."""
     if subject.sysadmin:

@@ -62,8 +62,9 @@ class SessionStore:
         response.delete_cookie(SESSION_COOKIE)
         response.delete_cookie(CSRF_COOKIE)
 
-    async def subject(self, request: Request) -> Subject | None:
-        """The session's user, or None without a live session. Unsafe methods need the CSRF header."""
+    async def subject(self, request: Request, *, csrf_checked: bool = False) -> Subject | None:
+        """The session's user, or None without a live session. Unsafe methods need the CSRF header,
+        unless the front checked its own CSRF token already (`csrf_checked`: the web UI's forms)."""
         sid = request.cookies.get(SESSION_COOKIE)
         if not sid:
             return None
@@ -77,7 +78,7 @@ class SessionStore:
             ).first()
         if row is None or _aware(row.expires_at) <= utcnow():
             return None
-        if request.method in _UNSAFE:
+        if request.method in _UNSAFE and not csrf_checked:
             sent = request.headers.get(CSRF_HEADER, "")
             if not hmac.compare_digest(sent.encode(), row.csrf_token.encode()):
                 raise Forbidden("CSRF token invalid")

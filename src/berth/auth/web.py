@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 
 from berth.auth import oidc
 from berth.auth.authenticator import Authenticator
+from berth.auth.rbac import Subject
 from berth.auth.sessions import SessionStore
 from berth.auth.token_service import client_address
 from berth.config import Settings
@@ -89,7 +90,13 @@ class WebLogin:
     async def login(self, request: Request) -> Response:
         """Harbor's UI log-in: form fields `principal` and `password`; robots cannot open sessions."""
         form = await request.form()
-        principal, password = str(form.get("principal", "")), str(form.get("password", ""))
+        response = Response(status_code=200)
+        await self.open_session(request, str(form.get("principal", "")), str(form.get("password", "")), response)
+        return response
+
+    async def open_session(self, request: Request, principal: str, password: str, response: Response) -> Subject:
+        """Check a user's password (local, LDAP, or the local admin in any mode; never a robot), record
+        the attempt, and set a new session's cookies on `response`. The web UI logs in through here too."""
         prefix = await self.auth.configurations.get("robot_name_prefix")
         if principal.startswith(prefix):
             raise Unauthorized("robot accounts cannot log in to the web interface")
@@ -99,18 +106,20 @@ class WebLogin:
             await self.auth.users.record_login(principal, client_address(request), succeeded=False)
             raise
         await self.auth.users.record_login(principal, client_address(request), succeeded=True)
-        response = Response(status_code=200)
         assert subject.user_id is not None
         await self.sessions.start(subject.user_id, response)
-        return response
+        return subject
 
     async def log_out(self, request: Request) -> Response:
         response = Response(status_code=200)
-        subject = await self.sessions.subject(request)
+        await self.close_session(request, response, await self.sessions.subject(request))
+        return response
+
+    async def close_session(self, request: Request, response: Response, subject: Subject | None) -> None:
+        """End the request's session (clearing its cookies on `response`) and record the log-out."""
         await self.sessions.end(request, response)
         if subject is not None and subject.name:
             await self.auth.users.record_logout(subject.name, client_address(request))
-        return response
 
     # --- OIDC ------------------------------------------------------------------------------------
 
@@ -136,7 +145,8 @@ class WebLogin:
             raise _BadGateway(f"OIDC provider: {exc}") from None
         response = RedirectResponse(url, status_code=302)
         sealed = self.box.seal(json.dumps(
-            {"state": state.state, "nonce": state.nonce, "verifier": state.code_verifier, "redirect": state.redirect_uri}
+            {"state": state.state, "nonce": state.nonce, "verifier": state.code_verifier, "redirect": state.redirect_uri,
+             "next": local_target(request.query_params.get("redirect_url"))}
         ))
         response.set_cookie(_STATE_COOKIE, sealed, max_age=_COOKIE_SECONDS, httponly=True, samesite="lax",
                             secure=self._secure(request), path="/c/oidc/")
@@ -160,15 +170,16 @@ class WebLogin:
         known = await self.auth.users.find_by_subiss(identity.subject + identity.issuer)
         if known is None and not (await self.auth.configurations.get("oidc_auto_onboard")):
             response = RedirectResponse("/oidc-onboard?" + urlencode({"username": _suggest(identity.username)}), 302)
+            # path /: the web UI's /oidc-onboard form finishes the onboarding as much as /c/oidc/onboard
             response.set_cookie(_ONBOARD_COOKIE, self.box.seal(json.dumps(_identity_json(identity))), max_age=_COOKIE_SECONDS,
-                                httponly=True, samesite="lax", secure=self._secure(request), path="/c/oidc/")
+                                httponly=True, samesite="lax", secure=self._secure(request), path="/")
             response.delete_cookie(_STATE_COOKIE, path="/c/oidc/")
             return response
         username = known.username if known else _suggest(identity.username)
         if not username:
             raise BadRequest("the OIDC provider gave no user name: set oidc_user_claim, or turn off oidc_auto_onboard")
         user = await self._onboard(identity, username)
-        response = RedirectResponse("/", status_code=302)
+        response = RedirectResponse(local_target(kept.get("next")), status_code=302)
         response.delete_cookie(_STATE_COOKIE, path="/c/oidc/")
         await self.sessions.start(user.id, response)
         await self.auth.users.record_login(user.username, client_address(request), succeeded=True)
@@ -176,23 +187,31 @@ class WebLogin:
 
     async def oidc_onboard(self, request: Request) -> Response:
         """Finish a first OIDC login with the user name the person chose (JSON {"username": ...})."""
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            raise BadRequest("invalid onboarding request") from None
+        response = Response(status_code=200)
+        await self.finish_onboarding(request, str(body.get("username", "") if isinstance(body, dict) else ""), response)
+        return response
+
+    async def finish_onboarding(self, request: Request, username: str, response: Response) -> None:
+        """Onboard the identity in the onboarding cookie as `username` and start its session on
+        `response` (the web UI's /oidc-onboard form finishes here too)."""
         await self._oidc()  # only while OIDC is the auth mode
         sealed = request.cookies.get(_ONBOARD_COOKIE)
         if not sealed:
             raise BadRequest("no OIDC onboarding in progress")
         try:
             identity = _identity_from_json(json.loads(self.box.open(sealed, max_age=_COOKIE_SECONDS)))
-            body = json.loads(await request.body() or b"{}")
         except ValueError:
             raise BadRequest("invalid onboarding request") from None
-        username = str(body.get("username", "")).strip()
+        username = username.strip()
         if not username or _USERNAME_BAD.search(username) or len(username) > 255:
             raise BadRequest("username contains illegal characters or has an illegal length")
         user = await self._onboard(identity, username)
-        response = Response(status_code=200)
-        response.delete_cookie(_ONBOARD_COOKIE, path="/c/oidc/")
+        response.delete_cookie(_ONBOARD_COOKIE, path="/")
         await self.sessions.start(user.id, response)
-        return response
 
     async def _onboard(self, identity: oidc.OidcIdentity, username: str):  # type: ignore[no-untyped-def]
         group_ids = [(await self.auth.groups.ensure(OIDC_GROUP, name)).id for name in identity.groups]
@@ -220,6 +239,14 @@ class WebLogin:
 
 class _BadGateway(ServiceError):
     status, code = 502, "UNKNOWN"
+
+
+def local_target(target: str | None) -> str:
+    """Where to send a browser after a log-in: `target` when it is a path on this server (never another
+    site: not `//host`, not `/\\host`, no scheme), else `/`."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")) or not target.isprintable():
+        return "/"
+    return target
 
 
 def _suggest(username: str) -> str:

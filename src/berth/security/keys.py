@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 import time
 from dataclasses import dataclass
@@ -39,6 +40,12 @@ class SecretBox:
 
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(base64.urlsafe_b64encode(hashlib.sha256(key).digest()))
+        self._key = key
+
+    def derive(self, purpose: str) -> str:
+        """A secret for `purpose` (a signing key: the web UI's CSRF tokens), the same on every node
+        that shares this box's key, and telling nothing about the key itself."""
+        return hmac.new(self._key, purpose.encode(), hashlib.sha256).hexdigest()
 
     @classmethod
     def from_file(cls, path: Path, override: str | None = None) -> SecretBox:

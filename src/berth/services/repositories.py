@@ -148,6 +148,13 @@ class RepositoryService:
             raise NotFound(f"repository {name} not found")
         return _record(row)
 
+    async def artifact_count(self, project_id: int) -> int:
+        """How many artifacts (manifests) the project's repositories hold, as their artifact_count adds up."""
+        async with self._db.read() as conn:
+            return int(await conn.scalar(
+                select(func.count()).select_from(Manifest).join(Repository, Repository.id == Manifest.repository_id)
+                .where(Repository.project_id == project_id)) or 0)
+
     async def describe(self, name: str, description: str) -> None:
         if len(description) > 65_535:
             raise BadRequest("the description is longer than 65,535 characters")

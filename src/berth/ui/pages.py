@@ -1,0 +1,195 @@
+"""What every page of the web UI shares: the templates, who is looking (the session), the access
+decision through auth/rbac.py, paging with permalinks, and the error page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from berth import __version__
+from berth.auth.authenticator import Authenticator
+from berth.auth.rbac import Subject, is_allowed
+from berth.auth.sessions import SessionStore
+from berth.auth.token_service import client_address
+from berth.auth.web import WebLogin
+from berth.config import Settings
+from berth.events.actor import Actor, set_actor
+from berth.security.roles import Permission, ProjectRef
+from berth.services.errors import BadRequest, Forbidden, NotFound
+from berth.services.projects import ProjectRecord
+from berth.services.registry import Registry
+
+TEMPLATES = Path(__file__).with_name("templates")
+STATIC = Path(__file__).with_name("static")
+#: what asgi-csrf puts in the ASGI scope: a callable giving this browser's token (and setting its cookie)
+CSRF_SCOPE_KEY = "csrftoken"
+CSRF_FIELD = "csrftoken"
+DEFAULT_PAGE_SIZE = 15
+MAX_PAGE_SIZE = 100
+
+
+class LoginRequired(Exception):
+    """No live session: the browser goes to the log-in page, and from there back to `target`."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(target)
+        self.target = target
+
+
+@dataclass(frozen=True, slots=True)
+class Pager:
+    """A page of a list and the links to its neighbours; the filters stay in the query string, so
+    every page of every filtered list has a permalink."""
+
+    page: int
+    size: int
+    total: int = 0
+    filters: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, request: Request, *filter_names: str) -> Pager:
+        query = request.query_params
+        filters = {name: query[name] for name in filter_names if query.get(name)}
+        return cls(_positive(query.get("page"), 1), min(_positive(query.get("page_size"), DEFAULT_PAGE_SIZE),
+                                                       MAX_PAGE_SIZE), 0, filters)
+
+    def counted(self, total: int) -> Pager:
+        return Pager(self.page, self.size, total, self.filters)
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.size
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.size))
+
+    def link(self, page: int) -> str:
+        params = {**self.filters, "page": str(page)}
+        if self.size != DEFAULT_PAGE_SIZE:
+            params["page_size"] = str(self.size)
+        return "?" + urlencode(params)
+
+
+def _positive(value: str | None, default: int) -> int:
+    if value is None or not value.isascii() or not value.isdigit() or int(value) < 1:
+        return default
+    return min(int(value), 1_000_000_000)
+
+
+def size(value: int | None) -> str:
+    """Bytes as people read them: 1.5 MiB."""
+    if value is None or value < 0:
+        return "unlimited"
+    amount = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if amount < 1024 or unit == "TiB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{value} B"
+
+
+def when(value: datetime | None) -> str:
+    if value is None or value.year < 2:
+        return "never"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+class Ui:
+    """The pieces every page handler uses: berth's services, the session store and log-in flows, and
+    the templates."""
+
+    def __init__(self, registry: Registry, auth: Authenticator, sessions: SessionStore, web: WebLogin,
+                 settings: Settings) -> None:
+        self.registry = registry
+        self.auth = auth
+        self.sessions = sessions
+        self.web = web
+        self.settings = settings
+        self.templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined,
+            trim_blocks=True, lstrip_blocks=True,
+        )
+        self.templates.filters.update(size=size, when=when)
+        self.templates.globals.update(version=__version__)
+
+    # --- who is looking ------------------------------------------------------------------------
+
+    async def viewer(self, request: Request) -> Subject:
+        """The logged-in user, or LoginRequired. The form's CSRF token was checked before the handler ran."""
+        subject = await self.sessions.subject(request, csrf_checked=True)
+        if subject is None or subject.anonymous:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise LoginRequired(target if request.method == "GET" else request.url.path)
+        set_actor(Actor(subject.name or "anonymous", client_address(request)))
+        request.state.user = subject
+        return subject
+
+    async def project(self, subject: Subject, name: str, resource: str = "project", action: str = "read",
+                      ) -> ProjectRecord:
+        """The project, when `subject` may `action` its `resource`. A project the user may not see is
+        "not found", as one that does not exist, so private names cannot be probed."""
+        try:
+            project = await self.registry.projects.get(name, by_name=True)
+        except NotFound:
+            raise NotFound(f"project {name} not found") from None
+        if not is_allowed(subject, Permission("project", "read"), project.ref):
+            raise NotFound(f"project {name} not found")
+        self.require(subject, project.ref, resource, action)
+        return project
+
+    @staticmethod
+    def require(subject: Subject, project: ProjectRef, resource: str, action: str) -> None:
+        if not is_allowed(subject, Permission(resource, action), project):
+            raise Forbidden(f"your role in this project does not allow {action} on {resource}")
+
+    @staticmethod
+    def may(subject: Subject, project: ProjectRef, resource: str, action: str) -> bool:
+        return is_allowed(subject, Permission(resource, action), project)
+
+    # --- answers -------------------------------------------------------------------------------
+
+    def render(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        token = request.scope.get(CSRF_SCOPE_KEY)
+        page = self.templates.get_template(template).render(
+            request=request, path=request.url.path, user=getattr(request.state, "user", None),
+            csrf_token=token if token is not None else _no_token, csrf_field=CSRF_FIELD, **context,
+        )
+        response = HTMLResponse(page, status)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Vary"] = "HX-Request, Cookie"
+        return response
+
+    def error(self, request: Request, status: int, title: str, message: str) -> HTMLResponse:
+        return self.render(request, "error.html", status, title=title, message=message)
+
+    @staticmethod
+    def partial(request: Request) -> bool:
+        """htmx asked for a fragment (not for a page to restore its history from)."""
+        return request.headers.get("hx-request") == "true" and request.headers.get("hx-history-restore-request") != "true"
+
+    @staticmethod
+    def redirect(target: str) -> Response:
+        return RedirectResponse(target, status_code=303)
+
+    @staticmethod
+    async def form(request: Request) -> dict[str, str]:
+        """The posted form's text fields (files are no part of any form here)."""
+        try:
+            form = await request.form()
+        except Exception as exc:  # a malformed body is the client's mistake, not ours
+            raise BadRequest(f"the form could not be read: {exc}") from None
+        return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+def _no_token() -> str:
+    return ""

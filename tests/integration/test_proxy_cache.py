@@ -172,9 +172,12 @@ def test_pushes_and_deletes_in_a_proxy_project_are_refused(skopeo, proxy, cache,
 
 class _BrokenUpstream(http.server.BaseHTTPRequestHandler):
     """A registry whose blobs are wrong: `good` is served whole, `garbage` with other bytes of the same
-    length, `cut` stops half way."""
+    length, `tail` with only its last bytes wrong, `cut` stops half way; `slow` is served whole, its
+    second half once `release` is set. `gets` counts the GETs of each blob."""
 
     blobs: dict[str, tuple[bytes, str]] = {}
+    gets: dict[str, int] = {}
+    release = threading.Event()
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self._answer(body=True)
@@ -188,14 +191,21 @@ class _BrokenUpstream(http.server.BaseHTTPRequestHandler):
         digest = self.path.rsplit("/", 1)[-1]
         if "/blobs/" in self.path and digest in self.blobs:
             data, mode = self.blobs[digest]
+            if body:
+                self.gets[digest] = self.gets.get(digest, 0) + 1
             if mode == "garbage":
                 data = bytes(len(data))
-            if mode == "cut" and body:
+            if mode == "tail":
+                data = data[:-8] + bytes(8)
+            if mode in ("cut", "slow") and body:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data[: len(data) // 2])
                 self.wfile.flush()
+                if mode == "slow":
+                    self.release.wait(30)
+                    self.wfile.write(data[len(data) // 2:])
                 self.close_connection = True
                 return
             return self._send(200, data, {"Docker-Content-Digest": digest}, body)
@@ -213,26 +223,67 @@ class _BrokenUpstream(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_a_wrong_or_truncated_upstream_blob_is_never_stored_nor_served_whole(api, proxy):
+@pytest.fixture(scope="module")
+def broken(api) -> Iterator[str]:
+    """A proxy project over a _BrokenUpstream."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BrokenUpstream)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        _proxy_project(api, "broken", _registry(api, "broken", f"http://127.0.0.1:{server.server_port}"))
-        payloads = {mode: (mode.encode() * 300_000) for mode in ("good", "garbage", "cut")}
-        _BrokenUpstream.blobs = {sha256(data): (data, mode) for mode, data in payloads.items()}
-        for mode, data in payloads.items():
-            digest = sha256(data)
-            url = f"{proxy.url}/v2/broken/x/blobs/{digest}"
-            for _ in range(2):  # a refused blob is fetched (and refused) again, never served from the cache
-                try:
-                    received = httpx.get(url, auth=proxy.auth, timeout=30).content
-                except httpx.HTTPError:
-                    received = None
-                assert (received == data) if mode == "good" else (received is None), mode
-            stored = proxy.data_dir / "storage" / paths.blob_path(parse_digest(digest))
-            assert stored.exists() == (mode == "good"), mode
-    finally:
-        server.shutdown()
+    _proxy_project(api, "broken", _registry(api, "broken", f"http://127.0.0.1:{server.server_port}"))
+    yield "broken"
+    server.shutdown()
+
+
+def _stored(proxy: Server, digest: str) -> Path:
+    return proxy.data_dir / "storage" / paths.blob_path(parse_digest(digest))
+
+
+def test_a_wrong_or_truncated_upstream_blob_is_never_stored_nor_served_whole(proxy, broken):
+    # the tail one is larger than what the cache holds back until the digest is checked (1 MiB): its
+    # client gets most bytes, never the last ones
+    payloads = {mode: (mode.encode() * 300_000) for mode in ("good", "garbage", "cut", "tail")}
+    _BrokenUpstream.blobs = {sha256(data): (data, mode) for mode, data in payloads.items()}
+    for mode, data in payloads.items():
+        digest = sha256(data)
+        url = f"{proxy.url}/v2/{broken}/x/blobs/{digest}"
+        for _ in range(2):  # a refused blob is fetched (and refused) again, never served from the cache
+            try:
+                received = httpx.get(url, auth=proxy.auth, timeout=30).content
+            except httpx.HTTPError:
+                received = None
+            assert (received == data) if mode == "good" else (received is None), mode
+        if mode == "good":  # stored once the client has it
+            deadline = time.monotonic() + 10
+            while not _stored(proxy, digest).exists():
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        else:
+            assert not _stored(proxy, digest).exists(), mode
+    deadline = time.monotonic() + 10  # no refused bytes left behind (removed as their fetch ends)
+    while list((proxy.data_dir / "storage" / "tmp").iterdir()):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_concurrent_pulls_of_a_blob_fetch_it_once(proxy, broken):
+    data = b"slow" * 400_000
+    digest = sha256(data)
+    _BrokenUpstream.blobs = {digest: (data, "slow")}
+    _BrokenUpstream.gets.clear()
+    _BrokenUpstream.release.clear()
+    url = f"{proxy.url}/v2/{broken}/y/blobs/{digest}"
+    with httpx.Client(auth=proxy.auth, timeout=30) as first, httpx.Client(auth=proxy.auth, timeout=30) as second:
+        with first.stream("GET", url) as one, second.stream("GET", url) as two:
+            # both answered while the upstream still holds back the second half: one fetch, two clients
+            assert one.status_code == two.status_code == 200
+            _BrokenUpstream.release.set()
+            assert one.read() == data and two.read() == data
+    assert _BrokenUpstream.gets == {digest: 1}
+    deadline = time.monotonic() + 10
+    while not _stored(proxy, digest).exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert httpx.get(url, auth=proxy.auth, timeout=30).content == data
+    assert _BrokenUpstream.gets == {digest: 1}
 
 
 def test_mirror_mode_serves_pulls_without_a_project_prefix(skopeo, proxy, upstream, cache, tmp_path):

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
+from anyio import to_thread
 
 from berth import mediatypes
-from berth.proxy.body import BodyFailed, ThreadedBody
+from berth.proxy.body import READ_BYTES, BodyFailed, ThreadedBody
 from berth.references import digest_of, is_digest_reference
 from berth.replication.adapters import ChallengeAuth, Endpoint, distribution_url, failure_reason, tls_verify
 
@@ -53,6 +55,63 @@ class UpstreamManifest:
     size: int
     #: None for a HEAD
     content: bytes | None = None
+
+
+class UpstreamBlob(Protocol):
+    """A blob's body on its way from the upstream; a broken connection is UpstreamUnavailable."""
+
+    #: as the upstream declared it (None when it streams without a length)
+    size: int | None
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The body on the event loop."""
+
+    async def copy(self, sink: Callable[[memoryview], None]) -> int:
+        """The body handed to `sink` on a worker thread (a view valid until `sink` returns); the byte count."""
+
+
+class _ThreadedBlob:
+    def __init__(self, size: int | None, body: ThreadedBody) -> None:
+        self.size = size
+        self._body = body
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._body.chunks():
+                yield chunk
+        except BodyFailed as exc:
+            raise UpstreamUnavailable(exc.reason) from None
+
+    async def copy(self, sink: Callable[[memoryview], None]) -> int:
+        try:
+            return await self._body.copy(sink)
+        except BodyFailed as exc:
+            raise UpstreamUnavailable(exc.reason) from None
+
+
+class _StreamedBlob:
+    """A body httpx reads on the event loop (a redirected blob); `copy` hands it over in batches."""
+
+    def __init__(self, size: int | None, chunks: AsyncIterator[bytes]) -> None:
+        self.size = size
+        self._chunks = chunks
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        return self._chunks
+
+    async def copy(self, sink: Callable[[memoryview], None]) -> int:
+        total = 0
+        batch = bytearray()
+        async for chunk in self._chunks:
+            batch += chunk
+            if len(batch) >= READ_BYTES:
+                await to_thread.run_sync(sink, memoryview(batch))  # (anyio: never left running when cancelled)
+                total += len(batch)
+                batch = bytearray()
+        if batch:
+            await to_thread.run_sync(sink, memoryview(batch))
+            total += len(batch)
+        return total
 
 
 class UpstreamClient:
@@ -126,9 +185,9 @@ class UpstreamClient:
             raise UpstreamInvalid(f"the upstream did not say the size of blob {digest}") from None
 
     @asynccontextmanager
-    async def blob(self, repository: str, digest: str) -> AsyncIterator[tuple[int | None, AsyncIterator[bytes]]]:
-        """(declared size or None, the bytes) of a blob as the upstream sends them (not yet verified:
-        the caller checks the digest before it keeps anything).
+    async def blob(self, repository: str, digest: str) -> AsyncIterator[UpstreamBlob]:
+        """A blob as the upstream sends it (not yet verified: the caller checks the digest before it
+        keeps anything).
 
         A HEAD through httpx first (credentials, token); when the registry answers it itself, the body
         is read by a ThreadedBody with the same Authorization; a blob it redirects elsewhere (a CDN's
@@ -140,7 +199,7 @@ class UpstreamClient:
                 headers = {"User-Agent": "berth-proxy-cache", "Accept-Encoding": "identity"}
                 if head.request.headers.get("Authorization"):
                     headers["Authorization"] = head.request.headers["Authorization"]
-                body = ThreadedBody(str(head.url), headers, self._verify, 30.0)
+                body = ThreadedBody(str(head.url), headers, self._verify, 30.0, self._speed)
                 try:
                     length = await body.start()
                 except BodyFailed as exc:
@@ -151,7 +210,7 @@ class UpstreamClient:
                         raise UpstreamUnavailable(exc.reason) from None
                 else:
                     try:
-                        yield length, self._paced(body.chunks())
+                        yield _ThreadedBlob(length, body)
                     finally:
                         body.close()
                     return
@@ -162,8 +221,8 @@ class UpstreamClient:
                     await response.aread()
                     _raise_for(response, f"blob {digest}")
                 length_text = response.headers.get("Content-Length")
-                yield (int(length_text) if length_text and length_text.isdigit() else None), \
-                    self._paced(response.aiter_raw(_CHUNK))
+                yield _StreamedBlob(int(length_text) if length_text and length_text.isdigit() else None,
+                                    self._paced(response.aiter_raw(_CHUNK)))
 
     async def _paced(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """The body in chunks, at most `proxy_speed_kb` KB/s; a cut connection is UpstreamUnavailable."""
@@ -178,8 +237,6 @@ class UpstreamClient:
                         await asyncio.sleep(ahead)
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(f"the upstream connection broke: {failure_reason(exc).reason}") from None
-        except BodyFailed as exc:
-            raise UpstreamUnavailable(exc.reason) from None
 
     # --- plumbing ------------------------------------------------------------------------------------
 

@@ -173,7 +173,8 @@ def test_pushes_and_deletes_in_a_proxy_project_are_refused(skopeo, proxy, cache,
 class _BrokenUpstream(http.server.BaseHTTPRequestHandler):
     """A registry whose blobs are wrong: `good` is served whole, `garbage` with other bytes of the same
     length, `tail` with only its last bytes wrong, `cut` stops half way; `slow` is served whole, its
-    second half once `release` is set. `gets` counts the GETs of each blob."""
+    second half once `release` is set; `moved` is redirected elsewhere (as to a CDN). `gets` counts
+    the GETs of each blob."""
 
     blobs: dict[str, tuple[bytes, str]] = {}
     gets: dict[str, int] = {}
@@ -189,8 +190,12 @@ class _BrokenUpstream(http.server.BaseHTTPRequestHandler):
         if self.path.rstrip("/") == "/v2":
             return self._send(200, b"{}", {"Docker-Distribution-API-Version": "registry/2.0"}, body)
         digest = self.path.rsplit("/", 1)[-1]
+        if self.path.startswith("/cdn/") and digest in self.blobs:  # where `moved` blobs are
+            return self._send(200, self.blobs[digest][0], {}, body)
         if "/blobs/" in self.path and digest in self.blobs:
             data, mode = self.blobs[digest]
+            if mode == "moved":
+                return self._send(307, b"", {"Location": f"/cdn/{digest}"}, body)
             if body:
                 self.gets[digest] = self.gets.get(digest, 0) + 1
             if mode == "garbage":
@@ -240,7 +245,7 @@ def _stored(proxy: Server, digest: str) -> Path:
 def test_a_wrong_or_truncated_upstream_blob_is_never_stored_nor_served_whole(proxy, broken):
     # the tail one is larger than what the cache holds back until the digest is checked (1 MiB): its
     # client gets most bytes, never the last ones
-    payloads = {mode: (mode.encode() * 300_000) for mode in ("good", "garbage", "cut", "tail")}
+    payloads = {mode: (mode.encode() * 300_000) for mode in ("good", "moved", "garbage", "cut", "tail")}
     _BrokenUpstream.blobs = {sha256(data): (data, mode) for mode, data in payloads.items()}
     for mode, data in payloads.items():
         digest = sha256(data)
@@ -250,8 +255,8 @@ def test_a_wrong_or_truncated_upstream_blob_is_never_stored_nor_served_whole(pro
                 received = httpx.get(url, auth=proxy.auth, timeout=30).content
             except httpx.HTTPError:
                 received = None
-            assert (received == data) if mode == "good" else (received is None), mode
-        if mode == "good":  # stored once the client has it
+            assert (received == data) if mode in ("good", "moved") else (received is None), mode
+        if mode in ("good", "moved"):  # stored once the client has it
             deadline = time.monotonic() + 10
             while not _stored(proxy, digest).exists():
                 assert time.monotonic() < deadline

@@ -114,10 +114,10 @@ class ThreadedBody:
     def close(self) -> None:
         self._stop.set()
         self._go.set()
-        connection = self._connection
-        if connection is not None and connection.sock is not None:
+        sock = self._connection.sock if self._connection is not None else None
+        if sock is not None:
             with contextlib.suppress(OSError):  # a read waiting on the upstream returns at once
-                connection.sock.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(socket.SHUT_RDWR)
 
     # --- the worker thread ------------------------------------------------------------------------------
 

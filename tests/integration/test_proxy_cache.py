@@ -5,6 +5,7 @@ mirror mode serves pulls without a project prefix. Everything on 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import re
@@ -269,25 +270,27 @@ def test_a_wrong_or_truncated_upstream_blob_is_never_stored_nor_served_whole(pro
         time.sleep(0.05)
 
 
-def test_concurrent_pulls_of_a_blob_fetch_it_once(proxy, broken):
+def test_concurrent_pulls_of_a_blob_fetch_it_once(proxy, broken, api):
     data = b"slow" * 400_000
     digest = sha256(data)
     _BrokenUpstream.blobs = {digest: (data, "slow")}
     _BrokenUpstream.gets.clear()
     _BrokenUpstream.release.clear()
-    url = f"{proxy.url}/v2/{broken}/y/blobs/{digest}"
-    with httpx.Client(auth=proxy.auth, timeout=30) as first, httpx.Client(auth=proxy.auth, timeout=30) as second:
-        with first.stream("GET", url) as one, second.stream("GET", url) as two:
-            # both answered while the upstream still holds back the second half: one fetch, two clients
-            assert one.status_code == two.status_code == 200
-            _BrokenUpstream.release.set()
-            assert one.read() == data and two.read() == data
+    urls = [f"{proxy.url}/v2/{broken}/{repository}/blobs/{digest}" for repository in ("y", "y", "z")]
+    with contextlib.ExitStack() as stack:
+        # all answered while the upstream still holds back the second half: one fetch, three clients
+        # (two of them in another repository of the project)
+        pulls = [stack.enter_context(stack.enter_context(httpx.Client(auth=proxy.auth, timeout=30)).stream(
+            "GET", url)) for url in urls]
+        assert [pull.status_code for pull in pulls] == [200, 200, 200]
+        _BrokenUpstream.release.set()
+        assert all(pull.read() == data for pull in pulls)
     assert _BrokenUpstream.gets == {digest: 1}
-    deadline = time.monotonic() + 10
-    while not _stored(proxy, digest).exists():
+    deadline = time.monotonic() + 10  # stored and linked into both repositories once the clients have it
+    while api.get(f"/projects/{broken}/repositories/z").status_code != 200 or not _stored(proxy, digest).exists():
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    assert httpx.get(url, auth=proxy.auth, timeout=30).content == data
+    assert all(httpx.get(url, auth=proxy.auth, timeout=30).content == data for url in urls)
     assert _BrokenUpstream.gets == {digest: 1}
 
 

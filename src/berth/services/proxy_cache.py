@@ -6,7 +6,7 @@ upstream registry, streamed to the client while it is stored, and served locally
   cached copy is served, and counted.
 - A blob is copied from upstream into a spool (a temp file of the store) on a worker thread (read,
   hash, write), and every pull of it follows the spool, the server sending from the file itself;
-  concurrent pulls of a blob share one fetch. The clients get the last bytes (storage.filesystem's
+  concurrent pulls of a blob in a project share one fetch. The clients get the last bytes (storage.filesystem's
   SPOOL_HOLD) only once the digest is verified, so a truncated or wrong upstream blob is neither
   stored nor ever served whole; the spool is synced, the blob recorded and renamed into place after
   the clients have their bytes. A store without local files (object stores) relays the chunks
@@ -144,7 +144,7 @@ class ProxyCacheService:
         self._confirmed: dict[tuple[str, str], tuple[str, float]] = {}
         self._pending: dict[tuple[str, str], _Pending] = {}
         self._fills: set[asyncio.Task[None]] = set()
-        #: (repository, digest) -> the fetch under way
+        #: (project, digest) -> the fetch under way
         self._fetches: dict[tuple[str, str], _Fetch] = {}
         self.totals = ProxyTotals()
 
@@ -352,25 +352,25 @@ class ProxyCacheService:
             raise _unusable(exc) from None
 
     def fetching(self, name: str, digest: Digest) -> bool:
-        """Whether a fetch of this blob for `name` is under way (a pull of it joins the fetch: until the
-        fetch has stored and linked it, the blob is not served locally)."""
-        return (name, str(digest)) in self._fetches
+        """Whether a fetch of this blob is under way in `name`'s project (a pull of it joins the fetch:
+        until the fetch has stored and linked it, the blob is not served locally)."""
+        return _fetch_key(name, digest) in self._fetches
 
     async def open_blob(self, name: str, digest: Digest) -> BlobStream:
-        """Start fetching a blob from upstream into the store, or join the fetch of it under way (the
-        upstream is asked once); its bytes for the client as they come. Fails (before any byte) when
-        the upstream does not have it or cannot be reached."""
-        key = (name, str(digest))
+        """Start fetching a blob from upstream into the store, or join the fetch of it under way in the
+        project (the upstream is asked once; the blob is linked into every repository that pulled it);
+        its bytes for the client as they come. Fails (before any byte) when the upstream does not have
+        it or cannot be reached."""
+        proxy, upstream = await self._target(name)
+        key = _fetch_key(name, digest)
         fetch = self._fetches.get(key)
-        if fetch is None:
-            proxy, upstream = await self._target(name)
-            fetch = self._fetches.get(key)  # another pull may have started it meanwhile
         if fetch is None:
             spool = self._uploads.spool(digest)
             if spool is None:  # no local files to follow (object stores): this pull's own relay
                 return await self._open_relay(proxy, name, upstream, digest)
             fetch = self._fetches[key] = _Fetch(spool)
             self._start(self._fetch(proxy, name, upstream, digest, fetch))
+        fetch.repositories.add(name)
         await fetch.started.wait()
         if fetch.error is not None:
             raise _refusal(fetch.error, digest)
@@ -412,11 +412,17 @@ class ProxyCacheService:
             try:
                 await self._uploads.keep_spooled(name, digest, spool)
                 await self._settle(name)
+                linked = {name}
+                while others := fetch.repositories - linked:  # the project's other pulls of it
+                    other = others.pop()
+                    linked.add(other)
+                    await self.link_local(other, digest)
+                    await self._settle(other)
             except Exception as exc:  # the clients have the verified bytes; the next pull fetches them again
                 log.warning("proxy cache could not store a blob", repository=name, digest=str(digest),
                             error=str(getattr(exc, "message", exc))[:300])
         finally:
-            self._fetches.pop((name, str(digest)), None)
+            self._fetches.pop(_fetch_key(name, digest), None)
             await spool.discard()
 
     def _failed(self, name: str, digest: Digest, fetch: _Fetch | _Fill, exc: BaseException) -> None:
@@ -501,12 +507,19 @@ def _unusable(exc: UpstreamUnavailable | UpstreamInvalid) -> UpstreamUnusable:
 
 @dataclass(slots=True, eq=False)
 class _Fetch:
-    """A blob being fetched into a spool, which every pull of it follows."""
+    """A blob being fetched into a spool, which every pull of it in the project follows."""
 
     spool: Spool
     started: asyncio.Event = field(default_factory=asyncio.Event)
     error: BaseException | None = None
     size: int | None = None
+    #: the repositories it was pulled in (each gets it linked)
+    repositories: set[str] = field(default_factory=set)
+
+
+def _fetch_key(name: str, digest: Digest) -> tuple[str, str]:
+    """A fetch is shared by the pulls of a blob in one project (one upstream, content-addressed bytes)."""
+    return name.partition("/")[0], str(digest)
 
 
 #: a client following a spool reads at most this much at a time, and waits this long at first for more

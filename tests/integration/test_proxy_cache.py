@@ -294,6 +294,33 @@ def test_concurrent_pulls_of_a_blob_fetch_it_once(proxy, broken, api):
     assert _BrokenUpstream.gets == {digest: 1}
 
 
+def test_an_object_store_keeps_a_good_upstream_blob_and_refuses_a_bad_one(tmp_path):
+    """Without local files (no spool to follow) the blob is relayed through an upload: the same promises."""
+    proxy = start_berth(tmp_path / "data", env={"BERTH_STORAGE_DRIVER": "objectstore",
+                                                "BERTH_STORAGE_OPTIONS": json.dumps({"url": "memory://"})})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BrokenUpstream)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with httpx.Client(base_url=proxy.url + API, auth=proxy.auth, timeout=60.0) as api:
+            _proxy_project(api, "relayed", _registry(api, "relayed", f"http://127.0.0.1:{server.server_port}"))
+        payloads = {mode: (mode.encode() * 300_000) for mode in ("good", "tail")}
+        _BrokenUpstream.blobs = {sha256(data): (data, mode) for mode, data in payloads.items()}
+        _BrokenUpstream.gets.clear()
+        for mode, data in payloads.items():
+            url = f"{proxy.url}/v2/relayed/x/blobs/{sha256(data)}"
+            for _ in range(2):
+                try:
+                    received = httpx.get(url, auth=proxy.auth, timeout=30).content
+                except httpx.HTTPError:
+                    received = None
+                assert (received == data) if mode == "good" else (received is None), mode
+        # the good one was fetched once (then stored), the bad one every time
+        assert _BrokenUpstream.gets == {sha256(payloads["good"]): 1, sha256(payloads["tail"]): 2}
+    finally:
+        server.shutdown()
+        proxy.stop()
+
+
 def test_mirror_mode_serves_pulls_without_a_project_prefix(skopeo, proxy, upstream, cache, tmp_path):
     digest = _push_upstream(skopeo, upstream, tmp_path, 75, "mirrored/base:3")
     copy(skopeo, f"docker://{upstream.host}/mirrored/base:3", f"docker://{upstream.host}/team/base:3", tmp_path,

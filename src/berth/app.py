@@ -39,6 +39,7 @@ from berth.security.keys import TokenKeyRing
 from berth.security.passwords import generate_secret
 from berth.services.registry import Registry
 from berth.services.users import ADMIN_ID
+from berth.storage.base import FOLLOW_EXTENSION
 from berth.scan.adapter import Adapter
 from berth.ui.app import create_ui
 from berth.ui.app import owns as ui_owns
@@ -223,7 +224,7 @@ class BerthApp:
                 status = message["status"]
                 response_headers = [*message.get("headers", ()), id_header]
                 message["headers"] = response_headers
-            elif kind in ("http.response.pathsend", "http.response.zerocopy"):
+            elif kind in ("http.response.pathsend", "http.response.zerocopy", FOLLOW_EXTENSION):
                 sent += _content_length(response_headers)
             await send(message)
 

@@ -5,6 +5,7 @@ mirror mode serves pulls without a project prefix. Everything on 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import re
@@ -182,9 +183,13 @@ def test_pushes_and_deletes_in_a_proxy_project_are_refused(skopeo, proxy, cache,
 
 class _BrokenUpstream(http.server.BaseHTTPRequestHandler):
     """A registry whose blobs are wrong: `good` is served whole, `garbage` with other bytes of the same
-    length, `cut` stops half way."""
+    length, `tail` with only its last bytes wrong, `cut` stops half way; `slow` is served whole, its
+    second half once `release` is set; `moved` is redirected elsewhere (as to a CDN). `gets` counts
+    the GETs of each blob."""
 
     blobs: dict[str, tuple[bytes, str]] = {}
+    gets: dict[str, int] = {}
+    release = threading.Event()
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self._answer(body=True)
@@ -196,16 +201,27 @@ class _BrokenUpstream(http.server.BaseHTTPRequestHandler):
         if self.path.rstrip("/") == "/v2":
             return self._send(200, b"{}", {"Docker-Distribution-API-Version": "registry/2.0"}, body)
         digest = self.path.rsplit("/", 1)[-1]
+        if self.path.startswith("/cdn/") and digest in self.blobs:  # where `moved` blobs are
+            return self._send(200, self.blobs[digest][0], {}, body)
         if "/blobs/" in self.path and digest in self.blobs:
             data, mode = self.blobs[digest]
+            if mode == "moved":
+                return self._send(307, b"", {"Location": f"/cdn/{digest}"}, body)
+            if body:
+                self.gets[digest] = self.gets.get(digest, 0) + 1
             if mode == "garbage":
                 data = bytes(len(data))
-            if mode == "cut" and body:
+            if mode == "tail":
+                data = data[:-8] + bytes(8)
+            if mode in ("cut", "slow") and body:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data[: len(data) // 2])
                 self.wfile.flush()
+                if mode == "slow":
+                    self.release.wait(30)
+                    self.wfile.write(data[len(data) // 2:])
                 self.close_connection = True
                 return
             return self._send(200, data, {"Docker-Content-Digest": digest}, body)
@@ -223,26 +239,96 @@ class _BrokenUpstream(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_a_wrong_or_truncated_upstream_blob_is_never_stored_nor_served_whole(api, proxy):
+@pytest.fixture(scope="module")
+def broken(api) -> Iterator[str]:
+    """A proxy project over a _BrokenUpstream."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BrokenUpstream)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _proxy_project(api, "broken", _registry(api, "broken", f"http://127.0.0.1:{server.server_port}"))
+    yield "broken"
+    server.shutdown()
+
+
+def _stored(proxy: Server, digest: str) -> Path:
+    return proxy.data_dir / "storage" / paths.blob_path(parse_digest(digest))
+
+
+def test_a_wrong_or_truncated_upstream_blob_is_never_stored_nor_served_whole(proxy, broken):
+    # the tail one is larger than what the cache holds back until the digest is checked (1 MiB): its
+    # client gets most bytes, never the last ones
+    payloads = {mode: (mode.encode() * 300_000) for mode in ("good", "moved", "garbage", "cut", "tail")}
+    _BrokenUpstream.blobs = {sha256(data): (data, mode) for mode, data in payloads.items()}
+    for mode, data in payloads.items():
+        digest = sha256(data)
+        url = f"{proxy.url}/v2/{broken}/x/blobs/{digest}"
+        for _ in range(2):  # a refused blob is fetched (and refused) again, never served from the cache
+            try:
+                received = httpx.get(url, auth=proxy.auth, timeout=30).content
+            except httpx.HTTPError:
+                received = None
+            assert (received == data) if mode in ("good", "moved") else (received is None), mode
+        if mode in ("good", "moved"):  # stored once the client has it
+            deadline = time.monotonic() + 10
+            while not _stored(proxy, digest).exists():
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        else:
+            assert not _stored(proxy, digest).exists(), mode
+    deadline = time.monotonic() + 10  # no refused bytes left behind (removed as their fetch ends)
+    while list((proxy.data_dir / "storage" / "tmp").iterdir()):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_concurrent_pulls_of_a_blob_fetch_it_once(proxy, broken, api):
+    data = b"slow" * 400_000
+    digest = sha256(data)
+    _BrokenUpstream.blobs = {digest: (data, "slow")}
+    _BrokenUpstream.gets.clear()
+    _BrokenUpstream.release.clear()
+    urls = [f"{proxy.url}/v2/{broken}/{repository}/blobs/{digest}" for repository in ("y", "y", "z")]
+    with contextlib.ExitStack() as stack:
+        # all answered while the upstream still holds back the second half: one fetch, three clients
+        # (two of them in another repository of the project)
+        pulls = [stack.enter_context(stack.enter_context(httpx.Client(auth=proxy.auth, timeout=30)).stream(
+            "GET", url)) for url in urls]
+        assert [pull.status_code for pull in pulls] == [200, 200, 200]
+        _BrokenUpstream.release.set()
+        assert all(pull.read() == data for pull in pulls)
+    assert _BrokenUpstream.gets == {digest: 1}
+    deadline = time.monotonic() + 10  # stored and linked into both repositories once the clients have it
+    while api.get(f"/projects/{broken}/repositories/z").status_code != 200 or not _stored(proxy, digest).exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert all(httpx.get(url, auth=proxy.auth, timeout=30).content == data for url in urls)
+    assert _BrokenUpstream.gets == {digest: 1}
+
+
+def test_an_object_store_keeps_a_good_upstream_blob_and_refuses_a_bad_one(tmp_path):
+    """Without local files (no spool to follow) the blob is relayed through an upload: the same promises."""
+    proxy = start_berth(tmp_path / "data", env={"BERTH_STORAGE_DRIVER": "objectstore",
+                                                "BERTH_STORAGE_OPTIONS": json.dumps({"url": "memory://"})})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BrokenUpstream)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        _proxy_project(api, "broken", _registry(api, "broken", f"http://127.0.0.1:{server.server_port}"))
-        payloads = {mode: (mode.encode() * 300_000) for mode in ("good", "garbage", "cut")}
+        with httpx.Client(base_url=proxy.url + API, auth=proxy.auth, timeout=60.0) as api:
+            _proxy_project(api, "relayed", _registry(api, "relayed", f"http://127.0.0.1:{server.server_port}"))
+        payloads = {mode: (mode.encode() * 300_000) for mode in ("good", "tail")}
         _BrokenUpstream.blobs = {sha256(data): (data, mode) for mode, data in payloads.items()}
+        _BrokenUpstream.gets.clear()
         for mode, data in payloads.items():
-            digest = sha256(data)
-            url = f"{proxy.url}/v2/broken/x/blobs/{digest}"
-            for _ in range(2):  # a refused blob is fetched (and refused) again, never served from the cache
+            url = f"{proxy.url}/v2/relayed/x/blobs/{sha256(data)}"
+            for _ in range(2):
                 try:
                     received = httpx.get(url, auth=proxy.auth, timeout=30).content
                 except httpx.HTTPError:
                     received = None
                 assert (received == data) if mode == "good" else (received is None), mode
-            stored = proxy.data_dir / "storage" / paths.blob_path(parse_digest(digest))
-            assert stored.exists() == (mode == "good"), mode
+        # the good one was fetched once (then stored), the bad one every time
+        assert _BrokenUpstream.gets == {sha256(payloads["good"]): 1, sha256(payloads["tail"]): 2}
     finally:
         server.shutdown()
+        proxy.stop()
 
 
 def test_mirror_mode_serves_pulls_without_a_project_prefix(skopeo, proxy, upstream, cache, tmp_path):

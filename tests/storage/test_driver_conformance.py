@@ -446,3 +446,46 @@ async def test_an_appended_file_moves_into_place_whole(driver: StorageDriver) ->
 
 async def test_only_the_filesystem_driver_appends(driver: StorageDriver) -> None:
     assert driver.can_append == (driver.name == "filesystem")
+
+
+async def test_only_the_filesystem_driver_spools(driver: StorageDriver) -> None:
+    spool = driver.spool(hashlib.sha256())
+    assert (spool is not None) == (driver.name == "filesystem")
+    if spool is not None:
+        await spool.discard()
+
+
+@pytest.mark.parametrize("driver", ["filesystem"], indirect=True)
+async def test_a_spool_is_readable_as_written_but_its_last_bytes_only_once_sealed(driver: StorageDriver) -> None:
+    from berth.storage.filesystem import SPOOL_HOLD
+
+    data = os.urandom(SPOOL_HOLD + 5000)
+    spool = driver.spool(hashlib.sha256())
+    assert spool is not None
+    reader = spool.open_reader()
+    try:
+        await asyncio.to_thread(spool.write, data[:4000])
+        assert spool.wait(0, 0) == 0  # all of it is within the held-back end
+        await asyncio.to_thread(spool.write, memoryview(data)[4000:])
+        assert spool.wait(0, 0) == 5000
+        assert spool.hasher.hexdigest() == hashlib.sha256(data).hexdigest()
+        spool.seal()
+        assert spool.wait(5000, 0) == len(data) and spool.sealed
+        await spool.keep(KEY)
+        await spool.discard()
+        assert await collect(driver.read(KEY)) == data
+        assert os.pread(reader, len(data) + 1, 0) == data  # a reader's descriptor outlives the spool
+    finally:
+        os.close(reader)
+
+
+@pytest.mark.parametrize("driver", ["filesystem"], indirect=True)
+async def test_a_failed_spool_stops_its_readers_and_leaves_nothing(driver: StorageDriver, tmp_path: Path) -> None:
+    spool = driver.spool(None)
+    assert spool is not None
+    await asyncio.to_thread(spool.write, os.urandom(3 * MiB))
+    spool.fail()
+    assert spool.wait(0, 0) == -1 and spool.failed
+    await spool.discard()
+    assert not list((tmp_path / "store" / "tmp").iterdir())
+

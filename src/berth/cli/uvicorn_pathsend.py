@@ -7,6 +7,10 @@ windows, so the copies spread over the cores. (sendfile(2) was tried first: on t
 loopback it was slower than writing from a map, 1.6-2.1 against 2.9-3.7 GB/s for one stream, and
 0.7-3.0 against 3.0-4.3 GB/s for eight.)
 
+`berth.response.follow` (berth's own, storage.base.FOLLOW_EXTENSION) does the same for a file that is
+still being written, a proxy cache's spool: as far as the spool's `wait(offset, timeout)` allows; where
+it says -1 (the bytes were not the blob's) the response is cut.
+
 uvicorn takes a protocol class (`Config(http=...)`); this one is its httptools protocol with the
 extension offered on plain-TCP connections (TLS needs the bytes to pass through the SSL object, so
 there the app keeps sending them itself).
@@ -23,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+from berth.storage.base import FOLLOW_EXTENSION as FOLLOW
 
 #: a client that takes nothing for this long is dropped (as uvicorn's own writes would stall)
 IDLE_TIMEOUT_SECONDS = 60.0
@@ -43,7 +49,9 @@ class PathsendProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is previous or cycle is None or self.transport.get_extra_info("sslcontext") is not None:
             return
-        cycle.scope.setdefault("extensions", {})["http.response.pathsend"] = {}
+        extensions = cycle.scope.setdefault("extensions", {})
+        extensions["http.response.pathsend"] = {}
+        extensions[FOLLOW] = {}
         # the app's task is created but has not run yet: it will call this send
         cycle.send = _PathsendSender(cycle, self.loop)  # type: ignore[method-assign]
 
@@ -55,7 +63,8 @@ class _PathsendSender:
         self.send = RequestResponseCycle.send.__get__(cycle)
 
     async def __call__(self, message: Any) -> None:
-        if message["type"] != "http.response.pathsend":
+        kind = message["type"]
+        if kind != "http.response.pathsend" and kind != FOLLOW:
             await self.send(message)
             return
         cycle = self.cycle
@@ -72,7 +81,14 @@ class _PathsendSender:
         count = cycle.expected_content_length
         stop = threading.Event()
         try:
-            sent = await self.loop.run_in_executor(_transfers, _send_file, sock.fileno(), message["path"], count, stop)
+            if kind == FOLLOW:
+                # its own descriptor: the app closes its one when this returns, even if the thread goes on
+                source = os.dup(message["fd"])
+                sent = await self.loop.run_in_executor(
+                    _transfers, _send_followed, sock.fileno(), source, count, stop, message["spool"])
+            else:
+                sent = await self.loop.run_in_executor(_transfers, _send_file, sock.fileno(), message["path"], count,
+                                                       stop)
         finally:
             stop.set()  # cancelled (server shutting down): the thread gives up at its next wait
         cycle.expected_content_length -= sent
@@ -119,4 +135,37 @@ def _send_file(socket_fd: int, path: str, count: int, stop: threading.Event) -> 
         pass
     finally:
         os.close(out)
+    return sent
+
+
+def _send_followed(socket_fd: int, source: int, count: int, stop: threading.Event, spool: Any) -> int:
+    """Write `count` bytes of a file that is still being written (descriptor `source`, closed at the
+    end) to the socket, as far as `spool.wait(sent, timeout)` allows each time; stops where it says -1
+    (the bytes were not the blob's). sendfile, not maps: mapping and unmapping while other threads
+    write the file contend for the process's address-space lock."""
+    out = os.dup(socket_fd)  # as in _send_file
+    sent = 0
+    try:
+        poller = select.poll()
+        poller.register(out, select.POLLOUT)
+        idle = 0.0
+        while sent < count and not stop.is_set():
+            ready = min(spool.wait(sent, 1.0), count)
+            if ready < 0:
+                break
+            if ready <= sent:
+                continue  # nothing new yet (the writer fails the spool when its upstream stalls)
+            try:
+                sent += os.sendfile(out, source, sent, min(WINDOW_BYTES, ready - sent))
+                idle = 0.0
+            except BlockingIOError:
+                if not poller.poll(1000):
+                    idle += 1.0
+                    if idle >= IDLE_TIMEOUT_SECONDS:
+                        break
+            except (BrokenPipeError, ConnectionResetError):
+                break
+    finally:
+        os.close(out)
+        os.close(source)
     return sent

@@ -3,8 +3,6 @@ and deletes are refused with Harbor's 403. Ordinary projects never come here."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import orjson
 import structlog
 from starlette.requests import Request
@@ -19,6 +17,8 @@ from berth.proxy.names import mirror_project
 from berth.references import is_valid_name
 from berth.services.blobs import parse_blob_digest
 from berth.services.errors import BlobUnknown, Denied
+from berth.services.proxy_cache import BlobStream
+from berth.storage.base import FOLLOW_EXTENSION as FOLLOW
 
 log = structlog.get_logger("berth.proxy")
 
@@ -47,21 +47,22 @@ async def serve(front: Front, request: Request, route: str, params: dict[str, st
         record = await front.registry.proxy_cache.manifest(name, params["reference"])
         return await manifest_response(front, request, name, params["reference"], record)
     if route == "blobs":
-        try:
-            return await blobs.get_blob(front, request, name, params["digest_text"])
-        except BlobUnknown:
-            digest = parse_blob_digest(params["digest_text"])
-            if await front.registry.proxy_cache.link_local(name, digest):
+        cache = front.registry.proxy_cache
+        digest = parse_blob_digest(params["digest_text"])
+        if not cache.fetching(name, digest):  # while it is fetched, a pull joins the fetch
+            try:
                 return await blobs.get_blob(front, request, name, params["digest_text"])
-            headers = {"Docker-Content-Digest": str(digest), "Content-Type": "application/octet-stream",
-                       "ETag": f'"{digest}"'}
-            if method == "HEAD":
-                size = await front.registry.proxy_cache.blob_size(name, digest)
-                response = Response(b"", 200, headers)
-                response.headers["content-length"] = str(size)
-                return response
-            stream = await front.registry.proxy_cache.open_blob(name, digest)
-            return _UpstreamBlobResponse(stream.chunks, stream.size, headers)  # type: ignore[return-value]
+            except BlobUnknown:
+                if await cache.link_local(name, digest):
+                    return await blobs.get_blob(front, request, name, params["digest_text"])
+        headers = {"Docker-Content-Digest": str(digest), "Content-Type": "application/octet-stream",
+                   "ETag": f'"{digest}"'}
+        if method == "HEAD":
+            size = await cache.blob_size(name, digest)
+            response = Response(b"", 200, headers)
+            response.headers["content-length"] = str(size)
+            return response
+        return _UpstreamBlobResponse(await cache.open_blob(name, digest), headers)  # type: ignore[return-value]
 
 
 async def _referrers(front: Front, request: Request, name: str, digest_text: str) -> Response | None:
@@ -80,22 +81,36 @@ async def _referrers(front: Front, request: Request, name: str, digest_text: str
 
 class _UpstreamBlobResponse:
     """Streams a blob as it comes from upstream. When the cache finds it cut short or wrong, the
-    response stops before its last chunk: the client sees a broken transfer, never a whole wrong blob."""
+    response stops before its last bytes: the client sees a broken transfer, never a whole wrong blob.
+    A blob written into a local file goes out from that file, by the server itself where it offers
+    `berth.response.follow` (berth's uvicorn on plain TCP: a thread of its own, off the event loop)."""
 
-    def __init__(self, chunks: AsyncIterator[bytes], size: int | None, headers: dict[str, str]) -> None:
-        self._chunks = chunks
+    def __init__(self, stream: BlobStream, headers: dict[str, str]) -> None:
+        self._stream = stream
         self._headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-        if size is not None:
-            self._headers.append((b"content-length", str(size).encode()))
+        if stream.size is not None:
+            self._headers.append((b"content-length", str(stream.size).encode()))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        stream = self._stream
         await send({"type": "http.response.start", "status": 200, "headers": self._headers})
+        if stream.reader is not None and stream.size is not None and FOLLOW in scope.get("extensions", {}):
+            try:
+                await send({"type": FOLLOW, "fd": stream.reader.fileno(), "spool": stream.spool})
+            finally:
+                await stream.close()
+            if stream.spool is not None and stream.spool.failed:
+                log.warning("proxy cache cut a blob response", error="the upstream blob was cut short or is not "
+                            "what its digest says")
+            return
         try:
-            async for chunk in self._chunks:
+            async for chunk in stream.chunks:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except Exception as exc:  # the body is cut: the server closes the connection
             log.warning("proxy cache cut a blob response", error=str(exc)[:300])
             return
+        finally:
+            await stream.close()
         await send({"type": "http.response.body", "body": b""})
 
 

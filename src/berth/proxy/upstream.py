@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
 import httpx
 import orjson
+from anyio import to_thread
 
 from berth import mediatypes
-from berth.proxy.body import BodyFailed, ThreadedBody
+from berth.proxy.body import READ_BYTES, BodyFailed, ThreadedBody
 from berth.references import InvalidDigest, digest_of, is_digest_reference, parse_digest
 from berth.replication.adapters import (
     NEXT_LINK,
@@ -74,6 +75,63 @@ class UpstreamReferrers:
     filters_applied: str = ""
     #: the query of the upstream's next page ("" when this is the last)
     next_query: str = ""
+
+
+class UpstreamBlob(Protocol):
+    """A blob's body on its way from the upstream; a broken connection is UpstreamUnavailable."""
+
+    #: as the upstream declared it (None when it streams without a length)
+    size: int | None
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The body on the event loop."""
+
+    async def copy(self, sink: Callable[[memoryview], None]) -> int:
+        """The body handed to `sink` on a worker thread (a view valid until `sink` returns); the byte count."""
+
+
+class _ThreadedBlob:
+    def __init__(self, size: int | None, body: ThreadedBody) -> None:
+        self.size = size
+        self._body = body
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._body.chunks():
+                yield chunk
+        except BodyFailed as exc:
+            raise UpstreamUnavailable(exc.reason) from None
+
+    async def copy(self, sink: Callable[[memoryview], None]) -> int:
+        try:
+            return await self._body.copy(sink)
+        except BodyFailed as exc:
+            raise UpstreamUnavailable(exc.reason) from None
+
+
+class _StreamedBlob:
+    """A body httpx reads on the event loop (a redirected blob); `copy` hands it over in batches."""
+
+    def __init__(self, size: int | None, chunks: AsyncIterator[bytes]) -> None:
+        self.size = size
+        self._chunks = chunks
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        return self._chunks
+
+    async def copy(self, sink: Callable[[memoryview], None]) -> int:
+        total = 0
+        batch = bytearray()
+        async for chunk in self._chunks:
+            batch += chunk
+            if len(batch) >= READ_BYTES:
+                await to_thread.run_sync(sink, memoryview(batch))  # (anyio: never left running when cancelled)
+                total += len(batch)
+                batch = bytearray()
+        if batch:
+            await to_thread.run_sync(sink, memoryview(batch))
+            total += len(batch)
+        return total
 
 
 class UpstreamClient:
@@ -179,9 +237,9 @@ class UpstreamClient:
             raise UpstreamInvalid(f"the upstream did not say the size of blob {digest}") from None
 
     @asynccontextmanager
-    async def blob(self, repository: str, digest: str) -> AsyncIterator[tuple[int | None, AsyncIterator[bytes]]]:
-        """(declared size or None, the bytes) of a blob as the upstream sends them (not yet verified:
-        the caller checks the digest before it keeps anything).
+    async def blob(self, repository: str, digest: str) -> AsyncIterator[UpstreamBlob]:
+        """A blob as the upstream sends it (not yet verified: the caller checks the digest before it
+        keeps anything).
 
         A HEAD through httpx first (credentials, token); when the registry answers it itself, the body
         is read by a ThreadedBody with the same Authorization; a blob it redirects elsewhere (a CDN's
@@ -193,7 +251,7 @@ class UpstreamClient:
                 headers = {"User-Agent": "berth-proxy-cache", "Accept-Encoding": "identity"}
                 if head.request.headers.get("Authorization"):
                     headers["Authorization"] = head.request.headers["Authorization"]
-                body = ThreadedBody(str(head.url), headers, self._verify, 30.0)
+                body = ThreadedBody(str(head.url), headers, self._verify, 30.0, self._speed)
                 try:
                     length = await body.start()
                 except BodyFailed as exc:
@@ -204,7 +262,7 @@ class UpstreamClient:
                         raise UpstreamUnavailable(exc.reason) from None
                 else:
                     try:
-                        yield length, self._paced(body.chunks())
+                        yield _ThreadedBlob(length, body)
                     finally:
                         body.close()
                     return
@@ -215,8 +273,8 @@ class UpstreamClient:
                     await response.aread()
                     _raise_for(response, f"blob {digest}")
                 length_text = response.headers.get("Content-Length")
-                yield (int(length_text) if length_text and length_text.isdigit() else None), \
-                    self._paced(response.aiter_raw(_CHUNK))
+                yield _StreamedBlob(int(length_text) if length_text and length_text.isdigit() else None,
+                                    self._paced(response.aiter_raw(_CHUNK)))
 
     async def _paced(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """The body in chunks, at most `proxy_speed_kb` KB/s; a cut connection is UpstreamUnavailable."""
@@ -231,8 +289,6 @@ class UpstreamClient:
                         await asyncio.sleep(ahead)
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(f"the upstream connection broke: {failure_reason(exc).reason}") from None
-        except BodyFailed as exc:
-            raise UpstreamUnavailable(exc.reason) from None
 
     # --- plumbing ------------------------------------------------------------------------------------
 

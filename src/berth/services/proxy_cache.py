@@ -4,8 +4,13 @@ upstream registry, streamed to the client while it is stored, and served locally
 - A manifest by tag is revalidated with a HEAD upstream on every pull (or once per
   `proxy_revalidate_seconds`); when the upstream is unreachable, errors or rate-limits (429) the
   cached copy is served, and counted.
-- A blob's bytes are kept only once their digest is verified; the client is sent the last chunk only
-  then, so a truncated or wrong upstream blob is neither stored nor ever served whole.
+- A blob is copied from upstream into a spool (a temp file of the store) on a worker thread (read,
+  hash, write), and every pull of it follows the spool, the server sending from the file itself;
+  concurrent pulls of a blob in a project share one fetch. The clients get the last bytes (storage.filesystem's
+  SPOOL_HOLD) only once the digest is verified, so a truncated or wrong upstream blob is neither
+  stored nor ever served whole; the spool is synced, the blob recorded and renamed into place after
+  the clients have their bytes. A store without local files (object stores) relays the chunks
+  through the event loop into an upload instead, the last chunk sent once the blob is stored.
 - A manifest whose blobs are not all here yet waits in memory (`_pending`) and is stored as soon as the
   client's blob pulls bring the last of them; an index is stored at once (with the platforms pulled).
 - Referrers are asked of the upstream when the project's `proxy_referrer_api` is on, the answer
@@ -16,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import os
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -24,6 +31,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import structlog
+from anyio import to_thread
 
 from berth.proxy.names import filter_problem, upstream_repository
 from berth.proxy.upstream import (
@@ -40,6 +48,7 @@ from berth.services.projects import ProjectService
 from berth.services.pulls import PullRecorder
 from berth.services.registries import RegistryService
 from berth.services.uploads import UploadService
+from berth.storage.base import Spool
 from berth.storage.paths import Digest
 
 log = structlog.get_logger("berth.proxy")
@@ -113,6 +122,15 @@ class BlobStream:
 
     size: int | None
     chunks: AsyncIterator[bytes]
+    #: the file the blob is written into, when the store has local files, and a descriptor of it: a
+    #: server that can follow it sends the bytes from there itself, instead of `chunks`
+    spool: Spool | None = None
+    reader: io.FileIO | None = None
+
+    async def close(self) -> None:
+        await self.chunks.aclose()  # type: ignore[attr-defined]
+        if self.reader is not None:
+            self.reader.close()
 
 
 class ProxyCacheService:
@@ -136,6 +154,8 @@ class ProxyCacheService:
         self._fills: set[asyncio.Task[None]] = set()
         #: (repository, subject digest, query) -> the upstream's last referrers answer (most recent last)
         self._referrers: OrderedDict[tuple[str, str, str], UpstreamReferrers] = OrderedDict()
+        #: (project, digest) -> the fetch under way
+        self._fetches: dict[tuple[str, str], _Fetch] = {}
         self.totals = ProxyTotals()
 
     # --- settings --------------------------------------------------------------------------------------
@@ -371,50 +391,115 @@ class ProxyCacheService:
         except (UpstreamUnavailable, UpstreamInvalid) as exc:
             raise _unusable(exc) from None
 
+    def fetching(self, name: str, digest: Digest) -> bool:
+        """Whether a fetch of this blob is under way in `name`'s project (a pull of it joins the fetch:
+        until the fetch has stored and linked it, the blob is not served locally)."""
+        return _fetch_key(name, digest) in self._fetches
+
     async def open_blob(self, name: str, digest: Digest) -> BlobStream:
-        """Start fetching a blob from upstream into the store; its bytes for the client as they come.
-        Fails (before any byte) when the upstream does not have it or cannot be reached."""
+        """Start fetching a blob from upstream into the store, or join the fetch of it under way in the
+        project (the upstream is asked once; the blob is linked into every repository that pulled it);
+        its bytes for the client as they come. Fails (before any byte) when the upstream does not have
+        it or cannot be reached."""
         proxy, upstream = await self._target(name)
-        fill = _Fill()
-        task = asyncio.create_task(self._fill(proxy, name, upstream, digest, fill))
+        key = _fetch_key(name, digest)
+        fetch = self._fetches.get(key)
+        if fetch is None:
+            spool = self._uploads.spool(digest)
+            if spool is None:  # no local files to follow (object stores): this pull's own relay
+                return await self._open_relay(proxy, name, upstream, digest)
+            fetch = self._fetches[key] = _Fetch(spool)
+            self._start(self._fetch(proxy, name, upstream, digest, fetch))
+        fetch.repositories.add(name)
+        await fetch.started.wait()
+        if fetch.error is not None:
+            raise _refusal(fetch.error, digest)
+        try:
+            reader = io.FileIO(fetch.spool.open_reader(), "r")  # closed by its response, or when dropped
+        except ValueError:  # the fetch ended before this pull woke up: it starts anew
+            return await self.open_blob(name, digest)
+        self.totals.fetched += 1
+        return BlobStream(fetch.size, _follow(fetch.spool, reader.fileno()), fetch.spool, reader)
+
+    def _start(self, work: Any) -> None:
+        task = asyncio.create_task(work)
         self._fills.add(task)
         task.add_done_callback(self._fills.discard)
+
+    async def _fetch(self, proxy: _Proxy, name: str, upstream: str, digest: Digest, fetch: _Fetch) -> None:
+        """Copy the blob from upstream into the fetch's spool on a worker thread (read, hash, write),
+        while the clients follow the spool; they get its last bytes once the digest is checked. Then the
+        spool is synced, the blob recorded and renamed into place, and waiting manifests stored: after
+        the clients have their bytes (they find the fetch meanwhile, so a pull that follows at once
+        gets the same bytes)."""
+        spool = fetch.spool
+        try:
+            try:
+                await self._uploads.check_room(name)
+                async with proxy.client.blob(upstream, str(digest)) as body:
+                    fetch.size = body.size
+                    fetch.started.set()
+                    count = await body.copy(spool.write)
+                if (body.size is not None and count != body.size) or spool.hasher.hexdigest() != digest.hex:
+                    raise UpstreamInvalid(f"the upstream sent {count} bytes that are not {digest}")
+            except BaseException as exc:
+                spool.fail()
+                self._failed(name, digest, fetch, exc)
+                if not isinstance(exc, Exception):
+                    raise
+                return
+            spool.seal()
+            try:
+                await self._uploads.keep_spooled(name, digest, spool)
+                await self._settle(name)
+                linked = {name}
+                while others := fetch.repositories - linked:  # the project's other pulls of it
+                    other = others.pop()
+                    linked.add(other)
+                    await self.link_local(other, digest)
+                    await self._settle(other)
+            except Exception as exc:  # the clients have the verified bytes; the next pull fetches them again
+                log.warning("proxy cache could not store a blob", repository=name, digest=str(digest),
+                            error=str(getattr(exc, "message", exc))[:300])
+        finally:
+            self._fetches.pop(_fetch_key(name, digest), None)
+            await spool.discard()
+
+    def _failed(self, name: str, digest: Digest, fetch: _Fetch | _Fill, exc: BaseException) -> None:
+        if not fetch.started.is_set():
+            fetch.error = exc if isinstance(exc, Exception) else UpstreamUnavailable("cancelled")
+            fetch.started.set()
+        else:
+            self.totals.rejected += 1
+            log.warning("proxy cache refused an upstream blob", repository=name, digest=str(digest),
+                        error=str(getattr(exc, "message", exc))[:300])
+
+    async def _open_relay(self, proxy: _Proxy, name: str, upstream: str, digest: Digest) -> BlobStream:
+        fill = _Fill()
+        self._start(self._relay(proxy, name, upstream, digest, fill))
         await fill.started.wait()
         if fill.error is not None:
-            error = fill.error
-            if isinstance(error, UpstreamNotFound):
-                raise BlobUnknown("blob unknown to registry", {"digest": str(digest)})
-            if isinstance(error, TooManyUpstreamRequests):
-                raise TooManyRequests(str(error))
-            if isinstance(error, UpstreamUnavailable | UpstreamInvalid):
-                raise _unusable(error)
-            raise error
+            raise _refusal(fill.error, digest)
         self.totals.fetched += 1
         return BlobStream(fill.size, fill.chunks())
 
-    async def _fill(self, proxy: _Proxy, name: str, upstream: str, digest: Digest, fill: _Fill) -> None:
+    async def _relay(self, proxy: _Proxy, name: str, upstream: str, digest: Digest, fill: _Fill) -> None:
         """Read the blob from upstream into an upload that keeps it only if its digest is right, handing
-        each chunk to the client on the way. The client's last chunk goes once the blob is stored and
-        linked: a pull that follows at once finds it (a link promises bytes in place)."""
+        each chunk to the client on the way (a store without local files). The client's last chunk goes
+        once the blob is stored and linked: a pull that follows at once finds it."""
         try:
-            async with proxy.client.blob(upstream, str(digest)) as (size, chunks):
-                fill.size = size
+            async with proxy.client.blob(upstream, str(digest)) as body:
+                fill.size = body.size
 
                 async def tee() -> AsyncIterator[bytes]:
                     fill.started.set()
-                    async for chunk in chunks:
+                    async for chunk in body.chunks():
                         await fill.offer(chunk)
                         yield chunk
 
-                await self._uploads.monolithic(name, digest, tee(), size)
+                await self._uploads.monolithic(name, digest, tee(), body.size)
         except BaseException as exc:
-            if not fill.started.is_set():
-                fill.error = exc if isinstance(exc, Exception) else UpstreamUnavailable("cancelled")
-                fill.started.set()
-            else:
-                self.totals.rejected += 1
-                log.warning("proxy cache refused an upstream blob", repository=name, digest=str(digest),
-                            error=str(getattr(exc, "message", exc))[:300])
+            self._failed(name, digest, fill, exc)
             fill.finish(ok=False)
             if not isinstance(exc, Exception):
                 raise
@@ -442,11 +527,67 @@ def proxy_retention_policy(project_id: int) -> dict[str, Any]:
     }
 
 
+def _refusal(error: BaseException, digest: Digest) -> BaseException:
+    """The error a pull gets when the fetch failed before its first byte."""
+    if isinstance(error, UpstreamNotFound):
+        return BlobUnknown("blob unknown to registry", {"digest": str(digest)})
+    if isinstance(error, TooManyUpstreamRequests):
+        return TooManyRequests(str(error))
+    if isinstance(error, UpstreamUnavailable | UpstreamInvalid):
+        return _unusable(error)
+    return error
+
+
 def _unusable(exc: UpstreamUnavailable | UpstreamInvalid) -> UpstreamUnusable:
     if isinstance(exc, UpstreamUnavailable):
         return UpstreamUnusable(f"the upstream registry is unavailable: {exc.reason}"[:500],
                                 429 if exc.rate_limited else 503)
     return UpstreamUnusable(f"the upstream registry answered wrongly: {exc}"[:500])
+
+
+@dataclass(slots=True, eq=False)
+class _Fetch:
+    """A blob being fetched into a spool, which every pull of it in the project follows."""
+
+    spool: Spool
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    error: BaseException | None = None
+    size: int | None = None
+    #: the repositories it was pulled in (each gets it linked)
+    repositories: set[str] = field(default_factory=set)
+
+
+def _fetch_key(name: str, digest: Digest) -> tuple[str, str]:
+    """A fetch is shared by the pulls of a blob in one project (one upstream, content-addressed bytes)."""
+    return name.partition("/")[0], str(digest)
+
+
+#: a client following a spool reads at most this much at a time, and waits this long at first for more
+_FOLLOW_READ = 1 << 20
+_FOLLOW_PAUSE = 0.002
+
+
+async def _follow(spool: Spool, fd: int) -> AsyncIterator[bytes]:
+    """A spool's bytes as the writer lets them be read, for a server that cannot follow it itself.
+    Raises when they turned out bad: the response is cut before its end. Waits on the event loop
+    (no worker thread is held while the upstream is slow); the reads go to a worker thread."""
+    sent, pause = 0, _FOLLOW_PAUSE
+    while True:
+        readable = spool.wait(sent, 0)
+        if readable < 0:
+            raise UpstreamUnavailable("the upstream blob was cut short or is not what its digest says")
+        if readable > sent:
+            chunk = await to_thread.run_sync(os.pread, fd, min(_FOLLOW_READ, readable - sent), sent)
+            if not chunk:
+                raise OSError(f"the spool ends at {sent} bytes, {readable} were written")
+            sent += len(chunk)
+            pause = _FOLLOW_PAUSE
+            yield chunk
+        elif spool.sealed:
+            return
+        else:
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
 
 _DONE, _FAILED = object(), object()

@@ -38,7 +38,7 @@ from berth.faults import classify
 from berth.services.quotas import QuotaExceededError, QuotaService
 from berth.services.repositories import RepositoryService
 from berth.storage import paths
-from berth.storage.base import StorageDriver
+from berth.storage.base import Spool, StorageDriver
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +203,7 @@ class UploadService:
         self, repository: str, digest: Digest, chunks: AsyncIterator[bytes], length: int | None
     ) -> BlobInfo:
         """POST ?digest=: the whole blob in one request; no session row, nothing left behind on failure."""
-        await self._quotas.check_start(self._repositories.validate(repository), warn=False)
+        await self.check_room(repository)
         upload_id = str(uuid.uuid4())
         key = paths.upload_part_path(upload_id, 0)
         hasher = digest.hasher()
@@ -221,6 +221,28 @@ class UploadService:
         finally:
             await self._storage.delete_prefix(paths.upload_dir(upload_id))
         return BlobInfo(str(digest), size)
+
+    def spool(self, digest: Digest) -> Spool | None:
+        """A temp file to receive `digest`'s bytes into while they are read (see `keep_spooled`), hashing
+        them; None when the store has no local files (object stores: `monolithic` instead)."""
+        return self._storage.spool(digest.hasher())
+
+    async def check_room(self, repository: str) -> None:
+        """Before a blob is received for `repository` without an upload session: refused (quota) when
+        its project is over its limit already, as a monolithic upload is."""
+        await self._quotas.check_start(self._repositories.validate(repository), warn=False)
+
+    async def keep_spooled(self, repository: str, digest: Digest, spool: Spool) -> BlobInfo:
+        """Store a spool's bytes as `digest` in `repository`: synced, the digest checked, recorded, then
+        renamed into place (the caller discards the spool afterwards, kept or not)."""
+        if spool.hasher.hexdigest() != digest.hex:
+            raise DigestInvalid("provided digest did not match uploaded content",
+                                {"expected": str(digest), "actual": f"{digest.algorithm}:{spool.hasher.hexdigest()}"})
+        if await self._storage.stat(paths.blob_path(digest)) is None:
+            await spool.sync()  # durable before the link promises the bytes: the rename after it is quick
+        repo_id = await self._repositories.ensure(repository)
+        await self._record_then_store(digest, spool.written, repo_id, repository, [], spool)
+        return BlobInfo(str(digest), spool.written)
 
     async def cancel(self, repository: str, upload_id: str) -> None:
         state = await self.status(repository, upload_id)
@@ -292,7 +314,7 @@ class UploadService:
         return hasher.hexdigest()
 
     async def _record_then_store(
-        self, digest: Digest, size: int, repo_id: int, repository: str, parts: list[str],
+        self, digest: Digest, size: int, repo_id: int, repository: str, parts: list[str], spool: Spool | None = None,
     ) -> None:
         """Link the blob, then make sure its bytes are stored. In this order the garbage collector
         cannot take the bytes away: once the row is recorded (and touched) it is not collectable for
@@ -311,18 +333,20 @@ class UploadService:
                 await asyncio.sleep(0.05)
                 waited += 0.05
         try:
-            await self._commit(digest, parts)
+            await self._commit(digest, parts, spool)
         except BaseException:
             # the bytes are not stored: the link must not promise them (the row stays, unlinked, for GC)
             with contextlib.suppress(Exception):
                 await self._blobs.drop_link(repo_id, str(digest))
             raise
 
-    async def _commit(self, digest: Digest, parts: list[str]) -> None:
+    async def _commit(self, digest: Digest, parts: list[str], spool: Spool | None = None) -> None:
         final = paths.blob_path(digest)
         if await self._storage.stat(final) is not None:
             return  # content-addressed: the same bytes are already stored
-        if len(parts) == 1:
+        if spool is not None:
+            await spool.keep(final)
+        elif len(parts) == 1:
             await self._storage.move(parts[0], final)
         else:
             await self._storage.write(final, self._concatenate(parts))

@@ -7,6 +7,7 @@ closing fdatasync waits for the last stretch only, not the whole file.
 Upload sessions append to one working file instead (`append`), which the
 closing PUT syncs and moves into place: no copy of the bytes at the end.
 Blocking file I/O runs in worker threads, one hop per ~1 MiB rather than per chunk.
+A spool (`spool`) is a temp file one worker thread writes a blob into while readers follow it.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import ctypes.util
 import os
 import shutil
 import stat as stat_mode
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from anyio import to_thread
 
@@ -36,6 +39,8 @@ _LIST_BATCH = 1000
 _IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024) if hasattr(os, "sysconf") else 16
 # A concurrent delete may prune an empty directory between our mkdir and rename.
 _RENAME_ATTEMPTS = 5
+#: the last bytes of a spool its readers get only once it is sealed (verified)
+SPOOL_HOLD = 1 << 20
 
 
 class FilesystemDriver:
@@ -133,6 +138,16 @@ class FilesystemDriver:
         src_path, dst_path = self._path(src), self._path(dst)
         await to_thread.run_sync(_move, src_path, dst_path, self.root, src)
 
+    def spool(self, hasher: Any) -> FileSpool:
+        tmp, fd = self._create_temp()
+        try:
+            reader = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        return FileSpool(self, tmp, fd, reader, hasher)
+
     async def delete(self, key: str) -> None:
         await to_thread.run_sync(_delete_file, self._path(key), self.root)
 
@@ -167,6 +182,87 @@ class FilesystemDriver:
 
     async def close(self) -> None:
         return None
+
+
+class FileSpool:
+    """A temp file under tmp/ that one thread writes a blob into (hashing it) while readers follow
+    it; see storage.base.Spool. Readers use descriptors of their own (`open_reader`), so neither
+    the rename into place nor the removal of a refused file cuts a transfer that is under way."""
+
+    def __init__(self, driver: FilesystemDriver, path: Path, fd: int, reader: int, hasher: Any) -> None:
+        self._driver = driver
+        self._path = path
+        self._fd = fd
+        self._reader = reader
+        self.hasher = hasher
+        self.written = 0
+        self._state = 0  # 1 sealed, -1 failed
+        self._changed = threading.Condition()
+        self._kept = False
+        self._closed = False
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self.hasher is not None:
+            self.hasher.update(data)
+        # no early write-back here (unlike `write`): it slows these writes down by half, and the sync
+        # comes after the readers have their bytes
+        end = self.written + len(data)
+        _write_all(self._fd, [data], self.written)
+        with self._changed:
+            self.written = end
+            self._changed.notify_all()
+
+    def seal(self) -> None:
+        self._settle(1)
+
+    def fail(self) -> None:
+        self._settle(-1)
+
+    def _settle(self, state: int) -> None:
+        with self._changed:
+            if not self._state:
+                self._state = state
+            self._changed.notify_all()
+
+    def wait(self, offset: int, timeout: float) -> int:
+        with self._changed:
+            self._changed.wait_for(lambda: self._state != 0 or self._readable() > offset, timeout)
+            return -1 if self._state < 0 else self._readable()
+
+    @property
+    def sealed(self) -> bool:
+        return self._state > 0
+
+    @property
+    def failed(self) -> bool:
+        return self._state < 0
+
+    def _readable(self) -> int:
+        return self.written if self._state > 0 else max(0, self.written - SPOOL_HOLD)
+
+    def open_reader(self) -> int:
+        if self._closed:  # its descriptor's number may name another file by now
+            raise ValueError("the spool is discarded")
+        return os.dup(self._reader)
+
+    async def sync(self) -> None:
+        await to_thread.run_sync(os.fdatasync, self._fd)
+
+    async def keep(self, key: str) -> None:
+        dest = self._driver._path(key)
+        await self.sync()
+        await to_thread.run_sync(_rename_into_place, self._path, dest, self._driver.root)
+        self._kept = True
+
+    async def discard(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.fail()  # a reader still waiting must not wait for bytes that never come
+        os.close(self._fd)
+        os.close(self._reader)
+        if not self._kept:
+            await to_thread.run_sync(lambda: self._path.unlink(missing_ok=True))
 
 
 def _check_range(offset: int, length: int | None) -> None:

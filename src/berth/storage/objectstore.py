@@ -192,6 +192,9 @@ class ObjectStoreDriver:
             raise BlobNotFound(src) from None
         await self.delete(src)
 
+    def spool(self, hasher: Any) -> None:
+        return None  # no local file to follow: a proxy-cache fetch streams through write() instead
+
     async def delete(self, key: str) -> None:
         try:
             await obstore.delete_async(self.store, self._path(key))

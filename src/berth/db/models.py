@@ -598,7 +598,20 @@ class ProjectScanner(Base):
         ForeignKey("scanner_registrations.uuid", ondelete="CASCADE"), index=True)
 
 
-class ScanReport(Base):
+class _SeverityCounts:
+    """A report's counts per severity, of fixable findings and of all (a report and its snapshots)."""
+
+    critical_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    high_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    medium_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    low_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    negligible_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    unknown_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    fixable_cnt: Mapped[int] = mapped_column(Integer, default=0)
+    total_cnt: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ScanReport(_SeverityCounts, Base):
     """One scanner's report of one kind (MIME type) on one artifact digest, with its summary counts."""
 
     __tablename__ = "scan_reports"
@@ -619,14 +632,6 @@ class ScanReport(Base):
     status: Mapped[str] = mapped_column(String(16))
     #: the highest severity found ("" until a report arrives)
     severity: Mapped[str] = mapped_column(String(16), default="")
-    critical_cnt: Mapped[int] = mapped_column(Integer, default=0)
-    high_cnt: Mapped[int] = mapped_column(Integer, default=0)
-    medium_cnt: Mapped[int] = mapped_column(Integer, default=0)
-    low_cnt: Mapped[int] = mapped_column(Integer, default=0)
-    negligible_cnt: Mapped[int] = mapped_column(Integer, default=0)
-    unknown_cnt: Mapped[int] = mapped_column(Integer, default=0)
-    fixable_cnt: Mapped[int] = mapped_column(Integer, default=0)
-    total_cnt: Mapped[int] = mapped_column(Integer, default=0)
     scanner_name: Mapped[str] = mapped_column(String(255), default="")
     scanner_vendor: Mapped[str] = mapped_column(String(255), default="")
     scanner_version: Mapped[str] = mapped_column(String(255), default="")
@@ -638,6 +643,26 @@ class ScanReport(Base):
     job_id: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ScanSnapshot(_SeverityCounts, Base):
+    """The last successful vulnerability report of one artifact digest by one scanner on one day (UTC):
+    its counts per severity. scan_reports keeps only the newest report, so this is the history the
+    security overview's trend reads (written with the report, in the same transaction)."""
+
+    __tablename__ = "scan_snapshots"
+    __table_args__ = (
+        UniqueConstraint("day", "digest", "registration_uuid"),
+        Index("ix_scan_snapshots_registration_uuid_day", "registration_uuid", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    #: YYYY-MM-DD (UTC)
+    day: Mapped[str] = mapped_column(String(10))
+    digest: Mapped[str] = mapped_column(DIGEST, index=True)
+    registration_uuid: Mapped[str] = mapped_column(ForeignKey("scanner_registrations.uuid", ondelete="CASCADE"))
+    severity: Mapped[str] = mapped_column(String(16), default="")
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class ScanVulnerability(Base):

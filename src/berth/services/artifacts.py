@@ -8,6 +8,7 @@ import asyncio
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -299,6 +300,20 @@ class ArtifactService:
         if name == "readme.md":
             return "text/markdown; charset=utf-8", details.readme.encode()
         return "application/json; charset=utf-8", orjson.dumps(details.dependencies)
+
+    async def sbom(self, artifact: ArtifactRecord) -> tuple[str, int, AsyncIterator[bytes]]:
+        """(media type, size, bytes streamed) of the document of the artifact's SBOM accessory (the
+        newest, Harbor keeps one); NotFound when it has none."""
+        stored = sorted((a for a in artifact.accessories if a.type == "sbom.harbor"),
+                        key=lambda a: (a.creation_time, a.id))
+        if not stored:
+            raise NotFound(f"artifact {artifact.repository_name}@{artifact.digest} has no SBOM")
+        accessory = await self.get(artifact.repository_name, stored[-1].digest)
+        layer = next((l for l in accessory.doc.get("layers") or [] if isinstance(l, dict)), None)
+        if layer is None or not isinstance(layer.get("size"), int) or not isinstance(layer.get("digest"), str):
+            raise NotFound(f"the SBOM of {artifact.repository_name}@{artifact.digest} holds no document")
+        media_type = str(layer.get("mediaType") or "application/octet-stream")
+        return media_type, layer["size"], self._blobs.read(parse_blob_digest(layer["digest"]))
 
     async def _config(self, doc: dict[str, Any]) -> dict[str, Any]:
         """The manifest's config as JSON (cached by digest; {} when absent, too large or not JSON)."""

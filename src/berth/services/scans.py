@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
-from berth.db.models import ScanReport, ScanVulnerability, utcnow
+from berth.db.models import ScanReport, ScanSnapshot, ScanVulnerability, utcnow
 from berth.db.session import Database, after_commit
 from berth.events.bus import EventBus
 from berth.events.types import Event
@@ -188,6 +188,8 @@ class ScanReportService:
                 row_id = row.id
             if findings:
                 await conn.execute(insert(ScanVulnerability), [_vulnerability_row(row_id, f) for f in findings])
+            if status == "Success" and mime_type in VULNERABILITY_MIME_TYPES:
+                await _snapshot(conn, digest, registration_uuid, values, now)
             if event is not None and self._events is not None:
                 await self._events.record(conn, event(report_id))
             after_commit(conn, lambda: self._changed(digest))
@@ -230,6 +232,17 @@ class ScanReportService:
             if mime in rows:
                 return mime, json.loads(rows[mime])
         return None
+
+
+async def _snapshot(conn: Any, digest: str, registration_uuid: str, values: dict[str, Any], now: datetime) -> None:
+    """Keep the counts of a successful report as the digest's snapshot of the day (the last one of a
+    day wins): the history the security overview's trend is drawn from."""
+    day = now.strftime("%Y-%m-%d")
+    counts = {key: values[key] for key in (*_COUNT_COLUMNS.values(), "total_cnt", "fixable_cnt", "severity")}
+    await conn.execute(delete(ScanSnapshot).where(
+        ScanSnapshot.day == day, ScanSnapshot.digest == digest, ScanSnapshot.registration_uuid == registration_uuid))
+    await conn.execute(insert(ScanSnapshot).values(
+        day=day, digest=digest, registration_uuid=registration_uuid, recorded_at=now, **counts))
 
 
 def _vulnerability_row(report_id: int, finding: Finding) -> dict[str, Any]:

@@ -7,15 +7,34 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, literal, select
+from datetime import date, timedelta
 
-from berth.db.models import Manifest, Repository, ScannerRegistration, ScanReport, ScanVulnerability, Tag
+from sqlalchemy import Select, and_, distinct, exists, func, literal, select, tuple_
+
+from berth.db.models import (
+    Manifest,
+    Repository,
+    ScannerRegistration,
+    ScanReport,
+    ScanSnapshot,
+    ScanVulnerability,
+    Tag,
+    utcnow,
+)
 from berth.db.session import Database
+from berth.scan.model import Severity
 from berth.query import AllOf, AnyOf, Fuzzy, Range, Value
 from berth.services.errors import BadRequest
 from berth.services.querying import conditions
+from berth.services.artifacts import accessory_type
 from berth.services.scans import VULNERABILITY_MIME_TYPES
 
+#: the days the security overview's trend covers, and how many CVEs it lists
+TREND_DAYS = 30
+COMMON_CVES = 10
+_SIGNATURE_TYPES = ("application/vnd.cncf.notary.signature", "application/vnd.dev.cosign.artifact.sig.v1+json")
+#: the highest severities an overview counts artifacts by, worst first ("None": a clean report)
+OVERVIEW_SEVERITIES = ("Critical", "High", "Medium", "Low", "Negligible", "Unknown", "None")
 #: how many dangerous CVEs and artifacts the summary lists (Harbor's)
 TOP = 5
 #: with tune_count, a total above this is reported as -1 (Harbor's)
@@ -64,6 +83,37 @@ def _score(value: Value) -> Value:
     if isinstance(value, Fuzzy):
         raise BadRequest("cvss_score_v3 takes numbers or ranges, not ~fuzzy matches")
     return number(value)
+
+
+@dataclass(frozen=True, slots=True)
+class TrendPoint:
+    """The vulnerabilities of the artifacts stored now, as their scans stood at the end of `day`."""
+
+    day: str
+    critical: int = 0
+    high: int = 0
+    medium: int = 0
+    low: int = 0
+    total: int = 0
+    scanned: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """A project's (or the whole registry's) security at a glance."""
+
+    artifacts: int
+    scanned: int
+    #: highest severity -> how many artifacts have it as their worst (only those found)
+    by_severity: dict[str, int]
+    #: (CVE id, its highest severity, how many artifacts have it), most common first
+    common_cves: list[tuple[str, str, int]]
+    signed: int
+    trend: list[TrendPoint]
+
+    @property
+    def unsigned(self) -> int:
+        return self.artifacts - self.signed
 
 
 class SecurityHubService:
@@ -166,3 +216,89 @@ class SecurityHubService:
             items.append(item)
         return items, int(total)
 
+
+    async def overview(self, registration_uuid: str | None, project_id: int | None,
+                       today: date | None = None) -> Overview:
+        """The overview of one project's artifacts (all projects' with `project_id` None) as scanned by
+        `registration_uuid`: artifacts by highest severity, the most common CVEs, signature coverage
+        and the trend of the last TREND_DAYS days from the daily scan snapshots."""
+        scope = select(Manifest.id, Manifest.digest, Manifest.repository_id).join(
+            Repository, Repository.id == Manifest.repository_id).where(Manifest.subject_digest.is_(None))
+        if project_id is not None:
+            scope = scope.where(Repository.project_id == project_id)
+        stored = scope.subquery()
+        reports = and_(ScanReport.registration_uuid == registration_uuid, ScanReport.status == "Success",
+                       ScanReport.mime_type.in_(VULNERABILITY_MIME_TYPES))
+        async with self._db.read() as conn:
+            artifacts = int(await conn.scalar(select(func.count()).select_from(stored)) or 0)
+            by_severity: dict[str, int] = {}
+            common: list[tuple[str, str, int]] = []
+            if registration_uuid is not None:
+                for severity, count in await conn.execute(
+                        select(ScanReport.severity, func.count(distinct(stored.c.id)))
+                        .join(stored, stored.c.digest == ScanReport.digest).where(reports)
+                        .group_by(ScanReport.severity)):
+                    by_severity[severity or "None"] = by_severity.get(severity or "None", 0) + int(count)
+                count = func.count(distinct(stored.c.id))
+                rows = await conn.execute(
+                    select(ScanVulnerability.cve_id, func.max(ScanVulnerability.severity_code).label("code"),
+                           func.max(ScanVulnerability.severity).label("severity"), count.label("artifacts"))
+                    .join(ScanReport, ScanReport.id == ScanVulnerability.report_id)
+                    .join(stored, stored.c.digest == ScanReport.digest).where(reports)
+                    .group_by(ScanVulnerability.cve_id)
+                    .order_by(count.desc(), func.max(ScanVulnerability.severity_code).desc(), ScanVulnerability.cve_id)
+                    .limit(COMMON_CVES))
+                common = [(row.cve_id, _severity_name(row.code, row.severity), int(row.artifacts)) for row in rows]
+            signed = await self._signed(conn, stored)
+            trend = await self._trend(conn, registration_uuid, stored, today or utcnow().date())
+        return Overview(artifacts, sum(by_severity.values()), by_severity, common, signed, trend)
+
+    @staticmethod
+    async def _signed(conn: Any, stored: Any) -> int:
+        """How many of the artifacts have a signature accessory (cosign or Notation) in their repository."""
+        accessory = select(Manifest.subject_digest, Manifest.repository_id, Manifest.artifact_type,
+                           Manifest.content).join(
+            stored, and_(stored.c.digest == Manifest.subject_digest, stored.c.repository_id == Manifest.repository_id))
+        found: set[tuple[str, int]] = set()
+        for row in await conn.execute(accessory.where(Manifest.artifact_type.in_(_SIGNATURE_TYPES))):
+            found.add((row.subject_digest, row.repository_id))
+        # cosign's tag scheme has no artifactType: its simple-signing layer says what it is
+        for row in await conn.execute(accessory.where(Manifest.artifact_type.is_(None))):
+            if accessory_type(None, bytes(row.content)).startswith("signature."):
+                found.add((row.subject_digest, row.repository_id))
+        return len(found)
+
+    @staticmethod
+    async def _trend(conn: Any, registration_uuid: str | None, stored: Any, today: date) -> list[TrendPoint]:
+        """Per day of the window: the sums over the artifacts stored now of their last snapshot on or
+        before that day (an artifact not yet scanned by then counts nothing)."""
+        days = [(today - timedelta(days=n)).isoformat() for n in range(TREND_DAYS - 1, -1, -1)]
+        if registration_uuid is None:
+            return [TrendPoint(day) for day in days]
+        digests = select(stored.c.digest)
+        mine = and_(ScanSnapshot.registration_uuid == registration_uuid, ScanSnapshot.digest.in_(digests))
+        before = (select(ScanSnapshot.digest, func.max(ScanSnapshot.day))
+                  .where(mine, ScanSnapshot.day < days[0]).group_by(ScanSnapshot.digest))
+        rows = (await conn.execute(
+            select(ScanSnapshot).where(mine, (ScanSnapshot.day >= days[0])
+                                       | tuple_(ScanSnapshot.digest, ScanSnapshot.day).in_(before))
+            .order_by(ScanSnapshot.day))).all()
+        latest: dict[str, Any] = {}
+        points, index = [], 0
+        for day in days:
+            while index < len(rows) and rows[index].day <= day:
+                latest[rows[index].digest] = rows[index]
+                index += 1
+            found = latest.values()
+            points.append(TrendPoint(
+                day, sum(r.critical_cnt for r in found), sum(r.high_cnt for r in found),
+                sum(r.medium_cnt for r in found), sum(r.low_cnt for r in found), sum(r.total_cnt for r in found),
+                len(latest)))
+        return points
+
+
+def _severity_name(code: Any, fallback: str) -> str:
+    try:
+        return Severity(int(code)).harbor
+    except (TypeError, ValueError):
+        return fallback

@@ -14,7 +14,7 @@ signature is pushed or when a pull needs a verdict the current policy has not gi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +37,7 @@ from berth.db.session import Database
 from berth.events.bus import EventBus
 from berth.events.types import ContentTrustAudit, ResourceChanged
 from berth.references import InvalidDigest, parse_digest
-from berth.services.artifacts import accessory_type
+from berth.services.artifacts import ArtifactRecord, accessory_type
 from berth.services.blobs import BlobService
 from berth.services.cache import LruCache, ReadThrough
 from berth.services.manifests import cosign_subject
@@ -69,6 +69,15 @@ class _SignatureRow:
     digest: str
     content: bytes
     tag: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Signatures:
+    """What berth shows of an artifact's signatures: the verdicts under the policy in force (by
+    signature digest), and whether it counts as signed."""
+
+    verdicts: dict[str, Verdict]
+    signed: bool
 
 
 class TrustService:
@@ -195,6 +204,20 @@ class TrustService:
         if not signatures:
             return required, {}
         return required, await self._verdicts(policy, Subject(digest, image.size, image.media_type), signatures)
+
+    async def signatures(self, artifacts: Iterable[ArtifactRecord]) -> dict[str, Signatures]:
+        """By artifact digest, for those with a signature accessory: the verdicts on their signatures
+        and whether they count as signed (a verified signature when the project verifies; any
+        signature when it does not)."""
+        out = {}
+        for artifact in artifacts:
+            if artifact.project_id is None or not any(a.type.startswith(_SIGNATURE) for a in artifact.accessories):
+                continue
+            required, verdicts = await self.verdicts_of(artifact.project_id, artifact.repository_name, artifact.digest)
+            counted = [v for v in verdicts.values() if v.format.family in required.families]
+            signed = any(v.verified and not v.attestation for v in counted) if required.verifies else True
+            out[artifact.digest] = Signatures(verdicts, signed)
+        return out
 
     async def _verdicts(self, policy: TrustPolicy, subject: Subject, signatures: list[_SignatureRow],
                         ) -> dict[str, Verdict]:

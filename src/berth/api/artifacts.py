@@ -3,7 +3,6 @@ additions, scan overviews and vulnerability reports."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import quote
@@ -22,6 +21,7 @@ from berth.services.artifacts import AccessoryRecord, ArtifactRecord, ArtifactSe
 from berth.security.roles import Permission
 from berth.services.labels import LabelRecord
 from berth.services.scans import SBOM_MIME_TYPE, VULNERABILITY_MIME_TYPES, ReportSummary
+from berth.services.trust import Signatures
 from berth.query import AnyOf, QueryInvalid, parse_query
 from berth.services.errors import BadRequest
 from berth.services.registry import Registry
@@ -66,30 +66,12 @@ async def options(
 OptionsDep = Annotated[Options, Depends(options)]
 
 
-@dataclass(frozen=True, slots=True)
-class Signatures:
-    """What the artifact API shows of an artifact's signatures: the verdicts under the policy in force
-    (by signature digest), and whether it counts as signed."""
-
-    verdicts: dict[str, Verdict]
-    signed: bool
-
-
 async def signatures_of(registry: Registry, artifacts: list[ArtifactRecord], options: Options,
                         ) -> dict[str, Signatures]:
     """Verdicts of the artifacts' signature accessories (with_accessory, with_signature), by artifact digest."""
     if not options.with_accessory:
         return {}
-    out = {}
-    for artifact in artifacts:
-        if artifact.project_id is None or not any(a.type.startswith("signature.") for a in artifact.accessories):
-            continue
-        required, verdicts = await registry.trust.verdicts_of(artifact.project_id, artifact.repository_name,
-                                                              artifact.digest)
-        counted = [v for v in verdicts.values() if v.format.family in required.families]
-        signed = any(v.verified and not v.attestation for v in counted) if required.verifies else True
-        out[artifact.digest] = Signatures(verdicts, signed)
-    return out
+    return await registry.trust.signatures(artifacts)
 
 
 def _verification(verdict: Verdict | None) -> schemas.SignatureVerification | None:

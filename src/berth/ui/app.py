@@ -20,10 +20,11 @@ from berth.services.errors import RegistryError, ServiceError
 from berth.ui.artifacts import ArtifactPages
 from berth.ui.pages import CSRF_FIELD, STATIC, LoginRequired, Ui
 from berth.ui.projects import ProjectPages
+from berth.ui.security import SecurityPages
 from berth.ui.sessions import SessionPages
 
 #: the paths the UI answers; everything else stays with the other fronts (and their 404s)
-_EXACT = frozenset({"/", "/login", "/logout", "/oidc-onboard", "/favicon.ico", "/projects"})
+_EXACT = frozenset({"/", "/login", "/logout", "/oidc-onboard", "/favicon.ico", "/projects", "/security"})
 _PREFIXES = ("/projects/", "/static/")
 #: a form is a few fields: larger bodies are refused before anything reads them
 MAX_FORM_BYTES = 64 * 1024
@@ -44,6 +45,7 @@ def create_ui(ui: Ui, *, secure_cookies: bool) -> ASGIApp:
         log.warning("the web UI's assets are missing: its pages come without style and htmx "
                     "(make install, or scripts/install-ui-assets, installs them)", missing=missing)
     sessions, projects, artifacts = SessionPages(ui), ProjectPages(ui), ArtifactPages(ui)
+    security = SecurityPages(ui)
     routes = [
         Route("/", sessions.home),
         Route("/login", sessions.login_form, methods=["GET"]),
@@ -57,6 +59,8 @@ def create_ui(ui: Ui, *, secure_cookies: bool) -> ASGIApp:
         Route("/projects/{project}", projects.summary, methods=["GET"]),
         Route("/projects/{project}/repositories", projects.repositories, methods=["GET"]),
         Route("/projects/{project}/repositories/{rest:path}", artifacts.dispatch, methods=["GET", "POST"]),
+        Route("/projects/{project}/security", security.project, methods=["GET"]),
+        Route("/security", security.system, methods=["GET"]),
         Route("/favicon.ico", _favicon, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

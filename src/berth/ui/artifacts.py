@@ -1,9 +1,12 @@
-"""A repository's artifacts (tags, size, push and pull times, scan status) and an artifact's page
-(platforms or layers, build history, copy-ready pull lines by digest), and deleting one."""
+"""A repository's artifacts (tags, size, push and pull times, scan status with its severity bar, the
+signature verdict, labels, a scan button) and an artifact's page (platforms or layers, build history,
+the vulnerability table with its filters, SBOM download, accessories, labels, copy-ready pull lines by
+digest), and the actions on one: delete, scan, add or remove a label, copy (retag)."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -18,11 +21,15 @@ from berth.services.errors import NotFound, ServiceError
 from berth.services.projects import ProjectRecord
 from berth.services.scans import SBOM_MIME_TYPE, ReportSummary
 from berth.ui.pages import Pager, Ui
+from berth.ui.security import ArtifactActions, artifact_security
 
 #: /projects/<project>/repositories/<repository>[/artifacts/<digest>[/delete]]: repository names hold
 #: slashes, digests a colon, which no repository name holds, so the split is never ambiguous
 _PATH = re.compile(
-    r"(?P<repository>.+?)(?:/artifacts/(?P<digest>sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})(?P<delete>/delete)?)?")
+    r"(?P<repository>.+?)(?:/artifacts/(?P<digest>sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})"
+    r"(?P<action>/delete|/scan|/sbom|/copy|/labels|/labels/(?P<label>[0-9]{1,18})/remove)?)?")
+#: the actions a form posts to (the others are pages)
+_POSTED = frozenset({"/delete", "/scan", "/copy", "/labels", "/remove"})
 
 
 class ArtifactPages:
@@ -30,21 +37,37 @@ class ArtifactPages:
         self.ui = ui
 
     async def dispatch(self, request: Request) -> Response:
-        """GET a repository's artifacts or an artifact's page; POST .../delete deletes an artifact."""
+        """GET a repository's artifacts, an artifact's page or its SBOM; POST an action on an artifact."""
         match = _PATH.fullmatch(request.path_params["rest"])
         if match is None:
             raise NotFound("no such page")
-        if (request.method == "POST") != bool(match["delete"]):
+        action = match["action"] or ""
+        if action.endswith("/remove"):
+            action = "/remove"
+        if (request.method == "POST") != (action in _POSTED):
             raise NotFound("no such page") if request.method != "POST" else _NotAllowed("this page takes no form")
         subject = await self.ui.viewer(request)
         project = await self.ui.project(subject, request.path_params["project"], "repository", "list")
         name = f"{project.name}/{match['repository']}"
         if not is_valid_name(name):
             raise NotFound(f"repository {name} not found")
-        if match["delete"]:
-            return await self._delete(request, subject, project, name, match["digest"])
-        if match["digest"]:
-            return await self._artifact(request, subject, project, name, match["digest"])
+        digest = match["digest"]
+        if action == "/delete":
+            return await self._delete(request, subject, project, name, digest)
+        if action:
+            async def page(status: int, **extra: Any) -> Response:
+                return await self._artifact(request, subject, project, name, digest, status, **extra)
+
+            actions = ArtifactActions(self.ui, subject, project, name, digest, page)
+            if action == "/sbom":
+                return await actions.sbom()
+            if action == "/scan":
+                return await actions.scan(request)
+            if action == "/copy":
+                return await actions.copy(request)
+            return await actions.label(request, int(match["label"]) if match["label"] else None)
+        if digest:
+            return await self._artifact(request, subject, project, name, digest)
         return await self._repository(request, subject, project, name)
 
     async def _repository(self, request: Request, subject: Subject, project: ProjectRecord, name: str) -> Response:
@@ -56,7 +79,10 @@ class ArtifactPages:
         scans = await self._scans(project, [artifact.digest for artifact in found])
         context = {"project": project, "repository": repository, "short": name[len(project.name) + 1:],
                    "artifacts": found, "scans": scans, "pager": pager.counted(total),
-                   "may_delete": self.ui.may(subject, project.ref, "artifact", "delete")}
+                   "signatures": await registry.trust.signatures(found),
+                   "labels": await registry.labels.of_artifacts([artifact.id for artifact in found]),
+                   "may_delete": self.ui.may(subject, project.ref, "artifact", "delete"),
+                   "may_scan": self.ui.may(subject, project.ref, "scan", "create")}
         if self.ui.partial(request):
             return self.ui.render(request, "_artifacts.html", **context)
         return self.ui.render(request, "repository.html", **context)
@@ -76,7 +102,7 @@ class ArtifactPages:
         return out
 
     async def _artifact(self, request: Request, subject: Subject, project: ProjectRecord, name: str,
-                        digest: str) -> Response:
+                        digest: str, status: int = 200, **extra: Any) -> Response:
         self.ui.require(subject, project.ref, "artifact", "read")
         registry = self.ui.registry
         artifact = await registry.artifacts.get(name, digest)
@@ -88,10 +114,16 @@ class ArtifactPages:
         index = artifact.manifest_media_type in mediatypes.INDEXES
         layers = [] if index else [layer for layer in artifact.doc.get("layers") or [] if isinstance(layer, dict)]
         scans = await self._scans(project, [artifact.digest])
+        security = {**await artifact_security(self.ui, request, subject, project, artifact), **extra}
+        short = name[len(project.name) + 1:]
+        if self.ui.partial(request) and request.method == "GET":  # a page of the vulnerability table
+            return self.ui.render(request, "_vulnerabilities.html", project=project, artifact=artifact,
+                                  short=short, **security)
         return self.ui.render(
-            request, "artifact.html", project=project, artifact=artifact, short=name[len(project.name) + 1:],
+            request, "artifact.html", status, project=project, artifact=artifact, short=name[len(project.name) + 1:],
             attrs=attrs, history=history, layers=layers, index=index, scan=scans.get(artifact.digest),
             pulls=self._pull_lines(request, artifact), may_delete=self.ui.may(subject, project.ref, "artifact", "delete"),
+            **security,
         )
 
     def _pull_lines(self, request: Request, artifact: ArtifactRecord) -> dict[str, str]:

@@ -275,6 +275,9 @@ class SecurityHubService:
         days = [(today - timedelta(days=n)).isoformat() for n in range(TREND_DAYS - 1, -1, -1)]
         if registration_uuid is None:
             return [TrendPoint(day) for day in days]
+        # a digest stored in several repositories is that many artifacts, as the other counts have it
+        copies = dict((await conn.execute(
+            select(stored.c.digest, func.count()).group_by(stored.c.digest))).all())
         digests = select(stored.c.digest)
         mine = and_(ScanSnapshot.registration_uuid == registration_uuid, ScanSnapshot.digest.in_(digests))
         before = (select(ScanSnapshot.digest, func.max(ScanSnapshot.day))
@@ -289,11 +292,11 @@ class SecurityHubService:
             while index < len(rows) and rows[index].day <= day:
                 latest[rows[index].digest] = rows[index]
                 index += 1
-            found = latest.values()
+            found = [(row, copies.get(row.digest, 0)) for row in latest.values()]
             points.append(TrendPoint(
-                day, sum(r.critical_cnt for r in found), sum(r.high_cnt for r in found),
-                sum(r.medium_cnt for r in found), sum(r.low_cnt for r in found), sum(r.total_cnt for r in found),
-                len(latest)))
+                day, sum(r.critical_cnt * n for r, n in found), sum(r.high_cnt * n for r, n in found),
+                sum(r.medium_cnt * n for r, n in found), sum(r.low_cnt * n for r, n in found),
+                sum(r.total_cnt * n for r, n in found), sum(n for _, n in found)))
         return points
 
 

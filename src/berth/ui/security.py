@@ -85,7 +85,7 @@ class Chart:
 def trend_chart(points: list[TrendPoint], width: int = 640, height: int = 220) -> Chart:
     """Coordinates for the trend (pure): total, critical and high per day, the y axis up to the
     largest total, a few day labels along the x axis."""
-    left, right, top, bottom = 44, 12, 12, 28
+    left, right, top, bottom = 44, 24, 12, 28
     largest = max((p.total for p in points), default=0) or 1
     step = (width - left - right) / max(1, len(points) - 1)
 

@@ -16,10 +16,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.conftest import Server, start_berth
 
 from .helpers import V2, tiny_alpine_image
+from .test_content_trust import cosign_signature, public_pem, put_policy, sig_tag
 from .test_scan_jobs import CVE, import_osv, wait_for
 from .test_ui import log_in
 from .test_webhooks import FAST_JOBS
@@ -39,11 +41,13 @@ def server(tmp_path_factory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def world(server: Server) -> dict[str, str]:
-    """A private project with a vulnerable image, a project label, and a user who is a guest there."""
+    """A private project with a vulnerable image signed with cosign by a key its trust policy trusts
+    (audit mode), a project label, and a user who is a guest there."""
     project, guest = f"sec-{uuid.uuid4().hex[:6]}", f"guest-{uuid.uuid4().hex[:6]}"
-    image = tiny_alpine_image(project)
+    image, key = tiny_alpine_image(project), ec.generate_private_key(ec.SECP256R1())
     with server.client() as api:
-        assert api.post("/api/v2.0/projects", json={"project_name": project}).status_code == 201
+        for name in (project, f"{project}-copies"):
+            assert api.post("/api/v2.0/projects", json={"project_name": name}).status_code == 201
         project_id = api.get(f"/api/v2.0/projects/{project}").json()["project_id"]
         assert api.post("/api/v2.0/users", json={"username": guest, "email": f"{guest}@example.test",
                                                  "realname": guest, "password": PASSWORD}).status_code == 201
@@ -51,8 +55,10 @@ def world(server: Server) -> dict[str, str]:
                         json={"role_id": 3, "member_user": {"username": guest}}).status_code == 201
         assert api.post("/api/v2.0/labels", json={"name": "reviewed", "color": "#2e7d32", "scope": "p",
                                                   "project_id": project_id}).status_code == 201
+        assert put_policy(api, project, {"mode": "audit", "cosign_public_keys": [public_pem(key)]}).status_code == 200
     with V2(server.url, auth=server.auth) as v2:
         v2.push_image(f"{project}/alpine", image, "3.16")
+        v2.push_image(f"{project}/alpine", cosign_signature(image, f"{project}/alpine", key), sig_tag(image))
     return {"project": project, "guest": guest, "digest": image.digest}
 
 
@@ -63,7 +69,7 @@ def test_scan_from_the_list_then_the_vulnerability_table_sbom_labels_and_copy(se
     listing = f"/projects/{project}/repositories/alpine"
     admin.arrive(listing, "admin", server.admin_password)
     row = page.get_by_role("row", name=re.compile("3.16"))
-    assert "Not scanned" in row.inner_text() and "Unsigned" in row.inner_text()
+    assert "Not scanned" in row.inner_text() and "Verified" in row.inner_text()  # the trust service's verdict
 
     row.get_by_role("button", name=f"Scan {digest[:19]}").click()
     page.wait_for_url(re.compile(re.escape(listing) + r"\?page=1$"))
@@ -131,11 +137,11 @@ def test_scan_from_the_list_then_the_vulnerability_table_sbom_labels_and_copy(se
     page.get_by_role("button", name="Remove the label reviewed").click()
     page.get_by_text("No labels.").wait_for()
 
-    # copy with a new tag into another repository
-    page.get_by_label("Target repository (project/repository)").fill(f"{project}/copied")
+    # copy with a new tag into another project
+    page.get_by_label("Target repository (project/repository)").fill(f"{project}-copies/alpine")
     page.get_by_label("New tag (optional in another repository)").fill("kept")
     page.get_by_role("button", name="Copy artifact").click()
-    page.wait_for_url(re.compile(rf"/repositories/copied/artifacts/{digest}$"))
+    page.wait_for_url(re.compile(rf"/projects/{project}-copies/repositories/alpine/artifacts/{digest}$"))
     assert "kept" in page.locator(".facts").inner_text()
 
     # the project's security overview: the trend as the server's SVG, the common CVEs, coverage
@@ -146,7 +152,8 @@ def test_scan_from_the_list_then_the_vulnerability_table_sbom_labels_and_copy(se
     assert trend.get_attribute("role") == "img" and trend.locator("polyline").count() == 3
     assert trend.locator("circle").count() >= 1  # today's snapshot
     assert page.get_by_role("row", name=re.compile(CVE)).count() == 1
-    assert "0 signed" in page.inner_text("main") and "2 unsigned" in page.inner_text("main")
+    coverage = page.locator("article", has_text="Signature coverage").inner_text()
+    assert "1 signed · 0 unsigned" in coverage, coverage
     admin.check("project-security")
     page.goto("/security")
     assert page.locator("figure.trend svg polyline").count() == 3

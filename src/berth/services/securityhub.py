@@ -33,6 +33,7 @@ from berth.services.scans import VULNERABILITY_MIME_TYPES
 TREND_DAYS = 30
 COMMON_CVES = 10
 _SIGNATURE_TYPES = ("application/vnd.cncf.notary.signature", "application/vnd.dev.cosign.artifact.sig.v1+json")
+_KNOWN_TYPES = (*_SIGNATURE_TYPES, "application/vnd.goharbor.harbor.sbom.v1")
 #: the highest severities an overview counts artifacts by, worst first ("None": a clean report)
 OVERVIEW_SEVERITIES = ("Critical", "High", "Medium", "Low", "Negligible", "Unknown", "None")
 #: how many dangerous CVEs and artifacts the summary lists (Harbor's)
@@ -262,9 +263,10 @@ class SecurityHubService:
         found: set[tuple[str, int]] = set()
         for row in await conn.execute(accessory.where(Manifest.artifact_type.in_(_SIGNATURE_TYPES))):
             found.add((row.subject_digest, row.repository_id))
-        # cosign's tag scheme has no artifactType: its simple-signing layer says what it is
-        for row in await conn.execute(accessory.where(Manifest.artifact_type.is_(None))):
-            if accessory_type(None, bytes(row.content)).startswith("signature."):
+        # cosign's tag scheme has no artifactType of its own: its simple-signing layer says what it is
+        for row in await conn.execute(accessory.where(
+                Manifest.artifact_type.is_(None) | Manifest.artifact_type.not_in(_KNOWN_TYPES))):
+            if accessory_type(row.artifact_type, bytes(row.content)).startswith("signature."):
                 found.add((row.subject_digest, row.repository_id))
         return len(found)
 

@@ -208,3 +208,9 @@ def test_the_copy_and_label_forms_show_the_services_refusals_next_to_their_field
         assert label.status_code == 404 and 'id="label-error"' in label.text
         assert "Traceback" not in bad.text + missing.text + label.text
         assert client.get(base + "?severity=Bogus&fixable=maybe&sort=nonsense").status_code == 200
+        # htmx's pager asks for the table alone
+        fragment = client.get(base + "?severity=Critical&page=1", headers={"HX-Request": "true"})
+        assert fragment.text.lstrip().startswith('<section id="vulnerabilities"') and "CVE-2020-36242" in fragment.text
+        assert client.get(base + "/sbom").headers["content-disposition"].startswith("attachment;")
+        assert client.get(base + "/scan").status_code == 404 
+        assert client.post(base + "/sbom", data={"csrftoken": token}).status_code == 405

@@ -142,7 +142,8 @@ def test_scan_from_the_list_then_the_vulnerability_table_sbom_labels_and_copy(se
     page.get_by_label("New tag (optional in another repository)").fill("kept")
     page.get_by_role("button", name="Copy artifact").click()
     page.wait_for_url(re.compile(rf"/projects/{project}-copies/repositories/alpine/artifacts/{digest}$"))
-    assert "kept" in page.locator(".facts").inner_text()
+    facts = page.locator(".facts").inner_text()
+    assert "kept" in facts and "Signed" in facts  # its cosign signature came along, still its accessory
 
     # the project's security overview: the trend as the server's SVG, the common CVEs, coverage
     page.goto(f"/projects/{project}")
@@ -157,6 +158,8 @@ def test_scan_from_the_list_then_the_vulnerability_table_sbom_labels_and_copy(se
     admin.check("project-security")
     page.goto("/security")
     assert page.locator("figure.trend svg polyline").count() == 3
+    coverage = page.locator("article", has_text="Signature coverage").inner_text()
+    assert "2 signed · 0 unsigned" in coverage, coverage  # the image and its copy
     admin.check("system-security")
     admin.close()
 

@@ -28,7 +28,7 @@ from berth.services.blobs import BlobService, parse_blob_digest
 from berth.services.cache import LruCache
 from berth.services.errors import BadRequest, Conflict, Denied, NotFound, PreconditionFailed
 from berth.services.immutability import delete_refused, update_refused
-from berth.services.manifests import ManifestService, parse_manifest, refuse_immutable_delete
+from berth.services.manifests import ManifestService, cosign_subject, parse_manifest, refuse_immutable_delete
 from berth.services.querying import condition, conditions, fits, orderings
 from berth.services.quotas import QuotaService
 from berth.services.repositories import RepositoryService
@@ -409,8 +409,12 @@ class ArtifactService:
         async with self._db.read() as conn:
             row = (await conn.execute(select(Manifest.media_type, Manifest.content).where(
                 Manifest.repository_id == source_id, Manifest.digest == digest))).first()
-            accessories = (await conn.execute(select(Manifest.digest).where(
-                Manifest.repository_id == source_id, Manifest.subject_digest == digest))).scalars().all()
+            accessories = (await conn.execute(select(Manifest.id, Manifest.digest).where(
+                Manifest.repository_id == source_id, Manifest.subject_digest == digest))).all()
+            # cosign's tag scheme names an accessory's subject in its tag alone: the copy takes that tag
+            scheme_tags = {manifest_id: name for manifest_id, name in (await conn.execute(
+                select(Tag.manifest_id, Tag.name).where(Tag.manifest_id.in_([a.id for a in accessories])))).all()
+                if cosign_subject(name) == digest} if accessories else {}
         if row is None:
             return  # a child the source does not hold (a foreign manifest in an index)
         target_id = await self._repositories.find(target)
@@ -423,10 +427,13 @@ class ArtifactService:
             for child in parsed.children:
                 await self._copy_deeply(source, source_id, child, target, [], root=False)
             await self._blobs.link_from(source, target, list(parsed.blobs))
-        await self._manifests.put(target, digest, content, row.media_type, extra_tags=tags,
+        scheme = not root and len(tags) == 1 and cosign_subject(tags[0]) is not None
+        await self._manifests.put(target, tags[0] if scheme else digest, content, row.media_type,
+                                  extra_tags=[] if scheme else tags,
                                   immutable_refusal=lambda _repository, tag: update_refused(tag))
         for accessory in accessories:
-            await self._copy_deeply(source, source_id, accessory, target, [], root=False)
+            tag = scheme_tags.get(accessory.id)
+            await self._copy_deeply(source, source_id, accessory.digest, target, [tag] if tag else [], root=False)
 
     async def _copy_sizes(self, source_id: int, digest: str, sizes: dict[str, int]) -> None:
         """digest -> size of every manifest and blob a copy of `digest` takes along (what _copy_deeply walks)."""

@@ -19,7 +19,10 @@ from berth.guard import FaultGuard
 from berth.services.errors import RegistryError, ServiceError
 from berth.ui.artifacts import ArtifactPages
 from berth.ui.pages import CSRF_FIELD, STATIC, LoginRequired, Ui
+from berth.ui.members import MemberPages
+from berth.ui.policies import PolicyPages
 from berth.ui.projects import ProjectPages
+from berth.ui.robots import RobotPages
 from berth.ui.sessions import SessionPages
 
 #: the paths the UI answers; everything else stays with the other fronts (and their 404s)
@@ -44,6 +47,7 @@ def create_ui(ui: Ui, *, secure_cookies: bool) -> ASGIApp:
         log.warning("the web UI's assets are missing: its pages come without style and htmx "
                     "(make install, or scripts/install-ui-assets, installs them)", missing=missing)
     sessions, projects, artifacts = SessionPages(ui), ProjectPages(ui), ArtifactPages(ui)
+    robots, members, policies = RobotPages(ui), MemberPages(ui), PolicyPages(ui)
     routes = [
         Route("/", sessions.home),
         Route("/login", sessions.login_form, methods=["GET"]),
@@ -57,6 +61,22 @@ def create_ui(ui: Ui, *, secure_cookies: bool) -> ASGIApp:
         Route("/projects/{project}", projects.summary, methods=["GET"]),
         Route("/projects/{project}/repositories", projects.repositories, methods=["GET"]),
         Route("/projects/{project}/repositories/{rest:path}", artifacts.dispatch, methods=["GET", "POST"]),
+        Route("/projects/{project}/robots", robots.list, methods=["GET"]),
+        Route("/projects/{project}/robots", robots.create, methods=["POST"]),
+        Route("/projects/{project}/robots/{robot_id}/{action}", robots.action, methods=["POST"]),
+        Route("/projects/{project}/members", members.list, methods=["GET"]),
+        Route("/projects/{project}/members", members.add, methods=["POST"]),
+        Route("/projects/{project}/members/{member_id}/{action}", members.change, methods=["POST"]),
+        Route("/projects/{project}/policies", policies.page, methods=["GET"]),
+        Route("/projects/{project}/policies/immutable", policies.add_immutable, methods=["POST"]),
+        Route("/projects/{project}/policies/immutable/{rule_id}/{action}", policies.change_immutable, methods=["POST"]),
+        Route("/projects/{project}/policies/retention/rules", policies.add_retention_rule, methods=["POST"]),
+        Route("/projects/{project}/policies/retention/rules/{index}/delete", policies.delete_retention_rule,
+              methods=["POST"]),
+        Route("/projects/{project}/policies/retention/schedule", policies.schedule, methods=["POST"]),
+        Route("/projects/{project}/policies/retention/run", policies.run, methods=["POST"]),
+        Route("/projects/{project}/policies/retention/executions/{execution_id}", policies.execution,
+              methods=["GET"]),
         Route("/favicon.ico", _favicon, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

@@ -32,7 +32,8 @@ STATIC = Path(__file__).with_name("static")
 CSRF_SCOPE_KEY = "csrftoken"
 CSRF_FIELD = "csrftoken"
 #: the project tabs beyond summary and repositories that have pages (_project_head.html links only these)
-PROJECT_TABS = frozenset({"robots", "members", "policies"})
+PROJECT_TABS = frozenset({"robots", "members", "policies", "labels", "webhooks", "logs",
+                          "configuration"})
 DEFAULT_PAGE_SIZE = 15
 MAX_PAGE_SIZE = 100
 

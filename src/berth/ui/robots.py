@@ -48,8 +48,8 @@ class RobotPages:
             "may_update": self.ui.may(subject, project.ref, "robot", "update"),
             "may_delete": self.ui.may(subject, project.ref, "robot", "delete"),
         } | extra
-        if self.ui.partial(request):
-            return self.ui.render(request, "_robots.html", status, **context)
+        if self.ui.partial(request):  # htmx swaps 2xx answers only: a refused form comes back with its message
+            return self.ui.render(request, "_robots.html", 200 if status >= 400 else status, **context)
         return self.ui.render(request, "robots.html", status, **context)
 
     async def create(self, request: Request) -> Response:

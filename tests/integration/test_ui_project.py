@@ -72,9 +72,23 @@ def test_an_admin_manages_robots_members_and_policies(server, browser, setup, tm
     page.reload()
     page.get_by_role("cell", name=f"robot${project}+ci", exact=True).wait_for()
     assert page.get_by_label("Secret", exact=True).count() == 0 and secret not in page.content()
+    # the same name again: the service's message, next to the form (htmx swaps the answer in)
+    page.get_by_label("Name", exact=True).fill("ci")
+    page.get_by_role("button", name="Create robot account").click()
+    page.get_by_role("alert").filter(has_text="already exists").wait_for()
+    # a new secret, shown once; the old one stops working
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=f"Refresh secret of robot${project}+ci").click()
+    page.get_by_label("Secret", exact=True).wait_for()
+    renewed = page.get_by_label("Secret", exact=True).input_value()
+    assert renewed != secret
+    with httpx.Client(base_url=server.url) as client:
+        assert client.get(f"/api/v2.0/projects/{project}/repositories", auth=(f"robot${project}+ci", secret)).status_code == 401
+        assert client.get(f"/api/v2.0/projects/{project}/repositories", auth=(f"robot${project}+ci", renewed)).status_code == 200
+    page.reload()
     page.get_by_role("button", name=f"Disable robot${project}+ci").click()
     page.get_by_role("button", name=f"Enable robot${project}+ci").wait_for()
-    with httpx.Client(base_url=server.url, auth=(f"robot${project}+ci", secret)) as robot:
+    with httpx.Client(base_url=server.url, auth=(f"robot${project}+ci", renewed)) as robot:
         assert robot.get(f"/api/v2.0/projects/{project}/repositories").status_code == 401
 
     # a member added with a role, then given another

@@ -268,3 +268,43 @@ def test_a_guest_sees_no_management_and_forged_forms_are_refused(server, browser
     with server.client() as api:
         after = {path: api.get(path).json() for path in before}
     assert after == before
+
+
+def test_bad_forms_get_the_services_messages_and_change_nothing(server, setup):
+    project = setup["project"]
+    with httpx.Client(base_url=server.url) as client:
+        log_in(client, "admin", server.admin_password)
+        token = re.search(r'name="csrftoken" value="([^"]+)"', client.get(f"/projects/{project}/robots").text)
+        assert token
+
+        def post(path: str, **form: str) -> httpx.Response:
+            return client.post(f"/projects/{project}{path}", data={**form, "csrftoken": token.group(1)})
+
+        refused = {
+            ("/robots", "the expiry is a number of days"): {"name": "x", "duration": "soon", "access": "repository:pull"},
+            ("/robots", "unsupported access"): {"name": "x", "duration": "1", "access": "system:everything"},
+            ("/robots", "illegal characters"): {"name": "Bad Name", "duration": "1", "access": "repository:pull"},
+            ("/members", "choose a role"): {"kind": "user", "name": setup["guest"], "role": "9"},
+            ("/members", "not found"): {"kind": "user", "name": "nobody-at-all", "role": "2"},
+            ("/labels", "label color"): {"name": "x", "color": "red"},
+            ("/policies/immutable", "decoration"): {"repo_decoration": "sideways", "repo_pattern": "**",
+                                                    "tag_decoration": "matches", "tag_pattern": "x"},
+            ("/policies/retention/rules", "choose what to retain"): {"template": "forever", "repo_decoration": "repoMatches",
+                                                                     "repo_pattern": "**", "tag_decoration": "matches",
+                                                                     "tag_pattern": "**"},
+            ("/webhooks", "address"): {"name": "bad", "type": "http", "address": "not a url", "event_types": "PUSH_ARTIFACT"},
+            ("/configuration", "severity"): {"severity": "apocalyptic"},
+        }
+        for (path, message), form in refused.items():
+            answer = post(path, **form)
+            assert answer.status_code in (400, 404), (path, answer.status_code)
+            assert message in answer.text, (path, message)
+            assert "Traceback" not in answer.text
+        assert post("/robots/99999999999999/delete").status_code == 404
+        assert post("/robots/1/sideways").status_code == 404
+        assert client.get(f"/projects/{project}/policies/retention/executions/999999").status_code == 404
+        filtered = client.get(f"/projects/{project}/logs", params={"resource": "a,b"})
+        assert filtered.status_code == 200 and "cannot hold" in filtered.text
+    with server.client() as api:
+        assert all(r["name"] != "robot$" + project + "+x" for r in api.get("/api/v2.0/robots").json())
+        assert api.get(f"/api/v2.0/projects/{project}").json()["metadata"].get("severity") != "apocalyptic"

@@ -206,11 +206,17 @@ class Ui:
     @staticmethod
     async def form(request: Request) -> dict[str, str]:
         """The posted form's text fields (files are no part of any form here)."""
+        return (await Ui.form_with_list(request, ""))[0]
+
+    @staticmethod
+    async def form_with_list(request: Request, name: str) -> tuple[dict[str, str], list[str]]:
+        """The posted form's text fields, and every value of the repeated field `name` (checkboxes)."""
         try:
             form = await request.form()
         except Exception as exc:  # a malformed body is the client's mistake, not ours
             raise BadRequest(f"the form could not be read: {exc}") from None
-        return {key: value for key, value in form.items() if isinstance(value, str)}
+        values = {key: value for key, value in form.items() if isinstance(value, str)}
+        return values, [value for value in form.getlist(name) if isinstance(value, str)] if name else []
 
 
 def _may(subject: Subject | None, project: ProjectRecord, resource: str, action: str) -> bool:

@@ -55,10 +55,9 @@ class RobotPages:
     async def create(self, request: Request) -> Response:
         subject = await self.ui.viewer(request)
         project = await self.ui.project(subject, request.path_params["project"], "robot", "create")
-        form = await request.form()
-        values = {key: value for key, value in form.items() if isinstance(value, str)}
+        values, picked = await self.ui.form_with_list(request, "access")
         try:
-            access = [_permission(text) for text in form.getlist("access") if isinstance(text, str)]
+            access = [_permission(text) for text in picked]
             if not access:
                 raise BadRequest("each permission needs at least one access")
             access = list(project_access(access, held=permissions_in(subject, project.ref), sysadmin=subject.sysadmin,
@@ -70,9 +69,8 @@ class RobotPages:
                 project=(project.id, project.name), creator_type="local", creator_ref=subject.user_id or 0,
             )
         except ServiceError as exc:
-            checked = {text for text in form.getlist("access") if isinstance(text, str)}
             return await self._page(request, subject, project, exc.status, values=values, error=exc.message,
-                                    checked=checked)
+                                    checked=set(picked))
         return await self._page(request, subject, project, 201, created=(robot, secret))
 
     async def action(self, request: Request) -> Response:

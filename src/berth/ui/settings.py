@@ -88,12 +88,15 @@ class SettingsPages:
     async def save_trust_policy(self, request: Request) -> Response:
         subject = await self.ui.viewer(request)
         project = await self.ui.project(subject, request.path_params["project"], "trust-policy", "update")
-        form = await request.form()
+        values, formats = await self.ui.form_with_list(request, "formats")
+        keys = values.get("cosign_public_keys", "")
+        if keys.strip() and not _PEM.search(keys):
+            return await self._configuration(request, subject, project, 400,
+                                             trust_error="cosign_public_keys: paste PEM blocks (-----BEGIN PUBLIC KEY----- ...)")
         current = await self.ui.registry.trust.policy(project.id) or TrustPolicy()
-        keys = _PEM.findall(str(form.get("cosign_public_keys", "")))
         body = current.model_dump(mode="json") | {
-            "mode": form.get("mode", ""), "formats": [f for f in form.getlist("formats") if isinstance(f, str)],
-            "require_tlog": form.get("require_tlog") == "true", "cosign_public_keys": keys,
+            "mode": values.get("mode", ""), "formats": formats, "require_tlog": values.get("require_tlog") == "true",
+            "cosign_public_keys": _PEM.findall(keys),
         }
         try:
             policy = TrustPolicy.model_validate(body)

@@ -45,9 +45,7 @@ class WebhookPages:
     async def create(self, request: Request) -> Response:
         subject = await self.ui.viewer(request)
         project = await self.ui.project(subject, request.path_params["project"], RESOURCE, "create")
-        form = await request.form()
-        values = {key: value for key, value in form.items() if isinstance(value, str)}
-        events = [e for e in form.getlist("event_types") if isinstance(e, str)]
+        values, events = await self.ui.form_with_list(request, "event_types")
         try:
             await self.ui.registry.webhooks.create(
                 project.id, name=values.get("name", "").strip(), description=values.get("description", ""),
@@ -69,9 +67,7 @@ class WebhookPages:
         if verb == "delete":
             await service.delete(policy)
         elif verb == "edit":
-            form = await request.form()
-            values = {key: value for key, value in form.items() if isinstance(value, str)}
-            events = [e for e in form.getlist("event_types") if isinstance(e, str)]
+            values, events = await self.ui.form_with_list(request, "event_types")
             try:
                 await service.update(policy, name=values.get("name", "").strip(), description=values.get("description", ""),
                                      event_types=events, targets=[_target(values, keep=True)], enabled=None,

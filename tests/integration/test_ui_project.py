@@ -166,6 +166,9 @@ def test_labels_webhooks_with_their_deliveries_the_audit_log_and_the_configurati
             page.reload()
         assert "Success" in delivery.inner_text()
         admin.check("webhook-deliveries")
+        page.goto(page.url.split("?")[0] + "?status=Error")  # a permalink with its filter
+        assert "No deliveries with this status" in page.inner_text("#deliveries")
+        page.go_back()
         delivery.get_by_role("link").click()
         page.get_by_text("Log of task").first.click()
         admin.check("webhook-delivery")

@@ -33,18 +33,20 @@ def server(tmp_path_factory) -> Iterator[Server]:
 def setup(server: Server) -> dict[str, str]:
     """A private project with two tags of one repository, a guest member and a user who is not a member."""
     suffix = uuid.uuid4().hex[:6]
-    project, guest, newcomer = f"tabs-{suffix}", f"guest-{suffix}", f"dev-{suffix}"
+    project, guest, newcomer, developer = f"tabs-{suffix}", f"guest-{suffix}", f"dev-{suffix}", f"devel-{suffix}"
     with server.client() as api:
         assert api.post("/api/v2.0/projects", json={"project_name": project}).status_code == 201
-        for user in (guest, newcomer):
+        for user in (guest, newcomer, developer):
             assert api.post("/api/v2.0/users", json={"username": user, "email": f"{user}@example.test",
                                                      "realname": user, "password": PASSWORD}).status_code == 201
         assert api.post(f"/api/v2.0/projects/{project}/members",
                         json={"role_id": 3, "member_user": {"username": guest}}).status_code == 201
+        assert api.post(f"/api/v2.0/projects/{project}/members",
+                        json={"role_id": 2, "member_user": {"username": developer}}).status_code == 201
     with V2(server.url, auth=server.auth) as v2:
         for n, tag in enumerate(("1.0", "2.0")):
             v2.push_image(f"{project}/app", build_image(seed=70 + n, layers=1), tag)
-    return {"project": project, "guest": guest, "newcomer": newcomer}
+    return {"project": project, "guest": guest, "newcomer": newcomer, "developer": developer}
 
 
 def test_an_admin_manages_robots_members_and_policies(server, browser, setup, tmp_path):
@@ -311,3 +313,17 @@ def test_bad_forms_get_the_services_messages_and_change_nothing(server, setup):
     with server.client() as api:
         assert all(r["name"] != "robot$" + project + "+x" for r in api.get("/api/v2.0/robots").json())
         assert api.get(f"/api/v2.0/projects/{project}").json()["metadata"].get("severity") != "apocalyptic"
+
+
+def test_a_developer_sees_the_retention_policy_but_not_what_harbor_keeps_from_developers(server, setup):
+    project = setup["project"]
+    with httpx.Client(base_url=server.url) as client:
+        log_in(client, setup["developer"], PASSWORD)
+        policies = client.get(f"/projects/{project}/policies")
+        assert policies.status_code == 200 and "Tag retention" in policies.text and "Add retention rule" in policies.text
+        assert "Tag immutability" not in policies.text
+        robots = client.get(f"/projects/{project}/robots")
+        assert robots.status_code == 200 and "Create robot account" not in robots.text
+        assert ">Webhooks<" not in robots.text and ">Logs<" not in robots.text and ">Policies<" in robots.text
+        for page in ("webhooks", "logs"):
+            assert client.get(f"/projects/{project}/{page}").status_code == 403

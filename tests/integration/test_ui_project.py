@@ -124,10 +124,19 @@ def test_an_admin_manages_robots_members_and_policies(server, browser, setup, tm
     page.get_by_text("Log of app").click()
     assert "DEL" in page.locator("pre.log").inner_text()
     admin.check("retention-dry-run")
+    with server.client() as api:  # a dry run deletes nothing
+        assert len(api.get(f"/api/v2.0/projects/{project}/repositories/app/artifacts").json()) == 2
+    page.get_by_role("link", name="Back to the policies").click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Run now").click()
+    page.wait_for_url(re.compile(r"/policies/retention/executions/\d+$"))
+    page.locator(".run-status", has_text="Success").wait_for()
+    assert page.get_by_role("columnheader", name="Deleted").is_visible()
+    assert page.get_by_role("row", name="app").inner_text().split()[-3:] == ["2", "1", "1"]
     admin.close()
 
-    with server.client() as api:  # a dry run deletes nothing; the rules are the API's
-        assert len(api.get(f"/api/v2.0/projects/{project}/repositories/app/artifacts").json()) == 2
+    with server.client() as api:  # the real run deleted; the rules are the API's
+        assert len(api.get(f"/api/v2.0/projects/{project}/repositories/app/artifacts").json()) == 1
         rules = api.get(f"/api/v2.0/projects/{project}/immutabletagrules").json()
         assert [r["tag_selectors"][0]["pattern"] for r in rules] == ["rc-*"]
         members = api.get(f"/api/v2.0/projects/{project}/members").json()

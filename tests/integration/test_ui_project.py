@@ -319,6 +319,9 @@ def test_bad_forms_get_the_services_messages_and_change_nothing(server, setup):
         assert client.get(f"/projects/{project}/policies/retention/executions/999999").status_code == 404
         filtered = client.get(f"/projects/{project}/logs", params={"resource": "a,b"})
         assert filtered.status_code == 200 and "cannot hold" in filtered.text
+        assert "0 entries" not in client.get(f"/projects/{project}/logs", params={"user": "dmi"}).text
+        assert "0 entries" in client.get(f"/projects/{project}/logs", params={"user": "nobody-did-this"}).text
+        assert "0 entries" in client.get(f"/projects/{project}/logs", params={"operation": "pull", "user": "dmi"}).text
     with server.client() as api:
         assert all(r["name"] != "robot$" + project + "+x" for r in api.get("/api/v2.0/robots").json())
         assert api.get(f"/api/v2.0/projects/{project}").json()["metadata"].get("severity") != "apocalyptic"

@@ -15,13 +15,13 @@ from starlette.responses import Response
 from berth.auth.rbac import Subject
 from berth.jobs.store import FINAL
 from berth.retention.policy import (
-    ALGORITHM_OR, MAX_RULES, SCOPE_PROJECT, TEMPLATES, TRIGGER_SCHEDULE, Policy, PolicyInvalid, RulesConflict,
-    check_rule_count,
+    ALGORITHM_OR, MAX_RULES, SCOPE_PROJECT, TEMPLATES, TRIGGER_SCHEDULE, Policy, PolicyInvalid, check_rule_count,
 )
-from berth.services.errors import BadRequest, Conflict, NotFound, ServiceError
+from berth.services.errors import BadRequest, NotFound, ServiceError
 from berth.services.immutability import MAX_RULES as MAX_IMMUTABLE_RULES
 from berth.services.immutability import RuleRecord, parse_rule
 from berth.services.projects import ProjectRecord
+from berth.services.retention import checked
 from berth.ui.pages import Ui, row_id, verb_needs
 
 IMMUTABLE = "immutable-tag"
@@ -170,14 +170,12 @@ class PolicyPages:
     async def _store(self, project: ProjectRecord, policy: Policy | None, body: dict[str, Any]) -> None:
         """Create or replace the project's retention policy, with the API's checks and messages."""
         service = self.ui.registry.retention
+        checked(check_rule_count, body)
         try:
-            check_rule_count(body)
             if policy is None:
                 await service.create(body, project.name)
             else:
                 await service.update(policy.id, body, project.name)
-        except RulesConflict as exc:
-            raise Conflict(str(exc)) from None
         except PolicyInvalid as exc:
             raise BadRequest(str(exc)) from None
 

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from berth.auth.rbac import Subject
 from berth.services.errors import BadRequest, ServiceError
-from berth.services.projects import ProjectRecord
+from berth.services.projects import ProjectRecord, settable_metadata
 from berth.sign.policy import TrustPolicy
 from berth.ui.pages import Pager, Ui
 
@@ -73,14 +73,13 @@ class SettingsPages:
         subject = await self.ui.viewer(request)
         project = await self.ui.project(subject, request.path_params["project"], "project", "update")
         values = await self.ui.form(request)
-        metadata = {key: "true" if values.get(key) == "true" else "false"
-                    for key in ("public", "auto_scan", "prevent_vul", "enable_content_trust")}
-        if project.registry_id:
-            metadata.pop("enable_content_trust")  # as the API: a proxy cache keeps what its upstream has
+        metadata: dict[str, object] = {key: "true" if values.get(key) == "true" else "false"
+                                       for key in ("public", "auto_scan", "prevent_vul", "enable_content_trust")}
         if values.get("severity"):
             metadata["severity"] = values["severity"]
         try:
-            await self.ui.registry.projects.update(project.id, metadata=metadata)
+            await self.ui.registry.projects.update(
+                project.id, metadata=settable_metadata(metadata, proxy_cache=bool(project.registry_id)))
         except ServiceError as exc:
             return await self._configuration(request, subject, project, exc.status, error=exc.message)
         return self.ui.redirect(f"/projects/{project.name}/configuration?saved=project")

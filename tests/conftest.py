@@ -37,6 +37,7 @@ SLOW_FILES = (
     "tests/integration/test_large_blobs.py", "tests/integration/test_allowlist_expiry.py",
     "tests/integration/test_retention.py", "tests/integration/test_ui.py", "tests/integration/test_replication_events.py",
     "tests/integration/test_ui_security.py",
+    "tests/integration/test_ui_project.py",
 )
 
 

@@ -12,7 +12,7 @@ from berth.api.deps import PagingDep, RegistryDep, SubjectDep, project_for
 from berth.security.roles import ROLE_NAMES, Role
 from berth.services.errors import BadRequest
 from berth.services.projects import MemberRecord
-from berth.services.usergroups import LDAP_GROUP
+from berth.services.members import group_entity, user_entity
 
 router = APIRouter(tags=["member"])
 
@@ -47,22 +47,10 @@ async def create_member(
     if body.role_id is None:
         raise BadRequest("role can not be empty")
     if body.member_user is not None and (body.member_user.user_id or body.member_user.username):
-        if body.member_user.user_id:
-            user = await registry.users.get(body.member_user.user_id)
-        else:
-            user = await registry.users.find_by_name(body.member_user.username or "")
-            if user is None:
-                raise BadRequest(f"User {body.member_user.username} not found")
-        entity = ("u", user.id)
+        entity = await user_entity(registry.users, body.member_user.user_id, body.member_user.username)
     elif body.member_group is not None and (body.member_group.id or body.member_group.group_name or body.member_group.ldap_group_dn):
-        group_spec = body.member_group
-        if group_spec.id:
-            group = await registry.groups.get(group_spec.id)
-        else:
-            group_type = group_spec.group_type or LDAP_GROUP
-            name = group_spec.group_name or (group_spec.ldap_group_dn or "").split(",", 1)[0].partition("=")[2]
-            group = await registry.groups.ensure(group_type, name, group_spec.ldap_group_dn or "")
-        entity = ("g", group.id)
+        group = body.member_group
+        entity = await group_entity(registry.groups, group.id, group.group_type, group.group_name, group.ldap_group_dn)
     else:
         raise BadRequest("at least one of member_user or member_group must be provided")
     member_id = await registry.projects.add_member(project.id, entity[0], entity[1], body.role_id)

@@ -12,7 +12,7 @@ from berth.auth.rbac import Subject, is_allowed_system, member_project_ids
 from berth.security.roles import Permission, Role
 from berth.services.errors import BadRequest, Forbidden, NotFound
 from berth.services.project_creation import create_project as new_project
-from berth.services.projects import ProjectFilter, ProjectRecord, normalize_allowlist
+from berth.services.projects import ProjectFilter, ProjectRecord, normalize_allowlist, settable_metadata
 from berth.services.users import ADMIN_ID
 
 router = APIRouter(tags=["project"])
@@ -106,9 +106,7 @@ async def update_project(
     metadata: dict[str, Any] = project.metadata.model_dump(exclude_none=True) if project.metadata else {}
     if project.public is not None and not metadata.get("public"):
         metadata["public"] = "true" if project.public else "false"
-    metadata.pop("retention_id", None)  # set by the retention API only
-    if target.registry_id:
-        metadata.pop("enable_content_trust", None)  # as on create
+    metadata = settable_metadata(metadata, proxy_cache=bool(target.registry_id))
     allowlist = None
     expires: int | None | bool = False
     if project.cve_allowlist is not None:

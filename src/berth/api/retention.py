@@ -14,11 +14,11 @@ from berth.api import schemas
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, require_login, require_project
 from berth.api.numbers import BigRowId, RowId
 from berth.auth.rbac import Subject
-from berth.retention.policy import Policy, PolicyInvalid, RulesConflict, check_rule_count, metadata, read_scope
-from berth.services.errors import BadRequest, Conflict, Forbidden, NotFound
+from berth.retention.policy import Policy, PolicyInvalid, check_rule_count, metadata, read_scope
+from berth.services.errors import BadRequest, Forbidden, NotFound
 from berth.services.projects import ProjectRecord
 from berth.services.registry import Registry
-from berth.services.retention import RetentionExecution, RetentionTask
+from berth.services.retention import RetentionExecution, RetentionTask, checked
 
 router = APIRouter(tags=["Retention"])
 _RESOURCE = "tag-retention"
@@ -42,8 +42,8 @@ async def create_retention(
     """Create the project's policy (one per project; its `retention_id` metadata then names it)."""
     require_login(subject)
     body = policy.as_body()
-    _checked(check_rule_count, body)
-    scope = _checked(read_scope, body)
+    checked(check_rule_count, body)
+    scope = checked(read_scope, body)
     project = await _project(registry, subject, scope.ref)
     require_project(subject, project, _RESOURCE, "create")
     existing = await registry.retention.project_policy_id(project.id)
@@ -69,9 +69,9 @@ async def update_retention(
     """Replace the policy's rules and trigger (a new cron replaces the schedule; an empty one removes it)."""
     require_login(subject)
     body = policy.as_body()
-    _checked(check_rule_count, body)
+    checked(check_rule_count, body)
     current, project = await _policy(registry, subject, id, "update")
-    scope = _checked(read_scope, body)
+    scope = checked(read_scope, body)
     if scope.ref != current.project_id:
         raise NotFound(f"the retention policy id {id} does not match")
     try:
@@ -151,15 +151,6 @@ async def get_task_log(
 
 
 # --- helpers -------------------------------------------------------------------------------------------
-
-
-def _checked(check: Any, body: dict[str, Any]) -> Any:
-    try:
-        return check(body)
-    except RulesConflict as exc:
-        raise Conflict(str(exc)) from None
-    except PolicyInvalid as exc:
-        raise BadRequest(str(exc)) from None
 
 
 async def _project(registry: Registry, subject: Subject, project_id: int) -> ProjectRecord:

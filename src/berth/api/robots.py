@@ -23,7 +23,7 @@ from berth.query import Fuzzy, QueryInvalid, parse_query
 from berth.security.roles import ALL_PROJECTS, Permission, grantable
 from berth.services.errors import BadRequest, Denied, Forbidden
 from berth.services.registry import Registry
-from berth.services.robots import RobotGrant, RobotRecord, parse_access
+from berth.services.robots import RobotGrant, RobotRecord, parse_access, project_access
 
 router = APIRouter(tags=["robot"])
 permissions_router = APIRouter(tags=["permissions"])
@@ -64,11 +64,11 @@ async def _grants(
             raise BadRequest(f"invalid permission kind {kind!r}: system or project")
         if level == "project" and kind != "project":
             raise BadRequest("a project level robot can only hold project permissions")
-        allowed = grantable(kind, subject.sysadmin)
-        unknown = [str(p) for p in access if p not in allowed]
-        if unknown:
-            raise BadRequest(f"unsupported access for a {kind} permission: {', '.join(unknown)}")
         project_id = None
+        if kind != "project" or namespace == "*":  # a project's list is checked by project_access
+            unknown = [str(p) for p in access if p not in grantable(kind, subject.sysadmin)]
+            if unknown:
+                raise BadRequest(f"unsupported access for a {kind} permission: {', '.join(unknown)}")
         if kind == "system":
             if namespace not in ("/", ""):
                 raise BadRequest("a system permission's namespace is /")
@@ -84,13 +84,10 @@ async def _grants(
         else:
             project = await visible_project(registry, subject, namespace, by_name=True)
             project_id = project.id
-            held = permissions_in(subject, project.ref)
-            if not subject.sysadmin and not all(p in held for p in access):
-                raise Denied("the robot cannot be given permissions its creator does not hold in project " + namespace)
+            access = project_access(access, held=permissions_in(subject, project.ref), sysadmin=subject.sysadmin,
+                                    namespace=namespace, own_project=level == "project")
             if level == "project":
                 project_of_robot = (project.id, project.name)
-                if Permission("repository", "push") in access and Permission("repository", "pull") not in access:
-                    access = (*access, Permission("repository", "pull"))  # as Harbor: push implies pull
         grants.append(RobotGrant(kind, namespace, access, project_id))
     return grants, project_of_robot
 

@@ -115,6 +115,15 @@ def normalize_metadata(values: Mapping[str, object]) -> dict[str, str]:
     return out
 
 
+def settable_metadata(metadata: Mapping[str, object], *, proxy_cache: bool) -> dict[str, object]:
+    """What a project update may set: `retention_id` is the retention policy's own, and a proxy-cache
+    project keeps no content-trust switch (as on create)."""
+    out = {key: value for key, value in metadata.items() if key != "retention_id"}
+    if proxy_cache:
+        out.pop("enable_content_trust", None)
+    return out
+
+
 def normalize_allowlist(items: Iterable[Mapping[str, object]] | None) -> list[str]:
     cves: list[str] = []
     for item in items or ():

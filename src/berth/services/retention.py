@@ -42,9 +42,9 @@ from berth.events.types import ResourceChanged, TagRetentionFinished
 from berth.jobs.kinds import JobContext, JobFatal, JobKind
 from berth.jobs.store import JobStore
 from berth.retention.evaluate import ERROR, Candidate, Decision, Outcome, evaluate_retention, log_table, rules_for
-from berth.retention.policy import Policy, Rule, load_policy, parse_policy, parse_rule
+from berth.retention.policy import Policy, PolicyInvalid, Rule, RulesConflict, load_policy, parse_policy, parse_rule
 from berth.services.artifacts import ArtifactService
-from berth.services.errors import BadRequest, NotFound, RegistryError, ServiceError
+from berth.services.errors import BadRequest, Conflict, NotFound, RegistryError, ServiceError
 from berth.services.immutability import ImmutabilityService
 from berth.services.schedules import ScheduleService
 
@@ -100,6 +100,17 @@ class RetentionTask:
     end_time: datetime | None
     total: int
     retained: int
+
+
+def checked(check: Callable[[dict[str, Any]], Any], body: dict[str, Any]) -> Any:
+    """`check(body)` with retention/policy.py's refusals as Harbor's errors: two equal rules are a
+    conflict (409), anything else wrong a 400 saying what."""
+    try:
+        return check(body)
+    except RulesConflict as exc:
+        raise Conflict(str(exc)) from None
+    except PolicyInvalid as exc:
+        raise BadRequest(str(exc)) from None
 
 
 class RetentionService:

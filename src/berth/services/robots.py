@@ -17,8 +17,8 @@ from berth.db.session import Database
 from berth.events.bus import EventBus
 from berth.events.types import ResourceChanged
 from berth.security.passwords import generate_secret, password_problem
-from berth.security.roles import ALL_PROJECTS, Permission
-from berth.services.errors import BadRequest, Conflict, NotFound
+from berth.security.roles import ALL_PROJECTS, Permission, grantable
+from berth.services.errors import BadRequest, Conflict, Denied, NotFound
 from berth.services.users import hash_off_loop, verify_off_loop
 
 ROBOT_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
@@ -84,6 +84,23 @@ def parse_access(items: Sequence[Mapping[str, object]]) -> tuple[Permission, ...
         if permission not in out:
             out.append(permission)
     return tuple(out)
+
+
+def project_access(
+    access: Sequence[Permission], *, held: frozenset[Permission], sysadmin: bool, namespace: str, own_project: bool,
+) -> tuple[Permission, ...]:
+    """A project permission's access list as a robot may get it: only what may be granted in a project
+    (admins may hand out more), never more than its creator holds there (`held`), and for a project
+    level robot (`own_project`) push brings pull along, as in Harbor."""
+    unknown = [str(p) for p in access if p not in grantable("project", sysadmin)]
+    if unknown:
+        raise BadRequest(f"unsupported access for a project permission: {', '.join(unknown)}")
+    if not sysadmin and not all(p in held for p in access):
+        raise Denied("the robot cannot be given permissions its creator does not hold in project " + namespace)
+    pull, push = Permission("repository", "pull"), Permission("repository", "push")
+    if own_project and push in access and pull not in access:
+        return (*access, pull)
+    return tuple(access)
 
 
 class RobotService:

@@ -19,9 +19,15 @@ from berth.guard import FaultGuard
 from berth.services.errors import RegistryError, ServiceError
 from berth.ui.artifacts import ArtifactPages
 from berth.ui.pages import CSRF_FIELD, STATIC, LoginRequired, Ui
+from berth.ui.labels import LabelPages
+from berth.ui.members import MemberPages
+from berth.ui.policies import PolicyPages
 from berth.ui.projects import ProjectPages
 from berth.ui.security import SecurityPages
+from berth.ui.robots import RobotPages
 from berth.ui.sessions import SessionPages
+from berth.ui.settings import SettingsPages
+from berth.ui.webhooks import WebhookPages
 
 #: the paths the UI answers; everything else stays with the other fronts (and their 404s)
 _EXACT = frozenset({"/", "/login", "/logout", "/oidc-onboard", "/favicon.ico", "/projects", "/security"})
@@ -46,6 +52,8 @@ def create_ui(ui: Ui, *, secure_cookies: bool) -> ASGIApp:
                     "(make install, or scripts/install-ui-assets, installs them)", missing=missing)
     sessions, projects, artifacts = SessionPages(ui), ProjectPages(ui), ArtifactPages(ui)
     security = SecurityPages(ui)
+    robots, members, policies = RobotPages(ui), MemberPages(ui), PolicyPages(ui)
+    labels, webhooks, settings = LabelPages(ui), WebhookPages(ui), SettingsPages(ui)
     routes = [
         Route("/", sessions.home),
         Route("/login", sessions.login_form, methods=["GET"]),
@@ -61,6 +69,35 @@ def create_ui(ui: Ui, *, secure_cookies: bool) -> ASGIApp:
         Route("/projects/{project}/repositories/{rest:path}", artifacts.dispatch, methods=["GET", "POST"]),
         Route("/projects/{project}/security", security.project, methods=["GET"]),
         Route("/security", security.system, methods=["GET"]),
+        Route("/projects/{project}/robots", robots.list, methods=["GET"]),
+        Route("/projects/{project}/robots", robots.create, methods=["POST"]),
+        Route("/projects/{project}/robots/{robot_id}/{action}", robots.action, methods=["POST"]),
+        Route("/projects/{project}/members", members.list, methods=["GET"]),
+        Route("/projects/{project}/members", members.add, methods=["POST"]),
+        Route("/projects/{project}/members/{member_id}/{action}", members.change, methods=["POST"]),
+        Route("/projects/{project}/policies", policies.page, methods=["GET"]),
+        Route("/projects/{project}/policies/immutable", policies.add_immutable, methods=["POST"]),
+        Route("/projects/{project}/policies/immutable/{rule_id}/{action}", policies.change_immutable, methods=["POST"]),
+        Route("/projects/{project}/policies/retention/rules", policies.add_retention_rule, methods=["POST"]),
+        Route("/projects/{project}/policies/retention/rules/{index}/delete", policies.delete_retention_rule,
+              methods=["POST"]),
+        Route("/projects/{project}/policies/retention/schedule", policies.schedule, methods=["POST"]),
+        Route("/projects/{project}/policies/retention/run", policies.run, methods=["POST"]),
+        Route("/projects/{project}/policies/retention/executions/{execution_id}", policies.execution,
+              methods=["GET"]),
+        Route("/projects/{project}/labels", labels.list, methods=["GET"]),
+        Route("/projects/{project}/labels", labels.create, methods=["POST"]),
+        Route("/projects/{project}/labels/{label_id}/{action}", labels.change, methods=["POST"]),
+        Route("/projects/{project}/webhooks", webhooks.list, methods=["GET"]),
+        Route("/projects/{project}/webhooks", webhooks.create, methods=["POST"]),
+        Route("/projects/{project}/webhooks/{policy_id}/deliveries", webhooks.deliveries, methods=["GET"]),
+        Route("/projects/{project}/webhooks/{policy_id}/deliveries/{execution_id}", webhooks.delivery,
+              methods=["GET"]),
+        Route("/projects/{project}/webhooks/{policy_id}/{action}", webhooks.change, methods=["POST"]),
+        Route("/projects/{project}/logs", settings.logs, methods=["GET"]),
+        Route("/projects/{project}/configuration", settings.configuration, methods=["GET"]),
+        Route("/projects/{project}/configuration", settings.save_configuration, methods=["POST"]),
+        Route("/projects/{project}/configuration/trust-policy", settings.save_trust_policy, methods=["POST"]),
         Route("/favicon.ico", _favicon, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

@@ -31,6 +31,9 @@ STATIC = Path(__file__).with_name("static")
 #: what asgi-csrf puts in the ASGI scope: a callable giving this browser's token (and setting its cookie)
 CSRF_SCOPE_KEY = "csrftoken"
 CSRF_FIELD = "csrftoken"
+#: the project tabs beyond summary and repositories that have pages (_project_head.html links only these)
+PROJECT_TABS = frozenset({"robots", "members", "policies", "labels", "webhooks", "logs",
+                          "configuration"})
 DEFAULT_PAGE_SIZE = 15
 MAX_PAGE_SIZE = 100
 
@@ -84,6 +87,21 @@ def _positive(value: str | None, default: int) -> int:
     return min(int(value), 1_000_000_000)
 
 
+def row_id(text: str, what: str) -> int:
+    """A row id from the path; anything else is no such `what` (404)."""
+    if not (text.isascii() and text.isdigit() and len(text) < 12):
+        raise NotFound(f"there is no such {what}")
+    return int(text)
+
+
+def verb_needs(request: Request, needs: dict[str, str]) -> tuple[str, str]:
+    """The path's `action` (a form's verb: delete, disable ...) and the RBAC action it needs; 404 for another."""
+    verb = request.path_params["action"]
+    if verb not in needs:
+        raise NotFound("there is no such page")
+    return verb, needs[verb]
+
+
 def size(value: int | None) -> str:
     """Bytes as people read them: 1.5 MiB."""
     if value is None or value < 0:
@@ -104,6 +122,10 @@ def when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def unixtime(value: int | float | None) -> str:
+    return when(datetime.fromtimestamp(value, UTC)) if value and value > 0 else "never"
+
+
 class Ui:
     """The pieces every page handler uses: berth's services, the session store and log-in flows, and
     the templates."""
@@ -119,8 +141,8 @@ class Ui:
             loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined,
             trim_blocks=True, lstrip_blocks=True,
         )
-        self.templates.filters.update(size=size, when=when)
-        self.templates.globals.update(version=__version__)
+        self.templates.filters.update(size=size, when=when, unixtime=unixtime)
+        self.templates.globals.update(version=__version__, may=_may, project_tabs=PROJECT_TABS)
 
     # --- who is looking ------------------------------------------------------------------------
 
@@ -184,11 +206,22 @@ class Ui:
     @staticmethod
     async def form(request: Request) -> dict[str, str]:
         """The posted form's text fields (files are no part of any form here)."""
+        return (await Ui.form_with_list(request, ""))[0]
+
+    @staticmethod
+    async def form_with_list(request: Request, name: str) -> tuple[dict[str, str], list[str]]:
+        """The posted form's text fields, and every value of the repeated field `name` (checkboxes)."""
         try:
             form = await request.form()
         except Exception as exc:  # a malformed body is the client's mistake, not ours
             raise BadRequest(f"the form could not be read: {exc}") from None
-        return {key: value for key, value in form.items() if isinstance(value, str)}
+        values = {key: value for key, value in form.items() if isinstance(value, str)}
+        return values, [value for value in form.getlist(name) if isinstance(value, str)] if name else []
+
+
+def _may(subject: Subject | None, project: ProjectRecord, resource: str, action: str) -> bool:
+    """For templates: whether the viewer may `action` the project's `resource` (auth/rbac.py decides)."""
+    return subject is not None and is_allowed(subject, Permission(resource, action), project.ref)
 
 
 def _no_token() -> str:

@@ -1,0 +1,114 @@
+"""A project's robot accounts: the list, creating one (name, expiry, the access list a project robot
+may hold), its secret shown exactly once, refreshing that secret, disabling and deleting one. The
+rules are the robot service's and the API's: `project_access` checks the access list for both."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from berth.auth.rbac import Subject, permissions_in
+from berth.security.roles import Permission, grantable
+from berth.services.errors import BadRequest, NotFound, ServiceError
+from berth.services.projects import ProjectRecord
+from berth.services.robots import RobotGrant, RobotRecord, project_access
+from berth.ui.pages import Pager, Ui, row_id, verb_needs
+
+
+def _offered(subject: Subject, project: ProjectRecord) -> dict[str, list[str]]:
+    """What this user may put in a robot's access list here, grouped by resource."""
+    held = permissions_in(subject, project.ref)
+    out: dict[str, list[str]] = {}
+    for p in sorted(grantable("project", subject.sysadmin), key=lambda p: (p.resource, p.action)):
+        if subject.sysadmin or p in held:
+            out.setdefault(p.resource, []).append(p.action)
+    return out
+
+
+class RobotPages:
+    def __init__(self, ui: Ui) -> None:
+        self.ui = ui
+
+    async def list(self, request: Request) -> Response:
+        subject = await self.ui.viewer(request)
+        project = await self.ui.project(subject, request.path_params["project"], "robot", "list")
+        return await self._page(request, subject, project)
+
+    async def _page(self, request: Request, subject: Subject, project: ProjectRecord, status: int = 200,
+                    **extra: object) -> Response:
+        pager = Pager.of(request)
+        robots, total = await self.ui.registry.robots.list(project_id=project.id, level="project",
+                                                           offset=pager.offset, limit=pager.size)
+        config = await self.ui.registry.configurations.all()
+        context = {
+            "project": project, "tab": "robots", "robots": robots, "pager": pager.counted(total),
+            "prefix": config["robot_name_prefix"], "offered": _offered(subject, project),
+            "default_days": config["robot_token_duration"], "values": {}, "error": "", "created": None,
+            "may_create": self.ui.may(subject, project.ref, "robot", "create"),
+            "may_update": self.ui.may(subject, project.ref, "robot", "update"),
+            "may_delete": self.ui.may(subject, project.ref, "robot", "delete"),
+        } | extra
+        if self.ui.partial(request):  # htmx swaps 2xx answers only: a refused form comes back with its message
+            return self.ui.render(request, "_robots.html", 200 if status >= 400 else status, **context)
+        return self.ui.render(request, "robots.html", status, **context)
+
+    async def create(self, request: Request) -> Response:
+        subject = await self.ui.viewer(request)
+        project = await self.ui.project(subject, request.path_params["project"], "robot", "create")
+        values, picked = await self.ui.form_with_list(request, "access")
+        try:
+            access = [_permission(text) for text in picked]
+            if not access:
+                raise BadRequest("each permission needs at least one access")
+            access = list(project_access(access, held=permissions_in(subject, project.ref), sysadmin=subject.sysadmin,
+                                         namespace=project.name, own_project=True))
+            robot, secret = await self.ui.registry.robots.create(
+                name=values.get("name", "").strip(), description=values.get("description", "").strip(),
+                level="project", duration=_days(values.get("duration", "")), disabled=False,
+                grants=[RobotGrant("project", project.name, tuple(access), project.id)],
+                project=(project.id, project.name), creator_type="local", creator_ref=subject.user_id or 0,
+            )
+        except ServiceError as exc:
+            return await self._page(request, subject, project, exc.status, values=values, error=exc.message,
+                                    checked=set(picked))
+        return await self._page(request, subject, project, 201, created=(robot, secret))
+
+    async def action(self, request: Request) -> Response:
+        """POST .../robots/<id>/<disable|enable|refresh|delete>."""
+        subject = await self.ui.viewer(request)
+        verb, needed = verb_needs(request, {"disable": "update", "enable": "update", "refresh": "update",
+                                            "delete": "delete"})
+        project = await self.ui.project(subject, request.path_params["project"], "robot", needed)
+        robot = await self._robot(project, request.path_params["robot_id"])
+        robots = self.ui.registry.robots
+        if verb == "delete":
+            await robots.delete(robot.id)
+        elif verb == "refresh":
+            secret = await robots.refresh_secret(robot.id, None)
+            return await self._page(request, subject, project, 200, created=(robot, secret or ""))
+        else:
+            await robots.update(robot, description=robot.description, duration=robot.duration,
+                                disabled=verb == "disable", grants=robot.grants)
+        return self.ui.redirect(f"/projects/{project.name}/robots")
+
+    async def _robot(self, project: ProjectRecord, text: str) -> RobotRecord:
+        robot = await self.ui.registry.robots.get(row_id(text, "robot account"))
+        if robot.project_id != project.id:
+            raise NotFound("there is no such robot account in this project")
+        return robot
+
+
+def _permission(text: str) -> Permission:
+    resource, _, action = text.partition(":")
+    if not resource or not action:
+        raise BadRequest(f"unsupported access {text!r}")
+    return Permission(resource, action)
+
+
+def _days(text: str) -> int:
+    text = text.strip()
+    if text == "-1":
+        return -1
+    if not text.isascii() or not text.isdigit():
+        raise BadRequest("the expiry is a number of days (or -1: never)")
+    return int(text)

@@ -118,9 +118,9 @@ class ArtifactPages:
         short = name[len(project.name) + 1:]
         if self.ui.partial(request) and request.method == "GET":  # a page of the vulnerability table
             return self.ui.render(request, "_vulnerabilities.html", project=project, artifact=artifact,
-                                  short=short, **security)
+                                  short=short, scan=scans.get(artifact.digest), **security)
         return self.ui.render(
-            request, "artifact.html", status, project=project, artifact=artifact, short=name[len(project.name) + 1:],
+            request, "artifact.html", status, project=project, artifact=artifact, short=short,
             attrs=attrs, history=history, layers=layers, index=index, scan=scans.get(artifact.digest),
             pulls=self._pull_lines(request, artifact), may_delete=self.ui.may(subject, project.ref, "artifact", "delete"),
             **security,

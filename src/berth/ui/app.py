@@ -17,14 +17,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from berth.guard import FaultGuard
 from berth.services.errors import RegistryError, ServiceError
+from berth.ui.admin import AdminPages
 from berth.ui.artifacts import ArtifactPages
 from berth.ui.pages import CSRF_FIELD, STATIC, LoginRequired, Ui
 from berth.ui.projects import ProjectPages
 from berth.ui.sessions import SessionPages
 
 #: the paths the UI answers; everything else stays with the other fronts (and their 404s)
-_EXACT = frozenset({"/", "/login", "/logout", "/oidc-onboard", "/favicon.ico", "/projects"})
-_PREFIXES = ("/projects/", "/static/")
+_EXACT = frozenset({"/", "/login", "/logout", "/oidc-onboard", "/favicon.ico", "/projects", "/admin"})
+_PREFIXES = ("/projects/", "/static/", "/admin/")
 #: a form is a few fields: larger bodies are refused before anything reads them
 MAX_FORM_BYTES = 64 * 1024
 _CSRF_COOKIE = "berth_csrf"
@@ -44,6 +45,7 @@ def create_ui(ui: Ui, *, secure_cookies: bool) -> ASGIApp:
         log.warning("the web UI's assets are missing: its pages come without style and htmx "
                     "(make install, or scripts/install-ui-assets, installs them)", missing=missing)
     sessions, projects, artifacts = SessionPages(ui), ProjectPages(ui), ArtifactPages(ui)
+    admin = AdminPages(ui)
     routes = [
         Route("/", sessions.home),
         Route("/login", sessions.login_form, methods=["GET"]),
@@ -57,6 +59,22 @@ def create_ui(ui: Ui, *, secure_cookies: bool) -> ASGIApp:
         Route("/projects/{project}", projects.summary, methods=["GET"]),
         Route("/projects/{project}/repositories", projects.repositories, methods=["GET"]),
         Route("/projects/{project}/repositories/{rest:path}", artifacts.dispatch, methods=["GET", "POST"]),
+        Route("/admin", admin.index, methods=["GET"]),
+        Route("/admin/users", admin.users, methods=["GET"]),
+        Route("/admin/users", admin.create_user, methods=["POST"]),
+        Route("/admin/users/{user_id}/{action}", admin.user_action, methods=["POST"]),
+        Route("/admin/groups", admin.groups, methods=["GET"]),
+        Route("/admin/groups", admin.create_group, methods=["POST"]),
+        Route("/admin/groups/{group_id}/delete", admin.delete_group, methods=["POST"]),
+        Route("/admin/registries", admin.registries, methods=["GET"]),
+        Route("/admin/registries/{registry_id}", admin.registry_form, methods=["GET"]),
+        Route("/admin/registries/{registry_id}", admin.save_registry, methods=["POST"]),
+        Route("/admin/registries/{registry_id}/delete", admin.delete_registry, methods=["POST"]),
+        Route("/admin/gc", admin.gc, methods=["GET"]),
+        Route("/admin/gc", admin.gc_run, methods=["POST"]),
+        Route("/admin/gc/{execution_id}", admin.gc_log, methods=["GET"]),
+        Route("/admin/allowlist", admin.allowlist, methods=["GET"]),
+        Route("/admin/allowlist", admin.save_allowlist, methods=["POST"]),
         Route("/favicon.ico", _favicon, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

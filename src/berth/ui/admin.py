@@ -1,0 +1,284 @@
+"""Administration pages (system administrators): users, groups, registry endpoints, garbage
+collection and the system CVE allowlist. Every handler asks auth/rbac.py's system decision for the
+same resource and action as the matching /api/v2.0 operation, and calls the same services."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from berth.auth.groups import add_group
+from berth.auth.rbac import Subject, is_allowed_system
+from berth.gc import GC
+from berth.replication.adapters import SUPPORTED_TYPES
+from berth.security.roles import Permission
+from berth.services.admin import SCHEDULE_TYPES, delete_endpoint, kick_gc, ping_endpoint
+from berth.services.errors import BadRequest, Forbidden, NotFound, ServiceError
+from berth.services.projects import normalize_allowlist
+from berth.services.registries import MASKED_SECRET, RegistryInput, normalized_url
+from berth.services.usergroups import HTTP_GROUP, LDAP_GROUP, OIDC_GROUP
+from berth.services.users import fixed_user, require_local_accounts
+from berth.ui.pages import Pager, Ui
+
+GROUP_TYPES = {LDAP_GROUP: "LDAP", HTTP_GROUP: "HTTP", OIDC_GROUP: "OIDC"}
+#: the schedule types a person picks from (Manual is the "run now" button)
+SCHEDULES = tuple(kind for kind in SCHEDULE_TYPES if kind != "Manual")
+
+
+class AdminPages:
+    def __init__(self, ui: Ui) -> None:
+        self.ui = ui
+
+    async def admin(self, request: Request, resource: str, action: str) -> Subject:
+        """The logged-in user, when the system decision allows `action` on `resource`; else 403."""
+        subject = await self.ui.viewer(request)
+        if not is_allowed_system(subject, Permission(resource, action)):
+            raise Forbidden("only a system administrator may see or change this")
+        return subject
+
+    async def index(self, request: Request) -> Response:
+        await self.admin(request, "user", "list")
+        return self.ui.redirect("/admin/users")
+
+    # --- users -----------------------------------------------------------------------------------
+
+    async def users(self, request: Request, error: str = "", values: dict[str, str] | None = None,
+                    status: int = 200, notice: str = "") -> Response:
+        subject = await self.admin(request, "user", "list")
+        pager = Pager.of(request, "name")
+        found, total = await self.ui.registry.users.list(username=pager.filters.get("name"), offset=pager.offset,
+                                                         limit=pager.size)
+        local = await self.ui.registry.configurations.get("auth_mode") == "db_auth"
+        context = {"rows": [(user, fixed_user(subject.user_id, user.id)) for user in found],
+                   "pager": pager.counted(total), "local": local, "error": error, "values": values or {},
+                   "notice": notice, "section": "users"}
+        if self.ui.partial(request) and request.method == "GET":
+            return self.ui.render(request, "admin/_users.html", **context)
+        return self.ui.render(request, "admin/users.html", status, **context)
+
+    async def create_user(self, request: Request) -> Response:
+        await self.admin(request, "user", "create")
+        values = await self.ui.form(request)
+        try:
+            await require_local_accounts(self.ui.registry.configurations)
+            user = await self.ui.registry.users.create(
+                values.get("username", "").strip(), values.get("email", "").strip(), values.get("password", ""),
+                values.get("realname", "").strip())
+        except ServiceError as exc:
+            values.pop("password", None)
+            return await self.users(request, exc.message, values, exc.status)
+        return self.ui.redirect("/admin/users?" + urlencode({"name": user.username}))
+
+    async def user_action(self, request: Request) -> Response:
+        """POST /admin/users/{id}/{action}: sysadmin (flag on or off), password (reset) or delete."""
+        action = request.path_params["action"]
+        user_id = _row_id(request.path_params["user_id"])
+        needed = {"sysadmin": "update", "password": "update", "delete": "delete"}.get(action)
+        if needed is None:
+            raise NotFound("There is no such page.")
+        subject = await self.admin(request, "user", needed)
+        values = await self.ui.form(request)
+        registry = self.ui.registry
+        try:
+            user = await registry.users.get(user_id)
+            if action == "password":
+                if await registry.configurations.get("auth_mode") != "db_auth" or user.source != "db":
+                    raise Forbidden(f"user {user.username} has no local password here")
+                await registry.users.change_password(user_id, values.get("password", ""), None)
+                notice = f"The password of {user.username} was reset."
+            elif fixed_user(subject.user_id, user_id):
+                raise Forbidden(f"User with ID {user_id} cannot be changed this way")
+            elif action == "sysadmin":
+                flag = values.get("flag") == "true"
+                await registry.users.set_sysadmin(user_id, flag)
+                notice = f"{user.username} is {'now' if flag else 'no longer'} a system administrator."
+            else:
+                await registry.users.delete(user_id)
+                registry.projects.groups_changed()
+                notice = f"The user {user.username} was deleted."
+        except ServiceError as exc:
+            return await self.users(request, exc.message, None, exc.status)
+        return await self.users(request, notice=notice)
+
+    # --- groups ----------------------------------------------------------------------------------
+
+    async def groups(self, request: Request, error: str = "", values: dict[str, str] | None = None,
+                     status: int = 200) -> Response:
+        await self.admin(request, "user-group", "list")
+        pager = Pager.of(request, "name")
+        found, total = await self.ui.registry.groups.list(group_name=pager.filters.get("name"), offset=pager.offset,
+                                                          limit=pager.size)
+        ldap = await self.ui.registry.configurations.get("auth_mode") == "ldap_auth"
+        types = {key: name for key, name in GROUP_TYPES.items() if ldap or key != LDAP_GROUP}
+        context = {"rows": found, "pager": pager.counted(total), "types": types, "ldap": ldap, "error": error,
+                   "values": values or {}, "section": "groups", "type_names": GROUP_TYPES}
+        if self.ui.partial(request) and request.method == "GET":
+            return self.ui.render(request, "admin/_groups.html", **context)
+        return self.ui.render(request, "admin/groups.html", status, **context)
+
+    async def create_group(self, request: Request) -> Response:
+        await self.admin(request, "user-group", "create")
+        values = await self.ui.form(request)
+        try:
+            kind = values.get("group_type", "")
+            if not kind.isascii() or not kind.isdigit() or int(kind) not in GROUP_TYPES:
+                raise BadRequest("choose a group type from the list")
+            await add_group(self.ui.registry, values.get("group_name", "").strip(), int(kind),
+                            values.get("ldap_group_dn", "").strip())
+        except ServiceError as exc:
+            return await self.groups(request, exc.message, values, exc.status)
+        return self.ui.redirect("/admin/groups")
+
+    async def delete_group(self, request: Request) -> Response:
+        await self.admin(request, "user-group", "delete")
+        await self.ui.registry.groups.delete(_row_id(request.path_params["group_id"]))
+        return self.ui.redirect("/admin/groups")
+
+    # --- registry endpoints ----------------------------------------------------------------------
+
+    async def registries(self, request: Request) -> Response:
+        await self.admin(request, "registry", "list")
+        pager = Pager.of(request, "name")
+        found, total = await self.ui.registry.registries.list(None, None, pager.offset, pager.size,
+                                                              pager.filters.get("name"))
+        context = {"rows": found, "pager": pager.counted(total), "section": "registries"}
+        if self.ui.partial(request):
+            return self.ui.render(request, "admin/_registries.html", **context)
+        return self.ui.render(request, "admin/registries.html", **context)
+
+    async def registry_form(self, request: Request) -> Response:
+        key = request.path_params["registry_id"]
+        if key == "-":
+            await self.admin(request, "registry", "create")
+            return self._registry_page(request, None, {"type": "docker-registry"})
+        await self.admin(request, "registry", "read")
+        stored = await self.ui.registry.registries.get(_row_id(key))
+        values = {"name": stored.name, "type": stored.type, "url": stored.url, "description": stored.description,
+                  "access_key": stored.access_key, "insecure": "on" if stored.insecure else "",
+                  "access_secret": MASKED_SECRET if stored.sealed_secret else ""}
+        return self._registry_page(request, stored.id, values)
+
+    def _registry_page(self, request: Request, registry_id: int | None, values: dict[str, str], error: str = "",
+                       notice: str = "", status: int = 200) -> Response:
+        return self.ui.render(request, "admin/registry.html", status, registry_id=registry_id, values=values,
+                              error=error, notice=notice, types=SUPPORTED_TYPES, section="registries")
+
+    async def save_registry(self, request: Request) -> Response:
+        """POST /admin/registries/{id or -}: "test" pings the endpoint as the form describes it (the
+        stored secret when the field is left masked); "save" creates or updates it (checked again)."""
+        key = request.path_params["registry_id"]
+        registry_id = None if key == "-" else _row_id(key)
+        values = await self.ui.form(request)
+        test = values.get("action") == "test"
+        await self.admin(request, "registry", "read" if test else ("create" if registry_id is None else "update"))
+        service = self.ui.registry.registries
+        try:
+            stored = await service.get(registry_id) if registry_id is not None else None
+            secret: str | None = values.get("access_secret", "")
+            if secret == MASKED_SECRET and stored is not None:
+                secret = service.endpoint(stored).access_secret if test else None
+            access_key = values.get("access_key", "").strip()
+            data = RegistryInput(
+                name=values.get("name", "").strip(), type=stored.type if stored else values.get("type", ""),
+                url=normalized_url(values.get("url", "")), description=values.get("description", "").strip(),
+                credential_type="basic" if access_key else "", access_key=access_key, access_secret=secret,
+                insecure=bool(values.get("insecure")), ca_certificate=stored.ca_certificate if stored else "")
+            if test:
+                await ping_endpoint(data)
+                return self._registry_page(request, registry_id, values, notice="Connection tested: the endpoint "
+                                           "answers as a healthy registry.")
+            if stored is None:
+                await service.create(data)
+            else:
+                await service.update(stored.id, data)
+        except ServiceError as exc:
+            return self._registry_page(request, registry_id, values, exc.message, status=exc.status)
+        return self.ui.redirect("/admin/registries")
+
+    async def delete_registry(self, request: Request) -> Response:
+        await self.admin(request, "registry", "delete")
+        await delete_endpoint(self.ui.registry, _row_id(request.path_params["registry_id"]))
+        return self.ui.redirect("/admin/registries")
+
+    # --- garbage collection ----------------------------------------------------------------------
+
+    async def gc(self, request: Request, error: str = "", status: int = 200) -> Response:
+        await self.admin(request, "garbage-collection", "list")
+        registry = self.ui.registry
+        pager = Pager.of(request)
+        runs, total = await registry.executions.list_executions(GC, 0, offset=pager.offset, limit=pager.size)
+        schedule = await registry.schedules.get(GC, 0)
+        context = {"runs": runs, "pager": pager.counted(total), "schedule": schedule, "schedules": SCHEDULES,
+                   "error": error, "section": "gc"}
+        return self.ui.render(request, "admin/gc.html", status, **context)
+
+    async def gc_run(self, request: Request) -> Response:
+        """POST /admin/gc: "run" (now, or a dry run) or "schedule"."""
+        values = await self.ui.form(request)
+        scheduling = values.get("action") == "schedule"
+        await self.admin(request, "garbage-collection", "update" if scheduling else "create")
+        parameters: dict[str, Any] = {"delete_untagged": bool(values.get("delete_untagged")),
+                                      "dry_run": bool(values.get("dry_run"))}
+        try:
+            workers = values.get("workers", "1").strip() or "1"
+            if not workers.isascii() or not workers.isdigit():
+                raise BadRequest("workers is a whole number from 1 to 5")
+            parameters["workers"] = int(workers)
+            if scheduling:
+                await kick_gc(self.ui.registry, values.get("schedule", ""), values.get("cron", "").strip() or None,
+                              parameters)
+                return self.ui.redirect("/admin/gc")
+            execution_id = await kick_gc(self.ui.registry, "Manual", None, parameters)
+        except ServiceError as exc:
+            return await self.gc(request, exc.message, exc.status)
+        return self.ui.redirect(f"/admin/gc/{execution_id}")
+
+    async def gc_log(self, request: Request) -> Response:
+        await self.admin(request, "garbage-collection", "read")
+        execution_id = _row_id(request.path_params["execution_id"])
+        registry = self.ui.registry
+        try:
+            run = await registry.executions.get_execution(execution_id, GC)
+        except NotFound:
+            raise NotFound(f"gc job with id {execution_id} not found") from None
+        log = await registry.executions.execution_log(execution_id)
+        return self.ui.render(request, "admin/gc_run.html", run=run, log=log, section="gc",
+                              finished=run.status not in ("Pending", "Running", "Scheduled"))
+
+    # --- system CVE allowlist --------------------------------------------------------------------
+
+    async def allowlist(self, request: Request) -> Response:
+        await self.admin(request, "configuration", "read")
+        current = await self.ui.registry.system_allowlist.get()
+        expires = datetime.fromtimestamp(current.expires_at, UTC).date().isoformat() if current.expires_at else ""
+        return self.ui.render(request, "admin/allowlist.html", cves="\n".join(current.items), expires=expires,
+                              error="", saved=request.query_params.get("saved") == "1", section="allowlist")
+
+    async def save_allowlist(self, request: Request) -> Response:
+        await self.admin(request, "configuration", "update")
+        values = await self.ui.form(request)
+        text, expires = values.get("cves", ""), values.get("expires", "").strip()
+        try:
+            items = normalize_allowlist([{"cve_id": line} for line in text.replace(",", "\n").split() if line])
+            expires_at = None
+            if expires:
+                try:
+                    day = datetime.strptime(expires, "%Y-%m-%d").replace(tzinfo=UTC)
+                except ValueError:
+                    raise BadRequest("the expiry is a date (YYYY-MM-DD)") from None
+                expires_at = int(day.timestamp())
+            await self.ui.registry.system_allowlist.put(items, expires_at)
+        except ServiceError as exc:
+            return self.ui.render(request, "admin/allowlist.html", exc.status, cves=text, expires=expires,
+                                  error=exc.message, saved=False, section="allowlist")
+        return self.ui.redirect("/admin/allowlist?saved=1")
+
+
+def _row_id(value: str) -> int:
+    if not value.isascii() or not value.isdigit() or not 0 < int(value) < 2**63:
+        raise NotFound("There is no such page.")
+    return int(value)

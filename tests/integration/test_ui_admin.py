@@ -1,0 +1,190 @@
+"""The Administration pages in a real browser (the shared `browser` and `Visitor`: axe-core and
+console checks on every page, screenshots), and with httpx: a user who is no system admin gets 403
+on every admin page, and their forged POSTs (with a valid CSRF token) change nothing."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import Server, start_berth, start_peer
+
+from .test_ui import log_in
+from .ui_browser import Visitor, browser  # noqa: F401  (browser: the module's fixture)
+
+PASSWORD = "Ui-admin-pass1"
+ADMIN_PAGES = ("/admin", "/admin/users", "/admin/groups", "/admin/registries", "/admin/registries/-", "/admin/gc",
+               "/admin/allowlist")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[Server]:
+    server = start_berth(tmp_path_factory.mktemp("ui-admin") / "data", projects=())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def peer(tmp_path_factory) -> Iterator[Server]:
+    peer = start_peer(tmp_path_factory.mktemp("ui-admin-peer"))
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture(scope="module")
+def outsider(server: Server) -> dict[str, object]:
+    """A user who is no system admin."""
+    name = f"plain-{uuid.uuid4().hex[:6]}"
+    with server.client() as api:
+        created = api.post("/api/v2.0/users", json={"username": name, "email": f"{name}@example.test",
+                                                    "realname": name, "password": PASSWORD})
+        assert created.status_code == 201
+        user_id = int(created.headers["Location"].rsplit("/", 1)[1])
+    return {"name": name, "id": user_id}
+
+
+def _poll(check, what: str, seconds: float = 20.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_an_admin_manages_users_registries_gc_and_the_allowlist(server, browser, peer, tmp_path):
+    admin = Visitor(browser, server, tmp_path, "admin")
+    page = admin.page
+    newcomer = f"newbie-{uuid.uuid4().hex[:6]}"
+
+    admin.arrive("/admin/users", "admin", server.admin_password)
+    assert page.get_by_role("navigation", name="berth").get_by_role("link", name="Administration").get_attribute(
+        "aria-current") == "page"
+    admin.check("users")
+    page.get_by_text("New user").click()
+    page.get_by_label("User name").fill(newcomer)
+    page.get_by_label("Email").fill(f"{newcomer}@example.test")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Create user").click()
+    page.wait_for_url(re.compile(rf"/admin/users\?name={newcomer}$"))
+    page.get_by_role("button", name=f"Make admin: {newcomer}").click()
+    page.get_by_text(f"{newcomer} is now a system administrator.").wait_for()
+    assert page.get_by_role("button", name=f"Remove admin: {newcomer}").is_visible()
+    admin.check("user-made-admin")
+    with server.client() as api:
+        found = api.get("/api/v2.0/users", params={"q": f"username={newcomer}"}).json()
+        assert [user["sysadmin_flag"] for user in found] == [True]
+
+    page.get_by_role("link", name="Groups").click()
+    page.get_by_label("Group name").wait_for(state="attached")
+    admin.check("groups")
+
+    # a registry endpoint: a local docker-registry, its connection tested before it is saved
+    page.get_by_role("link", name="Registries").click()
+    page.get_by_text("0 registry endpoints").wait_for()
+    admin.check("registries")
+    page.get_by_role("button", name="New registry endpoint").click()
+    page.get_by_label("Name", exact=True).fill("peer")
+    page.get_by_label("Endpoint URL").fill(peer.url)
+    page.get_by_role("button", name="Test connection").click()
+    page.get_by_text("Connection tested: the endpoint answers as a healthy registry.").wait_for()
+    admin.check("registry-tested")
+    page.get_by_role("button", name="Create endpoint").click()
+    page.wait_for_url(re.compile(r"/admin/registries$"))
+    assert page.get_by_role("link", name="peer").is_visible()
+    with server.client() as api:
+        assert [r["url"] for r in api.get("/api/v2.0/registries").json()] == [peer.url]
+
+    # a GC dry run and its log
+    page.get_by_role("link", name="Garbage collection").click()
+    admin.check("gc")
+    page.get_by_role("button", name="Dry run").click()
+    page.wait_for_url(re.compile(r"/admin/gc/\d+$"))
+
+    def finished() -> bool:
+        page.reload()
+        return page.locator("#run-status").inner_text().startswith(("Success", "Error"))
+
+    _poll(finished, "the GC dry run")
+    assert page.locator("#run-status").inner_text() == "Success"
+    assert "garbage collection started: dry_run=True" in page.get_by_label(re.compile("Log of run")).inner_text()
+    admin.check("gc-run")
+
+    # the system CVE allowlist: items and expiry
+    page.get_by_role("link", name="CVE allowlist").click()
+    page.get_by_label("CVE ids, one a line").fill("CVE-2024-0001\nCVE-2023-12345")
+    page.get_by_label("Expires on (UTC; empty: never)").fill("2031-05-01")
+    page.get_by_role("button", name="Save allowlist").click()
+    page.get_by_text("The allowlist was saved.").wait_for()
+    admin.check("allowlist")
+    with server.client() as api:
+        allowlist = api.get("/api/v2.0/system/CVEAllowlist").json()
+    assert [item["cve_id"] for item in allowlist["items"]] == ["CVE-2024-0001", "CVE-2023-12345"]
+    assert allowlist["expires_at"] == 1935360000  # 2031-05-01T00:00:00Z
+    admin.close()
+
+
+def test_refused_forms_show_harbors_message_and_keep_what_was_typed(server):
+    with httpx.Client(base_url=server.url) as client:
+        log_in(client, "admin", server.admin_password)
+        token = re.search(r'name="csrftoken" value="([^"]+)"', client.get("/admin/users").text).group(1)  # type: ignore[union-attr]
+        weak = client.post("/admin/users", data={"username": "weakling", "email": "weak@example.test",
+                                                 "password": "weak", "csrftoken": token})
+        assert weak.status_code == 400 and 'role="alert"' in weak.text and "password" in weak.text
+        assert 'value="weakling"' in weak.text and 'value="weak"' not in weak.text  # the password is not sent back
+        allowlist = client.post("/admin/allowlist", data={"cves": "CVE-2024-0001\nbad/cve", "csrftoken": token})
+        assert allowlist.status_code == 400 and "invalid CVE id in cve_allowlist: &#39;bad/cve&#39;" in allowlist.text
+        unreachable = client.post("/admin/registries/-", data={
+            "action": "test", "name": "nobody", "type": "docker-registry", "url": "http://127.0.0.1:9", "csrftoken": token})
+        assert unreachable.status_code == 400 and "the registry is unhealthy" in unreachable.text
+        assert client.post("/admin/gc", data={"action": "run", "workers": "0", "csrftoken": token}).status_code == 400
+        schedule = client.post("/admin/gc", data={"action": "schedule", "schedule": "Custom", "cron": "nonsense",
+                                                  "csrftoken": token})
+        assert schedule.status_code == 400 and 'role="alert"' in schedule.text
+    with server.client() as api:
+        assert api.get("/api/v2.0/users", params={"q": "username=weakling"}).json() == []
+        assert api.get("/api/v2.0/registries", params={"q": "name=nobody"}).json() == []
+        assert api.get("/api/v2.0/system/gc/schedule").text in ("", "null")
+
+
+def test_someone_who_is_no_admin_gets_403_and_their_forged_posts_change_nothing(server, outsider):
+    with server.client() as api:
+        before_users = api.get("/api/v2.0/users", params={"page_size": 100}).json()
+        before_allowlist = api.get("/api/v2.0/system/CVEAllowlist").json()
+        before_registries = api.get("/api/v2.0/registries").json()
+        before_gc = api.get("/api/v2.0/system/gc").json()
+    with httpx.Client(base_url=server.url) as client:
+        log_in(client, str(outsider["name"]), PASSWORD)
+        projects = client.get("/projects")
+        assert projects.status_code == 200 and "Administration" not in projects.text
+        for path in ADMIN_PAGES:
+            refused = client.get(path)
+            assert refused.status_code == 403, path
+            assert "Not allowed" in refused.text and "Traceback" not in refused.text
+        token = re.search(r'name="csrftoken" value="([^"]+)"', projects.text).group(1)  # type: ignore[union-attr]
+        forged = {
+            "/admin/users": {"username": "sneaky", "email": "sneaky@example.test", "password": PASSWORD},
+            f"/admin/users/{outsider['id']}/sysadmin": {"flag": "true"},
+            "/admin/users/1/password": {"password": "Taken-over-1"},
+            "/admin/users/1/delete": {},
+            "/admin/groups": {"group_type": "2", "group_name": "sneaky"},
+            "/admin/registries/-": {"action": "save", "name": "sneaky", "url": "http://127.0.0.1:9", "type": "docker-registry"},
+            "/admin/gc": {"action": "run"},
+            "/admin/allowlist": {"cves": "CVE-2020-0001"},
+        }
+        for path, form in forged.items():
+            assert client.post(path, data={**form, "csrftoken": token}).status_code == 403, path
+    with server.client() as api:
+        assert api.get("/api/v2.0/users", params={"page_size": 100}).json() == before_users
+        assert api.get("/api/v2.0/system/CVEAllowlist").json() == before_allowlist
+        assert api.get("/api/v2.0/registries").json() == before_registries
+        assert api.get("/api/v2.0/system/gc").json() == before_gc
+        assert api.get("/api/v2.0/usergroups").json() == []
+    with httpx.Client(base_url=server.url) as client:  # the admin's password still works
+        log_in(client, "admin", server.admin_password)

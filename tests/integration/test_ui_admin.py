@@ -4,6 +4,7 @@ on every admin page, and their forged POSTs (with a valid CSRF token) change not
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -19,7 +20,7 @@ from .ui_browser import Visitor, browser  # noqa: F401  (browser: the module's f
 
 PASSWORD = "Ui-admin-pass1"
 ADMIN_PAGES = ("/admin", "/admin/users", "/admin/groups", "/admin/registries", "/admin/registries/-", "/admin/gc",
-               "/admin/allowlist")
+               "/admin/purge", "/admin/allowlist")
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +98,9 @@ def test_an_admin_manages_users_registries_gc_and_the_allowlist(server, browser,
     admin.check("registry-tested")
     page.get_by_role("button", name="Create endpoint").click()
     page.wait_for_url(re.compile(r"/admin/registries$"))
-    assert page.get_by_role("link", name="peer").is_visible()
+    page.get_by_role("link", name="peer").click()
+    assert page.get_by_label("Endpoint URL").input_value() == peer.url
+    admin.check("registry")
     with server.client() as api:
         assert [r["url"] for r in api.get("/api/v2.0/registries").json()] == [peer.url]
 
@@ -115,6 +118,17 @@ def test_an_admin_manages_users_registries_gc_and_the_allowlist(server, browser,
     assert page.locator("#run-status").inner_text() == "Success"
     assert "garbage collection started: dry_run=True" in page.get_by_label(re.compile("Log of run")).inner_text()
     admin.check("gc-run")
+
+    # the audit-log purge on a schedule
+    page.get_by_role("link", name="Audit log purge").click()
+    admin.check("purge")
+    page.get_by_label("Schedule", exact=True).select_option("Daily")
+    page.get_by_role("button", name="Save schedule").click()
+    page.get_by_text("Now: Daily").wait_for()
+    with server.client() as api:
+        schedule = api.get("/api/v2.0/system/purgeaudit/schedule").json()
+    assert schedule["schedule"]["type"] == "Daily"
+    assert json.loads(schedule["job_parameters"])["audit_retention_hour"] == 720
 
     # the system CVE allowlist: items and expiry
     page.get_by_role("link", name="CVE allowlist").click()
@@ -176,6 +190,8 @@ def test_someone_who_is_no_admin_gets_403_and_their_forged_posts_change_nothing(
             "/admin/groups": {"group_type": "2", "group_name": "sneaky"},
             "/admin/registries/-": {"action": "save", "name": "sneaky", "url": "http://127.0.0.1:9", "type": "docker-registry"},
             "/admin/gc": {"action": "run"},
+            "/admin/purge": {"action": "schedule", "schedule": "Hourly", "audit_retention_hour": "1",
+                             "include_event_types": "pull_artifact"},
             "/admin/allowlist": {"cves": "CVE-2020-0001"},
         }
         for path, form in forged.items():
@@ -185,6 +201,7 @@ def test_someone_who_is_no_admin_gets_403_and_their_forged_posts_change_nothing(
         assert api.get("/api/v2.0/system/CVEAllowlist").json() == before_allowlist
         assert api.get("/api/v2.0/registries").json() == before_registries
         assert api.get("/api/v2.0/system/gc").json() == before_gc
+        assert api.get("/api/v2.0/system/purgeaudit/schedule").json()["schedule"]["type"] == "Daily"
         assert api.get("/api/v2.0/usergroups").json() == []
     with httpx.Client(base_url=server.url) as client:  # the admin's password still works
         log_in(client, "admin", server.admin_password)

@@ -4,6 +4,8 @@ same resource and action as the matching /api/v2.0 operation, and calls the same
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -16,9 +18,11 @@ from berth.auth.rbac import Subject, is_allowed_system
 from berth.gc import GC
 from berth.replication.adapters import SUPPORTED_TYPES
 from berth.security.roles import Permission
-from berth.services.admin import SCHEDULE_TYPES, delete_endpoint, kick_gc, ping_endpoint
+from berth.services.admin import SCHEDULE_TYPES, delete_endpoint, kick_gc, kick_purge, ping_endpoint
+from berth.services.audit import PURGE_AUDIT
 from berth.services.errors import BadRequest, Forbidden, NotFound, ServiceError
 from berth.services.projects import normalize_allowlist
+from berth.services.registry import Registry
 from berth.services.registries import MASKED_SECRET, RegistryInput, normalized_url
 from berth.services.usergroups import HTTP_GROUP, LDAP_GROUP, OIDC_GROUP
 from berth.services.users import fixed_user, require_local_accounts
@@ -204,49 +208,47 @@ class AdminPages:
         await delete_endpoint(self.ui.registry, _row_id(request.path_params["registry_id"]))
         return self.ui.redirect("/admin/registries")
 
-    # --- garbage collection ----------------------------------------------------------------------
+    # --- system jobs: garbage collection and the audit-log purge ---------------------------------
 
-    async def gc(self, request: Request, error: str = "", status: int = 200) -> Response:
-        await self.admin(request, "garbage-collection", "list")
+    async def job(self, request: Request, error: str = "", status: int = 200) -> Response:
+        spec = _job_of(request)
+        await self.admin(request, spec.resource, "list")
         registry = self.ui.registry
         pager = Pager.of(request)
-        runs, total = await registry.executions.list_executions(GC, 0, offset=pager.offset, limit=pager.size)
-        schedule = await registry.schedules.get(GC, 0)
-        context = {"runs": runs, "pager": pager.counted(total), "schedule": schedule, "schedules": SCHEDULES,
-                   "error": error, "section": "gc"}
-        return self.ui.render(request, "admin/gc.html", status, **context)
+        runs, total = await registry.executions.list_executions(spec.vendor_type, 0, offset=pager.offset,
+                                                                limit=pager.size)
+        schedule = await registry.schedules.get(spec.vendor_type, 0)
+        return self.ui.render(request, "admin/job.html", status, job=spec, runs=runs, pager=pager.counted(total),
+                              schedule=schedule, schedules=SCHEDULES, error=error, section=spec.key)
 
-    async def gc_run(self, request: Request) -> Response:
-        """POST /admin/gc: "run" (now, or a dry run) or "schedule"."""
+    async def job_run(self, request: Request) -> Response:
+        """POST /admin/gc or /admin/purge: "run" (now, or a dry run) or "schedule"."""
+        spec = _job_of(request)
         values = await self.ui.form(request)
         scheduling = values.get("action") == "schedule"
-        await self.admin(request, "garbage-collection", "update" if scheduling else "create")
-        parameters: dict[str, Any] = {"delete_untagged": bool(values.get("delete_untagged")),
-                                      "dry_run": bool(values.get("dry_run"))}
+        await self.admin(request, spec.resource, "update" if scheduling else "create")
         try:
-            workers = values.get("workers", "1").strip() or "1"
-            if not workers.isascii() or not workers.isdigit():
-                raise BadRequest("workers is a whole number from 1 to 5")
-            parameters["workers"] = int(workers)
+            parameters = spec.parameters(values)
             if scheduling:
-                await kick_gc(self.ui.registry, values.get("schedule", ""), values.get("cron", "").strip() or None,
-                              parameters)
-                return self.ui.redirect("/admin/gc")
-            execution_id = await kick_gc(self.ui.registry, "Manual", None, parameters)
+                await spec.kick(self.ui.registry, values.get("schedule", ""), values.get("cron", "").strip() or None,
+                                parameters)
+                return self.ui.redirect(f"/admin/{spec.key}")
+            execution_id = await spec.kick(self.ui.registry, "Manual", None, parameters)
         except ServiceError as exc:
-            return await self.gc(request, exc.message, exc.status)
-        return self.ui.redirect(f"/admin/gc/{execution_id}")
+            return await self.job(request, exc.message, exc.status)
+        return self.ui.redirect(f"/admin/{spec.key}/{execution_id}")
 
-    async def gc_log(self, request: Request) -> Response:
-        await self.admin(request, "garbage-collection", "read")
+    async def job_log(self, request: Request) -> Response:
+        spec = _job_of(request)
+        await self.admin(request, spec.resource, "read")
         execution_id = _row_id(request.path_params["execution_id"])
         registry = self.ui.registry
         try:
-            run = await registry.executions.get_execution(execution_id, GC)
+            run = await registry.executions.get_execution(execution_id, spec.vendor_type)
         except NotFound:
-            raise NotFound(f"gc job with id {execution_id} not found") from None
+            raise NotFound(f"{spec.noun} job with id {execution_id} not found") from None
         log = await registry.executions.execution_log(execution_id)
-        return self.ui.render(request, "admin/gc_run.html", run=run, log=log, section="gc",
+        return self.ui.render(request, "admin/job_run.html", job=spec, run=run, log=log, section=spec.key,
                               finished=run.status not in ("Pending", "Running", "Scheduled"))
 
     # --- system CVE allowlist --------------------------------------------------------------------
@@ -282,3 +284,40 @@ def _row_id(value: str) -> int:
     if not value.isascii() or not value.isdigit() or not 0 < int(value) < 2**63:
         raise NotFound("There is no such page.")
     return int(value)
+
+
+def _gc_parameters(values: dict[str, str]) -> dict[str, Any]:
+    workers = values.get("workers", "1").strip() or "1"
+    return {"delete_untagged": bool(values.get("delete_untagged")), "dry_run": bool(values.get("dry_run")),
+            "workers": int(workers) if workers.isascii() and workers.isdigit() else workers}
+
+
+def _purge_parameters(values: dict[str, str]) -> dict[str, Any]:
+    hours = values.get("audit_retention_hour", "").strip()
+    return {"audit_retention_hour": int(hours) if hours.isascii() and hours.isdigit() else hours,
+            "include_event_types": ",".join(t.strip() for t in values.get("include_event_types", "").split(",")
+                                            if t.strip()),
+            "dry_run": bool(values.get("dry_run"))}
+
+
+@dataclass(frozen=True, slots=True)
+class SystemJob:
+    """A system job's page: its path (/admin/<key>), RBAC resource, execution type and parameters."""
+
+    key: str
+    title: str
+    noun: str
+    resource: str
+    vendor_type: str
+    kick: Callable[[Registry, str, str | None, dict[str, Any]], Awaitable[int]]
+    parameters: Callable[[dict[str, str]], dict[str, Any]]
+
+
+JOBS = {job.key: job for job in (
+    SystemJob("gc", "Garbage collection", "gc", "garbage-collection", GC, kick_gc, _gc_parameters),
+    SystemJob("purge", "Audit log purge", "purge", "purge-audit", PURGE_AUDIT, kick_purge, _purge_parameters),
+)}
+
+
+def _job_of(request: Request) -> SystemJob:
+    return JOBS[request.url.path.split("/")[2]]

@@ -15,12 +15,14 @@ import pytest
 
 from tests.conftest import Server, start_berth, start_peer
 
+from .helpers import V2, build_image
 from .test_ui import log_in
 from .ui_browser import Visitor, browser  # noqa: F401  (browser: the module's fixture)
 
 PASSWORD = "Ui-admin-pass1"
-ADMIN_PAGES = ("/admin", "/admin/users", "/admin/groups", "/admin/registries", "/admin/registries/-", "/admin/gc",
-               "/admin/purge", "/admin/allowlist")
+ADMIN_PAGES = ("/admin", "/admin/users", "/admin/groups", "/admin/registries", "/admin/registries/-",
+               "/admin/replication", "/admin/replication/-", "/admin/replication/1", "/admin/replication/executions/1",
+               "/admin/replication/executions/1/tasks/2", "/admin/gc", "/admin/purge", "/admin/allowlist")
 
 
 @pytest.fixture(scope="module")
@@ -104,17 +106,47 @@ def test_an_admin_manages_users_registries_gc_and_the_allowlist(server, browser,
     with server.client() as api:
         assert [r["url"] for r in api.get("/api/v2.0/registries").json()] == [peer.url]
 
+    # a push replication rule to it, run now, its execution, tasks and a task's log
+    with server.client() as api:
+        assert api.post("/api/v2.0/projects", json={"project_name": "rep", "metadata": {"public": "false"}}).status_code == 201
+    with V2(server.url, auth=server.auth) as v2:
+        v2.push_image("rep/app", build_image(seed=71, layers=1), "1.0")
+    page.get_by_role("link", name="Replication").click()
+    admin.check("replication-empty")
+    page.get_by_role("button", name="New replication rule").click()
+    page.get_by_label("Name", exact=True).fill("to-peer")
+    page.get_by_label("Name (a pattern").fill("rep/**")
+    page.get_by_label("Destination namespace").fill("mirror")
+    page.get_by_label("Bandwidth per task").fill("-1")
+    admin.check("replication-rule")
+    page.get_by_role("button", name="Create rule").click()
+    page.wait_for_url(re.compile(r"/admin/replication$"))
+    page.get_by_role("button", name="Replicate now: to-peer").click()
+    page.wait_for_url(re.compile(r"/admin/replication/executions/\d+$"))
+
+    def replicated() -> bool:
+        page.reload()
+        return page.locator("#run-status").inner_text().startswith(("Success", "Error"))
+
+    _poll(replicated, "the replication")
+    assert page.locator("#run-status").inner_text() == "Success"
+    admin.check("replication-execution")
+    page.get_by_role("link", name=re.compile("Log of task")).first.click()
+    assert page.get_by_label(re.compile("Log of task")).inner_text().strip()
+    admin.check("replication-task-log")
+    assert httpx.get(f"{peer.url}/v2/mirror/app/tags/list").json()["tags"] == ["1.0"]
+    page.goto("/admin/replication")
+    page.get_by_role("link", name="to-peer").click()
+    assert page.get_by_label("Destination namespace").input_value() == "mirror"
+    admin.check("replication-rule-edit")
+
     # a GC dry run and its log
     page.get_by_role("link", name="Garbage collection").click()
     admin.check("gc")
     page.get_by_role("button", name="Dry run").click()
     page.wait_for_url(re.compile(r"/admin/gc/\d+$"))
 
-    def finished() -> bool:
-        page.reload()
-        return page.locator("#run-status").inner_text().startswith(("Success", "Error"))
-
-    _poll(finished, "the GC dry run")
+    _poll(replicated, "the GC dry run")
     assert page.locator("#run-status").inner_text() == "Success"
     assert "garbage collection started: dry_run=True" in page.get_by_label(re.compile("Log of run")).inner_text()
     admin.check("gc-run")
@@ -157,6 +189,10 @@ def test_refused_forms_show_harbors_message_and_keep_what_was_typed(server):
         unreachable = client.post("/admin/registries/-", data={
             "action": "test", "name": "nobody", "type": "docker-registry", "url": "http://127.0.0.1:9", "csrftoken": token})
         assert unreachable.status_code == 400 and "the registry is unhealthy" in unreachable.text
+        rule = client.post("/admin/replication/-", data={"name": "bad-cron", "direction": "push", "endpoint": "1",
+                                                         "trigger": "scheduled", "cron": "nonsense", "csrftoken": token})
+        assert rule.status_code == 400 and "invalid cron string for scheduled trigger" in rule.text
+        assert 'value="bad-cron"' in rule.text
         assert client.post("/admin/gc", data={"action": "run", "workers": "0", "csrftoken": token}).status_code == 400
         schedule = client.post("/admin/gc", data={"action": "schedule", "schedule": "Custom", "cron": "nonsense",
                                                   "csrftoken": token})
@@ -164,6 +200,7 @@ def test_refused_forms_show_harbors_message_and_keep_what_was_typed(server):
     with server.client() as api:
         assert api.get("/api/v2.0/users", params={"q": "username=weakling"}).json() == []
         assert api.get("/api/v2.0/registries", params={"q": "name=nobody"}).json() == []
+        assert api.get("/api/v2.0/replication/policies", params={"name": "bad-cron"}).json() == []
         assert api.get("/api/v2.0/system/gc/schedule").text in ("", "null")
 
 
@@ -173,6 +210,7 @@ def test_someone_who_is_no_admin_gets_403_and_their_forged_posts_change_nothing(
         before_allowlist = api.get("/api/v2.0/system/CVEAllowlist").json()
         before_registries = api.get("/api/v2.0/registries").json()
         before_gc = api.get("/api/v2.0/system/gc").json()
+        before_replication = api.get("/api/v2.0/replication/executions").json()
     with httpx.Client(base_url=server.url) as client:
         log_in(client, str(outsider["name"]), PASSWORD)
         projects = client.get("/projects")
@@ -189,6 +227,8 @@ def test_someone_who_is_no_admin_gets_403_and_their_forged_posts_change_nothing(
             "/admin/users/1/delete": {},
             "/admin/groups": {"group_type": "2", "group_name": "sneaky"},
             "/admin/registries/-": {"action": "save", "name": "sneaky", "url": "http://127.0.0.1:9", "type": "docker-registry"},
+            "/admin/replication/1/run": {},
+            "/admin/replication/1/delete": {},
             "/admin/gc": {"action": "run"},
             "/admin/purge": {"action": "schedule", "schedule": "Hourly", "audit_retention_hour": "1",
                              "include_event_types": "pull_artifact"},
@@ -201,6 +241,8 @@ def test_someone_who_is_no_admin_gets_403_and_their_forged_posts_change_nothing(
         assert api.get("/api/v2.0/system/CVEAllowlist").json() == before_allowlist
         assert api.get("/api/v2.0/registries").json() == before_registries
         assert api.get("/api/v2.0/system/gc").json() == before_gc
+        assert api.get("/api/v2.0/replication/executions").json() == before_replication
+        assert [p["name"] for p in api.get("/api/v2.0/replication/policies").json()] == ["to-peer"]
         assert api.get("/api/v2.0/system/purgeaudit/schedule").json()["schedule"]["type"] == "Daily"
         assert api.get("/api/v2.0/usergroups").json() == []
     with httpx.Client(base_url=server.url) as client:  # the admin's password still works

@@ -5,8 +5,9 @@ same resource and action as the matching /api/v2.0 operation, and calls the same
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,6 +18,7 @@ from berth.auth.groups import add_group
 from berth.auth.rbac import Subject, is_allowed_system
 from berth.gc import GC
 from berth.replication.adapters import SUPPORTED_TYPES
+from berth.replication.policy import Policy, PolicyInvalid, policy_from
 from berth.security.roles import Permission
 from berth.services.admin import SCHEDULE_TYPES, delete_endpoint, kick_gc, kick_purge, ping_endpoint
 from berth.services.audit import PURGE_AUDIT
@@ -208,6 +210,95 @@ class AdminPages:
         await delete_endpoint(self.ui.registry, _row_id(request.path_params["registry_id"]))
         return self.ui.redirect("/admin/registries")
 
+    # --- replication rules and their executions -------------------------------------------------
+
+    async def replication(self, request: Request, error: str = "", status: int = 200) -> Response:
+        await self.admin(request, "replication-policy", "list")
+        registry = self.ui.registry
+        pager = Pager.of(request, "name")
+        policies, total = await registry.replication.list(None, None, pager.offset, pager.size,
+                                                          pager.filters.get("name"))
+        endpoints = await self._endpoint_names()
+        runs, run_total = await registry.replication.executions(None, None, None, 0, 10)
+        names = {record.id: record.policy.name for record in policies}
+        return self.ui.render(request, "admin/replication.html", status, policies=policies, pager=pager.counted(total),
+                              endpoints=endpoints, runs=runs, run_total=run_total, names=names, error=error,
+                              section="replication",
+                              may_run=self.ui.may_system(request, "replication", "create"))
+
+    async def _endpoint_names(self) -> dict[int, str]:
+        found, _ = await self.ui.registry.registries.list(None, None, 0, 100)
+        return {endpoint.id: endpoint.name for endpoint in found}
+
+    async def policy_form(self, request: Request) -> Response:
+        key = request.path_params["policy_id"]
+        if key == "-":
+            await self.admin(request, "replication-policy", "create")
+            return await self._policy_page(request, None, {"enabled": "on", "direction": "push", "trigger": "manual",
+                                                           "replace_count": "-1", "resource": ""})
+        await self.admin(request, "replication-policy", "read")
+        record = await self.ui.registry.replication.get(_row_id(key))
+        return await self._policy_page(request, record.id, _policy_values(record.policy))
+
+    async def _policy_page(self, request: Request, policy_id: int | None, values: dict[str, str], error: str = "",
+                           status: int = 200) -> Response:
+        return self.ui.render(request, "admin/policy.html", status, policy_id=policy_id, values=values, error=error,
+                              endpoints=await self._endpoint_names(), section="replication")
+
+    async def save_policy(self, request: Request) -> Response:
+        key = request.path_params["policy_id"]
+        policy_id = None if key == "-" else _row_id(key)
+        subject = await self.admin(request, "replication-policy", "create" if policy_id is None else "update")
+        values = await self.ui.form(request)
+        service = self.ui.registry.replication
+        try:
+            policy = replace(_policy_of(values), creator=subject.name or "")
+            if policy_id is None:
+                await service.create(policy)
+            else:
+                existing = await service.get(policy_id)
+                await service.update(policy_id, replace(policy, creator=existing.policy.creator))
+        except ServiceError as exc:
+            return await self._policy_page(request, policy_id, values, exc.message, exc.status)
+        return self.ui.redirect("/admin/replication")
+
+    async def delete_policy(self, request: Request) -> Response:
+        await self.admin(request, "replication-policy", "delete")
+        await self.ui.registry.replication.delete(_row_id(request.path_params["policy_id"]))
+        return self.ui.redirect("/admin/replication")
+
+    async def run_policy(self, request: Request) -> Response:
+        subject = await self.admin(request, "replication", "create")
+        try:
+            execution_id = await self.ui.registry.replication.start(_row_id(request.path_params["policy_id"]),
+                                                                    subject.name or "anonymous")
+        except ServiceError as exc:
+            return await self.replication(request, exc.message, exc.status)
+        return self.ui.redirect(f"/admin/replication/executions/{execution_id}")
+
+    async def execution(self, request: Request) -> Response:
+        await self.admin(request, "replication", "read")
+        registry = self.ui.registry
+        run = await registry.replication.execution(_row_id(request.path_params["execution_id"]))
+        pager = Pager.of(request, "status")
+        tasks, total = await registry.replication.tasks(run.id, pager.filters.get("status"), pager.offset, pager.size)
+        try:
+            policy_name = (await registry.replication.get(run.policy_id)).policy.name
+        except NotFound:
+            policy_name = f"deleted rule {run.policy_id}"
+        rows = [(task, json.loads(task.extra_attrs or "{}")) for task in tasks]
+        return self.ui.render(request, "admin/execution.html", run=run, rows=rows, pager=pager.counted(total),
+                              policy_name=policy_name, section="replication",
+                              finished=run.status not in ("Pending", "Running", "Scheduled"))
+
+    async def task_log(self, request: Request) -> Response:
+        await self.admin(request, "replication", "read")
+        execution_id = _row_id(request.path_params["execution_id"])
+        task_id = _row_id(request.path_params["task_id"])
+        log = await self.ui.registry.replication.task_log(execution_id, task_id)
+        return self.ui.render(request, "admin/task_log.html", execution_id=execution_id, task_id=task_id, log=log,
+                              section="replication")
+
     # --- system jobs: garbage collection and the audit-log purge ---------------------------------
 
     async def job(self, request: Request, error: str = "", status: int = 200) -> Response:
@@ -321,3 +412,63 @@ JOBS = {job.key: job for job in (
 
 def _job_of(request: Request) -> SystemJob:
     return JOBS[request.url.path.split("/")[2]]
+
+
+def _policy_of(values: dict[str, str]) -> Policy:
+    """A replication rule from the form, through the same validation as the API's body."""
+    endpoint = values.get("endpoint", "")
+    if not endpoint.isascii() or not endpoint.isdigit():
+        raise BadRequest("choose a registry endpoint from the list")
+    side = {"id": int(endpoint)}
+    filters: list[dict[str, Any]] = []
+    for kind in ("name", "tag"):
+        if values.get(f"{kind}_filter", "").strip():
+            filters.append({"type": kind, "value": values[f"{kind}_filter"].strip(),
+                            "decoration": values.get(f"{kind}_decoration") or "matches"})
+    labels = [label.strip() for label in values.get("label_filter", "").split(",") if label.strip()]
+    if labels:
+        filters.append({"type": "label", "value": labels, "decoration": "matches"})
+    if values.get("resource"):
+        filters.append({"type": "resource", "value": values["resource"]})
+    body = {
+        "name": values.get("name", "").strip(), "description": values.get("description", "").strip(),
+        "src_registry" if values.get("direction") == "pull" else "dest_registry": side,
+        "dest_namespace": values.get("dest_namespace", "").strip(),
+        "dest_namespace_replace_count": _whole(values.get("replace_count", "-1"), "the flattening level"),
+        "speed": _whole(values.get("speed", "") or "0", "the speed"),
+        "trigger": {"type": values.get("trigger") or "manual", "trigger_settings": {"cron": values.get("cron", "").strip()}},
+        "filters": filters, "override": bool(values.get("override")), "enabled": bool(values.get("enabled")),
+        "replicate_deletion": bool(values.get("replicate_deletion")), "copy_by_chunk": bool(values.get("copy_by_chunk")),
+    }
+    try:
+        return policy_from(body)
+    except PolicyInvalid as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _policy_values(policy: Policy) -> dict[str, str]:
+    values = {
+        "name": policy.name, "description": policy.description, "direction": "pull" if policy.pull else "push",
+        "endpoint": str(policy.registry_id), "dest_namespace": policy.dest_namespace,
+        "replace_count": str(policy.dest_namespace_replace_count), "speed": str(policy.speed),
+        "trigger": policy.trigger, "cron": policy.cron, "override": "on" if policy.override else "",
+        "enabled": "on" if policy.enabled else "", "replicate_deletion": "on" if policy.replicate_deletion else "",
+        "copy_by_chunk": "on" if policy.copy_by_chunk else "", "resource": "",
+    }
+    for found in policy.filters:
+        if found.type == "label":
+            values["label_filter"] = ", ".join(found.value)
+        elif found.type == "resource":
+            values["resource"] = str(found.value)
+        else:
+            values[f"{found.type}_filter"] = str(found.value)
+            values[f"{found.type}_decoration"] = found.decoration or "matches"
+    return values
+
+
+def _whole(value: str, what: str) -> int:
+    value = value.strip()
+    try:
+        return int(value)
+    except ValueError:
+        raise BadRequest(f"{what} is a whole number") from None

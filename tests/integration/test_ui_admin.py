@@ -22,7 +22,8 @@ from .ui_browser import Visitor, browser  # noqa: F401  (browser: the module's f
 PASSWORD = "Ui-admin-pass1"
 ADMIN_PAGES = ("/admin", "/admin/users", "/admin/groups", "/admin/registries", "/admin/registries/-",
                "/admin/replication", "/admin/replication/-", "/admin/replication/1", "/admin/replication/executions/1",
-               "/admin/replication/executions/1/tasks/2", "/admin/gc", "/admin/purge", "/admin/allowlist")
+               "/admin/replication/executions/1/tasks/2", "/admin/gc", "/admin/purge", "/admin/scanners",
+               "/admin/allowlist")
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +163,17 @@ def test_an_admin_manages_users_registries_gc_and_the_allowlist(server, browser,
     assert schedule["schedule"]["type"] == "Daily"
     assert json.loads(schedule["job_parameters"])["audit_retention_hour"] == 720
 
+    # scanners and the scan-all schedule
+    page.get_by_role("link", name="Scanners").click()
+    page.get_by_role("button", name="Save schedule").wait_for()
+    admin.check("scanners")
+    assert page.get_by_role("row", name=re.compile("^berth")).get_by_text("built in").is_visible()  # no delete button
+    page.get_by_label("Schedule", exact=True).select_option("Weekly")
+    page.get_by_role("button", name="Save schedule").click()
+    page.get_by_text("Now: Weekly").wait_for()
+    with server.client() as api:
+        assert api.get("/api/v2.0/system/scanAll/schedule").json()["schedule"]["type"] == "Weekly"
+
     # the system CVE allowlist: items and expiry
     page.get_by_role("link", name="CVE allowlist").click()
     page.get_by_label("CVE ids, one a line").fill("CVE-2024-0001\nCVE-2023-12345")
@@ -194,6 +206,9 @@ def test_refused_forms_show_harbors_message_and_keep_what_was_typed(server):
         assert rule.status_code == 400 and "invalid cron string for scheduled trigger" in rule.text
         assert 'value="bad-cron"' in rule.text
         assert client.post("/admin/gc", data={"action": "run", "workers": "0", "csrftoken": token}).status_code == 400
+        adapter = client.post("/admin/scanners", data={"action": "test", "name": "nobody", "url": "http://127.0.0.1:9",
+                                                       "csrftoken": token})
+        assert adapter.status_code == 400 and "failed to get the metadata of the scanner adapter" in adapter.text
         schedule = client.post("/admin/gc", data={"action": "schedule", "schedule": "Custom", "cron": "nonsense",
                                                   "csrftoken": token})
         assert schedule.status_code == 400 and 'role="alert"' in schedule.text
@@ -211,6 +226,7 @@ def test_someone_who_is_no_admin_gets_403_and_their_forged_posts_change_nothing(
         before_registries = api.get("/api/v2.0/registries").json()
         before_gc = api.get("/api/v2.0/system/gc").json()
         before_replication = api.get("/api/v2.0/replication/executions").json()
+        before_scanners = api.get("/api/v2.0/scanners").json()
     with httpx.Client(base_url=server.url) as client:
         log_in(client, str(outsider["name"]), PASSWORD)
         projects = client.get("/projects")
@@ -233,6 +249,8 @@ def test_someone_who_is_no_admin_gets_403_and_their_forged_posts_change_nothing(
             "/admin/purge": {"action": "schedule", "schedule": "Hourly", "audit_retention_hour": "1",
                              "include_event_types": "pull_artifact"},
             "/admin/allowlist": {"cves": "CVE-2020-0001"},
+            "/admin/scanners": {"action": "save", "name": "sneaky", "url": "http://127.0.0.1:9"},
+            "/admin/scan-all": {"action": "schedule", "schedule": "None"},
         }
         for path, form in forged.items():
             assert client.post(path, data={**form, "csrftoken": token}).status_code == 403, path
@@ -245,5 +263,7 @@ def test_someone_who_is_no_admin_gets_403_and_their_forged_posts_change_nothing(
         assert [p["name"] for p in api.get("/api/v2.0/replication/policies").json()] == ["to-peer"]
         assert api.get("/api/v2.0/system/purgeaudit/schedule").json()["schedule"]["type"] == "Daily"
         assert api.get("/api/v2.0/usergroups").json() == []
+        assert api.get("/api/v2.0/scanners").json() == before_scanners
+        assert api.get("/api/v2.0/system/scanAll/schedule").json()["schedule"]["type"] == "Weekly"
     with httpx.Client(base_url=server.url) as client:  # the admin's password still works
         log_in(client, "admin", server.admin_password)

@@ -13,6 +13,7 @@ from berth.services.audit import PURGE_AUDIT, purge_parameter_problem
 from berth.services.errors import BadRequest, Conflict, PreconditionFailed
 from berth.services.registries import RegistryInput, check_health, endpoint_of, input_problem
 from berth.services.registry import Registry
+from berth.services.scan_jobs import SCAN_ALL
 
 #: the schedule types a system job takes: Manual runs it now, None removes its schedule
 SCHEDULE_TYPES = ("Manual", "None", "Hourly", "Daily", "Weekly", "Custom")
@@ -56,6 +57,16 @@ async def _schedule(registry: Registry, vendor_type: str, kind: str, cron: str |
         return 0
     await registry.schedules.set(vendor_type, 0, kind, cron, vendor_type, parameters)
     return 0
+
+
+async def set_scan_all_schedule(registry: Registry, kind: str | None, cron: str | None) -> None:
+    """Store the scan-all schedule (None: remove it)."""
+    if not kind:
+        raise BadRequest("the schedule and its type are required")
+    if kind == "None":
+        await registry.schedules.delete(SCAN_ALL, 0)
+        return
+    await registry.schedules.set(SCAN_ALL, 0, kind, cron, SCAN_ALL, {})
 
 
 async def ping_endpoint(data: RegistryInput) -> None:

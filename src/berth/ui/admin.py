@@ -20,11 +20,15 @@ from berth.gc import GC
 from berth.replication.adapters import SUPPORTED_TYPES
 from berth.replication.policy import Policy, PolicyInvalid, policy_from
 from berth.security.roles import Permission
-from berth.services.admin import SCHEDULE_TYPES, delete_endpoint, kick_gc, kick_purge, ping_endpoint
+from berth.services.admin import (
+    SCHEDULE_TYPES, delete_endpoint, kick_gc, kick_purge, ping_endpoint, set_scan_all_schedule,
+)
 from berth.services.audit import PURGE_AUDIT
 from berth.services.errors import BadRequest, Forbidden, NotFound, ServiceError
 from berth.services.projects import normalize_allowlist
 from berth.services.registry import Registry
+from berth.services.scan_jobs import SCAN_ALL
+from berth.services.scanners import AUTH_SCHEMES, RegistrationInput, ping_adapter
 from berth.services.registries import MASKED_SECRET, RegistryInput, normalized_url
 from berth.services.usergroups import HTTP_GROUP, LDAP_GROUP, OIDC_GROUP
 from berth.services.users import fixed_user, require_local_accounts
@@ -298,6 +302,72 @@ class AdminPages:
         log = await self.ui.registry.replication.task_log(execution_id, task_id)
         return self.ui.render(request, "admin/task_log.html", execution_id=execution_id, task_id=task_id, log=log,
                               section="replication")
+
+    # --- scanners and scan-all -------------------------------------------------------------------
+
+    async def scanners(self, request: Request, error: str = "", values: dict[str, str] | None = None,
+                       status: int = 200, notice: str = "") -> Response:
+        await self.admin(request, "scanner", "list")
+        registry = self.ui.registry
+        pager = Pager.of(request)
+        found, total = await registry.scanners.list(None, None, pager.offset, pager.size)
+        may_scan_all = self.ui.may_system(request, "scan-all", "read")
+        stats = await registry.scan_jobs.scan_all_stats() if may_scan_all else None
+        schedule = await registry.schedules.get(SCAN_ALL, 0) if may_scan_all else None
+        return self.ui.render(request, "admin/scanners.html", status, rows=found, pager=pager.counted(total),
+                              stats=stats, schedule=schedule, schedules=SCHEDULES, auth_schemes=AUTH_SCHEMES,
+                              error=error, notice=notice, values=values or {}, section="scanners")
+
+    async def add_scanner(self, request: Request) -> Response:
+        """POST /admin/scanners: "test" asks the adapter for its metadata; "save" registers it."""
+        values = await self.ui.form(request)
+        await self.admin(request, "scanner", "create")
+        name, url = values.get("name", "").strip(), values.get("url", "").strip()
+        auth, credential = values.get("auth", ""), values.get("access_credential", "")
+        try:
+            if values.get("action") == "test":
+                metadata = await ping_adapter(name, url, auth, credential)
+                scanner = metadata.get("scanner") or {}
+                return await self.scanners(request, values=values, notice="Connection tested: the adapter answers as "
+                                           f"{scanner.get('name', 'a scanner')} {scanner.get('version', '')}".rstrip())
+            await self.ui.registry.scanners.create(RegistrationInput(
+                name=name, url=url, description=values.get("description", "").strip(), auth=auth,
+                access_credential=credential or None, skip_cert_verify=bool(values.get("skip_cert_verify"))))
+        except ServiceError as exc:
+            values.pop("access_credential", None)
+            return await self.scanners(request, exc.message, values, exc.status)
+        return self.ui.redirect("/admin/scanners")
+
+    async def scanner_action(self, request: Request) -> Response:
+        """POST /admin/scanners/{uuid}/default or /delete."""
+        action, uuid = request.path_params["action"], request.path_params["uuid"]
+        if action not in ("default", "delete"):
+            raise NotFound("There is no such page.")
+        await self.admin(request, "scanner", "update" if action == "default" else "delete")
+        service = self.ui.registry.scanners
+        try:
+            if action == "default":
+                await service.set_default(uuid)
+            else:
+                await service.delete(uuid)
+        except ServiceError as exc:
+            return await self.scanners(request, exc.message, None, exc.status)
+        return self.ui.redirect("/admin/scanners")
+
+    async def scan_all(self, request: Request) -> Response:
+        """POST /admin/scan-all: "run" now or "schedule"."""
+        values = await self.ui.form(request)
+        scheduling = values.get("action") == "schedule"
+        await self.admin(request, "scan-all", "update" if scheduling else "create")
+        try:
+            if scheduling:
+                await set_scan_all_schedule(self.ui.registry, values.get("schedule", ""),
+                                            values.get("cron", "").strip() or None)
+            else:
+                await self.ui.registry.scan_jobs.scan_all("MANUAL")
+        except ServiceError as exc:
+            return await self.scanners(request, exc.message, None, exc.status)
+        return self.ui.redirect("/admin/scanners")
 
     # --- system jobs: garbage collection and the audit-log purge ---------------------------------
 

@@ -23,7 +23,7 @@ PASSWORD = "Ui-admin-pass1"
 ADMIN_PAGES = ("/admin", "/admin/users", "/admin/groups", "/admin/registries", "/admin/registries/-",
                "/admin/replication", "/admin/replication/-", "/admin/replication/1", "/admin/replication/executions/1",
                "/admin/replication/executions/1/tasks/2", "/admin/gc", "/admin/purge", "/admin/scanners",
-               "/admin/allowlist")
+               "/admin/quotas", "/admin/labels", "/admin/allowlist")
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +174,26 @@ def test_an_admin_manages_users_registries_gc_and_the_allowlist(server, browser,
     with server.client() as api:
         assert api.get("/api/v2.0/system/scanAll/schedule").json()["schedule"]["type"] == "Weekly"
 
+    # a project's quota, and a system label
+    page.get_by_role("link", name="Project quotas").click()
+    page.get_by_label("Storage quota of rep (-1: no limit)").fill("3")
+    page.get_by_label("Unit of the storage quota of rep").select_option("GiB")
+    page.get_by_role("button", name="Save the storage quota of rep").click()
+    page.wait_for_url(re.compile(r"/admin/quotas$"))
+    assert page.get_by_label("Storage quota of rep (-1: no limit)").input_value() == "3"
+    admin.check("quotas")
+    with server.client() as api:
+        assert api.get("/api/v2.0/projects/rep/summary").json()["quota"]["hard"]["storage"] == 3 << 30
+    page.get_by_role("link", name="Labels").click()
+    page.get_by_text("New label").click()
+    page.get_by_label("Name", exact=True).fill("approved")
+    page.get_by_label("Description").fill("checked by the release team")
+    page.get_by_role("button", name="Create label").click()
+    page.get_by_role("button", name="Delete label approved").wait_for()
+    admin.check("labels")
+    with server.client() as api:
+        assert [label["name"] for label in api.get("/api/v2.0/labels", params={"scope": "g"}).json()] == ["approved"]
+
     # the system CVE allowlist: items and expiry
     page.get_by_role("link", name="CVE allowlist").click()
     page.get_by_label("CVE ids, one a line").fill("CVE-2024-0001\nCVE-2023-12345")
@@ -227,6 +247,8 @@ def test_someone_who_is_no_admin_gets_403_and_their_forged_posts_change_nothing(
         before_gc = api.get("/api/v2.0/system/gc").json()
         before_replication = api.get("/api/v2.0/replication/executions").json()
         before_scanners = api.get("/api/v2.0/scanners").json()
+        before_quotas = api.get("/api/v2.0/quotas").json()
+        before_labels = api.get("/api/v2.0/labels", params={"scope": "g"}).json()
     with httpx.Client(base_url=server.url) as client:
         log_in(client, str(outsider["name"]), PASSWORD)
         projects = client.get("/projects")
@@ -251,6 +273,9 @@ def test_someone_who_is_no_admin_gets_403_and_their_forged_posts_change_nothing(
             "/admin/allowlist": {"cves": "CVE-2020-0001"},
             "/admin/scanners": {"action": "save", "name": "sneaky", "url": "http://127.0.0.1:9"},
             "/admin/scan-all": {"action": "schedule", "schedule": "None"},
+            "/admin/quotas/1": {"storage_amount": "1", "storage_unit": "MiB"},
+            "/admin/labels": {"name": "sneaky"},
+            "/admin/labels/1/delete": {},
         }
         for path, form in forged.items():
             assert client.post(path, data={**form, "csrftoken": token}).status_code == 403, path
@@ -264,6 +289,8 @@ def test_someone_who_is_no_admin_gets_403_and_their_forged_posts_change_nothing(
         assert api.get("/api/v2.0/system/purgeaudit/schedule").json()["schedule"]["type"] == "Daily"
         assert api.get("/api/v2.0/usergroups").json() == []
         assert api.get("/api/v2.0/scanners").json() == before_scanners
+        assert api.get("/api/v2.0/quotas").json() == before_quotas
+        assert api.get("/api/v2.0/labels", params={"scope": "g"}).json() == before_labels
         assert api.get("/api/v2.0/system/scanAll/schedule").json()["schedule"]["type"] == "Weekly"
     with httpx.Client(base_url=server.url) as client:  # the admin's password still works
         log_in(client, "admin", server.admin_password)

@@ -25,6 +25,7 @@ from berth.services.admin import (
 )
 from berth.services.audit import PURGE_AUDIT
 from berth.services.errors import BadRequest, Forbidden, NotFound, ServiceError
+from berth.services.labels import GLOBAL
 from berth.services.projects import normalize_allowlist
 from berth.services.registry import Registry
 from berth.services.scan_jobs import SCAN_ALL
@@ -33,6 +34,7 @@ from berth.services.registries import MASKED_SECRET, RegistryInput, normalized_u
 from berth.services.usergroups import HTTP_GROUP, LDAP_GROUP, OIDC_GROUP
 from berth.services.users import fixed_user, require_local_accounts
 from berth.ui.pages import Pager, Ui
+from berth.ui.projects import storage_limit
 
 GROUP_TYPES = {LDAP_GROUP: "LDAP", HTTP_GROUP: "HTTP", OIDC_GROUP: "OIDC"}
 #: the schedule types a person picks from (Manual is the "run now" button)
@@ -368,6 +370,56 @@ class AdminPages:
         except ServiceError as exc:
             return await self.scanners(request, exc.message, None, exc.status)
         return self.ui.redirect("/admin/scanners")
+
+    # --- project quotas ----------------------------------------------------------------------------
+
+    async def quotas(self, request: Request, error: str = "", status: int = 200) -> Response:
+        await self.admin(request, "quota", "list")
+        pager = Pager.of(request)
+        found, total = await self.ui.registry.quotas.list(offset=pager.offset, limit=pager.size)
+        return self.ui.render(request, "admin/quotas.html", status, rows=found, pager=pager.counted(total),
+                              error=error, section="quotas")
+
+    async def set_quota(self, request: Request) -> Response:
+        await self.admin(request, "quota", "update")
+        values = await self.ui.form(request)
+        try:
+            limit = storage_limit(values)
+            if limit is None:
+                raise BadRequest("give the storage quota: a whole number above 0, or -1 for no limit")
+            await self.ui.registry.quotas.set_hard(_row_id(request.path_params["quota_id"]), limit)
+        except ServiceError as exc:
+            return await self.quotas(request, exc.message, exc.status)
+        return self.ui.redirect("/admin/quotas" + (f"?{request.url.query}" if request.url.query else ""))
+
+    # --- system labels -----------------------------------------------------------------------------
+
+    async def labels(self, request: Request, error: str = "", values: dict[str, str] | None = None,
+                     status: int = 200) -> Response:
+        await self.admin(request, "label", "list")
+        pager = Pager.of(request, "name")
+        found, total = await self.ui.registry.labels.list(scope=GLOBAL, project_id=None, name=pager.filters.get("name"),
+                                                          q=None, sort=None, offset=pager.offset, limit=pager.size)
+        return self.ui.render(request, "admin/labels.html", status, rows=found, pager=pager.counted(total),
+                              error=error, values=values or {"color": "#0b5394"}, section="labels")
+
+    async def create_label(self, request: Request) -> Response:
+        await self.admin(request, "label", "create")
+        values = await self.ui.form(request)
+        try:
+            await self.ui.registry.labels.create(values.get("name", "").strip(), values.get("description", "").strip(),
+                                                 values.get("color", "").strip(), GLOBAL, None)
+        except ServiceError as exc:
+            return await self.labels(request, exc.message, values, exc.status)
+        return self.ui.redirect("/admin/labels")
+
+    async def delete_label(self, request: Request) -> Response:
+        await self.admin(request, "label", "delete")
+        label = await self.ui.registry.labels.get(_row_id(request.path_params["label_id"]))
+        if label.scope != GLOBAL:  # a project's label is its project's page's
+            raise NotFound(f"label {label.id} not found")
+        await self.ui.registry.labels.delete(label.id)
+        return self.ui.redirect("/admin/labels")
 
     # --- system jobs: garbage collection and the audit-log purge ---------------------------------
 

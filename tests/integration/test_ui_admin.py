@@ -23,7 +23,8 @@ PASSWORD = "Ui-admin-pass1"
 ADMIN_PAGES = ("/admin", "/admin/users", "/admin/groups", "/admin/registries", "/admin/registries/-",
                "/admin/replication", "/admin/replication/-", "/admin/replication/1", "/admin/replication/executions/1",
                "/admin/replication/executions/1/tasks/2", "/admin/gc", "/admin/purge", "/admin/scanners",
-               "/admin/quotas", "/admin/labels", "/admin/allowlist")
+               "/admin/quotas", "/admin/labels", "/admin/allowlist", "/admin/auth",
+               "/admin/settings")
 
 
 @pytest.fixture(scope="module")
@@ -205,6 +206,27 @@ def test_an_admin_manages_users_registries_gc_and_the_allowlist(server, browser,
         allowlist = api.get("/api/v2.0/system/CVEAllowlist").json()
     assert [item["cve_id"] for item in allowlist["items"]] == ["CVE-2024-0001", "CVE-2023-12345"]
     assert allowlist["expires_at"] == 1935360000  # 2031-05-01T00:00:00Z
+
+    # authentication settings (the mode is fixed: users exist) and system settings
+    page.get_by_role("link", name="Authentication").click()
+    assert page.get_by_label("Authentication mode").is_disabled()
+    page.get_by_label("LDAP URL").fill("ldap://127.0.0.1:9")
+    page.get_by_role("button", name="Test LDAP").click()
+    assert "LDAP test failed" in page.get_by_role("alert").inner_text()
+    assert page.get_by_label("LDAP URL").input_value() == "ldap://127.0.0.1:9"  # what was typed stays
+    page.goto("/admin/auth")
+    admin.check("auth-settings")
+    page.get_by_role("link", name="System settings").click()
+    page.get_by_label("Banner message").fill("Maintenance on Friday")
+    page.get_by_label("Who may create projects").select_option("adminonly")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("Saved.").wait_for()
+    admin.check("system-settings")
+    with server.client() as api:
+        settings = api.get("/api/v2.0/configurations").json()
+    assert settings["banner_message"]["value"] == "Maintenance on Friday"
+    assert settings["project_creation_restriction"]["value"] == "adminonly"
+    assert settings["auth_mode"]["value"] == "db_auth"
     admin.close()
 
 
@@ -232,6 +254,11 @@ def test_refused_forms_show_harbors_message_and_keep_what_was_typed(server):
         schedule = client.post("/admin/gc", data={"action": "schedule", "schedule": "Custom", "cron": "nonsense",
                                                   "csrftoken": token})
         assert schedule.status_code == 400 and 'role="alert"' in schedule.text
+        mode = client.post("/admin/auth", data={"action": "save", "auth_mode": "ldap_auth", "csrftoken": token})
+        assert mode.status_code == 400
+        assert "the auth mode cannot be changed once users other than admin exist in the database" in mode.text
+        timeout = client.post("/admin/settings", data={"action": "save", "session_timeout": "0", "csrftoken": token})
+        assert timeout.status_code == 400 and "configuration session_timeout must be between 1 and" in timeout.text
     with server.client() as api:
         assert api.get("/api/v2.0/users", params={"q": "username=weakling"}).json() == []
         assert api.get("/api/v2.0/registries", params={"q": "name=nobody"}).json() == []
@@ -249,6 +276,7 @@ def test_someone_who_is_no_admin_gets_403_and_their_forged_posts_change_nothing(
         before_scanners = api.get("/api/v2.0/scanners").json()
         before_quotas = api.get("/api/v2.0/quotas").json()
         before_labels = api.get("/api/v2.0/labels", params={"scope": "g"}).json()
+        before_settings = api.get("/api/v2.0/configurations").json()
     with httpx.Client(base_url=server.url) as client:
         log_in(client, str(outsider["name"]), PASSWORD)
         projects = client.get("/projects")
@@ -276,6 +304,8 @@ def test_someone_who_is_no_admin_gets_403_and_their_forged_posts_change_nothing(
             "/admin/quotas/1": {"storage_amount": "1", "storage_unit": "MiB"},
             "/admin/labels": {"name": "sneaky"},
             "/admin/labels/1/delete": {},
+            "/admin/auth": {"action": "save", "auth_mode": "ldap_auth"},
+            "/admin/settings": {"action": "save", "banner_message": "sneaky", "project_creation_restriction": "everyone"},
         }
         for path, form in forged.items():
             assert client.post(path, data={**form, "csrftoken": token}).status_code == 403, path
@@ -291,6 +321,7 @@ def test_someone_who_is_no_admin_gets_403_and_their_forged_posts_change_nothing(
         assert api.get("/api/v2.0/scanners").json() == before_scanners
         assert api.get("/api/v2.0/quotas").json() == before_quotas
         assert api.get("/api/v2.0/labels", params={"scope": "g"}).json() == before_labels
+        assert api.get("/api/v2.0/configurations").json() == before_settings
         assert api.get("/api/v2.0/system/scanAll/schedule").json()["schedule"]["type"] == "Weekly"
     with httpx.Client(base_url=server.url) as client:  # the admin's password still works
         log_in(client, "admin", server.admin_password)

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
+from berth.auth import ldap_test
 from berth.auth.groups import add_group
 from berth.auth.rbac import Subject, is_allowed_system
 from berth.gc import GC
@@ -25,6 +26,7 @@ from berth.services.admin import (
 )
 from berth.services.audit import PURGE_AUDIT
 from berth.services.errors import BadRequest, Forbidden, NotFound, ServiceError
+from berth.services.configurations import ITEMS
 from berth.services.labels import GLOBAL
 from berth.services.projects import normalize_allowlist
 from berth.services.registry import Registry
@@ -421,6 +423,76 @@ class AdminPages:
         await self.ui.registry.labels.delete(label.id)
         return self.ui.redirect("/admin/labels")
 
+    # --- authentication and system settings --------------------------------------------------------
+
+    async def settings(self, request: Request, values: dict[str, str] | None = None, error: str = "",
+                       notice: str = "", status: int = 200) -> Response:
+        page = _settings_page(request)
+        await self.admin(request, "configuration", "read")
+        configurations = self.ui.registry.configurations
+        current = await configurations.all()
+        shown = values if values is not None else {key: _shown(current[key]) for _, keys in page.groups for key in keys
+                                                     if not ITEMS[key].secret}
+        mode_fixed = page.key == "auth" and await self.ui.registry.users.count_others() > 0
+        return self.ui.render(request, "admin/settings.html", status, page=page, values=shown, items=ITEMS,
+                              fixed=configurations.fixed, labels=SETTING_LABELS, mode_fixed=mode_fixed,
+                              kinds={key: item.type.__name__ for key, item in ITEMS.items()},
+                              secrets_set={key for key in current if ITEMS.get(key) and ITEMS[key].secret and current[key]},
+                              error=error, notice=notice or ("Saved." if request.query_params.get("saved") else ""),
+                              section=page.key)
+
+    async def save_settings(self, request: Request) -> Response:
+        """POST /admin/auth or /admin/settings: "save" the changed items (the configuration service
+        checks them all, and Harbor's rules, before it stores any), or "test_ldap" / "test_oidc"."""
+        page = _settings_page(request)
+        values = await self.ui.form(request)
+        action = values.get("action", "save")
+        await self.admin(request, "configuration", "read" if action.startswith("test_") else "update")
+        configurations = self.ui.registry.configurations
+        current = await configurations.all()
+        shown = {key: value for key, value in values.items() if not key.endswith("password") and not key.endswith("secret")}
+        try:
+            if action == "test_ldap":
+                given = {key: values.get(key, "").strip() for key in ("ldap_url", "ldap_search_dn", "ldap_search_password",
+                                                                      "ldap_base_dn", "ldap_filter", "ldap_uid")}
+                given |= {"ldap_scope": values.get("ldap_scope") or None,
+                          "ldap_connection_timeout": values.get("ldap_timeout") or None,
+                          "ldap_verify_cert": bool(values.get("ldap_verify_cert"))}
+                problem = await ldap_test.ping(ldap_test.settings_to_test(current, given))
+                if problem is not None:  # the test ran: its answer is the page's (200), as the API's ping
+                    return await self.settings(request, shown, f"LDAP test failed: {problem}")
+                return await self.settings(request, shown, notice="LDAP test: the server answers and the bind works.")
+            if action == "test_oidc":
+                url = values.get("oidc_endpoint", "").strip()
+                if not url.startswith(("http://", "https://")):
+                    raise BadRequest("url must be an http(s) URL of the OIDC issuer")
+                await self.ui.web.ping(url, bool(values.get("oidc_verify_cert")))
+                return await self.settings(request, shown, notice="OIDC test: the issuer answers.")
+            changes: dict[str, Any] = {}
+            for _, keys in page.groups:
+                for key in keys:
+                    if key in configurations.fixed:
+                        continue
+                    item = ITEMS[key]
+                    if item.type is bool:
+                        given: Any = bool(values.get(key))
+                    elif item.secret:
+                        given = values.get(key, "")
+                        if not given:
+                            continue  # empty: the stored secret stays
+                    elif key not in values:  # a field shown disabled (the auth mode, once users exist)
+                        continue
+                    else:
+                        given = values.get(key, "").strip()
+                        if given == _shown(current[key]):
+                            continue
+                    if given != current[key]:
+                        changes[key] = given
+            await configurations.update(changes)
+        except ServiceError as exc:
+            return await self.settings(request, shown, exc.message, status=exc.status)
+        return self.ui.redirect(f"/admin/{page.key}?saved=1")
+
     # --- system jobs: garbage collection and the audit-log purge ---------------------------------
 
     async def job(self, request: Request, error: str = "", status: int = 200) -> Response:
@@ -594,3 +666,65 @@ def _whole(value: str, what: str) -> int:
         return int(value)
     except ValueError:
         raise BadRequest(f"{what} is a whole number") from None
+
+
+def _shown(value: Any) -> str:
+    return ("on" if value else "") if isinstance(value, bool) else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsPage:
+    key: str
+    title: str
+    groups: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+SETTINGS = {page.key: page for page in (
+    SettingsPage("auth", "Authentication", (
+        ("Mode", ("auth_mode", "self_registration", "primary_auth_mode")),
+        ("LDAP", ("ldap_url", "ldap_search_dn", "ldap_search_password", "ldap_base_dn", "ldap_filter", "ldap_uid",
+                  "ldap_scope", "ldap_timeout", "ldap_verify_cert", "ldap_group_base_dn", "ldap_group_search_filter",
+                  "ldap_group_attribute_name", "ldap_group_search_scope", "ldap_group_admin_dn",
+                  "ldap_group_membership_attribute")),
+        ("OIDC", ("oidc_name", "oidc_endpoint", "oidc_client_id", "oidc_client_secret", "oidc_groups_claim",
+                  "oidc_admin_group", "oidc_group_filter", "oidc_scope", "oidc_user_claim", "oidc_verify_cert",
+                  "oidc_auto_onboard", "oidc_extra_redirect_parms", "oidc_logout")),
+    )),
+    SettingsPage("settings", "System settings", (
+        ("Projects", ("project_creation_restriction", "quota_per_project_enable", "storage_per_project")),
+        ("Robots and tokens", ("robot_token_duration", "robot_name_prefix", "token_expiration", "session_timeout")),
+        ("Registry", ("read_only", "banner_message", "notification_enable", "scanner_skip_update_pulltime")),
+        ("Audit log", ("audit_log_forward_endpoint", "skip_audit_log_database", "disabled_audit_log_event_types",
+                       "pull_audit_log_disable")),
+    )),
+)}
+SETTING_LABELS = {
+    "auth_mode": "Authentication mode", "self_registration": "Allow self-registration",
+    "primary_auth_mode": "The identity provider is the primary one", "ldap_url": "LDAP URL",
+    "ldap_search_dn": "LDAP search DN", "ldap_search_password": "LDAP search password", "ldap_base_dn": "LDAP base DN",
+    "ldap_filter": "LDAP filter", "ldap_uid": "LDAP UID attribute", "ldap_scope": "LDAP scope (0 base, 1 one level, 2 subtree)",
+    "ldap_timeout": "LDAP timeout (seconds)", "ldap_verify_cert": "Verify the LDAP server's certificate",
+    "ldap_group_base_dn": "LDAP group base DN", "ldap_group_search_filter": "LDAP group filter",
+    "ldap_group_attribute_name": "LDAP group name attribute", "ldap_group_search_scope": "LDAP group scope (0, 1 or 2)",
+    "ldap_group_admin_dn": "LDAP group admin DN", "ldap_group_membership_attribute": "LDAP group membership attribute",
+    "oidc_name": "OIDC provider name", "oidc_endpoint": "OIDC endpoint (issuer URL)", "oidc_client_id": "OIDC client ID",
+    "oidc_client_secret": "OIDC client secret", "oidc_groups_claim": "OIDC groups claim",
+    "oidc_admin_group": "OIDC admin group", "oidc_group_filter": "OIDC group filter", "oidc_scope": "OIDC scope",
+    "oidc_user_claim": "OIDC username claim", "oidc_verify_cert": "Verify the OIDC provider's certificate",
+    "oidc_auto_onboard": "Onboard OIDC users automatically", "oidc_extra_redirect_parms": "OIDC extra redirect parameters (JSON)",
+    "oidc_logout": "Log out of the OIDC provider too",
+    "project_creation_restriction": "Who may create projects", "quota_per_project_enable": "Per-project quotas",
+    "storage_per_project": "Default storage quota of a new project (bytes; -1: no limit)",
+    "robot_token_duration": "Robot account expiry (days)", "robot_name_prefix": "Robot name prefix",
+    "token_expiration": "Token expiry (minutes)", "session_timeout": "Web session timeout (minutes)",
+    "read_only": "Read only (no pushes or deletes)", "banner_message": "Banner message",
+    "notification_enable": "Webhooks enabled", "scanner_skip_update_pulltime": "Scanner pulls leave the pull time alone",
+    "audit_log_forward_endpoint": "Forward audit logs to (syslog endpoint host:port)",
+    "skip_audit_log_database": "Keep audit logs out of the database (forward only)",
+    "disabled_audit_log_event_types": "Audit event types not logged (comma-separated)",
+    "pull_audit_log_disable": "Do not log pulls",
+}
+
+
+def _settings_page(request: Request) -> SettingsPage:
+    return SETTINGS[request.url.path.split("/")[2]]

@@ -23,7 +23,7 @@ PASSWORD = "Ui-admin-pass1"
 ADMIN_PAGES = ("/admin", "/admin/users", "/admin/groups", "/admin/registries", "/admin/registries/-",
                "/admin/replication", "/admin/replication/-", "/admin/replication/1", "/admin/replication/executions/1",
                "/admin/replication/executions/1/tasks/2", "/admin/gc", "/admin/purge", "/admin/scanners",
-               "/admin/quotas", "/admin/labels", "/admin/allowlist", "/admin/auth",
+               "/admin/quotas", "/admin/labels", "/admin/robots", "/admin/allowlist", "/admin/auth",
                "/admin/settings")
 
 
@@ -195,6 +195,23 @@ def test_an_admin_manages_users_registries_gc_and_the_allowlist(server, browser,
     with server.client() as api:
         assert [label["name"] for label in api.get("/api/v2.0/labels", params={"scope": "g"}).json()] == ["approved"]
 
+    # a system robot account, its secret shown once
+    page.get_by_role("link", name="Robot accounts").click()
+    page.get_by_text("New robot account").click()
+    page.get_by_label("Name (after the prefix").fill("ci")
+    page.get_by_label("Pull images").check()
+    page.get_by_label("Push images").check()
+    admin.check("robots")
+    page.get_by_role("button", name="Create robot account").click()
+    page.get_by_text("Its secret is shown here once").wait_for()
+    secret = page.get_by_label("Secret").input_value()
+    admin.check("robot-created")
+    pulled = httpx.get(f"{server.url}/v2/rep/app/tags/list", auth=("robot$ci", secret))
+    assert pulled.status_code == 200 and pulled.json()["tags"] == ["1.0"]
+    page.get_by_role("link", name="Back to robot accounts").click()
+    assert "Its secret" not in page.inner_text("main") and secret not in page.content()
+    page.get_by_role("button", name="Delete robot account robot$ci").wait_for()
+
     # the system CVE allowlist: items and expiry
     page.get_by_role("link", name="CVE allowlist").click()
     page.get_by_label("CVE ids, one a line").fill("CVE-2024-0001\nCVE-2023-12345")
@@ -277,6 +294,7 @@ def test_someone_who_is_no_admin_gets_403_and_their_forged_posts_change_nothing(
         before_quotas = api.get("/api/v2.0/quotas").json()
         before_labels = api.get("/api/v2.0/labels", params={"scope": "g"}).json()
         before_settings = api.get("/api/v2.0/configurations").json()
+        before_robots = api.get("/api/v2.0/robots").json()
     with httpx.Client(base_url=server.url) as client:
         log_in(client, str(outsider["name"]), PASSWORD)
         projects = client.get("/projects")
@@ -304,6 +322,8 @@ def test_someone_who_is_no_admin_gets_403_and_their_forged_posts_change_nothing(
             "/admin/quotas/1": {"storage_amount": "1", "storage_unit": "MiB"},
             "/admin/labels": {"name": "sneaky"},
             "/admin/labels/1/delete": {},
+            "/admin/robots": {"name": "sneaky", "access-repository-pull": "on"},
+            "/admin/robots/1/delete": {},
             "/admin/auth": {"action": "save", "auth_mode": "ldap_auth"},
             "/admin/settings": {"action": "save", "banner_message": "sneaky", "project_creation_restriction": "everyone"},
         }
@@ -322,6 +342,7 @@ def test_someone_who_is_no_admin_gets_403_and_their_forged_posts_change_nothing(
         assert api.get("/api/v2.0/quotas").json() == before_quotas
         assert api.get("/api/v2.0/labels", params={"scope": "g"}).json() == before_labels
         assert api.get("/api/v2.0/configurations").json() == before_settings
+        assert api.get("/api/v2.0/robots").json() == before_robots
         assert api.get("/api/v2.0/system/scanAll/schedule").json()["schedule"]["type"] == "Weekly"
     with httpx.Client(base_url=server.url) as client:  # the admin's password still works
         log_in(client, "admin", server.admin_password)

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from berth.auth import ldap_test
 from berth.auth.groups import add_group
+from berth.auth.robot_grants import robot_grants, store_robot
 from berth.auth.rbac import Subject, is_allowed_system
 from berth.gc import GC
 from berth.replication.adapters import SUPPORTED_TYPES
@@ -35,9 +36,15 @@ from berth.services.scanners import AUTH_SCHEMES, RegistrationInput, ping_adapte
 from berth.services.registries import MASKED_SECRET, RegistryInput, normalized_url
 from berth.services.usergroups import HTTP_GROUP, LDAP_GROUP, OIDC_GROUP
 from berth.services.users import fixed_user, require_local_accounts
-from berth.ui.pages import Pager, Ui
+from berth.ui.pages import Pager, Ui, when
 from berth.ui.projects import storage_limit
 
+#: what a system robot may be given on every project here (resource, action, what it means)
+ROBOT_ACCESS = (
+    ("repository", "pull", "Pull images"), ("repository", "push", "Push images"),
+    ("artifact", "delete", "Delete artifacts"), ("tag", "create", "Create tags"), ("tag", "delete", "Delete tags"),
+    ("artifact-label", "create", "Add labels to artifacts"), ("scan", "create", "Start scans"),
+)
 GROUP_TYPES = {LDAP_GROUP: "LDAP", HTTP_GROUP: "HTTP", OIDC_GROUP: "OIDC"}
 #: the schedule types a person picks from (Manual is the "run now" button)
 SCHEDULES = tuple(kind for kind in SCHEDULE_TYPES if kind != "Manual")
@@ -492,6 +499,54 @@ class AdminPages:
         except ServiceError as exc:
             return await self.settings(request, shown, exc.message, status=exc.status)
         return self.ui.redirect(f"/admin/{page.key}?saved=1")
+
+    # --- system robot accounts ---------------------------------------------------------------------
+
+    async def robots(self, request: Request, error: str = "", values: dict[str, str] | None = None,
+                     status: int = 200) -> Response:
+        await self.admin(request, "robot", "list")
+        registry = self.ui.registry
+        pager = Pager.of(request, "name")
+        found, total = await registry.robots.list(level="system", name=pager.filters.get("name"), offset=pager.offset,
+                                                  limit=pager.size)
+        prefix = await registry.configurations.get("robot_name_prefix")
+        rows = [(robot, "never" if robot.expires_at == -1 else when(datetime.fromtimestamp(robot.expires_at, UTC)))
+                for robot in found]
+        return self.ui.render(request, "admin/robots.html", status, rows=rows, pager=pager.counted(total),
+                              prefix=prefix, error=error, values=values or {}, access=ROBOT_ACCESS,
+                              default_days=await registry.configurations.get("robot_token_duration"),
+                              section="robots")
+
+    async def create_robot(self, request: Request) -> Response:
+        """A system robot with the chosen access on every project; its secret is shown on this answer
+        only (never stored in plain, never sent again)."""
+        subject = await self.admin(request, "robot", "create")
+        values = await self.ui.form(request)
+        try:
+            chosen = [{"resource": resource, "action": action} for resource, action, _ in ROBOT_ACCESS
+                      if values.get(f"access-{resource}-{action}")]
+            if not chosen:
+                raise BadRequest("choose at least one permission")
+            grants, project = await robot_grants(
+                subject, "system", [{"kind": "project", "namespace": "*", "access": chosen}],
+                lambda name: self.ui.project(subject, name))
+            days = values.get("duration", "").strip()
+            robot, secret, full_name = await store_robot(
+                self.ui.registry, subject, name=values.get("name", "").strip(),
+                description=values.get("description", "").strip(), level="system",
+                duration=_whole(days, "the expiry") if days else None, disabled=False, grants=grants, project=project)
+        except ServiceError as exc:
+            return await self.robots(request, exc.message, values, exc.status)
+        return self.ui.render(request, "admin/robot_created.html", robot=robot, full_name=full_name, secret=secret,
+                              section="robots")
+
+    async def delete_robot(self, request: Request) -> Response:
+        await self.admin(request, "robot", "delete")
+        robot = await self.ui.registry.robots.get(_row_id(request.path_params["robot_id"]))
+        if robot.level != "system":  # a project's robot is its project's page's
+            raise NotFound(f"robot {robot.id} not found")
+        await self.ui.registry.robots.delete(robot.id)
+        return self.ui.redirect("/admin/robots")
 
     # --- system jobs: garbage collection and the audit-log purge ---------------------------------
 

@@ -36,6 +36,7 @@ SLOW_FILES = (
     "tests/integration/test_cli_object_store.py", "tests/integration/test_outbox_crash.py",
     "tests/integration/test_large_blobs.py", "tests/integration/test_allowlist_expiry.py",
     "tests/integration/test_retention.py", "tests/integration/test_ui.py", "tests/integration/test_replication_events.py",
+    "tests/integration/test_ui_admin.py",
 )
 
 

@@ -191,6 +191,12 @@ def test_an_admin_manages_users_registries_gc_and_the_allowlist(server, browser,
     page.get_by_label("Description").fill("checked by the release team")
     page.get_by_role("button", name="Create label").click()
     page.get_by_role("button", name="Delete label approved").wait_for()
+    page.get_by_label("Search labels by name").fill("nothing-like-it")  # in place (htmx), with a permalink
+    page.wait_for_url(re.compile(r"/admin/labels\?name=nothing-like-it$"))
+    page.get_by_text("0 labels").wait_for()
+    assert page.locator("main h1").count() == 1
+    page.get_by_label("Search labels by name").fill("appr")
+    page.get_by_role("button", name="Delete label approved").wait_for()
     admin.check("labels")
     with server.client() as api:
         assert [label["name"] for label in api.get("/api/v2.0/labels", params={"scope": "g"}).json()] == ["approved"]
@@ -245,6 +251,17 @@ def test_an_admin_manages_users_registries_gc_and_the_allowlist(server, browser,
     assert settings["project_creation_restriction"]["value"] == "adminonly"
     assert settings["auth_mode"]["value"] == "db_auth"
     admin.close()
+
+    # the new admin, in the dark colours: the same pages pass axe there too
+    dark = Visitor(browser, server, tmp_path, "dark", scheme="dark")
+    dark.arrive("/admin/replication", newcomer, PASSWORD)
+    dark.check("replication")
+    dark.page.get_by_role("link", name="Users").click()
+    dark.page.get_by_role("row", name=re.compile(newcomer)).wait_for()
+    assert dark.page.get_by_role("button", name=f"Remove admin: {newcomer}").count() == 0  # not for yourself
+    assert dark.page.get_by_role("button", name="Delete user admin").count() == 0  # nor for the first admin
+    dark.check("users")
+    dark.close()
 
 
 def test_refused_forms_show_harbors_message_and_keep_what_was_typed(server):

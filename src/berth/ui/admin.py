@@ -236,10 +236,12 @@ class AdminPages:
         endpoints = await self._endpoint_names()
         runs, run_total = await registry.replication.executions(None, None, None, 0, 10)
         names = {record.id: record.policy.name for record in policies}
-        return self.ui.render(request, "admin/replication.html", status, policies=policies, pager=pager.counted(total),
-                              endpoints=endpoints, runs=runs, run_total=run_total, names=names, error=error,
-                              section="replication",
-                              may_run=self.ui.may_system(request, "replication", "create"))
+        context = {"policies": policies, "pager": pager.counted(total), "endpoints": endpoints, "runs": runs,
+                   "run_total": run_total, "names": names, "error": error, "section": "replication",
+                   "may_run": self.ui.may_system(request, "replication", "create")}
+        if self.ui.partial(request) and request.method == "GET":
+            return self.ui.render(request, "admin/_replication.html", **context)
+        return self.ui.render(request, "admin/replication.html", status, **context)
 
     async def _endpoint_names(self) -> dict[int, str]:
         found, _ = await self.ui.registry.registries.list(None, None, 0, 100)
@@ -409,8 +411,11 @@ class AdminPages:
         pager = Pager.of(request, "name")
         found, total = await self.ui.registry.labels.list(scope=GLOBAL, project_id=None, name=pager.filters.get("name"),
                                                           q=None, sort=None, offset=pager.offset, limit=pager.size)
-        return self.ui.render(request, "admin/labels.html", status, rows=found, pager=pager.counted(total),
-                              error=error, values=values or {"color": "#0b5394"}, section="labels")
+        context = {"rows": found, "pager": pager.counted(total), "error": error,
+                   "values": values or {"color": "#0b5394"}, "section": "labels"}
+        if self.ui.partial(request) and request.method == "GET":
+            return self.ui.render(request, "admin/_labels.html", **context)
+        return self.ui.render(request, "admin/labels.html", status, **context)
 
     async def create_label(self, request: Request) -> Response:
         await self.admin(request, "label", "create")
@@ -512,10 +517,12 @@ class AdminPages:
         prefix = await registry.configurations.get("robot_name_prefix")
         rows = [(robot, "never" if robot.expires_at == -1 else when(datetime.fromtimestamp(robot.expires_at, UTC)))
                 for robot in found]
-        return self.ui.render(request, "admin/robots.html", status, rows=rows, pager=pager.counted(total),
-                              prefix=prefix, error=error, values=values or {}, access=ROBOT_ACCESS,
-                              default_days=await registry.configurations.get("robot_token_duration"),
-                              section="robots")
+        context = {"rows": rows, "pager": pager.counted(total), "prefix": prefix, "error": error,
+                   "values": values or {}, "access": ROBOT_ACCESS, "section": "robots",
+                   "default_days": await registry.configurations.get("robot_token_duration")}
+        if self.ui.partial(request) and request.method == "GET":
+            return self.ui.render(request, "admin/_robots.html", **context)
+        return self.ui.render(request, "admin/robots.html", status, **context)
 
     async def create_robot(self, request: Request) -> Response:
         """A system robot with the chosen access on every project; its secret is shown on this answer

@@ -38,6 +38,7 @@ SLOW_FILES = (
     "tests/integration/test_retention.py", "tests/integration/test_ui.py", "tests/integration/test_replication_events.py",
     "tests/integration/test_ui_security.py",
     "tests/integration/test_ui_project.py",
+    "tests/integration/test_ui_admin.py",
 )
 
 

@@ -12,8 +12,9 @@ from berth.api import schemas
 from berth.api.numbers import BigRowId
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, require_system
 from berth.api.executions import SystemJob
-from berth.gc import GC, GcParametersInvalid, parse_parameters
-from berth.services.errors import BadRequest, Conflict
+from berth.gc import GC
+from berth.services.admin import kick_gc
+from berth.services.errors import BadRequest
 from berth.services.registry import Registry
 
 router = APIRouter(tags=["gc"])
@@ -35,28 +36,9 @@ async def get_gc_schedule(registry: RegistryDep, subject: SubjectDep) -> Any:
 
 
 async def _kick(registry: Registry, body: schemas.SystemScheduleIn) -> int:
-    """Validate as Harbor does (nothing is stored on a refusal), then run now (Manual), drop the
-    schedule (None) or store it; an empty type changes nothing."""
     if body.schedule is None:
         raise BadRequest("schedule cann't be empty")
-    try:
-        parameters = parse_parameters(body.parameters).as_dict()
-    except GcParametersInvalid as exc:
-        raise BadRequest(str(exc)) from None
-    kind = body.schedule.type or ""
-    if not kind:
-        return 0
-    if kind == "Manual":
-        running, _ = await registry.executions.list_executions(GC, 0, q="status=Running", limit=1)
-        if running:
-            raise Conflict("a previous garbage collection job is still running")
-        execution_id, _ = await registry.jobs.submit(GC, 0, GC, parameters, trigger="MANUAL", extra_attrs=parameters)
-        return execution_id
-    if kind == "None":
-        await registry.schedules.delete(GC, 0)
-        return 0
-    await registry.schedules.set(GC, 0, kind, body.schedule.cron, GC, parameters)
-    return 0
+    return await kick_gc(registry, body.schedule.type or "", body.schedule.cron, body.parameters)
 
 
 @router.post("/system/gc/schedule", operation_id="createGCSchedule", status_code=201)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, Body
@@ -11,9 +10,9 @@ from fastapi.responses import ORJSONResponse
 
 from berth.api import schemas
 from berth.api.deps import RegistryDep, SubjectDep, require_sysadmin, require_system
+from berth.auth import ldap_test
 from berth.auth.ldap_settings import LdapConfig, LdapError
 from berth.auth.authenticator import ldap_config
-from berth.services.configurations import coerce
 from berth.services.errors import BadRequest, PreconditionFailed
 from berth.services.registry import Registry
 
@@ -41,24 +40,10 @@ async def ping_ldap(
     """Test the stored LDAP settings, or the ones given. An empty password means the stored one, but
     only for the stored server and bind DN: the stored secret is never sent anywhere else."""
     require_sysadmin(subject, "only system administrators may test LDAP settings")
-    values = await registry.configurations.all()
-    config = ldap_config(values)
-    if ldapconf is not None and ldapconf.ldap_url:
-        same_target = ldapconf.ldap_url == config.url and (ldapconf.ldap_search_dn or "") == config.search_dn
-        config = dataclasses.replace(
-            config, url=ldapconf.ldap_url, search_dn=ldapconf.ldap_search_dn or "",
-            search_password=ldapconf.ldap_search_password or (config.search_password if same_target else ""),
-            base_dn=ldapconf.ldap_base_dn or "", filter=ldapconf.ldap_filter or "", uid=ldapconf.ldap_uid or "cn",
-            # held to the stored items' ranges: a negative timeout or an unknown scope is a 400, not a 500
-            scope=coerce("ldap_scope", ldapconf.ldap_scope) if ldapconf.ldap_scope is not None else 2,
-            timeout=coerce("ldap_timeout", ldapconf.ldap_connection_timeout) if ldapconf.ldap_connection_timeout
-            else config.timeout,
-            verify_cert=ldapconf.ldap_verify_cert if ldapconf.ldap_verify_cert is not None else True,
-        )
-    try:
-        await asyncio.to_thread(_directory().ping, config)
-    except LdapError as exc:
-        return schemas.LdapPingResult(success=False, message=str(exc))
+    given = ldapconf.model_dump() if ldapconf is not None else None
+    problem = await ldap_test.ping(ldap_test.settings_to_test(await registry.configurations.all(), given))
+    if problem is not None:
+        return schemas.LdapPingResult(success=False, message=problem)
     return schemas.LdapPingResult(success=True, message="")
 
 

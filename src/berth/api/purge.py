@@ -12,7 +12,8 @@ from berth.api import schemas
 from berth.api.numbers import BigRowId
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, require_system
 from berth.api.executions import SystemJob
-from berth.services.audit import PURGE_AUDIT, purge_parameter_problem
+from berth.services.admin import kick_purge
+from berth.services.audit import PURGE_AUDIT
 from berth.services.errors import BadRequest
 from berth.services.registry import Registry
 
@@ -34,26 +35,9 @@ async def get_purge_schedule(registry: RegistryDep, subject: SubjectDep) -> Any:
 
 
 async def _kick(registry: Registry, body: schemas.SystemScheduleIn) -> int:
-    """Validate as Harbor does, then run now (Manual), drop the schedule (None), store it, or, for
-    an empty type, change nothing (Harbor's kick has no case for it)."""
     if body.schedule is None:
         raise BadRequest("schedule cann't be empty")
-    problem = purge_parameter_problem(body.parameters)
-    if problem:
-        raise BadRequest(problem)
-    parameters = dict(body.parameters or {})
-    kind = body.schedule.type or ""
-    if not kind:
-        return 0
-    if kind == "Manual":
-        execution_id, _ = await registry.jobs.submit(PURGE_AUDIT, 0, PURGE_AUDIT, parameters, trigger="MANUAL",
-                                                     extra_attrs=parameters)
-        return execution_id
-    if kind == "None":
-        await registry.schedules.delete(PURGE_AUDIT, 0)
-        return 0
-    await registry.schedules.set(PURGE_AUDIT, 0, kind, body.schedule.cron, PURGE_AUDIT, parameters)
-    return 0
+    return await kick_purge(registry, body.schedule.type or "", body.schedule.cron, body.parameters)
 
 
 @router.post("/system/purgeaudit/schedule", operation_id="createPurgeSchedule", status_code=201)

@@ -12,10 +12,8 @@ from berth.api import schemas
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, require_system
 from berth.api.numbers import RowId
 from berth.replication.adapters import HARBOR_TYPES, PingFailed, provider_infos
-from berth.services.errors import BadRequest, PreconditionFailed
-from berth.services.registries import (
-    MASKED_SECRET, RegistryEndpoint, RegistryInput, check_health, endpoint_of, input_problem, normalized_url,
-)
+from berth.services.admin import delete_endpoint, ping_endpoint
+from berth.services.registries import MASKED_SECRET, RegistryEndpoint, RegistryInput, normalized_url
 
 router = APIRouter(tags=["registry"])
 RESOURCE = "registry"
@@ -89,12 +87,7 @@ async def ping_registry(
     if body.url is not None:
         changes["url"] = normalized_url(body.url)
     data = RegistryInput(**{**_fields(data), **changes})
-    if not data.type or not data.url:
-        raise BadRequest("type or url cannot be empty")
-    problem = input_problem(data)
-    if problem:
-        raise BadRequest(problem)
-    await check_health(endpoint_of(data))
+    await ping_endpoint(data)
     return Response(status_code=200)
 
 
@@ -128,13 +121,7 @@ async def update_registry(
 @router.delete("/registries/{id}", operation_id="deleteRegistry")
 async def delete_registry(registry: RegistryDep, subject: SubjectDep, id: RowId) -> Response:
     require_system(subject, RESOURCE, "delete")
-    await registry.registries.get(id)
-    using = await registry.replication.using_registry(id)
-    if using:  # Harbor's 412
-        raise PreconditionFailed(f"the registry {id} is referenced by replication policies: {', '.join(using)[:300]}")
-    if await registry.projects.using_registry(id):  # Harbor's 412 and message
-        raise PreconditionFailed(f"the registry {id} is referenced by proxy cache project, cannot delete it")
-    await registry.registries.delete(id)
+    await delete_endpoint(registry, id)
     return Response(status_code=200)
 
 

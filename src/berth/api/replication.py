@@ -6,7 +6,6 @@ replication, copy_by_chunk; what berth does not do yet (single active replicatio
 
 from __future__ import annotations
 
-import re
 import json
 from dataclasses import replace
 from typing import Annotated, Any
@@ -18,20 +17,15 @@ from berth.api import schemas
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, require_system
 from berth.api.numbers import BigRowId, Int64, RowId
 from berth.api.registries import registry_body
-from berth.replication.policy import Policy, PolicyInvalid, parse_filters, parse_trigger
+from berth.replication.policy import Policy, PolicyInvalid, policy_from
 from berth.services.errors import BadRequest, NotFound
 from berth.services.registry import Registry
 from berth.services.replication import ExecutionRow, PolicyRecord
 
 router = APIRouter(tags=["replication"])
 RESOURCE = "replication-policy"
-#: Harbor's dest_namespace_replace_count is an int8
-_MAX_REPLACE_COUNT = 127
-_MAX_SPEED = 2**31 - 1
 #: Harbor's execution statuses (InProgress for a running one)
 _EXECUTION_STATUS = {"Running": "InProgress", "Error": "Failed", "Success": "Succeed"}
-#: a destination namespace: one or more repository path components
-_NAMESPACE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*)*")
 
 
 @router.get("/replication/policies", operation_id="listReplicationPolicies",
@@ -178,46 +172,9 @@ def _task(row: Any) -> schemas.ReplicationTask:
 def _policy(body: schemas.ReplicationPolicyIn) -> Policy:
     """Harbor's Policy.Validate, then berth's limits; BadRequest with the reason."""
     try:
-        return _validated(body)
+        return policy_from(body.model_dump())
     except PolicyInvalid as exc:
         raise BadRequest(str(exc)) from None
-
-
-def _validated(body: schemas.ReplicationPolicyIn) -> Policy:
-    if not body.name or not body.name.strip():
-        raise PolicyInvalid("empty name")
-    if len(body.name) > 255:
-        raise PolicyInvalid("the name is longer than 255 characters")
-    source = body.src_registry.id if body.src_registry and body.src_registry.id else 0
-    destination = body.dest_registry.id if body.dest_registry and body.dest_registry.id else 0
-    if source and destination:
-        raise PolicyInvalid("either src_registry or dest_registry should be empty")
-    if not source and not destination:
-        raise PolicyInvalid("src_registry and dest_registry cannot be both empty")
-    if not 0 < (source or destination) < 2**31:
-        raise PolicyInvalid(f"registry {source or destination} not found")
-    namespace = body.dest_namespace or ""
-    if namespace and (len(namespace) > 255 or not _NAMESPACE.fullmatch(namespace)):
-        raise PolicyInvalid(f"invalid destination namespace {namespace[:100]!r}")
-    replace_count = -1 if body.dest_namespace_replace_count is None else body.dest_namespace_replace_count
-    if not -1 <= replace_count <= _MAX_REPLACE_COUNT:
-        raise PolicyInvalid(f"invalid dest_namespace_replace_count {replace_count}: -1 to {_MAX_REPLACE_COUNT}")
-    speed = body.speed or 0
-    if not -1 <= speed <= _MAX_SPEED:
-        raise PolicyInvalid(f"invalid speed {speed}: KB/s, -1 or 0 for no limit")
-
-    if body.single_active_replication:
-        raise PolicyInvalid("not supported yet: single_active_replication")
-    filters = parse_filters([f.model_dump() for f in body.filters or []])
-    kind, cron = parse_trigger(body.trigger.model_dump() if body.trigger else None)
-    if kind == "event_based" and source:  # events are this berth's: Harbor offers them to push policies only
-        raise PolicyInvalid("the event-based trigger is for push-based policies (the source must be this registry)")
-    return Policy(
-        name=body.name, description=body.description or "", dest_registry_id=destination, dest_namespace=namespace,
-        dest_namespace_replace_count=replace_count, trigger=kind, cron=cron, filters=filters,
-        override=bool(body.override), enabled=bool(body.enabled), speed=speed, src_registry_id=source,
-        copy_by_chunk=bool(body.copy_by_chunk), replicate_deletion=bool(body.replicate_deletion or body.deletion),
-    )
 
 
 async def _body(request: Request, registry: Registry, record: PolicyRecord) -> schemas.ReplicationPolicy:

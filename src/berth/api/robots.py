@@ -18,12 +18,13 @@ from berth.api.deps import (
     require_system,
     visible_project,
 )
-from berth.auth.rbac import Subject, is_allowed, is_allowed_system, permissions_in
+from berth.auth.rbac import Subject, is_allowed
+from berth.auth.robot_grants import robot_grants, store_robot
 from berth.query import Fuzzy, QueryInvalid, parse_query
-from berth.security.roles import ALL_PROJECTS, Permission, grantable
-from berth.services.errors import BadRequest, Denied, Forbidden
+from berth.security.roles import Permission, grantable
+from berth.services.errors import BadRequest, Forbidden
 from berth.services.registry import Registry
-from berth.services.robots import RobotGrant, RobotRecord, parse_access, project_access
+from berth.services.robots import RobotGrant, RobotRecord
 
 router = APIRouter(tags=["robot"])
 permissions_router = APIRouter(tags=["permissions"])
@@ -48,48 +49,9 @@ def robot_body(robot: RobotRecord, prefix: str) -> schemas.Robot:
 async def _grants(
     registry: Registry, subject: Subject, level: str, permissions: list[schemas.RobotPermission],
 ) -> tuple[list[RobotGrant], tuple[int, str] | None]:
-    """Validate requested permissions: known scopes and actions, and never more than the creator holds."""
-    if level not in ("system", "project"):
-        raise BadRequest(f"invalid robot level {level!r}: system or project")
-    if level == "project" and len(permissions) != 1:
-        raise BadRequest("a project level robot needs exactly one permission, on its project")
-    grants: list[RobotGrant] = []
-    project_of_robot: tuple[int, str] | None = None
-    for spec in permissions:
-        kind, namespace = spec.kind or "", spec.namespace or ""
-        access = parse_access([a.model_dump() for a in spec.access or []])
-        if not access:
-            raise BadRequest("each permission needs at least one access")
-        if kind not in ("system", "project"):
-            raise BadRequest(f"invalid permission kind {kind!r}: system or project")
-        if level == "project" and kind != "project":
-            raise BadRequest("a project level robot can only hold project permissions")
-        project_id = None
-        if kind != "project" or namespace == "*":  # a project's list is checked by project_access
-            unknown = [str(p) for p in access if p not in grantable(kind, subject.sysadmin)]
-            if unknown:
-                raise BadRequest(f"unsupported access for a {kind} permission: {', '.join(unknown)}")
-        if kind == "system":
-            if namespace not in ("/", ""):
-                raise BadRequest("a system permission's namespace is /")
-            namespace = "/"
-            if not all(is_allowed_system(subject, p) for p in access):
-                raise Denied("the robot cannot be given system permissions its creator does not hold")
-        elif namespace == "*":
-            if level == "project":
-                raise BadRequest("a project level robot's namespace is its project")
-            holder = subject.grants.get(ALL_PROJECTS, frozenset()) if subject.grants is not None else frozenset()
-            if not subject.sysadmin and not all(p in holder for p in access):
-                raise Denied("only a system administrator can grant permissions on every project")
-        else:
-            project = await visible_project(registry, subject, namespace, by_name=True)
-            project_id = project.id
-            access = project_access(access, held=permissions_in(subject, project.ref), sysadmin=subject.sysadmin,
-                                    namespace=namespace, own_project=level == "project")
-            if level == "project":
-                project_of_robot = (project.id, project.name)
-        grants.append(RobotGrant(kind, namespace, access, project_id))
-    return grants, project_of_robot
+    return await robot_grants(
+        subject, level, [spec.model_dump() for spec in permissions],
+        lambda name: visible_project(registry, subject, name, by_name=True))
 
 
 def _require_manage(subject: Subject, robot_level: str, project_ref, action: str) -> None:  # type: ignore[no-untyped-def]
@@ -121,18 +83,12 @@ async def create_robot(
         require_project(subject, target, "robot", "create")
     else:
         require_system(subject, "robot", "create")
-    config = await registry.configurations.all()
-    duration = robot.duration if robot.duration is not None else config["robot_token_duration"]
-    created, secret = await registry.robots.create(
-        name=robot.name or "", description=robot.description or "", level=level, duration=duration,
-        disabled=bool(robot.disable), grants=grants, project=project,
-        creator_type="robot" if subject.kind == "robot" else "local",
-        creator_ref=(subject.robot_id if subject.kind == "robot" else subject.user_id) or 0,
-        secret=robot.secret or None,
-    )
+    created, secret, full_name = await store_robot(
+        registry, subject, name=robot.name or "", description=robot.description or "", level=level,
+        duration=robot.duration, disabled=bool(robot.disable), grants=grants, project=project, secret=robot.secret or None)
     response.headers["Location"] = f"{request.scope.get('root_path', '')}/robots/{created.id}"
     return schemas.RobotCreated(
-        id=created.id, name=config["robot_name_prefix"] + created.name, secret=secret,
+        id=created.id, name=full_name, secret=secret,
         creation_time=harbor_time(created.created_at), expires_at=created.expires_at,
     )
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Body, Request, Response
 
 from berth.api import schemas
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, harbor_time, project_for, require_system
-from berth.services.errors import BadRequest, NotFound
-from berth.services.scanners import Registration, RegistrationInput, adapter_metadata, registration_problem
+from berth.services.errors import NotFound
+from berth.services.scanners import Registration, RegistrationInput, metadata_or_400, ping_adapter
 
 router = APIRouter(tags=["scanner"])
 project_router = APIRouter(tags=["project"])
@@ -66,10 +66,7 @@ async def ping_scanner(
 ) -> Response:
     """Ask the adapter at `url` for its metadata; 400 when it does not answer as an adapter should."""
     require_system(subject, RESOURCE, "create")
-    problem = registration_problem(settings.name, settings.url, settings.auth or "")
-    if problem:
-        raise BadRequest(problem)
-    await _metadata_or_400(adapter_metadata(settings.url, settings.auth or "", settings.access_credential or "", False))
+    await ping_adapter(settings.name, settings.url, settings.auth or "", settings.access_credential or "")
     return Response(status_code=200)
 
 
@@ -118,18 +115,7 @@ async def set_scanner_as_default(
 async def get_scanner_metadata(registry: RegistryDep, subject: SubjectDep, registration_id: str) -> Any:
     require_system(subject, RESOURCE, "read")
     registration = await registry.scanners.get(registration_id)
-    return await _metadata_or_400(registry.scanners.metadata(registration))
-
-
-async def _metadata_or_400(call: Any) -> dict[str, Any]:
-    """The adapter's metadata; an adapter that cannot be reached or answers wrongly is the request's
-    problem (its URL or credential), not berth's: 400 with the reason."""
-    try:
-        return await call
-    except ImportError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - whatever the adapter did, the caller gets its reason
-        raise BadRequest(f"failed to get the metadata of the scanner adapter: {exc}"[:1000]) from None
+    return await metadata_or_400(registry.scanners.metadata(registration))
 
 
 # --- a project's scanner -----------------------------------------------------------------------------

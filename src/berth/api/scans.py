@@ -13,6 +13,7 @@ from berth.api.deps import RegistryDep, SubjectDep, harbor_time, require_system
 from berth.api.executions import schedule_body
 from berth.api.repositories import repository_in_project
 from berth.services.errors import BadRequest, Conflict, NotFound
+from berth.services.admin import set_scan_all_schedule
 from berth.services.registry import Registry
 from berth.services.scan_jobs import SCAN_ALL, ScanAllStats, scan_type_of
 from berth.services.scan_runs import stop_unfinished
@@ -84,12 +85,8 @@ async def get_scan_all_schedule(registry: RegistryDep, subject: SubjectDep) -> A
 
 
 async def _set_schedule(registry: Registry, body: schemas.SystemScheduleIn) -> None:
-    if body.schedule is None or not body.schedule.type:
-        raise BadRequest("the schedule and its type are required")
-    if body.schedule.type == "None":
-        await registry.schedules.delete(SCAN_ALL, 0)
-        return
-    await registry.schedules.set(SCAN_ALL, 0, body.schedule.type, body.schedule.cron, SCAN_ALL, {})
+    await set_scan_all_schedule(registry, body.schedule.type if body.schedule else None,
+                                body.schedule.cron if body.schedule else None)
 
 
 @router.post("/system/scanAll/schedule", operation_id="createScanAllSchedule", status_code=201, tags=["scanAll"])

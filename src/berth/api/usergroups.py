@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Request, Response
@@ -10,10 +9,8 @@ from fastapi import APIRouter, Body, Request, Response
 from berth.api import schemas
 from berth.api.numbers import RowId
 from berth.api.deps import PagingDep, RegistryDep, SubjectDep, require_login, require_system
-from berth.auth.ldap_settings import LdapError
-from berth.auth.authenticator import ldap_config
-from berth.services.errors import BadRequest
-from berth.services.usergroups import LDAP_GROUP, GroupRecord
+from berth.auth.groups import add_group
+from berth.services.usergroups import GroupRecord
 
 router = APIRouter(tags=["usergroup"])
 
@@ -40,23 +37,7 @@ async def create_group(
     request: Request, registry: RegistryDep, subject: SubjectDep, usergroup: Annotated[schemas.UserGroup, Body()],
 ) -> Response:
     require_system(subject, "user-group", "create")
-    group_type = usergroup.group_type or 0
-    dn = usergroup.ldap_group_dn or ""
-    name = usergroup.group_name or ""
-    if group_type == LDAP_GROUP:
-        config = await registry.configurations.all()
-        if config["auth_mode"] != "ldap_auth":
-            raise BadRequest("LDAP groups can be added only when auth_mode is ldap_auth")
-        from berth.auth import ldap  # ldap3 is loaded when LDAP is first used
-
-        try:
-            found = await asyncio.to_thread(ldap.search_groups, ldap_config(config), dn=dn)
-        except LdapError as exc:
-            raise BadRequest(f"cannot check the group in LDAP: {exc}") from None
-        if not found:
-            raise BadRequest(f"LDAP Group DN is not found: DN:{dn}")
-        name = name or found[0].name
-    group = await registry.groups.create(name, group_type, dn)
+    group = await add_group(registry, usergroup.group_name or "", usergroup.group_type or 0, usergroup.ldap_group_dn or "")
     return Response(status_code=201, headers={"Location": f"{request.scope.get('root_path', '')}/usergroups/{group.id}"})
 
 

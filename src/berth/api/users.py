@@ -21,7 +21,7 @@ from berth.auth.rbac import Subject, is_allowed_system, permissions_in, resource
 from berth.security.roles import ADMIN_ONLY_SYSTEM_PERMISSIONS, ROBOT_SYSTEM_PERMISSIONS, Permission
 from berth.services.errors import BadRequest, Forbidden, PreconditionFailed
 from berth.services.registry import Registry
-from berth.services.users import ADMIN_ID, UserRecord
+from berth.services.users import ADMIN_ID, UserRecord, fixed_user, require_local_accounts
 
 router = APIRouter(tags=["user"])
 
@@ -37,6 +37,10 @@ def user_body(user: UserRecord) -> schemas.UserResp:
 
 def _is_self(subject: Subject, user_id: int) -> bool:
     return subject.kind == "user" and subject.user_id == user_id
+
+
+def _user_id(subject: Subject) -> int | None:
+    return subject.user_id if subject.kind == "user" else None
 
 
 def _require_self_or(subject: Subject, user_id: int, action: str) -> None:
@@ -70,9 +74,7 @@ async def list_users(
 async def create_user(
     request: Request, registry: RegistryDep, subject: SubjectDep, user_req: Annotated[schemas.UserCreationReq, Body()],
 ) -> Response:
-    mode = await registry.configurations.get("auth_mode")
-    if mode != "db_auth":
-        raise Forbidden(f"creating local user is not allowed under auth mode: {mode}")
+    await require_local_accounts(registry.configurations)
     if not is_allowed_system(subject, Permission("user", "create")):
         if await registry.configurations.get("self_registration") and subject.anonymous:
             raise Forbidden("self-registration cannot be triggered via API")
@@ -148,7 +150,7 @@ async def update_user(
 @router.delete("/users/{user_id}", operation_id="deleteUser")
 async def delete_user(registry: RegistryDep, subject: SubjectDep, user_id: RowId) -> Response:
     require_system(subject, "user", "delete")
-    if _is_self(subject, user_id) or user_id == ADMIN_ID:
+    if fixed_user(_user_id(subject), user_id):
         raise Forbidden(f"User with ID {user_id} cannot be deleted")
     await registry.users.delete(user_id)
     registry.projects.groups_changed()
@@ -160,7 +162,7 @@ async def set_sysadmin(
     registry: RegistryDep, subject: SubjectDep, user_id: RowId, sysadmin_flag: Annotated[schemas.UserSysAdminFlag, Body()],
 ) -> Response:
     require_system(subject, "user", "update")
-    if _is_self(subject, user_id) or user_id == ADMIN_ID:
+    if fixed_user(_user_id(subject), user_id):
         raise Forbidden(f"the system admin flag of user {user_id} cannot be changed by this call")
     if sysadmin_flag.sysadmin_flag is None:
         raise BadRequest("sysadmin_flag is required")

@@ -6,6 +6,8 @@ an endpoint to this berth)."""
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -141,6 +143,54 @@ class Policy:
             "src_registry_id": self.src_registry_id, "copy_by_chunk": self.copy_by_chunk,
             "replicate_deletion": self.replicate_deletion, "creator": self.creator,
         }
+
+
+#: Harbor's dest_namespace_replace_count is an int8
+MAX_REPLACE_COUNT = 127
+MAX_SPEED = 2**31 - 1
+#: a destination namespace: one or more repository path components
+_NAMESPACE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*)*")
+
+
+def policy_from(body: Mapping[str, Any]) -> Policy:
+    """A policy from Harbor's ReplicationPolicy fields (the API's body, or a form's values in its
+    shape): Harbor's Policy.Validate, then berth's limits; PolicyInvalid with the reason (pure)."""
+    name = body.get("name") or ""
+    if not name.strip():
+        raise PolicyInvalid("empty name")
+    if len(name) > 255:
+        raise PolicyInvalid("the name is longer than 255 characters")
+    source = (body.get("src_registry") or {}).get("id") or 0
+    destination = (body.get("dest_registry") or {}).get("id") or 0
+    if source and destination:
+        raise PolicyInvalid("either src_registry or dest_registry should be empty")
+    if not source and not destination:
+        raise PolicyInvalid("src_registry and dest_registry cannot be both empty")
+    if not 0 < (source or destination) < 2**31:
+        raise PolicyInvalid(f"registry {source or destination} not found")
+    namespace = body.get("dest_namespace") or ""
+    if namespace and (len(namespace) > 255 or not _NAMESPACE.fullmatch(namespace)):
+        raise PolicyInvalid(f"invalid destination namespace {namespace[:100]!r}")
+    replace_count = body.get("dest_namespace_replace_count")
+    replace_count = -1 if replace_count is None else replace_count
+    if not -1 <= replace_count <= MAX_REPLACE_COUNT:
+        raise PolicyInvalid(f"invalid dest_namespace_replace_count {replace_count}: -1 to {MAX_REPLACE_COUNT}")
+    speed = body.get("speed") or 0
+    if not -1 <= speed <= MAX_SPEED:
+        raise PolicyInvalid(f"invalid speed {speed}: KB/s, -1 or 0 for no limit")
+    if body.get("single_active_replication"):
+        raise PolicyInvalid("not supported yet: single_active_replication")
+    filters = parse_filters(list(body.get("filters") or []))
+    kind, cron = parse_trigger(body.get("trigger"))
+    if kind == "event_based" and source:  # events are this berth's: Harbor offers them to push policies only
+        raise PolicyInvalid("the event-based trigger is for push-based policies (the source must be this registry)")
+    return Policy(
+        name=name, description=body.get("description") or "", dest_registry_id=destination, dest_namespace=namespace,
+        dest_namespace_replace_count=replace_count, trigger=kind, cron=cron, filters=filters,
+        override=bool(body.get("override")), enabled=bool(body.get("enabled")), speed=speed, src_registry_id=source,
+        copy_by_chunk=bool(body.get("copy_by_chunk")),
+        replicate_deletion=bool(body.get("replicate_deletion") or body.get("deletion")),
+    )
 
 
 def load_policy(data: dict[str, Any]) -> Policy:

@@ -8,7 +8,7 @@ that calls it.
 from __future__ import annotations
 
 import uuid as uuids
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -106,6 +106,25 @@ async def adapter_metadata(url: str, auth: str, credential: str, skip_cert_verif
     async with ScannerClient(url, AdapterAuth(auth, credential) if auth and credential else None,
                              timeout=METADATA_TIMEOUT_SECONDS, transport=transport) as client:
         return await client.metadata()
+
+
+async def metadata_or_400(call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """The adapter's metadata; an adapter that cannot be reached or answers wrongly is the request's
+    problem (its URL or credential), not berth's: BadRequest with the reason."""
+    try:
+        return await call
+    except ImportError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the adapter did, the caller gets its reason
+        raise BadRequest(f"failed to get the metadata of the scanner adapter: {exc}"[:1000]) from None
+
+
+async def ping_adapter(name: str, url: str, auth: str, credential: str) -> dict[str, Any]:
+    """The "test connection" of a scanner: Harbor's checks, then the adapter's metadata (BadRequest)."""
+    problem = registration_problem(name, url, auth)
+    if problem:
+        raise BadRequest(problem)
+    return await metadata_or_400(adapter_metadata(url, auth, credential, False))
 
 
 class ScannerService:

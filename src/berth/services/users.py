@@ -22,6 +22,7 @@ from berth.security.passwords import (
     password_problem,
     verify_password,
 )
+from berth.services.configurations import ConfigurationService
 from berth.services.errors import BadRequest, Conflict, Forbidden, NotFound
 from berth.services.querying import conditions, orderings
 
@@ -83,6 +84,18 @@ def profile_problem(email: str | None, realname: str | None, comment: str | None
     if comment is not None and len(comment) > 30:
         return "comment with illegal length"
     return None
+
+
+def fixed_user(actor_user_id: int | None, user_id: int) -> bool:
+    """Harbor's rule: no one deletes, or changes the admin flag of, themselves or the first admin."""
+    return user_id == ADMIN_ID or user_id == actor_user_id
+
+
+async def require_local_accounts(configurations: ConfigurationService) -> None:
+    """Local users are created only in database mode (LDAP, OIDC and HTTP modes bring their own)."""
+    mode = await configurations.get("auth_mode")
+    if mode != "db_auth":
+        raise Forbidden(f"creating local user is not allowed under auth mode: {mode}")
 
 
 class UserService:

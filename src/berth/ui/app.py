@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from berth.guard import FaultGuard
 from berth.services.errors import RegistryError, ServiceError
+from berth.ui.admin import AdminPages
 from berth.ui.artifacts import ArtifactPages
 from berth.ui.pages import CSRF_FIELD, STATIC, LoginRequired, Ui
 from berth.ui.labels import LabelPages
@@ -30,8 +31,8 @@ from berth.ui.settings import SettingsPages
 from berth.ui.webhooks import WebhookPages
 
 #: the paths the UI answers; everything else stays with the other fronts (and their 404s)
-_EXACT = frozenset({"/", "/login", "/logout", "/oidc-onboard", "/favicon.ico", "/projects", "/security"})
-_PREFIXES = ("/projects/", "/static/")
+_EXACT = frozenset({"/", "/login", "/logout", "/oidc-onboard", "/favicon.ico", "/projects", "/security", "/admin"})
+_PREFIXES = ("/projects/", "/static/", "/admin/")
 #: a form is a few fields: larger bodies are refused before anything reads them
 MAX_FORM_BYTES = 64 * 1024
 _CSRF_COOKIE = "berth_csrf"
@@ -54,6 +55,7 @@ def create_ui(ui: Ui, *, secure_cookies: bool) -> ASGIApp:
     security = SecurityPages(ui)
     robots, members, policies = RobotPages(ui), MemberPages(ui), PolicyPages(ui)
     labels, webhooks, settings = LabelPages(ui), WebhookPages(ui), SettingsPages(ui)
+    admin = AdminPages(ui)
     routes = [
         Route("/", sessions.home),
         Route("/login", sessions.login_form, methods=["GET"]),
@@ -98,6 +100,48 @@ def create_ui(ui: Ui, *, secure_cookies: bool) -> ASGIApp:
         Route("/projects/{project}/configuration", settings.configuration, methods=["GET"]),
         Route("/projects/{project}/configuration", settings.save_configuration, methods=["POST"]),
         Route("/projects/{project}/configuration/trust-policy", settings.save_trust_policy, methods=["POST"]),
+        Route("/admin", admin.index, methods=["GET"]),
+        Route("/admin/users", admin.users, methods=["GET"]),
+        Route("/admin/users", admin.create_user, methods=["POST"]),
+        Route("/admin/users/{user_id}/{action}", admin.user_action, methods=["POST"]),
+        Route("/admin/groups", admin.groups, methods=["GET"]),
+        Route("/admin/groups", admin.create_group, methods=["POST"]),
+        Route("/admin/groups/{group_id}/delete", admin.delete_group, methods=["POST"]),
+        Route("/admin/registries", admin.registries, methods=["GET"]),
+        Route("/admin/registries/{registry_id}", admin.registry_form, methods=["GET"]),
+        Route("/admin/registries/{registry_id}", admin.save_registry, methods=["POST"]),
+        Route("/admin/registries/{registry_id}/delete", admin.delete_registry, methods=["POST"]),
+        Route("/admin/replication", admin.replication, methods=["GET"]),
+        Route("/admin/replication/executions/{execution_id}", admin.execution, methods=["GET"]),
+        Route("/admin/replication/executions/{execution_id}/tasks/{task_id}", admin.task_log, methods=["GET"]),
+        Route("/admin/replication/{policy_id}", admin.policy_form, methods=["GET"]),
+        Route("/admin/replication/{policy_id}", admin.save_policy, methods=["POST"]),
+        Route("/admin/replication/{policy_id}/delete", admin.delete_policy, methods=["POST"]),
+        Route("/admin/replication/{policy_id}/run", admin.run_policy, methods=["POST"]),
+        Route("/admin/scanners", admin.scanners, methods=["GET"]),
+        Route("/admin/scanners", admin.add_scanner, methods=["POST"]),
+        Route("/admin/scanners/{uuid}/{action}", admin.scanner_action, methods=["POST"]),
+        Route("/admin/scan-all", admin.scan_all, methods=["POST"]),
+        Route("/admin/quotas", admin.quotas, methods=["GET"]),
+        Route("/admin/quotas/{quota_id}", admin.set_quota, methods=["POST"]),
+        Route("/admin/labels", admin.labels, methods=["GET"]),
+        Route("/admin/labels", admin.create_label, methods=["POST"]),
+        Route("/admin/labels/{label_id}/delete", admin.delete_label, methods=["POST"]),
+        Route("/admin/auth", admin.settings, methods=["GET"]),
+        Route("/admin/auth", admin.save_settings, methods=["POST"]),
+        Route("/admin/settings", admin.settings, methods=["GET"]),
+        Route("/admin/settings", admin.save_settings, methods=["POST"]),
+        Route("/admin/robots", admin.robots, methods=["GET"]),
+        Route("/admin/robots", admin.create_robot, methods=["POST"]),
+        Route("/admin/robots/{robot_id}/delete", admin.delete_robot, methods=["POST"]),
+        Route("/admin/gc", admin.job, methods=["GET"]),
+        Route("/admin/gc", admin.job_run, methods=["POST"]),
+        Route("/admin/gc/{execution_id}", admin.job_log, methods=["GET"]),
+        Route("/admin/purge", admin.job, methods=["GET"]),
+        Route("/admin/purge", admin.job_run, methods=["POST"]),
+        Route("/admin/purge/{execution_id}", admin.job_log, methods=["GET"]),
+        Route("/admin/allowlist", admin.allowlist, methods=["GET"]),
+        Route("/admin/allowlist", admin.save_allowlist, methods=["POST"]),
         Route("/favicon.ico", _favicon, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from berth import __version__
 from berth.auth.authenticator import Authenticator
-from berth.auth.rbac import Subject, is_allowed
+from berth.auth.rbac import Subject, is_allowed, is_allowed_system
 from berth.auth.sessions import SessionStore
 from berth.auth.token_service import client_address
 from berth.auth.web import WebLogin
@@ -173,6 +173,12 @@ class Ui:
     def require(subject: Subject, project: ProjectRef, resource: str, action: str) -> None:
         if not is_allowed(subject, Permission(resource, action), project):
             raise Forbidden(f"your role in this project does not allow {action} on {resource}")
+
+    @staticmethod
+    def may_system(request: Request, resource: str, action: str) -> bool:
+        """Whether the page's viewer (set by `viewer`) may `action` the system resource `resource`."""
+        subject = getattr(request.state, "user", None)
+        return subject is not None and is_allowed_system(subject, Permission(resource, action))
 
     @staticmethod
     def may(subject: Subject, project: ProjectRef, resource: str, action: str) -> bool:

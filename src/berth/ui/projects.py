@@ -60,7 +60,7 @@ class ProjectPages:
         values = await self.ui.form(request)
         name = values.get("project_name", "").strip()
         try:
-            limit = _storage_limit(values) if subject.sysadmin else None
+            limit = storage_limit(values) if subject.sysadmin else None
             upstream = values.get("registry_id") or None
             if upstream is not None and not (upstream.isascii() and upstream.isdigit()):
                 raise BadRequest("choose a registry endpoint from the list")
@@ -112,7 +112,7 @@ def _role(roles) -> str:  # type: ignore[no-untyped-def]
     return ""
 
 
-def _storage_limit(values: dict[str, str]) -> int | None:
+def storage_limit(values: dict[str, str]) -> int | None:
     """The storage limit in bytes from the form's amount and unit; None when left empty, -1 for unlimited."""
     amount = values.get("storage_amount", "").strip()
     if not amount:

@@ -10,16 +10,18 @@ from berth.ui.artifacts import _PATH
 SHA256, SHA512 = "sha256:" + "a" * 64, "sha512:" + "b" * 128
 
 
-@pytest.mark.parametrize(("rest", "repository", "digest", "delete"), [
+@pytest.mark.parametrize(("rest", "repository", "digest", "action"), [
     ("app", "app", None, None),
     ("team/app/api", "team/app/api", None, None),
     ("a/artifacts", "a/artifacts", None, None),  # a repository may be named so
     (f"app/artifacts/{SHA256}", "app", SHA256, None),
     (f"x/y/artifacts/{SHA512}/delete", "x/y", SHA512, "/delete"),
+    (f"app/artifacts/{SHA256}/labels/12/remove", "app", SHA256, "/labels/12/remove"),
+    (f"app/artifacts/{SHA256}/sbom", "app", SHA256, "/sbom"),
 ])
-def test_a_repository_path_splits_into_repository_digest_and_action(rest, repository, digest, delete):
+def test_a_repository_path_splits_into_repository_digest_and_action(rest, repository, digest, action):
     match = _PATH.fullmatch(rest)
-    assert match and (match["repository"], match["digest"], match["delete"]) == (repository, digest, delete)
+    assert match and (match["repository"], match["digest"], match["action"]) == (repository, digest, action)
 
 
 @pytest.mark.parametrize(("path", "ui"), [

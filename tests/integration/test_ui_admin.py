@@ -21,7 +21,7 @@ from .ui_browser import Visitor, browser  # noqa: F401  (browser: the module's f
 
 PASSWORD = "Ui-admin-pass1"
 ADMIN_PAGES = ("/admin", "/admin/users", "/admin/groups", "/admin/registries", "/admin/registries/-",
-               "/admin/replication", "/admin/replication/-", "/admin/replication/1", "/admin/replication/executions/1",
+               "/admin/replication", "/admin/replication/-", "/admin/replication/1", "/admin/replication/executions", "/admin/replication/executions/1",
                "/admin/replication/executions/1/tasks/2", "/admin/gc", "/admin/purge", "/admin/scanners",
                "/admin/quotas", "/admin/labels", "/admin/robots", "/admin/allowlist", "/admin/auth",
                "/admin/settings")
@@ -141,6 +141,9 @@ def test_an_admin_manages_users_registries_gc_and_the_allowlist(server, browser,
     page.get_by_role("link", name="to-peer").click()
     assert page.get_by_label("Destination namespace").input_value() == "mirror"
     admin.check("replication-rule-edit")
+    page.goto("/admin/replication/executions")
+    page.get_by_role("link", name=re.compile(r"Execution \d+")).first.wait_for()
+    admin.check("replication-executions")
 
     # a GC dry run and its log
     page.get_by_role("link", name="Garbage collection").click()
@@ -331,6 +334,9 @@ def test_someone_who_is_no_admin_gets_403_and_their_forged_posts_change_nothing(
             "/admin/replication/1/run": {},
             "/admin/replication/1/delete": {},
             "/admin/gc": {"action": "run"},
+            "/admin/gc/1/stop": {},
+            "/admin/purge/1/stop": {},
+            "/admin/replication/executions/1/stop": {},
             "/admin/purge": {"action": "schedule", "schedule": "Hourly", "audit_retention_hour": "1",
                              "include_event_types": "pull_artifact"},
             "/admin/allowlist": {"cves": "CVE-2020-0001"},
@@ -363,3 +369,59 @@ def test_someone_who_is_no_admin_gets_403_and_their_forged_posts_change_nothing(
         assert api.get("/api/v2.0/system/scanAll/schedule").json()["schedule"]["type"] == "Weekly"
     with httpx.Client(base_url=server.url) as client:  # the admin's password still works
         log_in(client, "admin", server.admin_password)
+
+
+def test_an_admin_stops_a_pending_gc_purge_and_replication_run_as_the_api_does(server):
+    """Paused queues keep a run Pending: its page shows Stop, the POST stops it (as stopGC, stopPurge
+    and stopReplication do); a finished run shows no Stop and a stop leaves it as it was (the API: 200)."""
+    queues = ("GARBAGE_COLLECTION", "PURGE_AUDIT_LOG", "REPLICATION")
+    with server.client() as api:
+        finished = api.get("/api/v2.0/system/gc").json()[-1]
+        assert api.put(f"/api/v2.0/system/gc/{finished['id']}").status_code == 200
+        for queue in queues:
+            assert api.put(f"/api/v2.0/jobservice/queues/{queue}", json={"action": "pause"}).status_code == 200
+        try:
+            started = {
+                "gc": api.post("/api/v2.0/system/gc/schedule", json={"schedule": {"type": "Manual"},
+                                                                    "parameters": {"dry_run": True}}),
+                "purge": api.post("/api/v2.0/system/purgeaudit/schedule", json={"schedule": {"type": "Manual"}, "parameters": {
+                    "audit_retention_hour": 1000, "include_event_types": "pull_artifact", "dry_run": True}}),
+                "replication/executions": api.post("/api/v2.0/replication/executions", json={"policy_id": 1}),
+            }
+            ids = {}
+            for key, answer in started.items():
+                assert answer.status_code == 201, answer.text
+                ids[key] = int(answer.headers["Location"].rsplit("/", 1)[1])
+            with httpx.Client(base_url=server.url) as client:
+                log_in(client, "admin", server.admin_password)
+                done = client.get(f"/admin/gc/{finished['id']}")
+                assert done.status_code == 200 and "Stop run" not in done.text
+                token = re.search(r'name="csrftoken" value="([^"]+)"', done.text).group(1)  # type: ignore[union-attr]
+                assert client.post(f"/admin/gc/{finished['id']}/stop", data={"csrftoken": token}).status_code == 303
+                for key, run_id in ids.items():
+                    page = client.get(f"/admin/{key}/{run_id}")
+                    assert page.status_code == 200 and f'action="/admin/{key}/{run_id}/stop"' in page.text, key
+                    stopped = client.post(f"/admin/{key}/{run_id}/stop", data={"csrftoken": token})
+                    assert stopped.status_code == 303 and stopped.headers["location"].endswith(f"/admin/{key}/{run_id}")
+                    assert "/stop" not in client.get(f"/admin/{key}/{run_id}").text, key
+                assert client.post("/admin/gc/999999/stop", data={"csrftoken": token}).status_code == 404
+        finally:
+            for queue in queues:
+                api.put(f"/api/v2.0/jobservice/queues/{queue}", json={"action": "resume"})
+        assert api.get(f"/api/v2.0/system/gc/{finished['id']}").json() == finished
+        assert api.get(f"/api/v2.0/system/gc/{ids['gc']}").json()["job_status"] == "Stopped"
+        assert api.get(f"/api/v2.0/system/purgeaudit/{ids['purge']}").json()["job_status"] == "Stopped"
+        assert api.get(f"/api/v2.0/replication/executions/{ids['replication/executions']}").json()["status"] == "Stopped"
+
+
+def test_the_replication_executions_page_through_the_query_string(server):
+    with httpx.Client(base_url=server.url) as client:
+        log_in(client, "admin", server.admin_password)
+        with server.client() as api:
+            total = int(api.get("/api/v2.0/replication/executions", params={"page_size": 1}).headers["X-Total-Count"])
+            newest = api.get("/api/v2.0/replication/executions", params={"page_size": 1}).json()[0]["id"]
+        first = client.get("/admin/replication/executions", params={"page_size": 1})
+        assert first.status_code == 200 and f"{total} execution" in first.text
+        assert f"Execution {newest}<" in first.text and "page=2" in first.text
+        last = client.get("/admin/replication/executions", params={"page_size": 1, "page": total})
+        assert f"Page {total} of {total}" in last.text and f"Execution {newest}<" not in last.text

@@ -14,7 +14,6 @@ from fastapi.responses import PlainTextResponse
 from berth.api.deps import Paging, harbor_time, require_system
 from berth.api.schemas import ExecHistory, Execution, Metrics, ScheduleObj, Task
 from berth.auth.rbac import Subject
-from berth.services.errors import NotFound
 from berth.services.executions import ExecutionRecord, TaskRecord
 from berth.services.registry import Registry
 from berth.services.schedules import ScheduleRecord
@@ -82,10 +81,7 @@ class SystemJob:
         return exec_history_body(record, self.vendor_type, json.dumps(parameters))
 
     async def execution(self, registry: Registry, job_id: int) -> ExecutionRecord:
-        try:
-            return await registry.executions.get_execution(job_id, self.vendor_type)
-        except NotFound:
-            raise NotFound(f"{self.noun} job with id {job_id} not found") from None
+        return await registry.executions.system_job(job_id, self.vendor_type, self.noun)
 
     async def page(
         self, request: Request, response: Response, registry: Registry, subject: Subject, paging: Paging,
@@ -116,8 +112,7 @@ class SystemJob:
 
     async def stop(self, registry: Registry, subject: Subject, job_id: int) -> Response:
         require_system(subject, self.resource, "stop")
-        await self.execution(registry, job_id)
-        await registry.executions.stop_execution(job_id)
+        await registry.executions.stop_system_job(job_id, self.vendor_type, self.noun)
         return Response(status_code=200)
 
     async def log(self, registry: Registry, subject: Subject, job_id: int) -> PlainTextResponse:

@@ -151,6 +151,18 @@ class ExecutionService:
         await self.get_execution(execution_id)
         await self._jobs.stop_execution(execution_id)
 
+    async def system_job(self, execution_id: int, vendor_type: str, noun: str) -> ExecutionRecord:
+        """A run of a system job (GC, audit purge); another is Harbor's "<noun> job with id N not found"."""
+        try:
+            return await self.get_execution(execution_id, vendor_type)
+        except NotFound:
+            raise NotFound(f"{noun} job with id {execution_id} not found") from None
+
+    async def stop_system_job(self, execution_id: int, vendor_type: str, noun: str) -> None:
+        """Stop a system job's run (an ended one: nothing to do), as Harbor's stopGC and stopPurge."""
+        await self.system_job(execution_id, vendor_type, noun)
+        await self._jobs.stop_execution(execution_id)
+
     async def stop_task(self, task_id: int) -> None:
         await self.get_task(task_id)
         await self._jobs.stop_task(task_id)

@@ -306,7 +306,30 @@ class AdminPages:
         rows = [(task, json.loads(task.extra_attrs or "{}")) for task in tasks]
         return self.ui.render(request, "admin/execution.html", run=run, rows=rows, pager=pager.counted(total),
                               policy_name=policy_name, section="replication",
-                              finished=run.status not in ("Pending", "Running", "Scheduled"))
+                              finished=run.status not in ("Pending", "Running", "Scheduled"),
+                              may_stop=self.ui.may_system(request, "replication", "create"))
+
+    async def stop_execution(self, request: Request) -> Response:
+        """POST /admin/replication/executions/{id}/stop: as the API's stopReplication."""
+        await self.admin(request, "replication", "create")
+        execution_id = _row_id(request.path_params["execution_id"])
+        await self.ui.registry.replication.stop(execution_id)
+        return self.ui.redirect(f"/admin/replication/executions/{execution_id}")
+
+    async def executions(self, request: Request) -> Response:
+        """GET /admin/replication/executions: every execution, newest first, a page at a time."""
+        await self.admin(request, "replication", "list")
+        registry = self.ui.registry
+        pager = Pager.of(request)
+        runs, total = await registry.replication.executions(None, None, None, pager.offset, pager.size)
+        context = {"runs": runs, "pager": pager.counted(total), "names": await self._policy_names(),
+                   "section": "replication"}
+        return self.ui.render(request, "admin/_executions.html" if self.ui.partial(request) else
+                              "admin/executions.html", **context)
+
+    async def _policy_names(self) -> dict[int, str]:
+        found, _ = await self.ui.registry.replication.list(None, None, 0, 100)
+        return {record.id: record.policy.name for record in found}
 
     async def task_log(self, request: Request) -> Response:
         await self.admin(request, "replication", "read")
@@ -590,13 +613,19 @@ class AdminPages:
         await self.admin(request, spec.resource, "read")
         execution_id = _row_id(request.path_params["execution_id"])
         registry = self.ui.registry
-        try:
-            run = await registry.executions.get_execution(execution_id, spec.vendor_type)
-        except NotFound:
-            raise NotFound(f"{spec.noun} job with id {execution_id} not found") from None
+        run = await registry.executions.system_job(execution_id, spec.vendor_type, spec.noun)
         log = await registry.executions.execution_log(execution_id)
         return self.ui.render(request, "admin/job_run.html", job=spec, run=run, log=log, section=spec.key,
-                              finished=run.status not in ("Pending", "Running", "Scheduled"))
+                              finished=run.status not in ("Pending", "Running", "Scheduled"),
+                              may_stop=self.ui.may_system(request, spec.resource, "stop"))
+
+    async def job_stop(self, request: Request) -> Response:
+        """POST /admin/gc/{id}/stop or /admin/purge/{id}/stop: as the API's stopGC and stopPurge."""
+        spec = _job_of(request)
+        await self.admin(request, spec.resource, "stop")
+        execution_id = _row_id(request.path_params["execution_id"])
+        await self.ui.registry.executions.stop_system_job(execution_id, spec.vendor_type, spec.noun)
+        return self.ui.redirect(f"/admin/{spec.key}/{execution_id}")
 
     # --- system CVE allowlist --------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Registry as code: the registry.yaml model, plan/apply/export, the linter and the compliance report (clients of the API)."""

@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import Result
+from typer.testing import CliRunner
 
 from tests.conftest import BERTH, Server, start_berth
 
@@ -31,7 +33,9 @@ from .test_webhooks import FAST_JOBS
 PROD, DEV = "comp-prod", "comp-dev"
 PASSWORD = "report key"
 DAY = 86400
-CRITICAL = "GHSA-rhm9-p9w5-fwm7"  # cryptography 3.2.1 (fixed in 3.3.2)
+#: skopeo pulls app:v1 twice, app:v2 and web:raw once; `berth sign` reads app:v2's manifest once
+PULLS = 5
+CRITICAL = "CVE-2020-36242"  # cryptography 3.2.1 (GHSA-rhm9-p9w5-fwm7; fixed in 3.3.2)
 
 
 def image(marker: str, *, fixed: bool) -> Image:
@@ -70,11 +74,19 @@ class Registry:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def report(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def env(self, **extra: str) -> dict[str, str]:
         user, password = self.server.auth
-        return berth_run("report", "compliance", *args,
-                         env={"BERTH_URL": self.server.url, "BERTH_USERNAME": user, "BERTH_PASSWORD": password,
-                              **(env or {})})
+        return {"BERTH_URL": self.server.url, "BERTH_USERNAME": user, "BERTH_PASSWORD": password, **extra}
+
+    def report(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """The berth program (what the JSON numbers are checked on)."""
+        return berth_run("report", "compliance", *args, env=self.env(**env))
+
+    def report_here(self, *args: str, **env: str) -> Result:
+        """The same command run in this process (no interpreter start: the other formats, bad input)."""
+        from berth.cli.main import app
+
+        return CliRunner().invoke(app, ["report", "compliance", *args], env=self.env(**env))
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +155,12 @@ def report(registry: Registry) -> dict[str, Any]:
         accessories = registry.artifact(f"{PROD}/app", "v2", with_accessory="true").get("accessories") or []
         return any(a.get("verification") for a in accessories)
 
+    def pulls_recorded() -> bool:  # the audit log is written after the pull, from the event
+        listed = registry.api.get("/api/v2.0/audit-logs", params={"q": "operation=pull", "page_size": 50})
+        return len(listed.json()) == PULLS
+
     wait_for(verdict_given, message="the signature's verdict")
+    wait_for(pulls_recorded, message=f"{PULLS} pulls in the audit log")
     ran = registry.report("--format", "json", "--since", "1d")
     assert ran.returncode == 0, ran.stderr
     return json.loads(ran.stdout)
@@ -185,13 +202,13 @@ def test_open_findings_by_age_and_time_to_remediate(registry, report):
     web = registry.artifact(f"{DEV}/web", "scanned")["push_time"]
     assert [(f["repository"], f["id"], f["package"], f["severity"], f["first_seen"], f["age_days"])
             for f in report["open_findings"]] == [
-        (f"{PROD}/tool", "CVE-2020-36242", "cryptography", "Critical", tool[:19] + "Z", 0),
-        (f"{DEV}/web", "CVE-2020-36242", "cryptography", "Critical", web[:19] + "Z", 0)]
+        (f"{PROD}/tool", CRITICAL, "cryptography", "Critical", tool[:19] + "Z", 0),
+        (f"{DEV}/web", CRITICAL, "cryptography", "Critical", web[:19] + "Z", 0)]
     # app:v2 dropped both of app:v1's findings: remediated at v2's push, v2 - v1 after they appeared
     v1, v2 = (registry.artifact(f"{PROD}/app", tag)["push_time"] for tag in ("v1", "v2"))
     elapsed = seconds_between(v1, v2)
     assert sorted((r["repository"], r["id"], r["severity"]) for r in report["remediations"]) == [
-        (f"{PROD}/app", "CVE-2020-36242", "Critical"), (f"{PROD}/app", "CVE-2022-27449", "Unknown")]
+        (f"{PROD}/app", CRITICAL, "Critical"), (f"{PROD}/app", "CVE-2022-27449", "Unknown")]
     assert report["mttr"]["Critical"] == {"remediated": 1, "mean_days": round(elapsed / DAY, 2),
                                           "mean_seconds": round(elapsed, 3)}
     assert report["mttr"]["Unknown"]["remediated"] == 1
@@ -214,9 +231,8 @@ def test_expiring_allowlist_entries_and_robot_credentials(report):
 
 def test_unsigned_and_critical_artifacts_pulled_in_the_period(registry, report):
     pulls = report["pulls"]
-    # skopeo pulled app:v1 twice, app:v2 and web:raw once; `berth sign` read app:v2's manifest once
     assert {k: v for k, v in pulls.items() if k != "artifacts"} == {
-        "pulls": 5, "artifact_pulls": 5, "accessory_pulls": 0, "unresolved_pulls": 0, "unsigned_pulls": 3,
+        "pulls": PULLS, "artifact_pulls": PULLS, "accessory_pulls": 0, "unresolved_pulls": 0, "unsigned_pulls": 3,
         "critical_pulls": 2}
     assert [(a["repository"], a["digest"], a["tags"], a["pulls"], a["signed"], a["critical"])
             for a in pulls["artifacts"]] == [
@@ -226,24 +242,24 @@ def test_unsigned_and_critical_artifacts_pulled_in_the_period(registry, report):
 
 def test_markdown_html_and_csv_show_the_same_numbers(registry, report, tmp_path):
     written = tmp_path / "report.md"
-    ran = registry.report("--format", "md", "--since", "1d", "--output", str(written))
-    assert ran.returncode == 0 and ran.stdout == "", ran.stderr
+    ran = registry.report_here("--format", "md", "--since", "1d", "--output", str(written))
+    assert ran.exit_code == 0 and ran.stdout == "", ran.output
     markdown = written.read_text()
     assert markdown.startswith("# Compliance report\n")
     assert ("| comp-prod | 3 | 1 | 33.3% | 1 | 3 | 3 | 100.0% | prevent critical and above | 1 | 33.3% | 1 | 0 |"
             in markdown.splitlines())
     assert "| Signature coverage | 1 of 5 (20.0%) |" in markdown.splitlines()
 
-    html = registry.report("--format", "html", "--since", "1d")
-    assert html.returncode == 0, html.stderr
+    html = registry.report_here("--format", "html", "--since", "1d")
+    assert html.exit_code == 0, html.output
     page = html.stdout
     assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 3
     # self-contained: no script, no stylesheet or image fetched from anywhere
     assert not re.search(r"<script|<link|<img|src=|@import|url\(", page)
     assert "<td>comp-prod</td><td>3</td><td>1</td><td>33.3%</td>" in page
 
-    rows = registry.report("--format", "csv", "--since", "1d")
-    assert rows.returncode == 0, rows.stderr
+    rows = registry.report_here("--format", "csv", "--since", "1d")
+    assert rows.exit_code == 0, rows.output
     parsed = list(csv.DictReader(io.StringIO(rows.stdout)))
     assert [(r["project"], r["artifacts"], r["signed"], r["scan_coverage"], r["pass_rate"], r["open_critical"])
             for r in parsed] == [(DEV, "2", "0", "0.5", "", "1"), (PROD, "3", "1", "1.0", "0.3333", "1"),
@@ -257,16 +273,19 @@ def test_what_a_user_may_not_read_is_marked_not_available(registry):
     member = registry.api.post(f"/api/v2.0/projects/{PROD}/members",
                                json={"role_id": 3, "member_user": {"username": "auditor"}})
     assert member.status_code == 201, member.text
-    ran = registry.report("--format", "json", env={"BERTH_USERNAME": "auditor", "BERTH_PASSWORD": "Auditor-pw1"})
-    assert ran.returncode == 0, ran.stderr
+    ran = registry.report_here("--format", "json", BERTH_USERNAME="auditor", BERTH_PASSWORD="Auditor-pw1")
+    assert ran.exit_code == 0, ran.output
     seen = json.loads(ran.stdout)
     assert [p["project"] for p in seen["projects"]] == [PROD, "library"]  # library is public
     assert seen["robots"] is None and seen["unavailable"]["robots"].startswith("the registry answered 403")
 
 
 def test_bad_input_is_one_line(registry):
-    bad_period = registry.report("--since", "soon")
-    assert bad_period.returncode == 2 and "invalid period 'soon'" in bad_period.stderr
-    refused = registry.report(env={"BERTH_PASSWORD": "wrong"})
-    assert refused.returncode == 1 and refused.stderr.startswith("berth: ") and "401" in refused.stderr
-    assert len(refused.stderr.strip().splitlines()) == 1 and "Traceback" not in refused.stderr
+    bad_period = registry.report_here("--since", "soon")
+    assert bad_period.exit_code == 2 and "invalid period 'soon'" in bad_period.stderr
+    refused = registry.report_here(BERTH_PASSWORD="wrong")
+    assert refused.exit_code == 1 and refused.stderr.startswith("berth: ") and "401" in refused.stderr, refused.output
+    assert len(refused.stderr.strip().splitlines()) == 1 and refused.exception is None or isinstance(
+        refused.exception, SystemExit)
+    unwritable = registry.report_here("--output", "/nonexistent/report.md")
+    assert unwritable.exit_code == 1 and unwritable.stderr.startswith("berth: cannot write /nonexistent/report.md")

@@ -128,10 +128,12 @@ def test_allowlist_entries_expiring_within_seven_days():
 
     inventory = Inventory(url="http://r", now=NOW, since=30 * DAY,
                           system_allowlist=Allowlist(frozenset({"CVE-1", "CVE-2"}), at(7)),
-                          projects=[ProjectFacts("a", allowlist=Allowlist(frozenset({"CVE-3"}), at(8))),
-                                    ProjectFacts("b", allowlist=Allowlist(frozenset({"CVE-4"}), at(-1))),
-                                    ProjectFacts("c", allowlist=Allowlist(frozenset({"CVE-5"}), None)),
-                                    ProjectFacts("d", allowlist=Allowlist(frozenset({"CVE-6"}), at(0.5)))])
+                          projects=[ProjectFacts(name, reuse_system_allowlist=False, allowlist=Allowlist(
+                                        frozenset({cve}), expiry)) for name, cve, expiry in (
+                                        ("a", "CVE-3", at(8)), ("b", "CVE-4", at(-1)), ("c", "CVE-5", None),
+                                        ("d", "CVE-6", at(0.5)))]
+                          # its own list is not in effect: the project reuses the system's
+                          + [ProjectFacts("e", allowlist=Allowlist(frozenset({"CVE-7"}), at(1)))])
     assert [(r["scope"], r["cve_id"], r["days_left"]) for r in expiring_allowlists(inventory)] == [
         ("system", "CVE-1", 7.0), ("system", "CVE-2", 7.0), ("project d", "CVE-6", 0.5)]
 

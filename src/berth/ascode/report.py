@@ -380,12 +380,14 @@ def mean_time_to_remediate(remediated: list[dict[str, Any]], start: datetime) ->
 
 
 def expiring_allowlists(inventory: Inventory, within_days: int = ALLOWLIST_WARNING_DAYS) -> list[dict[str, Any]]:
-    """Allowlist entries whose list expires from now to `within_days` days ahead (Harbor's expiry is
-    the list's, so each entry of such a list is listed)."""
+    """Entries of the allowlists in effect (the system's, and a project's own where the project does
+    not reuse the system's) whose list expires from now to `within_days` days ahead (Harbor's expiry
+    is the list's, so each entry of such a list is listed)."""
     lists: list[tuple[str, Allowlist]] = []
     if inventory.system_allowlist is not None:
         lists.append(("system", inventory.system_allowlist))
-    lists.extend((f"project {p.name}", p.allowlist) for p in sorted(inventory.projects, key=lambda p: p.name))
+    lists.extend((f"project {p.name}", p.allowlist) for p in sorted(inventory.projects, key=lambda p: p.name)
+                 if not p.reuse_system_allowlist)
     now = inventory.now.timestamp()
     rows = []
     for scope, allowlist in lists:

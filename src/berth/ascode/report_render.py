@@ -66,6 +66,15 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _duration(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.1f} s"
+
+
 def _of(part: int | None, whole: int, share: float | None) -> str:
     return _NOT_AVAILABLE if part is None else f"{part} of {whole} ({_percent(share)})"
 
@@ -103,7 +112,8 @@ def _sections(report: dict[str, Any]) -> list[_Section]:
          r["scanned"], _percent(r["scan_coverage"]), r["policy"] or "none", r["passed"], _percent(r["pass_rate"]),
          r["open_critical"], r["open_high"]] for r in report["projects"]])
     projects.chart = [(r["project"], [("signed", (r["signature_coverage"] or 0) * 100),
-                                      ("scanned", (r["scan_coverage"] or 0) * 100)]) for r in report["projects"]]
+                                      ("scanned", (r["scan_coverage"] or 0) * 100)])
+                      for r in report["projects"] if r["artifacts"]]
     out.append(projects)
 
     by_age = report["open_findings_by_age"]
@@ -120,8 +130,8 @@ def _sections(report: dict[str, Any]) -> list[_Section]:
     mttr = _Section("Mean time to remediate", [
         "Findings remediated in the period: a finding is remediated when a later scanned artifact of the "
         "same repository no longer has it, at that artifact's push time."])
-    mttr.table(("Severity", "Remediated", "Mean days"),
-               [[s, v["remediated"], v["mean_days"]] for s, v in report["mttr"].items()])
+    mttr.table(("Severity", "Remediated", "Mean time"),
+               [[s, v["remediated"], _duration(v["mean_seconds"])] for s, v in report["mttr"].items()])
     mttr.chart = [(s, [("days", v["mean_days"])]) for s, v in report["mttr"].items() if v["mean_days"] is not None]
     mttr.chart_unit = " d"
     out.append(mttr)
@@ -172,8 +182,9 @@ def _available(section: _Section, report: dict[str, Any], key: str) -> Any:
 
 def _heading(report: dict[str, Any]) -> str:
     period = report["period"]
+    days = period["days"]
     return (f"Registry {report['registry']}, generated {_when(report['generated_at'])}; period: the last "
-            f"{period['days']:g} days (since {_when(period['since'])}).")
+            f"{days:g} day{'' if days == 1 else 's'} (since {_when(period['since'])}).")
 
 
 # --- Markdown -------------------------------------------------------------------------------------

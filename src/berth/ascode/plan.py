@@ -32,6 +32,8 @@ class Change:
     @property
     def label(self) -> str:
         key = self.key
+        if isinstance(self.kind, SystemItem):
+            return self.kind.name
         if isinstance(key, tuple):
             child = key[1]
             if self.kind.name == "immutability rule":
@@ -142,14 +144,15 @@ def make_plan(data: Obj, client: HarborClient, prune: bool = False, secrets_out:
     live_projects = projects_kind.read(ctx, [])
     registries_kind = KINDS[0]
     live_registries = registries_kind.read(ctx, []) if (
-        data.get("registries") or _names_registries(data)) else {}
+        "registries" in data or _names_registries(data)) else {}
     check_references(data, ctx, set(map(str, live_projects)), set(map(str, live_registries)), secrets_out)
     file_projects = [str(p) for p in (data.get("projects") or {}) if p in live_projects]
     changes: list[Change] = []
     for kind in KINDS:
         wanted = kind.wanted(data)
         present = _present(data, kind)
-        managed = bool(wanted) or (prune and (_is_child(kind) or kind.section in data))  # type: ignore[attr-defined]
+        managed = bool(wanted) or (prune and not isinstance(kind, SystemItem) and (
+            _is_child(kind) or kind.section in data))  # type: ignore[attr-defined]
         if not managed:
             continue
         if isinstance(kind, Projects):

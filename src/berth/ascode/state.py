@@ -84,7 +84,7 @@ def strip(obj: Any, drop: frozenset[str] = SERVER_SET) -> Any:
             if key in drop:
                 continue
             value = strip(value, drop)
-            if value is None or value == {} or value == "":
+            if value is None or value == {} or value == "" or value == []:
                 continue
             out[key] = value
         return out
@@ -197,6 +197,8 @@ class Projects:
     def read(self, ctx: Context, projects: list[str]) -> dict[Key, Live]:
         out: dict[Key, Live] = {}
         registries: dict[int, str] | None = None  # read once, when a proxy-cache project needs it
+        quotas = {str(q.get("ref", {}).get("id", q.get("reference_id"))): q
+                  for q in ctx.client.paginate("/quotas", params={"reference": "project"})}
         for project in ctx.client.paginate("/projects"):
             pid = int(project["project_id"])
             ctx.project_ids[project["name"]] = pid
@@ -212,7 +214,7 @@ class Projects:
             allowlist = strip(project.get("cve_allowlist") or {})
             if allowlist.get("items"):
                 obj["cve_allowlist"] = allowlist
-            quota = next(iter(ctx.client.get("/quotas", params={"reference": "project", "reference_id": pid}) or []), None)
+            quota = quotas.get(str(pid))
             if quota is not None:
                 obj["storage_limit"] = int((quota.get("hard") or {}).get("storage", -1))
             out[project["name"]] = Live(obj, {"id": pid, "quota": quota and quota.get("id"),
@@ -255,7 +257,8 @@ class Robots:
         for robot in ctx.client.paginate("/robots"):
             full = str(robot["name"])
             key = full.split("$", 1)[1] if "$" in full else full
-            obj = strip(robot, SERVER_SET | {"name", "expires_at", "editable", "secret"})
+            obj = strip(robot, SERVER_SET | {"name", "expires_at", "editable", "secret",
+                                                          "creator_type", "creator_ref"})
             obj.setdefault("disable", False)
             for permission in obj.get("permissions") or []:
                 for access in permission.get("access") or []:
@@ -380,7 +383,24 @@ class Members:
         return out
 
     def create(self, ctx: Context, key: Key, want: Obj) -> None:
-        ctx.client.post(f"/projects/{_seg(key[0])}/members", json=want)
+        group = want.get("member_group") or {}
+        if group and not group.get("ldap_group_dn"):  # a group by name: the API takes its id
+            name = group.get("group_name")
+            found = [g for g in ctx.client.paginate("/usergroups", params={"group_name": name})
+                     if g.get("group_name") == name]
+            if not found:
+                raise HarborError(404, "NOT_FOUND", f"user group {name} not found")
+            want = {**want, "member_group": {"id": int(found[0]["id"])}}
+        try:
+            ctx.client.post(f"/projects/{_seg(key[0])}/members", json=want)
+        except HarborError as exc:
+            if exc.status != 409:
+                raise
+            # a project created in this run has its creator as a member already: set the role
+            existing = self.read(ctx, [key[0]]).get(key)
+            if existing is None:
+                raise
+            self.update(ctx, key, want, existing)
 
     def update(self, ctx: Context, key: Key, want: Obj, live: Live) -> None:
         ctx.client.put(f"/projects/{_seg(key[0])}/members/{live.handle}", json={"role_id": want["role_id"]})
@@ -565,7 +585,12 @@ class SystemItem:
 
     def read(self, ctx: Context, projects: list[str]) -> dict[Key, Live]:
         current = ctx.client.get(self.path) or {}
-        obj = strip(current)
+        obj = strip(current, SERVER_SET | {"job_kind", "job_name", "job_status", "job_parameters", "deleted"})
+        if isinstance(current.get("job_parameters"), str):  # GC's schedule is an ExecHistory: parameters as text
+            try:
+                obj["parameters"] = json.loads(current["job_parameters"])
+            except ValueError:
+                pass
         if self.field == "cve_allowlist":
             return {self.field: Live(obj, None)} if obj.get("items") else {}
         schedule = obj.get("schedule") or {}

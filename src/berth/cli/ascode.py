@@ -108,7 +108,7 @@ def apply(
                 typer.echo(f"  robot secrets written to {secrets_out} (mode 0600)")
         if outcome.failed is not None:
             typer.echo(f"failed: {outcome.failed.label}: {outcome.error}", err=True)
-            typer.echo(f"done: {len(outcome.done)}; not done: {len(outcome.not_done) + 1} "
+            typer.echo(f"done: {len(outcome.done)}; failed: 1; not done: {len(outcome.not_done)} "
                        "(fix the cause and apply again: what is done is not done twice)", err=True)
             for change in outcome.not_done:
                 typer.echo(f"  not done: {change.action} {change.label}", err=True)

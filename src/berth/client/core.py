@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from berth.client.operations import Operations
+
 API_ROOT = "/api/v2.0"
 #: statuses worth another try: the server (or a proxy in front of it) is busy or restarting
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -99,7 +101,7 @@ def created_id(response: httpx.Response) -> int | str | None:
     return int(last) if last.isdigit() else last
 
 
-class HarborClient:
+class HarborClient(Operations):
     """A Harbor API v2.0 client: `url` is the registry's base URL; paths are relative to /api/v2.0.
 
     Basic credentials are a user's or a robot's (`robot$name`, `robot$project+name`). Requests that
@@ -185,6 +187,10 @@ class HarborClient:
         """The id a 201's Location header names (`/api/v2.0/projects/12` -> 12)."""
         return created_id(response)
 
+    @staticmethod
+    def _json(response: httpx.Response) -> Any:
+        return json_of(response)
+
     def paginate(self, path: str, *, params: Mapping[str, Any] | None = None,
                  page_size: int = MAX_PAGE_SIZE) -> Iterator[Any]:
         """Every item of a paged list, page after page: follows `Link: rel="next"`, else X-Total-Count,
@@ -234,8 +240,8 @@ def json_of(response: httpx.Response) -> Any:
 def _query_value(value: Any) -> Any:
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
+    if isinstance(value, (list, tuple)):  # repeated: ?status=a&status=b
+        return [_query_value(v) for v in value]
     return value
 
 

@@ -4,6 +4,7 @@ purpose, then paging, Harbor's errors and robot credentials against a running be
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from berth.config import Settings
 from berth.services.project_creation import create_project
 from berth.services.registry import Registry
 from berth.services.users import ADMIN_ID
+from tests.certs import write_self_signed
 from tests.conftest import Server, free_port, start_berth
 
 FAST = {"backoff": 0.01, "max_backoff": 0.05}
@@ -135,6 +137,30 @@ def _forward(port: int, target: Flaky) -> None:
     """Serve `target`'s handler on `port` too (the late server of the test above)."""
     server = ThreadingHTTPServer(("127.0.0.1", port), target.server.RequestHandlerClass)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+
+
+def test_tls_is_verified_by_default_and_a_ca_bundle_is_taken(fresh: Flaky, tmp_path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    write_self_signed(cert, key)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), fresh.server.RequestHandlerClass)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+    accepted = []
+    get_request = server.get_request
+    server.get_request = lambda: accepted.append(1) or get_request()  # type: ignore[method-assign]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"https://127.0.0.1:{server.server_address[1]}"
+    try:
+        with HarborClient(url, **FAST) as client, pytest.raises(HarborError) as untrusted:
+            client.get("/systeminfo")
+        assert untrusted.value.code == "CONNECTION_ERROR" and "CERTIFICATE_VERIFY_FAILED" in untrusted.value.message
+        assert len(accepted) == 1 and fresh.seen == []  # one failed handshake, not tried again
+        with HarborClient(url, verify=str(cert), **FAST) as client:
+            assert client.get("/systeminfo") == {"ok": True}
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # -- against berth

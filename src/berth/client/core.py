@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.utils
 import random
 import re
+import ssl
 import time
 from collections.abc import Iterator, Mapping
 from types import TracebackType
@@ -122,7 +123,7 @@ class HarborClient(Operations):
         self._http = httpx.Client(
             base_url=base + API_ROOT,
             auth=httpx.BasicAuth(username, password or "") if username is not None else None,
-            verify=verify, timeout=timeout, headers={"Accept": "application/json", **(headers or {})},
+            verify=ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify, timeout=timeout, headers={"Accept": "application/json", **(headers or {})},
             transport=transport, follow_redirects=False,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         )
@@ -250,11 +251,22 @@ def _path_of(url: str) -> str:
 
 
 def _may_retry_error(method: str, exc: httpx.TransportError) -> bool:
+    if _caused_by(exc, ssl.SSLError):
+        return False  # an untrusted certificate stays untrusted
     # connecting (or waiting for a pooled connection) failed: nothing was sent, any method may repeat
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
         return True
     return method in IDEMPOTENT_METHODS and isinstance(exc, (httpx.TimeoutException, httpx.NetworkError,
                                                             httpx.RemoteProtocolError))
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _may_retry_status(method: str, status: int) -> bool:

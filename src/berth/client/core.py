@@ -107,7 +107,7 @@ class HarborClient(Operations):
 
     Basic credentials are a user's or a robot's (`robot$name`, `robot$project+name`). Requests that
     fail with 429/502/503/504, a connection error or a timeout are retried `retries` times with
-    exponential backoff from `backoff` seconds (at most `max_backoff`), waiting as Retry-After asks;
+    exponential backoff from `backoff` seconds, waiting as Retry-After asks (both at most `max_backoff`);
     a POST or PATCH is repeated only when it cannot have had an effect (refused with 429/503, or the
     connection failed before it was sent)."""
 
@@ -123,7 +123,8 @@ class HarborClient(Operations):
         self._http = httpx.Client(
             base_url=base + API_ROOT,
             auth=httpx.BasicAuth(username, password or "") if username is not None else None,
-            verify=ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify, timeout=timeout, headers={"Accept": "application/json", **(headers or {})},
+            verify=ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify,
+            timeout=timeout, headers={"Accept": "application/json", **(headers or {})},
             transport=transport, follow_redirects=False,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         )

@@ -38,13 +38,8 @@ from berth.services.usergroups import HTTP_GROUP, LDAP_GROUP, OIDC_GROUP
 from berth.services.users import fixed_user, require_local_accounts
 from berth.ui.pages import Pager, Ui, when
 from berth.ui.projects import storage_limit
+from berth.ui.robots import days, offered, permission
 
-#: what a system robot may be given on every project here (resource, action, what it means)
-ROBOT_ACCESS = (
-    ("repository", "pull", "Pull images"), ("repository", "push", "Push images"),
-    ("artifact", "delete", "Delete artifacts"), ("tag", "create", "Create tags"), ("tag", "delete", "Delete tags"),
-    ("artifact-label", "create", "Add labels to artifacts"), ("scan", "create", "Start scans"),
-)
 GROUP_TYPES = {LDAP_GROUP: "LDAP", HTTP_GROUP: "HTTP", OIDC_GROUP: "OIDC"}
 #: the schedule types a person picks from (Manual is the "run now" button)
 SCHEDULES = tuple(kind for kind in SCHEDULE_TYPES if kind != "Manual")
@@ -152,6 +147,18 @@ class AdminPages:
                             values.get("ldap_group_dn", "").strip())
         except ServiceError as exc:
             return await self.groups(request, exc.message, values, exc.status)
+        return self.ui.redirect("/admin/groups")
+
+    async def rename_group(self, request: Request) -> Response:
+        """POST /admin/groups/{id}/rename: the API's updateUserGroup (only the name changes; the type and
+        an LDAP group's DN identify it)."""
+        await self.admin(request, "user-group", "update")
+        values = await self.ui.form(request)
+        try:
+            await self.ui.registry.groups.rename(_row_id(request.path_params["group_id"]),
+                                                 values.get("group_name", "").strip())
+        except ServiceError as exc:
+            return await self.groups(request, exc.message, None, exc.status)
         return self.ui.redirect("/admin/groups")
 
     async def delete_group(self, request: Request) -> Response:
@@ -352,40 +359,71 @@ class AdminPages:
         schedule = await registry.schedules.get(SCAN_ALL, 0) if may_scan_all else None
         return self.ui.render(request, "admin/scanners.html", status, rows=found, pager=pager.counted(total),
                               stats=stats, schedule=schedule, schedules=SCHEDULES, auth_schemes=AUTH_SCHEMES,
-                              error=error, notice=notice, values=values or {}, section="scanners")
+                              error=error, notice=notice, values=values or {}, section="scanners", uuid=None)
 
     async def add_scanner(self, request: Request) -> Response:
         """POST /admin/scanners: "test" asks the adapter for its metadata; "save" registers it."""
         values = await self.ui.form(request)
         await self.admin(request, "scanner", "create")
-        name, url = values.get("name", "").strip(), values.get("url", "").strip()
-        auth, credential = values.get("auth", ""), values.get("access_credential", "")
         try:
             if values.get("action") == "test":
-                metadata = await ping_adapter(name, url, auth, credential)
-                scanner = metadata.get("scanner") or {}
-                return await self.scanners(request, values=values, notice="Connection tested: the adapter answers as "
-                                           f"{scanner.get('name', 'a scanner')} {scanner.get('version', '')}".rstrip())
-            await self.ui.registry.scanners.create(RegistrationInput(
-                name=name, url=url, description=values.get("description", "").strip(), auth=auth,
-                access_credential=credential or None, skip_cert_verify=bool(values.get("skip_cert_verify"))))
+                return await self.scanners(request, values=values, notice=await _tested_scanner(values))
+            await self.ui.registry.scanners.create(_registration_of(values))
         except ServiceError as exc:
             values.pop("access_credential", None)
             return await self.scanners(request, exc.message, values, exc.status)
         return self.ui.redirect("/admin/scanners")
 
+    async def scanner_form(self, request: Request) -> Response:
+        """GET /admin/scanners/{uuid}: a registration's edit page (the built-in one cannot be changed)."""
+        await self.admin(request, "scanner", "read")
+        stored = await self.ui.registry.scanners.get(request.path_params["uuid"])
+        values = {"name": stored.name, "description": stored.description, "url": stored.url, "auth": stored.auth,
+                  "skip_cert_verify": _shown(stored.skip_cert_verify), "enabled": _shown(not stored.disabled)}
+        return self._scanner_page(request, stored.uuid, stored.name, values)
+
+    def _scanner_page(self, request: Request, uuid: str, name: str, values: dict[str, str], error: str = "",
+                      notice: str = "", status: int = 200) -> Response:
+        return self.ui.render(request, "admin/scanner.html", status, uuid=uuid, stored_name=name, values=values,
+                              auth_schemes=AUTH_SCHEMES, error=error, notice=notice, section="scanners")
+
+    async def save_scanner(self, request: Request) -> Response:
+        """POST /admin/scanners/{uuid}: "test" the form's adapter, or "save" it (the API's updateScanner:
+        an empty credential keeps the stored one while the authorization stays the same)."""
+        values = await self.ui.form(request)
+        await self.admin(request, "scanner", "read" if values.get("action") == "test" else "update")
+        service = self.ui.registry.scanners
+        stored = await service.get(request.path_params["uuid"])
+        try:
+            if values.get("action") == "test":
+                credential = values.get("access_credential") or (
+                    service.credential(stored) if values.get("auth", "") == stored.auth else "")
+                notice = await _tested_scanner({**values, "access_credential": credential})
+                return self._scanner_page(request, stored.uuid, stored.name, _without_secret(values), notice=notice)
+            await service.update(stored.uuid, _registration_of(values, disabled=not values.get("enabled")))
+        except ServiceError as exc:
+            return self._scanner_page(request, stored.uuid, stored.name, _without_secret(values), exc.message,
+                                      status=exc.status)
+        return self.ui.redirect("/admin/scanners")
+
     async def scanner_action(self, request: Request) -> Response:
-        """POST /admin/scanners/{uuid}/default or /delete."""
+        """POST /admin/scanners/{uuid}/default, /enable, /disable or /delete."""
         action, uuid = request.path_params["action"], request.path_params["uuid"]
-        if action not in ("default", "delete"):
+        if action not in ("default", "enable", "disable", "delete"):
             raise NotFound("There is no such page.")
-        await self.admin(request, "scanner", "update" if action == "default" else "delete")
+        await self.admin(request, "scanner", "delete" if action == "delete" else "update")
         service = self.ui.registry.scanners
         try:
             if action == "default":
                 await service.set_default(uuid)
-            else:
+            elif action == "delete":
                 await service.delete(uuid)
+            else:  # as updateScanner with the registration as it is, but for its flag
+                stored = await service.get(uuid)
+                await service.update(uuid, RegistrationInput(
+                    name=stored.name, url=stored.url, description=stored.description, auth=stored.auth,
+                    skip_cert_verify=stored.skip_cert_verify, use_internal_addr=stored.use_internal_addr,
+                    disabled=action == "disable"))
         except ServiceError as exc:
             return await self.scanners(request, exc.message, None, exc.status)
         return self.ui.redirect("/admin/scanners")
@@ -531,8 +569,8 @@ class AdminPages:
     # --- system robot accounts ---------------------------------------------------------------------
 
     async def robots(self, request: Request, error: str = "", values: dict[str, str] | None = None,
-                     status: int = 200) -> Response:
-        await self.admin(request, "robot", "list")
+                     status: int = 200, picked: dict[str, list[str]] | None = None) -> Response:
+        subject = await self.admin(request, "robot", "list")
         registry = self.ui.registry
         pager = Pager.of(request, "name")
         found, total = await registry.robots.list(level="system", name=pager.filters.get("name"), offset=pager.offset,
@@ -541,32 +579,31 @@ class AdminPages:
         rows = [(robot, "never" if robot.expires_at == -1 else when(datetime.fromtimestamp(robot.expires_at, UTC)))
                 for robot in found]
         context = {"rows": rows, "pager": pager.counted(total), "prefix": prefix, "error": error,
-                   "values": values or {}, "access": ROBOT_ACCESS, "section": "robots",
+                   "values": values or {}, "section": "robots", "picked": picked or {"system": [], "project": []},
+                   "system_access": offered("system", subject), "project_access": offered("project", subject),
                    "default_days": await registry.configurations.get("robot_token_duration")}
         if self.ui.partial(request) and request.method == "GET":
             return self.ui.render(request, "admin/_robots.html", **context)
         return self.ui.render(request, "admin/robots.html", status, **context)
 
     async def create_robot(self, request: Request) -> Response:
-        """A system robot with the chosen access on every project; its secret is shown on this answer
-        only (never stored in plain, never sent again)."""
+        """A system robot with the chosen system permissions and project permissions (on every project,
+        or on the projects named), checked by robot_grants as the API's CreateRobot; its secret is shown
+        on this answer only (never stored in plain, never sent again)."""
         subject = await self.admin(request, "robot", "create")
-        values = await self.ui.form(request)
+        values, system = await self.ui.form_with_list(request, "system")
+        picked = {"system": system, "project": (await self.ui.form_with_list(request, "project"))[1]}
         try:
-            chosen = [{"resource": resource, "action": action} for resource, action, _ in ROBOT_ACCESS
-                      if values.get(f"access-{resource}-{action}")]
-            if not chosen:
-                raise BadRequest("choose at least one permission")
-            grants, project = await robot_grants(
-                subject, "system", [{"kind": "project", "namespace": "*", "access": chosen}],
-                lambda name: self.ui.project(subject, name))
-            days = values.get("duration", "").strip()
+            permissions = robot_permissions(values, picked["system"], picked["project"])
+            grants, project = await robot_grants(subject, "system", permissions,
+                                                 lambda name: self.ui.project(subject, name))
+            duration = values.get("duration", "").strip()
             robot, secret, full_name = await store_robot(
                 self.ui.registry, subject, name=values.get("name", "").strip(),
                 description=values.get("description", "").strip(), level="system",
-                duration=_whole(days, "the expiry") if days else None, disabled=False, grants=grants, project=project)
+                duration=days(duration) if duration else None, disabled=False, grants=grants, project=project)
         except ServiceError as exc:
-            return await self.robots(request, exc.message, values, exc.status)
+            return await self.robots(request, exc.message, values, exc.status, picked)
         return self.ui.render(request, "admin/robot_created.html", robot=robot, full_name=full_name, secret=secret,
                               section="robots")
 
@@ -654,6 +691,49 @@ class AdminPages:
             return self.ui.render(request, "admin/allowlist.html", exc.status, cves=text, expires=expires,
                                   error=exc.message, saved=False, section="allowlist")
         return self.ui.redirect("/admin/allowlist?saved=1")
+
+
+def _registration_of(values: dict[str, str], disabled: bool = False) -> RegistrationInput:
+    return RegistrationInput(
+        name=values.get("name", "").strip(), url=values.get("url", "").strip(),
+        description=values.get("description", "").strip(), auth=values.get("auth", ""),
+        access_credential=values.get("access_credential") or None,
+        skip_cert_verify=bool(values.get("skip_cert_verify")), disabled=disabled)
+
+
+async def _tested_scanner(values: dict[str, str]) -> str:
+    """The form's adapter asked for its metadata (ServiceError when it does not answer as one)."""
+    metadata = await ping_adapter(values.get("name", "").strip(), values.get("url", "").strip(), values.get("auth", ""),
+                                  values.get("access_credential", ""))
+    scanner = metadata.get("scanner") or {}
+    return f"Connection tested: the adapter answers as {scanner.get('name', 'a scanner')} {scanner.get('version', '')}".rstrip()
+
+
+def _without_secret(values: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in values.items() if key != "access_credential"}
+
+
+def robot_permissions(values: dict[str, str], system: list[str], project: list[str]) -> list[dict[str, Any]]:
+    """The system robot form as the API's RobotPermission list: the system access, and the project
+    access on every project ("*") or on each project named in `projects` (comma-separated)."""
+    def access(picked: list[str]) -> list[dict[str, str]]:
+        return [{"resource": p.resource, "action": p.action} for p in map(permission, picked)]
+
+    permissions: list[dict[str, Any]] = []
+    if system:
+        permissions.append({"kind": "system", "namespace": "/", "access": access(system)})
+    if project:
+        if values.get("scope") == "all":
+            namespaces = ["*"]
+        else:
+            namespaces = list(dict.fromkeys(name.strip() for name in values.get("projects", "").split(",")
+                                            if name.strip()))
+            if not namespaces:
+                raise BadRequest("name the projects (comma-separated), or choose every project")
+        permissions += [{"kind": "project", "namespace": name, "access": access(project)} for name in namespaces]
+    if not permissions:
+        raise BadRequest("choose at least one permission")
+    return permissions
 
 
 def _row_id(value: str) -> int:

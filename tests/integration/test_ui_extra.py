@@ -158,3 +158,24 @@ def test_a_refused_form_answers_with_its_message_next_to_the_field(server):
         missing = client.get("/projects/nowhere/robots", headers={"HX-Request": "true"})
         assert missing.status_code == 200 and missing.headers["X-Berth-Refused"] == "404"
         assert missing.headers["HX-Retarget"] == "#main" and missing.headers["HX-Reselect"] == "#main"
+
+
+def test_no_page_links_to_a_missing_one(server):
+    """Every link of every page an admin reaches from the start pages (two clicks deep) leads to a page."""
+    seen: dict[str, int] = {}
+    with httpx.Client(base_url=server.url) as client:
+        log_in(client, "admin", server.admin_password)
+        client.follow_redirects = True
+        frontier = ["/projects", "/projects/team-a", "/admin/users", "/security"]
+        for _ in range(3):
+            found: list[str] = []
+            for path in frontier:
+                if path in seen or len(seen) >= 400:
+                    continue
+                answer = client.get(path)
+                seen[path] = answer.status_code
+                if answer.headers.get("content-type", "").startswith("text/html"):
+                    found += [link.replace("&amp;", "&") for link in re.findall(r'href="(/[^"#]*)', answer.text)]
+            frontier = [link for link in dict.fromkeys(found) if not link.startswith("/static/")]
+    broken = {path: status for path, status in seen.items() if status != 200}
+    assert len(seen) > 40 and not broken, broken

@@ -36,7 +36,7 @@ from berth.services.scanners import AUTH_SCHEMES, RegistrationInput, ping_adapte
 from berth.services.registries import MASKED_SECRET, RegistryInput, normalized_url
 from berth.services.usergroups import HTTP_GROUP, LDAP_GROUP, OIDC_GROUP
 from berth.services.users import fixed_user, require_local_accounts
-from berth.ui.pages import Pager, Ui, when
+from berth.ui.pages import Pager, Ui, row_id, verb_needs, when
 from berth.ui.projects import storage_limit
 from berth.ui.robots import days, offered, permission
 
@@ -91,11 +91,8 @@ class AdminPages:
 
     async def user_action(self, request: Request) -> Response:
         """POST /admin/users/{id}/{action}: sysadmin (flag on or off), password (reset) or delete."""
-        action = request.path_params["action"]
-        user_id = _row_id(request.path_params["user_id"])
-        needed = {"sysadmin": "update", "password": "update", "delete": "delete"}.get(action)
-        if needed is None:
-            raise NotFound("There is no such page.")
+        action, needed = verb_needs(request, {"sysadmin": "update", "password": "update", "delete": "delete"})
+        user_id = row_id(request.path_params["user_id"])
         subject = await self.admin(request, "user", needed)
         values = await self.ui.form(request)
         registry = self.ui.registry
@@ -155,7 +152,7 @@ class AdminPages:
         await self.admin(request, "user-group", "update")
         values = await self.ui.form(request)
         try:
-            await self.ui.registry.groups.rename(_row_id(request.path_params["group_id"]),
+            await self.ui.registry.groups.rename(row_id(request.path_params["group_id"]),
                                                  values.get("group_name", "").strip())
         except ServiceError as exc:
             return await self.groups(request, exc.message, None, exc.status)
@@ -163,7 +160,7 @@ class AdminPages:
 
     async def delete_group(self, request: Request) -> Response:
         await self.admin(request, "user-group", "delete")
-        await self.ui.registry.groups.delete(_row_id(request.path_params["group_id"]))
+        await self.ui.registry.groups.delete(row_id(request.path_params["group_id"]))
         return self.ui.redirect("/admin/groups")
 
     # --- registry endpoints ----------------------------------------------------------------------
@@ -184,7 +181,7 @@ class AdminPages:
             await self.admin(request, "registry", "create")
             return self._registry_page(request, None, {"type": "docker-registry"})
         await self.admin(request, "registry", "read")
-        stored = await self.ui.registry.registries.get(_row_id(key))
+        stored = await self.ui.registry.registries.get(row_id(key))
         values = {"name": stored.name, "type": stored.type, "url": stored.url, "description": stored.description,
                   "access_key": stored.access_key, "insecure": "on" if stored.insecure else "",
                   "access_secret": MASKED_SECRET if stored.sealed_secret else ""}
@@ -199,7 +196,7 @@ class AdminPages:
         """POST /admin/registries/{id or -}: "test" pings the endpoint as the form describes it (the
         stored secret when the field is left masked); "save" creates or updates it (checked again)."""
         key = request.path_params["registry_id"]
-        registry_id = None if key == "-" else _row_id(key)
+        registry_id = None if key == "-" else row_id(key)
         values = await self.ui.form(request)
         test = values.get("action") == "test"
         await self.admin(request, "registry", "read" if test else ("create" if registry_id is None else "update"))
@@ -229,7 +226,7 @@ class AdminPages:
 
     async def delete_registry(self, request: Request) -> Response:
         await self.admin(request, "registry", "delete")
-        await delete_endpoint(self.ui.registry, _row_id(request.path_params["registry_id"]))
+        await delete_endpoint(self.ui.registry, row_id(request.path_params["registry_id"]))
         return self.ui.redirect("/admin/registries")
 
     # --- replication rules and their executions -------------------------------------------------
@@ -261,7 +258,7 @@ class AdminPages:
             return await self._policy_page(request, None, {"enabled": "on", "direction": "push", "trigger": "manual",
                                                            "replace_count": "-1", "resource": ""})
         await self.admin(request, "replication-policy", "read")
-        record = await self.ui.registry.replication.get(_row_id(key))
+        record = await self.ui.registry.replication.get(row_id(key))
         return await self._policy_page(request, record.id, _policy_values(record.policy))
 
     async def _policy_page(self, request: Request, policy_id: int | None, values: dict[str, str], error: str = "",
@@ -271,7 +268,7 @@ class AdminPages:
 
     async def save_policy(self, request: Request) -> Response:
         key = request.path_params["policy_id"]
-        policy_id = None if key == "-" else _row_id(key)
+        policy_id = None if key == "-" else row_id(key)
         subject = await self.admin(request, "replication-policy", "create" if policy_id is None else "update")
         values = await self.ui.form(request)
         service = self.ui.registry.replication
@@ -288,13 +285,13 @@ class AdminPages:
 
     async def delete_policy(self, request: Request) -> Response:
         await self.admin(request, "replication-policy", "delete")
-        await self.ui.registry.replication.delete(_row_id(request.path_params["policy_id"]))
+        await self.ui.registry.replication.delete(row_id(request.path_params["policy_id"]))
         return self.ui.redirect("/admin/replication")
 
     async def run_policy(self, request: Request) -> Response:
         subject = await self.admin(request, "replication", "create")
         try:
-            execution_id = await self.ui.registry.replication.start(_row_id(request.path_params["policy_id"]),
+            execution_id = await self.ui.registry.replication.start(row_id(request.path_params["policy_id"]),
                                                                     subject.name or "anonymous")
         except ServiceError as exc:
             return await self.replication(request, exc.message, exc.status)
@@ -303,7 +300,7 @@ class AdminPages:
     async def execution(self, request: Request) -> Response:
         await self.admin(request, "replication", "read")
         registry = self.ui.registry
-        run = await registry.replication.execution(_row_id(request.path_params["execution_id"]))
+        run = await registry.replication.execution(row_id(request.path_params["execution_id"]))
         pager = Pager.of(request, "status")
         tasks, total = await registry.replication.tasks(run.id, pager.filters.get("status"), pager.offset, pager.size)
         try:
@@ -319,7 +316,7 @@ class AdminPages:
     async def stop_execution(self, request: Request) -> Response:
         """POST /admin/replication/executions/{id}/stop: as the API's stopReplication."""
         await self.admin(request, "replication", "create")
-        execution_id = _row_id(request.path_params["execution_id"])
+        execution_id = row_id(request.path_params["execution_id"])
         await self.ui.registry.replication.stop(execution_id)
         return self.ui.redirect(f"/admin/replication/executions/{execution_id}")
 
@@ -340,8 +337,8 @@ class AdminPages:
 
     async def task_log(self, request: Request) -> Response:
         await self.admin(request, "replication", "read")
-        execution_id = _row_id(request.path_params["execution_id"])
-        task_id = _row_id(request.path_params["task_id"])
+        execution_id = row_id(request.path_params["execution_id"])
+        task_id = row_id(request.path_params["task_id"])
         log = await self.ui.registry.replication.task_log(execution_id, task_id)
         return self.ui.render(request, "admin/task_log.html", execution_id=execution_id, task_id=task_id, log=log,
                               section="replication")
@@ -408,10 +405,10 @@ class AdminPages:
 
     async def scanner_action(self, request: Request) -> Response:
         """POST /admin/scanners/{uuid}/default, /enable, /disable or /delete."""
-        action, uuid = request.path_params["action"], request.path_params["uuid"]
-        if action not in ("default", "enable", "disable", "delete"):
-            raise NotFound("There is no such page.")
-        await self.admin(request, "scanner", "delete" if action == "delete" else "update")
+        action, needed = verb_needs(request, {"default": "update", "enable": "update", "disable": "update",
+                                              "delete": "delete"})
+        uuid = request.path_params["uuid"]
+        await self.admin(request, "scanner", needed)
         service = self.ui.registry.scanners
         try:
             if action == "default":
@@ -459,7 +456,7 @@ class AdminPages:
             limit = storage_limit(values)
             if limit is None:
                 raise BadRequest("give the storage quota: a whole number above 0, or -1 for no limit")
-            await self.ui.registry.quotas.set_hard(_row_id(request.path_params["quota_id"]), limit)
+            await self.ui.registry.quotas.set_hard(row_id(request.path_params["quota_id"]), limit)
         except ServiceError as exc:
             return await self.quotas(request, exc.message, exc.status)
         return self.ui.redirect("/admin/quotas" + (f"?{request.url.query}" if request.url.query else ""))
@@ -490,7 +487,7 @@ class AdminPages:
 
     async def delete_label(self, request: Request) -> Response:
         await self.admin(request, "label", "delete")
-        label = await self.ui.registry.labels.get(_row_id(request.path_params["label_id"]))
+        label = await self.ui.registry.labels.get(row_id(request.path_params["label_id"]))
         if label.scope != GLOBAL:  # a project's label is its project's page's
             raise NotFound(f"label {label.id} not found")
         await self.ui.registry.labels.delete(label.id)
@@ -609,7 +606,7 @@ class AdminPages:
 
     async def delete_robot(self, request: Request) -> Response:
         await self.admin(request, "robot", "delete")
-        robot = await self.ui.registry.robots.get(_row_id(request.path_params["robot_id"]))
+        robot = await self.ui.registry.robots.get(row_id(request.path_params["robot_id"]))
         if robot.level != "system":  # a project's robot is its project's page's
             raise NotFound(f"robot {robot.id} not found")
         await self.ui.registry.robots.delete(robot.id)
@@ -648,7 +645,7 @@ class AdminPages:
     async def job_log(self, request: Request) -> Response:
         spec = _job_of(request)
         await self.admin(request, spec.resource, "read")
-        execution_id = _row_id(request.path_params["execution_id"])
+        execution_id = row_id(request.path_params["execution_id"])
         registry = self.ui.registry
         run = await registry.executions.system_job(execution_id, spec.vendor_type, spec.noun)
         log = await registry.executions.execution_log(execution_id)
@@ -660,7 +657,7 @@ class AdminPages:
         """POST /admin/gc/{id}/stop or /admin/purge/{id}/stop: as the API's stopGC and stopPurge."""
         spec = _job_of(request)
         await self.admin(request, spec.resource, "stop")
-        execution_id = _row_id(request.path_params["execution_id"])
+        execution_id = row_id(request.path_params["execution_id"])
         await self.ui.registry.executions.stop_system_job(execution_id, spec.vendor_type, spec.noun)
         return self.ui.redirect(f"/admin/{spec.key}/{execution_id}")
 
@@ -734,12 +731,6 @@ def robot_permissions(values: dict[str, str], system: list[str], project: list[s
     if not permissions:
         raise BadRequest("choose at least one permission")
     return permissions
-
-
-def _row_id(value: str) -> int:
-    if not value.isascii() or not value.isdigit() or not 0 < int(value) < 2**63:
-        raise NotFound("There is no such page.")
-    return int(value)
 
 
 def _gc_parameters(values: dict[str, str]) -> dict[str, Any]:

@@ -94,7 +94,7 @@ def _positive(value: str | None, default: int) -> int:
     return min(int(value), 1_000_000_000)
 
 
-def row_id(text: str, what: str) -> int:
+def row_id(text: str, what: str = "page") -> int:
     """A row id from the path; anything else is no such `what` (404)."""
     if not (text.isascii() and text.isdigit() and len(text) < 12):
         raise NotFound(f"there is no such {what}")

@@ -154,6 +154,8 @@ def test_a_refused_form_answers_with_its_message_next_to_the_field(server):
             answer = client.post(path, data={**data, "csrftoken": token})
             assert (answer.status_code, text in answer.text) == (status, True), (path, answer.status_code, answer.text)
             assert "Traceback" not in answer.text
+            if path == "/admin/robots":  # the form again, what was typed kept, its field pointing at the message
+                assert re.search(r'<input id="robot-name"[^>]*value="r"[^>]*aria-describedby="form-error"', answer.text)
         # an error page asked for by htmx: 200, and it replaces the page's <main>
         missing = client.get("/projects/nowhere/robots", headers={"HX-Request": "true"})
         assert missing.status_code == 200 and missing.headers["X-Berth-Refused"] == "404"

@@ -97,6 +97,14 @@ def test_an_admin_scopes_a_system_robot_and_edits_scanners_groups_and_retention_
         policy_id = api.get("/api/v2.0/projects/team-a/metadatas/retention_id").json()["retention_id"]
         rules = api.get(f"/api/v2.0/retentions/{policy_id}").json()["rules"]
     assert [(r["params"], r["tag_selectors"][0]["pattern"]) for r in rules] == [({"latestPushedK": 3}, "v*")]
+
+    # a refused htmx form in the browser: its message beside the field, and no console error
+    page.goto("/projects/team-a/robots")
+    page.locator("#robot-name").fill("Bad Name!")
+    page.get_by_role("button", name="Create robot account").click()
+    page.locator("#robot-error").wait_for()
+    assert page.locator("#robot-name").get_attribute("aria-invalid") == "true"
+    admin.check("robot-refused")
     admin.close()
 
 

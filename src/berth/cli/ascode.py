@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -143,7 +144,96 @@ def schema() -> None:
     sys.stdout.write(resources.files("berth.ascode").joinpath("registry.schema.json").read_text())
 
 
+class LintFormat(str, Enum):
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+
+
+class FailOn(str, Enum):
+    error = "error"
+    warning = "warning"
+    note = "note"
+    never = "never"
+
+
+#: `berth lint`: 1 a finding at or above --fail-on; 2 nothing could be linted (file, config, registry)
+LINT_FINDINGS, LINT_UNREADABLE = 1, 2
+
+
+def lint(
+    file: Annotated[Optional[Path], typer.Argument(metavar="[REGISTRY.YAML]", help="The file to lint.",
+                                                   show_default=False)] = None,
+    live: Annotated[bool, typer.Option("--live", help="Lint the registry's actual state, read through the API "
+                                       "(--url, BERTH_USERNAME / BERTH_PASSWORD), instead of a file.")] = False,
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", help="The linter's YAML configuration: production patterns and labels, max_robot_days, rule "
+        "severities (error, warning, note) or off.", show_default=False)] = None,
+    output_format: Annotated[LintFormat, typer.Option("--format", help="text, json, or sarif (GitHub code scanning).")]
+    = LintFormat.text,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the report here instead of "
+                                                   "standard output.", show_default=False)] = None,
+    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 when a finding is at this severity or above.")]
+    = FailOn.error,
+    url: UrlOption = None, ca_cert: CaOption = None, insecure: InsecureOption = False,
+) -> None:
+    """Check a registry.yaml (or with --live the registry itself) against best practices: robot expiry
+    and permissions, vulnerability policy, content trust, immutable release tags, retention, GC,
+    replication, CVE allowlists, public production projects. Exit 0 clean, 1 findings at --fail-on
+    or above, 2 nothing linted (unreadable file or configuration, registry not reachable)."""
+    from berth.ascode.lint import ConfigInvalid, fails, parse_config
+    from berth.ascode.lint import lint as run_lint
+    from berth.ascode.lint_report import FORMATS
+    from berth.ascode.model import DocumentError, load_file
+
+    if (file is None) == (not live):
+        raise fail("lint a file (berth lint registry.yaml) or the registry (berth lint --live), one of them",
+                   LINT_UNREADABLE)
+    try:
+        settings = parse_config(_lint_config(config) if config is not None else None)
+    except ConfigInvalid as exc:
+        raise fail(f"{config}: {exc}", LINT_UNREADABLE) from None
+    if file is not None:
+        try:
+            document = load_file(file)
+        except DocumentError as exc:
+            raise fail(str(exc), LINT_UNREADABLE) from None
+        data, source, where = document.data, document.source, document.where
+    else:
+        from berth.ascode.state import export_document
+
+        with connect(url, ca_cert, insecure) as client:
+            try:
+                data = export_document(client)
+            except HarborError as exc:
+                raise fail(f"reading the registry: {exc}", LINT_UNREADABLE) from None
+        source, where = str(url), None
+    findings = run_lint(data, settings)
+    report = FORMATS[output_format.value](findings, source, where)
+    if output is None:
+        sys.stdout.write(report)
+    else:
+        output.write_text(report, encoding="utf-8")
+    if fails(findings, fail_on.value):
+        raise typer.Exit(LINT_FINDINGS)
+
+
+def _lint_config(path: Path) -> object:
+    """The linter's configuration file as data; its errors as ConfigInvalid with the line and column."""
+    from berth.ascode.lint import ConfigInvalid
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigInvalid(getattr(exc, "strerror", None) or str(exc)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise ConfigInvalid(f"{where}YAML: {getattr(exc, 'problem', None) or exc}") from None
+
+
 def register(app: typer.Typer) -> None:
     app.command("apply")(apply)
     app.command("export")(export)
     app.command("schema")(schema)
+    app.command("lint")(lint)

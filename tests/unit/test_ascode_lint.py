@@ -344,3 +344,10 @@ def test_cli_bad_input_is_exit_2_with_the_place(tmp_path: Path) -> None:
 def test_a_list_at_the_top_is_refused() -> None:
     with pytest.raises(DocumentInvalid, match=r"registry.yaml:1:1: the top of the file must be a mapping"):
         load_with_positions("- a\n- b\n")
+
+
+def test_the_readme_table_lists_every_rule_as_the_linter_has_it() -> None:
+    readme = (Path(__file__).parent.parent.parent / "README.md").read_text()
+    rows = re.findall(r"^\| `(BRT\d+)` \| `([\w-]+)` \| (\w+) \| (.*) \| (.*) \|$", readme, re.MULTILINE)
+    assert [(i, n, s, w.replace("\\*", "*"), f.replace("\\*", "*")) for i, n, s, w, f in rows] == [
+        (rule.id, rule.name, rule.severity, rule.why, rule.fix) for rule in RULES]

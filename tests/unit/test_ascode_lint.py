@@ -15,17 +15,19 @@ from typer.testing import CliRunner
 
 from berth.ascode.lint import RULES, ConfigInvalid, LintConfig, fails, lint, parse_config
 from berth.ascode.lint_report import as_json, as_sarif, as_text
-from berth.ascode.positions import DocumentInvalid, Positions, load_with_positions
+from berth.ascode.model import Document, load_file
 from berth.cli.main import app
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 CLEAN, BROKEN = FIXTURES / "lint" / "clean.yaml", FIXTURES / "lint" / "broken.yaml"
+#: where BRT001's finding points: web+ci-forever's `duration: -1`, indented under its robot
+FOREVER = next(n for n, text in enumerate(BROKEN.read_text().splitlines(), 1) if text == "    duration: -1")
 
 #: what broken.yaml breaks: rule -> the object (kind, name) that breaks it
 BROKEN_OBJECTS = {
-    "BRT001": ("robot", "ci-forever"),
-    "BRT002": ("robot", "ci-wild"),
-    "BRT003": ("robot", "ci-admin"),
+    "BRT001": ("robot", "web+ci-forever"),
+    "BRT002": ("robot", "web+ci-wild"),
+    "BRT003": ("robot", "web+ci-admin"),
     "BRT004": ("project", "prod-api"),
     "BRT005": ("project", "web"),
     "BRT006": ("project", "payments-prod"),
@@ -40,8 +42,9 @@ BROKEN_OBJECTS = {
 }
 
 
-def _load(path: Path) -> tuple[dict, Positions]:
-    return load_with_positions(path.read_text(), str(path))
+def _load(path: Path) -> tuple[dict, Document]:
+    document = load_file(path)
+    return document.data, document
 
 
 def _ids(document: dict, config: LintConfig | None = None) -> list[str]:
@@ -94,15 +97,15 @@ def test_every_rule_has_a_stable_id_a_name_a_why_and_a_fix() -> None:
 
 
 def test_findings_point_at_their_object_in_the_file() -> None:
-    document, positions = _load(BROKEN)
+    document, file = _load(BROKEN)
     lines = BROKEN.read_text().splitlines()
     for finding in lint(document):
-        line, _ = positions.of(finding.path)
+        line, _ = file.where(finding.path)
         # the object the finding is in: the nearest key at or above it indented as objects are (2)
-        owner = next(text for text in reversed(lines[:line]) if re.match(r"  [\w-]+:", text))
+        owner = next(text for text in reversed(lines[:line]) if re.match(r"  [\w+-]+:", text))
         assert owner.strip().startswith(f"{finding.name}:"), (finding, owner)
     ci_forever = next(f for f in lint(document) if f.rule == "BRT001")
-    line, column = positions.of(ci_forever.path)
+    line, column = file.where(ci_forever.path)
     assert lines[line - 1][column - 1:].startswith("duration: -1")
 
 
@@ -181,6 +184,8 @@ def test_every_project_scans_on_push_and_has_retention() -> None:
     ({"schedule": {"type": "Custom", "cron": "0 0 0 * * 0/2"}, "parameters": {"delete_untagged": True}}, False),
     ({"schedule": {"type": "Manual"}, "parameters": {"delete_untagged": True}}, True),
     ({"schedule": {"type": "Custom", "cron": "not a cron"}, "parameters": {"delete_untagged": True}}, True),
+    ({"schedule": {"type": "Weekly"}, "job_parameters": '{"delete_untagged": true, "workers": 1}'}, False),
+    ({"schedule": {"type": "Weekly"}, "job_parameters": '{"delete_untagged": false}'}, True),
     (None, True),
 ])
 def test_gc_runs_at_least_weekly_and_deletes_untagged(gc, found) -> None:
@@ -248,7 +253,7 @@ def test_config_overrides_severities_disables_rules_and_sets_robot_days() -> Non
     assert findings["BRT001"].severity == "note"
     assert findings["BRT014"].severity == "warning"
     robots = [(f.name, f.rule) for f in lint(document, config) if f.kind == "robot" and f.rule == "BRT001"]
-    assert robots == [("ci-forever", "BRT001"), ("ci-wild", "BRT001"), ("ci-admin", "BRT001")]  # 30 > 20 days
+    assert robots == [("web+ci-forever", "BRT001"), ("web+ci-wild", "BRT001"), ("web+ci-admin", "BRT001")]  # 30 > 20 days
 
 
 @pytest.mark.parametrize("raw", [
@@ -273,8 +278,8 @@ def test_fail_on_threshold() -> None:
 
 def test_sarif_output_is_valid_sarif_2_1_0() -> None:
     schema = json.loads((FIXTURES / "sarif-schema-2.1.0.json").read_text())
-    document, positions = _load(BROKEN)
-    sarif = json.loads(as_sarif(lint(document), "registry.yaml", positions))
+    document, file = _load(BROKEN)
+    sarif = json.loads(as_sarif(lint(document), "registry.yaml", file.where))
     jsonschema.Draft4Validator(schema).validate(sarif)
     run = sarif["runs"][0]
     assert [r["id"] for r in run["tool"]["driver"]["rules"]] == [rule.id for rule in RULES]
@@ -283,25 +288,25 @@ def test_sarif_output_is_valid_sarif_2_1_0() -> None:
     assert (first["ruleId"], first["level"]) == ("BRT001", "error")
     region = first["locations"][0]["physicalLocation"]
     assert region["artifactLocation"]["uri"] == "registry.yaml"
-    assert region["region"] == {"startLine": 43, "startColumn": 5}
-    live = json.loads(as_sarif(lint(document), "", Positions()))  # the live state has no file
+    assert region["region"] == {"startLine": FOREVER, "startColumn": 5}
+    live = json.loads(as_sarif(lint(document), "https://registry.example"))  # the live state has no file
     jsonschema.Draft4Validator(schema).validate(live)
     assert "physicalLocation" not in live["runs"][0]["results"][0]["locations"][0]
 
 
 def test_text_and_json_outputs() -> None:
-    document, positions = _load(BROKEN)
+    document, file = _load(BROKEN)
     findings = lint(document)
-    text = as_text(findings, "registry.yaml", positions)
-    assert text.splitlines()[0] == "registry.yaml:43:5: error BRT001 robot ci-forever: never expires (duration -1)"
+    text = as_text(findings, "registry.yaml", file.where)
+    assert text.splitlines()[0] == f"registry.yaml:{FOREVER}:5: error BRT001 robot web+ci-forever: never expires (duration -1)"
     assert text.splitlines()[-1] == "7 errors, 6 warnings, 1 note"
-    assert as_text([], "registry.yaml", positions) == "no findings\n"
-    rows = json.loads(as_json(findings, "registry.yaml", positions))
+    assert as_text([], "registry.yaml", file.where) == "no findings\n"
+    rows = json.loads(as_json(findings, "registry.yaml", file.where))
     assert rows["summary"] == {"error": 7, "warning": 6, "note": 1}
     assert rows["findings"][0] | {"fix": ""} == {
-        "rule": "BRT001", "name": "robot-expiry", "severity": "error", "kind": "robot", "object": "ci-forever",
-        "message": "never expires (duration -1)", "fix": "", "path": ["robots", "ci-forever", "duration"],
-        "file": "registry.yaml", "line": 43, "column": 5}
+        "rule": "BRT001", "name": "robot-expiry", "severity": "error", "kind": "robot", "object": "web+ci-forever",
+        "message": "never expires (duration -1)", "fix": "", "path": ["robots", "web+ci-forever", "duration"],
+        "file": "registry.yaml", "line": FOREVER, "column": 5}
 
 
 # --- the command ----------------------------------------------------------------------------------------
@@ -312,7 +317,7 @@ runner = CliRunner()
 def test_cli_exit_codes(tmp_path: Path) -> None:
     assert runner.invoke(app, ["lint", str(CLEAN)]).exit_code == 0
     broken = runner.invoke(app, ["lint", str(BROKEN)])
-    assert broken.exit_code == 1 and f"{BROKEN}:43:5: error BRT001" in broken.output
+    assert broken.exit_code == 1 and f"{BROKEN}:{FOREVER}:5: error BRT001" in broken.output
     assert runner.invoke(app, ["lint", str(BROKEN), "--fail-on", "never"]).exit_code == 0
     notes_only = tmp_path / "notes.yaml"
     notes_only.write_text("rules: {%s}\n" % ", ".join(f"{rule.id}: off" for rule in RULES if rule.severity != "note"))
@@ -335,15 +340,13 @@ def test_cli_bad_input_is_exit_2_with_the_place(tmp_path: Path) -> None:
     result = runner.invoke(app, ["lint", str(bad)])
     assert result.exit_code == 2 and re.search(rf"{re.escape(str(bad))}:3:1: ", result.output)
     assert runner.invoke(app, ["lint", str(tmp_path / "missing.yaml")]).exit_code == 2
+    both = runner.invoke(app, ["lint", str(CLEAN), "--live"])
+    assert both.exit_code == 2 and "one of them" in both.output
+    assert runner.invoke(app, ["lint"]).exit_code == 2
     config = tmp_path / "lint.yaml"
     config.write_text("rules: {BRT999: off}\n")
     result = runner.invoke(app, ["lint", str(CLEAN), "--config", str(config)])
     assert result.exit_code == 2 and "unknown rule 'BRT999'" in result.output
-
-
-def test_a_list_at_the_top_is_refused() -> None:
-    with pytest.raises(DocumentInvalid, match=r"registry.yaml:1:1: the top of the file must be a mapping"):
-        load_with_positions("- a\n- b\n")
 
 
 def test_the_readme_table_lists_every_rule_as_the_linter_has_it() -> None:

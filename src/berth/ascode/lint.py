@@ -8,6 +8,7 @@ and the linter's configuration to findings. The same rules lint a file and, thro
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -256,8 +257,18 @@ def _gc_schedule(document: Mapping[str, Any], config: LintConfig) -> Iterator[Hi
         yield "system", "gc_schedule", f"garbage collection runs less than weekly ({cron}: up to {gap.days} days apart)", (
             *path, "schedule")
         return
-    if not _true(_mapping(gc.get("parameters")).get("delete_untagged")):
+    if not _true(_gc_parameters(gc).get("delete_untagged")):
         yield "system", "gc_schedule", "garbage collection keeps untagged artifacts (delete_untagged)", (*path, "parameters")
+
+
+def _gc_parameters(gc: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The file's `parameters`, or what the API's GET answers: `job_parameters`, a JSON string."""
+    if "parameters" in gc or not isinstance(gc.get("job_parameters"), str):
+        return _mapping(gc.get("parameters"))
+    try:
+        return _mapping(json.loads(gc["job_parameters"]))
+    except ValueError:
+        return {}
 
 
 def _longest_gap(cron: str) -> timedelta:

@@ -354,3 +354,17 @@ def test_the_readme_table_lists_every_rule_as_the_linter_has_it() -> None:
     rows = re.findall(r"^\| `(BRT\d+)` \| `([\w-]+)` \| (\w+) \| (.*) \| (.*) \|$", readme, re.MULTILINE)
     assert [(i, n, s, w.replace("\\*", "*"), f.replace("\\*", "*")) for i, n, s, w, f in rows] == [
         (rule.id, rule.name, rule.severity, rule.why, rule.fix) for rule in RULES]
+
+
+def test_a_proxy_cache_needs_no_immutability_rule_nor_a_retention_of_its_own():
+    document = {"version": 1, "projects": {"hub-cache": {"registry": "dockerhub", "metadata": {"auto_scan": "true"}}}}
+    assert [f.rule for f in lint(document) if f.kind == "project"] == []
+    document["projects"]["hub-cache"]["retention"] = {"rules": []}  # named, and empty: flagged
+    assert [f.rule for f in lint(document) if f.rule in ("BRT007", "BRT008")] == ["BRT008"]
+
+
+def test_the_readmes_seed_file_lints_clean():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index("```yaml\n# registry.yaml") + len("```yaml\n")
+    text = readme[start:readme.index("```", start)]
+    assert [f"{f.rule} {f.name}" for f in lint(yaml.safe_load(text))] == []

@@ -192,6 +192,8 @@ def _content_trust(document: Mapping[str, Any], config: LintConfig) -> Iterator[
 
 def _release_tags_immutable(document: Mapping[str, Any], config: LintConfig) -> Iterator[Hit]:
     for name, project, _ in _projects(document, config):
+        if project.get("registry"):
+            continue  # a proxy cache: nobody pushes there, its tags are the upstream's
         rules = project.get("immutable_rules")
         if not any(_protects_release_tags(_mapping(rule)) for rule in (rules if isinstance(rules, list) else [])):
             yield "project", name, "no immutability rule protects release tags (v*.*.*)", ("projects", name)
@@ -226,6 +228,8 @@ def _selects_all(selector: Mapping[str, Any], samples: tuple[str, ...], include:
 
 def _retention(document: Mapping[str, Any], config: LintConfig) -> Iterator[Hit]:
     for name, project, _ in _projects(document, config):
+        if project.get("registry") and "retention" not in project:
+            continue  # a proxy cache gets Harbor's default retention (pulled in the last 7 days) when created
         rules = _mapping(project.get("retention")).get("rules")
         if not (isinstance(rules, list) and rules):
             yield "project", name, "no tag retention policy (storage grows without bound)", ("projects", name, "retention")

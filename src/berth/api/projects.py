@@ -86,6 +86,7 @@ async def create_project(
         registry, project.project_name, owner_id=subject.user_id if subject.kind == "user" else ADMIN_ID,
         sysadmin=subject.sysadmin, unrestricted=subject.sysadmin or subject.kind == "robot", metadata=metadata,
         storage_limit=project.storage_limit, allowlist=allowlist, registry_id=project.registry_id,
+        allowlist_expires_at=project.cve_allowlist.expires_at if project.cve_allowlist else None,
     )
     return Response(status_code=201, headers={"Location": f"{request.scope.get('root_path', '')}/projects/{created.id}"})
 

@@ -435,7 +435,7 @@ def _redacted(url: str) -> str:
 
 def _add_subcommands() -> None:
     # imported here: the sub-app's module imports this one for load_settings and prepare
-    from berth.cli.ascode import report_app
+    from berth.cli.ascode import register as register_ascode
     from berth.cli.gc import gc
     from berth.cli.scan import scan
     from berth.cli.sign import app as sign_app
@@ -447,7 +447,7 @@ def _add_subcommands() -> None:
     app.add_typer(sign_app, name="sign")
     app.command("verify")(verify)
     app.command("gc")(gc)
-    app.add_typer(report_app, name="report")
+    register_ascode(app)
 
 
 _add_subcommands()

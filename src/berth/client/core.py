@@ -6,12 +6,15 @@ from __future__ import annotations
 import email.utils
 import random
 import re
+import ssl
 import time
 from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
 import httpx
+
+from berth.client.operations import Operations
 
 API_ROOT = "/api/v2.0"
 #: statuses worth another try: the server (or a proxy in front of it) is busy or restarting
@@ -99,12 +102,12 @@ def created_id(response: httpx.Response) -> int | str | None:
     return int(last) if last.isdigit() else last
 
 
-class HarborClient:
+class HarborClient(Operations):
     """A Harbor API v2.0 client: `url` is the registry's base URL; paths are relative to /api/v2.0.
 
     Basic credentials are a user's or a robot's (`robot$name`, `robot$project+name`). Requests that
     fail with 429/502/503/504, a connection error or a timeout are retried `retries` times with
-    exponential backoff from `backoff` seconds (at most `max_backoff`), waiting as Retry-After asks;
+    exponential backoff from `backoff` seconds, waiting as Retry-After asks (both at most `max_backoff`);
     a POST or PATCH is repeated only when it cannot have had an effect (refused with 429/503, or the
     connection failed before it was sent)."""
 
@@ -120,7 +123,8 @@ class HarborClient:
         self._http = httpx.Client(
             base_url=base + API_ROOT,
             auth=httpx.BasicAuth(username, password or "") if username is not None else None,
-            verify=verify, timeout=timeout, headers={"Accept": "application/json", **(headers or {})},
+            verify=ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify,
+            timeout=timeout, headers={"Accept": "application/json", **(headers or {})},
             transport=transport, follow_redirects=False,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         )
@@ -185,6 +189,10 @@ class HarborClient:
         """The id a 201's Location header names (`/api/v2.0/projects/12` -> 12)."""
         return created_id(response)
 
+    @staticmethod
+    def _json(response: httpx.Response) -> Any:
+        return json_of(response)
+
     def paginate(self, path: str, *, params: Mapping[str, Any] | None = None,
                  page_size: int = MAX_PAGE_SIZE) -> Iterator[Any]:
         """Every item of a paged list, page after page: follows `Link: rel="next"`, else X-Total-Count,
@@ -234,8 +242,8 @@ def json_of(response: httpx.Response) -> Any:
 def _query_value(value: Any) -> Any:
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
+    if isinstance(value, (list, tuple)):  # repeated: ?status=a&status=b
+        return [_query_value(v) for v in value]
     return value
 
 
@@ -244,11 +252,22 @@ def _path_of(url: str) -> str:
 
 
 def _may_retry_error(method: str, exc: httpx.TransportError) -> bool:
+    if _caused_by(exc, ssl.SSLError):
+        return False  # an untrusted certificate stays untrusted
     # connecting (or waiting for a pooled connection) failed: nothing was sent, any method may repeat
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
         return True
     return method in IDEMPOTENT_METHODS and isinstance(exc, (httpx.TimeoutException, httpx.NetworkError,
                                                             httpx.RemoteProtocolError))
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _may_retry_status(method: str, status: int) -> bool:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 async def create_project(
     registry: Registry, name: str, *, owner_id: int, sysadmin: bool, unrestricted: bool,
     metadata: dict[str, Any], storage_limit: int | None = None, allowlist: list[str] | None = None,
-    registry_id: int | None = None,
+    registry_id: int | None = None, allowlist_expires_at: int | None = None,
 ) -> ProjectRecord:
     """Create project `name` owned by `owner_id`. `sysadmin`: the creator is a system administrator
     (only they make proxy-cache projects or choose the storage limit); `unrestricted`: the creator may
@@ -42,6 +42,7 @@ async def create_project(
             limit = config["storage_per_project"]
     created = await registry.projects.create(
         name, owner_id, metadata=metadata, storage_limit=limit, allowlist=allowlist, registry_id=registry_id,
+        allowlist_expires_at=allowlist_expires_at,
     )
     if registry_id is not None:
         # Harbor's default for cached content: keep what was pulled in the last 7 days, checked daily

@@ -249,7 +249,7 @@ class ProjectService:
     async def create(
         self, name: str, owner_id: int | None, *, metadata: Mapping[str, object] | None = None,
         storage_limit: int | None = None, allowlist: list[str] | None = None, add_owner_as_admin: bool = True,
-        registry_id: int | None = None,
+        registry_id: int | None = None, allowlist_expires_at: int | None = None,
     ) -> ProjectRecord:
         problem = name_problem(name)
         if problem:
@@ -280,7 +280,8 @@ class ProjectService:
                     await conn.execute(self._db.insert(ProjectMetadata).values(project_id=project_id, name=key, value=value))
                 await conn.execute(
                     self._db.insert(CveAllowlist).values(
-                        project_id=project_id, items=json.dumps(allowlist or []), created_at=now, updated_at=now
+                        project_id=project_id, items=json.dumps(allowlist or []), expires_at=allowlist_expires_at,
+                        created_at=now, updated_at=now,
                     )
                 )
                 await conn.execute(

@@ -36,15 +36,10 @@ from berth.services.scanners import AUTH_SCHEMES, RegistrationInput, ping_adapte
 from berth.services.registries import MASKED_SECRET, RegistryInput, normalized_url
 from berth.services.usergroups import HTTP_GROUP, LDAP_GROUP, OIDC_GROUP
 from berth.services.users import fixed_user, require_local_accounts
-from berth.ui.pages import Pager, Ui, when
+from berth.ui.pages import Pager, Ui, row_id, verb_needs, when
 from berth.ui.projects import storage_limit
+from berth.ui.robots import days, offered, permission
 
-#: what a system robot may be given on every project here (resource, action, what it means)
-ROBOT_ACCESS = (
-    ("repository", "pull", "Pull images"), ("repository", "push", "Push images"),
-    ("artifact", "delete", "Delete artifacts"), ("tag", "create", "Create tags"), ("tag", "delete", "Delete tags"),
-    ("artifact-label", "create", "Add labels to artifacts"), ("scan", "create", "Start scans"),
-)
 GROUP_TYPES = {LDAP_GROUP: "LDAP", HTTP_GROUP: "HTTP", OIDC_GROUP: "OIDC"}
 #: the schedule types a person picks from (Manual is the "run now" button)
 SCHEDULES = tuple(kind for kind in SCHEDULE_TYPES if kind != "Manual")
@@ -96,11 +91,8 @@ class AdminPages:
 
     async def user_action(self, request: Request) -> Response:
         """POST /admin/users/{id}/{action}: sysadmin (flag on or off), password (reset) or delete."""
-        action = request.path_params["action"]
-        user_id = _row_id(request.path_params["user_id"])
-        needed = {"sysadmin": "update", "password": "update", "delete": "delete"}.get(action)
-        if needed is None:
-            raise NotFound("There is no such page.")
+        action, needed = verb_needs(request, {"sysadmin": "update", "password": "update", "delete": "delete"})
+        user_id = row_id(request.path_params["user_id"])
         subject = await self.admin(request, "user", needed)
         values = await self.ui.form(request)
         registry = self.ui.registry
@@ -154,9 +146,21 @@ class AdminPages:
             return await self.groups(request, exc.message, values, exc.status)
         return self.ui.redirect("/admin/groups")
 
+    async def rename_group(self, request: Request) -> Response:
+        """POST /admin/groups/{id}/rename: the API's updateUserGroup (only the name changes; the type and
+        an LDAP group's DN identify it)."""
+        await self.admin(request, "user-group", "update")
+        values = await self.ui.form(request)
+        try:
+            await self.ui.registry.groups.rename(row_id(request.path_params["group_id"]),
+                                                 values.get("group_name", "").strip())
+        except ServiceError as exc:
+            return await self.groups(request, exc.message, None, exc.status)
+        return self.ui.redirect("/admin/groups")
+
     async def delete_group(self, request: Request) -> Response:
         await self.admin(request, "user-group", "delete")
-        await self.ui.registry.groups.delete(_row_id(request.path_params["group_id"]))
+        await self.ui.registry.groups.delete(row_id(request.path_params["group_id"]))
         return self.ui.redirect("/admin/groups")
 
     # --- registry endpoints ----------------------------------------------------------------------
@@ -177,7 +181,7 @@ class AdminPages:
             await self.admin(request, "registry", "create")
             return self._registry_page(request, None, {"type": "docker-registry"})
         await self.admin(request, "registry", "read")
-        stored = await self.ui.registry.registries.get(_row_id(key))
+        stored = await self.ui.registry.registries.get(row_id(key))
         values = {"name": stored.name, "type": stored.type, "url": stored.url, "description": stored.description,
                   "access_key": stored.access_key, "insecure": "on" if stored.insecure else "",
                   "access_secret": MASKED_SECRET if stored.sealed_secret else ""}
@@ -192,7 +196,7 @@ class AdminPages:
         """POST /admin/registries/{id or -}: "test" pings the endpoint as the form describes it (the
         stored secret when the field is left masked); "save" creates or updates it (checked again)."""
         key = request.path_params["registry_id"]
-        registry_id = None if key == "-" else _row_id(key)
+        registry_id = None if key == "-" else row_id(key)
         values = await self.ui.form(request)
         test = values.get("action") == "test"
         await self.admin(request, "registry", "read" if test else ("create" if registry_id is None else "update"))
@@ -222,7 +226,7 @@ class AdminPages:
 
     async def delete_registry(self, request: Request) -> Response:
         await self.admin(request, "registry", "delete")
-        await delete_endpoint(self.ui.registry, _row_id(request.path_params["registry_id"]))
+        await delete_endpoint(self.ui.registry, row_id(request.path_params["registry_id"]))
         return self.ui.redirect("/admin/registries")
 
     # --- replication rules and their executions -------------------------------------------------
@@ -254,7 +258,7 @@ class AdminPages:
             return await self._policy_page(request, None, {"enabled": "on", "direction": "push", "trigger": "manual",
                                                            "replace_count": "-1", "resource": ""})
         await self.admin(request, "replication-policy", "read")
-        record = await self.ui.registry.replication.get(_row_id(key))
+        record = await self.ui.registry.replication.get(row_id(key))
         return await self._policy_page(request, record.id, _policy_values(record.policy))
 
     async def _policy_page(self, request: Request, policy_id: int | None, values: dict[str, str], error: str = "",
@@ -264,7 +268,7 @@ class AdminPages:
 
     async def save_policy(self, request: Request) -> Response:
         key = request.path_params["policy_id"]
-        policy_id = None if key == "-" else _row_id(key)
+        policy_id = None if key == "-" else row_id(key)
         subject = await self.admin(request, "replication-policy", "create" if policy_id is None else "update")
         values = await self.ui.form(request)
         service = self.ui.registry.replication
@@ -281,13 +285,13 @@ class AdminPages:
 
     async def delete_policy(self, request: Request) -> Response:
         await self.admin(request, "replication-policy", "delete")
-        await self.ui.registry.replication.delete(_row_id(request.path_params["policy_id"]))
+        await self.ui.registry.replication.delete(row_id(request.path_params["policy_id"]))
         return self.ui.redirect("/admin/replication")
 
     async def run_policy(self, request: Request) -> Response:
         subject = await self.admin(request, "replication", "create")
         try:
-            execution_id = await self.ui.registry.replication.start(_row_id(request.path_params["policy_id"]),
+            execution_id = await self.ui.registry.replication.start(row_id(request.path_params["policy_id"]),
                                                                     subject.name or "anonymous")
         except ServiceError as exc:
             return await self.replication(request, exc.message, exc.status)
@@ -296,7 +300,7 @@ class AdminPages:
     async def execution(self, request: Request) -> Response:
         await self.admin(request, "replication", "read")
         registry = self.ui.registry
-        run = await registry.replication.execution(_row_id(request.path_params["execution_id"]))
+        run = await registry.replication.execution(row_id(request.path_params["execution_id"]))
         pager = Pager.of(request, "status")
         tasks, total = await registry.replication.tasks(run.id, pager.filters.get("status"), pager.offset, pager.size)
         try:
@@ -312,7 +316,7 @@ class AdminPages:
     async def stop_execution(self, request: Request) -> Response:
         """POST /admin/replication/executions/{id}/stop: as the API's stopReplication."""
         await self.admin(request, "replication", "create")
-        execution_id = _row_id(request.path_params["execution_id"])
+        execution_id = row_id(request.path_params["execution_id"])
         await self.ui.registry.replication.stop(execution_id)
         return self.ui.redirect(f"/admin/replication/executions/{execution_id}")
 
@@ -333,8 +337,8 @@ class AdminPages:
 
     async def task_log(self, request: Request) -> Response:
         await self.admin(request, "replication", "read")
-        execution_id = _row_id(request.path_params["execution_id"])
-        task_id = _row_id(request.path_params["task_id"])
+        execution_id = row_id(request.path_params["execution_id"])
+        task_id = row_id(request.path_params["task_id"])
         log = await self.ui.registry.replication.task_log(execution_id, task_id)
         return self.ui.render(request, "admin/task_log.html", execution_id=execution_id, task_id=task_id, log=log,
                               section="replication")
@@ -352,40 +356,71 @@ class AdminPages:
         schedule = await registry.schedules.get(SCAN_ALL, 0) if may_scan_all else None
         return self.ui.render(request, "admin/scanners.html", status, rows=found, pager=pager.counted(total),
                               stats=stats, schedule=schedule, schedules=SCHEDULES, auth_schemes=AUTH_SCHEMES,
-                              error=error, notice=notice, values=values or {}, section="scanners")
+                              error=error, notice=notice, values=values or {}, section="scanners", uuid=None)
 
     async def add_scanner(self, request: Request) -> Response:
         """POST /admin/scanners: "test" asks the adapter for its metadata; "save" registers it."""
         values = await self.ui.form(request)
         await self.admin(request, "scanner", "create")
-        name, url = values.get("name", "").strip(), values.get("url", "").strip()
-        auth, credential = values.get("auth", ""), values.get("access_credential", "")
         try:
             if values.get("action") == "test":
-                metadata = await ping_adapter(name, url, auth, credential)
-                scanner = metadata.get("scanner") or {}
-                return await self.scanners(request, values=values, notice="Connection tested: the adapter answers as "
-                                           f"{scanner.get('name', 'a scanner')} {scanner.get('version', '')}".rstrip())
-            await self.ui.registry.scanners.create(RegistrationInput(
-                name=name, url=url, description=values.get("description", "").strip(), auth=auth,
-                access_credential=credential or None, skip_cert_verify=bool(values.get("skip_cert_verify"))))
+                return await self.scanners(request, values=values, notice=await _tested_scanner(values))
+            await self.ui.registry.scanners.create(_registration_of(values))
         except ServiceError as exc:
             values.pop("access_credential", None)
             return await self.scanners(request, exc.message, values, exc.status)
         return self.ui.redirect("/admin/scanners")
 
+    async def scanner_form(self, request: Request) -> Response:
+        """GET /admin/scanners/{uuid}: a registration's edit page (the built-in one cannot be changed)."""
+        await self.admin(request, "scanner", "read")
+        stored = await self.ui.registry.scanners.get(request.path_params["uuid"])
+        values = {"name": stored.name, "description": stored.description, "url": stored.url, "auth": stored.auth,
+                  "skip_cert_verify": _shown(stored.skip_cert_verify), "enabled": _shown(not stored.disabled)}
+        return self._scanner_page(request, stored.uuid, stored.name, values)
+
+    def _scanner_page(self, request: Request, uuid: str, name: str, values: dict[str, str], error: str = "",
+                      notice: str = "", status: int = 200) -> Response:
+        return self.ui.render(request, "admin/scanner.html", status, uuid=uuid, stored_name=name, values=values,
+                              auth_schemes=AUTH_SCHEMES, error=error, notice=notice, section="scanners")
+
+    async def save_scanner(self, request: Request) -> Response:
+        """POST /admin/scanners/{uuid}: "test" the form's adapter, or "save" it (the API's updateScanner:
+        an empty credential keeps the stored one while the authorization stays the same)."""
+        values = await self.ui.form(request)
+        await self.admin(request, "scanner", "read" if values.get("action") == "test" else "update")
+        service = self.ui.registry.scanners
+        stored = await service.get(request.path_params["uuid"])
+        try:
+            if values.get("action") == "test":
+                credential = values.get("access_credential") or (
+                    service.credential(stored) if values.get("auth", "") == stored.auth else "")
+                notice = await _tested_scanner({**values, "access_credential": credential})
+                return self._scanner_page(request, stored.uuid, stored.name, _without_secret(values), notice=notice)
+            await service.update(stored.uuid, _registration_of(values, disabled=not values.get("enabled")))
+        except ServiceError as exc:
+            return self._scanner_page(request, stored.uuid, stored.name, _without_secret(values), exc.message,
+                                      status=exc.status)
+        return self.ui.redirect("/admin/scanners")
+
     async def scanner_action(self, request: Request) -> Response:
-        """POST /admin/scanners/{uuid}/default or /delete."""
-        action, uuid = request.path_params["action"], request.path_params["uuid"]
-        if action not in ("default", "delete"):
-            raise NotFound("There is no such page.")
-        await self.admin(request, "scanner", "update" if action == "default" else "delete")
+        """POST /admin/scanners/{uuid}/default, /enable, /disable or /delete."""
+        action, needed = verb_needs(request, {"default": "update", "enable": "update", "disable": "update",
+                                              "delete": "delete"})
+        uuid = request.path_params["uuid"]
+        await self.admin(request, "scanner", needed)
         service = self.ui.registry.scanners
         try:
             if action == "default":
                 await service.set_default(uuid)
-            else:
+            elif action == "delete":
                 await service.delete(uuid)
+            else:  # as updateScanner with the registration as it is, but for its flag
+                stored = await service.get(uuid)
+                await service.update(uuid, RegistrationInput(
+                    name=stored.name, url=stored.url, description=stored.description, auth=stored.auth,
+                    skip_cert_verify=stored.skip_cert_verify, use_internal_addr=stored.use_internal_addr,
+                    disabled=action == "disable"))
         except ServiceError as exc:
             return await self.scanners(request, exc.message, None, exc.status)
         return self.ui.redirect("/admin/scanners")
@@ -421,7 +456,7 @@ class AdminPages:
             limit = storage_limit(values)
             if limit is None:
                 raise BadRequest("give the storage quota: a whole number above 0, or -1 for no limit")
-            await self.ui.registry.quotas.set_hard(_row_id(request.path_params["quota_id"]), limit)
+            await self.ui.registry.quotas.set_hard(row_id(request.path_params["quota_id"]), limit)
         except ServiceError as exc:
             return await self.quotas(request, exc.message, exc.status)
         return self.ui.redirect("/admin/quotas" + (f"?{request.url.query}" if request.url.query else ""))
@@ -452,7 +487,7 @@ class AdminPages:
 
     async def delete_label(self, request: Request) -> Response:
         await self.admin(request, "label", "delete")
-        label = await self.ui.registry.labels.get(_row_id(request.path_params["label_id"]))
+        label = await self.ui.registry.labels.get(row_id(request.path_params["label_id"]))
         if label.scope != GLOBAL:  # a project's label is its project's page's
             raise NotFound(f"label {label.id} not found")
         await self.ui.registry.labels.delete(label.id)
@@ -531,8 +566,8 @@ class AdminPages:
     # --- system robot accounts ---------------------------------------------------------------------
 
     async def robots(self, request: Request, error: str = "", values: dict[str, str] | None = None,
-                     status: int = 200) -> Response:
-        await self.admin(request, "robot", "list")
+                     status: int = 200, picked: dict[str, list[str]] | None = None) -> Response:
+        subject = await self.admin(request, "robot", "list")
         registry = self.ui.registry
         pager = Pager.of(request, "name")
         found, total = await registry.robots.list(level="system", name=pager.filters.get("name"), offset=pager.offset,
@@ -541,38 +576,37 @@ class AdminPages:
         rows = [(robot, "never" if robot.expires_at == -1 else when(datetime.fromtimestamp(robot.expires_at, UTC)))
                 for robot in found]
         context = {"rows": rows, "pager": pager.counted(total), "prefix": prefix, "error": error,
-                   "values": values or {}, "access": ROBOT_ACCESS, "section": "robots",
+                   "values": values or {}, "section": "robots", "picked": picked or {"system": [], "project": []},
+                   "system_access": offered("system", subject), "project_access": offered("project", subject),
                    "default_days": await registry.configurations.get("robot_token_duration")}
         if self.ui.partial(request) and request.method == "GET":
             return self.ui.render(request, "admin/_robots.html", **context)
         return self.ui.render(request, "admin/robots.html", status, **context)
 
     async def create_robot(self, request: Request) -> Response:
-        """A system robot with the chosen access on every project; its secret is shown on this answer
-        only (never stored in plain, never sent again)."""
+        """A system robot with the chosen system permissions and project permissions (on every project,
+        or on the projects named), checked by robot_grants as the API's CreateRobot; its secret is shown
+        on this answer only (never stored in plain, never sent again)."""
         subject = await self.admin(request, "robot", "create")
-        values = await self.ui.form(request)
+        values, system = await self.ui.form_with_list(request, "system")
+        picked = {"system": system, "project": (await self.ui.form_with_list(request, "project"))[1]}
         try:
-            chosen = [{"resource": resource, "action": action} for resource, action, _ in ROBOT_ACCESS
-                      if values.get(f"access-{resource}-{action}")]
-            if not chosen:
-                raise BadRequest("choose at least one permission")
-            grants, project = await robot_grants(
-                subject, "system", [{"kind": "project", "namespace": "*", "access": chosen}],
-                lambda name: self.ui.project(subject, name))
-            days = values.get("duration", "").strip()
+            permissions = robot_permissions(values, picked["system"], picked["project"])
+            grants, project = await robot_grants(subject, "system", permissions,
+                                                 lambda name: self.ui.project(subject, name))
+            duration = values.get("duration", "").strip()
             robot, secret, full_name = await store_robot(
                 self.ui.registry, subject, name=values.get("name", "").strip(),
                 description=values.get("description", "").strip(), level="system",
-                duration=_whole(days, "the expiry") if days else None, disabled=False, grants=grants, project=project)
+                duration=days(duration) if duration else None, disabled=False, grants=grants, project=project)
         except ServiceError as exc:
-            return await self.robots(request, exc.message, values, exc.status)
+            return await self.robots(request, exc.message, values, exc.status, picked)
         return self.ui.render(request, "admin/robot_created.html", robot=robot, full_name=full_name, secret=secret,
                               section="robots")
 
     async def delete_robot(self, request: Request) -> Response:
         await self.admin(request, "robot", "delete")
-        robot = await self.ui.registry.robots.get(_row_id(request.path_params["robot_id"]))
+        robot = await self.ui.registry.robots.get(row_id(request.path_params["robot_id"]))
         if robot.level != "system":  # a project's robot is its project's page's
             raise NotFound(f"robot {robot.id} not found")
         await self.ui.registry.robots.delete(robot.id)
@@ -611,7 +645,7 @@ class AdminPages:
     async def job_log(self, request: Request) -> Response:
         spec = _job_of(request)
         await self.admin(request, spec.resource, "read")
-        execution_id = _row_id(request.path_params["execution_id"])
+        execution_id = row_id(request.path_params["execution_id"])
         registry = self.ui.registry
         run = await registry.executions.system_job(execution_id, spec.vendor_type, spec.noun)
         log = await registry.executions.execution_log(execution_id)
@@ -623,7 +657,7 @@ class AdminPages:
         """POST /admin/gc/{id}/stop or /admin/purge/{id}/stop: as the API's stopGC and stopPurge."""
         spec = _job_of(request)
         await self.admin(request, spec.resource, "stop")
-        execution_id = _row_id(request.path_params["execution_id"])
+        execution_id = row_id(request.path_params["execution_id"])
         await self.ui.registry.executions.stop_system_job(execution_id, spec.vendor_type, spec.noun)
         return self.ui.redirect(f"/admin/{spec.key}/{execution_id}")
 
@@ -656,10 +690,47 @@ class AdminPages:
         return self.ui.redirect("/admin/allowlist?saved=1")
 
 
-def _row_id(value: str) -> int:
-    if not value.isascii() or not value.isdigit() or not 0 < int(value) < 2**63:
-        raise NotFound("There is no such page.")
-    return int(value)
+def _registration_of(values: dict[str, str], disabled: bool = False) -> RegistrationInput:
+    return RegistrationInput(
+        name=values.get("name", "").strip(), url=values.get("url", "").strip(),
+        description=values.get("description", "").strip(), auth=values.get("auth", ""),
+        access_credential=values.get("access_credential") or None,
+        skip_cert_verify=bool(values.get("skip_cert_verify")), disabled=disabled)
+
+
+async def _tested_scanner(values: dict[str, str]) -> str:
+    """The form's adapter asked for its metadata (ServiceError when it does not answer as one)."""
+    metadata = await ping_adapter(values.get("name", "").strip(), values.get("url", "").strip(), values.get("auth", ""),
+                                  values.get("access_credential", ""))
+    scanner = metadata.get("scanner") or {}
+    return f"Connection tested: the adapter answers as {scanner.get('name', 'a scanner')} {scanner.get('version', '')}".rstrip()
+
+
+def _without_secret(values: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in values.items() if key != "access_credential"}
+
+
+def robot_permissions(values: dict[str, str], system: list[str], project: list[str]) -> list[dict[str, Any]]:
+    """The system robot form as the API's RobotPermission list: the system access, and the project
+    access on every project ("*") or on each project named in `projects` (comma-separated)."""
+    def access(picked: list[str]) -> list[dict[str, str]]:
+        return [{"resource": p.resource, "action": p.action} for p in map(permission, picked)]
+
+    permissions: list[dict[str, Any]] = []
+    if system:
+        permissions.append({"kind": "system", "namespace": "/", "access": access(system)})
+    if project:
+        if values.get("scope") == "all":
+            namespaces = ["*"]
+        else:
+            namespaces = list(dict.fromkeys(name.strip() for name in values.get("projects", "").split(",")
+                                            if name.strip()))
+            if not namespaces:
+                raise BadRequest("name the projects (comma-separated), or choose every project")
+        permissions += [{"kind": "project", "namespace": name, "access": access(project)} for name in namespaces]
+    if not permissions:
+        raise BadRequest("choose at least one permission")
+    return permissions
 
 
 def _gc_parameters(values: dict[str, str]) -> dict[str, Any]:

@@ -34,6 +34,13 @@ CSRF_FIELD = "csrftoken"
 #: the project tabs beyond summary and repositories that have pages (_project_head.html links only these)
 PROJECT_TABS = frozenset({"robots", "members", "policies", "labels", "webhooks", "logs",
                           "configuration"})
+#: The UI's one rule for refusals (a form the service refused, a page that cannot be shown): a page
+#: asked for by the browser itself answers with the refusal's status (400, 403, 404, 409 ...), the
+#: form drawn again with the service's message next to the field; an htmx request answers 200 with
+#: the same markup and the refusal's status in this header, because htmx swaps only 2xx answers and
+#: Chromium logs every 4xx fetch as a console error (an error page there also says where it goes:
+#: HX-Retarget, HX-Reswap and HX-Reselect put it in the page's <main>).
+REFUSED_HEADER = "X-Berth-Refused"
 DEFAULT_PAGE_SIZE = 15
 MAX_PAGE_SIZE = 100
 
@@ -87,7 +94,7 @@ def _positive(value: str | None, default: int) -> int:
     return min(int(value), 1_000_000_000)
 
 
-def row_id(text: str, what: str) -> int:
+def row_id(text: str, what: str = "page") -> int:
     """A row id from the path; anything else is no such `what` (404)."""
     if not (text.isascii() and text.isdigit() and len(text) < 12):
         raise NotFound(f"there is no such {what}")
@@ -187,18 +194,26 @@ class Ui:
     # --- answers -------------------------------------------------------------------------------
 
     def render(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        """The page (or htmx fragment) drawn from `template`, answered with `status`: the one rule of
+        every form here (see REFUSED_HEADER) applies when it is a refusal (4xx or 5xx)."""
         token = request.scope.get(CSRF_SCOPE_KEY)
         page = self.templates.get_template(template).render(
             request=request, path=request.url.path, user=getattr(request.state, "user", None),
             csrf_token=token if token is not None else _no_token, csrf_field=CSRF_FIELD, **context,
         )
-        response = HTMLResponse(page, status)
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["Vary"] = "HX-Request, Cookie"
-        return response
+        headers = {"Cache-Control": "no-store", "Vary": "HX-Request, Cookie"}
+        if status >= 400 and self.partial(request):
+            headers[REFUSED_HEADER] = str(status)
+            status = 200
+        return HTMLResponse(page, status, headers=headers)
 
     def error(self, request: Request, status: int, title: str, message: str) -> HTMLResponse:
-        return self.render(request, "error.html", status, title=title, message=message)
+        """The error page. For an htmx request it replaces the page's <main> (not the fragment htmx
+        asked for, which it cannot stand for), under the rule of `render`."""
+        response = self.render(request, "error.html", status, title=title, message=message)
+        if self.partial(request):
+            response.headers.update({"HX-Retarget": "#main", "HX-Reswap": "outerHTML", "HX-Reselect": "#main"})
+        return response
 
     @staticmethod
     def partial(request: Request) -> bool:

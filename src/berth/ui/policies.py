@@ -15,7 +15,7 @@ from starlette.responses import Response
 from berth.auth.rbac import Subject
 from berth.jobs.store import FINAL
 from berth.retention.policy import (
-    ALGORITHM_OR, MAX_RULES, SCOPE_PROJECT, TEMPLATES, TRIGGER_SCHEDULE, Policy, PolicyInvalid, check_rule_count,
+    ALGORITHM_OR, MAX_RULES, SCOPE_PROJECT, TEMPLATES, TRIGGER_SCHEDULE, Policy, PolicyInvalid, Rule, check_rule_count,
 )
 from berth.services.errors import BadRequest, NotFound, ServiceError
 from berth.services.immutability import MAX_RULES as MAX_IMMUTABLE_RULES
@@ -61,11 +61,15 @@ class PolicyPages:
             if policy is not None:
                 executions, _ = await registry.retention.executions(policy.id, 0, EXECUTIONS_SHOWN)
         edit = request.query_params.get("edit", "")
+        retain = request.query_params.get("retain", "")
+        editing = int(retain) if policy is not None and retain.isdigit() and int(retain) < len(policy.rules) else None
+        if editing is not None and "retention_edit" not in extra:
+            extra = {"retention_values": _retention_values(policy.rules[editing])} | extra | {"retention_edit": editing}
         context = {
             "project": project, "tab": "policies", "rules": rules, "policy": policy, "executions": executions,
             "repository_decorations": REPOSITORY_DECORATIONS, "tag_decorations": TAG_DECORATIONS,
             "templates": RETENTION_TEMPLATES, "max_rules": MAX_RULES, "max_immutable": MAX_IMMUTABLE_RULES, "edit": next((r for r in rules if str(r.id) == edit), None),
-            "immutable_error": "", "retention_error": "", "values": {},
+            "immutable_error": "", "retention_error": "", "values": {}, "retention_values": {}, "retention_edit": None,
             "may_list_immutable": may(IMMUTABLE, "list"), "may_create_immutable": may(IMMUTABLE, "create"),
             "may_update_immutable": may(IMMUTABLE, "update"), "may_delete_immutable": may(IMMUTABLE, "delete"),
             "may_list_retention": may(RETENTION, "list"), "may_update_retention": may(RETENTION, "update"),
@@ -137,18 +141,32 @@ class PolicyPages:
                 body["rules"].append(rule)
                 await self._store(project, policy, body)
         except ServiceError as exc:
-            return await self._page(request, subject, project, exc.status, retention_error=exc.message, values=values)
+            return await self._page(request, subject, project, exc.status, retention_error=exc.message, retention_values=values)
         return self.ui.redirect(f"/projects/{project.name}/policies#retention")
 
-    async def delete_retention_rule(self, request: Request) -> Response:
+    async def change_retention_rule(self, request: Request) -> Response:
+        """POST .../retention/rules/<index>/<edit|delete>: the policy stored again without the rule, or
+        with it replaced (its id, priority and enabled state kept), as a PUT of the API's policy."""
         subject = await self.ui.viewer(request)
+        verb, _ = verb_needs(request, {"edit": "update", "delete": "update"})
         project = await self.ui.project(subject, request.path_params["project"], RETENTION, "update")
         policy = await self._policy(project)
         index = row_id(request.path_params["index"], "retention rule")
         if policy is None or index >= len(policy.rules):
             raise NotFound("there is no such retention rule")
         body = policy.as_json()
-        del body["rules"][index]
+        if verb == "delete":
+            del body["rules"][index]
+        else:
+            values = await self.ui.form(request)
+            try:
+                old = body["rules"][index]
+                body["rules"][index] = old | _retention_rule(values) | {"disabled": old["disabled"]}
+                await self._store(project, policy, body)
+            except ServiceError as exc:
+                return await self._page(request, subject, project, exc.status, retention_error=exc.message,
+                                        retention_values=values, retention_edit=index)
+            return self.ui.redirect(f"/projects/{project.name}/policies#retention")
         await self._store(project, policy, body)
         return self.ui.redirect(f"/projects/{project.name}/policies#retention")
 
@@ -164,7 +182,7 @@ class PolicyPages:
         try:
             await self._store(project, policy, body)
         except ServiceError as exc:
-            return await self._page(request, subject, project, exc.status, retention_error=exc.message, values=values)
+            return await self._page(request, subject, project, exc.status, retention_error=exc.message, retention_values=values)
         return self.ui.redirect(f"/projects/{project.name}/policies#retention")
 
     async def _store(self, project: ProjectRecord, policy: Policy | None, body: dict[str, Any]) -> None:
@@ -251,3 +269,18 @@ def _retention_rule(values: dict[str, str]) -> dict[str, Any]:
                                             "pattern": values.get("repo_pattern", "").strip()}]},
     }
 
+
+
+def _retention_values(rule: Rule) -> dict[str, str]:
+    """An existing retention rule as its form's fields (the first repository and tag selector: the
+    ones the form edits)."""
+    repo = (rule.scope_selectors.get("repository") or (None,))[0]
+    tag = rule.tag_selectors[0] if rule.tag_selectors else None
+    try:
+        untagged = bool(json.loads(tag.extras or "{}").get("untagged")) if tag is not None else False
+    except (ValueError, AttributeError):
+        untagged = False
+    return {"template": rule.template, "param": str(rule.parameter),
+            "repo_decoration": repo.decoration if repo else "repoMatches", "repo_pattern": repo.pattern if repo else "**",
+            "tag_decoration": tag.decoration if tag else "matches", "tag_pattern": tag.pattern if tag else "**",
+            "untagged": "true" if untagged else ""}

@@ -15,14 +15,23 @@ from berth.services.robots import RobotGrant, RobotRecord, project_access
 from berth.ui.pages import Pager, Ui, row_id, verb_needs
 
 
-def _offered(subject: Subject, project: ProjectRecord) -> dict[str, list[str]]:
-    """What this user may put in a robot's access list here, grouped by resource."""
-    held = permissions_in(subject, project.ref)
+def offered(kind: str, subject: Subject, project: ProjectRecord | None = None) -> dict[str, list[str]]:
+    """What this user may put in a robot's access list of `kind` ("system", or "project": in `project`
+    when given, else on any project), grouped by resource: what robot_grants then accepts."""
+    held = permissions_in(subject, project.ref) if project is not None else frozenset()
     out: dict[str, list[str]] = {}
-    for p in sorted(grantable("project", subject.sysadmin), key=lambda p: (p.resource, p.action)):
+    for p in sorted(grantable(kind, subject.sysadmin), key=lambda p: (p.resource, p.action)):
         if subject.sysadmin or p in held:
             out.setdefault(p.resource, []).append(p.action)
     return out
+
+
+def permission(text: str) -> Permission:
+    """A form's "resource:action" checkbox value."""
+    resource, _, action = text.partition(":")
+    if not resource or not action:
+        raise BadRequest(f"unsupported access {text!r}")
+    return Permission(resource, action)
 
 
 class RobotPages:
@@ -42,14 +51,14 @@ class RobotPages:
         config = await self.ui.registry.configurations.all()
         context = {
             "project": project, "tab": "robots", "robots": robots, "pager": pager.counted(total),
-            "prefix": config["robot_name_prefix"], "offered": _offered(subject, project),
+            "prefix": config["robot_name_prefix"], "offered": offered("project", subject, project),
             "default_days": config["robot_token_duration"], "values": {}, "error": "", "created": None,
             "may_create": self.ui.may(subject, project.ref, "robot", "create"),
             "may_update": self.ui.may(subject, project.ref, "robot", "update"),
             "may_delete": self.ui.may(subject, project.ref, "robot", "delete"),
         } | extra
-        if self.ui.partial(request):  # htmx swaps 2xx answers only: a refused form comes back with its message
-            return self.ui.render(request, "_robots.html", 200 if status >= 400 else status, **context)
+        if self.ui.partial(request):  # a refusal answers 200 with REFUSED_HEADER (Ui.render's rule)
+            return self.ui.render(request, "_robots.html", status, **context)
         return self.ui.render(request, "robots.html", status, **context)
 
     async def create(self, request: Request) -> Response:
@@ -57,14 +66,14 @@ class RobotPages:
         project = await self.ui.project(subject, request.path_params["project"], "robot", "create")
         values, picked = await self.ui.form_with_list(request, "access")
         try:
-            access = [_permission(text) for text in picked]
+            access = [permission(text) for text in picked]
             if not access:
                 raise BadRequest("each permission needs at least one access")
             access = list(project_access(access, held=permissions_in(subject, project.ref), sysadmin=subject.sysadmin,
                                          namespace=project.name, own_project=True))
             robot, secret = await self.ui.registry.robots.create(
                 name=values.get("name", "").strip(), description=values.get("description", "").strip(),
-                level="project", duration=_days(values.get("duration", "")), disabled=False,
+                level="project", duration=days(values.get("duration", "")), disabled=False,
                 grants=[RobotGrant("project", project.name, tuple(access), project.id)],
                 project=(project.id, project.name), creator_type="local", creator_ref=subject.user_id or 0,
             )
@@ -98,14 +107,7 @@ class RobotPages:
         return robot
 
 
-def _permission(text: str) -> Permission:
-    resource, _, action = text.partition(":")
-    if not resource or not action:
-        raise BadRequest(f"unsupported access {text!r}")
-    return Permission(resource, action)
-
-
-def _days(text: str) -> int:
+def days(text: str) -> int:
     text = text.strip()
     if text == "-1":
         return -1

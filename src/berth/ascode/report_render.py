@@ -85,8 +85,10 @@ class _Section:
     def __init__(self, title: str, lines: list[str] | None = None) -> None:
         self.title, self.lines = title, lines or []
         self.tables: list[tuple[tuple[str, ...], list[list[str]]]] = []
-        self.chart: list[tuple[str, list[tuple[str, float]]]] | None = None
-        self.chart_unit = "%"
+        #: bar groups: (label, [(series, value, value as shown)]); widths relative to `chart_scale`
+        #: (None: to the largest value)
+        self.chart: list[tuple[str, list[tuple[str, float, str]]]] | None = None
+        self.chart_scale: float | None = None
 
     def table(self, headings: tuple[str, ...], rows: list[list[Any]]) -> _Section:
         self.tables.append((headings, [[_cell(v) for v in row] for row in rows]))
@@ -111,9 +113,10 @@ def _sections(report: dict[str, Any]) -> list[_Section]:
         [r["project"], r["artifacts"], r["signed"], _percent(r["signature_coverage"]), r["verified"], r["images"],
          r["scanned"], _percent(r["scan_coverage"]), r["policy"] or "none", r["passed"], _percent(r["pass_rate"]),
          r["open_critical"], r["open_high"]] for r in report["projects"]])
-    projects.chart = [(r["project"], [("signed", (r["signature_coverage"] or 0) * 100),
-                                      ("scanned", (r["scan_coverage"] or 0) * 100)])
+    projects.chart = [(r["project"], [(name, (r[key] or 0) * 100, _percent(r[key])) for name, key in
+                                      (("signed", "signature_coverage"), ("scanned", "scan_coverage"))])
                       for r in report["projects"] if r["artifacts"]]
+    projects.chart_scale = 100.0
     out.append(projects)
 
     by_age = report["open_findings_by_age"]
@@ -121,10 +124,13 @@ def _sections(report: dict[str, Any]) -> list[_Section]:
     ages = _Section("Open critical and high findings by age", [
         "Age: days since the finding was first seen in a scanned artifact of its repository."])
     ages.table(("Severity", *labels), [[s, *(by_age[s][label] for label in labels)] for s in by_age])
-    ages.table(("Severity", "Finding", "Package", "Repository", "First seen", "Age (days)"), [
-        [f["severity"], f["id"], f["package"], f["repository"], f["first_seen"], f["age_days"]]
-        for f in report["open_findings"]])
-    ages.chart, ages.chart_unit = [(s, [(label, by_age[s][label]) for label in labels]) for s in by_age], ""
+    if report["open_findings"]:
+        ages.table(("Severity", "Finding", "Package", "Repository", "First seen", "Age (days)"), [
+            [f["severity"], f["id"], f["package"], f["repository"], f["first_seen"], f["age_days"]]
+            for f in report["open_findings"]])
+    else:
+        ages.lines.append("No critical or high finding is open.")
+    ages.chart = [(s, [(label, by_age[s][label], str(by_age[s][label])) for label in labels]) for s in by_age]
     out.append(ages)
 
     mttr = _Section("Mean time to remediate", [
@@ -132,8 +138,8 @@ def _sections(report: dict[str, Any]) -> list[_Section]:
         "same repository no longer has it, at that artifact's push time."])
     mttr.table(("Severity", "Remediated", "Mean time"),
                [[s, v["remediated"], _duration(v["mean_seconds"])] for s, v in report["mttr"].items()])
-    mttr.chart = [(s, [("days", v["mean_days"])]) for s, v in report["mttr"].items() if v["mean_days"] is not None]
-    mttr.chart_unit = " d"
+    mttr.chart = [(s, [("mean", v["mean_seconds"], _duration(v["mean_seconds"]) or "")])
+                  for s, v in report["mttr"].items() if v["mean_seconds"] is not None]
     out.append(mttr)
 
     allowlists = _Section(f"CVE allowlist entries expiring within {ALLOWLIST_WARNING_DAYS} days")
@@ -214,25 +220,25 @@ table{border-collapse:collapse;margin:.75rem 0}th,td{border:1px solid #c9d1d9;pa
 th{background:#f3f5f7}td{font-variant-numeric:tabular-nums}svg{display:block;margin:.5rem 0}
 .s0{fill:#2f6fb0}.s1{fill:#e08a1e}.s2{fill:#7b8a97}.s3{fill:#b03030}text{font-size:12px;fill:#1b1f24}
 """
-_ROW, _BAR, _LABEL_WIDTH, _PLOT_WIDTH = 18, 14, 180, 420
+_ROW, _BAR, _LABEL_WIDTH, _PLOT_WIDTH, _VALUE_WIDTH = 18, 14, 180, 420, 160
 
 
-def _bar_chart(groups: list[tuple[str, list[tuple[str, float]]]], unit: str) -> str:
-    """Horizontal bars: one group per label, one bar per series; widths relative to the largest value
-    (to 100 for percentages)."""
+def _bar_chart(groups: list[tuple[str, list[tuple[str, float, str]]]], scale: float | None) -> str:
+    """Horizontal bars: one group per label, one bar per series; widths relative to `scale` (or to
+    the largest value)."""
     if not groups:
         return ""
-    largest = 100.0 if unit == "%" else max((v for _, bars in groups for _, v in bars), default=0) or 1.0
-    series = list(dict.fromkeys(name for _, bars in groups for name, _ in bars))
+    largest = scale or max((v for _, bars in groups for _, v, _ in bars), default=0) or 1.0
+    series = list(dict.fromkeys(name for _, bars in groups for name, _, _ in bars))
     height = _ROW * (1 + sum(len(bars) for _, bars in groups)) + 8 * len(groups)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{_LABEL_WIDTH + _PLOT_WIDTH + 80}" height="{height}" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{_LABEL_WIDTH + _PLOT_WIDTH + _VALUE_WIDTH}" height="{height}" '
              'role="img">']
     y = 0
     for label, bars in groups:
-        parts.append(f'<text x="0" y="{y + _BAR}">{escape(label)}</text>')
-        for name, value in bars:
+        short = label if len(label) <= 28 else label[:27] + "…"
+        parts.append(f'<text x="0" y="{y + _BAR}">{escape(short)}<title>{escape(label)}</title></text>')
+        for name, value, shown in bars:
             width = round(_PLOT_WIDTH * max(0.0, value) / largest, 1)
-            shown = f"{value:.1f}{unit}" if unit == "%" else f"{value:g}{unit}"
             parts.append(f'<rect class="s{series.index(name) % 4}" x="{_LABEL_WIDTH}" y="{y + 2}" width="{width}" '
                          f'height="{_BAR}"><title>{escape(name)}: {escape(shown)}</title></rect>'
                          f'<text x="{_LABEL_WIDTH + width + 4}" y="{y + _BAR}">{escape(name)} {escape(shown)}</text>')
@@ -248,7 +254,7 @@ def _html(report: dict[str, Any], sections: list[_Section]) -> str:
         body.append(f"<h2>{escape(section.title)}</h2>")
         body.extend(f"<p>{escape(text)}</p>" for text in section.lines)
         if section.chart is not None:
-            body.append(_bar_chart(section.chart, section.chart_unit))
+            body.append(_bar_chart(section.chart, section.chart_scale))
         for headings, rows in section.tables:
             head = "".join(f"<th>{escape(h)}</th>" for h in headings)
             cells = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)

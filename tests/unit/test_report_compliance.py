@@ -191,3 +191,26 @@ def test_markdown_escapes_table_cells():
     lines = render(build_report(inventory), "md").splitlines()
     assert "| High | CVE\\|1 | pkg | p/app | 2026-06-29 12:00 UTC | 1 |" in lines
     assert "| High | 0 | 0 | 0 | 0 |" not in lines and "| High | 1 | 0 | 0 | 0 |" in lines
+
+
+def test_pulls_come_from_the_older_audit_log_on_a_harbor_without_auditlog_exts():
+    import httpx
+
+    from berth.ascode.report import _pulls
+    from berth.client import HarborClient
+
+    asked = []
+
+    def harbor_2_12(request: httpx.Request) -> httpx.Response:  # answers as a Harbor before 2.13 does
+        asked.append((request.url.path, request.url.params["q"]))
+        if request.url.path.endswith("/auditlog-exts"):
+            return httpx.Response(404, json={"errors": [{"code": "NOT_FOUND", "message": "not found"}]})
+        return httpx.Response(200, json=[
+            {"resource": "p/app:v1", "operation": "pull", "op_time": "2026-06-30T11:00:00.000Z", "username": "ci"},
+            {"resource": "p/app:v1", "operation": "pull", "op_time": "2026-05-01T11:00:00.000Z"}])  # too old
+
+    with HarborClient("http://harbor.test", "admin", "x", transport=httpx.MockTransport(harbor_2_12)) as client:
+        pulls = _pulls(client, NOW - DAY, NOW)
+    assert pulls == [Pull("p/app:v1", NOW - timedelta(hours=1), "ci")]
+    query = "operation=pull,op_time=[2026-06-29 12:00:00~2026-06-30 12:00:00]"
+    assert asked == [("/api/v2.0/auditlog-exts", query), ("/api/v2.0/audit-logs", query)]

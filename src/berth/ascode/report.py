@@ -169,18 +169,31 @@ def gather(client: HarborClient, since: timedelta, now: datetime | None = None) 
         inventory.robots = [_robot_facts(r) for r in client.paginate("/robots")]
     except HarborError as error:
         inventory.unavailable["robots"] = _why(error)
-    start = now - since
-    query = f"operation=pull,op_time=[{start:%Y-%m-%d %H:%M:%S}~{now:%Y-%m-%d %H:%M:%S}]"
     try:
-        pulls = []
-        for entry in client.paginate("/audit-logs", params={"q": query}):
-            at = parse_time(entry.get("op_time"))
-            if entry.get("operation") == "pull" and at is not None and start <= at <= now:
-                pulls.append(Pull(entry.get("resource", ""), at, entry.get("username", "")))
-        inventory.pulls = pulls
+        inventory.pulls = _pulls(client, now - since, now)
     except HarborError as error:
         inventory.unavailable["pulls"] = _why(error)
     return inventory
+
+
+def _pulls(client: HarborClient, start: datetime, now: datetime) -> list[Pull]:
+    """The audit log's pulls in the period: from `/auditlog-exts` (Harbor 2.13 and later write their
+    new entries there only; berth serves both shapes from one log), else the older `/audit-logs`."""
+    query = f"operation=pull,op_time=[{start:%Y-%m-%d %H:%M:%S}~{now:%Y-%m-%d %H:%M:%S}]"
+    for path in ("/auditlog-exts", "/audit-logs"):
+        try:
+            entries = list(client.paginate(path, params={"q": query}))
+        except HarborError as error:
+            if error.status == 404 and path != "/audit-logs":
+                continue  # a Harbor before 2.13
+            raise
+        pulls = []
+        for entry in entries:
+            at = parse_time(entry.get("op_time"))
+            if entry.get("operation") == "pull" and at is not None and start <= at <= now:
+                pulls.append(Pull(entry.get("resource", ""), at, entry.get("username", "")))
+        return pulls
+    return []
 
 
 def _why(error: HarborError) -> str:

@@ -102,7 +102,7 @@ def test_an_admin_scopes_a_system_robot_and_edits_scanners_groups_and_retention_
     page.goto("/projects/team-a/robots")
     page.locator("#robot-name").fill("Bad Name!")
     page.get_by_role("button", name="Create robot account").click()
-    page.locator("#robot-error").wait_for()
+    page.locator("#robot-name-error").wait_for()
     assert page.locator("#robot-name").get_attribute("aria-invalid") == "true"
     admin.check("robot-refused")
     admin.close()
@@ -139,8 +139,8 @@ def test_a_refused_form_answers_with_its_message_next_to_the_field(server):
         assert fragment.status_code == 200 and fragment.headers["X-Berth-Refused"] == "400"
         assert not fragment.text.lstrip().startswith("<!doctype")
         field = re.search(r'<input id="robot-name"[^>]*>', fragment.text)
-        assert field and 'aria-invalid="true"' in field.group(0) and 'aria-describedby="robot-error"' in field.group(0)
-        message = re.search(r'<p class="problem" role="alert" id="robot-error">([^<]+)</p>', fragment.text)
+        assert field and 'aria-invalid="true"' in field.group(0) and 'aria-describedby="robot-name-error"' in field.group(0)
+        message = re.search(r'<small id="robot-name-error" class="problem" role="alert">([^<]+)</small>', fragment.text)
         assert message and "robot name" in message.group(1).lower(), fragment.text
         # the browser's own POST: the page with the refusal's status, the message at the same place
         page = client.post("/projects/team-a/robots", data=form)
@@ -163,7 +163,8 @@ def test_a_refused_form_answers_with_its_message_next_to_the_field(server):
             assert (answer.status_code, text in answer.text) == (status, True), (path, answer.status_code, answer.text)
             assert "Traceback" not in answer.text
             if path == "/admin/robots":  # the form again, what was typed kept, its field pointing at the message
-                assert re.search(r'<input id="robot-name"[^>]*value="r"[^>]*aria-describedby="form-error"', answer.text)
+                assert re.search(r'<input id="robot-projects"[^>]*aria-describedby="robot-projects-error"', answer.text)
+                assert re.search(r'<input id="robot-name"[^>]*value="r"', answer.text)
         # an error page asked for by htmx: 200, and it replaces the page's <main>
         missing = client.get("/projects/nowhere/robots", headers={"HX-Request": "true"})
         assert missing.status_code == 200 and missing.headers["X-Berth-Refused"] == "404"

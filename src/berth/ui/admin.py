@@ -36,13 +36,28 @@ from berth.services.scanners import AUTH_SCHEMES, RegistrationInput, ping_adapte
 from berth.services.registries import MASKED_SECRET, RegistryInput, normalized_url
 from berth.services.usergroups import HTTP_GROUP, LDAP_GROUP, OIDC_GROUP
 from berth.services.users import fixed_user, require_local_accounts
-from berth.ui.pages import Pager, Ui, row_id, verb_needs, when
+from berth.ui.pages import Pager, Problem, Ui, row_id, verb_needs, when
 from berth.ui.projects import storage_limit
 from berth.ui.robots import days, offered, permission
 
 GROUP_TYPES = {LDAP_GROUP: "LDAP", HTTP_GROUP: "HTTP", OIDC_GROUP: "OIDC"}
 #: the schedule types a person picks from (Manual is the "run now" button)
 SCHEDULES = tuple(kind for kind in SCHEDULE_TYPES if kind != "Manual")
+#: each form's fields and the words of the services' messages about them (Problem.about): a refusal
+#: is drawn beside the first field it names, at the form's top when it names none
+USER_FIELDS = {"username": r"user ?name", "email": r"e-?mail", "password": r"password",
+               "realname": r"realname|full name"}
+GROUP_FIELDS = {"group_type": r"group.?type", "ldap_group_dn": r"\bDN\b|ldap_group_dn",
+                "group_name": r"group.?name|user group"}
+REGISTRY_FIELDS = {"url": r"\bURL\b|scheme|unhealthy|connect", "name": r"\bname\b|registry \S+ already exists",
+                   "access_key": r"access.?key|credential|unauthori[sz]ed"}
+POLICY_FIELDS = {"name": r"\bname\b|already exists", "cron": r"\bcron\b|schedule", "endpoint": r"registry|endpoint",
+                 "dest_namespace": r"namespace", "speed": r"bandwidth|speed"}
+SCANNER_FIELDS = {"url": r"\bURL\b|metadata|adapter", "name": r"\bname\b|registration \S+ already exists",
+                  "access_credential": r"credential|authori[sz]ation"}
+LABEL_FIELDS = {"color": r"colou?r", "name": r"\bname\b|label \S+ already exists"}
+ROBOT_FIELDS = {"name": r"robot name|\bname\b|already exists", "duration": r"duration|expir",
+                "description": r"description", "projects": r"project"}
 
 
 class AdminPages:
@@ -62,7 +77,7 @@ class AdminPages:
 
     # --- users -----------------------------------------------------------------------------------
 
-    async def users(self, request: Request, error: str = "", values: dict[str, str] | None = None,
+    async def users(self, request: Request, error: Problem | str = "", values: dict[str, str] | None = None,
                     status: int = 200, notice: str = "") -> Response:
         subject = await self.admin(request, "user", "list")
         pager = Pager.of(request, "name")
@@ -86,7 +101,7 @@ class AdminPages:
                 values.get("realname", "").strip())
         except ServiceError as exc:
             values.pop("password", None)
-            return await self.users(request, exc.message, values, exc.status)
+            return await self.users(request, Problem.about(exc.message, USER_FIELDS), values, exc.status)
         return self.ui.redirect("/admin/users?" + urlencode({"name": user.username}))
 
     async def user_action(self, request: Request) -> Response:
@@ -119,7 +134,7 @@ class AdminPages:
 
     # --- groups ----------------------------------------------------------------------------------
 
-    async def groups(self, request: Request, error: str = "", values: dict[str, str] | None = None,
+    async def groups(self, request: Request, error: Problem | str = "", values: dict[str, str] | None = None,
                      status: int = 200) -> Response:
         await self.admin(request, "user-group", "list")
         pager = Pager.of(request, "name")
@@ -143,7 +158,7 @@ class AdminPages:
             await add_group(self.ui.registry, values.get("group_name", "").strip(), int(kind),
                             values.get("ldap_group_dn", "").strip())
         except ServiceError as exc:
-            return await self.groups(request, exc.message, values, exc.status)
+            return await self.groups(request, Problem.about(exc.message, GROUP_FIELDS), values, exc.status)
         return self.ui.redirect("/admin/groups")
 
     async def rename_group(self, request: Request) -> Response:
@@ -187,7 +202,7 @@ class AdminPages:
                   "access_secret": MASKED_SECRET if stored.sealed_secret else ""}
         return self._registry_page(request, stored.id, values)
 
-    def _registry_page(self, request: Request, registry_id: int | None, values: dict[str, str], error: str = "",
+    def _registry_page(self, request: Request, registry_id: int | None, values: dict[str, str], error: Problem | str = "",
                        notice: str = "", status: int = 200) -> Response:
         return self.ui.render(request, "admin/registry.html", status, registry_id=registry_id, values=values,
                               error=error, notice=notice, types=SUPPORTED_TYPES, section="registries")
@@ -221,7 +236,8 @@ class AdminPages:
             else:
                 await service.update(stored.id, data)
         except ServiceError as exc:
-            return self._registry_page(request, registry_id, values, exc.message, status=exc.status)
+            return self._registry_page(request, registry_id, values, Problem.about(exc.message, REGISTRY_FIELDS),
+                                       status=exc.status)
         return self.ui.redirect("/admin/registries")
 
     async def delete_registry(self, request: Request) -> Response:
@@ -231,7 +247,7 @@ class AdminPages:
 
     # --- replication rules and their executions -------------------------------------------------
 
-    async def replication(self, request: Request, error: str = "", status: int = 200) -> Response:
+    async def replication(self, request: Request, error: Problem | str = "", status: int = 200) -> Response:
         await self.admin(request, "replication-policy", "list")
         registry = self.ui.registry
         pager = Pager.of(request, "name")
@@ -261,7 +277,7 @@ class AdminPages:
         record = await self.ui.registry.replication.get(row_id(key))
         return await self._policy_page(request, record.id, _policy_values(record.policy))
 
-    async def _policy_page(self, request: Request, policy_id: int | None, values: dict[str, str], error: str = "",
+    async def _policy_page(self, request: Request, policy_id: int | None, values: dict[str, str], error: Problem | str = "",
                            status: int = 200) -> Response:
         return self.ui.render(request, "admin/policy.html", status, policy_id=policy_id, values=values, error=error,
                               endpoints=await self._endpoint_names(), section="replication")
@@ -280,7 +296,8 @@ class AdminPages:
                 existing = await service.get(policy_id)
                 await service.update(policy_id, replace(policy, creator=existing.policy.creator))
         except ServiceError as exc:
-            return await self._policy_page(request, policy_id, values, exc.message, exc.status)
+            return await self._policy_page(request, policy_id, values, Problem.about(exc.message, POLICY_FIELDS),
+                                           exc.status)
         return self.ui.redirect("/admin/replication")
 
     async def delete_policy(self, request: Request) -> Response:
@@ -345,7 +362,7 @@ class AdminPages:
 
     # --- scanners and scan-all -------------------------------------------------------------------
 
-    async def scanners(self, request: Request, error: str = "", values: dict[str, str] | None = None,
+    async def scanners(self, request: Request, error: Problem | str = "", values: dict[str, str] | None = None,
                        status: int = 200, notice: str = "") -> Response:
         await self.admin(request, "scanner", "list")
         registry = self.ui.registry
@@ -368,7 +385,7 @@ class AdminPages:
             await self.ui.registry.scanners.create(_registration_of(values))
         except ServiceError as exc:
             values.pop("access_credential", None)
-            return await self.scanners(request, exc.message, values, exc.status)
+            return await self.scanners(request, Problem.about(exc.message, SCANNER_FIELDS), values, exc.status)
         return self.ui.redirect("/admin/scanners")
 
     async def scanner_form(self, request: Request) -> Response:
@@ -379,7 +396,7 @@ class AdminPages:
                   "skip_cert_verify": _shown(stored.skip_cert_verify), "enabled": _shown(not stored.disabled)}
         return self._scanner_page(request, stored.uuid, stored.name, values)
 
-    def _scanner_page(self, request: Request, uuid: str, name: str, values: dict[str, str], error: str = "",
+    def _scanner_page(self, request: Request, uuid: str, name: str, values: dict[str, str], error: Problem | str = "",
                       notice: str = "", status: int = 200) -> Response:
         return self.ui.render(request, "admin/scanner.html", status, uuid=uuid, stored_name=name, values=values,
                               auth_schemes=AUTH_SCHEMES, error=error, notice=notice, section="scanners")
@@ -399,7 +416,8 @@ class AdminPages:
                 return self._scanner_page(request, stored.uuid, stored.name, _without_secret(values), notice=notice)
             await service.update(stored.uuid, _registration_of(values, disabled=not values.get("enabled")))
         except ServiceError as exc:
-            return self._scanner_page(request, stored.uuid, stored.name, _without_secret(values), exc.message,
+            return self._scanner_page(request, stored.uuid, stored.name, _without_secret(values),
+                                      Problem.about(exc.message, SCANNER_FIELDS),
                                       status=exc.status)
         return self.ui.redirect("/admin/scanners")
 
@@ -442,7 +460,7 @@ class AdminPages:
 
     # --- project quotas ----------------------------------------------------------------------------
 
-    async def quotas(self, request: Request, error: str = "", status: int = 200) -> Response:
+    async def quotas(self, request: Request, error: Problem | str = "", status: int = 200) -> Response:
         await self.admin(request, "quota", "list")
         pager = Pager.of(request)
         found, total = await self.ui.registry.quotas.list(offset=pager.offset, limit=pager.size)
@@ -463,7 +481,7 @@ class AdminPages:
 
     # --- system labels -----------------------------------------------------------------------------
 
-    async def labels(self, request: Request, error: str = "", values: dict[str, str] | None = None,
+    async def labels(self, request: Request, error: Problem | str = "", values: dict[str, str] | None = None,
                      status: int = 200) -> Response:
         await self.admin(request, "label", "list")
         pager = Pager.of(request, "name")
@@ -482,7 +500,7 @@ class AdminPages:
             await self.ui.registry.labels.create(values.get("name", "").strip(), values.get("description", "").strip(),
                                                  values.get("color", "").strip(), GLOBAL, None)
         except ServiceError as exc:
-            return await self.labels(request, exc.message, values, exc.status)
+            return await self.labels(request, Problem.about(exc.message, LABEL_FIELDS), values, exc.status)
         return self.ui.redirect("/admin/labels")
 
     async def delete_label(self, request: Request) -> Response:
@@ -495,7 +513,7 @@ class AdminPages:
 
     # --- authentication and system settings --------------------------------------------------------
 
-    async def settings(self, request: Request, values: dict[str, str] | None = None, error: str = "",
+    async def settings(self, request: Request, values: dict[str, str] | None = None, error: Problem | str = "",
                        notice: str = "", status: int = 200) -> Response:
         page = _settings_page(request)
         await self.admin(request, "configuration", "read")
@@ -560,12 +578,13 @@ class AdminPages:
                         changes[key] = given
             await configurations.update(changes)
         except ServiceError as exc:
-            return await self.settings(request, shown, exc.message, status=exc.status)
+            return await self.settings(request, shown, Problem.about(exc.message, {key: rf"\b{key}\b" for key in page.keys}),
+                                       status=exc.status)
         return self.ui.redirect(f"/admin/{page.key}?saved=1")
 
     # --- system robot accounts ---------------------------------------------------------------------
 
-    async def robots(self, request: Request, error: str = "", values: dict[str, str] | None = None,
+    async def robots(self, request: Request, error: Problem | str = "", values: dict[str, str] | None = None,
                      status: int = 200, picked: dict[str, list[str]] | None = None) -> Response:
         subject = await self.admin(request, "robot", "list")
         registry = self.ui.registry
@@ -600,7 +619,7 @@ class AdminPages:
                 description=values.get("description", "").strip(), level="system",
                 duration=days(duration) if duration else None, disabled=False, grants=grants, project=project)
         except ServiceError as exc:
-            return await self.robots(request, exc.message, values, exc.status, picked)
+            return await self.robots(request, Problem.about(exc.message, ROBOT_FIELDS), values, exc.status, picked)
         return self.ui.render(request, "admin/robot_created.html", robot=robot, full_name=full_name, secret=secret,
                               section="robots")
 
@@ -614,7 +633,7 @@ class AdminPages:
 
     # --- system jobs: garbage collection and the audit-log purge ---------------------------------
 
-    async def job(self, request: Request, error: str = "", status: int = 200) -> Response:
+    async def job(self, request: Request, error: Problem | str = "", status: int = 200) -> Response:
         spec = _job_of(request)
         await self.admin(request, spec.resource, "list")
         registry = self.ui.registry
@@ -686,7 +705,8 @@ class AdminPages:
             await self.ui.registry.system_allowlist.put(items, expires_at)
         except ServiceError as exc:
             return self.ui.render(request, "admin/allowlist.html", exc.status, cves=text, expires=expires,
-                                  error=exc.message, saved=False, section="allowlist")
+                                  error=Problem.about(exc.message, {"cves": r"cve", "expires_at": r"expir"}),
+                                  saved=False, section="allowlist")
         return self.ui.redirect("/admin/allowlist?saved=1")
 
 
@@ -839,6 +859,10 @@ class SettingsPage:
     key: str
     title: str
     groups: tuple[tuple[str, tuple[str, ...]], ...]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(key for _, keys in self.groups for key in keys)
 
 
 SETTINGS = {page.key: page for page in (

@@ -12,7 +12,11 @@ from berth.security.roles import Permission, grantable
 from berth.services.errors import BadRequest, NotFound, ServiceError
 from berth.services.projects import ProjectRecord
 from berth.services.robots import RobotGrant, RobotRecord, project_access
-from berth.ui.pages import Pager, Ui, row_id, verb_needs
+from berth.ui.pages import Pager, Problem, Ui, row_id, verb_needs
+
+#: the robot form's fields and the words of the services' messages about them (Problem.about)
+ROBOT_FIELDS = {"name": r"robot name|robot account \S+ already exists|\bname\b", "duration": r"duration|expir",
+                "description": r"description"}
 
 
 def offered(kind: str, subject: Subject, project: ProjectRecord | None = None) -> dict[str, list[str]]:
@@ -78,7 +82,7 @@ class RobotPages:
                 project=(project.id, project.name), creator_type="local", creator_ref=subject.user_id or 0,
             )
         except ServiceError as exc:
-            return await self._page(request, subject, project, exc.status, values=values, error=exc.message,
+            return await self._page(request, subject, project, exc.status, values=values, error=Problem.about(exc.message, ROBOT_FIELDS),
                                     checked=set(picked))
         return await self._page(request, subject, project, 201, created=(robot, secret))
 

@@ -113,3 +113,107 @@ def test_a_refused_form_in_the_browser(server, browser, tmp_path):  # noqa: F811
     assert page.locator("#robot-name").get_attribute("aria-invalid") is None
     admin.check("robot-refused")
     admin.close()
+
+
+def _robot(server: Server, name: str, level: str, project: str, days: int) -> int:
+    """A robot made through the API with pull on `project`: its id."""
+    with server.client() as api:
+        made = api.post("/api/v2.0/robots", json={
+            "name": name, "level": level, "duration": days, "permissions": [
+                {"kind": "project", "namespace": project, "access": [{"resource": "repository", "action": "pull"}]}]})
+        assert made.status_code == 201, made.text
+        return made.json()["id"]
+
+
+def _access(robot: dict) -> list[tuple[str, str, list[str]]]:
+    return sorted((p["kind"], p["namespace"], sorted(f"{a['resource']}:{a['action']}" for a in p["access"]))
+                  for p in robot["permissions"])
+
+
+def test_an_admin_edits_a_system_robot_with_its_own_access_per_project(server, browser, tmp_path):  # noqa: F811
+    robot_id = _robot(server, "editme", "system", "forms-a", 30)
+    admin = Visitor(browser, server, tmp_path, "admin")
+    page = admin.page
+    admin.arrive("/admin/robots", "admin", server.admin_password)
+    page.get_by_role("button", name="Edit robot account robot$editme").click()
+    assert page.get_by_label("Project 1", exact=True).input_value() == "forms-a"
+    assert page.get_by_label("pull repository in project 1", exact=True).is_checked()
+    page.get_by_label("Description").fill("edited in the browser")
+    page.get_by_label("Expires after").fill("-1")
+    page.get_by_label("Enabled").uncheck()
+    page.get_by_label("list audit-log on the system", exact=True).check()
+    page.get_by_label("push repository in project 1", exact=True).check()
+    page.get_by_label("Project 2", exact=True).fill("forms-b")  # its own list: pull only (checked already)
+    admin.check("robot-edit")
+    page.get_by_role("button", name="Save robot account").click()
+    page.get_by_role("button", name="Edit robot account robot$editme").wait_for()
+    with server.client() as api:
+        robot = api.get(f"/api/v2.0/robots/{robot_id}").json()
+    assert (robot["description"], robot["duration"], robot["expires_at"], robot["disable"]) == (
+        "edited in the browser", -1, -1, True)
+    assert _access(robot) == [("project", "forms-a", ["repository:pull", "repository:push"]),
+                              ("project", "forms-b", ["repository:pull"]), ("system", "/", ["audit-log:list"])]
+
+    # a project robot edited on its project's page, through the same update
+    project_robot = _robot(server, "builder", "project", "forms-b", 7)
+    page.goto("/projects/forms-b/robots")
+    page.get_by_role("button", name="Edit robot$forms-b+builder").click()
+    page.get_by_label("Description").fill("pushes too")
+    page.get_by_label("push repository", exact=True).check()
+    admin.check("project-robot-edit")
+    page.get_by_role("button", name="Save robot account").click()
+    page.get_by_role("button", name="Edit robot$forms-b+builder").wait_for()
+    with server.client() as api:
+        robot = api.get(f"/api/v2.0/robots/{project_robot}").json()
+    assert (robot["description"], robot["duration"], robot["disable"]) == ("pushes too", 7, False)
+    assert _access(robot) == [("project", "forms-b", ["repository:pull", "repository:push"])]
+    admin.close()
+
+
+def test_robot_forms_refuse_beside_the_field_and_guests_cannot_edit(server, admin):
+    client, token = admin
+    # a system robot created with a different access list on each project
+    created = client.post("/admin/robots", data={
+        "name": "perproject", "scope": "some", "ns_0": "forms-a", "access_0": ["repository:pull", "repository:push"],
+        "ns_1": "forms-b", "access_1": "artifact:list", "csrftoken": token})
+    assert created.status_code == 200 and "robot$perproject" in created.text
+    with server.client() as api:
+        robot = next(r for r in api.get("/api/v2.0/robots").json() if r["name"] == "robot$perproject")
+    assert _access(robot) == [("project", "forms-a", ["repository:pull", "repository:push"]),
+                              ("project", "forms-b", ["artifact:list"])]
+    # the second row names a missing project: the message beside that row's name, the rows kept
+    missing = client.post(f"/admin/robots/{robot['id']}", data={
+        "description": "", "duration": "30", "enabled": "on", "scope": "some", "ns_0": "forms-a",
+        "access_0": "repository:pull", "ns_2": "nowhere", "access_2": "repository:pull", "csrftoken": token})
+    assert missing.status_code == 404
+    assert "project nowhere not found" in beside(missing.text, "ns-1", "ns-1-error")
+    twice = client.post(f"/admin/robots/{robot['id']}", data={
+        "duration": "30", "scope": "some", "ns_0": "forms-a", "access_0": "repository:pull", "ns_1": "forms-a",
+        "access_1": "repository:push", "csrftoken": token})
+    assert twice.status_code == 400 and "named twice" in beside(twice.text, "ns-0", "ns-0-error")
+    bad_days = client.post(f"/admin/robots/{robot['id']}", data={
+        "duration": "soon", "scope": "all", "project": "repository:pull", "csrftoken": token})
+    assert bad_days.status_code == 400 and "expiry" in beside(bad_days.text, "robot-duration", "robot-duration-error")
+    with server.client() as api:  # nothing of the refused edits was stored
+        assert _access(api.get(f"/api/v2.0/robots/{robot['id']}").json()) == _access(robot)
+        # a project robot's edit: a guest of the project gets no page and no change
+        assert api.post("/api/v2.0/users", json={"username": "guestie", "email": "guestie@example.com",
+                                                 "realname": "G", "password": "Guest12345"}).status_code == 201
+        assert api.post("/api/v2.0/projects/forms-a/members", json={
+            "role_id": 3, "member_user": {"username": "guestie"}}).status_code == 201
+    kept = _robot(server, "kept", "project", "forms-a", 7)
+    # the project robot's refused edit (no access chosen): the message at the form's top
+    empty = client.post(f"/projects/forms-a/robots/{kept}", data={"duration": "7", "enabled": "on", "csrftoken": token})
+    assert empty.status_code == 400 and re.search(r'<p id="robot-error" class="problem" role="alert">', empty.text)
+    with httpx.Client(base_url=server.url) as guest:
+        log_in(guest, "guestie", "Guest12345")
+        assert guest.get(f"/projects/forms-a/robots/{kept}").status_code == 403
+        guest_token = re.search(r'name="csrftoken" value="([^"]+)"', guest.get("/projects/forms-a").text)
+        assert guest_token
+        forged = guest.post(f"/projects/forms-a/robots/{kept}", data={
+            "duration": "-1", "access": "repository:push", "csrftoken": guest_token.group(1)})
+        assert forged.status_code == 403
+        assert "Edit robot$" not in guest.get("/projects/forms-a/robots").text
+    with server.client() as api:
+        robot = api.get(f"/api/v2.0/robots/{kept}").json()
+    assert (robot["duration"], _access(robot)) == (7, [("project", "forms-a", ["repository:pull"])])

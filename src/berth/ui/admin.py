@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 import json
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,7 +17,7 @@ from starlette.responses import Response
 
 from berth.auth import ldap_test
 from berth.auth.groups import add_group
-from berth.auth.robot_grants import robot_grants, store_robot
+from berth.auth.robot_grants import change_robot, robot_grants, store_robot
 from berth.auth.rbac import Subject, is_allowed_system
 from berth.gc import GC
 from berth.replication.adapters import SUPPORTED_TYPES
@@ -34,6 +35,7 @@ from berth.services.registry import Registry
 from berth.services.scan_jobs import SCAN_ALL
 from berth.services.scanners import AUTH_SCHEMES, RegistrationInput, ping_adapter
 from berth.services.registries import MASKED_SECRET, RegistryInput, normalized_url
+from berth.services.robots import RobotGrant, RobotRecord
 from berth.services.usergroups import HTTP_GROUP, LDAP_GROUP, OIDC_GROUP
 from berth.services.users import fixed_user, require_local_accounts
 from berth.ui.pages import Pager, Problem, Ui, row_id, verb_needs, when
@@ -57,7 +59,7 @@ SCANNER_FIELDS = {"url": r"\bURL\b|metadata|adapter", "name": r"\bname\b|registr
                   "access_credential": r"credential|authori[sz]ation"}
 LABEL_FIELDS = {"color": r"colou?r", "name": r"\bname\b|label \S+ already exists"}
 ROBOT_FIELDS = {"name": r"robot name|\bname\b|already exists", "duration": r"duration|expir",
-                "description": r"description", "projects": r"project"}
+                "description": r"description"}
 
 
 class AdminPages:
@@ -584,18 +586,17 @@ class AdminPages:
 
     # --- system robot accounts ---------------------------------------------------------------------
 
-    async def robots(self, request: Request, error: Problem | str = "", values: dict[str, str] | None = None,
-                     status: int = 200, picked: dict[str, list[str]] | None = None) -> Response:
+    async def robots(self, request: Request, error: Problem | str = "", form: RobotForm | None = None,
+                     status: int = 200) -> Response:
         subject = await self.admin(request, "robot", "list")
         registry = self.ui.registry
         pager = Pager.of(request, "name")
         found, total = await registry.robots.list(level="system", name=pager.filters.get("name"), offset=pager.offset,
                                                   limit=pager.size)
         prefix = await registry.configurations.get("robot_name_prefix")
-        rows = [(robot, "never" if robot.expires_at == -1 else when(datetime.fromtimestamp(robot.expires_at, UTC)))
-                for robot in found]
+        rows = [(robot, _expiry(robot)) for robot in found]
         context = {"rows": rows, "pager": pager.counted(total), "prefix": prefix, "error": error,
-                   "values": values or {}, "section": "robots", "picked": picked or {"system": [], "project": []},
+                   "form": form or RobotForm.blank(), "opened": form is not None, "section": "robots",
                    "system_access": offered("system", subject), "project_access": offered("project", subject),
                    "default_days": await registry.configurations.get("robot_token_duration")}
         if self.ui.partial(request) and request.method == "GET":
@@ -604,30 +605,59 @@ class AdminPages:
 
     async def create_robot(self, request: Request) -> Response:
         """A system robot with the chosen system permissions and project permissions (on every project,
-        or on the projects named), checked by robot_grants as the API's CreateRobot; its secret is shown
-        on this answer only (never stored in plain, never sent again)."""
+        or each project named with its own access list), checked by robot_grants as the API's
+        CreateRobot; its secret is shown on this answer only (never stored in plain, never sent again)."""
         subject = await self.admin(request, "robot", "create")
-        values, system = await self.ui.form_with_list(request, "system")
-        picked = {"system": system, "project": (await self.ui.form_with_list(request, "project"))[1]}
+        form = await RobotForm.posted(request)
         try:
-            permissions = robot_permissions(values, picked["system"], picked["project"])
-            grants, project = await robot_grants(subject, "system", permissions,
+            grants, project = await robot_grants(subject, "system", form.permissions(),
                                                  lambda name: self.ui.project(subject, name))
-            duration = values.get("duration", "").strip()
+            duration = form.values.get("duration", "").strip()
             robot, secret, full_name = await store_robot(
-                self.ui.registry, subject, name=values.get("name", "").strip(),
-                description=values.get("description", "").strip(), level="system",
+                self.ui.registry, subject, name=form.values.get("name", "").strip(),
+                description=form.values.get("description", "").strip(), level="system",
                 duration=days(duration) if duration else None, disabled=False, grants=grants, project=project)
         except ServiceError as exc:
-            return await self.robots(request, Problem.about(exc.message, ROBOT_FIELDS), values, exc.status, picked)
+            return await self.robots(request, form.problem(exc), form, exc.status)
         return self.ui.render(request, "admin/robot_created.html", robot=robot, full_name=full_name, secret=secret,
                               section="robots")
 
-    async def delete_robot(self, request: Request) -> Response:
-        await self.admin(request, "robot", "delete")
-        robot = await self.ui.registry.robots.get(row_id(request.path_params["robot_id"]))
+    async def robot(self, request: Request, error: Problem | str = "", form: RobotForm | None = None,
+                    status: int = 200) -> Response:
+        """A system robot's edit page: description, expiry, enabled, and its permissions."""
+        subject = await self.admin(request, "robot", "read")
+        robot = await self._system_robot(request)
+        registry = self.ui.registry
+        return self.ui.render(
+            request, "admin/robot.html", status, robot=robot, form=form or RobotForm.of(robot), error=error,
+            prefix=await registry.configurations.get("robot_name_prefix"), expires=_expiry(robot),
+            system_access=offered("system", subject), project_access=offered("project", subject), section="robots")
+
+    async def save_robot(self, request: Request) -> Response:
+        """POST /admin/robots/{id}: the API's UpdateRobot (auth/robot_grants.change_robot, the same
+        checks as at creation)."""
+        subject = await self.admin(request, "robot", "update")
+        robot = await self._system_robot(request)
+        form = await RobotForm.posted(request)
+        try:
+            await change_robot(
+                self.ui.registry, subject, robot, permissions=form.permissions(),
+                project_named=lambda name: self.ui.project(subject, name),
+                description=form.values.get("description", "").strip(),
+                duration=days(form.values.get("duration", "")), disabled=not form.values.get("enabled"))
+        except ServiceError as exc:
+            return await self.robot(request, form.problem(exc), form, exc.status)
+        return self.ui.redirect("/admin/robots?" + urlencode({"name": robot.name}))
+
+    async def _system_robot(self, request: Request) -> RobotRecord:
+        robot = await self.ui.registry.robots.get(row_id(request.path_params["robot_id"], "robot account"))
         if robot.level != "system":  # a project's robot is its project's page's
             raise NotFound(f"robot {robot.id} not found")
+        return robot
+
+    async def delete_robot(self, request: Request) -> Response:
+        await self.admin(request, "robot", "delete")
+        robot = await self._system_robot(request)
         await self.ui.registry.robots.delete(robot.id)
         return self.ui.redirect("/admin/robots")
 
@@ -730,27 +760,85 @@ def _without_secret(values: dict[str, str]) -> dict[str, str]:
     return {key: value for key, value in values.items() if key != "access_credential"}
 
 
-def robot_permissions(values: dict[str, str], system: list[str], project: list[str]) -> list[dict[str, Any]]:
-    """The system robot form as the API's RobotPermission list: the system access, and the project
-    access on every project ("*") or on each project named in `projects` (comma-separated)."""
-    def access(picked: list[str]) -> list[dict[str, str]]:
-        return [{"resource": p.resource, "action": p.action} for p in map(permission, picked)]
+#: how many project rows the system robot form takes at most, and how many it draws (empty ones included)
+MAX_PROJECT_ROWS = 50
+EMPTY_PROJECT_ROWS = 3
 
-    permissions: list[dict[str, Any]] = []
-    if system:
-        permissions.append({"kind": "system", "namespace": "/", "access": access(system)})
-    if project:
-        if values.get("scope") == "all":
-            namespaces = ["*"]
-        else:
-            namespaces = list(dict.fromkeys(name.strip() for name in values.get("projects", "").split(",")
-                                            if name.strip()))
-            if not namespaces:
-                raise BadRequest("name the projects (comma-separated), or choose every project")
-        permissions += [{"kind": "project", "namespace": name, "access": access(project)} for name in namespaces]
-    if not permissions:
-        raise BadRequest("choose at least one permission")
-    return permissions
+
+@dataclass(frozen=True, slots=True)
+class RobotForm:
+    """The system robot form (create and edit): the text fields, the system access picked, the project
+    access on every project (scope "all"), and the project rows (scope "some"): each project named
+    with its own access list, as Harbor's system robot dialog sets them."""
+
+    values: dict[str, str]
+    system: list[str]
+    every: list[str]
+    rows: list[tuple[str, list[str]]]
+
+    @classmethod
+    def blank(cls) -> RobotForm:
+        return cls({"scope": "all"}, [], ["repository:pull"], [])
+
+    @classmethod
+    def of(cls, robot: RobotRecord) -> RobotForm:
+        """The form as the stored robot fills it."""
+        def picked(grant: RobotGrant) -> list[str]:
+            return [f"{p.resource}:{p.action}" for p in grant.access]
+
+        every = [p for grant in robot.grants if grant.kind == "project" and grant.namespace == "*" for p in picked(grant)]
+        rows = [(grant.namespace, picked(grant)) for grant in robot.grants
+                if grant.kind == "project" and grant.namespace != "*"]
+        values = {"description": robot.description, "duration": str(robot.duration),
+                  "enabled": "" if robot.disabled else "on", "scope": "all" if every else "some"}
+        return cls(values, [p for grant in robot.grants if grant.kind == "system" for p in picked(grant)],
+                   every, rows)
+
+    @classmethod
+    async def posted(cls, request: Request) -> RobotForm:
+        values, system = await Ui.form_with_list(request, "system")
+        every = (await Ui.form_with_list(request, "project"))[1]
+        rows = []
+        for i in range(MAX_PROJECT_ROWS):
+            if values.get(f"ns_{i}", "").strip():  # a row left without a name is ignored
+                rows.append((values[f"ns_{i}"].strip()[:255], (await Ui.form_with_list(request, f"access_{i}"))[1]))
+        return cls(values, system, every, rows)
+
+    @property
+    def shown_rows(self) -> list[tuple[str, list[str]]]:
+        """The rows the form draws: those filled in, and empty ones (at least one, three in all)."""
+        return self.rows + [("", ["repository:pull"])] * max(1, EMPTY_PROJECT_ROWS - len(self.rows))
+
+    def permissions(self) -> list[dict[str, Any]]:
+        """The form as the API's RobotPermission list (robot_grants checks it)."""
+        def access(picked: list[str]) -> list[dict[str, str]]:
+            return [{"resource": p.resource, "action": p.action} for p in map(permission, picked)]
+
+        permissions: list[dict[str, Any]] = []
+        if self.system:
+            permissions.append({"kind": "system", "namespace": "/", "access": access(self.system)})
+        if self.values.get("scope") == "all" and self.every:
+            permissions.append({"kind": "project", "namespace": "*", "access": access(self.every)})
+        seen: set[str] = set()  # the rows named count either way (a robot may hold both, as the API allows)
+        for name, picked in self.rows:
+            if name in seen:
+                raise BadRequest(f"project {name} is named twice: give each project one row")
+            if not picked:
+                raise BadRequest(f"choose the access on project {name}")
+            seen.add(name)
+            permissions.append({"kind": "project", "namespace": name, "access": access(picked)})
+        if not permissions:
+            raise BadRequest("choose at least one permission")
+        return permissions
+
+    def problem(self, exc: ServiceError) -> Problem:
+        """The refusal beside its field: a project row's name when the message names that project."""
+        rows = {f"ns_{i}": rf"project {re.escape(name)}(\b|$)" for i, (name, _) in enumerate(self.rows)}
+        return Problem.about(exc.message, ROBOT_FIELDS | rows)
+
+
+def _expiry(robot: RobotRecord) -> str:
+    return "never" if robot.expires_at == -1 else when(datetime.fromtimestamp(robot.expires_at, UTC))
 
 
 def _gc_parameters(values: dict[str, str]) -> dict[str, Any]:

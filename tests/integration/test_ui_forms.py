@@ -57,6 +57,7 @@ def test_refused_forms_show_the_message_beside_their_field(server, admin):
     client, token = admin
     with server.client() as api:
         assert api.post("/api/v2.0/labels", json={"name": "taken", "scope": "g"}).status_code == 201
+        quota = api.get("/api/v2.0/quotas").json()[0]["id"]
 
     cases = [  # (path, form, status, input id, message id, words of the service's message)
         ("/admin/users", {"username": "newbie", "email": "newbie@example.com", "password": "short"}, 400,
@@ -70,6 +71,10 @@ def test_refused_forms_show_the_message_beside_their_field(server, admin):
          400, "webhook-address", "webhook-address-error", "scheme"),
         ("/projects/forms-a/members", {"kind": "user", "name": "nobody-here", "role": "2"}, 400,
          "member-name", "member-name-error", "nobody-here"),
+        # a page with two forms of the same fields (run and schedule): the one posted
+        ("/admin/gc", {"action": "run", "workers": "99"}, 400, "run-workers", "run-workers-error", "worker"),
+        ("/admin/purge", {"action": "schedule", "schedule": "Custom", "cron": "every day", "audit_retention_hour": "1",
+                          "include_event_types": "pull_artifact"}, 400, "cron", "cron-error", "cron"),
     ]
     for path, form, status, input_id, note_id, words in cases:
         answer = client.post(path, data={**form, "csrftoken": token})
@@ -77,6 +82,12 @@ def test_refused_forms_show_the_message_beside_their_field(server, admin):
         message = beside(answer.text, input_id, note_id)
         assert words in message.lower(), (path, message)
         assert "Traceback" not in answer.text
+
+    # a list with a form per row: the message under the row posted (its field, unit and button in one group)
+    row = client.post(f"/admin/quotas/{quota}", data={"storage_amount": "lots", "storage_unit": "GiB", "csrftoken": token})
+    assert row.status_code == 400
+    assert re.search(rf'<input id="quota-{quota}"[^>]*aria-invalid="true" aria-describedby="quota-{quota}-error"', row.text)
+    assert re.search(rf'</div>\s*<small id="quota-{quota}-error" class="problem" role="alert">[^<]*whole number', row.text)
 
     # the form's other fields keep what was typed; the help text stays described as well
     answer = client.post("/projects/-/new", data={"project_name": "forms-b", "csrftoken": token})

@@ -47,6 +47,8 @@ GROUP_TYPES = {LDAP_GROUP: "LDAP", HTTP_GROUP: "HTTP", OIDC_GROUP: "OIDC"}
 SCHEDULES = tuple(kind for kind in SCHEDULE_TYPES if kind != "Manual")
 #: each form's fields and the words of the services' messages about them (Problem.about): a refusal
 #: is drawn beside the first field it names, at the form's top when it names none
+JOB_FIELDS = {"workers": r"worker", "audit_retention_hour": r"retention|hour", "include_event_types": r"event"}
+SCHEDULE_FIELDS = {"cron": r"\bcron\b", "schedule": r"schedule type|\bschedule\b"}
 USER_FIELDS = {"username": r"user ?name", "email": r"e-?mail", "password": r"password",
                "realname": r"realname|full name"}
 GROUP_FIELDS = {"group_type": r"group.?type", "ldap_group_dn": r"\bDN\b|ldap_group_dn",
@@ -457,7 +459,7 @@ class AdminPages:
             else:
                 await self.ui.registry.scan_jobs.scan_all("MANUAL")
         except ServiceError as exc:
-            return await self.scanners(request, exc.message, None, exc.status)
+            return await self.scanners(request, Problem.about(exc.message, SCHEDULE_FIELDS), None, exc.status)
         return self.ui.redirect("/admin/scanners")
 
     # --- project quotas ----------------------------------------------------------------------------
@@ -477,8 +479,9 @@ class AdminPages:
             if limit is None:
                 raise BadRequest("give the storage quota: a whole number above 0, or -1 for no limit")
             await self.ui.registry.quotas.set_hard(row_id(request.path_params["quota_id"]), limit)
-        except ServiceError as exc:
-            return await self.quotas(request, exc.message, exc.status)
+        except ServiceError as exc:  # beside the storage quota of the row posted
+            return await self.quotas(request, Problem(exc.message, f"quota-{request.path_params['quota_id']}"),
+                                     exc.status)
         return self.ui.redirect("/admin/quotas" + (f"?{request.url.query}" if request.url.query else ""))
 
     # --- system labels -----------------------------------------------------------------------------
@@ -663,7 +666,10 @@ class AdminPages:
 
     # --- system jobs: garbage collection and the audit-log purge ---------------------------------
 
-    async def job(self, request: Request, error: Problem | str = "", status: int = 200) -> Response:
+    async def job(self, request: Request, run_error: Problem | str = "", schedule_error: Problem | str = "",
+                  status: int = 200) -> Response:
+        """A system job's page; a refusal goes to the form it came from (run or schedule: their fields
+        have the same names)."""
         spec = _job_of(request)
         await self.admin(request, spec.resource, "list")
         registry = self.ui.registry
@@ -672,7 +678,8 @@ class AdminPages:
                                                                 limit=pager.size)
         schedule = await registry.schedules.get(spec.vendor_type, 0)
         return self.ui.render(request, "admin/job.html", status, job=spec, runs=runs, pager=pager.counted(total),
-                              schedule=schedule, schedules=SCHEDULES, error=error, section=spec.key)
+                              schedule=schedule, schedules=SCHEDULES, error="", run_error=run_error,
+                              schedule_error=schedule_error, section=spec.key)
 
     async def job_run(self, request: Request) -> Response:
         """POST /admin/gc or /admin/purge: "run" (now, or a dry run) or "schedule"."""
@@ -688,7 +695,10 @@ class AdminPages:
                 return self.ui.redirect(f"/admin/{spec.key}")
             execution_id = await spec.kick(self.ui.registry, "Manual", None, parameters)
         except ServiceError as exc:
-            return await self.job(request, exc.message, exc.status)
+            problem = Problem.about(exc.message, JOB_FIELDS | SCHEDULE_FIELDS)
+            if scheduling:
+                return await self.job(request, schedule_error=problem, status=exc.status)
+            return await self.job(request, run_error=problem, status=exc.status)
         return self.ui.redirect(f"/admin/{spec.key}/{execution_id}")
 
     async def job_log(self, request: Request) -> Response:

@@ -208,8 +208,8 @@ def test_an_admin_manages_users_registries_gc_and_the_allowlist(server, browser,
     page.get_by_role("link", name="Robot accounts").click()
     page.get_by_text("New robot account").click()
     page.get_by_label("Name (after the prefix").fill("ci")
-    page.get_by_label("pull repository in projects", exact=True).check()
-    page.get_by_label("push repository in projects", exact=True).check()
+    page.get_by_label("pull repository on every project", exact=True).check()
+    page.get_by_label("push repository on every project", exact=True).check()
     admin.check("robots")
     page.get_by_role("button", name="Create robot account").click()
     page.get_by_text("Its secret is shown here once").wait_for()
@@ -347,6 +347,7 @@ def test_someone_who_is_no_admin_gets_403_and_their_forged_posts_change_nothing(
             "/admin/labels/1/delete": {},
             "/admin/robots": {"name": "sneaky", "access-repository-pull": "on"},
             "/admin/robots/1/delete": {},
+            "/admin/robots/1": {"description": "sneaky", "duration": "-1", "system": "audit-log:list"},
             "/admin/auth": {"action": "save", "auth_mode": "ldap_auth"},
             "/admin/settings": {"action": "save", "banner_message": "sneaky", "project_creation_restriction": "everyone"},
         }

@@ -42,9 +42,9 @@ def test_an_admin_scopes_a_system_robot_and_edits_scanners_groups_and_retention_
     page.get_by_text("New robot account").click()
     page.get_by_label("Name (after the prefix").fill("scoped")
     page.get_by_label("list audit-log on the system", exact=True).check()
-    page.get_by_label("Only on these projects:").check()
-    page.get_by_label("Project names (comma-separated)").fill("team-a")
-    assert page.get_by_label("pull repository in projects", exact=True).is_checked()
+    page.get_by_label("Only on the projects below").check()
+    page.get_by_label("Project 1", exact=True).fill("team-a")
+    assert page.get_by_label("pull repository in project 1", exact=True).is_checked()
     admin.check("robot-form")
     page.get_by_role("button", name="Create robot account").click()
     page.get_by_text("Its secret is shown here once").wait_for()
@@ -102,7 +102,7 @@ def test_an_admin_scopes_a_system_robot_and_edits_scanners_groups_and_retention_
     page.goto("/projects/team-a/robots")
     page.locator("#robot-name").fill("Bad Name!")
     page.get_by_role("button", name="Create robot account").click()
-    page.locator("#robot-error").wait_for()
+    page.locator("#robot-name-error").wait_for()
     assert page.locator("#robot-name").get_attribute("aria-invalid") == "true"
     admin.check("robot-refused")
     admin.close()
@@ -139,8 +139,8 @@ def test_a_refused_form_answers_with_its_message_next_to_the_field(server):
         assert fragment.status_code == 200 and fragment.headers["X-Berth-Refused"] == "400"
         assert not fragment.text.lstrip().startswith("<!doctype")
         field = re.search(r'<input id="robot-name"[^>]*>', fragment.text)
-        assert field and 'aria-invalid="true"' in field.group(0) and 'aria-describedby="robot-error"' in field.group(0)
-        message = re.search(r'<p class="problem" role="alert" id="robot-error">([^<]+)</p>', fragment.text)
+        assert field and 'aria-invalid="true"' in field.group(0) and 'aria-describedby="robot-name-error"' in field.group(0)
+        message = re.search(r'<small id="robot-name-error" class="problem" role="alert">([^<]+)</small>', fragment.text)
         assert message and "robot name" in message.group(1).lower(), fragment.text
         # the browser's own POST: the page with the refusal's status, the message at the same place
         page = client.post("/projects/team-a/robots", data=form)
@@ -148,8 +148,8 @@ def test_a_refused_form_answers_with_its_message_next_to_the_field(server):
         assert message.group(0) in page.text and "<!doctype" in page.text.lower()
 
         refused = {  # the full-page admin forms: the service's status and message
-            "/admin/robots": ({"name": "r", "system": "audit-log:list", "project": "repository:pull",
-                               "scope": "some", "projects": "no-such-project"}, 404, "project no-such-project not found"),
+            "/admin/robots": ({"name": "r", "system": "audit-log:list", "access_0": "repository:pull",
+                               "scope": "some", "ns_0": "no-such-project"}, 404, "project no-such-project not found"),
             "/admin/groups/999999/rename": ({"group_name": "x"}, 404, "not found"),
             "/projects/team-b/policies/retention/rules/0/edit": ({"template": "latestPushedK"}, 404,
                                                                  "no such retention rule"),
@@ -163,7 +163,8 @@ def test_a_refused_form_answers_with_its_message_next_to_the_field(server):
             assert (answer.status_code, text in answer.text) == (status, True), (path, answer.status_code, answer.text)
             assert "Traceback" not in answer.text
             if path == "/admin/robots":  # the form again, what was typed kept, its field pointing at the message
-                assert re.search(r'<input id="robot-name"[^>]*value="r"[^>]*aria-describedby="form-error"', answer.text)
+                assert re.search(r'<input id="ns-0"[^>]*aria-describedby="ns-0-error"', answer.text)
+                assert re.search(r'<input id="robot-name"[^>]*value="r"', answer.text)
         # an error page asked for by htmx: 200, and it replaces the page's <main>
         missing = client.get("/projects/nowhere/robots", headers={"HX-Request": "true"})
         assert missing.status_code == 200 and missing.headers["X-Berth-Refused"] == "404"

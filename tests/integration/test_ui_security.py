@@ -203,12 +203,12 @@ def test_the_copy_and_label_forms_show_the_services_refusals_next_to_their_field
         log_in(client, "admin", server.admin_password)
         token = re.search(r'name="csrftoken" value="([^"]+)"', client.get(base).text).group(1)  # type: ignore[union-attr]
         bad = client.post(base + "/copy", data={"target": "No Such/Thing", "tag": "x", "csrftoken": token})
-        assert bad.status_code == 400 and 'aria-describedby="copy-error"' in bad.text
+        assert bad.status_code == 400 and 'aria-describedby="copy-target-error"' in bad.text
         assert "project/repository, in lower case" in bad.text and 'value="No Such/Thing"' in bad.text
         missing = client.post(base + "/copy", data={"target": "no-such-project/x", "csrftoken": token})
         assert missing.status_code == 404 and "project no-such-project not found" in missing.text
         label = client.post(base + "/labels", data={"label_id": "999999", "csrftoken": token})
-        assert label.status_code == 404 and 'id="label-error"' in label.text
+        assert label.status_code == 404 and 'id="label_id-error"' in label.text
         assert "Traceback" not in bad.text + missing.text + label.text
         assert client.get(base + "?severity=Bogus&fixable=maybe&sort=nonsense").status_code == 200
         # htmx's pager asks for the table alone

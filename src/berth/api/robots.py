@@ -19,7 +19,7 @@ from berth.api.deps import (
     visible_project,
 )
 from berth.auth.rbac import Subject, is_allowed
-from berth.auth.robot_grants import robot_grants, store_robot
+from berth.auth.robot_grants import change_robot, robot_grants, store_robot
 from berth.query import Fuzzy, QueryInvalid, parse_query
 from berth.security.roles import Permission, grantable
 from berth.services.errors import BadRequest, Forbidden
@@ -49,9 +49,13 @@ def robot_body(robot: RobotRecord, prefix: str) -> schemas.Robot:
 async def _grants(
     registry: Registry, subject: Subject, level: str, permissions: list[schemas.RobotPermission],
 ) -> tuple[list[RobotGrant], tuple[int, str] | None]:
-    return await robot_grants(
-        subject, level, [spec.model_dump() for spec in permissions],
-        lambda name: visible_project(registry, subject, name, by_name=True))
+    return await robot_grants(subject, level, [spec.model_dump() for spec in permissions],
+                              _project_finder(registry, subject))
+
+
+def _project_finder(registry: Registry, subject: Subject):  # type: ignore[no-untyped-def]
+    """The projects a robot's permissions may name: those `subject` may see (404 for another)."""
+    return lambda name: visible_project(registry, subject, name, by_name=True)
 
 
 def _require_manage(subject: Subject, robot_level: str, project_ref, action: str) -> None:  # type: ignore[no-untyped-def]
@@ -146,17 +150,11 @@ async def update_robot(
 ) -> Response:
     current = await registry.robots.get(robot_id)
     _require_manage(subject, current.level, await _project_ref(registry, current), "update")
-    prefix = await registry.configurations.get("robot_name_prefix")
-    if (robot.level and robot.level != current.level) or (robot.name and robot.name not in (current.name, prefix + current.name)):
-        raise BadRequest("cannot update the level or name of robot")
-    grants, project = await _grants(registry, subject, current.level, robot.permissions or [])
-    if current.level == "project" and (project is None or project[0] != current.project_id):
-        raise BadRequest("cannot update the project id of robot")
-    await registry.robots.update(
-        current, description=robot.description if robot.description is not None else current.description,
-        duration=robot.duration if robot.duration is not None else current.duration,
-        disabled=robot.disable if robot.disable is not None else current.disabled, grants=grants,
-    )
+    await change_robot(
+        registry, subject, current, permissions=[spec.model_dump() for spec in robot.permissions or []],
+        project_named=_project_finder(registry, subject),
+        description=robot.description, duration=robot.duration, disabled=robot.disable, name=robot.name,
+        level=robot.level)
     return Response(status_code=200)
 
 

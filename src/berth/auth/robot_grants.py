@@ -78,3 +78,25 @@ async def store_robot(
         creator_ref=(subject.robot_id if subject.kind == "robot" else subject.user_id) or 0, secret=secret,
     )
     return created, plain, config["robot_name_prefix"] + created.name
+
+
+async def change_robot(
+    registry: Registry, subject: Subject, current: RobotRecord, *, permissions: Sequence[Mapping[str, Any]],
+    project_named: Callable[[str], Awaitable[ProjectRecord]], description: str | None = None,
+    duration: int | None = None, disabled: bool | None = None, name: str | None = None, level: str | None = None,
+) -> None:
+    """Harbor's robot update (PUT /robots/{id}, and the UI's edit forms): the name and level stay (a
+    name given must be the robot's, with or without the prefix), a project robot stays on its project,
+    the permissions are checked as at creation (`robot_grants`); what is not given (None) keeps its
+    value. Who may update it is the caller's check (the robot's level decides the RBAC resource)."""
+    prefix = await registry.configurations.get("robot_name_prefix")
+    if (level and level != current.level) or (name and name not in (current.name, prefix + current.name)):
+        raise BadRequest("cannot update the level or name of robot")
+    grants, project = await robot_grants(subject, current.level, permissions, project_named)
+    if current.level == "project" and (project is None or project[0] != current.project_id):
+        raise BadRequest("cannot update the project id of robot")
+    await registry.robots.update(
+        current, description=description if description is not None else current.description,
+        duration=duration if duration is not None else current.duration,
+        disabled=disabled if disabled is not None else current.disabled, grants=grants,
+    )

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 import json
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,7 +17,7 @@ from starlette.responses import Response
 
 from berth.auth import ldap_test
 from berth.auth.groups import add_group
-from berth.auth.robot_grants import robot_grants, store_robot
+from berth.auth.robot_grants import change_robot, robot_grants, store_robot
 from berth.auth.rbac import Subject, is_allowed_system
 from berth.gc import GC
 from berth.replication.adapters import SUPPORTED_TYPES
@@ -34,15 +35,33 @@ from berth.services.registry import Registry
 from berth.services.scan_jobs import SCAN_ALL
 from berth.services.scanners import AUTH_SCHEMES, RegistrationInput, ping_adapter
 from berth.services.registries import MASKED_SECRET, RegistryInput, normalized_url
+from berth.services.robots import RobotGrant, RobotRecord
 from berth.services.usergroups import HTTP_GROUP, LDAP_GROUP, OIDC_GROUP
 from berth.services.users import fixed_user, require_local_accounts
-from berth.ui.pages import Pager, Ui, row_id, verb_needs, when
+from berth.ui.pages import Pager, Problem, Ui, row_id, verb_needs, when
 from berth.ui.projects import storage_limit
 from berth.ui.robots import days, offered, permission
 
 GROUP_TYPES = {LDAP_GROUP: "LDAP", HTTP_GROUP: "HTTP", OIDC_GROUP: "OIDC"}
 #: the schedule types a person picks from (Manual is the "run now" button)
 SCHEDULES = tuple(kind for kind in SCHEDULE_TYPES if kind != "Manual")
+#: each form's fields and the words of the services' messages about them (Problem.about): a refusal
+#: is drawn beside the first field it names, at the form's top when it names none
+JOB_FIELDS = {"workers": r"worker", "audit_retention_hour": r"retention|hour", "include_event_types": r"event"}
+SCHEDULE_FIELDS = {"cron": r"\bcron\b", "schedule": r"schedule type|\bschedule\b"}
+USER_FIELDS = {"username": r"user ?name", "email": r"e-?mail", "password": r"password",
+               "realname": r"realname|full name"}
+GROUP_FIELDS = {"group_type": r"group.?type", "ldap_group_dn": r"\bDN\b|ldap_group_dn",
+                "group_name": r"group.?name|user group"}
+REGISTRY_FIELDS = {"url": r"\bURL\b|scheme|unhealthy|connect", "name": r"\bname\b|registry \S+ already exists",
+                   "access_key": r"access.?key|credential|unauthori[sz]ed"}
+POLICY_FIELDS = {"name": r"\bname\b|already exists", "cron": r"\bcron\b|schedule", "endpoint": r"registry|endpoint",
+                 "dest_namespace": r"namespace", "speed": r"bandwidth|speed"}
+SCANNER_FIELDS = {"url": r"\bURL\b|metadata|adapter", "name": r"\bname\b|registration \S+ already exists",
+                  "access_credential": r"credential|authori[sz]ation"}
+LABEL_FIELDS = {"color": r"colou?r", "name": r"\bname\b|label \S+ already exists"}
+ROBOT_FIELDS = {"name": r"robot name|\bname\b|already exists", "duration": r"duration|expir",
+                "description": r"description"}
 
 
 class AdminPages:
@@ -62,7 +81,7 @@ class AdminPages:
 
     # --- users -----------------------------------------------------------------------------------
 
-    async def users(self, request: Request, error: str = "", values: dict[str, str] | None = None,
+    async def users(self, request: Request, error: Problem | str = "", values: dict[str, str] | None = None,
                     status: int = 200, notice: str = "") -> Response:
         subject = await self.admin(request, "user", "list")
         pager = Pager.of(request, "name")
@@ -86,7 +105,7 @@ class AdminPages:
                 values.get("realname", "").strip())
         except ServiceError as exc:
             values.pop("password", None)
-            return await self.users(request, exc.message, values, exc.status)
+            return await self.users(request, Problem.about(exc.message, USER_FIELDS), values, exc.status)
         return self.ui.redirect("/admin/users?" + urlencode({"name": user.username}))
 
     async def user_action(self, request: Request) -> Response:
@@ -119,7 +138,7 @@ class AdminPages:
 
     # --- groups ----------------------------------------------------------------------------------
 
-    async def groups(self, request: Request, error: str = "", values: dict[str, str] | None = None,
+    async def groups(self, request: Request, error: Problem | str = "", values: dict[str, str] | None = None,
                      status: int = 200) -> Response:
         await self.admin(request, "user-group", "list")
         pager = Pager.of(request, "name")
@@ -143,7 +162,7 @@ class AdminPages:
             await add_group(self.ui.registry, values.get("group_name", "").strip(), int(kind),
                             values.get("ldap_group_dn", "").strip())
         except ServiceError as exc:
-            return await self.groups(request, exc.message, values, exc.status)
+            return await self.groups(request, Problem.about(exc.message, GROUP_FIELDS), values, exc.status)
         return self.ui.redirect("/admin/groups")
 
     async def rename_group(self, request: Request) -> Response:
@@ -187,7 +206,7 @@ class AdminPages:
                   "access_secret": MASKED_SECRET if stored.sealed_secret else ""}
         return self._registry_page(request, stored.id, values)
 
-    def _registry_page(self, request: Request, registry_id: int | None, values: dict[str, str], error: str = "",
+    def _registry_page(self, request: Request, registry_id: int | None, values: dict[str, str], error: Problem | str = "",
                        notice: str = "", status: int = 200) -> Response:
         return self.ui.render(request, "admin/registry.html", status, registry_id=registry_id, values=values,
                               error=error, notice=notice, types=SUPPORTED_TYPES, section="registries")
@@ -221,7 +240,8 @@ class AdminPages:
             else:
                 await service.update(stored.id, data)
         except ServiceError as exc:
-            return self._registry_page(request, registry_id, values, exc.message, status=exc.status)
+            return self._registry_page(request, registry_id, values, Problem.about(exc.message, REGISTRY_FIELDS),
+                                       status=exc.status)
         return self.ui.redirect("/admin/registries")
 
     async def delete_registry(self, request: Request) -> Response:
@@ -231,7 +251,7 @@ class AdminPages:
 
     # --- replication rules and their executions -------------------------------------------------
 
-    async def replication(self, request: Request, error: str = "", status: int = 200) -> Response:
+    async def replication(self, request: Request, error: Problem | str = "", status: int = 200) -> Response:
         await self.admin(request, "replication-policy", "list")
         registry = self.ui.registry
         pager = Pager.of(request, "name")
@@ -261,7 +281,7 @@ class AdminPages:
         record = await self.ui.registry.replication.get(row_id(key))
         return await self._policy_page(request, record.id, _policy_values(record.policy))
 
-    async def _policy_page(self, request: Request, policy_id: int | None, values: dict[str, str], error: str = "",
+    async def _policy_page(self, request: Request, policy_id: int | None, values: dict[str, str], error: Problem | str = "",
                            status: int = 200) -> Response:
         return self.ui.render(request, "admin/policy.html", status, policy_id=policy_id, values=values, error=error,
                               endpoints=await self._endpoint_names(), section="replication")
@@ -280,7 +300,8 @@ class AdminPages:
                 existing = await service.get(policy_id)
                 await service.update(policy_id, replace(policy, creator=existing.policy.creator))
         except ServiceError as exc:
-            return await self._policy_page(request, policy_id, values, exc.message, exc.status)
+            return await self._policy_page(request, policy_id, values, Problem.about(exc.message, POLICY_FIELDS),
+                                           exc.status)
         return self.ui.redirect("/admin/replication")
 
     async def delete_policy(self, request: Request) -> Response:
@@ -345,7 +366,7 @@ class AdminPages:
 
     # --- scanners and scan-all -------------------------------------------------------------------
 
-    async def scanners(self, request: Request, error: str = "", values: dict[str, str] | None = None,
+    async def scanners(self, request: Request, error: Problem | str = "", values: dict[str, str] | None = None,
                        status: int = 200, notice: str = "") -> Response:
         await self.admin(request, "scanner", "list")
         registry = self.ui.registry
@@ -368,7 +389,7 @@ class AdminPages:
             await self.ui.registry.scanners.create(_registration_of(values))
         except ServiceError as exc:
             values.pop("access_credential", None)
-            return await self.scanners(request, exc.message, values, exc.status)
+            return await self.scanners(request, Problem.about(exc.message, SCANNER_FIELDS), values, exc.status)
         return self.ui.redirect("/admin/scanners")
 
     async def scanner_form(self, request: Request) -> Response:
@@ -379,7 +400,7 @@ class AdminPages:
                   "skip_cert_verify": _shown(stored.skip_cert_verify), "enabled": _shown(not stored.disabled)}
         return self._scanner_page(request, stored.uuid, stored.name, values)
 
-    def _scanner_page(self, request: Request, uuid: str, name: str, values: dict[str, str], error: str = "",
+    def _scanner_page(self, request: Request, uuid: str, name: str, values: dict[str, str], error: Problem | str = "",
                       notice: str = "", status: int = 200) -> Response:
         return self.ui.render(request, "admin/scanner.html", status, uuid=uuid, stored_name=name, values=values,
                               auth_schemes=AUTH_SCHEMES, error=error, notice=notice, section="scanners")
@@ -399,7 +420,8 @@ class AdminPages:
                 return self._scanner_page(request, stored.uuid, stored.name, _without_secret(values), notice=notice)
             await service.update(stored.uuid, _registration_of(values, disabled=not values.get("enabled")))
         except ServiceError as exc:
-            return self._scanner_page(request, stored.uuid, stored.name, _without_secret(values), exc.message,
+            return self._scanner_page(request, stored.uuid, stored.name, _without_secret(values),
+                                      Problem.about(exc.message, SCANNER_FIELDS),
                                       status=exc.status)
         return self.ui.redirect("/admin/scanners")
 
@@ -437,12 +459,12 @@ class AdminPages:
             else:
                 await self.ui.registry.scan_jobs.scan_all("MANUAL")
         except ServiceError as exc:
-            return await self.scanners(request, exc.message, None, exc.status)
+            return await self.scanners(request, Problem.about(exc.message, SCHEDULE_FIELDS), None, exc.status)
         return self.ui.redirect("/admin/scanners")
 
     # --- project quotas ----------------------------------------------------------------------------
 
-    async def quotas(self, request: Request, error: str = "", status: int = 200) -> Response:
+    async def quotas(self, request: Request, error: Problem | str = "", status: int = 200) -> Response:
         await self.admin(request, "quota", "list")
         pager = Pager.of(request)
         found, total = await self.ui.registry.quotas.list(offset=pager.offset, limit=pager.size)
@@ -457,13 +479,14 @@ class AdminPages:
             if limit is None:
                 raise BadRequest("give the storage quota: a whole number above 0, or -1 for no limit")
             await self.ui.registry.quotas.set_hard(row_id(request.path_params["quota_id"]), limit)
-        except ServiceError as exc:
-            return await self.quotas(request, exc.message, exc.status)
+        except ServiceError as exc:  # beside the storage quota of the row posted
+            return await self.quotas(request, Problem(exc.message, f"quota-{request.path_params['quota_id']}"),
+                                     exc.status)
         return self.ui.redirect("/admin/quotas" + (f"?{request.url.query}" if request.url.query else ""))
 
     # --- system labels -----------------------------------------------------------------------------
 
-    async def labels(self, request: Request, error: str = "", values: dict[str, str] | None = None,
+    async def labels(self, request: Request, error: Problem | str = "", values: dict[str, str] | None = None,
                      status: int = 200) -> Response:
         await self.admin(request, "label", "list")
         pager = Pager.of(request, "name")
@@ -482,7 +505,7 @@ class AdminPages:
             await self.ui.registry.labels.create(values.get("name", "").strip(), values.get("description", "").strip(),
                                                  values.get("color", "").strip(), GLOBAL, None)
         except ServiceError as exc:
-            return await self.labels(request, exc.message, values, exc.status)
+            return await self.labels(request, Problem.about(exc.message, LABEL_FIELDS), values, exc.status)
         return self.ui.redirect("/admin/labels")
 
     async def delete_label(self, request: Request) -> Response:
@@ -495,7 +518,7 @@ class AdminPages:
 
     # --- authentication and system settings --------------------------------------------------------
 
-    async def settings(self, request: Request, values: dict[str, str] | None = None, error: str = "",
+    async def settings(self, request: Request, values: dict[str, str] | None = None, error: Problem | str = "",
                        notice: str = "", status: int = 200) -> Response:
         page = _settings_page(request)
         await self.admin(request, "configuration", "read")
@@ -560,23 +583,23 @@ class AdminPages:
                         changes[key] = given
             await configurations.update(changes)
         except ServiceError as exc:
-            return await self.settings(request, shown, exc.message, status=exc.status)
+            return await self.settings(request, shown, Problem.about(exc.message, {key: rf"\b{key}\b" for key in page.keys}),
+                                       status=exc.status)
         return self.ui.redirect(f"/admin/{page.key}?saved=1")
 
     # --- system robot accounts ---------------------------------------------------------------------
 
-    async def robots(self, request: Request, error: str = "", values: dict[str, str] | None = None,
-                     status: int = 200, picked: dict[str, list[str]] | None = None) -> Response:
+    async def robots(self, request: Request, error: Problem | str = "", form: RobotForm | None = None,
+                     status: int = 200) -> Response:
         subject = await self.admin(request, "robot", "list")
         registry = self.ui.registry
         pager = Pager.of(request, "name")
         found, total = await registry.robots.list(level="system", name=pager.filters.get("name"), offset=pager.offset,
                                                   limit=pager.size)
         prefix = await registry.configurations.get("robot_name_prefix")
-        rows = [(robot, "never" if robot.expires_at == -1 else when(datetime.fromtimestamp(robot.expires_at, UTC)))
-                for robot in found]
+        rows = [(robot, _expiry(robot)) for robot in found]
         context = {"rows": rows, "pager": pager.counted(total), "prefix": prefix, "error": error,
-                   "values": values or {}, "section": "robots", "picked": picked or {"system": [], "project": []},
+                   "form": form or RobotForm.blank(), "opened": form is not None, "section": "robots",
                    "system_access": offered("system", subject), "project_access": offered("project", subject),
                    "default_days": await registry.configurations.get("robot_token_duration")}
         if self.ui.partial(request) and request.method == "GET":
@@ -585,36 +608,68 @@ class AdminPages:
 
     async def create_robot(self, request: Request) -> Response:
         """A system robot with the chosen system permissions and project permissions (on every project,
-        or on the projects named), checked by robot_grants as the API's CreateRobot; its secret is shown
-        on this answer only (never stored in plain, never sent again)."""
+        or each project named with its own access list), checked by robot_grants as the API's
+        CreateRobot; its secret is shown on this answer only (never stored in plain, never sent again)."""
         subject = await self.admin(request, "robot", "create")
-        values, system = await self.ui.form_with_list(request, "system")
-        picked = {"system": system, "project": (await self.ui.form_with_list(request, "project"))[1]}
+        form = await RobotForm.posted(request)
         try:
-            permissions = robot_permissions(values, picked["system"], picked["project"])
-            grants, project = await robot_grants(subject, "system", permissions,
+            grants, project = await robot_grants(subject, "system", form.permissions(),
                                                  lambda name: self.ui.project(subject, name))
-            duration = values.get("duration", "").strip()
+            duration = form.values.get("duration", "").strip()
             robot, secret, full_name = await store_robot(
-                self.ui.registry, subject, name=values.get("name", "").strip(),
-                description=values.get("description", "").strip(), level="system",
+                self.ui.registry, subject, name=form.values.get("name", "").strip(),
+                description=form.values.get("description", "").strip(), level="system",
                 duration=days(duration) if duration else None, disabled=False, grants=grants, project=project)
         except ServiceError as exc:
-            return await self.robots(request, exc.message, values, exc.status, picked)
+            return await self.robots(request, form.problem(exc), form, exc.status)
         return self.ui.render(request, "admin/robot_created.html", robot=robot, full_name=full_name, secret=secret,
                               section="robots")
 
-    async def delete_robot(self, request: Request) -> Response:
-        await self.admin(request, "robot", "delete")
-        robot = await self.ui.registry.robots.get(row_id(request.path_params["robot_id"]))
+    async def robot(self, request: Request, error: Problem | str = "", form: RobotForm | None = None,
+                    status: int = 200) -> Response:
+        """A system robot's edit page: description, expiry, enabled, and its permissions."""
+        subject = await self.admin(request, "robot", "read")
+        robot = await self._system_robot(request)
+        registry = self.ui.registry
+        return self.ui.render(
+            request, "admin/robot.html", status, robot=robot, form=form or RobotForm.of(robot), error=error,
+            prefix=await registry.configurations.get("robot_name_prefix"), expires=_expiry(robot),
+            system_access=offered("system", subject), project_access=offered("project", subject), section="robots")
+
+    async def save_robot(self, request: Request) -> Response:
+        """POST /admin/robots/{id}: the API's UpdateRobot (auth/robot_grants.change_robot, the same
+        checks as at creation)."""
+        subject = await self.admin(request, "robot", "update")
+        robot = await self._system_robot(request)
+        form = await RobotForm.posted(request)
+        try:
+            await change_robot(
+                self.ui.registry, subject, robot, permissions=form.permissions(),
+                project_named=lambda name: self.ui.project(subject, name),
+                description=form.values.get("description", "").strip(),
+                duration=days(form.values.get("duration", "")), disabled=not form.values.get("enabled"))
+        except ServiceError as exc:
+            return await self.robot(request, form.problem(exc), form, exc.status)
+        return self.ui.redirect("/admin/robots?" + urlencode({"name": robot.name}))
+
+    async def _system_robot(self, request: Request) -> RobotRecord:
+        robot = await self.ui.registry.robots.get(row_id(request.path_params["robot_id"], "robot account"))
         if robot.level != "system":  # a project's robot is its project's page's
             raise NotFound(f"robot {robot.id} not found")
+        return robot
+
+    async def delete_robot(self, request: Request) -> Response:
+        await self.admin(request, "robot", "delete")
+        robot = await self._system_robot(request)
         await self.ui.registry.robots.delete(robot.id)
         return self.ui.redirect("/admin/robots")
 
     # --- system jobs: garbage collection and the audit-log purge ---------------------------------
 
-    async def job(self, request: Request, error: str = "", status: int = 200) -> Response:
+    async def job(self, request: Request, run_error: Problem | str = "", schedule_error: Problem | str = "",
+                  status: int = 200) -> Response:
+        """A system job's page; a refusal goes to the form it came from (run or schedule: their fields
+        have the same names)."""
         spec = _job_of(request)
         await self.admin(request, spec.resource, "list")
         registry = self.ui.registry
@@ -623,7 +678,8 @@ class AdminPages:
                                                                 limit=pager.size)
         schedule = await registry.schedules.get(spec.vendor_type, 0)
         return self.ui.render(request, "admin/job.html", status, job=spec, runs=runs, pager=pager.counted(total),
-                              schedule=schedule, schedules=SCHEDULES, error=error, section=spec.key)
+                              schedule=schedule, schedules=SCHEDULES, error="", run_error=run_error,
+                              schedule_error=schedule_error, section=spec.key)
 
     async def job_run(self, request: Request) -> Response:
         """POST /admin/gc or /admin/purge: "run" (now, or a dry run) or "schedule"."""
@@ -639,7 +695,10 @@ class AdminPages:
                 return self.ui.redirect(f"/admin/{spec.key}")
             execution_id = await spec.kick(self.ui.registry, "Manual", None, parameters)
         except ServiceError as exc:
-            return await self.job(request, exc.message, exc.status)
+            problem = Problem.about(exc.message, JOB_FIELDS | SCHEDULE_FIELDS)
+            if scheduling:
+                return await self.job(request, schedule_error=problem, status=exc.status)
+            return await self.job(request, run_error=problem, status=exc.status)
         return self.ui.redirect(f"/admin/{spec.key}/{execution_id}")
 
     async def job_log(self, request: Request) -> Response:
@@ -686,7 +745,8 @@ class AdminPages:
             await self.ui.registry.system_allowlist.put(items, expires_at)
         except ServiceError as exc:
             return self.ui.render(request, "admin/allowlist.html", exc.status, cves=text, expires=expires,
-                                  error=exc.message, saved=False, section="allowlist")
+                                  error=Problem.about(exc.message, {"cves": r"cve", "expires_at": r"expir"}),
+                                  saved=False, section="allowlist")
         return self.ui.redirect("/admin/allowlist?saved=1")
 
 
@@ -710,27 +770,85 @@ def _without_secret(values: dict[str, str]) -> dict[str, str]:
     return {key: value for key, value in values.items() if key != "access_credential"}
 
 
-def robot_permissions(values: dict[str, str], system: list[str], project: list[str]) -> list[dict[str, Any]]:
-    """The system robot form as the API's RobotPermission list: the system access, and the project
-    access on every project ("*") or on each project named in `projects` (comma-separated)."""
-    def access(picked: list[str]) -> list[dict[str, str]]:
-        return [{"resource": p.resource, "action": p.action} for p in map(permission, picked)]
+#: how many project rows the system robot form takes at most, and how many it draws (empty ones included)
+MAX_PROJECT_ROWS = 50
+EMPTY_PROJECT_ROWS = 3
 
-    permissions: list[dict[str, Any]] = []
-    if system:
-        permissions.append({"kind": "system", "namespace": "/", "access": access(system)})
-    if project:
-        if values.get("scope") == "all":
-            namespaces = ["*"]
-        else:
-            namespaces = list(dict.fromkeys(name.strip() for name in values.get("projects", "").split(",")
-                                            if name.strip()))
-            if not namespaces:
-                raise BadRequest("name the projects (comma-separated), or choose every project")
-        permissions += [{"kind": "project", "namespace": name, "access": access(project)} for name in namespaces]
-    if not permissions:
-        raise BadRequest("choose at least one permission")
-    return permissions
+
+@dataclass(frozen=True, slots=True)
+class RobotForm:
+    """The system robot form (create and edit): the text fields, the system access picked, the project
+    access on every project (scope "all"), and the project rows (scope "some"): each project named
+    with its own access list, as Harbor's system robot dialog sets them."""
+
+    values: dict[str, str]
+    system: list[str]
+    every: list[str]
+    rows: list[tuple[str, list[str]]]
+
+    @classmethod
+    def blank(cls) -> RobotForm:
+        return cls({"scope": "all"}, [], ["repository:pull"], [])
+
+    @classmethod
+    def of(cls, robot: RobotRecord) -> RobotForm:
+        """The form as the stored robot fills it."""
+        def picked(grant: RobotGrant) -> list[str]:
+            return [f"{p.resource}:{p.action}" for p in grant.access]
+
+        every = [p for grant in robot.grants if grant.kind == "project" and grant.namespace == "*" for p in picked(grant)]
+        rows = [(grant.namespace, picked(grant)) for grant in robot.grants
+                if grant.kind == "project" and grant.namespace != "*"]
+        values = {"description": robot.description, "duration": str(robot.duration),
+                  "enabled": "" if robot.disabled else "on", "scope": "all" if every else "some"}
+        return cls(values, [p for grant in robot.grants if grant.kind == "system" for p in picked(grant)],
+                   every, rows)
+
+    @classmethod
+    async def posted(cls, request: Request) -> RobotForm:
+        values, system = await Ui.form_with_list(request, "system")
+        every = (await Ui.form_with_list(request, "project"))[1]
+        rows = []
+        for i in range(MAX_PROJECT_ROWS):
+            if values.get(f"ns_{i}", "").strip():  # a row left without a name is ignored
+                rows.append((values[f"ns_{i}"].strip()[:255], (await Ui.form_with_list(request, f"access_{i}"))[1]))
+        return cls(values, system, every, rows)
+
+    @property
+    def shown_rows(self) -> list[tuple[str, list[str]]]:
+        """The rows the form draws: those filled in, and empty ones (at least one, three in all)."""
+        return self.rows + [("", ["repository:pull"])] * max(1, EMPTY_PROJECT_ROWS - len(self.rows))
+
+    def permissions(self) -> list[dict[str, Any]]:
+        """The form as the API's RobotPermission list (robot_grants checks it)."""
+        def access(picked: list[str]) -> list[dict[str, str]]:
+            return [{"resource": p.resource, "action": p.action} for p in map(permission, picked)]
+
+        permissions: list[dict[str, Any]] = []
+        if self.system:
+            permissions.append({"kind": "system", "namespace": "/", "access": access(self.system)})
+        if self.values.get("scope") == "all" and self.every:
+            permissions.append({"kind": "project", "namespace": "*", "access": access(self.every)})
+        seen: set[str] = set()  # the rows named count either way (a robot may hold both, as the API allows)
+        for name, picked in self.rows:
+            if name in seen:
+                raise BadRequest(f"project {name} is named twice: give each project one row")
+            if not picked:
+                raise BadRequest(f"choose the access on project {name}")
+            seen.add(name)
+            permissions.append({"kind": "project", "namespace": name, "access": access(picked)})
+        if not permissions:
+            raise BadRequest("choose at least one permission")
+        return permissions
+
+    def problem(self, exc: ServiceError) -> Problem:
+        """The refusal beside its field: a project row's name when the message names that project."""
+        rows = {f"ns_{i}": rf"project {re.escape(name)}(\b|$)" for i, (name, _) in enumerate(self.rows)}
+        return Problem.about(exc.message, ROBOT_FIELDS | rows)
+
+
+def _expiry(robot: RobotRecord) -> str:
+    return "never" if robot.expires_at == -1 else when(datetime.fromtimestamp(robot.expires_at, UTC))
 
 
 def _gc_parameters(values: dict[str, str]) -> dict[str, Any]:
@@ -839,6 +957,10 @@ class SettingsPage:
     key: str
     title: str
     groups: tuple[tuple[str, tuple[str, ...]], ...]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(key for _, keys in self.groups for key in keys)
 
 
 SETTINGS = {page.key: page for page in (

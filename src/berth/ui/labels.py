@@ -10,7 +10,10 @@ from berth.auth.rbac import Subject
 from berth.services.errors import NotFound, ServiceError
 from berth.services.labels import PROJECT
 from berth.services.projects import ProjectRecord
-from berth.ui.pages import Pager, Ui, row_id, verb_needs
+from berth.ui.pages import Pager, Problem, Ui, row_id, verb_needs
+
+#: the label form's fields and the words of the service's messages about them (Problem.about)
+LABEL_FIELDS = {"color": r"colou?r", "name": r"\bname\b|label \S+ already exists"}
 
 
 class LabelPages:
@@ -48,7 +51,7 @@ class LabelPages:
             await self.ui.registry.labels.create(values.get("name", "").strip(), values.get("description", ""),
                                                  values.get("color", ""), PROJECT, project.id)
         except ServiceError as exc:
-            return await self._page(request, subject, project, exc.status, values=values, error=exc.message)
+            return await self._page(request, subject, project, exc.status, values=values, error=Problem.about(exc.message, LABEL_FIELDS))
         return self.ui.redirect(f"/projects/{project.name}/labels")
 
     async def change(self, request: Request) -> Response:
@@ -68,6 +71,6 @@ class LabelPages:
                 await service.update(label, values.get("name", "").strip(), values.get("description", ""),
                                      values.get("color", ""))
             except ServiceError as exc:
-                return await self._page(request, subject, project, exc.status, values=values, error=exc.message,
+                return await self._page(request, subject, project, exc.status, values=values, error=Problem.about(exc.message, LABEL_FIELDS),
                                         edit=label)
         return self.ui.redirect(f"/projects/{project.name}/labels")

@@ -13,10 +13,13 @@ from berth.services.errors import BadRequest, ServiceError
 from berth.services.members import group_entity, user_entity
 from berth.services.projects import ProjectRecord
 from berth.services.usergroups import HTTP_GROUP, LDAP_GROUP, OIDC_GROUP
-from berth.ui.pages import Pager, Ui, row_id, verb_needs
+from berth.ui.pages import Pager, Problem, Ui, row_id, verb_needs
 from berth.ui.projects import ROLE_NAMES
 
 GROUP_TYPE_NAMES = {LDAP_GROUP: "LDAP group", HTTP_GROUP: "HTTP group", OIDC_GROUP: "OIDC group"}
+
+#: the member form's fields and the words of the service's messages about them (Problem.about)
+MEMBER_FIELDS = {"role": r"\brole", "group_type": r"group.?type", "name": r"\bUser\b|\buser\b|group|member"}
 
 
 class MemberPages:
@@ -62,7 +65,7 @@ class MemberPages:
                 entity = await user_entity(registry.users, None, name)
             await registry.projects.add_member(project.id, entity[0], entity[1], role)
         except ServiceError as exc:
-            return await self._page(request, subject, project, exc.status, values=values, error=exc.message)
+            return await self._page(request, subject, project, exc.status, values=values, error=Problem.about(exc.message, MEMBER_FIELDS))
         return self.ui.redirect(f"/projects/{project.name}/members")
 
     async def change(self, request: Request) -> Response:

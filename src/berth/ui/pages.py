@@ -3,6 +3,8 @@ decision through auth/rbac.py, paging with permalinks, and the error page."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jinja2
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -43,6 +46,59 @@ PROJECT_TABS = frozenset({"robots", "members", "policies", "labels", "webhooks",
 REFUSED_HEADER = "X-Berth-Refused"
 DEFAULT_PAGE_SIZE = 15
 MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A refused form's message and the field it is about ("" when it is about the form as a whole).
+    Templates draw it with `problem_attrs` and `problem_note` beside that field, or with
+    `form_problem` at the form's top; a plain string is a problem about no single field."""
+
+    message: str
+    field: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+    @classmethod
+    def about(cls, message: str, fields: Mapping[str, str]) -> Problem:
+        """The service's `message`, tied to the first of `fields` (a form field's name -> a regular
+        expression of the words the service's messages use for it) that it mentions; to no field
+        when none matches."""
+        for name, words in fields.items():
+            if re.search(words, message, re.IGNORECASE):
+                return cls(message, name)
+        return cls(message)
+
+
+def _field_of(problem: Problem | str | None) -> str:
+    return problem.field if isinstance(problem, Problem) and problem.message else ""
+
+
+def problem_attrs(problem: Problem | str | None, name: str, note_id: str, help_id: str = "") -> Markup:
+    """The attributes of the input for field `name`: aria-invalid and aria-describedby pointing at the
+    problem's note (`note_id`) when the problem is about it, and at its help text (`help_id`) always."""
+    mine = _field_of(problem) == name and bool(name)
+    described = " ".join(part for part in (help_id, note_id if mine else "") if part)
+    return Markup((' aria-invalid="true"' if mine else "")
+                  + (f' aria-describedby="{escape(described)}"' if described else ""))
+
+
+def problem_note(problem: Problem | str | None, name: str, note_id: str) -> Markup:
+    """The problem's message, drawn right after the input of field `name` when it is about that field."""
+    if not name or _field_of(problem) != name:
+        return Markup("")
+    return Markup('<small id="{}" class="problem" role="alert">{}</small>').format(note_id, str(problem))
+
+
+def form_problem(problem: Problem | str | None, note_id: str) -> Markup:
+    """The problem's message at the top of its form, when it is about no single field."""
+    if not problem or _field_of(problem):
+        return Markup("")
+    return Markup('<p id="{}" class="problem" role="alert">{}</p>').format(note_id, str(problem))
 
 
 class LoginRequired(Exception):
@@ -149,7 +205,9 @@ class Ui:
             trim_blocks=True, lstrip_blocks=True,
         )
         self.templates.filters.update(size=size, when=when, unixtime=unixtime)
-        self.templates.globals.update(version=__version__, may=_may, project_tabs=PROJECT_TABS)
+        self.templates.globals.update(version=__version__, may=_may, project_tabs=PROJECT_TABS,
+                                      problem_attrs=problem_attrs, problem_note=problem_note,
+                                      form_problem=form_problem)
 
     # --- who is looking ------------------------------------------------------------------------
 
@@ -201,6 +259,10 @@ class Ui:
             request=request, path=request.url.path, user=getattr(request.state, "user", None),
             csrf_token=token if token is not None else _no_token, csrf_field=CSRF_FIELD, **context,
         )
+        lost = {key: Problem(value.message) for key, value in context.items()
+                if isinstance(value, Problem) and value.field and str(escape(value.message)) not in page}
+        if lost:  # a field the page does not draw (now): the message goes to the form's top, never lost
+            return self.render(request, template, status, **(context | lost))
         headers = {"Cache-Control": "no-store", "Vary": "HX-Request, Cookie"}
         if status >= 400 and self.partial(request):
             headers[REFUSED_HEADER] = str(status)

@@ -22,7 +22,7 @@ from berth.services.immutability import MAX_RULES as MAX_IMMUTABLE_RULES
 from berth.services.immutability import RuleRecord, parse_rule
 from berth.services.projects import ProjectRecord
 from berth.services.retention import checked
-from berth.ui.pages import Ui, row_id, verb_needs
+from berth.ui.pages import Problem, Ui, row_id, verb_needs
 
 IMMUTABLE = "immutable-tag"
 RETENTION = "tag-retention"
@@ -31,6 +31,11 @@ TAG_DECORATIONS = {"matches": "matching", "excludes": "excluding"}
 #: what the retention form offers: the advertised templates, in Harbor's order
 RETENTION_TEMPLATES = {t.id: t for t in TEMPLATES.values() if t.advertised}
 EXECUTIONS_SHOWN = 5
+
+#: each policy form's fields and the words of the services' messages about them (Problem.about)
+IMMUTABLE_FIELDS = {"repo_pattern": r"repositor", "tag_pattern": r"\btag"}
+RETENTION_FIELDS = {"cron": r"\bcron\b|schedule", "param": r"number of|\bparam", "template": r"template|what to retain",
+                    "repo_pattern": r"repositor", "tag_pattern": r"\btag"}
 
 
 class PolicyPages:
@@ -96,7 +101,7 @@ class PolicyPages:
             spec = parse_rule(_immutable_body(values, disabled=False))
             await self.ui.registry.immutability.create(project.id, project.name, spec)
         except ServiceError as exc:
-            return await self._page(request, subject, project, exc.status, immutable_error=exc.message, values=values)
+            return await self._page(request, subject, project, exc.status, immutable_error=Problem.about(exc.message, IMMUTABLE_FIELDS), values=values)
         return self.ui.redirect(f"/projects/{project.name}/policies")
 
     async def change_immutable(self, request: Request) -> Response:
@@ -115,7 +120,7 @@ class PolicyPages:
                 spec = parse_rule(_immutable_body(values, disabled=rule.spec.disabled, priority=rule.spec.priority))
                 await service.update(rule, project.name, spec)
             except ServiceError as exc:
-                return await self._page(request, subject, project, exc.status, immutable_error=exc.message,
+                return await self._page(request, subject, project, exc.status, immutable_error=Problem.about(exc.message, IMMUTABLE_FIELDS),
                                         values=values, edit=rule)
         else:
             body = _rule_json(rule) | {"disabled": verb == "disable"}
@@ -141,7 +146,7 @@ class PolicyPages:
                 body["rules"].append(rule)
                 await self._store(project, policy, body)
         except ServiceError as exc:
-            return await self._page(request, subject, project, exc.status, retention_error=exc.message, retention_values=values)
+            return await self._page(request, subject, project, exc.status, retention_error=Problem.about(exc.message, RETENTION_FIELDS), retention_values=values)
         return self.ui.redirect(f"/projects/{project.name}/policies#retention")
 
     async def change_retention_rule(self, request: Request) -> Response:
@@ -164,7 +169,7 @@ class PolicyPages:
                 body["rules"][index] = old | _retention_rule(values) | {"disabled": old["disabled"]}
                 await self._store(project, policy, body)
             except ServiceError as exc:
-                return await self._page(request, subject, project, exc.status, retention_error=exc.message,
+                return await self._page(request, subject, project, exc.status, retention_error=Problem.about(exc.message, RETENTION_FIELDS),
                                         retention_values=values, retention_edit=index)
             return self.ui.redirect(f"/projects/{project.name}/policies#retention")
         await self._store(project, policy, body)
@@ -182,7 +187,7 @@ class PolicyPages:
         try:
             await self._store(project, policy, body)
         except ServiceError as exc:
-            return await self._page(request, subject, project, exc.status, retention_error=exc.message, retention_values=values)
+            return await self._page(request, subject, project, exc.status, retention_error=Problem.about(exc.message, RETENTION_FIELDS), retention_values=values)
         return self.ui.redirect(f"/projects/{project.name}/policies#retention")
 
     async def _store(self, project: ProjectRecord, policy: Policy | None, body: dict[str, Any]) -> None:

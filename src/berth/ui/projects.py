@@ -12,11 +12,15 @@ from berth.services.project_creation import create_project
 from berth.services.projects import ProjectFilter
 from berth.services.proxy_cache import PROXY_REGISTRY_TYPES
 from berth.services.users import ADMIN_ID
-from berth.ui.pages import Pager, Ui
+from berth.ui.pages import Pager, Problem, Ui
 
 ROLE_NAMES = {Role.PROJECT_ADMIN: "Project admin", Role.MAINTAINER: "Maintainer", Role.DEVELOPER: "Developer",
               Role.GUEST: "Guest", Role.LIMITED_GUEST: "Limited guest"}
 _UNITS = {"MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
+
+#: the new project form's fields and the words of the services' messages about them (Problem.about)
+PROJECT_FIELDS = {"storage_amount": r"quota|storage", "registry_id": r"registry",
+                  "project_name": r"project.?name|project named|\bname\b"}
 
 
 class ProjectPages:
@@ -46,7 +50,7 @@ class ProjectPages:
         subject = await self.ui.viewer(request)
         return await self._new_form(request, subject, {}, "")
 
-    async def _new_form(self, request: Request, subject, values: dict[str, str], error: str,  # type: ignore[no-untyped-def]
+    async def _new_form(self, request: Request, subject, values: dict[str, str], error: Problem | str,  # type: ignore[no-untyped-def]
                         status: int = 200) -> Response:
         upstreams = []
         if subject.sysadmin:
@@ -70,7 +74,7 @@ class ProjectPages:
                 storage_limit=limit, registry_id=int(upstream) if upstream else None,
             )
         except ServiceError as exc:
-            return await self._new_form(request, subject, values, exc.message, exc.status)
+            return await self._new_form(request, subject, values, Problem.about(exc.message, PROJECT_FIELDS), exc.status)
         return self.ui.redirect(f"/projects/{name}")
 
     async def summary(self, request: Request) -> Response:

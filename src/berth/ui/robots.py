@@ -8,11 +8,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from berth.auth.rbac import Subject, permissions_in
+from berth.auth.robot_grants import change_robot
 from berth.security.roles import Permission, grantable
 from berth.services.errors import BadRequest, NotFound, ServiceError
 from berth.services.projects import ProjectRecord
 from berth.services.robots import RobotGrant, RobotRecord, project_access
-from berth.ui.pages import Pager, Ui, row_id, verb_needs
+from berth.ui.pages import Pager, Problem, Ui, row_id, verb_needs
+
+#: the robot form's fields and the words of the services' messages about them (Problem.about)
+ROBOT_FIELDS = {"name": r"robot name|robot account \S+ already exists|\bname\b", "duration": r"duration|expir",
+                "description": r"description"}
 
 
 def offered(kind: str, subject: Subject, project: ProjectRecord | None = None) -> dict[str, list[str]]:
@@ -78,7 +83,7 @@ class RobotPages:
                 project=(project.id, project.name), creator_type="local", creator_ref=subject.user_id or 0,
             )
         except ServiceError as exc:
-            return await self._page(request, subject, project, exc.status, values=values, error=exc.message,
+            return await self._page(request, subject, project, exc.status, values=values, error=Problem.about(exc.message, ROBOT_FIELDS),
                                     checked=set(picked))
         return await self._page(request, subject, project, 201, created=(robot, secret))
 
@@ -98,6 +103,37 @@ class RobotPages:
         else:
             await robots.update(robot, description=robot.description, duration=robot.duration,
                                 disabled=verb == "disable", grants=robot.grants)
+        return self.ui.redirect(f"/projects/{project.name}/robots")
+
+    async def edit_form(self, request: Request, error: Problem | str = "", values: dict[str, str] | None = None,
+                        picked: list[str] | None = None, status: int = 200) -> Response:
+        """A project robot's edit page: enabled, description, expiry and its access list."""
+        subject = await self.ui.viewer(request)
+        project = await self.ui.project(subject, request.path_params["project"], "robot", "update")
+        robot = await self._robot(project, request.path_params["robot_id"])
+        if values is None:
+            values = {"description": robot.description, "duration": str(robot.duration),
+                      "enabled": "" if robot.disabled else "on"}
+            picked = [f"{p.resource}:{p.action}" for grant in robot.grants for p in grant.access]
+        return self.ui.render(request, "robot.html", status, project=project, tab="robots", robot=robot,
+                              values=values, picked=picked or [], error=error, offered=offered("project", subject, project),
+                              prefix=await self.ui.registry.configurations.get("robot_name_prefix"))
+
+    async def save(self, request: Request) -> Response:
+        """POST .../robots/<id>: the API's UpdateRobot (auth/robot_grants.change_robot) for a project robot."""
+        subject = await self.ui.viewer(request)
+        project = await self.ui.project(subject, request.path_params["project"], "robot", "update")
+        robot = await self._robot(project, request.path_params["robot_id"])
+        values, picked = await self.ui.form_with_list(request, "access")
+        try:
+            access = [{"resource": p.resource, "action": p.action} for p in map(permission, picked)]
+            await change_robot(
+                self.ui.registry, subject, robot,
+                permissions=[{"kind": "project", "namespace": project.name, "access": access}],
+                project_named=lambda name: self.ui.project(subject, name), description=values.get("description", "").strip(),
+                duration=days(values.get("duration", "")), disabled=not values.get("enabled"))
+        except ServiceError as exc:
+            return await self.edit_form(request, Problem.about(exc.message, ROBOT_FIELDS), values, picked, exc.status)
         return self.ui.redirect(f"/projects/{project.name}/robots")
 
     async def _robot(self, project: ProjectRecord, text: str) -> RobotRecord:

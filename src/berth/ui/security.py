@@ -27,7 +27,7 @@ from berth.services.labels import GLOBAL, PROJECT
 from berth.services.projects import ProjectRecord
 from berth.services.scans import VULNERABILITY_MIME_TYPES, Finding, findings_of
 from berth.services.securityhub import OVERVIEW_SEVERITIES, Overview, TrendPoint
-from berth.ui.pages import Pager, Ui
+from berth.ui.pages import Pager, Problem, Ui
 
 #: the vulnerability table's filters and sort keys (query string names)
 VULNERABILITY_FILTERS = ("severity", "package", "fixable", "sort")
@@ -51,6 +51,9 @@ class Segment:
     count: int
     x: float
     width: float
+
+#: the copy form's fields and the words of the services' messages about them (Problem.about)
+COPY_FIELDS = {"tag": r"\btag", "target": r"repositor|project|name"}
 
 
 def severity_bar(counts: dict[str, int], width: float = 100.0) -> list[Segment]:
@@ -249,7 +252,7 @@ class ArtifactActions:
                 raise BadRequest("choose a label from the list")
             await self.ui.registry.labels.attach(artifact.id, int(chosen))
         except ServiceError as exc:
-            return await self.page(exc.status, label_error=exc.message)
+            return await self.page(exc.status, label_error=Problem.about(exc.message, {"label_id": r"label"}))
         return self.ui.redirect(f"{self._path}/artifacts/{self.digest}#labels")
 
     async def copy(self, request: Request) -> Response:
@@ -277,7 +280,7 @@ class ArtifactActions:
         except Forbidden:
             raise  # the role's refusal is a page of its own, as for every other form
         except ServiceError as exc:
-            return await self.page(exc.status, copy_error=exc.message, copy_values=values)
+            return await self.page(exc.status, copy_error=Problem.about(exc.message, COPY_FIELDS), copy_values=values)
         return self.ui.redirect(f"/projects/{quote(project_name)}/repositories/{inner}/artifacts/{self.digest}")
 
 

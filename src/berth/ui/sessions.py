@@ -8,9 +8,11 @@ from starlette.responses import Response
 
 from berth.auth.web import local_target
 from berth.services.errors import ServiceError
-from berth.ui.pages import Ui
+from berth.ui.pages import Problem, Ui
 
 OIDC_MODE = "oidc_auth"
+
+
 
 
 class SessionPages:
@@ -65,5 +67,5 @@ class SessionPages:
             await self.ui.web.finish_onboarding(request, form.get("username", ""), response)
         except ServiceError as exc:
             return self.ui.render(request, "oidc_onboard.html", exc.status, username=form.get("username", "")[:255],
-                                  error=exc.message)
+                                  error=Problem.about(exc.message, {"username": r"user ?name|\\bname\\b"}))
         return response

@@ -16,12 +16,15 @@ from berth.auth.rbac import Subject
 from berth.services.errors import BadRequest, ServiceError
 from berth.services.projects import ProjectRecord, settable_metadata
 from berth.sign.policy import TrustPolicy
-from berth.ui.pages import Pager, Ui
+from berth.ui.pages import Pager, Problem, Ui
 
 #: the audit log's filters: query-string name -> Harbor's q key (resource fuzzy, the others exact)
 LOG_FILTERS = {"operation": "operation", "resource_type": "resource_type", "resource": "resource", "user": "username"}
 SEVERITIES = ("low", "medium", "high", "critical")
 _PEM = re.compile(r"-----BEGIN [A-Z ]+-----.*?-----END [A-Z ]+-----", re.S)
+
+#: the trust policy form's fields and the words of its validation messages (Problem.about)
+TRUST_FIELDS = {"mode": r"^mode|\bmode:", "cosign_public_keys": r"cosign_public_keys"}
 
 
 class SettingsPages:
@@ -81,7 +84,7 @@ class SettingsPages:
             await self.ui.registry.projects.update(
                 project.id, metadata=settable_metadata(metadata, proxy_cache=bool(project.registry_id)))
         except ServiceError as exc:
-            return await self._configuration(request, subject, project, exc.status, error=exc.message)
+            return await self._configuration(request, subject, project, exc.status, error=Problem.about(exc.message, {"severity": r"severity"}))
         return self.ui.redirect(f"/projects/{project.name}/configuration?saved=project")
 
     async def save_trust_policy(self, request: Request) -> Response:
@@ -91,7 +94,8 @@ class SettingsPages:
         keys = values.get("cosign_public_keys", "")
         if keys.strip() and not _PEM.search(keys):
             return await self._configuration(request, subject, project, 400,
-                                             trust_error="cosign_public_keys: paste PEM blocks (-----BEGIN PUBLIC KEY----- ...)")
+                                             trust_error=Problem("cosign_public_keys: paste PEM blocks (-----BEGIN PUBLIC KEY----- ...)",
+                                                                       "cosign_public_keys"))
         current = await self.ui.registry.trust.policy(project.id) or TrustPolicy()
         body = current.model_dump(mode="json") | {
             "mode": values.get("mode", ""), "formats": formats, "require_tlog": values.get("require_tlog") == "true",
@@ -101,6 +105,6 @@ class SettingsPages:
             policy = TrustPolicy.model_validate(body)
         except ValidationError as exc:
             message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            return await self._configuration(request, subject, project, 400, trust_error=message[:1000])
+            return await self._configuration(request, subject, project, 400, trust_error=Problem.about(message[:1000], TRUST_FIELDS))
         await self.ui.registry.trust.put_policy(project.id, project.name, policy)
         return self.ui.redirect(f"/projects/{project.name}/configuration?saved=trust")

@@ -11,10 +11,14 @@ from berth.auth.rbac import Subject
 from berth.services.errors import NotFound, ServiceError
 from berth.services.projects import ProjectRecord
 from berth.services.webhooks import PolicyRecord, TargetInput
-from berth.ui.pages import Pager, Ui, row_id, verb_needs
+from berth.ui.pages import Pager, Problem, Ui, row_id, verb_needs
 from berth.webhook.policy import EVENT_TYPES, NOTIFY_TYPES, PAYLOAD_FORMATS, VENDOR_TYPES
 
 RESOURCE = "notification-policy"
+
+#: the webhook form's fields and the words of the service's messages about them (Problem.about)
+WEBHOOK_FIELDS = {"address": r"\bURL\b|address|scheme", "type": r"\btype\b", "payload_format": r"format",
+                  "name": r"\bname\b|policy named"}
 
 
 class WebhookPages:
@@ -52,7 +56,7 @@ class WebhookPages:
                 event_types=events, targets=[_target(values, keep=False)], enabled=True, creator=subject.name or "",
                 signing_secret=None)
         except ServiceError as exc:
-            return await self._page(request, subject, project, exc.status, values=values, error=exc.message,
+            return await self._page(request, subject, project, exc.status, values=values, error=Problem.about(exc.message, WEBHOOK_FIELDS),
                                     checked=events)
         return self.ui.redirect(f"/projects/{project.name}/webhooks")
 
@@ -73,7 +77,7 @@ class WebhookPages:
                                      event_types=events, targets=[_target(values, keep=True)], enabled=None,
                                      signing_secret=None)
             except ServiceError as exc:
-                return await self._page(request, subject, project, exc.status, values=values, error=exc.message,
+                return await self._page(request, subject, project, exc.status, values=values, error=Problem.about(exc.message, WEBHOOK_FIELDS),
                                         checked=events, edit=policy)
         else:
             await service.update(policy, name=None, description=None, event_types=policy.event_types,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from berth.cli.main import ConfigOption, load_settings, prepare
+from berth.cli.settings import ConfigOption, load_settings, prepare
 from berth.cli.vulndb import DatabaseUrlOption, DataDirOption
 
 

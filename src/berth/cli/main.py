@@ -10,12 +10,12 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
-from pydantic import ValidationError
 
 from berth import __version__
+from berth.cli.settings import ConfigOption, load_settings, prepare
 from berth.config import Settings
 
 app = typer.Typer(
@@ -25,29 +25,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # option help says "[default: …]" literally; rich would take it for markup
 )
-
-ConfigOption = Annotated[
-    Optional[Path],
-    typer.Option("--config", "-c", help="YAML file of settings (keys as in `berth config`).", show_default=False),
-]
-
-
-def load_settings(config: Path | None, **flags: Any) -> Settings:
-    """Settings from flags > BERTH_* environment > config file > defaults; exit with one line on error."""
-    given = {k: v for k, v in flags.items() if v is not None}
-    if config is not None:
-        given["config_file"] = config
-    try:
-        return Settings(**given)
-    except (ValidationError, ValueError) as exc:
-        message = exc.errors()[0] if isinstance(exc, ValidationError) else None
-        if message is not None:
-            where = ".".join(str(p) for p in message["loc"]) or "settings"
-            typer.echo(f"berth: invalid setting {where}: {message['msg']}", err=True)
-        else:
-            typer.echo(f"berth: {exc}", err=True)
-        raise typer.Exit(2) from None
-
 
 def main() -> None:
     """The `berth` program: run the command, then leave without finalizing the interpreter.
@@ -89,22 +66,6 @@ def _exit_code(code: object) -> int:
         return code
     print(code, file=sys.stderr)
     return 1
-
-
-def prepare(settings: Settings) -> None:
-    """Ready this process for a long run: tune the C heap, create the data folder, bring the
-    database schema up to date."""
-    from berth.db.session import run_migrations
-    from berth.heap import tune_heap
-
-    tune_heap()
-
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        run_migrations(settings.effective_database_url)
-    except Exception as exc:  # one clear line instead of a traceback
-        typer.echo(f"berth: cannot prepare the database: {exc}", err=True)
-        raise typer.Exit(1) from None
 
 
 @app.command()

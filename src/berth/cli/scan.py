@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from berth.cli.main import ConfigOption, load_settings, prepare
+from berth.cli.settings import ConfigOption, load_settings, prepare
 from berth.cli.vulndb import DatabaseUrlOption, DataDirOption
 
 if TYPE_CHECKING:

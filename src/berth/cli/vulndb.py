@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from berth.cli.main import ConfigOption, load_settings, prepare
+from berth.cli.settings import ConfigOption, load_settings, prepare
 
 app = typer.Typer(help="The scanner's vulnerability database (OSV records).", no_args_is_help=True, rich_markup_mode=None)
 

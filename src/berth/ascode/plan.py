@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from berth.ascode.state import KINDS, Context, Key, Kind, Live, Obj, Projects, SystemItem, _is_child, rule_label
+from berth.ascode.state import KINDS, Context, Key, Kind, Live, Obj, Projects, SystemItem, is_child, rule_label
 from berth.client.core import HarborClient, HarborError
 
 FieldChange = tuple[str, Any, Any]
@@ -103,14 +103,13 @@ def _present(data: Obj, kind: Kind) -> Callable[[Key], bool]:
     """Whether the file manages `key`'s place: prune only where the file has the section."""
     if isinstance(kind, SystemItem):
         return lambda key: False
-    if _is_child(kind):
+    if is_child(kind):
         projects = data.get("projects") or {}
         return lambda key: kind.section in (projects.get(key[0]) or {})  # type: ignore[index]
     return lambda key: kind.section in data  # type: ignore[attr-defined]
 
 
-def check_references(data: Obj, ctx: Context, live_projects: set[str], live_registries: set[str],
-                     secrets_out: bool) -> None:
+def check_references(data: Obj, live_projects: set[str], live_registries: set[str]) -> None:
     """Refuse a file that names what exists neither in it nor in the registry."""
     projects = set(data.get("projects") or {}) | live_projects
     registries = set(data.get("registries") or {}) | live_registries
@@ -145,14 +144,14 @@ def make_plan(data: Obj, client: HarborClient, prune: bool = False, secrets_out:
     registries_kind = KINDS[0]
     live_registries = registries_kind.read(ctx, []) if (
         "registries" in data or _names_registries(data)) else {}
-    check_references(data, ctx, set(map(str, live_projects)), set(map(str, live_registries)), secrets_out)
+    check_references(data, set(map(str, live_projects)), set(map(str, live_registries)))
     file_projects = [str(p) for p in (data.get("projects") or {}) if p in live_projects]
     changes: list[Change] = []
     for kind in KINDS:
         wanted = kind.wanted(data)
         present = _present(data, kind)
         managed = bool(wanted) or (prune and not isinstance(kind, SystemItem) and (
-            _is_child(kind) or kind.section in data))  # type: ignore[attr-defined]
+            is_child(kind) or kind.section in data))  # type: ignore[attr-defined]
         if not managed:
             continue
         if isinstance(kind, Projects):
@@ -192,8 +191,8 @@ def _names_registries(data: Obj) -> bool:
 
 
 def _kept(kind: Kind, key: Key, live: Live) -> bool:
-    """What prune leaves alone: a project's owner-less built-in membership (the project admin who
-    created it, when the file lists no such member) is still pruned; berth's built-in scanner is not."""
+    """What prune leaves alone: a scanner registration the registry itself provides (berth's
+    built-in adapter, Harbor's Trivy), which it would refuse to delete anyway."""
     return kind.name == "scanner" and bool(live.obj.get("use_internal_addr"))
 
 

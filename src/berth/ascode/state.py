@@ -631,14 +631,14 @@ def read_state(client: HarborClient, projects: list[str] | None = None,
     ctx = Context(client)
     state: dict[str, dict[Key, Live]] = {}
     for kind in kinds or KINDS:
-        if isinstance(kind, Projects) or projects is not None or not _is_child(kind):
+        if isinstance(kind, Projects) or projects is not None or not is_child(kind):
             state[kind.name] = _sorted(kind.read(ctx, projects or []))
         if isinstance(kind, Projects) and projects is None:
             projects = [str(k) for k in state[kind.name]]
     return ctx, state
 
 
-def _is_child(kind: Kind) -> bool:
+def is_child(kind: Kind) -> bool:
     return isinstance(kind, (Members, ProjectLabels, ImmutableRules, Retention, Webhooks, TrustPolicies))
 
 
@@ -655,7 +655,7 @@ def to_document(state: dict[str, dict[Key, Live]]) -> Obj:
         elif isinstance(kind, Projects):
             for key, live in items.items():
                 projects.setdefault(str(key), {}).update(live.obj)
-        elif _is_child(kind):
+        elif is_child(kind):
             for (project, child), live in items.items():  # type: ignore[misc]
                 body = projects.setdefault(project, {})
                 if isinstance(kind, Members | ImmutableRules):

@@ -214,3 +214,24 @@ def test_pulls_come_from_the_older_audit_log_on_a_harbor_without_auditlog_exts()
     assert pulls == [Pull("p/app:v1", NOW - timedelta(hours=1), "ci")]
     query = "operation=pull,op_time=[2026-06-29 12:00:00~2026-06-30 12:00:00]"
     assert asked == [("/api/v2.0/auditlog-exts", query), ("/api/v2.0/audit-logs", query)]
+
+
+def test_the_pull_querys_upper_end_is_rounded_up_to_a_whole_second():
+    """Harbor's op_time range takes whole seconds: a pull in the report's own second stays in."""
+    import httpx
+
+    from berth.ascode.report import _pulls
+    from berth.client import HarborClient
+
+    asked: list[str] = []
+    pulled_at = NOW + timedelta(milliseconds=200)
+
+    def registry(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.params["q"])
+        return httpx.Response(200, json=[
+            {"resource": "p/app:v1", "operation": "pull", "op_time": "2026-06-30T12:00:00.200Z"}])
+
+    with HarborClient("http://registry.test", "admin", "x", transport=httpx.MockTransport(registry)) as client:
+        pulls = _pulls(client, NOW - DAY, NOW + timedelta(milliseconds=500))
+    assert asked == ["operation=pull,op_time=[2026-06-29 12:00:00~2026-06-30 12:00:01]"]
+    assert [p.at for p in pulls] == [pulled_at]

@@ -179,7 +179,10 @@ def gather(client: HarborClient, since: timedelta, now: datetime | None = None) 
 def _pulls(client: HarborClient, start: datetime, now: datetime) -> list[Pull]:
     """The audit log's pulls in the period: from `/auditlog-exts` (Harbor 2.13 and later write their
     new entries there only; berth serves both shapes from one log), else the older `/audit-logs`."""
-    query = f"operation=pull,op_time=[{start:%Y-%m-%d %H:%M:%S}~{now:%Y-%m-%d %H:%M:%S}]"
+    # Harbor's range takes whole seconds: the upper end rounded up, or a pull within the report's
+    # own second would be left out (the exact bounds are applied below)
+    end = now.replace(microsecond=0) + timedelta(seconds=1 if now.microsecond else 0)
+    query = f"operation=pull,op_time=[{start:%Y-%m-%d %H:%M:%S}~{end:%Y-%m-%d %H:%M:%S}]"
     for path in ("/auditlog-exts", "/audit-logs"):
         try:
             entries = list(client.paginate(path, params={"q": query}))

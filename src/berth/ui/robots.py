@@ -1,6 +1,7 @@
 """A project's robot accounts: the list, creating one (name, expiry, the access list a project robot
 may hold), its secret shown exactly once, refreshing that secret, disabling and deleting one. The
-rules are the robot service's and the API's: `project_access` checks the access list for both."""
+rules are the API's: creating and editing go through auth/robot_grants.py as CreateRobot and
+UpdateRobot do."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from berth.auth.rbac import Subject, permissions_in
-from berth.auth.robot_grants import change_robot
+from berth.auth.robot_grants import change_robot, robot_grants, store_robot
 from berth.security.roles import Permission, grantable
 from berth.services.errors import BadRequest, NotFound, ServiceError
 from berth.services.projects import ProjectRecord
-from berth.services.robots import RobotGrant, RobotRecord, project_access
+from berth.services.robots import RobotRecord
 from berth.ui.pages import Pager, Problem, Ui, row_id, verb_needs
 
 #: the robot form's fields and the words of the services' messages about them (Problem.about)
@@ -70,18 +71,15 @@ class RobotPages:
         subject = await self.ui.viewer(request)
         project = await self.ui.project(subject, request.path_params["project"], "robot", "create")
         values, picked = await self.ui.form_with_list(request, "access")
-        try:
-            access = [permission(text) for text in picked]
-            if not access:
-                raise BadRequest("each permission needs at least one access")
-            access = list(project_access(access, held=permissions_in(subject, project.ref), sysadmin=subject.sysadmin,
-                                         namespace=project.name, own_project=True))
-            robot, secret = await self.ui.registry.robots.create(
-                name=values.get("name", "").strip(), description=values.get("description", "").strip(),
-                level="project", duration=days(values.get("duration", "")), disabled=False,
-                grants=[RobotGrant("project", project.name, tuple(access), project.id)],
-                project=(project.id, project.name), creator_type="local", creator_ref=subject.user_id or 0,
-            )
+        try:  # the API's CreateRobot: robot_grants checks the access against the creator's, store_robot keeps it
+            access = [{"resource": p.resource, "action": p.action} for p in map(permission, picked)]
+            grants, owner = await robot_grants(
+                subject, "project", [{"kind": "project", "namespace": project.name, "access": access}],
+                lambda name: self.ui.project(subject, name))
+            robot, secret, _ = await store_robot(
+                self.ui.registry, subject, name=values.get("name", "").strip(),
+                description=values.get("description", "").strip(), level="project",
+                duration=days(values.get("duration", "")), disabled=False, grants=grants, project=owner)
         except ServiceError as exc:
             return await self._page(request, subject, project, exc.status, values=values, error=Problem.about(exc.message, ROBOT_FIELDS),
                                     checked=set(picked))

@@ -21,7 +21,7 @@ Obj = dict[str, Any]
 #: what the server sets and the file never says
 SERVER_SET = frozenset({"id", "creation_time", "update_time", "status", "creator", "project_id", "priority",
                         "next_scheduled_time", "retention_id", "uuid", "create_time", "owner_id", "owner_name"})
-#: a robot's key is its name without this prefix (Harbor's default robot_name_prefix)
+#: a robot's key is its name without the registry's robot_name_prefix (this one when it can't be read)
 ROBOT_PREFIX = "robot$"
 
 
@@ -40,14 +40,22 @@ class Context:
     project_ids: dict[str, int] = field(default_factory=dict)
     #: (robot key, full name, secret) of robots created in this run
     secrets: list[tuple[str, str, str]] = field(default_factory=list)
-    #: project names that exist after this run (file and registry): a reference must name one
-    known_projects: set[str] = field(default_factory=set)
-    known_registries: set[str] = field(default_factory=set)
+    _robot_prefix: str | None = None
 
     def project_id(self, name: str) -> int:
         if name not in self.project_ids:
             self.project_ids[name] = int(self.client.get(f"/projects/{_seg(name)}")["project_id"])
         return self.project_ids[name]
+
+    def robot_prefix(self) -> str:
+        """The registry's robot_name_prefix (a system setting: `robot$` unless changed)."""
+        if self._robot_prefix is None:
+            try:
+                setting = (self.client.get("/configurations") or {}).get("robot_name_prefix") or {}
+                self._robot_prefix = str(setting.get("value") or ROBOT_PREFIX)
+            except HarborError:  # not an administrator: the default
+                self._robot_prefix = ROBOT_PREFIX
+        return self._robot_prefix
 
     def registry_id(self, name: str | None) -> int | None:
         if name is None:
@@ -256,7 +264,8 @@ class Robots:
         out: dict[Key, Live] = {}
         for robot in ctx.client.paginate("/robots"):
             full = str(robot["name"])
-            key = full.split("$", 1)[1] if "$" in full else full
+            prefix = ctx.robot_prefix()
+            key = full.removeprefix(prefix) if full.startswith(prefix) else full
             obj = strip(robot, SERVER_SET | {"name", "expires_at", "editable", "secret",
                                                           "creator_type", "creator_ref"})
             obj.setdefault("disable", False)

@@ -14,6 +14,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from statistics import fmean
 from typing import Any
@@ -41,6 +42,8 @@ _SIGNATURE_TYPES = ("signature.cosign", "signature.notation")
 _COSIGN_TAG = re.compile(r"^sha256-[0-9a-f]{64}(\.[a-z]+)?$")
 _SINCE = re.compile(r"^\s*(\d+)\s*([hdw])\s*$")
 _SCAN_SUCCESS = "Success"
+#: repositories read at once (the client's pool holds 20 connections)
+READERS = 8
 
 
 # --- what the registry holds (gathered) -----------------------------------------------------------
@@ -155,12 +158,17 @@ def gather(client: HarborClient, since: timedelta, now: datetime | None = None) 
     """Read what the report needs through the Harbor API (as the client's user sees it)."""
     now = now or datetime.now(UTC)
     inventory = Inventory(url=client.url, now=now, since=since)
+    repositories: list[tuple[str, str]] = []
     for project in client.paginate("/projects", params={"with_detail": "true"}):
         if "cve_allowlist" not in project:  # a list may leave it out; the project itself has it
             project = client.get(f"/projects/{_segment(project['name'])}") or project
         inventory.projects.append(_project_facts(project))
-        for repository in client.paginate(f"/projects/{_segment(project['name'])}/repositories"):
-            inventory.artifacts.extend(_artifacts_of(client, project["name"], repository["name"]))
+        repositories += [(project["name"], r["name"])
+                         for r in client.paginate(f"/projects/{_segment(project['name'])}/repositories")]
+    # a request per scanned artifact: repositories are read side by side on the client's pool (in order)
+    with ThreadPoolExecutor(READERS) as pool:
+        for facts in pool.map(lambda pr: list(_artifacts_of(client, *pr)), repositories):
+            inventory.artifacts.extend(facts)
     try:
         inventory.system_allowlist = _allowlist(client.get("/system/CVEAllowlist"))
     except HarborError as error:

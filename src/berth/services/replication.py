@@ -387,9 +387,12 @@ class ReplicationService:
                     if existing and existing != digest and not override:
                         ctx.log(f"tag {tag}: the destination has {existing} and override is off, skipped")
                         continue
-                    await self._copy_manifest(ctx, client, repository, digest, target, copied, chunk_size)
-                    record = await self._manifests.get(repository, digest)
-                    await client.put_manifest(target, tag, record.media_type, record.content)
+                    if digest in copied.done:  # a second tag of the artifact: the manifest under it too
+                        record = await self._manifests.get(repository, digest)
+                        await client.put_manifest(target, tag, record.media_type, record.content)
+                    else:  # its children and blobs, then the manifest under the tag (one PUT, not two)
+                        await self._copy_manifest(ctx, client, repository, digest, target, copied, chunk_size,
+                                                  reference=tag)
                     ctx.log(f"tag {tag} -> {digest}")
                 for accessory_digest, accessory_tag in await self._accessories(repository, digest):
                     await self._copy_manifest(ctx, client, repository, accessory_digest, target, copied, chunk_size)
@@ -408,9 +411,10 @@ class ReplicationService:
 
     async def _copy_manifest(
         self, ctx: JobContext, client: PushClient, repository: str, digest: str, target: str, copied: _Copied,
-        chunk_size: int = 0,
+        chunk_size: int = 0, reference: str | None = None,
     ) -> None:
-        """The manifest by digest, after its children (an index) or blobs (an image) are there."""
+        """The manifest by digest (or under `reference`, a tag), after its children (an index) or blobs
+        (an image) are there."""
         if digest in copied.done:
             return
         record = await self._manifests.get(repository, digest)
@@ -421,7 +425,7 @@ class ReplicationService:
             await self._copy_blob(ctx, client, target, blob, copied, chunk_size)
         for blob in document.get("layers") or []:
             await self._copy_blob(ctx, client, target, blob, copied, chunk_size)
-        await client.put_manifest(target, digest, record.media_type, record.content)
+        await client.put_manifest(target, reference or digest, record.media_type, record.content)
         copied.manifests += 1
         copied.done.add(digest)
 

@@ -16,10 +16,12 @@ from tests.conftest import AUTH_FILE, BERTH
 from .helpers import tiny_alpine_image, unique, write_oci_layout
 from .test_skopeo import copy
 
-#: SQLite only: signing and verifying happen in the client and in berth's verifier: the database holds nothing they decide on (make test's time)
+
 @pytest.fixture(scope="session")
 def database() -> str:
+    """SQLite only (make test's time): signing and verifying happen in the client and in berth's verifier: the database decides nothing there."""
     return "sqlite"
+
 
 PROJECT = "signed"
 PASSWORD = "correct horse"

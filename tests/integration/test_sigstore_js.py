@@ -27,10 +27,12 @@ from tests.conftest import REPO, Server
 from .helpers import OCI_INDEX, V2, build_image, unique
 from .test_sign_cli import berth_run
 
-#: SQLite only: the bundles are verified by berth's verifier: the database holds nothing it decides on (make test's time)
+
 @pytest.fixture(scope="session")
 def database() -> str:
+    """SQLite only (make test's time): the bundles are verified by berth's verifier: the database decides nothing there."""
     return "sqlite"
+
 
 SIGN_SCRIPT = Path(__file__).with_name("sigstore_js") / "sign_with_key.mjs"
 SIGSTORE_CLI = REPO / ".tools" / "node_modules" / ".bin" / "sigstore"

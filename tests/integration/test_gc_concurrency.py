@@ -85,7 +85,9 @@ programs = st.lists(st.lists(st.tuples(st.sampled_from([0.0, 0.05, 0.3]), operat
 @pytest.fixture(scope="module")
 def nodes(database_urls, tmp_path_factory) -> Iterator[list[Server]]:
     """Two berth processes sharing one PostgreSQL database and one data folder (filesystem driver)."""
-    env = {**_database_env("postgresql", database_urls), "BERTH_GC_GRACE_SECONDS": str(GRACE)}
+    # several nodes on one database: cached lookups trusted for a second, as the README asks of them
+    env = {**_database_env("postgresql", database_urls), "BERTH_GC_GRACE_SECONDS": str(GRACE),
+           "BERTH_TAG_CACHE_TTL": "1"}
     data_dir = tmp_path_factory.mktemp("gc-nodes") / "data"
     started = [start_berth(data_dir, env, projects=("library",))]
     try:

@@ -35,7 +35,9 @@ class RepositoryRecord:
 class RepositoryService:
     def __init__(self, db: Database, cache_ttl: float = 0.0) -> None:
         self._db = db
-        self._ids: LruCache[str, int] = LruCache(max_entries=100_000)
+        #: name -> id; trusted for `cache_ttl` seconds when nodes share the database (another node may
+        #: delete an empty repository, and a push recreate it under a new id)
+        self._ids: LruCache[str, int] = LruCache(max_entries=100_000, ttl=cache_ttl)
         #: repository id -> its tags in ASCII order; dropped by tags_changed() on every tag write
         self._tag_lists: LruCache[int, list[str]] = LruCache(
             max_entries=10_000, max_weight=32 * 1024 * 1024, weigh=lambda tags: 64 + sum(len(t) + 56 for t in tags),
@@ -70,14 +72,16 @@ class RepositoryService:
         return repo_id
 
     async def ensure(self, name: str) -> int:
-        """The repository's id, creating the repository on first push."""
-        repo_id = await self.find(self.validate(name))
-        if repo_id is not None:
-            return repo_id
+        """The repository's id for a write into it (a push, a mount), creating the repository on first
+        push. Never from the cache: another node's GC may have deleted the (empty) repository since
+        this node cached its id. Its update time is touched in the same statement, so no GC deletes it
+        as empty within its grace period while the write that asked goes on."""
+        self.validate(name)
+        now = utcnow()
         async with self._db.write() as conn:
-            repo_id = await conn.scalar(select(Repository.id).where(Repository.name == name))
+            repo_id = await conn.scalar(update(Repository).where(Repository.name == name)
+                                        .values(updated_at=now).returning(Repository.id))
             if repo_id is None:
-                now = utcnow()
                 project_id = select(Project.id).where(Project.name == name.split("/", 1)[0]).scalar_subquery()
                 repo_id = await conn.scalar(
                     self._db.insert(Repository)

@@ -21,7 +21,7 @@ from tests.conftest import ADMIN_PASSWORD, Server, _fresh_postgres_database, sta
 
 SEED = 20261202
 #: generated cases per operation; BERTH_FUZZ_EXAMPLES=100 for a longer run by hand
-EXAMPLES_PER_OPERATION = int(os.environ.get("BERTH_FUZZ_EXAMPLES", "5"))
+EXAMPLES_PER_OPERATION = int(os.environ.get("BERTH_FUZZ_EXAMPLES", "3"))
 #: fuzz only the operations of one swagger tag (BERTH_FUZZ_TAG="scan data export"), by hand, for a new tag
 ONLY_TAG = os.environ.get("BERTH_FUZZ_TAG")
 #: nothing listens here: where a body names an LDAP, OIDC, scanner or registry server, berth is pointed

@@ -204,7 +204,7 @@ def _assert_everything_pulls_and_nothing_else_is_kept(nodes: list[Server]) -> No
 
 
 #: BERTH_GC_EXAMPLES=50 to hunt longer than make test does
-@settings(max_examples=int(os.environ.get("BERTH_GC_EXAMPLES", "6")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=int(os.environ.get("BERTH_GC_EXAMPLES", "4")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                 HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(program=programs)
 def test_pushes_mounts_deletes_and_gc_runs_interleaved_on_two_nodes_lose_nothing_and_keep_no_garbage(

@@ -15,6 +15,13 @@ import pytest
 
 from .helpers import OCI_MANIFEST, V2, build_image, unique
 
+
+@pytest.fixture(scope="session")
+def database() -> str:
+    """SQLite only (make test's time): the decisions are auth/rbac.py's tables, the same whatever
+    database holds the memberships (the API tests on PostgreSQL read those too)."""
+    return "sqlite"
+
 PASSWORD = "Passw0rd-matrix"
 ROLES = {"projectAdmin": 1, "developer": 2, "guest": 3, "maintainer": 4, "limitedGuest": 5}
 ACTIONS = ("pull", "push", "tag", "delete", "delete_repository", "read_project", "list_members", "add_member", "add_robot", "update_metadata", "read_audit")

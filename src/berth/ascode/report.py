@@ -13,14 +13,14 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from statistics import fmean
 from typing import Any
-from urllib.parse import quote
 
 from berth.client import HarborClient, HarborError
+from berth.client.paths import repository_segment, segment
 
 #: the JSON report's layout version (bump it when a key changes meaning)
 REPORT_VERSION = 1
@@ -161,10 +161,10 @@ def gather(client: HarborClient, since: timedelta, now: datetime | None = None) 
     repositories: list[tuple[str, str]] = []
     for project in client.paginate("/projects", params={"with_detail": "true"}):
         if "cve_allowlist" not in project:  # a list may leave it out; the project itself has it
-            project = client.get(f"/projects/{_segment(project['name'])}") or project
+            project = client.get(f"/projects/{segment(project['name'])}") or project
         inventory.projects.append(_project_facts(project))
         repositories += [(project["name"], r["name"])
-                         for r in client.paginate(f"/projects/{_segment(project['name'])}/repositories")]
+                         for r in client.paginate(f"/projects/{segment(project['name'])}/repositories")]
     # a request per scanned artifact: repositories are read side by side on the client's pool (in order)
     with ThreadPoolExecutor(READERS) as pool:
         for facts in pool.map(lambda pr: list(_artifacts_of(client, *pr)), repositories):
@@ -211,9 +211,6 @@ def _why(error: HarborError) -> str:
     return f"the registry answered {error.status} {error.code}: {error.message}"
 
 
-def _segment(name: str) -> str:
-    return quote(name, safe="")
-
 
 def _project_facts(project: dict[str, Any]) -> ProjectFacts:
     metadata = project.get("metadata") or {}
@@ -242,7 +239,7 @@ def _robot_facts(robot: dict[str, Any]) -> RobotFacts:
 def _artifacts_of(client: HarborClient, project: str, repository: str) -> Iterator[ArtifactFacts]:
     inner = repository.removeprefix(project + "/")
     # Harbor wants a repository name's slashes encoded twice (a/b -> a%252Fb)
-    path = f"/projects/{_segment(project)}/repositories/{_segment(_segment(inner))}/artifacts"
+    path = f"/projects/{segment(project)}/repositories/{repository_segment(inner)}/artifacts"
     params = {"with_scan_overview": "true", "with_accessory": "true", "with_tag": "true", "with_label": "false"}
     for artifact in client.paginate(path, params=params):
         accessories = artifact.get("accessories") or []

@@ -6,21 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from berth.client import models as m
+from berth.client.paths import repository_segment, segment
 
 if TYPE_CHECKING:
     import httpx
-
-
-def _segment(value: object) -> str:
-    return quote(str(value), safe="")
-
-
-def _twice(value: object) -> str:
-    """Harbor wants a repository name encoded twice over: a/b -> a%252Fb."""
-    return quote(quote(str(value), safe=""), safe="")
 
 
 def _headers(values: Mapping[str, object]) -> dict[str, str]:
@@ -44,32 +35,32 @@ class Operations:
 
     def action_get_job_log(self, job_id: str) -> None:
         """Get Job Log."""
-        self.request("GET", f"/jobservice/jobs/{_segment(job_id)}/log")
+        self.request("GET", f"/jobservice/jobs/{segment(job_id)}/log")
 
     def action_pending_jobs(self, job_type: str, body: m.ActionRequest) -> Any:
         """Action Pending Jobs."""
-        response = self.request("PUT", f"/jobservice/queues/{_segment(job_type)}", json=body)
+        response = self.request("PUT", f"/jobservice/queues/{segment(job_type)}", json=body)
         return self._json(response)
 
     def add_label(self, project_name: str, repository_name: str, reference: str, body: m.LabelIn) -> Any:
         """Add Label."""
         response = self.request(
             "POST",
-            f"/projects/{_segment(project_name)}/repositories/{_twice(repository_name)}/artifacts/{_segment(reference)}/labels",
+            f"/projects/{segment(project_name)}/repositories/{repository_segment(repository_name)}/artifacts/{segment(reference)}/labels",
             json=body,
         )
         return self._json(response)
 
     def add_project_metadatas(self, project_name_or_id: str, body: dict[str, Any]) -> Any:
         """Add Metadata."""
-        response = self.request("POST", f"/projects/{_segment(project_name_or_id)}/metadatas/", json=body)
+        response = self.request("POST", f"/projects/{segment(project_name_or_id)}/metadatas/", json=body)
         return self._json(response)
 
     def copy_artifact(self, project_name: str, repository_name: str, *, from_: str) -> int | str | None:
         """Copy Artifact (returns the new id, from the Location header)."""
         response = self.request(
             "POST",
-            f"/projects/{_segment(project_name)}/repositories/{_twice(repository_name)}/artifacts",
+            f"/projects/{segment(project_name)}/repositories/{repository_segment(repository_name)}/artifacts",
             params={'from': from_},
         )
         return self.created_id(response)
@@ -81,7 +72,7 @@ class Operations:
 
     def create_immu_rule(self, project_name_or_id: str, body: m.ImmutableRuleIn) -> int | str | None:
         """Create Rule (returns the new id, from the Location header)."""
-        response = self.request("POST", f"/projects/{_segment(project_name_or_id)}/immutabletagrules", json=body)
+        response = self.request("POST", f"/projects/{segment(project_name_or_id)}/immutabletagrules", json=body)
         return self.created_id(response)
 
     def create_label(self, body: m.LabelIn) -> int | str | None:
@@ -96,7 +87,7 @@ class Operations:
 
     def create_project_member(self, project_name_or_id: str, body: m.ProjectMember) -> int | str | None:
         """Create Member (returns the new id, from the Location header)."""
-        response = self.request("POST", f"/projects/{_segment(project_name_or_id)}/members", json=body)
+        response = self.request("POST", f"/projects/{segment(project_name_or_id)}/members", json=body)
         return self.created_id(response)
 
     def create_purge_schedule(self, body: m.SystemScheduleIn) -> int | str | None:
@@ -138,7 +129,7 @@ class Operations:
         """Create Tag (returns the new id, from the Location header)."""
         response = self.request(
             "POST",
-            f"/projects/{_segment(project_name)}/repositories/{_twice(repository_name)}/artifacts/{_segment(reference)}/tags",
+            f"/projects/{segment(project_name)}/repositories/{repository_segment(repository_name)}/artifacts/{segment(reference)}/tags",
             json=body,
         )
         return self.created_id(response)
@@ -155,14 +146,14 @@ class Operations:
 
     def create_webhook_policy_of_project(self, project_name_or_id: str, body: m.WebhookPolicyIn) -> int | str | None:
         """Create Policy (returns the new id, from the Location header)."""
-        response = self.request("POST", f"/projects/{_segment(project_name_or_id)}/webhook/policies", json=body)
+        response = self.request("POST", f"/projects/{segment(project_name_or_id)}/webhook/policies", json=body)
         return self.created_id(response)
 
     def delete_artifact(self, project_name: str, repository_name: str, reference: str) -> Any:
         """Delete Artifact."""
         response = self.request(
             "DELETE",
-            f"/projects/{_segment(project_name)}/repositories/{_twice(repository_name)}/artifacts/{_segment(reference)}",
+            f"/projects/{segment(project_name)}/repositories/{repository_segment(repository_name)}/artifacts/{segment(reference)}",
         )
         return self._json(response)
 
@@ -170,89 +161,92 @@ class Operations:
         """Delete Rule."""
         response = self.request(
             "DELETE",
-            f"/projects/{_segment(project_name_or_id)}/immutabletagrules/{_segment(immutable_rule_id)}",
+            f"/projects/{segment(project_name_or_id)}/immutabletagrules/{segment(immutable_rule_id)}",
         )
         return self._json(response)
 
     def delete_label(self, label_id: int) -> Any:
         """Delete Label."""
-        response = self.request("DELETE", f"/labels/{_segment(label_id)}")
+        response = self.request("DELETE", f"/labels/{segment(label_id)}")
         return self._json(response)
 
     def delete_project(self, project_name_or_id: str) -> Any:
         """Delete Project."""
-        response = self.request("DELETE", f"/projects/{_segment(project_name_or_id)}")
+        response = self.request("DELETE", f"/projects/{segment(project_name_or_id)}")
         return self._json(response)
 
     def delete_project_member(self, project_name_or_id: str, mid: int) -> Any:
         """Delete Member."""
-        response = self.request("DELETE", f"/projects/{_segment(project_name_or_id)}/members/{_segment(mid)}")
+        response = self.request("DELETE", f"/projects/{segment(project_name_or_id)}/members/{segment(mid)}")
         return self._json(response)
 
     def delete_project_metadata(self, project_name_or_id: str, meta_name: str) -> Any:
         """Delete Metadata."""
-        response = self.request("DELETE", f"/projects/{_segment(project_name_or_id)}/metadatas/{_segment(meta_name)}")
+        response = self.request("DELETE", f"/projects/{segment(project_name_or_id)}/metadatas/{segment(meta_name)}")
         return self._json(response)
 
     def delete_registry(self, id: int) -> Any:
         """Delete Registry."""
-        response = self.request("DELETE", f"/registries/{_segment(id)}")
+        response = self.request("DELETE", f"/registries/{segment(id)}")
         return self._json(response)
 
     def delete_replication_policy(self, id: int) -> Any:
         """Delete Policy."""
-        response = self.request("DELETE", f"/replication/policies/{_segment(id)}")
+        response = self.request("DELETE", f"/replication/policies/{segment(id)}")
         return self._json(response)
 
     def delete_repository(self, project_name: str, repository_name: str) -> Any:
         """Delete Repository."""
-        response = self.request("DELETE", f"/projects/{_segment(project_name)}/repositories/{_twice(repository_name)}")
+        response = self.request(
+            "DELETE",
+            f"/projects/{segment(project_name)}/repositories/{repository_segment(repository_name)}",
+        )
         return self._json(response)
 
     def delete_retention(self, id: int) -> Any:
         """Delete Retention."""
-        response = self.request("DELETE", f"/retentions/{_segment(id)}")
+        response = self.request("DELETE", f"/retentions/{segment(id)}")
         return self._json(response)
 
     def delete_robot(self, robot_id: int) -> Any:
         """Delete Robot."""
-        response = self.request("DELETE", f"/robots/{_segment(robot_id)}")
+        response = self.request("DELETE", f"/robots/{segment(robot_id)}")
         return self._json(response)
 
     def delete_scanner(self, registration_id: str) -> m.ScannerRegistration:
         """Delete Scanner."""
-        response = self.request("DELETE", f"/scanners/{_segment(registration_id)}")
+        response = self.request("DELETE", f"/scanners/{segment(registration_id)}")
         return self._json(response)
 
     def delete_tag(self, project_name: str, repository_name: str, reference: str, tag_name: str) -> Any:
         """Delete Tag."""
         response = self.request(
             "DELETE",
-            f"/projects/{_segment(project_name)}/repositories/{_twice(repository_name)}/artifacts/{_segment(reference)}/tags/{_segment(tag_name)}",
+            f"/projects/{segment(project_name)}/repositories/{repository_segment(repository_name)}/artifacts/{segment(reference)}/tags/{segment(tag_name)}",
         )
         return self._json(response)
 
     def delete_user(self, user_id: int) -> Any:
         """Delete User."""
-        response = self.request("DELETE", f"/users/{_segment(user_id)}")
+        response = self.request("DELETE", f"/users/{segment(user_id)}")
         return self._json(response)
 
     def delete_user_group(self, group_id: int) -> Any:
         """Delete Group."""
-        response = self.request("DELETE", f"/usergroups/{_segment(group_id)}")
+        response = self.request("DELETE", f"/usergroups/{segment(group_id)}")
         return self._json(response)
 
     def delete_webhook_policy_of_project(self, project_name_or_id: str, webhook_policy_id: int) -> Any:
         """Delete Policy."""
         response = self.request(
             "DELETE",
-            f"/projects/{_segment(project_name_or_id)}/webhook/policies/{_segment(webhook_policy_id)}",
+            f"/projects/{segment(project_name_or_id)}/webhook/policies/{segment(webhook_policy_id)}",
         )
         return self._json(response)
 
     def download_scan_data(self, execution_id: int, *, format: str | None = None) -> None:
         """Download Scan Data."""
-        self.request("GET", f"/export/cve/download/{_segment(execution_id)}", params={'format': format})
+        self.request("GET", f"/export/cve/download/{segment(execution_id)}", params={'format': format})
 
     def export_scan_data(self, body: m.ScanDataExportRequest, *, x_scan_data_type: str) -> m.ScanDataExportJob:
         """Export Scan Data."""
@@ -268,7 +262,7 @@ class Operations:
         """Get Addition."""
         response = self.request(
             "GET",
-            f"/projects/{_segment(project_name)}/repositories/{_twice(repository_name)}/artifacts/{_segment(reference)}/additions/{_segment(addition)}",
+            f"/projects/{segment(project_name)}/repositories/{repository_segment(repository_name)}/artifacts/{segment(reference)}/additions/{segment(addition)}",
         )
         return self._json(response)
 
@@ -281,7 +275,7 @@ class Operations:
         """Get Artifact."""
         response = self.request(
             "GET",
-            f"/projects/{_segment(project_name)}/repositories/{_twice(repository_name)}/artifacts/{_segment(reference)}",
+            f"/projects/{segment(project_name)}/repositories/{repository_segment(repository_name)}/artifacts/{segment(reference)}",
             params={
                 'page': page,
                 'page_size': page_size,
@@ -318,7 +312,7 @@ class Operations:
 
     def get_gc(self, gc_id: int) -> m.ExecHistory:
         """Get Gc."""
-        response = self.request("GET", f"/system/gc/{_segment(gc_id)}")
+        response = self.request("GET", f"/system/gc/{segment(gc_id)}")
         return self._json(response)
 
     def get_gc_history(
@@ -340,7 +334,7 @@ class Operations:
 
     def get_gc_log(self, gc_id: int) -> None:
         """Get Gc Log."""
-        self.request("GET", f"/system/gc/{_segment(gc_id)}/log")
+        self.request("GET", f"/system/gc/{segment(gc_id)}/log")
 
     def get_gc_schedule(self) -> m.ExecHistory | None:
         """Get Gc Schedule."""
@@ -354,12 +348,12 @@ class Operations:
 
     def get_icon(self, digest: str) -> m.Icon:
         """Get Icon."""
-        response = self.request("GET", f"/icons/{_segment(digest)}")
+        response = self.request("GET", f"/icons/{segment(digest)}")
         return self._json(response)
 
     def get_label_by_id(self, label_id: int) -> m.Label:
         """Get Label."""
-        response = self.request("GET", f"/labels/{_segment(label_id)}")
+        response = self.request("GET", f"/labels/{segment(label_id)}")
         return self._json(response)
 
     def get_latest_scan_all_metrics(self) -> m.Stats:
@@ -379,7 +373,7 @@ class Operations:
         """Project Log Exts."""
         response = self.request(
             "GET",
-            f"/projects/{_segment(project_name)}/auditlog-exts",
+            f"/projects/{segment(project_name)}/auditlog-exts",
             params={'q': q, 'sort': sort, 'page': page, 'page_size': page_size},
         )
         return self._json(response)
@@ -389,7 +383,7 @@ class Operations:
     ) -> Iterator[m.AuditLogExt]:
         """Project Log Exts: every item, page after page."""
         return self.paginate(
-            f"/projects/{_segment(project_name)}/auditlog-exts",
+            f"/projects/{segment(project_name)}/auditlog-exts",
             params={'q': q, 'sort': sort},
             page_size=page_size,
         )
@@ -401,7 +395,7 @@ class Operations:
         """Project Logs."""
         response = self.request(
             "GET",
-            f"/projects/{_segment(project_name)}/logs",
+            f"/projects/{segment(project_name)}/logs",
             params={'q': q, 'sort': sort, 'page': page, 'page_size': page_size},
         )
         return self._json(response)
@@ -410,7 +404,7 @@ class Operations:
         self, project_name: str, *, q: str | None = None, sort: str | None = None, page_size: int = 100,
     ) -> Iterator[m.AuditLog]:
         """Project Logs: every item, page after page."""
-        return self.paginate(f"/projects/{_segment(project_name)}/logs", params={'q': q, 'sort': sort}, page_size=page_size)
+        return self.paginate(f"/projects/{segment(project_name)}/logs", params={'q': q, 'sort': sort}, page_size=page_size)
 
     def get_logs_of_webhook_task(
         self, project_name_or_id: str, webhook_policy_id: int, execution_id: int, task_id: int,
@@ -418,7 +412,7 @@ class Operations:
         """Task Log."""
         self.request(
             "GET",
-            f"/projects/{_segment(project_name_or_id)}/webhook/policies/{_segment(webhook_policy_id)}/executions/{_segment(execution_id)}/tasks/{_segment(task_id)}/log",
+            f"/projects/{segment(project_name_or_id)}/webhook/policies/{segment(webhook_policy_id)}/executions/{segment(execution_id)}/tasks/{segment(task_id)}/log",
         )
 
     def get_permissions(self) -> m.Permissions:
@@ -432,27 +426,27 @@ class Operations:
 
     def get_project(self, project_name_or_id: str) -> m.Project:
         """Get Project."""
-        response = self.request("GET", f"/projects/{_segment(project_name_or_id)}")
+        response = self.request("GET", f"/projects/{segment(project_name_or_id)}")
         return self._json(response)
 
     def get_project_deletable(self, project_name_or_id: str) -> m.ProjectDeletable:
         """Project Deletable."""
-        response = self.request("GET", f"/projects/{_segment(project_name_or_id)}/_deletable")
+        response = self.request("GET", f"/projects/{segment(project_name_or_id)}/_deletable")
         return self._json(response)
 
     def get_project_member(self, project_name_or_id: str, mid: int) -> m.ProjectMemberEntity:
         """Get Member."""
-        response = self.request("GET", f"/projects/{_segment(project_name_or_id)}/members/{_segment(mid)}")
+        response = self.request("GET", f"/projects/{segment(project_name_or_id)}/members/{segment(mid)}")
         return self._json(response)
 
     def get_project_metadata(self, project_name_or_id: str, meta_name: str) -> dict[str, str]:
         """Get Metadata."""
-        response = self.request("GET", f"/projects/{_segment(project_name_or_id)}/metadatas/{_segment(meta_name)}")
+        response = self.request("GET", f"/projects/{segment(project_name_or_id)}/metadatas/{segment(meta_name)}")
         return self._json(response)
 
     def get_project_summary(self, project_name_or_id: str) -> m.ProjectSummary:
         """Project Summary."""
-        response = self.request("GET", f"/projects/{_segment(project_name_or_id)}/summary")
+        response = self.request("GET", f"/projects/{segment(project_name_or_id)}/summary")
         return self._json(response)
 
     def get_purge_history(
@@ -474,12 +468,12 @@ class Operations:
 
     def get_purge_job(self, purge_id: int) -> m.ExecHistory:
         """Get Purge Job."""
-        response = self.request("GET", f"/system/purgeaudit/{_segment(purge_id)}")
+        response = self.request("GET", f"/system/purgeaudit/{segment(purge_id)}")
         return self._json(response)
 
     def get_purge_job_log(self, purge_id: int) -> None:
         """Get Purge Log."""
-        self.request("GET", f"/system/purgeaudit/{_segment(purge_id)}/log")
+        self.request("GET", f"/system/purgeaudit/{segment(purge_id)}/log")
 
     def get_purge_schedule(self) -> m.ExecHistory | None:
         """Get Purge Schedule."""
@@ -488,17 +482,17 @@ class Operations:
 
     def get_quota(self, id: int) -> m.Quota:
         """Get Quota."""
-        response = self.request("GET", f"/quotas/{_segment(id)}")
+        response = self.request("GET", f"/quotas/{segment(id)}")
         return self._json(response)
 
     def get_registry(self, id: int) -> m.Registry:
         """Get Registry."""
-        response = self.request("GET", f"/registries/{_segment(id)}")
+        response = self.request("GET", f"/registries/{segment(id)}")
         return self._json(response)
 
     def get_registry_info(self, id: int) -> m.RegistryInfo:
         """Get Registry Info."""
-        response = self.request("GET", f"/registries/{_segment(id)}/info")
+        response = self.request("GET", f"/registries/{segment(id)}/info")
         return self._json(response)
 
     def get_rentenition_metadata(self) -> m.RetentionMetadata:
@@ -508,42 +502,45 @@ class Operations:
 
     def get_replication_execution(self, id: int) -> m.ReplicationExecution:
         """Get Execution."""
-        response = self.request("GET", f"/replication/executions/{_segment(id)}")
+        response = self.request("GET", f"/replication/executions/{segment(id)}")
         return self._json(response)
 
     def get_replication_log(self, id: int, task_id: int) -> None:
         """Get Log."""
-        self.request("GET", f"/replication/executions/{_segment(id)}/tasks/{_segment(task_id)}/log")
+        self.request("GET", f"/replication/executions/{segment(id)}/tasks/{segment(task_id)}/log")
 
     def get_replication_policy(self, id: int) -> m.ReplicationPolicy:
         """Get Policy."""
-        response = self.request("GET", f"/replication/policies/{_segment(id)}")
+        response = self.request("GET", f"/replication/policies/{segment(id)}")
         return self._json(response)
 
     def get_report_log(self, project_name: str, repository_name: str, reference: str, report_id: str) -> None:
         """Get Report Log."""
         self.request(
             "GET",
-            f"/projects/{_segment(project_name)}/repositories/{_twice(repository_name)}/artifacts/{_segment(reference)}/scan/{_segment(report_id)}/log",
+            f"/projects/{segment(project_name)}/repositories/{repository_segment(repository_name)}/artifacts/{segment(reference)}/scan/{segment(report_id)}/log",
         )
 
     def get_repository(self, project_name: str, repository_name: str) -> m.Repository:
         """Get Repository."""
-        response = self.request("GET", f"/projects/{_segment(project_name)}/repositories/{_twice(repository_name)}")
+        response = self.request(
+            "GET",
+            f"/projects/{segment(project_name)}/repositories/{repository_segment(repository_name)}",
+        )
         return self._json(response)
 
     def get_retention(self, id: int) -> m.RetentionPolicy:
         """Get Retention."""
-        response = self.request("GET", f"/retentions/{_segment(id)}")
+        response = self.request("GET", f"/retentions/{segment(id)}")
         return self._json(response)
 
     def get_retention_task_log(self, id: int, eid: int, tid: int) -> None:
         """Get Task Log."""
-        self.request("GET", f"/retentions/{_segment(id)}/executions/{_segment(eid)}/tasks/{_segment(tid)}")
+        self.request("GET", f"/retentions/{segment(id)}/executions/{segment(eid)}/tasks/{segment(tid)}")
 
     def get_robot_by_id(self, robot_id: int) -> m.Robot:
         """Get Robot."""
-        response = self.request("GET", f"/robots/{_segment(robot_id)}")
+        response = self.request("GET", f"/robots/{segment(robot_id)}")
         return self._json(response)
 
     def get_scan_all_schedule(self) -> m.Schedule:
@@ -553,7 +550,7 @@ class Operations:
 
     def get_scan_data_export_execution(self, execution_id: int) -> m.ScanDataExportExecution:
         """Get Scan Data Export Execution."""
-        response = self.request("GET", f"/export/cve/execution/{_segment(execution_id)}")
+        response = self.request("GET", f"/export/cve/execution/{segment(execution_id)}")
         return self._json(response)
 
     def get_scan_data_export_execution_list(self) -> m.ScanDataExportExecutionList:
@@ -563,22 +560,22 @@ class Operations:
 
     def get_scanner(self, registration_id: str) -> m.ScannerRegistration:
         """Get Scanner."""
-        response = self.request("GET", f"/scanners/{_segment(registration_id)}")
+        response = self.request("GET", f"/scanners/{segment(registration_id)}")
         return self._json(response)
 
     def get_scanner_metadata(self, registration_id: str) -> m.ScannerAdapterMetadata:
         """Get Scanner Metadata."""
-        response = self.request("GET", f"/scanners/{_segment(registration_id)}/metadata")
+        response = self.request("GET", f"/scanners/{segment(registration_id)}/metadata")
         return self._json(response)
 
     def get_scanner_of_project(self, project_name_or_id: str) -> m.ScannerRegistration:
         """Get Scanner Of Project."""
-        response = self.request("GET", f"/projects/{_segment(project_name_or_id)}/scanner")
+        response = self.request("GET", f"/projects/{segment(project_name_or_id)}/scanner")
         return self._json(response)
 
     def get_schedule_paused(self, job_type: str) -> m.SchedulerStatus:
         """Get Schedule Paused."""
-        response = self.request("GET", f"/schedules/{_segment(job_type)}/paused")
+        response = self.request("GET", f"/schedules/{segment(job_type)}/paused")
         return self._json(response)
 
     def get_security_summary(
@@ -602,7 +599,7 @@ class Operations:
 
     def get_supported_event_types(self, project_name_or_id: str) -> m.SupportedWebhookEventTypes:
         """Supported Event Types."""
-        response = self.request("GET", f"/projects/{_segment(project_name_or_id)}/webhook/events")
+        response = self.request("GET", f"/projects/{segment(project_name_or_id)}/webhook/events")
         return self._json(response)
 
     def get_system_cve_allowlist(self) -> m.CVEAllowlist:
@@ -617,17 +614,17 @@ class Operations:
 
     def get_trust_policy(self, project_name_or_id: str) -> m.TrustPolicy:
         """Get Trust Policy."""
-        response = self.request("GET", f"/projects/{_segment(project_name_or_id)}/trust-policy")
+        response = self.request("GET", f"/projects/{segment(project_name_or_id)}/trust-policy")
         return self._json(response)
 
     def get_user(self, user_id: int) -> m.UserResp:
         """Get User."""
-        response = self.request("GET", f"/users/{_segment(user_id)}")
+        response = self.request("GET", f"/users/{segment(user_id)}")
         return self._json(response)
 
     def get_user_group(self, group_id: int) -> m.UserGroup:
         """Get Group."""
-        response = self.request("GET", f"/usergroups/{_segment(group_id)}")
+        response = self.request("GET", f"/usergroups/{segment(group_id)}")
         return self._json(response)
 
     def get_volumes(self) -> m.SystemInfo:
@@ -639,7 +636,7 @@ class Operations:
         """Get Vulnerabilities Addition."""
         response = self.request(
             "GET",
-            f"/projects/{_segment(project_name)}/repositories/{_twice(repository_name)}/artifacts/{_segment(reference)}/additions/vulnerabilities",
+            f"/projects/{segment(project_name)}/repositories/{repository_segment(repository_name)}/artifacts/{segment(reference)}/additions/vulnerabilities",
         )
         return self._json(response)
 
@@ -647,7 +644,7 @@ class Operations:
         """Get Policy."""
         response = self.request(
             "GET",
-            f"/projects/{_segment(project_name_or_id)}/webhook/policies/{_segment(webhook_policy_id)}",
+            f"/projects/{segment(project_name_or_id)}/webhook/policies/{segment(webhook_policy_id)}",
         )
         return self._json(response)
 
@@ -658,7 +655,7 @@ class Operations:
 
     def get_workers(self, pool_id: str) -> list[m.Worker]:
         """Get Workers."""
-        response = self.request("GET", f"/jobservice/pools/{_segment(pool_id)}/workers")
+        response = self.request("GET", f"/jobservice/pools/{segment(pool_id)}/workers")
         return self._json(response)
 
     def head_project(self, *, project_name: str) -> Any:
@@ -673,7 +670,7 @@ class Operations:
 
     def last_trigger(self, project_name_or_id: str) -> list[m.WebhookLastTrigger]:
         """Last Trigger."""
-        response = self.request("GET", f"/projects/{_segment(project_name_or_id)}/webhook/lasttrigger")
+        response = self.request("GET", f"/projects/{segment(project_name_or_id)}/webhook/lasttrigger")
         return self._json(response)
 
     def list_accessories(
@@ -683,7 +680,7 @@ class Operations:
         """List Accessories."""
         response = self.request(
             "GET",
-            f"/projects/{_segment(project_name)}/repositories/{_twice(repository_name)}/artifacts/{_segment(reference)}/accessories",
+            f"/projects/{segment(project_name)}/repositories/{repository_segment(repository_name)}/artifacts/{segment(reference)}/accessories",
             params={'q': q, 'sort': sort, 'page': page, 'page_size': page_size},
         )
         return self._json(response)
@@ -694,7 +691,7 @@ class Operations:
     ) -> Iterator[m.Accessory]:
         """List Accessories: every item, page after page."""
         return self.paginate(
-            f"/projects/{_segment(project_name)}/repositories/{_twice(repository_name)}/artifacts/{_segment(reference)}/accessories",
+            f"/projects/{segment(project_name)}/repositories/{repository_segment(repository_name)}/artifacts/{segment(reference)}/accessories",
             params={'q': q, 'sort': sort},
             page_size=page_size,
         )
@@ -725,7 +722,7 @@ class Operations:
         """List Artifacts."""
         response = self.request(
             "GET",
-            f"/projects/{_segment(project_name)}/repositories/{_twice(repository_name)}/artifacts",
+            f"/projects/{segment(project_name)}/repositories/{repository_segment(repository_name)}/artifacts",
             params={
                 'q': q,
                 'sort': sort,
@@ -751,7 +748,7 @@ class Operations:
     ) -> Iterator[m.Artifact]:
         """List Artifacts: every item, page after page."""
         return self.paginate(
-            f"/projects/{_segment(project_name)}/repositories/{_twice(repository_name)}/artifacts",
+            f"/projects/{segment(project_name)}/repositories/{repository_segment(repository_name)}/artifacts",
             params={'q': q, 'sort': sort, 'with_tag': with_tag, 'with_label': with_label, 'with_scan_overview': with_scan_overview, 'with_sbom_overview': with_sbom_overview, 'with_immutable_status': with_immutable_status, 'with_accessory': with_accessory, 'with_inherited_accessory': with_inherited_accessory, 'with_signature': with_signature},
             page_size=page_size,
         )
@@ -802,7 +799,7 @@ class Operations:
         """List Executions."""
         response = self.request(
             "GET",
-            f"/projects/{_segment(project_name_or_id)}/webhook/policies/{_segment(webhook_policy_id)}/executions",
+            f"/projects/{segment(project_name_or_id)}/webhook/policies/{segment(webhook_policy_id)}/executions",
             params={'q': q, 'sort': sort, 'page': page, 'page_size': page_size},
         )
         return self._json(response)
@@ -813,7 +810,7 @@ class Operations:
     ) -> Iterator[m.Execution]:
         """List Executions: every item, page after page."""
         return self.paginate(
-            f"/projects/{_segment(project_name_or_id)}/webhook/policies/{_segment(webhook_policy_id)}/executions",
+            f"/projects/{segment(project_name_or_id)}/webhook/policies/{segment(webhook_policy_id)}/executions",
             params={'q': q, 'sort': sort},
             page_size=page_size,
         )
@@ -825,7 +822,7 @@ class Operations:
         """List Rules."""
         response = self.request(
             "GET",
-            f"/projects/{_segment(project_name_or_id)}/immutabletagrules",
+            f"/projects/{segment(project_name_or_id)}/immutabletagrules",
             params={'q': q, 'sort': sort, 'page': page, 'page_size': page_size},
         )
         return self._json(response)
@@ -835,7 +832,7 @@ class Operations:
     ) -> Iterator[m.ImmutableRule]:
         """List Rules: every item, page after page."""
         return self.paginate(
-            f"/projects/{_segment(project_name_or_id)}/immutabletagrules",
+            f"/projects/{segment(project_name_or_id)}/immutabletagrules",
             params={'q': q, 'sort': sort},
             page_size=page_size,
         )
@@ -882,7 +879,7 @@ class Operations:
         """List Members."""
         response = self.request(
             "GET",
-            f"/projects/{_segment(project_name_or_id)}/members",
+            f"/projects/{segment(project_name_or_id)}/members",
             params={'entityname': entityname, 'page': page, 'page_size': page_size},
         )
         return self._json(response)
@@ -892,14 +889,14 @@ class Operations:
     ) -> Iterator[m.ProjectMemberEntity]:
         """List Members: every item, page after page."""
         return self.paginate(
-            f"/projects/{_segment(project_name_or_id)}/members",
+            f"/projects/{segment(project_name_or_id)}/members",
             params={'entityname': entityname},
             page_size=page_size,
         )
 
     def list_project_metadatas(self, project_name_or_id: str) -> dict[str, str]:
         """List Metadata."""
-        response = self.request("GET", f"/projects/{_segment(project_name_or_id)}/metadatas/")
+        response = self.request("GET", f"/projects/{segment(project_name_or_id)}/metadatas/")
         return self._json(response)
 
     def list_projects(
@@ -1046,7 +1043,7 @@ class Operations:
         """List Tasks."""
         response = self.request(
             "GET",
-            f"/replication/executions/{_segment(id)}/tasks",
+            f"/replication/executions/{segment(id)}/tasks",
             params={
                 'status': status,
                 'resource_type': resource_type,
@@ -1063,7 +1060,7 @@ class Operations:
     ) -> Iterator[m.ReplicationTask]:
         """List Tasks: every item, page after page."""
         return self.paginate(
-            f"/replication/executions/{_segment(id)}/tasks",
+            f"/replication/executions/{segment(id)}/tasks",
             params={'status': status, 'resource_type': resource_type, 'sort': sort},
             page_size=page_size,
         )
@@ -1075,7 +1072,7 @@ class Operations:
         """List Repositories."""
         response = self.request(
             "GET",
-            f"/projects/{_segment(project_name)}/repositories",
+            f"/projects/{segment(project_name)}/repositories",
             params={'q': q, 'sort': sort, 'page': page, 'page_size': page_size},
         )
         return self._json(response)
@@ -1085,7 +1082,7 @@ class Operations:
     ) -> Iterator[m.Repository]:
         """List Repositories: every item, page after page."""
         return self.paginate(
-            f"/projects/{_segment(project_name)}/repositories",
+            f"/projects/{segment(project_name)}/repositories",
             params={'q': q, 'sort': sort},
             page_size=page_size,
         )
@@ -1094,14 +1091,14 @@ class Operations:
         """List Executions."""
         response = self.request(
             "GET",
-            f"/retentions/{_segment(id)}/executions",
+            f"/retentions/{segment(id)}/executions",
             params={'page': page, 'page_size': page_size},
         )
         return self._json(response)
 
     def iter_list_retention_executions(self, id: int, *, page_size: int = 100) -> Iterator[m.RetentionExecution]:
         """List Executions: every item, page after page."""
-        return self.paginate(f"/retentions/{_segment(id)}/executions", params={}, page_size=page_size)
+        return self.paginate(f"/retentions/{segment(id)}/executions", params={}, page_size=page_size)
 
     def list_retention_tasks(
         self, id: int, eid: int, *, page: int = 1, page_size: int = 10,
@@ -1109,7 +1106,7 @@ class Operations:
         """List Tasks."""
         response = self.request(
             "GET",
-            f"/retentions/{_segment(id)}/executions/{_segment(eid)}/tasks",
+            f"/retentions/{segment(id)}/executions/{segment(eid)}/tasks",
             params={'page': page, 'page_size': page_size},
         )
         return self._json(response)
@@ -1118,7 +1115,7 @@ class Operations:
         self, id: int, eid: int, *, page_size: int = 100,
     ) -> Iterator[m.RetentionExecutionTask]:
         """List Tasks: every item, page after page."""
-        return self.paginate(f"/retentions/{_segment(id)}/executions/{_segment(eid)}/tasks", params={}, page_size=page_size)
+        return self.paginate(f"/retentions/{segment(id)}/executions/{segment(eid)}/tasks", params={}, page_size=page_size)
 
     def list_robot(
         self, *, q: str | None = None, sort: str | None = None, page: int = 1, page_size: int = 10,
@@ -1140,7 +1137,7 @@ class Operations:
         """List Scanner Candidates Of Project."""
         response = self.request(
             "GET",
-            f"/projects/{_segment(project_name_or_id)}/scanner/candidates",
+            f"/projects/{segment(project_name_or_id)}/scanner/candidates",
             params={'q': q, 'sort': sort, 'page': page, 'page_size': page_size},
         )
         return self._json(response)
@@ -1150,7 +1147,7 @@ class Operations:
     ) -> Iterator[m.ScannerRegistration]:
         """List Scanner Candidates Of Project: every item, page after page."""
         return self.paginate(
-            f"/projects/{_segment(project_name_or_id)}/scanner/candidates",
+            f"/projects/{segment(project_name_or_id)}/scanner/candidates",
             params={'q': q, 'sort': sort},
             page_size=page_size,
         )
@@ -1188,7 +1185,7 @@ class Operations:
         """List Tags."""
         response = self.request(
             "GET",
-            f"/projects/{_segment(project_name)}/repositories/{_twice(repository_name)}/artifacts/{_segment(reference)}/tags",
+            f"/projects/{segment(project_name)}/repositories/{repository_segment(repository_name)}/artifacts/{segment(reference)}/tags",
             params={
                 'q': q,
                 'sort': sort,
@@ -1205,7 +1202,7 @@ class Operations:
     ) -> Iterator[m.Tag]:
         """List Tags: every item, page after page."""
         return self.paginate(
-            f"/projects/{_segment(project_name)}/repositories/{_twice(repository_name)}/artifacts/{_segment(reference)}/tags",
+            f"/projects/{segment(project_name)}/repositories/{repository_segment(repository_name)}/artifacts/{segment(reference)}/tags",
             params={'q': q, 'sort': sort, 'with_immutable_status': with_immutable_status},
             page_size=page_size,
         )
@@ -1217,7 +1214,7 @@ class Operations:
         """List Tasks."""
         response = self.request(
             "GET",
-            f"/projects/{_segment(project_name_or_id)}/webhook/policies/{_segment(webhook_policy_id)}/executions/{_segment(execution_id)}/tasks",
+            f"/projects/{segment(project_name_or_id)}/webhook/policies/{segment(webhook_policy_id)}/executions/{segment(execution_id)}/tasks",
             params={'q': q, 'sort': sort, 'page': page, 'page_size': page_size},
         )
         return self._json(response)
@@ -1228,7 +1225,7 @@ class Operations:
     ) -> Iterator[m.Task]:
         """List Tasks: every item, page after page."""
         return self.paginate(
-            f"/projects/{_segment(project_name_or_id)}/webhook/policies/{_segment(webhook_policy_id)}/executions/{_segment(execution_id)}/tasks",
+            f"/projects/{segment(project_name_or_id)}/webhook/policies/{segment(webhook_policy_id)}/executions/{segment(execution_id)}/tasks",
             params={'q': q, 'sort': sort},
             page_size=page_size,
         )
@@ -1308,7 +1305,7 @@ class Operations:
         """List Webhook Jobs."""
         response = self.request(
             "GET",
-            f"/projects/{_segment(project_name_or_id)}/webhook/jobs",
+            f"/projects/{segment(project_name_or_id)}/webhook/jobs",
             params={
                 'policy_id': policy_id,
                 'q': q,
@@ -1326,7 +1323,7 @@ class Operations:
     ) -> Iterator[m.WebhookJob]:
         """List Webhook Jobs: every item, page after page."""
         return self.paginate(
-            f"/projects/{_segment(project_name_or_id)}/webhook/jobs",
+            f"/projects/{segment(project_name_or_id)}/webhook/jobs",
             params={'policy_id': policy_id, 'q': q, 'sort': sort, 'status': status},
             page_size=page_size,
         )
@@ -1338,7 +1335,7 @@ class Operations:
         """List Policies."""
         response = self.request(
             "GET",
-            f"/projects/{_segment(project_name_or_id)}/webhook/policies",
+            f"/projects/{segment(project_name_or_id)}/webhook/policies",
             params={'q': q, 'sort': sort, 'page': page, 'page_size': page_size},
         )
         return self._json(response)
@@ -1348,14 +1345,14 @@ class Operations:
     ) -> Iterator[m.WebhookPolicy]:
         """List Policies: every item, page after page."""
         return self.paginate(
-            f"/projects/{_segment(project_name_or_id)}/webhook/policies",
+            f"/projects/{segment(project_name_or_id)}/webhook/policies",
             params={'q': q, 'sort': sort},
             page_size=page_size,
         )
 
     def operate_retention_execution(self, id: int, eid: int, body: m.RetentionAction) -> Any:
         """Operate Execution."""
-        response = self.request("PATCH", f"/retentions/{_segment(id)}/executions/{_segment(eid)}", json=body)
+        response = self.request("PATCH", f"/retentions/{segment(id)}/executions/{segment(eid)}", json=body)
         return self._json(response)
 
     def ping_ldap(self, body: m.LdapConf | None = None) -> m.LdapPingResult:
@@ -1385,14 +1382,14 @@ class Operations:
 
     def refresh_sec(self, robot_id: int, body: m.RobotSec) -> m.RobotSec:
         """Refresh Secret."""
-        response = self.request("PATCH", f"/robots/{_segment(robot_id)}", json=body)
+        response = self.request("PATCH", f"/robots/{segment(robot_id)}", json=body)
         return self._json(response)
 
     def remove_label(self, project_name: str, repository_name: str, reference: str, label_id: int) -> Any:
         """Remove Label."""
         response = self.request(
             "DELETE",
-            f"/projects/{_segment(project_name)}/repositories/{_twice(repository_name)}/artifacts/{_segment(reference)}/labels/{_segment(label_id)}",
+            f"/projects/{segment(project_name)}/repositories/{repository_segment(repository_name)}/artifacts/{segment(reference)}/labels/{segment(label_id)}",
         )
         return self._json(response)
 
@@ -1402,7 +1399,7 @@ class Operations:
         """Scan Artifact."""
         response = self.request(
             "POST",
-            f"/projects/{_segment(project_name)}/repositories/{_twice(repository_name)}/artifacts/{_segment(reference)}/scan",
+            f"/projects/{segment(project_name)}/repositories/{repository_segment(repository_name)}/artifacts/{segment(reference)}/scan",
             json=body,
         )
         return self._json(response)
@@ -1450,22 +1447,22 @@ class Operations:
 
     def set_cli_secret(self, user_id: int, body: m.OIDCCliSecretReq) -> Any:
         """Set Cli Secret."""
-        response = self.request("PUT", f"/users/{_segment(user_id)}/cli_secret", json=body)
+        response = self.request("PUT", f"/users/{segment(user_id)}/cli_secret", json=body)
         return self._json(response)
 
     def set_scanner_as_default(self, registration_id: str, body: m.IsDefault) -> Any:
         """Set Scanner As Default."""
-        response = self.request("PATCH", f"/scanners/{_segment(registration_id)}", json=body)
+        response = self.request("PATCH", f"/scanners/{segment(registration_id)}", json=body)
         return self._json(response)
 
     def set_scanner_of_project(self, project_name_or_id: str, body: m.ProjectScanner) -> Any:
         """Set Scanner Of Project."""
-        response = self.request("PUT", f"/projects/{_segment(project_name_or_id)}/scanner", json=body)
+        response = self.request("PUT", f"/projects/{segment(project_name_or_id)}/scanner", json=body)
         return self._json(response)
 
     def set_user_sys_admin(self, user_id: int, body: m.UserSysAdminFlag) -> Any:
         """Set Sysadmin."""
-        response = self.request("PUT", f"/users/{_segment(user_id)}/sysadmin", json=body)
+        response = self.request("PUT", f"/users/{segment(user_id)}/sysadmin", json=body)
         return self._json(response)
 
     def start_replication(self, body: m.StartReplicationExecution) -> int | str | None:
@@ -1475,22 +1472,22 @@ class Operations:
 
     def stop_gc(self, gc_id: int) -> Any:
         """Stop Gc."""
-        response = self.request("PUT", f"/system/gc/{_segment(gc_id)}")
+        response = self.request("PUT", f"/system/gc/{segment(gc_id)}")
         return self._json(response)
 
     def stop_purge(self, purge_id: int) -> Any:
         """Stop Purge."""
-        response = self.request("PUT", f"/system/purgeaudit/{_segment(purge_id)}")
+        response = self.request("PUT", f"/system/purgeaudit/{segment(purge_id)}")
         return self._json(response)
 
     def stop_replication(self, id: int) -> Any:
         """Stop Replication."""
-        response = self.request("PUT", f"/replication/executions/{_segment(id)}")
+        response = self.request("PUT", f"/replication/executions/{segment(id)}")
         return self._json(response)
 
     def stop_running_job(self, job_id: str) -> Any:
         """Stop Running Job."""
-        response = self.request("PUT", f"/jobservice/jobs/{_segment(job_id)}")
+        response = self.request("PUT", f"/jobservice/jobs/{segment(job_id)}")
         return self._json(response)
 
     def stop_scan_all(self) -> Any:
@@ -1502,14 +1499,14 @@ class Operations:
         """Stop Scan Artifact."""
         response = self.request(
             "POST",
-            f"/projects/{_segment(project_name)}/repositories/{_twice(repository_name)}/artifacts/{_segment(reference)}/scan/stop",
+            f"/projects/{segment(project_name)}/repositories/{repository_segment(repository_name)}/artifacts/{segment(reference)}/scan/stop",
             json=body,
         )
         return self._json(response)
 
     def trigger_retention_execution(self, id: int, body: m.RetentionDryRun) -> int | str | None:
         """Trigger Execution (returns the new id, from the Location header)."""
-        response = self.request("POST", f"/retentions/{_segment(id)}/executions", json=body)
+        response = self.request("POST", f"/retentions/{segment(id)}/executions", json=body)
         return self.created_id(response)
 
     def update_configurations(self, body: m.Configurations) -> Any:
@@ -1526,31 +1523,31 @@ class Operations:
         """Update Rule."""
         response = self.request(
             "PUT",
-            f"/projects/{_segment(project_name_or_id)}/immutabletagrules/{_segment(immutable_rule_id)}",
+            f"/projects/{segment(project_name_or_id)}/immutabletagrules/{segment(immutable_rule_id)}",
             json=body,
         )
         return self._json(response)
 
     def update_label(self, label_id: int, body: m.LabelIn) -> Any:
         """Update Label."""
-        response = self.request("PUT", f"/labels/{_segment(label_id)}", json=body)
+        response = self.request("PUT", f"/labels/{segment(label_id)}", json=body)
         return self._json(response)
 
     def update_project(self, project_name_or_id: str, body: m.ProjectReq) -> Any:
         """Update Project."""
-        response = self.request("PUT", f"/projects/{_segment(project_name_or_id)}", json=body)
+        response = self.request("PUT", f"/projects/{segment(project_name_or_id)}", json=body)
         return self._json(response)
 
     def update_project_member(self, project_name_or_id: str, mid: int, body: m.RoleRequest) -> Any:
         """Update Member."""
-        response = self.request("PUT", f"/projects/{_segment(project_name_or_id)}/members/{_segment(mid)}", json=body)
+        response = self.request("PUT", f"/projects/{segment(project_name_or_id)}/members/{segment(mid)}", json=body)
         return self._json(response)
 
     def update_project_metadata(self, project_name_or_id: str, meta_name: str, body: dict[str, Any]) -> Any:
         """Update Metadata."""
         response = self.request(
             "PUT",
-            f"/projects/{_segment(project_name_or_id)}/metadatas/{_segment(meta_name)}",
+            f"/projects/{segment(project_name_or_id)}/metadatas/{segment(meta_name)}",
             json=body,
         )
         return self._json(response)
@@ -1562,36 +1559,36 @@ class Operations:
 
     def update_quota(self, id: int, body: m.QuotaUpdateReq) -> Any:
         """Update Quota."""
-        response = self.request("PUT", f"/quotas/{_segment(id)}", json=body)
+        response = self.request("PUT", f"/quotas/{segment(id)}", json=body)
         return self._json(response)
 
     def update_registry(self, id: int, body: m.RegistryUpdate) -> Any:
         """Update Registry."""
-        response = self.request("PUT", f"/registries/{_segment(id)}", json=body)
+        response = self.request("PUT", f"/registries/{segment(id)}", json=body)
         return self._json(response)
 
     def update_replication_policy(self, id: int, body: m.ReplicationPolicyIn) -> Any:
         """Update Policy."""
-        response = self.request("PUT", f"/replication/policies/{_segment(id)}", json=body)
+        response = self.request("PUT", f"/replication/policies/{segment(id)}", json=body)
         return self._json(response)
 
     def update_repository(self, project_name: str, repository_name: str, body: m.RepositoryUpdate) -> Any:
         """Update Repository."""
         response = self.request(
             "PUT",
-            f"/projects/{_segment(project_name)}/repositories/{_twice(repository_name)}",
+            f"/projects/{segment(project_name)}/repositories/{repository_segment(repository_name)}",
             json=body,
         )
         return self._json(response)
 
     def update_retention(self, id: int, body: m.RetentionPolicyIn) -> Any:
         """Update Retention."""
-        response = self.request("PUT", f"/retentions/{_segment(id)}", json=body)
+        response = self.request("PUT", f"/retentions/{segment(id)}", json=body)
         return self._json(response)
 
     def update_robot(self, robot_id: int, body: m.Robot) -> Any:
         """Update Robot."""
-        response = self.request("PUT", f"/robots/{_segment(robot_id)}", json=body)
+        response = self.request("PUT", f"/robots/{segment(robot_id)}", json=body)
         return self._json(response)
 
     def update_scan_all_schedule(self, body: m.SystemScheduleIn) -> Any:
@@ -1601,27 +1598,27 @@ class Operations:
 
     def update_scanner(self, registration_id: str, body: m.ScannerRegistrationReq) -> Any:
         """Update Scanner."""
-        response = self.request("PUT", f"/scanners/{_segment(registration_id)}", json=body)
+        response = self.request("PUT", f"/scanners/{segment(registration_id)}", json=body)
         return self._json(response)
 
     def update_trust_policy(self, project_name_or_id: str, body: m.TrustPolicy) -> Any:
         """Update Trust Policy."""
-        response = self.request("PUT", f"/projects/{_segment(project_name_or_id)}/trust-policy", json=body)
+        response = self.request("PUT", f"/projects/{segment(project_name_or_id)}/trust-policy", json=body)
         return self._json(response)
 
     def update_user_group(self, group_id: int, body: m.UserGroup) -> Any:
         """Update Group."""
-        response = self.request("PUT", f"/usergroups/{_segment(group_id)}", json=body)
+        response = self.request("PUT", f"/usergroups/{segment(group_id)}", json=body)
         return self._json(response)
 
     def update_user_password(self, user_id: int, body: m.PasswordReq) -> Any:
         """Update Password."""
-        response = self.request("PUT", f"/users/{_segment(user_id)}/password", json=body)
+        response = self.request("PUT", f"/users/{segment(user_id)}/password", json=body)
         return self._json(response)
 
     def update_user_profile(self, user_id: int, body: m.UserProfile) -> Any:
         """Update User."""
-        response = self.request("PUT", f"/users/{_segment(user_id)}", json=body)
+        response = self.request("PUT", f"/users/{segment(user_id)}", json=body)
         return self._json(response)
 
     def update_webhook_policy_of_project(
@@ -1630,7 +1627,7 @@ class Operations:
         """Update Policy."""
         response = self.request(
             "PUT",
-            f"/projects/{_segment(project_name_or_id)}/webhook/policies/{_segment(webhook_policy_id)}",
+            f"/projects/{segment(project_name_or_id)}/webhook/policies/{segment(webhook_policy_id)}",
             json=body,
         )
         return self._json(response)

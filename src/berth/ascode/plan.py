@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from berth.ascode.state import KINDS, Context, Key, Kind, Live, Obj, Projects, SystemItem, is_child, rule_label
+from berth.ascode.state import KINDS, Context, Key, Kind, Live, Obj, Projects, SystemItem, rule_label
 from berth.client.core import HarborClient, HarborError
 
 FieldChange = tuple[str, Any, Any]
@@ -103,10 +103,10 @@ def _present(data: Obj, kind: Kind) -> Callable[[Key], bool]:
     """Whether the file manages `key`'s place: prune only where the file has the section."""
     if isinstance(kind, SystemItem):
         return lambda key: False
-    if is_child(kind):
+    if kind.child:
         projects = data.get("projects") or {}
         return lambda key: kind.section in (projects.get(key[0]) or {})  # type: ignore[index]
-    return lambda key: kind.section in data  # type: ignore[attr-defined]
+    return lambda key: kind.section in data
 
 
 def check_references(data: Obj, live_projects: set[str], live_registries: set[str]) -> None:
@@ -139,11 +139,11 @@ def check_references(data: Obj, live_projects: set[str], live_registries: set[st
 def make_plan(data: Obj, client: HarborClient, prune: bool = False, secrets_out: bool = False) -> Plan:
     """Compare the file's objects (with `${VAR}` already replaced) with the registry's."""
     ctx = Context(client)
-    projects_kind = next(k for k in KINDS if isinstance(k, Projects))
-    live_projects = projects_kind.read(ctx, [])
-    registries_kind = KINDS[0]
+    registries_kind = KINDS[0]  # read first: the projects' proxy-cache registries are named from it
     live_registries = registries_kind.read(ctx, []) if (
         "registries" in data or _names_registries(data)) else {}
+    projects_kind = next(k for k in KINDS if isinstance(k, Projects))
+    live_projects = projects_kind.read(ctx, [])
     check_references(data, set(map(str, live_projects)), set(map(str, live_registries)))
     file_projects = [str(p) for p in (data.get("projects") or {}) if p in live_projects]
     changes: list[Change] = []
@@ -151,7 +151,7 @@ def make_plan(data: Obj, client: HarborClient, prune: bool = False, secrets_out:
         wanted = kind.wanted(data)
         present = _present(data, kind)
         managed = bool(wanted) or (prune and not isinstance(kind, SystemItem) and (
-            is_child(kind) or kind.section in data))  # type: ignore[attr-defined]
+            kind.child or kind.section in data))
         if not managed:
             continue
         if isinstance(kind, Projects):
@@ -177,10 +177,10 @@ def make_plan(data: Obj, client: HarborClient, prune: bool = False, secrets_out:
         if not (change.want or {}).get("secret_file") and not secrets_out:
             raise PlanError(f"robot {change.key}: its secret would be lost: give it a secret_file "
                             "or pass --secrets-out FILE (or - for standard output)")
+    # changes came kind by kind in KINDS order: deletions go kind by kind the other way
     order = {kind.name: i for i, kind in enumerate(KINDS)}
     creates = [c for c in changes if c.action != "delete"]
     deletes = sorted((c for c in changes if c.action == "delete"), key=lambda c: -order[c.kind.name])
-    creates.sort(key=lambda c: order[c.kind.name])
     return Plan(creates + deletes, ctx)
 
 

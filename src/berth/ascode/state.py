@@ -12,8 +12,8 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import quote
 
+from berth.client.paths import segment
 from berth.client.core import HarborClient, HarborError
 
 Key = str | tuple[str, str]
@@ -40,11 +40,14 @@ class Context:
     project_ids: dict[str, int] = field(default_factory=dict)
     #: (robot key, full name, secret) of robots created in this run
     secrets: list[tuple[str, str, str]] = field(default_factory=list)
+    #: project name -> its retention policy's id, as the project list said (None: no policy)
+    retention_ids: dict[str, str | None] = field(default_factory=dict)
+    _registry_names: dict[int, str] | None = None
     _robot_prefix: str | None = None
 
     def project_id(self, name: str) -> int:
         if name not in self.project_ids:
-            self.project_ids[name] = int(self.client.get(f"/projects/{_seg(name)}")["project_id"])
+            self.project_ids[name] = int(self.client.get(f"/projects/{segment(name)}")["project_id"])
         return self.project_ids[name]
 
     def robot_prefix(self) -> str:
@@ -56,6 +59,17 @@ class Context:
             except HarborError:  # not an administrator: the default
                 self._robot_prefix = ROBOT_PREFIX
         return self._robot_prefix
+
+    def registry_names(self) -> dict[int, str]:
+        """Every registry endpoint's name by id, read once (Registries.read fills it too)."""
+        if self._registry_names is None:
+            self.remember_registries(list(self.client.paginate("/registries")))
+        assert self._registry_names is not None
+        return self._registry_names
+
+    def remember_registries(self, registries: list[Obj]) -> None:
+        self._registry_names = {int(r["id"]): r["name"] for r in registries}
+        self.registry_ids.update({name: id_ for id_, name in self._registry_names.items()})
 
     def registry_id(self, name: str | None) -> int | None:
         if name is None:
@@ -70,6 +84,10 @@ class Context:
 
 class Kind(Protocol):
     name: str
+    #: where the file holds it: a top-level key, a project's key, or a key of `system`
+    section: str
+    #: a child of a project, keyed by (project, key)
+    child: bool
     #: fields never read back (write-only secrets, file-only fields): never compared
     secret: frozenset[str]
 
@@ -79,9 +97,6 @@ class Kind(Protocol):
     def update(self, ctx: Context, key: Key, want: Obj, live: Live) -> None: ...
     def delete(self, ctx: Context, key: Key, live: Live) -> None: ...
 
-
-def _seg(value: str) -> str:
-    return quote(value, safe="")
 
 
 def strip(obj: Any, drop: frozenset[str] = SERVER_SET) -> Any:
@@ -110,14 +125,16 @@ def _sorted(items: dict[Key, Live]) -> dict[Key, Live]:
 
 class Registries:
     name, section, secret = "registry", "registries", frozenset({"access_secret"})
+    child = False
 
     def wanted(self, data: Obj) -> dict[Key, Obj]:
         return dict(data.get(self.section) or {})
 
     def read(self, ctx: Context, projects: list[str]) -> dict[Key, Live]:
         out: dict[Key, Live] = {}
-        for item in ctx.client.paginate("/registries"):
-            ctx.registry_ids[item["name"]] = int(item["id"])
+        registries = list(ctx.client.paginate("/registries"))
+        ctx.remember_registries(registries)
+        for item in registries:
             obj = strip(item)
             obj.pop("name", None)
             credential = obj.get("credential") or {}
@@ -148,6 +165,7 @@ class Registries:
 
 class UserGroups:
     name, section, secret = "usergroup", "usergroups", frozenset()
+    child = False
 
     def wanted(self, data: Obj) -> dict[Key, Obj]:
         return dict(data.get(self.section) or {})
@@ -174,6 +192,7 @@ def _label_read(ctx: Context, params: Obj) -> Iterator[tuple[str, Live]]:
 
 class Labels:
     name, section, secret = "label", "labels", frozenset()
+    child = False
 
     def wanted(self, data: Obj) -> dict[Key, Obj]:
         return dict(data.get(self.section) or {})
@@ -197,6 +216,7 @@ PROJECT_CHILDREN = ("members", "labels", "immutable_rules", "retention", "webhoo
 
 class Projects:
     name, section, secret = "project", "projects", frozenset()
+    child = False
 
     def wanted(self, data: Obj) -> dict[Key, Obj]:
         return {name: {k: v for k, v in (body or {}).items() if k not in PROJECT_CHILDREN}
@@ -204,7 +224,6 @@ class Projects:
 
     def read(self, ctx: Context, projects: list[str]) -> dict[Key, Live]:
         out: dict[Key, Live] = {}
-        registries: dict[int, str] | None = None  # read once, when a proxy-cache project needs it
         quotas = {str(q.get("ref", {}).get("id", q.get("reference_id"))): q
                   for q in ctx.client.paginate("/quotas", params={"reference": "project"})}
         for project in ctx.client.paginate("/projects"):
@@ -212,21 +231,19 @@ class Projects:
             ctx.project_ids[project["name"]] = pid
             metadata = dict(project.get("metadata") or {})
             obj: Obj = {"public": metadata.pop("public", "false") == "true"}
-            metadata.pop("retention_id", None)
+            ctx.retention_ids[project["name"]] = metadata.pop("retention_id", None)
             if metadata:
                 obj["metadata"] = metadata
             if project.get("registry_id"):
-                if registries is None:
-                    registries = {int(r["id"]): r["name"] for r in ctx.client.paginate("/registries")}
-                obj["registry"] = registries.get(int(project["registry_id"]), str(project["registry_id"]))
+                names = ctx.registry_names()
+                obj["registry"] = names.get(int(project["registry_id"]), str(project["registry_id"]))
             allowlist = strip(project.get("cve_allowlist") or {})
             if allowlist.get("items"):
                 obj["cve_allowlist"] = allowlist
             quota = quotas.get(str(pid))
             if quota is not None:
                 obj["storage_limit"] = int((quota.get("hard") or {}).get("storage", -1))
-            out[project["name"]] = Live(obj, {"id": pid, "quota": quota and quota.get("id"),
-                                             "retention_id": (project.get("metadata") or {}).get("retention_id")})
+            out[project["name"]] = Live(obj, {"id": pid, "quota": quota and quota.get("id")})
         return out
 
     def create(self, ctx: Context, key: Key, want: Obj) -> None:
@@ -241,7 +258,7 @@ class Projects:
     def update(self, ctx: Context, key: Key, want: Obj, live: Live) -> None:
         body = {k: v for k, v in want.items() if k in ("public", "metadata", "cve_allowlist")}
         if body:
-            ctx.client.put(f"/projects/{_seg(str(key))}", json=body)
+            ctx.client.put(f"/projects/{segment(str(key))}", json=body)
         if "storage_limit" in want and want["storage_limit"] != live.obj.get("storage_limit"):
             if not live.handle.get("quota"):
                 raise HarborError(404, "NOT_FOUND", f"project {key} has no quota to set")
@@ -251,11 +268,12 @@ class Projects:
                               "delete and create the project")
 
     def delete(self, ctx: Context, key: Key, live: Live) -> None:
-        ctx.client.delete(f"/projects/{_seg(str(key))}")
+        ctx.client.delete(f"/projects/{segment(str(key))}")
 
 
 class Robots:
     name, section, secret = "robot", "robots", frozenset({"secret_file"})
+    child = False
 
     def wanted(self, data: Obj) -> dict[Key, Obj]:
         return dict(data.get(self.section) or {})
@@ -297,6 +315,7 @@ class Robots:
 
 class ReplicationPolicies:
     name, section, secret = "replication policy", "replication_policies", frozenset()
+    child = False
 
     def wanted(self, data: Obj) -> dict[Key, Obj]:
         return dict(data.get(self.section) or {})
@@ -331,6 +350,7 @@ class ReplicationPolicies:
 
 class Scanners:
     name, section, secret = "scanner", "scanners", frozenset({"access_credential"})
+    child = False
     _SHOWN = ("description", "url", "auth", "skip_certVerify", "use_internal_addr", "disabled", "is_default")
 
     def wanted(self, data: Obj) -> dict[Key, Obj]:
@@ -376,6 +396,7 @@ def _member_key(member: Obj) -> str:
 
 class Members:
     name, section, secret = "member", "members", frozenset()
+    child = True
 
     def wanted(self, data: Obj) -> dict[Key, Obj]:
         return {(p, _member_key(m)): m for p, members in _children(data, "members") for m in members or []}
@@ -383,7 +404,7 @@ class Members:
     def read(self, ctx: Context, projects: list[str]) -> dict[Key, Live]:
         out: dict[Key, Live] = {}
         for project in projects:
-            for member in ctx.client.paginate(f"/projects/{_seg(project)}/members"):
+            for member in ctx.client.paginate(f"/projects/{segment(project)}/members"):
                 if member.get("entity_type") == "g":
                     obj: Obj = {"role_id": member["role_id"], "member_group": {"group_name": member["entity_name"]}}
                 else:
@@ -401,7 +422,7 @@ class Members:
                 raise HarborError(404, "NOT_FOUND", f"user group {name} not found")
             want = {**want, "member_group": {"id": int(found[0]["id"])}}
         try:
-            ctx.client.post(f"/projects/{_seg(key[0])}/members", json=want)
+            ctx.client.post(f"/projects/{segment(key[0])}/members", json=want)
         except HarborError as exc:
             if exc.status != 409:
                 raise
@@ -412,14 +433,15 @@ class Members:
             self.update(ctx, key, want, existing)
 
     def update(self, ctx: Context, key: Key, want: Obj, live: Live) -> None:
-        ctx.client.put(f"/projects/{_seg(key[0])}/members/{live.handle}", json={"role_id": want["role_id"]})
+        ctx.client.put(f"/projects/{segment(key[0])}/members/{live.handle}", json={"role_id": want["role_id"]})
 
     def delete(self, ctx: Context, key: Key, live: Live) -> None:
-        ctx.client.delete(f"/projects/{_seg(key[0])}/members/{live.handle}")
+        ctx.client.delete(f"/projects/{segment(key[0])}/members/{live.handle}")
 
 
 class ProjectLabels:
     name, section, secret = "project label", "labels", frozenset()
+    child = True
 
     def wanted(self, data: Obj) -> dict[Key, Obj]:
         return {(p, name): body or {} for p, labels in _children(data, "labels") for name, body in (labels or {}).items()}
@@ -458,6 +480,7 @@ _RULE_DEFAULTS = {"action": "immutable", "template": "immutable_template"}
 
 class ImmutableRules:
     name, section, secret = "immutability rule", "immutable_rules", frozenset()
+    child = True
 
     def wanted(self, data: Obj) -> dict[Key, Obj]:
         return {(p, _rule_key(r)): r for p, rules in _children(data, "immutable_rules") for r in rules or []}
@@ -465,25 +488,26 @@ class ImmutableRules:
     def read(self, ctx: Context, projects: list[str]) -> dict[Key, Live]:
         out: dict[Key, Live] = {}
         for project in projects:
-            for rule in ctx.client.paginate(f"/projects/{_seg(project)}/immutabletagrules"):
+            for rule in ctx.client.paginate(f"/projects/{segment(project)}/immutabletagrules"):
                 obj = strip(rule)
                 obj.setdefault("disabled", False)
                 out[(project, _rule_key(obj))] = Live(obj, int(rule["id"]))
         return out
 
     def create(self, ctx: Context, key: Key, want: Obj) -> None:
-        ctx.client.post(f"/projects/{_seg(key[0])}/immutabletagrules", json={**_RULE_DEFAULTS, **want})
+        ctx.client.post(f"/projects/{segment(key[0])}/immutabletagrules", json={**_RULE_DEFAULTS, **want})
 
     def update(self, ctx: Context, key: Key, want: Obj, live: Live) -> None:
-        ctx.client.put(f"/projects/{_seg(key[0])}/immutabletagrules/{live.handle}",
+        ctx.client.put(f"/projects/{segment(key[0])}/immutabletagrules/{live.handle}",
                        json={**_RULE_DEFAULTS, **live.obj, **want, "id": live.handle})
 
     def delete(self, ctx: Context, key: Key, live: Live) -> None:
-        ctx.client.delete(f"/projects/{_seg(key[0])}/immutabletagrules/{live.handle}")
+        ctx.client.delete(f"/projects/{segment(key[0])}/immutabletagrules/{live.handle}")
 
 
 class Retention:
     name, section, secret = "retention policy", "retention", frozenset()
+    child = True
 
     def wanted(self, data: Obj) -> dict[Key, Obj]:
         return {(p, "retention"): body for p, body in _children(data, "retention") if body is not None}
@@ -491,10 +515,12 @@ class Retention:
     def read(self, ctx: Context, projects: list[str]) -> dict[Key, Live]:
         out: dict[Key, Live] = {}
         for project in projects:
-            metadata = ctx.client.get(f"/projects/{_seg(project)}").get("metadata") or {}
-            if not metadata.get("retention_id"):
+            if project not in ctx.retention_ids:  # not in the project list this context read
+                metadata = ctx.client.get(f"/projects/{segment(project)}").get("metadata") or {}
+                ctx.retention_ids[project] = metadata.get("retention_id")
+            if not ctx.retention_ids[project]:
                 continue
-            policy = ctx.client.get(f"/retentions/{metadata['retention_id']}")
+            policy = ctx.client.get(f"/retentions/{ctx.retention_ids[project]}")
             obj = strip(policy, SERVER_SET | {"scope", "references"})
             if not obj.get("rules"):
                 continue  # Harbor keeps an emptied policy: the same as none
@@ -505,7 +531,7 @@ class Retention:
         return {"algorithm": "or", **want, "scope": {"level": "project", "ref": ctx.project_id(key[0])}}
 
     def create(self, ctx: Context, key: Key, want: Obj) -> None:
-        metadata = ctx.client.get(f"/projects/{_seg(key[0])}").get("metadata") or {}
+        metadata = ctx.client.get(f"/projects/{segment(key[0])}").get("metadata") or {}
         if metadata.get("retention_id"):  # an emptied policy Harbor kept: fill it again
             ctx.client.put(f"/retentions/{metadata['retention_id']}", json=self._body(ctx, key, want))
         else:
@@ -520,6 +546,7 @@ class Retention:
 
 class Webhooks:
     name, section, secret = "webhook", "webhooks", frozenset({"auth_header"})
+    child = True
 
     def wanted(self, data: Obj) -> dict[Key, Obj]:
         return {(p, name): body or {} for p, hooks in _children(data, "webhooks") for name, body in (hooks or {}).items()}
@@ -527,7 +554,7 @@ class Webhooks:
     def read(self, ctx: Context, projects: list[str]) -> dict[Key, Live]:
         out: dict[Key, Live] = {}
         for project in projects:
-            for policy in ctx.client.paginate(f"/projects/{_seg(project)}/webhook/policies"):
+            for policy in ctx.client.paginate(f"/projects/{segment(project)}/webhook/policies"):
                 obj = strip(policy, SERVER_SET | {"name"})
                 for target in obj.get("targets") or []:
                     target.pop("auth_header", None)
@@ -536,20 +563,21 @@ class Webhooks:
         return out
 
     def create(self, ctx: Context, key: Key, want: Obj) -> None:
-        ctx.client.post(f"/projects/{_seg(key[0])}/webhook/policies", json={"name": key[1], **want})
+        ctx.client.post(f"/projects/{segment(key[0])}/webhook/policies", json={"name": key[1], **want})
 
     def update(self, ctx: Context, key: Key, want: Obj, live: Live) -> None:
-        ctx.client.put(f"/projects/{_seg(key[0])}/webhook/policies/{live.handle}",
+        ctx.client.put(f"/projects/{segment(key[0])}/webhook/policies/{live.handle}",
                        json={**live.obj, **want, "name": key[1], "id": live.handle})
 
     def delete(self, ctx: Context, key: Key, live: Live) -> None:
-        ctx.client.delete(f"/projects/{_seg(key[0])}/webhook/policies/{live.handle}")
+        ctx.client.delete(f"/projects/{segment(key[0])}/webhook/policies/{live.handle}")
 
 
 class TrustPolicies:
     """berth's per-project trust policy; a registry without the operation (Harbor) has none."""
 
     name, section, secret = "trust policy", "trust_policy", frozenset()
+    child = True
 
     def wanted(self, data: Obj) -> dict[Key, Obj]:
         return {(p, "trust_policy"): body for p, body in _children(data, "trust_policy") if body is not None}
@@ -558,7 +586,7 @@ class TrustPolicies:
         out: dict[Key, Live] = {}
         for project in projects:
             try:
-                policy = ctx.client.get(f"/projects/{_seg(project)}/trust-policy")
+                policy = ctx.client.get(f"/projects/{segment(project)}/trust-policy")
             except HarborError as exc:
                 if exc.status == 404 and "project" not in exc.message.lower():
                     return {}  # the registry is a Harbor: no trust policies
@@ -568,13 +596,13 @@ class TrustPolicies:
         return out
 
     def create(self, ctx: Context, key: Key, want: Obj) -> None:
-        ctx.client.put(f"/projects/{_seg(key[0])}/trust-policy", json=want)
+        ctx.client.put(f"/projects/{segment(key[0])}/trust-policy", json=want)
 
     def update(self, ctx: Context, key: Key, want: Obj, live: Live) -> None:
-        ctx.client.put(f"/projects/{_seg(key[0])}/trust-policy", json={**live.obj, **want})
+        ctx.client.put(f"/projects/{segment(key[0])}/trust-policy", json={**live.obj, **want})
 
     def delete(self, ctx: Context, key: Key, live: Live) -> None:
-        ctx.client.put(f"/projects/{_seg(key[0])}/trust-policy", json={"mode": "off"})
+        ctx.client.put(f"/projects/{segment(key[0])}/trust-policy", json={"mode": "off"})
 
 
 # -- the system's single objects ---------------------------------------------------------------
@@ -584,6 +612,7 @@ class SystemItem:
     """`system.cve_allowlist`, `system.gc_schedule`, `system.scan_all_schedule`: one each."""
 
     secret = frozenset()
+    section, child = "system", False
 
     def __init__(self, field_: str, path: str, label: str) -> None:
         self.field, self.path, self.name = field_, path, label
@@ -605,7 +634,8 @@ class SystemItem:
         schedule = obj.get("schedule") or {}
         if schedule.get("type") in (None, "", "None"):
             return {}
-        obj.pop("parameters", None) if not obj.get("parameters") else None
+        if not obj.get("parameters"):
+            obj.pop("parameters", None)
         return {self.field: Live(obj, True)}
 
     def create(self, ctx: Context, key: Key, want: Obj) -> None:
@@ -634,21 +664,16 @@ KINDS: list[Kind] = [
 ]
 
 
-def read_state(client: HarborClient, projects: list[str] | None = None,
-               kinds: list[Kind] | None = None) -> tuple[Context, dict[str, dict[Key, Live]]]:
-    """Every kind's live objects (children of the given projects, all projects when None)."""
+def read_state(client: HarborClient) -> dict[str, dict[Key, Live]]:
+    """Every kind's live objects; the children of every project (the projects come first in KINDS)."""
     ctx = Context(client)
     state: dict[str, dict[Key, Live]] = {}
-    for kind in kinds or KINDS:
-        if isinstance(kind, Projects) or projects is not None or not is_child(kind):
-            state[kind.name] = _sorted(kind.read(ctx, projects or []))
-        if isinstance(kind, Projects) and projects is None:
+    projects: list[str] = []
+    for kind in KINDS:
+        state[kind.name] = _sorted(kind.read(ctx, projects))
+        if isinstance(kind, Projects):
             projects = [str(k) for k in state[kind.name]]
-    return ctx, state
-
-
-def is_child(kind: Kind) -> bool:
-    return isinstance(kind, (Members, ProjectLabels, ImmutableRules, Retention, Webhooks, TrustPolicies))
+    return state
 
 
 def to_document(state: dict[str, dict[Key, Live]]) -> Obj:
@@ -664,7 +689,7 @@ def to_document(state: dict[str, dict[Key, Live]]) -> Obj:
         elif isinstance(kind, Projects):
             for key, live in items.items():
                 projects.setdefault(str(key), {}).update(live.obj)
-        elif is_child(kind):
+        elif kind.child:
             for (project, child), live in items.items():  # type: ignore[misc]
                 body = projects.setdefault(project, {})
                 if isinstance(kind, Members | ImmutableRules):
@@ -674,7 +699,7 @@ def to_document(state: dict[str, dict[Key, Live]]) -> Obj:
                 else:
                     body.setdefault(kind.section, {})[child] = live.obj
         elif items:
-            doc[kind.section] = {str(k): live.obj for k, live in items.items()}  # type: ignore[attr-defined]
+            doc[kind.section] = {str(k): live.obj for k, live in items.items()}
     if projects:
         doc["projects"] = dict(sorted(projects.items()))
     order = ["version", "registries", "usergroups", "labels", "projects", "robots", "replication_policies",
@@ -684,5 +709,5 @@ def to_document(state: dict[str, dict[Key, Live]]) -> Obj:
 
 def export_document(client: HarborClient) -> Obj:
     """The registry's live state in registry.yaml's format (what `berth export` writes)."""
-    return to_document(read_state(client)[1])
+    return to_document(read_state(client))
 

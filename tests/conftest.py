@@ -42,7 +42,17 @@ SLOW_FILES = (
 )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # `sqlite_only` files run their database-parametrized tests on SQLite alone. Deselected here, not
+    # by overriding the `database` fixture in the file: the session `berth` server would then be
+    # cached under the override, outlive the switch to PostgreSQL and serve the next file's
+    # PostgreSQL tests from SQLite.
+    dropped = [item for item in items if item.get_closest_marker("sqlite_only")
+               and getattr(item, "callspec", None) and item.callspec.params.get("database") == "postgresql"]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        gone = set(dropped)
+        items[:] = [item for item in items if item not in gone]
     rank = {path: i for i, path in enumerate(SLOW_FILES)}
     items.sort(key=lambda item: rank.get(item.nodeid.partition("::")[0], len(SLOW_FILES)))
 
@@ -276,6 +286,17 @@ def berth(request, database) -> Server:
     the whole session: `make test` runs a file's SQLite tests, then its PostgreSQL ones, then the
     next file's, and a server parametrized by the database would be restarted at each switch."""
     return request.getfixturevalue(f"berth_{database}")
+
+
+@pytest.fixture(autouse=True)
+def _berth_matches_database(request) -> None:
+    """A test parametrized by the database gets the session server of that database (pytest once
+    handed a PostgreSQL test the SQLite server, cached under a file's fixture override)."""
+    if "berth" in request.fixturenames and "database" in request.fixturenames:
+        server, database = request.getfixturevalue("berth"), request.getfixturevalue("database")
+        root = server.log_path.parent.name  # _session_berth's berth-sqlite0, berth-postgresql0
+        if root.startswith(("berth-sqlite", "berth-postgresql")):
+            assert root.startswith(f"berth-{database}"), f"{request.node.nodeid} is served by {root}"
 
 
 @pytest.fixture

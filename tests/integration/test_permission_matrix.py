@@ -16,11 +16,8 @@ import pytest
 from .helpers import OCI_MANIFEST, V2, build_image, unique
 
 
-@pytest.fixture(scope="session")
-def database() -> str:
-    """SQLite only (make test's time): the decisions are auth/rbac.py's tables, the same whatever
-    database holds the memberships (the API tests on PostgreSQL read those too)."""
-    return "sqlite"
+#: SQLite only (make test's time): the decisions are auth/rbac.py's tables, the same whatever database holds the memberships (the API tests on PostgreSQL read those too)
+pytestmark = pytest.mark.sqlite_only
 
 PASSWORD = "Passw0rd-matrix"
 ROLES = {"projectAdmin": 1, "developer": 2, "guest": 3, "maintainer": 4, "limitedGuest": 5}

@@ -17,10 +17,8 @@ from .helpers import tiny_alpine_image, unique, write_oci_layout
 from .test_skopeo import copy
 
 
-@pytest.fixture(scope="session")
-def database() -> str:
-    """SQLite only (make test's time): signing and verifying happen in the client and in berth's verifier: the database decides nothing there."""
-    return "sqlite"
+#: SQLite only (make test's time): signing and verifying happen in the client and in berth's verifier: the database decides nothing there
+pytestmark = pytest.mark.sqlite_only
 
 
 PROJECT = "signed"

@@ -28,10 +28,8 @@ from .helpers import OCI_INDEX, V2, build_image, unique
 from .test_sign_cli import berth_run
 
 
-@pytest.fixture(scope="session")
-def database() -> str:
-    """SQLite only (make test's time): the bundles are verified by berth's verifier: the database decides nothing there."""
-    return "sqlite"
+#: SQLite only (make test's time): the bundles are verified by berth's verifier: the database decides nothing there
+pytestmark = pytest.mark.sqlite_only
 
 
 SIGN_SCRIPT = Path(__file__).with_name("sigstore_js") / "sign_with_key.mjs"

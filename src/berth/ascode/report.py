@@ -211,7 +211,6 @@ def _why(error: HarborError) -> str:
     return f"the registry answered {error.status} {error.code}: {error.message}"
 
 
-
 def _project_facts(project: dict[str, Any]) -> ProjectFacts:
     metadata = project.get("metadata") or {}
     return ProjectFacts(
